@@ -1,0 +1,56 @@
+# lakehose: two commands on a fresh machine — `make run` and `make test`.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | cksum | cut -d' ' -f1)
+PIP    := $(BIN)/python -m pip --disable-pip-version-check -q
+
+.PHONY: run test check lint typecheck fmt bench chaos soak lock clean
+
+$(STAMP): pyproject.toml requirements.lock
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "lakehose needs Python 3.11 or newer")'
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@rm -f $(VENV)/.installed-*
+	$(PIP) install -c requirements.lock -e '.[test]'
+	@touch $@
+
+## run: set up, then start the server on the embedded default (./lakehose-data, port 8088)
+run: $(STAMP)
+	$(BIN)/lakehose serve
+
+## test: set up, then run lint, type checks and the whole test suite
+test: $(STAMP) check
+	$(BIN)/python -m pytest -q
+
+check: lint typecheck
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+fmt: $(STAMP)
+	$(BIN)/ruff format src tests bench
+	$(BIN)/ruff check --fix src tests bench
+
+## bench: the ingest benchmarks against a fresh local server (see bench/README.md)
+bench: $(STAMP)
+	$(BIN)/python -m bench all
+
+## chaos / soak: the long reliability suites
+chaos: $(STAMP)
+	LAKEHOSE_CHAOS_CYCLES=$${LAKEHOSE_CHAOS_CYCLES:-25} $(BIN)/python -m pytest -q -m slow tests/chaos
+
+soak: $(STAMP)
+	LAKEHOSE_SOAK_SECONDS=$${LAKEHOSE_SOAK_SECONDS:-600} $(BIN)/python -m pytest -q -m slow tests/soak
+
+## lock: re-resolve requirements.lock from pyproject.toml in a throwaway virtualenv
+lock:
+	rm -rf /tmp/lakehose-lock && $(PYTHON) -m venv /tmp/lakehose-lock
+	/tmp/lakehose-lock/bin/pip -q install '.[test]'
+	/tmp/lakehose-lock/bin/pip freeze --exclude lakehose | sort > requirements.lock
+
+clean:
+	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,5 @@
+"""``python -m lakehose`` is the ``lakehose`` command."""
+
+from lakehose.cli.main import main
+
+main()

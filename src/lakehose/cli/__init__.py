@@ -1,0 +1,1 @@
+"""The ``lakehose`` command line."""

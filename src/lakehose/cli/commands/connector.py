@@ -1,0 +1,240 @@
+"""``lakehose connector ...``: manage connectors (the ways in) in a data directory.
+
+These commands change ``catalog.db`` directly; a running server picks the change
+up within a second.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from lakehose.cli.commands.common import data_dir_options, json_option, settings_for
+from lakehose.cli.output import details, emit_json, fmt_time_ns, table
+from lakehose.config import Settings
+from lakehose.parsers.formats import ParserRegistry
+from lakehose.storage.catalog import Catalog, Connector
+from lakehose.storage.lake import connector_stats, connector_view, hec_url, open_data_dir
+
+_SHOW_KEYS = [
+    ("name", "name"),
+    ("id", "id"),
+    ("status", "status"),
+    ("description", "description"),
+    ("hec_url", "HEC URL"),
+    ("parser", "parser"),
+    ("default_index", "index"),
+    ("allowed_indexes", "allowed indexes"),
+    ("default_source", "source"),
+    ("default_sourcetype", "sourcetype"),
+    ("default_host", "host"),
+    ("use_ack", "indexer acks"),
+    ("allow_query_token", "?token= allowed"),
+    ("rate_rps", "rate limit (req/s)"),
+    ("rate_bps", "rate limit (bytes/s)"),
+    ("event_count", "events"),
+    ("byte_count", "bytes"),
+    ("last_event", "last event"),
+    ("api_keys", "API keys"),
+]
+
+
+def _open(data_dir: str | None, config_file: str | None) -> tuple[Settings, Catalog]:
+    settings = settings_for(data_dir, config_file)
+    return settings, open_data_dir(settings)
+
+
+def _view(settings: Settings, catalog: Catalog, connector: Connector) -> dict[str, Any]:
+    stats = connector_stats(settings, catalog).get(connector.name)
+    view = connector_view(connector, stats, catalog.key_hints(connector.id), hec_url(settings))
+    view["last_event"] = fmt_time_ns(view["last_event_time"])
+    return view
+
+
+def _check_parser(settings: Settings, parser: str | None) -> None:
+    if parser is None:
+        return
+    from lakehose.server.runtime import load_parser_file
+
+    path = settings.data_dir / "parsers.toml"
+    registry = ParserRegistry.build(load_parser_file(path) if path.exists() else None)
+    if parser not in registry.parsers:
+        raise click.BadParameter(
+            f"unknown parser {parser!r}; known: {', '.join(registry.names())}",
+            param_hint="--parser",
+        )
+
+
+def _print_key(view: dict[str, Any], key: str, as_json: bool) -> None:
+    if as_json:
+        emit_json({**view, "api_key": key})
+        return
+    click.echo(f"connector {view['name']} ({view['id']})")
+    click.echo(f"API key (shown only now): {key}")
+    click.echo(f"HEC URL: {view['hec_url']}")
+    click.echo(
+        f"try: curl {view['hec_url']} -H 'Authorization: Splunk {key}' -d '{{\"event\": \"hello\"}}'"
+    )
+
+
+@click.group()
+def connector() -> None:
+    """Create and manage connectors: named HEC endpoints with their own API keys."""
+
+
+@connector.command("create")
+@click.argument("name")
+@click.option("--description", default="", help="free text")
+@click.option("--parser", default=None, help="parser for events without a more specific sourcetype")
+@click.option("--index", default=None, help="default index (default: main)")
+@click.option("--allowed-index", "allowed", multiple=True, help="another index senders may name")
+@click.option("--source", default=None, help="default source (default: http:NAME)")
+@click.option("--sourcetype", default=None, help="default sourcetype (default: httpevent)")
+@click.option("--host", default=None, help="default host")
+@click.option("--ack", is_flag=True, help="turn on indexer acknowledgement (channels required)")
+@click.option("--allow-query-token", is_flag=True, help="accept the key as ?token=")
+@click.option("--rate-rps", type=float, default=None, help="limit requests per second")
+@click.option("--rate-bps", type=float, default=None, help="limit body bytes per second")
+@data_dir_options
+@json_option
+def create(
+    name: str,
+    description: str,
+    parser: str | None,
+    index: str | None,
+    allowed: tuple[str, ...],
+    source: str | None,
+    sourcetype: str | None,
+    host: str | None,
+    ack: bool,
+    allow_query_token: bool,
+    rate_rps: float | None,
+    rate_bps: float | None,
+    data_dir: str | None,
+    config_file: str | None,
+    as_json: bool,
+) -> None:
+    """Create connector NAME and print its API key (shown only this once)."""
+    settings, catalog = _open(data_dir, config_file)
+    _check_parser(settings, parser)
+    created, key = catalog.create_connector(
+        name,
+        description=description,
+        parser=parser,
+        default_index=index,
+        allowed_indexes=list(allowed),
+        default_source=source,
+        default_sourcetype=sourcetype,
+        default_host=host,
+        use_ack=ack,
+        allow_query_token=allow_query_token,
+        rate_rps=rate_rps,
+        rate_bps=rate_bps,
+    )
+    _print_key(_view(settings, catalog, created), key, as_json)
+
+
+@connector.command("list")
+@data_dir_options
+@json_option
+def list_(data_dir: str | None, config_file: str | None, as_json: bool) -> None:
+    """List connectors with their status and counts."""
+    settings, catalog = _open(data_dir, config_file)
+    stats = connector_stats(settings, catalog)
+    url = hec_url(settings)
+    views = []
+    for c in catalog.list_connectors():
+        view = connector_view(c, stats.get(c.name), catalog.key_hints(c.id), url)
+        view["last_event"] = fmt_time_ns(view["last_event_time"])
+        views.append(view)
+    if as_json:
+        emit_json(views)
+        return
+    table(
+        views,
+        [
+            ("name", "NAME"),
+            ("status", "STATUS"),
+            ("default_index", "INDEX"),
+            ("parser", "PARSER"),
+            ("event_count", "EVENTS"),
+            ("last_event", "LAST EVENT"),
+            ("description", "DESCRIPTION"),
+        ],
+    )
+
+
+@connector.command("show")
+@click.argument("name")
+@data_dir_options
+@json_option
+def show(name: str, data_dir: str | None, config_file: str | None, as_json: bool) -> None:
+    """Show one connector: settings, status, event and byte counts, key hints."""
+    settings, catalog = _open(data_dir, config_file)
+    view = _view(settings, catalog, catalog.get_connector(name))
+    if as_json:
+        emit_json(view)
+    else:
+        details(view, _SHOW_KEYS)
+
+
+def _set_enabled(
+    name: str, enabled: bool, data_dir: str | None, config_file: str | None, as_json: bool
+) -> None:
+    settings, catalog = _open(data_dir, config_file)
+    changed = catalog.update_connector(name, enabled=enabled)
+    view = _view(settings, catalog, changed)
+    if as_json:
+        emit_json(view)
+    else:
+        click.echo(f"connector {changed.name} is {'enabled' if enabled else 'disabled'}")
+
+
+@connector.command("disable")
+@click.argument("name")
+@data_dir_options
+@json_option
+def disable(name: str, data_dir: str | None, config_file: str | None, as_json: bool) -> None:
+    """Refuse events sent with this connector's keys (403 code 1) until enabled."""
+    _set_enabled(name, False, data_dir, config_file, as_json)
+
+
+@connector.command("enable")
+@click.argument("name")
+@data_dir_options
+@json_option
+def enable(name: str, data_dir: str | None, config_file: str | None, as_json: bool) -> None:
+    """Accept events for a disabled connector again."""
+    _set_enabled(name, True, data_dir, config_file, as_json)
+
+
+@connector.command("rotate")
+@click.argument("name")
+@data_dir_options
+@json_option
+def rotate(name: str, data_dir: str | None, config_file: str | None, as_json: bool) -> None:
+    """Replace the connector's API keys with a new one (printed once); old keys stop working."""
+    settings, catalog = _open(data_dir, config_file)
+    changed, key = catalog.rotate_key(name)
+    _print_key(_view(settings, catalog, changed), key, as_json)
+
+
+@connector.command("delete")
+@click.argument("name")
+@click.option("--yes", is_flag=True, help="do not ask for confirmation")
+@data_dir_options
+@json_option
+def delete(
+    name: str, yes: bool, data_dir: str | None, config_file: str | None, as_json: bool
+) -> None:
+    """Delete a connector and its keys. Events it received stay in the lake."""
+    settings, catalog = _open(data_dir, config_file)
+    catalog.get_connector(name)
+    if not yes and not as_json and not click.confirm(f"delete connector {name}?", default=False):
+        raise SystemExit(1)
+    gone = catalog.delete_connector(name)
+    if as_json:
+        emit_json({"id": gone.id, "name": gone.name, "deleted": True})
+    else:
+        click.echo(f"connector {gone.name} deleted")

@@ -1,0 +1,44 @@
+"""The ``lakehose`` command: ``serve``, ``connector``, ``client``, ``send``, ``stream``, ``search``."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import click
+
+import lakehose
+from lakehose.cli.commands import connector, serve
+from lakehose.errors import ConfigError, DataDirError, LakehoseError
+
+
+class Group(click.Group):
+    """Turns lakehose errors into one clear line on stderr and an exit code."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (ConfigError, DataDirError) as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(2)
+        except (LakehoseError, ValueError) as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(1)
+
+
+@click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(lakehose.__version__, prog_name="lakehose")
+def cli() -> None:
+    """lakehose: collect events over HEC, keep them in a durable event lake, re-stream them."""
+
+
+cli.add_command(serve.serve)
+cli.add_command(connector.connector)
+
+
+def main() -> None:
+    cli(prog_name="lakehose")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

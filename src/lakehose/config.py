@@ -1,0 +1,274 @@
+"""One frozen settings object, built from defaults < TOML file < LAKEHOSE_* env < flags.
+
+This is the only module that reads the environment; everything else receives a
+:class:`Settings`. Every field is documented in the README's configuration table
+(a test checks that), and every field can be set by its flag, by
+``LAKEHOSE_<FIELD>`` and by ``<field> = ...`` in the TOML file.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal, get_args, get_type_hints
+
+from lakehose.errors import ConfigError
+
+Durability = Literal["fsync", "none"]
+LogFormat = Literal["auto", "json", "text"]
+
+ENV_PREFIX = "LAKEHOSE_"
+MiB = 1024 * 1024
+
+
+def _cpu_count() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        return os.cpu_count() or 1
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    """Everything a lakehose process can be told. Sizes in bytes, durations in seconds."""
+
+    # where and how to listen
+    data_dir: Path = Path("lakehose-data")
+    host: str = "127.0.0.1"
+    port: int = 8088
+    workers: int = dataclasses.field(default_factory=_cpu_count)
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    public_url: str | None = None
+    # HEC ingest
+    max_body_bytes: int = 10 * MiB
+    max_queue_bytes: int = 64 * MiB
+    body_timeout: float = 60.0
+    enable_zstd: bool = True
+    # the log
+    partitions: int = 1
+    durability: Durability = "fsync"
+    commit_delay: float = 0.0
+    commit_max_bytes: int = 16 * MiB
+    zstd_level: int = 1
+    retention_age: float | None = None
+    retention_bytes: int | None = None
+    retention_interval: float = 60.0
+    # OAuth2 and streams
+    token_ttl: int = 1799
+    session_ttl: int = 1800
+    session_grace: int = 120
+    heartbeat_interval: float = 10.0
+    tail_poll_interval: float = 0.002
+    customer_id: str | None = None
+    # administration and logs
+    allow_remote_admin: bool = False
+    access_log: bool = True
+    log_level: str = "info"
+    log_format: LogFormat = "auto"
+
+    def __post_init__(self) -> None:
+        if self.workers < 1:
+            raise ConfigError("workers must be at least 1")
+        if not 0 <= self.port <= 65535:
+            raise ConfigError(f"port {self.port} is not a TCP port")
+        if self.partitions < 1:
+            raise ConfigError("partitions must be at least 1")
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise ConfigError("tls_cert and tls_key go together")
+        if self.max_body_bytes < 1024:
+            raise ConfigError("max_body_bytes must be at least 1024")
+        if self.token_ttl <= 120:
+            raise ConfigError("token_ttl must exceed 120 s (FalconPy renews 120 s early)")
+
+    @property
+    def scheme(self) -> str:
+        return "https" if self.tls_cert else "http"
+
+    @property
+    def catalog_path(self) -> Path:
+        return self.data_dir / "catalog.db"
+
+    @property
+    def run_dir(self) -> Path:
+        return self.data_dir / "run"
+
+    def replace(self, **changes: Any) -> Settings:
+        return dataclasses.replace(self, **changes)
+
+
+HELP: dict[str, str] = {
+    "data_dir": "directory holding the lake (catalog.db, partition-N.db)",
+    "host": "address to listen on",
+    "port": "TCP port (HEC's conventional 8088; 0 picks a free one)",
+    "workers": "HTTP worker processes (default: one per CPU core)",
+    "tls_cert": "PEM certificate: serve HTTPS",
+    "tls_key": "PEM private key for tls_cert",
+    "public_url": "base URL clients reach this server at (stream and HEC URLs are built from it)",
+    "max_body_bytes": "largest request body accepted, before and after decompression",
+    "max_queue_bytes": "bytes waiting for commit per worker before ingest answers 503 code 9",
+    "body_timeout": "seconds a client may pause while sending a body before it is cut off",
+    "enable_zstd": "accept Content-Encoding: zstd",
+    "partitions": "partitions of the log (1 suits every Falcon stream consumer)",
+    "durability": "fsync: a 200 means on disk; none: skip fsync (benchmarks only)",
+    "commit_delay": "extra seconds to gather a group commit (0: commit as soon as the last one ends)",
+    "commit_max_bytes": "most bytes in one group commit",
+    "zstd_level": "zstd level for stored record batches",
+    "retention_age": "drop events older than this (e.g. 30d); unset keeps everything",
+    "retention_bytes": "drop the oldest events beyond this stored size per partition (e.g. 50GiB)",
+    "retention_interval": "how often retention runs",
+    "token_ttl": "lifetime of OAuth2 access tokens, seconds (expires_in)",
+    "session_ttl": "data-feed session lifetime after issue or refresh, seconds",
+    "session_grace": "extra seconds a session lives past session_ttl before it is cut",
+    "heartbeat_interval": "seconds of idleness before a data feed sends a keep-alive line",
+    "tail_poll_interval": "how often a worker checks for events committed by other workers",
+    "customer_id": "customerIDString in stream metadata (default: generated per data directory)",
+    "allow_remote_admin": "allow admin API calls from non-loopback addresses",
+    "access_log": "log one line per HEC request",
+    "log_level": "debug, info, warning or error",
+    "log_format": "auto (JSON when stderr is not a terminal), json or text",
+}
+
+FIELDS: dict[str, dataclasses.Field[Any]] = {f.name: f for f in dataclasses.fields(Settings)}
+_HINTS = get_type_hints(Settings)
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
+_DURATION_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]i?b?|b)?\s*$", re.IGNORECASE)
+_SIZE_UNITS = {"": 1, "b": 1, "k": 1000, "m": 1000**2, "g": 1000**3, "t": 1000**4}
+_DURATION_FIELDS = {
+    "retention_age",
+    "retention_interval",
+    "body_timeout",
+    "commit_delay",
+    "heartbeat_interval",
+    "tail_poll_interval",
+    "token_ttl",
+    "session_ttl",
+    "session_grace",
+}
+_SIZE_FIELDS = {"max_body_bytes", "max_queue_bytes", "commit_max_bytes", "retention_bytes"}
+
+
+def parse_duration(text: str) -> float:
+    """``"90"``, ``"90s"``, ``"15m"``, ``"24h"``, ``"7d"``, ``"250ms"`` -> seconds."""
+    m = _DURATION.match(text)
+    if not m:
+        raise ConfigError(f"{text!r} is not a duration (examples: 30s, 15m, 24h, 7d)")
+    return float(m.group(1)) * _DURATION_UNITS[m.group(2)]
+
+
+def parse_size(text: str) -> int:
+    """``"10MiB"``, ``"10MB"``, ``"512k"``, ``"1048576"`` -> bytes."""
+    m = _SIZE.match(text)
+    if not m:
+        raise ConfigError(f"{text!r} is not a size (examples: 10MiB, 500MB, 1048576)")
+    unit = (m.group(2) or "").lower()
+    binary = "i" in unit
+    base = unit[:1] if unit not in ("", "b") else unit
+    factor = _SIZE_UNITS[base] if not binary else 1024 ** ("kmgt".index(base) + 1)
+    return int(float(m.group(1)) * factor)
+
+
+def _coerce(name: str, value: Any) -> Any:
+    """Turn a TOML or environment value into the field's type."""
+    hint = _HINTS[name]
+    args = [a for a in get_args(hint) if a is not type(None)]
+    optional = type(None) in get_args(hint)
+    if value is None or (optional and isinstance(value, str) and value.strip() in ("", "none")):
+        if not optional:
+            raise ConfigError(f"{name} cannot be empty")
+        return None
+    target = args[0] if optional and args else hint
+    try:
+        if name in _DURATION_FIELDS:
+            seconds = parse_duration(value) if isinstance(value, str) else float(value)
+            return int(seconds) if target is int else seconds
+        if name in _SIZE_FIELDS:
+            return parse_size(value) if isinstance(value, str) else int(value)
+        if target is bool:
+            if isinstance(value, bool):
+                return value
+            text = str(value).strip().lower()
+            if text in ("1", "true", "yes", "on"):
+                return True
+            if text in ("0", "false", "no", "off"):
+                return False
+            raise ValueError(f"{value!r} is not a boolean")
+        if target is Path:
+            return Path(os.path.expanduser(str(value)))
+        if target is int:
+            return int(value)
+        if target is float:
+            return float(value)
+        if getattr(target, "__origin__", None) is Literal:
+            allowed = get_args(target)
+            if value not in allowed:
+                raise ValueError(f"{value!r} is not one of {', '.join(map(str, allowed))}")
+            return value
+        return str(value)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"bad value for {name}: {exc}") from exc
+
+
+def read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as f:
+            raw = tomllib.load(f)
+    except FileNotFoundError as exc:
+        raise ConfigError(f"configuration file {str(path)!r} not found") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"configuration file {str(path)!r}: {exc}") from exc
+    section = raw.get("lakehose", raw)
+    unknown = sorted(set(section) - set(FIELDS))
+    if unknown:
+        raise ConfigError(f"unknown settings in {str(path)!r}: {', '.join(unknown)}")
+    return dict(section)
+
+
+def env_values(environ: Mapping[str, str]) -> dict[str, str]:
+    out = {}
+    for name in FIELDS:
+        key = ENV_PREFIX + name.upper()
+        if key in environ:
+            out[name] = environ[key]
+    return out
+
+
+def config_file_path(explicit: str | Path | None, environ: Mapping[str, str]) -> Path | None:
+    """The TOML file to read: ``--config``, else ``LAKEHOSE_CONFIG``, else ``./lakehose.toml``."""
+    if explicit:
+        return Path(explicit)
+    if environ.get(ENV_PREFIX + "CONFIG"):
+        return Path(environ[ENV_PREFIX + "CONFIG"])
+    default = Path("lakehose.toml")
+    return default if default.is_file() else None
+
+
+def load_settings(
+    flags: Mapping[str, Any] | None = None,
+    *,
+    config_file: str | Path | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> Settings:
+    """Build the settings: defaults < TOML file < ``LAKEHOSE_*`` environment < flags.
+
+    ``flags`` holds only the options given on the command line (``None`` = not given).
+    """
+    env = os.environ if environ is None else environ
+    values: dict[str, Any] = {}
+    path = config_file_path(config_file, env)
+    if path is not None:
+        values.update({k: _coerce(k, v) for k, v in read_toml(path).items()})
+    values.update({k: _coerce(k, v) for k, v in env_values(env).items()})
+    for k, v in (flags or {}).items():
+        if v is None:
+            continue
+        if k not in FIELDS:
+            raise ConfigError(f"unknown setting {k!r}")
+        values[k] = _coerce(k, v) if isinstance(v, str) else v
+    return Settings(**values)

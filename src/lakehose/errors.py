@@ -1,0 +1,133 @@
+"""Every error lakehose raises, rooted at :class:`LakehoseError`.
+
+Domain errors know nothing of HTTP; ``server/errors.py`` maps them to replies.
+The ``retriable`` class flag tells the SDK and the collector whether trying
+again later can succeed.
+
+    LakehoseError
+    ├── ConfigError              bad setting, file or flag
+    ├── DataDirError             data directory missing, unwritable, locked
+    ├── StorageError
+    │   ├── StorageFullError     disk full: retriable
+    │   ├── CorruptBatchError    a stored batch fails its checksum
+    │   └── OffsetOutOfRangeError
+    ├── NotFoundError            a connector, client or session that does not exist
+    ├── ConflictError            a name already taken
+    ├── AuthError                bad or missing credentials
+    │   └── ScopeError           valid credentials without the scope a route needs
+    ├── RateLimitedError         too many requests: retriable
+    ├── QueryError               a search query that does not parse (with its column)
+    └── TransportError           SDK: the server could not be reached: retriable
+"""
+
+from __future__ import annotations
+
+
+class LakehoseError(Exception):
+    """Root of every lakehose error."""
+
+    retriable: bool = False
+
+
+class ConfigError(LakehoseError):
+    """A setting, configuration file or flag is invalid."""
+
+
+class DataDirError(LakehoseError):
+    """The data directory cannot be used (missing, read-only, wrong layout)."""
+
+    def __init__(self, path: str, reason: str) -> None:
+        self.path = path
+        self.reason = reason
+        super().__init__(f"data directory {path!r} cannot be used: {reason}")
+
+
+class StorageError(LakehoseError):
+    """The event log failed to read or write."""
+
+
+class StorageFullError(StorageError):
+    """The disk holding the log is full; nothing of the failed write was kept."""
+
+    retriable = True
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        super().__init__(f"no space left for the event log in {path!r}")
+
+
+class CorruptBatchError(StorageError):
+    """A stored record batch fails its checksum or cannot be decoded."""
+
+    def __init__(self, partition: int, first_offset: int, reason: str) -> None:
+        self.partition = partition
+        self.first_offset = first_offset
+        super().__init__(
+            f"record batch at offset {first_offset} of partition {partition} is corrupt: {reason}"
+        )
+
+
+class OffsetOutOfRangeError(StorageError):
+    """An offset is not a valid position in a partition."""
+
+    def __init__(self, partition: int, offset: int, reason: str) -> None:
+        self.partition = partition
+        self.offset = offset
+        super().__init__(f"offset {offset} in partition {partition}: {reason}")
+
+
+class NotFoundError(LakehoseError):
+    """A named object (connector, API client, session) does not exist."""
+
+    def __init__(self, kind: str, name: str) -> None:
+        self.kind = kind
+        self.name = name
+        super().__init__(f"{kind} {name!r} not found")
+
+
+class ConflictError(LakehoseError):
+    """A name or identifier is already in use."""
+
+    def __init__(self, kind: str, name: str) -> None:
+        self.kind = kind
+        self.name = name
+        super().__init__(f"{kind} {name!r} already exists")
+
+
+class AuthError(LakehoseError):
+    """Credentials are missing, malformed, unknown, expired or revoked."""
+
+
+class ScopeError(AuthError):
+    """Valid credentials that do not carry the scope the operation needs."""
+
+    def __init__(self, needed: str) -> None:
+        self.needed = needed
+        super().__init__(f"this operation needs the {needed!r} scope")
+
+
+class RateLimitedError(LakehoseError):
+    """Too many requests; try again after ``retry_after`` seconds."""
+
+    retriable = True
+
+    def __init__(self, retry_after: float) -> None:
+        self.retry_after = retry_after
+        super().__init__(f"rate limited; retry after {retry_after:.1f} s")
+
+
+class QueryError(LakehoseError):
+    """A search query or time range that cannot be parsed."""
+
+    def __init__(self, message: str, line: int = 1, column: int = 0) -> None:
+        self.message = message
+        self.line = line
+        self.column = column
+        where = f" at column {column}" if column else ""
+        super().__init__(f"{message}{where}")
+
+
+class TransportError(LakehoseError):
+    """The SDK could not reach the server, or the connection broke."""
+
+    retriable = True

@@ -1,0 +1,86 @@
+"""Log handlers for lakehose processes: JSON lines when stderr is not a terminal, text when it is.
+
+Only entry points (the CLI, a worker process) call :func:`configure_logging`;
+library code just uses ``logging.getLogger(__name__)``. A filter masks anything
+that looks like a credential (``Authorization`` values, ``token=``,
+``client_secret=``, UUID-form keys) in every record, as a last line of defence:
+code never logs secrets on purpose.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+import time
+from typing import Any
+
+import orjson
+
+_SECRET_PATTERNS = [
+    (re.compile(r"(?i)\b(authorization:?\s*(?:splunk|bearer|basic|token)\s+)\S+"), r"\1****"),
+    (
+        re.compile(
+            r"(?i)\b((?:token|client_secret|access_token|api_key)[\"']?\s*[=:]\s*[\"']?)[^\s&\"',}]+"
+        ),
+        r"\1****",
+    ),
+    (
+        re.compile(
+            r"\b([0-9a-fA-F]{8})-[0-9a-fA-F]{4}-4[0-9a-fA-F]{3}-[89abAB][0-9a-fA-F]{3}-([0-9a-fA-F]{12})\b"
+        ),
+        r"****-\2",
+    ),
+]
+
+
+def redact(text: str) -> str:
+    for pattern, replacement in _SECRET_PATTERNS:
+        text = pattern.sub(replacement, text)
+    return text
+
+
+class RedactingFilter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        clean = redact(message)
+        if clean != message:
+            record.msg, record.args = clean, None
+        return True
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
+            + f".{int(record.msecs):03d}Z",
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        if record.exc_info:
+            entry["exception"] = redact(self.formatException(record.exc_info))
+        return orjson.dumps(entry).decode()
+
+
+def configure_logging(level: str = "info", fmt: str = "auto") -> None:
+    """Send lakehose's and uvicorn's logs to stderr, redacted, as JSON or text."""
+    use_json = fmt == "json" or (fmt == "auto" and not sys.stderr.isatty())
+    handler = logging.StreamHandler(sys.stderr)
+    handler.addFilter(RedactingFilter())
+    if use_json:
+        handler.setFormatter(JsonFormatter())
+    else:
+        handler.setFormatter(
+            logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s", "%H:%M:%S")
+        )
+    root = logging.getLogger()
+    for old in list(root.handlers):
+        root.removeHandler(old)
+    root.addHandler(handler)
+    root.setLevel(level.upper())
+    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
+        lg = logging.getLogger(name)
+        lg.handlers.clear()
+        lg.propagate = True
+    logging.getLogger("uvicorn.access").setLevel(logging.WARNING)

@@ -1,0 +1,1 @@
+"""Wire formats and event parsers: plain functions from bytes to events, no I/O."""

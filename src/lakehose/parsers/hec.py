@@ -1,0 +1,553 @@
+"""HEC wire format: split request bodies into events and normalise them into record lines.
+
+``/event`` bodies are a sequence of JSON values (objects, or arrays of objects)
+with or without whitespace between them. Envelopes are validated in order; the
+first bad one stops the request with its code and index (Splunk's prefix
+semantics, ``specs/hec-protocol.md`` §5.5): everything before it is stored.
+
+Splitting, fastest first: the whole body as one value; else one value per line
+(the common newline-separated batch); else a line of ``}{``-joined objects, split
+and each piece re-parsed (a split inside a string can only make a piece invalid,
+never a valid piece with the wrong content, since raw newlines are not allowed in
+JSON strings); else the general scanner (stdlib ``raw_decode``), for
+pretty-printed or space-separated bodies.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import msgspec
+import orjson
+
+from lakehose.models import Slice
+from lakehose.parsers.timestamps import BadTime, seconds_to_ns, timestamp_to_ns
+
+# HEC reply codes (specs/hec-protocol.md §4): code -> (HTTP status, text)
+CODES: dict[int, tuple[int, str]] = {
+    0: (200, "Success"),
+    1: (403, "Token disabled"),
+    2: (401, "Token is required"),
+    3: (401, "Invalid authorization"),
+    4: (403, "Invalid token"),
+    5: (400, "No data"),
+    6: (400, "Invalid data format"),
+    7: (400, "Incorrect index"),
+    8: (500, "Internal server error"),
+    9: (503, "Server is busy"),
+    10: (400, "Data channel is missing"),
+    11: (400, "Invalid data channel"),
+    12: (400, "Event field is required"),
+    13: (400, "Event field cannot be blank"),
+    14: (400, "ACK is disabled"),
+    15: (400, "Error in handling indexed fields"),
+    16: (400, "Query string authorization is not enabled"),
+    17: (200, "HEC is healthy"),
+    18: (503, "HEC is unhealthy, queues are full"),
+    19: (503, "HEC is unhealthy, ack service unavailable"),
+    20: (503, "HEC is unhealthy, queues are full, ack service unavailable"),
+    23: (503, "Server is shutting down"),
+}
+
+
+class Reject(Exception):
+    """A HEC rejection: ``code`` from :data:`CODES`, ``index`` = invalid-event-number."""
+
+    def __init__(self, code: int, index: int | None = None, detail: str = "") -> None:
+        self.code = code
+        self.index = index
+        self.detail = detail
+        super().__init__(f"HEC code {code} at event {index}: {detail or CODES[code][1]}")
+
+
+class JsonSyntaxError(ValueError):
+    """The next value in a body is not valid JSON."""
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+_DECODER = json.JSONDecoder(parse_constant=_reject_constant)
+_WS = " \t\n\r"
+
+
+def _scan(text: str) -> Iterator[Any]:
+    pos, end = 0, len(text)
+    while True:
+        while pos < end and text[pos] in _WS:
+            pos += 1
+        if pos >= end:
+            return
+        try:
+            value, pos = _DECODER.raw_decode(text, pos)
+        except (ValueError, RecursionError) as exc:
+            raise JsonSyntaxError(str(exc)) from None
+        yield value
+
+
+def _scan_bytes(body: bytes) -> Iterator[Any]:
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        bad = JsonSyntaxError(f"invalid UTF-8 at byte {exc.start}")
+        try:
+            yield from _scan(body[: exc.start].decode("utf-8"))
+        except JsonSyntaxError:
+            raise bad from None
+        raise bad from None
+    yield from _scan(text)
+
+
+def _iter_lines(lines: list[bytes]) -> Iterator[Any]:
+    for i, raw_line in enumerate(lines):
+        line = raw_line.strip()
+        if not line:
+            continue
+        try:
+            yield orjson.loads(line)
+            continue
+        except orjson.JSONDecodeError:
+            pass
+        if b"}{" in line:
+            try:
+                values = [orjson.loads(p) for p in line.replace(b"}{", b"}\n{").split(b"\n")]
+            except orjson.JSONDecodeError:
+                values = None
+            if values is not None:
+                yield from values
+                continue
+        yield from _scan_bytes(b"\n".join(lines[i:]))
+        return
+
+
+def parse_values(body: bytes) -> tuple[list[Any], JsonSyntaxError | None]:
+    """Every top-level JSON value in ``body`` up to the first bad one, and that error if any.
+
+    The caller has already tried the body as one value.
+    """
+    lines = body.splitlines()
+    # Fast path: every line one value. Join the lines into one array and parse once; a
+    # value spanning lines cannot survive the join (it gains a stray comma), and the count
+    # check rules out any other way for the join to succeed.
+    nonblank = list(filter(None, lines))
+    if len(nonblank) > 1:
+        try:
+            joined = orjson.loads(b"[" + b",".join(nonblank) + b"]")
+        except orjson.JSONDecodeError:
+            pass
+        else:
+            if len(joined) == len(nonblank):
+                return joined, None
+    values: list[Any] = []
+    try:
+        values.extend(_iter_lines(lines))
+    except JsonSyntaxError as exc:
+        return values, exc
+    return values, None
+
+
+@dataclass(slots=True)
+class IngestContext:
+    """What normalisation needs to know about the request and its connector."""
+
+    connector: str
+    index: str
+    sourcetype: str
+    source: str
+    host: str | None
+    now_ns: int
+    allowed_index: Callable[[str], bool]
+    # (sourcetype, text) -> (fields, time_ns or None), or None when no parser applies;
+    # see parsers/formats.py Extractor
+    extract: Callable[[str, str], tuple[dict[str, Any], int | None] | None] | None = None
+    time_ns: int | None = None  # raw: the request's ``time`` query parameter
+    fields: dict[str, Any] | None = None  # raw: the request's other query parameters
+
+
+@dataclass(slots=True)
+class Normalised:
+    """Events of one request, grouped into slices by (index, sourcetype), in order."""
+
+    slices: list[Slice] = field(default_factory=list)
+    count: int = 0
+    nbytes: int = 0
+
+
+class _Builder:
+    """Accumulates record lines, cutting a new slice whenever (index, sourcetype) changes."""
+
+    __slots__ = ("ctx", "out", "key", "lines", "times", "_json_cache")
+
+    def __init__(self, ctx: IngestContext, out: Normalised) -> None:
+        self.ctx = ctx
+        self.out = out
+        self.key: tuple[str, str] | None = None
+        self.lines: list[bytes] = []
+        self.times: list[int] = []
+        self._json_cache: dict[str | None, bytes] = {}
+
+    def json_text(self, value: str | None) -> bytes:
+        """JSON of a short string, cached: hosts and sources repeat across a batch."""
+        cached = self._json_cache.get(value)
+        if cached is None:
+            cached = orjson.dumps(value)
+            if len(self._json_cache) < 1024:
+                self._json_cache[value] = cached
+        return cached
+
+    def cut(self, key: tuple[str, str]) -> None:
+        self.flush()
+        self.key = key
+
+    def flush(self) -> None:
+        if self.lines and self.key is not None:
+            lines, times = self.lines, self.times
+            sl = Slice(self.ctx.connector, self.key[0], self.key[1], lines)
+            sl.min_time, sl.max_time = min(times), max(times)
+            sl.nbytes = sum(map(len, lines)) + len(lines)
+            self.out.slices.append(sl)
+            self.out.count += len(lines)
+            self.out.nbytes += sl.nbytes
+            self.lines, self.times = [], []
+
+
+def _text(value: Any, index: int, name: str) -> str:
+    """A metadata value (not None) as a string; numbers are accepted, other types are code 6."""
+    if type(value) is str:
+        return value
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return str(value)
+    raise Reject(6, index, f"{name} must be a string")
+
+
+def _check_fields(fields: Any, index: int) -> None:
+    if type(fields) is not dict:
+        raise Reject(6, index, "fields must be an object")
+    for value in fields.values():
+        if type(value) is dict:
+            raise Reject(15, index, "indexed field values cannot be objects")
+        if type(value) is list:
+            for item in value:
+                if type(item) is dict or type(item) is list:
+                    raise Reject(15, index, "indexed field arrays hold scalars only")
+
+
+_MISSING: Any = object()
+_LINE = b'{"time":%d,"host":%b,"source":%b%b}\t%b'
+
+
+def _add_envelopes(envelopes: list[Any], b: _Builder) -> None:
+    """Validate ``/event`` envelopes in order and add their record lines; raise Reject.
+
+    The ingest hot loop: per envelope, a few dictionary lookups and one ``orjson.dumps``
+    of the event; the uncommon shapes go through helper calls.
+    """
+    ctx = b.ctx
+    default_index, default_sourcetype, now = ctx.index, ctx.sourcetype, ctx.now_ns
+    default_host = b.json_text(ctx.host)
+    default_source = b.json_text(ctx.source)
+    cache = b._json_cache
+    json_text = b.json_text
+    extract, allowed_index = ctx.extract, ctx.allowed_index
+    dumps = orjson.dumps
+    lines, times = b.lines, b.times
+    cur_index, cur_sourcetype = b.key or (None, None)
+    line_format = _LINE
+    for n, env in enumerate(envelopes):
+        if type(env) is not dict:
+            raise Reject(6, n, "an event envelope must be a JSON object")
+        get = env.get
+        event = get("event", _MISSING)
+        if event is _MISSING:
+            if "fields" not in env:
+                raise Reject(12, n)
+            event = {}
+        elif event is None:
+            raise Reject(12, n)
+        elif event == "":
+            raise Reject(13, n)
+        t = get("time")
+        if t is None:
+            tns = now
+            if type(event) is dict and "timestamp" in event:
+                tns = timestamp_to_ns(event["timestamp"], event.get("timeunit")) or now
+        elif type(t) is float and 0.0 <= t < 9e9:
+            tns = round(t * 1_000_000) * 1000
+        else:
+            try:
+                tns = seconds_to_ns(t)
+            except BadTime as exc:
+                raise Reject(6, n, str(exc)) from None
+        host = get("host")
+        if host is None:
+            host_json = default_host
+        else:
+            host_json = (cache.get(host) if type(host) is str else None) or json_text(
+                _text(host, n, "host")
+            )
+        source = get("source")
+        if not source:
+            source_json = default_source
+        else:
+            source_json = (cache.get(source) if type(source) is str else None) or json_text(
+                _text(source, n, "source")
+            )
+        sourcetype = get("sourcetype")
+        if not sourcetype:
+            sourcetype = default_sourcetype
+        elif type(sourcetype) is not str:
+            sourcetype = _text(sourcetype, n, "sourcetype") or default_sourcetype
+        index = get("index")
+        if not index:
+            index = default_index
+        elif index != default_index:
+            index = _text(index, n, "index")
+            if not allowed_index(index):
+                raise Reject(7, n, f"index {index!r} is not allowed for this connector")
+        fields = get("fields")
+        if fields is not None:
+            _check_fields(fields, n)
+        if extract is not None and type(event) is str:
+            extracted = extract(sourcetype, event)
+            if extracted is not None:
+                extra, parsed_time = extracted
+                if extra:
+                    fields = {**extra, **fields} if fields else extra
+                if parsed_time is not None and t is None:
+                    tns = parsed_time
+        try:
+            event_json = dumps(event)
+            fields_part = b',"fields":' + dumps(fields) if fields else b""
+        except orjson.JSONEncodeError as exc:
+            raise Reject(6, n, str(exc)) from None
+        if index != cur_index or sourcetype != cur_sourcetype:
+            cur_index, cur_sourcetype = index, sourcetype
+            b.cut((index, sourcetype))
+            lines, times = b.lines, b.times
+        lines.append(line_format % (tns, host_json, source_json, fields_part, event_json))
+        times.append(tns)
+
+
+Scalar = str | int | float | bool | None
+
+
+class _Envelope(msgspec.Struct):
+    """An ``/event`` envelope as msgspec validates it; the event stays undecoded JSON text."""
+
+    event: msgspec.Raw | msgspec.UnsetType = msgspec.UNSET
+    time: float | int | str | None = None
+    host: str | None = None
+    source: str | None = None
+    sourcetype: str | None = None
+    index: str | None = None
+    fields: dict[str, Scalar | list[Scalar]] | None = None
+
+
+_DECODE_MANY = msgspec.json.Decoder(list[_Envelope]).decode
+_DECODE_ONE = msgspec.json.Decoder(_Envelope | list[_Envelope]).decode
+_NULL, _BLANK = b"null", b'""'
+_QUOTE, _BRACE = ord('"'), ord("{")
+
+
+def _fast_envelopes(body: bytes) -> list[_Envelope] | None:
+    """The envelopes of a well-formed body, validated in C; None to take the exact path.
+
+    Any decode or type error returns None, and the orjson path then finds the first
+    bad envelope and its code. The body's UTF-8 is checked here once, since msgspec
+    does not look inside the raw event text.
+    """
+    try:
+        body.decode("utf-8")
+        lines = list(filter(None, body.splitlines()))
+        if len(lines) == 1:
+            one = _DECODE_ONE(lines[0])
+            return one if isinstance(one, list) else [one]
+        envelopes = _DECODE_MANY(b"[" + b",".join(lines) + b"]")
+        return envelopes if len(envelopes) == len(lines) else None
+    except (UnicodeDecodeError, msgspec.DecodeError, RecursionError):
+        return None
+
+
+def _add_fast(envelopes: list[_Envelope], b: _Builder) -> None:
+    """:func:`_add_envelopes` for envelopes msgspec already type-checked; raise Reject."""
+    ctx = b.ctx
+    default_index, default_sourcetype, now = ctx.index, ctx.sourcetype, ctx.now_ns
+    default_host = b.json_text(ctx.host)
+    default_source = b.json_text(ctx.source)
+    cache = b._json_cache
+    json_text = b.json_text
+    extract, allowed_index = ctx.extract, ctx.allowed_index
+    wants = getattr(extract, "wants", None)  # Extractor.wants: does a parser apply?
+    dumps, loads = orjson.dumps, orjson.loads
+    lines, times = b.lines, b.times
+    cur_index, cur_sourcetype = b.key or (None, None)
+    line_format = _LINE
+    unset = msgspec.UNSET
+    for n, env in enumerate(envelopes):
+        event: Any = env.event
+        fields: Any = env.fields
+        if event is unset:
+            if fields is None:
+                raise Reject(12, n)
+            event = b"{}"
+            size = 2
+        else:
+            size = len(event)
+            if size == 4 and bytes(event) == _NULL:
+                raise Reject(12, n)
+            if size == 2 and bytes(event) == _BLANK:
+                raise Reject(13, n)
+        t = env.time
+        if t is None:
+            tns = now
+            head = bytes(event)
+            if head[:1] == b"{" and b'"timestamp"' in head:
+                obj = loads(head)
+                if type(obj) is dict and "timestamp" in obj:
+                    tns = timestamp_to_ns(obj["timestamp"], obj.get("timeunit")) or now
+        elif type(t) is float and 0.0 <= t < 9e9:
+            tns = round(t * 1_000_000) * 1000
+        else:
+            try:
+                tns = seconds_to_ns(t)
+            except BadTime as exc:
+                raise Reject(6, n, str(exc)) from None
+        host = env.host
+        if host is None:
+            host_json = default_host
+        else:
+            host_json = cache.get(host) or json_text(host)
+        source = env.source
+        if not source:
+            source_json = default_source
+        else:
+            source_json = cache.get(source) or json_text(source)
+        sourcetype = env.sourcetype or default_sourcetype
+        index = env.index
+        if not index:
+            index = default_index
+        elif index != default_index and not allowed_index(index):
+            raise Reject(7, n, f"index {index!r} is not allowed for this connector")
+        if index != cur_index or sourcetype != cur_sourcetype:
+            cur_index, cur_sourcetype = index, sourcetype
+            b.cut((index, sourcetype))
+            lines, times = b.lines, b.times
+        fields_part = b',"fields":' + dumps(fields) if fields else b""
+        line = line_format % (tns, host_json, source_json, fields_part, event)
+        # A string event (its JSON text starts with a quote) may have a parser to run.
+        if extract is not None and line[-size] == _QUOTE:
+            if (wants is not None and wants(sourcetype)) or line[1 - size] == _BRACE:
+                extracted = extract(sourcetype, loads(bytes(event)))
+                if extracted is not None:
+                    extra, parsed_time = extracted
+                    if extra:
+                        fields = {**extra, **fields} if fields else extra
+                        fields_part = b',"fields":' + dumps(fields)
+                    if parsed_time is not None and t is None:
+                        tns = parsed_time
+                    line = line_format % (tns, host_json, source_json, fields_part, event)
+        lines.append(line)
+        times.append(tns)
+
+
+def decode_events(body: bytes, ctx: IngestContext) -> tuple[Normalised, Reject | None]:
+    """Normalise an ``/event`` body. Returns the valid prefix and the rejection, if any.
+
+    A body that is a single JSON string is taken as raw text, one event per line
+    (FalconPy's ``send_event_file`` sends a whole file that way).
+    """
+    out = Normalised()
+    if not body.strip():
+        return out, Reject(5, None)
+    fast = _fast_envelopes(body)
+    if fast is not None:
+        b = _Builder(ctx, out)
+        try:
+            _add_fast(fast, b)
+        except Reject as rej:
+            b.flush()
+            return out, rej
+        b.flush()
+        return out, None if fast else Reject(5, None)
+    error: JsonSyntaxError | None = None
+    try:
+        whole = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        values, error = parse_values(body)
+    else:
+        if type(whole) is str:
+            return decode_raw(whole.encode("utf-8", "replace"), ctx)
+        values = [whole]
+    b = _Builder(ctx, out)
+    envelopes: list[Any] = []
+    for value in values:
+        if type(value) is list:
+            envelopes.extend(value)
+        else:
+            envelopes.append(value)
+    rejection: Reject | None = None
+    try:
+        _add_envelopes(envelopes, b)
+    except Reject as rej:
+        rejection = rej
+    else:
+        if error is not None:
+            rejection = Reject(6, len(envelopes), str(error))
+        elif not envelopes:
+            rejection = Reject(5, None)
+    b.flush()
+    return out, rejection
+
+
+def decode_raw(body: bytes, ctx: IngestContext) -> tuple[Normalised, Reject | None]:
+    """Normalise a ``/raw`` body: one event per line (``\\n``, ``\\r\\n`` or ``\\r``).
+
+    A line holding a JSON object is kept as that object (its text verbatim) and is
+    marked ``raw`` so ``@rawstring`` is the line itself; other lines are strings.
+    """
+    out = Normalised()
+    b = _Builder(ctx, out)
+    b.cut((ctx.index, ctx.sourcetype))
+    lines, times = b.lines, b.times
+    host_json, source_json = b.json_text(ctx.host), b.json_text(ctx.source)
+    query_fields = ctx.fields
+    fixed_fields = b',"fields":' + orjson.dumps(query_fields) if query_fields else b""
+    extract, sourcetype = ctx.extract, ctx.sourcetype
+    default_time = ctx.time_ns if ctx.time_ns is not None else ctx.now_ns
+    loads, dumps = orjson.loads, orjson.dumps
+    for raw_line in body.splitlines():
+        line = raw_line.strip()
+        if not line:
+            continue
+        tns = default_time
+        fields_part = fixed_fields
+        if line[:1] == b"{":
+            try:
+                if type(loads(line)) is dict:
+                    lines.append(
+                        _LINE % (tns, host_json, source_json, fields_part + b',"raw":1', line)
+                    )
+                    times.append(tns)
+                    continue
+            except orjson.JSONDecodeError:
+                pass
+        text = line.decode("utf-8", "replace")
+        if extract is not None:
+            extracted = extract(sourcetype, text)
+            if extracted is not None:
+                fields, parsed_time = extracted
+                if fields:
+                    merged = {**fields, **query_fields} if query_fields else fields
+                    fields_part = b',"fields":' + dumps(merged)
+                if parsed_time is not None and ctx.time_ns is None:
+                    tns = parsed_time
+        lines.append(_LINE % (tns, host_json, source_json, fields_part, dumps(text)))
+        times.append(tns)
+    b.flush()
+    if out.count == 0:
+        return out, Reject(5, None)
+    return out, None

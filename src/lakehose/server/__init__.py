@@ -1,0 +1,1 @@
+"""The server: HTTP endpoints, worker runtime and process supervision."""

@@ -1,0 +1,47 @@
+"""The ASGI application: HEC paths go straight to the HEC handler, the rest to Starlette."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from starlette.applications import Starlette
+from starlette.routing import BaseRoute
+
+from lakehose.server import api
+from lakehose.server.errors import EXCEPTION_HANDLERS
+from lakehose.server.hec import HecHandler, Receive, Scope, Send, route_of
+from lakehose.server.runtime import Runtime
+
+
+def all_routes(runtime: Runtime) -> list[BaseRoute]:
+    """Every non-HEC route. Each feature module contributes its own list."""
+    return [*api.routes(runtime)]
+
+
+class LakehoseApp:
+    """ASGI entry point of one worker process."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+        self.hec = HecHandler(runtime)
+
+        @asynccontextmanager
+        async def lifespan(_: Starlette) -> AsyncIterator[None]:
+            await runtime.start()
+            try:
+                yield
+            finally:
+                await runtime.stop()
+
+        self.web = Starlette(
+            routes=all_routes(runtime),
+            exception_handlers=EXCEPTION_HANDLERS,
+            lifespan=lifespan,
+        )
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and route_of(scope["path"]) is not None:
+            await self.hec(scope, receive, send)
+            return
+        await self.web(scope, receive, send)

@@ -1,0 +1,308 @@
+"""Everything one worker process holds: catalog cache, committers, readers, limits, tail wake-ups.
+
+Theory of operation
+-------------------
+*Keys.* The ingest path authenticates against an in-memory map of key digest ->
+connector. A background task re-reads it whenever the catalog's
+``data_version`` moves (another process or the CLI committed), at most every
+``RELOAD_INTERVAL`` seconds, so a disabled connector or rotated key takes effect
+within a second. A key missing from the map is looked up in the catalog once
+before it is refused, so a connector created a moment ago works at once.
+
+*Partitions.* A request is written to one partition: the one its ack channel
+hashes to (so a channel's ack ids stay in one database and stay dense), else the
+worker's next partition in turn among those it owns.
+
+*Tailing.* Stream feeds wait for ``end_offset(p)`` to pass their position. A
+commit in this process wakes them at once; commits of other processes are seen
+by polling ``state.next_offset`` every ``tail_poll_interval`` while anyone waits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import shutil
+import time
+import tomllib
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from lakehose.config import Settings
+from lakehose.parsers.formats import ParserRegistry
+from lakehose.server.metrics import Metrics
+from lakehose.storage.catalog import Catalog, Connector, KeyIndex
+from lakehose.storage.committer import GroupCommitter
+from lakehose.storage.sqlite import PartitionReader, PartitionWriter
+
+log = logging.getLogger(__name__)
+
+RELOAD_INTERVAL = 0.5
+METRICS_INTERVAL = 1.0
+
+
+def owned_partitions(worker: int, workers: int, partitions: int) -> list[int]:
+    """The partitions a worker writes to: its own when there are enough, else a shared one."""
+    if partitions >= workers:
+        return [p for p in range(partitions) if p % workers == worker % workers] or [0]
+    return [worker % partitions]
+
+
+@dataclass(slots=True)
+class TokenBucket:
+    rate: float
+    capacity: float
+    tokens: float
+    stamp: float
+
+    @classmethod
+    def per_second(cls, rate: float) -> TokenBucket:
+        capacity = max(rate, 1.0)
+        return cls(rate, capacity, capacity, time.monotonic())
+
+    def take(self, amount: float = 1.0) -> float:
+        """0 if ``amount`` was taken, else seconds until it could be."""
+        now = time.monotonic()
+        self.tokens = min(self.capacity, self.tokens + (now - self.stamp) * self.rate)
+        self.stamp = now
+        if self.tokens >= amount:
+            self.tokens -= amount
+            return 0.0
+        return (min(amount, self.capacity) - self.tokens) / self.rate
+
+
+class Runtime:
+    """One worker process's state. Create in the process, then ``await start()``."""
+
+    def __init__(self, settings: Settings, worker: int = 0, workers: int = 1) -> None:
+        self.settings = settings
+        self.worker = worker
+        self.workers = workers
+        self.pid = os.getpid()
+        self.catalog: Catalog
+        self.metrics = Metrics()
+        self.parsers = ParserRegistry.build()
+        self._parsers_mtime: float | None = None
+        self._keys = KeyIndex()
+        self.committers: dict[int, GroupCommitter] = {}
+        self.readers: dict[int, PartitionReader] = {}
+        self._own = owned_partitions(worker, workers, settings.partitions)
+        self._turn = 0
+        self._buckets: dict[tuple[str, str], TokenBucket] = {}
+        self._tasks: list[asyncio.Task[None]] = []
+        self._ends: list[int] = [0] * settings.partitions
+        self._wake: list[asyncio.Event] = []
+        self._waiters = 0
+        self._extractors: dict[str | None, Callable[[str, str], Any]] = {}
+        self.shutting_down = False
+        self.started_at = time.time()
+        self.loop: asyncio.AbstractEventLoop
+
+    # life cycle ---------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        s = self.settings
+        self.loop = asyncio.get_running_loop()
+        self.catalog = Catalog(s.catalog_path)
+        self.reload_keys()
+        self.reload_parsers()
+        for p in range(s.partitions):
+            writer = PartitionWriter(
+                s.data_dir, p, durability=s.durability, zstd_level=s.zstd_level
+            )
+            self.committers[p] = GroupCommitter(
+                writer,
+                self.loop,
+                max_bytes=s.commit_max_bytes,
+                delay=s.commit_delay,
+                on_commit=self._commit_hook(p),
+            )
+            self.readers[p] = PartitionReader(s.data_dir, p)
+            self._ends[p] = self.readers[p].bounds()[1]
+            self._wake.append(asyncio.Event())
+        self._tasks = [
+            asyncio.create_task(self._every(RELOAD_INTERVAL, self._reload_if_changed)),
+            asyncio.create_task(self._every(METRICS_INTERVAL, self.flush_metrics)),
+            asyncio.create_task(self._every(s.tail_poll_interval, self._poll_ends)),
+        ]
+        if self.worker == 0 and (s.retention_age is not None or s.retention_bytes is not None):
+            self._tasks.append(
+                asyncio.create_task(self._every(s.retention_interval, self._retention))
+            )
+
+    async def stop(self) -> None:
+        self.shutting_down = True
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        for committer in self.committers.values():
+            await asyncio.to_thread(committer.close)
+        for reader in self.readers.values():
+            reader.close()
+        self.flush_metrics()
+        self.catalog.close()
+
+    async def _every(self, seconds: float, fn: Callable[[], Any]) -> None:
+        while True:
+            await asyncio.sleep(seconds)
+            try:
+                result = fn()
+                if asyncio.iscoroutine(result):
+                    await result
+            except Exception:
+                log.exception("background task %s failed", getattr(fn, "__name__", fn))
+
+    # keys and connectors ------------------------------------------------------------------
+
+    def reload_keys(self) -> None:
+        self._keys = self.catalog.key_index()
+
+    def _reload_if_changed(self) -> None:
+        if self.catalog.data_version() != self._keys.version:
+            self.reload_keys()
+        self.reload_parsers()
+
+    def connector_for_key(self, key: str, digest: bytes) -> Connector | None:
+        found = self._keys.by_digest.get(digest)
+        if found is None:
+            found = self.catalog.connector_for_key(key)
+            if found is not None:
+                self.reload_keys()
+        return found
+
+    def reload_parsers(self) -> None:
+        path = self.settings.data_dir / "parsers.toml"
+        try:
+            mtime = path.stat().st_mtime
+        except FileNotFoundError:
+            mtime = None
+        if mtime == self._parsers_mtime:
+            return
+        self._parsers_mtime = mtime
+        try:
+            definitions = load_parser_file(path) if mtime is not None else {}
+            self.parsers = ParserRegistry.build(definitions)
+            self._extractors.clear()
+        except (ValueError, tomllib.TOMLDecodeError) as exc:
+            log.error("parsers.toml ignored: %s", exc)
+
+    def extractor(self, parser: str | None) -> Callable[[str, str], Any]:
+        fn = self._extractors.get(parser)
+        if fn is None:
+            fn = self._extractors[parser] = self.parsers.extractor(parser)
+        return fn
+
+    def rate_wait(self, connector: Connector, nbytes: int) -> float:
+        """0 when the connector's request (and byte) budget allows this request, else a wait."""
+        wait = 0.0
+        for kind, rate, amount in (
+            ("rps", connector.rate_rps, 1.0),
+            ("bps", connector.rate_bps, float(nbytes)),
+        ):
+            if rate is None:
+                continue
+            key = (connector.id, kind)
+            bucket = self._buckets.get(key)
+            per_worker = rate / self.workers
+            if bucket is None or bucket.rate != per_worker:
+                bucket = self._buckets[key] = TokenBucket.per_second(per_worker)
+            wait = max(wait, bucket.take(amount))
+        return wait
+
+    # writing ------------------------------------------------------------------------------
+
+    def partition_for(self, channel: str | None) -> int:
+        if channel is not None:
+            return zlib.crc32(channel.encode()) % self.settings.partitions
+        self._turn = (self._turn + 1) % len(self._own)
+        return self._own[self._turn]
+
+    @property
+    def pending_bytes(self) -> int:
+        return sum(c.pending_bytes for c in self.committers.values())
+
+    def busy(self) -> bool:
+        """True when ingest must answer "server is busy" (queue over its limit, or disk full)."""
+        if self.pending_bytes > self.settings.max_queue_bytes:
+            return True
+        return (
+            any(c.full_since is not None for c in self.committers.values())
+            and not self._has_space()
+        )
+
+    def _has_space(self) -> bool:
+        try:
+            return shutil.disk_usage(self.settings.data_dir).free > 4 * 1024 * 1024
+        except OSError:
+            return False
+
+    def health_code(self) -> int:
+        """HEC health code: 17 healthy, 18 queues full or disk full, 23 shutting down."""
+        if self.shutting_down:
+            return 23
+        return 18 if self.busy() else 17
+
+    # tailing ------------------------------------------------------------------------------
+
+    def _commit_hook(self, partition: int) -> Callable[[int], None]:
+        def hook(end: int) -> None:  # runs on the commit thread
+            self.loop.call_soon_threadsafe(self._advance, partition, end)
+
+        return hook
+
+    def _advance(self, partition: int, end: int) -> None:
+        if end > self._ends[partition]:
+            self._ends[partition] = end
+            event = self._wake[partition]
+            self._wake[partition] = asyncio.Event()
+            event.set()
+
+    def end_offset(self, partition: int) -> int:
+        return self._ends[partition]
+
+    async def wait_for_end_past(self, partition: int, offset: int, timeout: float) -> int:
+        """Wait until ``end_offset(partition) > offset`` or ``timeout``; return the end offset."""
+        if self._ends[partition] > offset:
+            return self._ends[partition]
+        self._waiters += 1
+        try:
+            await asyncio.wait_for(self._wake[partition].wait(), timeout)
+        except TimeoutError:
+            pass
+        finally:
+            self._waiters -= 1
+        return self._ends[partition]
+
+    def _poll_ends(self) -> None:
+        if not self._waiters:
+            return
+        for p, reader in self.readers.items():
+            self._advance(p, reader.bounds()[1])
+
+    # maintenance --------------------------------------------------------------------------
+
+    def flush_metrics(self) -> None:
+        for committer in self.committers.values():
+            times, committer.commit_times = committer.commit_times, []
+            for seconds in times:
+                self.metrics.commit(seconds)
+        self.metrics.flush(self.pending_bytes, sum(c.queue_depth for c in self.committers.values()))
+
+    async def _retention(self) -> None:
+        s = self.settings
+        for committer in self.committers.values():
+            await committer.call(lambda w: w.apply_retention(s.retention_age, s.retention_bytes))
+
+
+def load_parser_file(path: Path) -> dict[str, dict[str, Any]]:
+    """The ``[parsers.NAME]`` tables of a parsers.toml file."""
+    with path.open("rb") as f:
+        raw = tomllib.load(f)
+    parsers = raw.get("parsers", {})
+    if not isinstance(parsers, dict) or not all(isinstance(v, dict) for v in parsers.values()):
+        raise ValueError("parsers.toml must hold [parsers.NAME] tables")
+    return parsers

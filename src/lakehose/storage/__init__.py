@@ -1,0 +1,1 @@
+"""Storage: the event log (record batches per partition) and the catalog."""

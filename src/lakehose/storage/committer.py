@@ -1,0 +1,187 @@
+"""Group commit: requests on the event loop queue their batches; one thread commits them together.
+
+Theory of operation
+-------------------
+Each worker process owns one :class:`GroupCommitter` per partition it writes.
+A request calls :meth:`append` and awaits a future. The commit thread takes
+*everything* queued (up to ``max_bytes``), writes it in one transaction, fsyncs
+once, and resolves every waiter with one hop back to the loop. While it commits,
+new requests queue up for the next round, so the batch size adapts to load with
+no timer: one request alone commits at once; under load, hundreds share a fsync.
+``delay`` can add a fixed wait to gather more, for disks where fsync is slow.
+
+Other work that must not interleave with a commit (ack queries, retention) runs
+on the same thread through :meth:`call`.
+
+``pending_bytes`` is what the HTTP layer checks to refuse work with 503 before it
+reads a body, so memory stays bounded however fast clients send.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from lakehose.errors import StorageFullError
+from lakehose.models import AppendResult
+from lakehose.storage.sqlite import PartitionWriter, PendingAppend
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+@dataclass(slots=True)
+class _AppendJob:
+    item: PendingAppend
+    future: asyncio.Future[AppendResult]
+    nbytes: int
+
+
+@dataclass(slots=True)
+class _CallJob:
+    fn: Callable[[PartitionWriter], Any]
+    future: asyncio.Future[Any]
+
+
+def _resolve(futures: list[asyncio.Future[Any]], results: list[Any]) -> None:
+    for fut, result in zip(futures, results, strict=True):
+        if not fut.done():
+            fut.set_result(result)
+
+
+def _fail(futures: list[asyncio.Future[Any]], exc: BaseException) -> None:
+    for fut in futures:
+        if not fut.done():
+            fut.set_exception(exc)
+
+
+class GroupCommitter:
+    """Serialises one process's writes to one partition and commits them in groups."""
+
+    def __init__(
+        self,
+        writer: PartitionWriter,
+        loop: asyncio.AbstractEventLoop,
+        *,
+        max_bytes: int,
+        delay: float = 0.0,
+        on_commit: Callable[[int], None] | None = None,
+    ) -> None:
+        self.writer = writer
+        self.partition = writer.partition
+        self._loop = loop
+        self._max_bytes = max_bytes
+        self._delay = delay
+        self._on_commit = on_commit
+        self._jobs: deque[_AppendJob | _CallJob] = deque()
+        self._cond = threading.Condition()
+        self._stopping = False
+        self.pending_bytes = 0
+        self.full_since: float | None = None
+        self.commits = 0
+        self.commit_times: list[float] = []
+        self._thread = threading.Thread(
+            target=self._run, name=f"lakehose-commit-p{self.partition}", daemon=True
+        )
+        self._thread.start()
+
+    @property
+    def queue_depth(self) -> int:
+        return len(self._jobs)
+
+    async def append(self, item: PendingAppend, nbytes: int) -> AppendResult:
+        """Queue ``item``; return once it is durable. Raises StorageError on failure."""
+        fut: asyncio.Future[AppendResult] = self._loop.create_future()
+        with self._cond:
+            self._jobs.append(_AppendJob(item, fut, nbytes))
+            self.pending_bytes += nbytes
+            self._cond.notify()
+        return await fut
+
+    async def call(self, fn: Callable[[PartitionWriter], T]) -> T:
+        """Run ``fn(writer)`` on the commit thread, between commits."""
+        fut: asyncio.Future[T] = self._loop.create_future()
+        with self._cond:
+            self._jobs.append(_CallJob(fn, fut))
+            self._cond.notify()
+        return await fut
+
+    def close(self, timeout: float = 30.0) -> None:
+        """Finish what is queued, then stop the thread and close the writer."""
+        with self._cond:
+            self._stopping = True
+            self._cond.notify()
+        self._thread.join(timeout)
+        self.writer.close()
+
+    def _take(self) -> list[_AppendJob] | _CallJob | None:
+        with self._cond:
+            while not self._jobs and not self._stopping:
+                self._cond.wait()
+            if not self._jobs:
+                return None
+            if isinstance(self._jobs[0], _CallJob):
+                return self._jobs.popleft()  # type: ignore[return-value]
+            taken: list[_AppendJob] = []
+            size = 0
+            while self._jobs and isinstance(self._jobs[0], _AppendJob):
+                job = self._jobs[0]
+                if taken and size + job.nbytes > self._max_bytes:
+                    break
+                self._jobs.popleft()
+                taken.append(job)
+                size += job.nbytes
+            return taken
+
+    def _run(self) -> None:
+        while True:
+            if self._delay:
+                time.sleep(self._delay)
+            work = self._take()
+            if work is None:
+                return
+            if isinstance(work, _CallJob):
+                self._run_call(work)
+            else:
+                self._run_appends(work)
+
+    def _run_call(self, job: _CallJob) -> None:
+        try:
+            result = job.fn(self.writer)
+        except BaseException as exc:  # noqa: BLE001 - handed to the awaiting task
+            self._loop.call_soon_threadsafe(_fail, [job.future], exc)
+        else:
+            self._loop.call_soon_threadsafe(_resolve, [job.future], [result])
+
+    def _run_appends(self, jobs: list[_AppendJob]) -> None:
+        futures: list[asyncio.Future[Any]] = [j.future for j in jobs]
+        started = time.perf_counter()
+        try:
+            results = self.writer.append([j.item for j in jobs])
+        except BaseException as exc:  # noqa: BLE001 - handed to the awaiting tasks
+            if isinstance(exc, StorageFullError):
+                if self.full_since is None:
+                    self.full_since = time.monotonic()
+                    log.error("disk full: refusing ingest until space returns (%s)", exc)
+            else:
+                log.exception("commit to partition %d failed", self.partition)
+            self._loop.call_soon_threadsafe(_fail, futures, exc)
+        else:
+            if self.full_since is not None:
+                log.warning("disk space is back: ingest resumed on partition %d", self.partition)
+                self.full_since = None
+            self.commits += 1
+            self.commit_times.append(time.perf_counter() - started)
+            self._loop.call_soon_threadsafe(_resolve, futures, results)
+            if self._on_commit is not None and results:
+                last = results[-1]
+                self._on_commit(last.first_offset + last.count)
+        finally:
+            with self._cond:
+                self.pending_bytes -= sum(j.nbytes for j in jobs)

@@ -1,0 +1,181 @@
+"""Named schema migrations, applied once each and recorded in a ``migrations`` table.
+
+Append new migrations to the end of a list; never edit or reorder one that shipped.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import Callable, Sequence
+
+Migration = tuple[str, Callable[[sqlite3.Connection], None]]
+
+
+def _script(sql: str) -> Callable[[sqlite3.Connection], None]:
+    def run(conn: sqlite3.Connection) -> None:
+        for statement in sql.split(";"):
+            if statement.strip():
+                conn.execute(statement)
+
+    return run
+
+
+PARTITION_MIGRATIONS: Sequence[Migration] = (
+    (
+        "0001_record_batches",
+        _script(
+            """
+            CREATE TABLE batches (
+                first_offset INTEGER PRIMARY KEY,
+                count        INTEGER NOT NULL,
+                min_time     INTEGER NOT NULL,
+                max_time     INTEGER NOT NULL,
+                ingest_time  INTEGER NOT NULL,
+                connector    TEXT NOT NULL,
+                idx          TEXT NOT NULL,
+                sourcetype   TEXT NOT NULL,
+                raw_bytes    INTEGER NOT NULL,
+                stored_bytes INTEGER NOT NULL
+            );
+            CREATE INDEX batches_max_time ON batches(max_time);
+            CREATE INDEX batches_ingest_time ON batches(ingest_time);
+            CREATE TABLE batch_data (
+                first_offset INTEGER PRIMARY KEY,
+                data         BLOB NOT NULL
+            );
+            CREATE TABLE state (
+                id           INTEGER PRIMARY KEY CHECK (id = 0),
+                next_offset  INTEGER NOT NULL,
+                start_offset INTEGER NOT NULL,
+                stored_bytes INTEGER NOT NULL
+            );
+            INSERT INTO state VALUES (0, 0, 0, 0);
+            CREATE TABLE connector_totals (
+                connector       TEXT PRIMARY KEY,
+                events          INTEGER NOT NULL,
+                bytes           INTEGER NOT NULL,
+                last_event_time INTEGER NOT NULL
+            );
+            CREATE TABLE ack_channels (
+                channel   TEXT PRIMARY KEY,
+                next_id   INTEGER NOT NULL,
+                last_used INTEGER NOT NULL
+            );
+            CREATE TABLE pending_acks (
+                channel TEXT NOT NULL,
+                ack_id  INTEGER NOT NULL,
+                created INTEGER NOT NULL,
+                PRIMARY KEY (channel, ack_id)
+            ) WITHOUT ROWID
+            """
+        ),
+    ),
+)
+
+CATALOG_MIGRATIONS: Sequence[Migration] = (
+    (
+        "0001_connectors",
+        _script(
+            """
+            CREATE TABLE connectors (
+                id                 TEXT PRIMARY KEY,
+                name               TEXT NOT NULL UNIQUE,
+                description        TEXT NOT NULL DEFAULT '',
+                parser             TEXT,
+                default_index      TEXT,
+                default_source     TEXT,
+                default_sourcetype TEXT,
+                default_host       TEXT,
+                allowed_indexes    TEXT NOT NULL DEFAULT '[]',
+                use_ack            INTEGER NOT NULL DEFAULT 0,
+                allow_query_token  INTEGER NOT NULL DEFAULT 0,
+                enabled            INTEGER NOT NULL DEFAULT 1,
+                rate_rps           REAL,
+                rate_bps           REAL,
+                created_at         INTEGER NOT NULL,
+                updated_at         INTEGER NOT NULL
+            );
+            CREATE TABLE api_keys (
+                key_hash     BLOB PRIMARY KEY,
+                connector_id TEXT NOT NULL REFERENCES connectors(id) ON DELETE CASCADE,
+                hint         TEXT NOT NULL,
+                created_at   INTEGER NOT NULL
+            );
+            CREATE INDEX api_keys_connector ON api_keys(connector_id);
+            CREATE TABLE settings (
+                key   TEXT PRIMARY KEY,
+                value TEXT NOT NULL
+            )
+            """
+        ),
+    ),
+    (
+        "0002_clients_tokens_sessions",
+        _script(
+            """
+            CREATE TABLE api_clients (
+                client_id   TEXT PRIMARY KEY,
+                name        TEXT NOT NULL UNIQUE,
+                secret_hash BLOB NOT NULL,
+                scopes      TEXT NOT NULL,
+                created_at  INTEGER NOT NULL,
+                revoked_at  INTEGER
+            );
+            CREATE TABLE access_tokens (
+                token_hash BLOB PRIMARY KEY,
+                client_id  TEXT NOT NULL,
+                scopes     TEXT NOT NULL,
+                issued_at  INTEGER NOT NULL,
+                expires_at INTEGER NOT NULL,
+                revoked    INTEGER NOT NULL DEFAULT 0
+            );
+            CREATE INDEX access_tokens_expiry ON access_tokens(expires_at);
+            CREATE TABLE stream_sessions (
+                token_hash BLOB PRIMARY KEY,
+                client_id  TEXT NOT NULL,
+                app_id     TEXT NOT NULL,
+                partition  INTEGER NOT NULL,
+                issued_at  INTEGER NOT NULL,
+                expires_at INTEGER NOT NULL
+            );
+            CREATE INDEX stream_sessions_app ON stream_sessions(app_id, partition);
+            CREATE TABLE stream_connections (
+                app_id     TEXT NOT NULL,
+                partition  INTEGER NOT NULL,
+                owner      TEXT NOT NULL,
+                opened_at  INTEGER NOT NULL,
+                heartbeat  INTEGER NOT NULL,
+                PRIMARY KEY (app_id, partition)
+            )
+            """
+        ),
+    ),
+)
+
+
+def apply(conn: sqlite3.Connection, migrations: Sequence[Migration]) -> list[str]:
+    """Apply the migrations not yet recorded, each in its own transaction; return their names."""
+    conn.execute(
+        "CREATE TABLE IF NOT EXISTS migrations (name TEXT PRIMARY KEY, applied_at INTEGER NOT NULL)"
+    )
+    done = {row[0] for row in conn.execute("SELECT name FROM migrations")}
+    applied = []
+    for name, run in migrations:
+        if name in done:
+            continue
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            if conn.execute("SELECT 1 FROM migrations WHERE name = ?", (name,)).fetchone():
+                conn.execute("ROLLBACK")
+                continue
+            run(conn)
+            conn.execute(
+                "INSERT INTO migrations (name, applied_at) VALUES (?, ?)", (name, int(time.time()))
+            )
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        applied.append(name)
+    return applied

@@ -1,0 +1,75 @@
+"""The on-disk record format of one batch: zstd-compressed lines of ``META<TAB>EVENT``.
+
+Each event is one line. ``META`` is a compact JSON object with the event's own
+metadata; ``EVENT`` is the event as sent, as JSON text (a string event is a JSON
+string). Neither part can hold a raw newline, and ``META`` holds no raw tab, so a
+line splits at its first tab. Keeping the event's JSON text apart lets the stream
+API splice it into the Falcon envelope without decoding it, and lets search test
+the raw bytes of a line before parsing it.
+
+META keys (absent when empty):
+    ``time``    event time, ns since the epoch
+    ``host``, ``source``  HEC metadata
+    ``fields``  indexed fields, flat (dotted names)
+    ``raw``     1 when EVENT is the original text of a raw line that was valid JSON,
+                so ``@rawstring`` is EVENT itself
+
+The zstd frame carries a content checksum, so a torn or corrupted blob is caught
+on read instead of being served.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import orjson
+import zstandard
+
+from lakehose.errors import CorruptBatchError
+
+_local = threading.local()
+
+
+def _compressor(level: int) -> zstandard.ZstdCompressor:
+    key = f"zc{level}"
+    c = getattr(_local, key, None)
+    if c is None:
+        c = zstandard.ZstdCompressor(level=level, write_checksum=True, write_content_size=True)
+        setattr(_local, key, c)
+    return c
+
+
+def _decompressor() -> zstandard.ZstdDecompressor:
+    d = getattr(_local, "zd", None)
+    if d is None:
+        d = zstandard.ZstdDecompressor()
+        _local.zd = d
+    return d
+
+
+def encode_line(meta: dict[str, Any], event_json: bytes) -> bytes:
+    """One record line (without its newline)."""
+    return orjson.dumps(meta) + b"\t" + event_json
+
+
+def compress_lines(lines: list[bytes], level: int = 1) -> bytes:
+    return _compressor(level).compress(b"\n".join(lines))
+
+
+def decompress_lines(blob: bytes, partition: int, first_offset: int, count: int) -> list[bytes]:
+    """The lines of a stored batch; raises :class:`CorruptBatchError` if it fails checks."""
+    try:
+        data = _decompressor().decompress(blob)
+    except zstandard.ZstdError as exc:
+        raise CorruptBatchError(partition, first_offset, str(exc)) from exc
+    lines = data.split(b"\n")
+    if len(lines) != count:
+        raise CorruptBatchError(partition, first_offset, f"{len(lines)} lines, expected {count}")
+    return lines
+
+
+def split_line(line: bytes) -> tuple[dict[str, Any], bytes]:
+    """``(meta, event_json)`` of one record line."""
+    meta, _, event_json = line.partition(b"\t")
+    return orjson.loads(meta), event_json

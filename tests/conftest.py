@@ -1,0 +1,32 @@
+"""Fixtures: real servers on loopback ports, with data directories under tmp_path."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from lakehose.testing import RunningServer, run_server
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
+    """One server per test module (1 worker); tests create their own connectors."""
+    with run_server(tmp_path_factory.mktemp("lake") / "data") as s:
+        yield s
+
+
+@pytest.fixture(scope="module")
+def hec(server: RunningServer) -> Iterator[httpx.Client]:
+    """An HTTP client authorised with the server's bootstrap key."""
+    with httpx.Client(
+        base_url=server.url, headers={"Authorization": f"Splunk {server.api_key}"}, timeout=30
+    ) as client:
+        yield client
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path) -> Path:
+    return tmp_path / "data"

@@ -1,0 +1,76 @@
+"""Test helpers: run the CLI, read what the lake holds (straight from its files)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from lakehose.storage.records import decompress_lines, split_line
+from lakehose.storage.sqlite import PartitionReader, partition_path
+
+
+def cli(
+    *args: str, data_dir: Path | None = None, check: bool = True, input: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run ``lakehose ARGS`` as a user would; raise with its output if it fails and ``check``."""
+    argv = [sys.executable, "-m", "lakehose", *args]
+    if data_dir is not None:
+        argv += ["--data-dir", str(data_dir)]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LAKEHOSE_")}
+    proc = subprocess.run(argv, capture_output=True, text=True, env=env, input=input, timeout=60)
+    if check and proc.returncode != 0:
+        raise AssertionError(
+            f"lakehose {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}"
+        )
+    return proc
+
+
+def cli_json(*args: str, data_dir: Path | None = None) -> Any:
+    return orjson.loads(cli(*args, "--json", data_dir=data_dir).stdout)
+
+
+def stored_events(data_dir: Path) -> list[dict[str, Any]]:
+    """Every event in every partition, in offset order, with its batch tags."""
+    out: list[dict[str, Any]] = []
+    p = 0
+    while partition_path(data_dir, p).exists():
+        reader = PartitionReader(data_dir, p)
+        try:
+            for info, blob in reader.batches_from(0, 10**9):
+                lines = decompress_lines(blob, p, info.first_offset, info.count)
+                for i, line in enumerate(lines):
+                    meta, event_json = split_line(line)
+                    out.append(
+                        {
+                            "partition": p,
+                            "offset": info.first_offset + i,
+                            "connector": info.connector,
+                            "index": info.index,
+                            "sourcetype": info.sourcetype,
+                            "event": orjson.loads(event_json),
+                            **meta,
+                        }
+                    )
+        finally:
+            reader.close()
+        p += 1
+    return out
+
+
+def wait_for(predicate: Callable[[], Any], timeout: float = 5.0, interval: float = 0.05) -> Any:
+    """Poll ``predicate`` until it returns something truthy; fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout} s")
+        time.sleep(interval)
