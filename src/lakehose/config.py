@@ -185,6 +185,13 @@ def _coerce(name: str, value: Any) -> Any:
         return None
     target = args[0] if optional and args else hint
     try:
+        return _convert(name, value, target)
+    except ConfigError as exc:
+        raise ConfigError(f"bad value for {name}: {exc}") from exc
+
+
+def _convert(name: str, value: Any, target: Any) -> Any:
+    try:
         if name in _DURATION_FIELDS:
             seconds = parse_duration(value) if isinstance(value, str) else float(value)
             return int(seconds) if target is int else seconds

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -26,13 +25,6 @@ def token_for(server: RunningServer, *scopes: str, name: str) -> str:
     assert body["token_type"] == "bearer" and isinstance(body["expires_in"], int)
     assert "x-cs-region" not in reply.headers
     return str(body["access_token"])
-
-
-@pytest.fixture(scope="module")
-def admin(server: RunningServer) -> Iterator[httpx.Client]:
-    token = token_for(server, "admin", name="admin-api-test")
-    with httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {token}"}) as client:
-        yield client
 
 
 def resource(reply: httpx.Response) -> dict[str, Any]:

@@ -126,6 +126,9 @@ class GroupCommitter:
                 self._cond.wait()
             if not self._jobs:
                 return None
+        if self._delay and not self._stopping:
+            time.sleep(self._delay)  # let more requests join this group
+        with self._cond:
             if isinstance(self._jobs[0], _CallJob):
                 return self._jobs.popleft()  # type: ignore[return-value]
             taken: list[_AppendJob] = []
@@ -141,8 +144,6 @@ class GroupCommitter:
 
     def _run(self) -> None:
         while True:
-            if self._delay:
-                time.sleep(self._delay)
             work = self._take()
             if work is None:
                 return
