@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from lakehose.testing import ServerStartError, run_server
+from lakehose.testing import run_server
 from tests.helpers import cli
 
 
@@ -70,11 +70,9 @@ def test_a_port_in_use_is_refused(tmp_path: Path) -> None:
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         port = busy.getsockname()[1]
-        with (
-            pytest.raises(ServerStartError),
-            run_server(tmp_path / "data", args=["--port", str(port)]),
-        ):
-            pass
+        proc = cli("serve", "--port", str(port), data_dir=tmp_path / "data", check=False)
+        assert proc.returncode == 2
+        assert proc.stderr.startswith(f"error: cannot listen on 127.0.0.1:{port}")
 
 
 def test_two_servers_cannot_share_a_data_directory(tmp_path: Path) -> None:

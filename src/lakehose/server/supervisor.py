@@ -32,7 +32,7 @@ import orjson
 
 import lakehose
 from lakehose.config import Settings
-from lakehose.errors import DataDirError
+from lakehose.errors import ConfigError, DataDirError
 from lakehose.storage.catalog import Catalog
 from lakehose.storage.lake import hec_url, open_data_dir, server_info_path
 
@@ -53,7 +53,10 @@ def make_socket(host: str, port: int, *, reuse_port: bool) -> socket.socket:
 
 def reserve_port(host: str, port: int) -> int:
     """Check that the port is free (no SO_REUSEPORT), and return it (the chosen one for 0)."""
-    probe = make_socket(host, port, reuse_port=False)
+    try:
+        probe = make_socket(host, port, reuse_port=False)
+    except OSError as exc:
+        raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
     try:
         return int(probe.getsockname()[1])
     finally:
