@@ -36,21 +36,24 @@ async def read_body(
         )
     chunks: list[bytes] = []
     size = 0
-    while True:
-        try:
-            message = await asyncio.wait_for(receive(), timeout)
-        except TimeoutError:
-            raise BodyError("timeout", f"no body data for {timeout:g} s") from None
-        if message["type"] == "http.disconnect":
-            raise BodyError("gone", "client disconnected")
-        chunk = message.get("body", b"")
-        if chunk:
-            size += len(chunk)
-            if size > limit:
-                raise BodyError("too_large", f"body exceeds the {limit}-byte limit")
-            chunks.append(chunk)
-        if not message.get("more_body", False):
-            break
+    loop = asyncio.get_running_loop()
+    try:
+        async with asyncio.timeout(loop.time() + timeout) as deadline:
+            while True:
+                message = await receive()
+                if message["type"] == "http.disconnect":
+                    raise BodyError("gone", "client disconnected")
+                chunk = message.get("body", b"")
+                if chunk:
+                    size += len(chunk)
+                    if size > limit:
+                        raise BodyError("too_large", f"body exceeds the {limit}-byte limit")
+                    chunks.append(chunk)
+                if not message.get("more_body", False):
+                    break
+                deadline.reschedule(loop.time() + timeout)
+    except TimeoutError:
+        raise BodyError("timeout", f"no body data for {timeout:g} s") from None
     return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
