@@ -71,7 +71,7 @@ def crash_cycles(tmp_path: Path, cycles: int, workers: int) -> None:
             for s in senders:
                 s.start()
             # kill at a random moment once load is flowing (the first 200s have come back)
-            wait_for(lambda: all(s.acked for s in senders), timeout=60)
+            wait_for(lambda group=senders: all(s.acked for s in group), timeout=60)
             time.sleep(rng.uniform(0.0, 0.8))
             server.kill()
             for s in senders:
