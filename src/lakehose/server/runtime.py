@@ -235,8 +235,10 @@ class Runtime:
         )
 
     def _has_space(self) -> bool:
+        """After a disk-full error: is there room for a couple of full-size requests again?"""
+        reserve = max(1024 * 1024, 2 * self.settings.max_body_bytes)
         try:
-            return shutil.disk_usage(self.settings.data_dir).free > 4 * 1024 * 1024
+            return shutil.disk_usage(self.settings.data_dir).free > reserve
         except OSError:
             return False
 
