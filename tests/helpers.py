@@ -90,7 +90,10 @@ def bearer_token(server: Any, *scopes: str, name: str | None = None) -> str:
         data={"client_id": created["client_id"], "client_secret": created["client_secret"]},
     )
     assert reply.status_code == 201, reply.text
-    return str(reply.json()["access_token"])
+    body = reply.json()
+    assert body["token_type"] == "bearer" and isinstance(body["expires_in"], int)
+    assert "x-cs-region" not in reply.headers  # FalconPy would leave for CrowdStrike's cloud
+    return str(body["access_token"])
 
 
 def create_connector(admin: Any, name: str, **options: Any) -> str:
