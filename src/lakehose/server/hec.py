@@ -280,7 +280,7 @@ class HecHandler:
         except ValueError:
             raise plain(400, "Invalid Content-Length", Connection="close") from None
         try:
-            raw = await read_body(receive, length, s.max_body_bytes, s.body_timeout)
+            raw = await read_body(receive, length, s.max_body_bytes, self.rt.body_deadlines)
             encoding = headers.get(b"content-encoding", b"").decode("latin-1")
             return decode_content(raw, encoding, s.max_body_bytes, allow_zstd=s.enable_zstd)
         except BodyError as exc:

@@ -10,7 +10,6 @@ Labels are connector names and HEC codes: never keys or tokens.
 from __future__ import annotations
 
 import os
-from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -69,22 +68,23 @@ class Metrics:
         self.stream_connections = prom.Gauge(
             "lakehose_stream_connections", "Open data-feed connections", multiprocess_mode="livesum"
         )
-        self._requests: Counter[tuple[str, int]] = Counter()
-        self._events: Counter[str] = Counter()
-        self._bytes: Counter[str] = Counter()
-        self._rejects: Counter[int] = Counter()
+        self._requests: dict[tuple[str, int], int] = {}
+        self._events: dict[str, int] = {}
+        self._bytes: dict[str, int] = {}
+        self._rejects: dict[int, int] = {}
         self._commits: list[float] = []
 
     # hot path: plain counters -----------------------------------------------------------
 
     def request(self, endpoint: str, code: int) -> None:
-        self._requests[(endpoint, code)] += 1
-        if code not in (0, 17):
-            self._rejects[code] += 1
+        key = (endpoint, code)
+        self._requests[key] = self._requests.get(key, 0) + 1
+        if code != 0 and code != 17:
+            self._rejects[code] = self._rejects.get(code, 0) + 1
 
     def accepted(self, connector: str, events: int, nbytes: int) -> None:
-        self._events[connector] += events
-        self._bytes[connector] += nbytes
+        self._events[connector] = self._events.get(connector, 0) + events
+        self._bytes[connector] = self._bytes.get(connector, 0) + nbytes
 
     def commit(self, seconds: float) -> None:
         self._commits.append(seconds)

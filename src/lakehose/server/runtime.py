@@ -34,6 +34,7 @@ from typing import Any
 
 from lakehose.config import Settings
 from lakehose.parsers.formats import ParserRegistry
+from lakehose.server.body import BodyDeadlines
 from lakehose.server.metrics import Metrics
 from lakehose.storage.catalog import Catalog, Connector, KeyIndex
 from lakehose.storage.committer import GroupCommitter
@@ -98,6 +99,7 @@ class Runtime:
         self._wake: list[asyncio.Event] = []
         self._waiters = 0
         self._extractors: dict[str | None, Callable[[str, str], Any]] = {}
+        self.body_deadlines = BodyDeadlines(settings.body_timeout)
         self.shutting_down = False
         self.started_at = time.time()
         self.loop: asyncio.AbstractEventLoop
@@ -128,6 +130,12 @@ class Runtime:
             asyncio.create_task(self._every(RELOAD_INTERVAL, self._reload_if_changed)),
             asyncio.create_task(self._every(METRICS_INTERVAL, self.flush_metrics)),
             asyncio.create_task(self._every(s.tail_poll_interval, self._poll_ends)),
+            asyncio.create_task(
+                self._every(
+                    min(1.0, s.body_timeout / 2),
+                    lambda: self.body_deadlines.sweep(self.loop.time()),
+                )
+            ),
         ]
         if self.worker == 0 and (s.retention_age is not None or s.retention_bytes is not None):
             self._tasks.append(
