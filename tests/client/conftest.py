@@ -23,6 +23,7 @@ class Seen:
     headers: dict[str, str]
     body: bytes
     at: float
+    peer_port: int
 
 
 @dataclass
@@ -57,7 +58,15 @@ def scripted() -> Iterator[ScriptedHEC]:
             elif encoding == "zstd":
                 body = zstandard.ZstdDecompressor().decompressobj().decompress(body)
             with state.lock:
-                state.seen.append(Seen(self.path, dict(self.headers), body, time.monotonic()))
+                state.seen.append(
+                    Seen(
+                        self.path,
+                        dict(self.headers),
+                        body,
+                        time.monotonic(),
+                        self.client_address[1],
+                    )
+                )
             status, answer, headers = state.next_answer()
             if status == 0:
                 self.close_connection = True
@@ -76,7 +85,7 @@ def scripted() -> Iterator[ScriptedHEC]:
 
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     httpd.daemon_threads = True
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread = threading.Thread(target=httpd.serve_forever, args=(0.05,), daemon=True)
     thread.start()
     state.url = f"http://127.0.0.1:{httpd.server_address[1]}"
     try:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 
+import orjson
 import pytest
 import zstandard
 from hypothesis import given
@@ -34,6 +35,53 @@ def test_batches_keep_every_event_once_in_order_within_both_limits(
         expected_first += b.count
         assert 1 <= b.count <= max_events
         assert len(b.body) <= max_bytes or b.count == 1
+
+
+json_values = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**63), 2**63 - 1)
+    | st.text(max_size=12)
+    | st.sampled_from(["},{", '"},{"', "\n"]),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=6), inner, max_size=4)
+    ),
+    max_leaves=12,
+)
+
+
+@given(
+    st.lists(st.dictionaries(st.text(max_size=6), json_values, max_size=4), max_size=60),
+    st.integers(min_value=1, max_value=20),
+    st.integers(min_value=1, max_value=600),
+)
+def test_json_batches_hold_every_event_once_in_order(
+    events: list[dict[str, object]], max_events: int, max_bytes: int
+) -> None:
+    batches = list(iter_batches(events, max_events=max_events, max_bytes=max_bytes))
+    decoded = [orjson.loads(line) for b in batches for line in b.lines(0, b.count).splitlines()]
+    assert decoded == events
+    assert [b.first for b in batches] == [
+        sum(b.count for b in batches[:i]) for i in range(len(batches))
+    ]
+    for b in batches:
+        assert 1 <= b.count <= max_events
+        assert len(b.body) <= max_bytes or b.count == 1
+        # any run of events is a slice (what a resend after invalid-event-number sends)
+        assert [orjson.loads(x) for x in b.lines(1, b.count).splitlines()] == decoded[
+            b.first + 1 : b.first + b.count
+        ]
+
+
+def test_an_event_that_cannot_be_encoded_does_not_lose_its_neighbours() -> None:
+    events = [{"a": 1}, {"b": object()}, {"c": 3}, {"d": 4}]
+    batches = list(iter_batches(events, max_events=10, max_bytes=1000))
+    assert [(b.first, b.count, b.error is not None) for b in batches] == [
+        (0, 1, False),
+        (1, 1, True),
+        (2, 2, False),
+    ]
+    assert batches[2].body == b'{"c":3}\n{"d":4}\n'
 
 
 def test_text_that_is_not_utf8_encodable_is_an_error_batch_in_its_place() -> None:

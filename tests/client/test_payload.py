@@ -102,3 +102,13 @@ def test_raw_lines_are_text_or_json() -> None:
     assert raw_line("a b") == b"a b"
     assert raw_line(b"x") == b"x"
     assert raw_line({"a": (1, 2)}) == b'{"a":[1,2]}'
+
+
+@pytest.mark.parametrize("raw", [False, True])
+def test_the_batch_form_shapes_exactly_like_the_single_form(raw: bool) -> None:
+    from lakehose.client._payload import falcon_envelopes
+
+    many = falcon_envelopes([dict(e) for e in EVENTS], "milliseconds", raw=raw)
+    one = [falcon_envelope(dict(e), "milliseconds", raw=raw) for e in EVENTS]
+    assert [_without_time(m) for m in many] == [_without_time(o) for o in one]
+    assert [list(m["event"]) for m in many] == [list(o["event"]) for o in one]

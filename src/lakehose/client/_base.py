@@ -20,6 +20,7 @@ from lakehose.client._payload import (
     check_timeunit,
     dumps,
     falcon_envelope,
+    falcon_envelopes,
     to_envelope,
 )
 from lakehose.client._redact import redact, redact_headers
@@ -259,25 +260,18 @@ class BaseHEC:
     def _one_event_batch(self, event: Mapping[str, Any] | IngestPayload) -> Batch:
         envelope = falcon_envelope(event, self._ingest_timeunit, raw=self.raw_ingest)
         self._debug("EVENT PROCESSED: %s", envelope)
-        line = dumps(envelope) + b"\n"
-        return Batch(0, line, [0, len(line)], raw=self.raw_ingest)
+        return Batch(0, dumps(envelope) + b"\n", 1, raw=self.raw_ingest)
 
     def _falcon_batches(self, events: Iterable[Event]) -> Iterator[Batch]:
         """FalconPy-normalised events, batched (``send_event_list``)."""
         unit, raw = self._ingest_timeunit, self.raw_ingest
-        if raw:
-            return iter_batches(
-                events,
-                shape=lambda event: falcon_envelope(event, unit, raw=True),
-                max_events=self.batch_size,
-                max_bytes=self.batch_bytes,
-                raw=True,
-            )
         return iter_batches(
             events,
-            shape=partial(falcon_envelope, timeunit=unit),
+            shape=partial(falcon_envelope, timeunit=unit, raw=raw),
+            shape_many=partial(falcon_envelopes, timeunit=unit, raw=raw),
             max_events=self.batch_size,
             max_bytes=self.batch_bytes,
+            raw=raw,
         )
 
     def _envelope_batches(self, events: Iterable[Any]) -> Iterator[Batch]:

@@ -131,6 +131,32 @@ def falcon_envelope(
     return envelope
 
 
+def falcon_envelopes(
+    events: list[Any], timeunit: str, *, raw: bool = False
+) -> list[dict[str, Any]]:
+    """:func:`falcon_envelope` of each event; the common case inline, for speed."""
+    if timeunit not in TIME_UNITS:
+        return [falcon_envelope(e, timeunit, raw=raw) for e in events]
+    divisor, time_ns, plain = TIME_UNITS[timeunit], time.time_ns, _RESHAPED_KEYS.isdisjoint
+    out: list[dict[str, Any]] = []
+    append = out.append
+    for e in events:
+        if type(e) is dict and plain(e) and (e.get("host") or "host" not in e):
+            append(
+                {
+                    "event": {
+                        "host": None,
+                        "timestamp": time_ns() // divisor,
+                        "timeunit": timeunit,
+                        **e,
+                    }
+                }
+            )
+        else:
+            append(falcon_envelope(e, timeunit, raw=raw))
+    return out
+
+
 def _time_of(value: datetime) -> float:
     if value.tzinfo is None:
         value = value.replace(tzinfo=UTC)
@@ -154,7 +180,7 @@ def to_envelope(item: Any) -> Any:
             t = item.get("time")
             if isinstance(t, datetime):
                 return {**item, "time": _time_of(t)}
-            return item
+            return item if type(item) is dict else dict(item)
     return {"event": item}
 
 

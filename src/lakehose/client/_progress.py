@@ -16,8 +16,8 @@ OnBatch = Callable[[BatchOutcome, SendResult], None]
 class ProgressBar:
     """Events sent, accepted and rejected, as batches finish.
 
-    ``total`` is the number of units to reach (events, or input bytes when ``unit`` is
-    ``"bytes"`` and ``position`` reports bytes read); None shows a pulsing bar. With
+    ``total`` is the number of units to reach: events, or (with ``position`` reporting
+    bytes read) the input's size; None shows a pulsing bar. With
     ``delay`` the bar appears only once a send has lasted that many seconds, so short
     sends print nothing.
     """
@@ -27,7 +27,6 @@ class ProgressBar:
         total: float | None = None,
         *,
         description: str = "sending",
-        unit: str = "events",
         position: Callable[[], float] | None = None,
         delay: float = 0.0,
         file: IO[str] | None = None,
@@ -41,10 +40,8 @@ class ProgressBar:
             TaskProgressColumn,
             TextColumn,
             TimeElapsedColumn,
-            TransferSpeedColumn,
         )
 
-        self.unit = unit
         self.position = position
         self.delay = delay
         self.started_at = time.monotonic()
@@ -53,13 +50,11 @@ class ProgressBar:
         columns: list[Any] = [
             SpinnerColumn(),
             TextColumn("[progress.description]{task.description}"),
-            BarColumn(),
+            BarColumn(bar_width=24),
             TaskProgressColumn(),
             TextColumn("{task.fields[counts]}"),
             TimeElapsedColumn(),
         ]
-        if unit == "bytes":
-            columns.insert(4, TransferSpeedColumn())
         self.progress = Progress(*columns, console=console, transient=False)
         self.task = self.progress.add_task(description, total=total, counts="")
 

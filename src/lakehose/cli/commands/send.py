@@ -172,7 +172,6 @@ def send(
 
             bar = ProgressBar(
                 total,
-                unit="bytes",
                 position=lambda: counter.count,
                 delay=0.0 if progress else 1.0,
                 force_terminal=True if progress else None,
