@@ -7,7 +7,7 @@ import gzip
 import orjson
 import pytest
 import zstandard
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from lakehose.client._batching import compress, iter_batches
@@ -50,6 +50,7 @@ json_values = st.recursive(
 )
 
 
+@settings(max_examples=60)
 @given(
     st.lists(st.dictionaries(st.text(max_size=6), json_values, max_size=4), max_size=60),
     st.integers(min_value=1, max_value=20),

@@ -50,7 +50,8 @@ def _summary(result: SendResult, skipped: _Skipper, as_json: bool) -> None:
         return
     rejected = result.rejected + skipped.count
     click.echo(
-        f"sent {result.sent:,} events in {result.requests:,} requests ({result.elapsed:.2f} s): "
+        f"sent {result.sent:,} events in {result.requests:,} "
+        f"request{'' if result.requests == 1 else 's'} ({result.elapsed:.2f} s): "
         f"{result.accepted:,} accepted, {rejected:,} rejected"
         + (f", {result.retries:,} retries" if result.retries else "")
     )
