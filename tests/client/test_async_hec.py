@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from pathlib import Path
 from typing import Any
 
 from lakehose.client import AsyncHEC, Rejection
@@ -63,3 +64,18 @@ def test_async_bad_key_is_false_and_403(server: RunningServer) -> None:
             return await hec.test_connection(), hec.last_status
 
     assert asyncio.run(main()) == (False, 403)
+
+
+def test_async_send_event_file_sends_every_line(server: RunningServer, tmp_path: Path) -> None:
+    run = uuid.uuid4().hex[:12]
+    path = tmp_path / "events.ndjson"
+    path.write_text("".join(f'{{"run":"{run}","n":{i}}}\n' for i in range(12)))
+
+    async def main() -> int | None:
+        async with AsyncHEC(
+            server.api_key, base_url=server.url, raw_ingest=True, batch_size=5
+        ) as hec:
+            return await hec.send_event_file(path)
+
+    assert asyncio.run(main()) == 200
+    assert sorted(e["event"]["n"] for e in mine(server, run)) == list(range(12))

@@ -262,3 +262,43 @@ def test_without_debug_nothing_is_logged(
     with HEC(server.api_key, base_url=server.url) as hec:
         hec.send_event({"n": 1})
     assert caplog.records == []
+
+
+def test_unreadable_input_records_are_refused_in_place_and_the_rest_is_sent(
+    server: RunningServer,
+) -> None:
+    import io
+
+    from lakehose.client import read_events
+
+    run = _run_id()
+    data = f'{{"run":"{run}","n":0}}\n{{oops\n{{"run":"{run}","n":2}}\n'.encode()
+    with HEC(server.api_key, base_url=server.url, thread_count=1) as hec:
+        result = hec.send_events(read_events(io.BytesIO(data)))
+    assert (result.sent, result.accepted) == (3, 2)
+    (rejection,) = result.rejections
+    assert (rejection.index, rejection.status) == (1, None)
+    assert rejection.text.startswith("line 2: not valid JSON")
+    assert [e["event"]["n"] for e in mine(server, run)] == [0, 2]
+
+
+def test_send_events_draws_a_progress_bar_on_stderr(
+    server: RunningServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run = _run_id()
+    with HEC(server.api_key, base_url=server.url, batch_size=100) as hec:
+        result = hec.send_events([{"run": run, "n": i} for i in range(1000)], progress=True)
+    assert result.accepted == 1000
+    captured = capsys.readouterr()
+    assert "sending" in captured.err and "1,000 sent, 1,000 accepted, 0 rejected" in captured.err
+    assert captured.out == ""
+
+
+def test_a_progress_callback_sees_every_batch(server: RunningServer) -> None:
+    seen: list[tuple[int, int]] = []
+    with HEC(server.api_key, base_url=server.url, batch_size=10, thread_count=1) as hec:
+        hec.send_events(
+            [{"n": i} for i in range(35)],
+            progress=lambda batch, so_far: seen.append((batch.count, so_far.sent)),
+        )
+    assert seen == [(10, 10), (10, 20), (10, 30), (5, 35)]

@@ -4,22 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Iterable, Iterator, Mapping, Sized
+from collections.abc import AsyncIterator, Iterable, Iterator, Sized
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
 import httpx
 
-from lakehose.client._base import BaseHEC, error_reply
+from lakehose.client._base import BaseHEC, Event, error_reply
 from lakehose.client._batching import Batch
 from lakehose.client._flow import Post, Reply, Wait, send_flow
-from lakehose.client._payload import IngestPayload
 from lakehose.client._progress import OnBatch, ProgressBar
 from lakehose.client._result import BatchOutcome, SendResult
 from lakehose.client.inputs import open_input, read_lines
-
-Event = Mapping[str, Any] | IngestPayload
 
 
 class AsyncHEC(BaseHEC):

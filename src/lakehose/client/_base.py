@@ -40,7 +40,7 @@ _FALCON_FILE_CHUNK = 10_240_000  # FalconPy's largest send_event_file request
 def error_reply(exc: httpx.HTTPError) -> Reply:
     """A Reply for a request that got no answer; timeouts and broken connections may pass."""
     if isinstance(exc, httpx.TimeoutException):
-        return Reply(None, error=f"timed out: {exc or type(exc).__name__}", transient=True)
+        return Reply(None, error=f"timed out: {str(exc) or type(exc).__name__}", transient=True)
     if isinstance(exc, httpx.NetworkError | httpx.RemoteProtocolError):
         return Reply(None, error=f"connection failed: {exc}", transient=True)
     return Reply(None, error=f"request failed: {exc}")

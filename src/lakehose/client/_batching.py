@@ -11,6 +11,7 @@ from typing import Any, Literal
 import orjson
 
 from lakehose.client._payload import JSON_OPTIONS, json_default, raw_line
+from lakehose.client.inputs import InputError
 
 Compression = Literal["gzip", "zstd"]
 COMPRESSIONS: tuple[str, ...] = ("gzip", "zstd")
@@ -169,7 +170,8 @@ def _each(
                     offsets,
                 )
                 buffer, offsets = bytearray(), [0]
-            yield Batch(index, b"", 1, raw, f"event cannot be encoded: {exc}", text)
+            reason = str(exc) if isinstance(exc, InputError) else f"event cannot be encoded: {exc}"
+            yield Batch(index, b"", 1, raw, reason, text)
             index += 1
             continue
         if len(offsets) > 1 and (

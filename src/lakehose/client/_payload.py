@@ -20,6 +20,8 @@ from typing import Any
 
 import orjson
 
+from lakehose.client.inputs import InputError
+
 # ns per unit; FalconPy knows seconds, milliseconds and nanoseconds; lakehose also microseconds
 TIME_UNITS: dict[str, int] = {
     "seconds": 1_000_000_000,
@@ -174,6 +176,8 @@ def to_envelope(item: Any) -> Any:
     """
     if isinstance(item, IngestPayload):
         return falcon_envelope(item, item.timeunit or "nanoseconds")
+    if isinstance(item, InputError):
+        raise item  # a record read_events could not read: refused in its place
     if isinstance(item, Mapping):
         keys = item.keys()
         if ("event" in keys or "fields" in keys) and keys <= ENVELOPE_KEYS:
@@ -205,6 +209,8 @@ def dumps(value: Any) -> bytes:
 
 def raw_line(item: Any) -> bytes:
     """One line for the raw endpoint: text as is, anything else as its JSON."""
+    if isinstance(item, InputError):
+        raise item
     if isinstance(item, str):
         return item.encode("utf-8")
     if isinstance(item, bytes | bytearray):
