@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from lakehose.client._batching import compress, iter_batches
 
 
+@settings(deadline=None)
 @given(
     st.lists(
         st.text(st.characters(exclude_characters="\n\r", exclude_categories=["Cs"]), max_size=40),
@@ -50,7 +51,7 @@ json_values = st.recursive(
 )
 
 
-@settings(max_examples=60)
+@settings(max_examples=60, deadline=None)
 @given(
     st.lists(st.dictionaries(st.text(max_size=6), json_values, max_size=4), max_size=60),
     st.integers(min_value=1, max_value=20),
