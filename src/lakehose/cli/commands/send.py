@@ -80,7 +80,9 @@ def _summary(result: SendResult, skipped: _Skipper, as_json: bool) -> None:
 @click.option(
     "--token", envvar="LAKEHOSE_TOKEN", required=True, help="HEC API key (or $LAKEHOSE_TOKEN)"
 )
-@click.option("--raw", is_flag=True, help="send each line as is to the raw endpoint")
+@click.option(
+    "--raw", is_flag=True, help="send each line as is to the raw endpoint (--format is ignored)"
+)
 @click.option(
     "--format",
     "fmt",
