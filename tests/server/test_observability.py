@@ -40,11 +40,9 @@ def test_metrics_count_events_bytes_and_rejects_summed_over_workers(data_dir: Pa
 
         def counted() -> str | None:
             text = httpx.get(server.url + "/metrics").text
-            return (
-                text
-                if metric(text, "lakehose_events_accepted_total", connector="metered") == 40
-                else None
-            )
+            events = metric(text, "lakehose_events_accepted_total", connector="metered")
+            rejected = metric(text, "lakehose_hec_rejects_total", code="4")
+            return text if events == 40 and rejected >= 1 else None
 
         text = wait_for(counted, timeout=20)
         assert metric(text, "lakehose_hec_rejects_total", code="13") >= 1
@@ -83,3 +81,47 @@ def test_keys_never_appear_in_the_logs(data_dir: Path) -> None:
     logs = server.logs()
     assert key not in logs and other not in logs
     assert "/services/collector" in logs
+
+
+def test_a_killed_worker_is_restarted_and_counters_do_not_drop(data_dir: Path) -> None:
+    import os
+    import signal
+    import subprocess
+
+    with run_server(data_dir, workers=2) as server:
+        assert server.proc is not None
+        headers = {"Authorization": f"Splunk {server.api_key}"}
+        with httpx.Client(headers=headers) as client:
+            for _ in range(30):
+                assert client.post(server.hec_url, content=b'{"event":"x"}').json()["code"] == 0
+
+        def accepted() -> float:
+            text = httpx.get(server.url + "/metrics").text
+            return metric(text, "lakehose_events_accepted_total", connector="default")
+
+        wait_for(lambda: accepted() == 30, timeout=20)
+
+        def workers() -> list[int]:
+            children = subprocess.run(
+                ["pgrep", "-P", str(server.proc.pid)], capture_output=True, text=True
+            )
+            return [
+                int(pid)
+                for pid in children.stdout.split()
+                if "spawn_main" in Path(f"/proc/{pid}/cmdline").read_text()
+            ]
+
+        before = workers()
+        assert len(before) == 2
+        os.kill(before[0], signal.SIGKILL)
+
+        def replaced() -> bool:
+            now = workers()
+            return len(now) == 2 and before[0] not in now
+
+        wait_for(replaced, timeout=20)
+        with httpx.Client(headers=headers) as client:
+            for _ in range(10):
+                assert client.post(server.hec_url, content=b'{"event":"y"}').json()["code"] == 0
+        wait_for(lambda: accepted() == 40, timeout=20)
+        assert "worker 0 exited" in server.logs() or "worker 1 exited" in server.logs()

@@ -85,7 +85,7 @@ class Runtime:
         self.workers = workers
         self.pid = os.getpid()
         self.catalog: Catalog
-        self.metrics = Metrics()
+        self.metrics = Metrics(settings.run_dir / "metrics", worker)
         self.parsers = ParserRegistry.build()
         self._parsers_mtime: float | None = None
         self._keys = KeyIndex()

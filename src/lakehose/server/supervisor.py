@@ -156,9 +156,9 @@ class Supervisor:
             catalog.release_all_connections()
         finally:
             catalog.close()
-        from lakehose.server.metrics import prepare_multiprocess_dir
+        from lakehose.server.metrics import prepare_metrics_dir
 
-        prepare_multiprocess_dir(s.run_dir / "metrics")
+        prepare_metrics_dir(s.run_dir / "metrics")
         port = reserve_port(s.host, s.port)
         settings = s.replace(port=port)
         host = "127.0.0.1" if s.host in ("0.0.0.0", "") else ("::1" if s.host == "::" else s.host)
@@ -220,8 +220,6 @@ class Supervisor:
                 for i, proc in list(self._procs.items()):
                     if not proc.is_alive() and not self._stop:
                         log.error("worker %d exited with %s; restarting it", i, proc.exitcode)
-                        if proc.pid is not None:
-                            _mark_dead(proc.pid)
                         self._start(settings, i, port)
         finally:
             for sig, handler in previous.items():
@@ -235,10 +233,3 @@ class Supervisor:
                 if proc.is_alive():
                     proc.kill()
                     proc.join(5)
-
-
-def _mark_dead(pid: int) -> None:
-    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        from prometheus_client import multiprocess
-
-        multiprocess.mark_process_dead(pid)  # type: ignore[no-untyped-call]
