@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from lakehose.errors import CorruptBatchError
 from lakehose.models import BatchInfo
 from lakehose.server import falcon_envelope as fe
 from lakehose.storage.records import compress_lines, encode_line
@@ -31,8 +32,16 @@ def decoded(text: bytes) -> list[dict[str, Any]]:
     return [orjson.loads(line) for line in text.split(b"\r\n")[:-1]]
 
 
+def render(info: BatchInfo, raw: bytes, skip: int, fmt: fe.FeedFormat) -> bytes:
+    return b"".join(fe.render(info, raw, skip, fmt))
+
+
+def render_batch(info: BatchInfo, blob: bytes, from_offset: int, fmt: fe.FeedFormat) -> bytes:
+    return b"".join(fe.render_batch(info, blob, from_offset, fmt))
+
+
 def general(info: BatchInfo, raw: bytes, skip: int, fmt: fe.FeedFormat = FMT) -> bytes:
-    return fe._render_general(info, raw.split(b"\n")[skip:], skip, fmt)
+    return fe._render_general(info, raw, skip, fmt)
 
 
 def test_a_batch_renders_to_falcon_lines_with_lakehose_metadata() -> None:
@@ -42,7 +51,7 @@ def test_a_batch_renders_to_falcon_lines_with_lakehose_metadata() -> None:
     ]
     events = [b'{"action":"login","user":"alice"}', b'"a text event"']
     info = batch(metas, events)
-    lines = decoded(fe.render(info, data(metas, events), 0, FMT))
+    lines = decoded(render(info, data(metas, events), 0, FMT))
     assert lines[0] == {
         "metadata": {
             "customerIDString": FMT.customer_id,
@@ -68,7 +77,7 @@ def test_a_batch_renders_to_falcon_lines_with_lakehose_metadata() -> None:
 def test_the_event_bytes_are_spliced_unchanged() -> None:
     event = b'{"big":12345678901234567890123,"f":1.50,"s":"\\u00e9"}'
     metas = [{"time": T0, "host": "h", "source": "s"}]
-    out = fe.render(batch(metas, [event]), data(metas, [event]), 0, FMT)
+    out = render(batch(metas, [event]), data(metas, [event]), 0, FMT)
     assert out.endswith(b',"event":' + event + b"}\r\n")
 
 
@@ -88,8 +97,8 @@ def test_unusual_metas_render_like_the_general_path(meta: dict[str, Any]) -> Non
     events = [b'{"a":1}', b'{"b":2}']
     info = batch(metas, events)
     raw = data(metas, events)
-    assert decoded(fe.render(info, raw, 0, FMT)) == decoded(general(info, raw, 0))
-    first = decoded(fe.render(info, raw, 0, FMT))[0]["metadata"]
+    assert decoded(render(info, raw, 0, FMT)) == decoded(general(info, raw, 0))
+    first = decoded(render(info, raw, 0, FMT))[0]["metadata"]
     assert "raw" not in first and "time" not in first
 
 
@@ -129,7 +138,7 @@ def test_fast_and_general_paths_agree(
     raw = data(metas, events)
     fmt = fe.FeedFormat("cid", flat=flat)
     skip = min(skip, len(rows))
-    fast = fe.render(info, raw, skip, fmt)
+    fast = render(info, raw, skip, fmt)
     slow = general(info, raw, skip, fmt)
     assert (decoded(fast) if fast else []) == (decoded(slow) if slow else [])
     if fast:
@@ -143,8 +152,8 @@ def test_render_batch_skips_offsets_before_the_one_asked_for() -> None:
     events = [b'{"i":%d}' % i for i in range(5)]
     info = batch(metas, events, first=10)
     blob = compress_lines([encode_line(m, e) for m, e in zip(metas, events, strict=True)])
-    assert [e["event"]["i"] for e in decoded(fe.render_batch(info, blob, 13, FMT))] == [3, 4]
-    assert fe.render_batch(info, blob, 15, FMT) == b""
+    assert [e["event"]["i"] for e in decoded(render_batch(info, blob, 13, FMT))] == [3, 4]
+    assert render_batch(info, blob, 15, FMT) == b""
 
 
 @pytest.mark.parametrize(
@@ -162,3 +171,37 @@ def test_render_batch_skips_offsets_before_the_one_asked_for() -> None:
 )
 def test_flatjson_flattens_objects_and_wraps_text(event: bytes, expected: dict[str, Any]) -> None:
     assert json.loads(fe.flat_object(event)) == expected
+
+
+@pytest.mark.parametrize("first", [0, 7, 995, 999_998, 1_000_000, 123_456_789_999])
+def test_offsets_are_written_right_across_thousands(first: int) -> None:
+    metas = [{"time": T0 + i, "host": "h", "source": "s"} for i in range(12)]
+    events = [b'{"i":%d}' % i for i in range(12)]
+    info = batch(metas, events, first=first)
+    raw = data(metas, events)
+    lines = decoded(render(info, raw, 0, FMT))
+    assert [line["metadata"]["offset"] for line in lines] == list(range(first, first + 12))
+    assert lines == decoded(general(info, raw, 0))
+    assert b'"offset":0' not in render(info, raw, 0, FMT) or first == 0
+
+
+def test_a_batch_with_the_wrong_line_count_is_reported_corrupt() -> None:
+    metas = [{"time": T0, "host": "h", "source": "s"}] * 2
+    events = [b'{"a":1}', b'{"a":2}']
+    info = BatchInfo(0, 0, 3, T0, T0, T0, "default", "main", "httpevent", 1, 1)
+    with pytest.raises(CorruptBatchError, match="2 lines, expected 3"):
+        render(info, data(metas, events), 0, FMT)
+
+
+@pytest.mark.parametrize("skip", [0, 1, 777, 1999])
+def test_a_batch_larger_than_a_window_renders_in_chunks_like_the_general_path(skip: int) -> None:
+    metas = [{"time": T0 + i * 1_000_000, "host": f"h{i % 7}", "source": "s"} for i in range(2000)]
+    events = [orjson.dumps({"i": i, "pad": "x" * (i % 300)}) for i in range(2000)]
+    info = batch(metas, events, first=998_500)
+    raw = data(metas, events)
+    assert len(raw) > 3 * fe.WINDOW_BYTES
+    chunks = fe.render(info, raw, skip, FMT)
+    assert (len(chunks) > 1 or skip > 1500) and all(c.endswith(b"}\r\n") for c in chunks)
+    lines = decoded(b"".join(chunks))
+    assert lines == decoded(general(info, raw, skip))
+    assert [line["event"]["i"] for line in lines] == list(range(skip, 2000))

@@ -60,6 +60,7 @@ Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
 Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 
 READ_BATCHES = 4  # record batches read per step (a batch holds at most 2,000 events)
+SEND_BYTES = 128 * 1024  # send as soon as this much is rendered
 FINAL_SEND_TIMEOUT = 5.0
 _HEADERS = [
     (b"content-type", b"application/json"),
@@ -249,24 +250,33 @@ class DataFeed:
         types = feed.event_types
         fmt = feed.format
         last_write = time.monotonic()
+        chunks: list[bytes] = []
+        size = events = 0
+
+        async def flush() -> None:
+            nonlocal size, events, last_write
+            body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+            chunks.clear()
+            await send({"type": "http.response.body", "body": body, "more_body": True})
+            feed.events += events
+            counter.inc(events)
+            size = events = 0
+            last_write = time.monotonic()
+
         while True:
             batches = reader.batches_from(feed.position, READ_BATCHES)
             if batches:
-                chunks = []
-                sent = 0
                 for info, blob in batches:
                     if types is None or info.sourcetype in types:
-                        chunk = render_batch(info, blob, feed.position, fmt)
-                        if chunk:
+                        events += info.end_offset - max(feed.position, info.first_offset)
+                        for chunk in render_batch(info, blob, feed.position, fmt):
                             chunks.append(chunk)
-                            sent += info.end_offset - max(feed.position, info.first_offset)
+                            size += len(chunk)
+                            if size >= SEND_BYTES:  # big chunks go out one by one, small together
+                                await flush()
                     feed.position = info.end_offset
                 if chunks:
-                    body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
-                    await send({"type": "http.response.body", "body": body, "more_body": True})
-                    feed.events += sent
-                    counter.inc(sent)
-                    last_write = time.monotonic()
+                    await flush()
                 await asyncio.sleep(0)
                 continue
             start, _ = reader.bounds()

@@ -4,21 +4,29 @@ Theory of operation
 -------------------
 A stored line is ``META<TAB>EVENT`` (``storage/records.py``). Every feed line is::
 
-    {"metadata":{"customerIDString":CID,"offset":N,"eventType":ST,"eventCreationTime":MS,
-                 "host":H,"source":S[,"fields":F],"version":"1.0","partition":P,
-                 "connector":C,"index":I,"sourcetype":ST},"event":EVENT}\\r\\n
+    {"metadata":{"customerIDString":CID,"offset":N,"eventType":ST,"version":"1.0",
+                 "partition":P,"connector":C,"index":I,"sourcetype":ST,
+                 "eventCreationTime":MS,"host":H,"source":S[,"fields":F]},"event":EVENT}\r\n
 
-Everything but ``offset``, ``eventCreationTime``, ``host``/``source``/``fields`` and
-``EVENT`` is the same for a whole batch (a batch has one connector, index and
-sourcetype; ``eventType`` *is* the sourcetype). So a batch is rendered without
-decoding any event: the decompressed text is cut into METAs and EVENTs with one
-``split``, and the line is assembled from byte slices with one ``join``. The META
-that ingest writes starts ``{"time":<19 digits>,`` followed by ``"host":…`` and
-``"source":…``; its first 13 digits are the time in milliseconds and the rest of
-it (without the closing brace) is spliced into ``metadata`` as is. A batch that
-does not have exactly that shape (an old or odd META, a time outside 2001-2286)
-takes the general path, which decodes each META; both paths produce the same
-objects. ``format=flatjson`` decodes and flattens each event.
+Only ``offset``, ``eventCreationTime``, the META keys and ``EVENT`` vary within a
+batch (a batch has one connector, index and sourcetype; ``eventType`` *is* the
+sourcetype), so a batch is rendered without decoding any event, with a handful of
+C-level passes and no Python code per event:
+
+* one ``replace`` and one ``split`` cut the decompressed text into METAs and EVENTs;
+* ingest writes META as ``{"time":<ns>,"host":…,"source":…[,"fields":…]}``. When the
+  batch's time range (``BatchInfo.min_time``/``max_time``) puts every time between
+  10^18 and 10^19 ns (2001-2286), each time has exactly 19 digits, so ``META[8:21]``
+  is the time in milliseconds and ``META[27:]`` is the rest of META *with* its
+  closing brace, which also closes ``metadata``;
+* offsets are consecutive, so their digits come from a precomputed table
+  (``"1234" + "567"``) instead of being formatted one by one;
+* the pieces are laid out with strided list assignments and joined once.
+
+Checks that cost a pass each (every META starts with ``{"time":``, the 13 digits are
+digits, every EVENT starts with ``{``) guard the layout; a batch that fails them
+takes the general path, which decodes each META and gives the same objects.
+``format=flatjson`` decodes and flattens each event.
 
 An ``event`` is always a JSON object, as Falcon consumers decode it into a struct:
 a text event (a JSON string, or any non-object) becomes ``{"@rawstring": text}``.
@@ -28,9 +36,8 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable
 from dataclasses import dataclass
-from itertools import chain, repeat
+from itertools import repeat
 from operator import itemgetter
 from typing import Any
 
@@ -38,22 +45,28 @@ import orjson
 
 from lakehose.models import BatchInfo
 from lakehose.parsers.formats import flatten
-from lakehose.storage.records import decompress_data
+from lakehose.storage.records import check_lines, decompress_data
 
 VERSION = "1.0"
 LINE_END = b"\r\n"
 KEEPALIVE = b"\r\n"
 
 _TIME_PREFIX = b'{"time":'
+_PREFIX = itemgetter(slice(0, 8))
 _MS = itemgetter(slice(8, 21))  # the first 13 of 19 digits: ns -> ms
-_DIGITS = itemgetter(slice(8, 27))
-_REST = itemgetter(slice(27, -1))  # ',"host":…,"source":…[,"fields":…]' without the brace
-_COMMA_AT_27 = itemgetter(27)
-_COMMA = ord(",")
-_RAW_FLAG = b',"raw":1}\t'
+_REST = itemgetter(slice(27, None))  # ',"host":…,"source":…[,"fields":…]}'
+_FIRST = itemgetter(slice(0, 1))
+_MIN_NS, _MAX_NS = 10**18, 10**19
 _RAW_KEY = b'"raw":'
+_RAW_TAIL = b',"raw":1}'
+_EVENT_KEY = b',"event":'
 _LONG_DIGITS = re.compile(rb"[0-9]{19}")
 _META_KEYS_DROPPED = ("time", "raw")
+
+WINDOW_BYTES = 128 * 1024  # stored bytes rendered at a time (the pieces then fit in L2)
+_BLOCK = 1000  # offsets are written as str(offset // 1000) + the last three digits
+_PADDED = [b"%03d" % i for i in range(_BLOCK)]
+_PLAIN = [b"%d" % i for i in range(_BLOCK)]
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,22 +81,34 @@ class FeedFormat:
         return b'{"metadata":{"customerIDString":' + orjson.dumps(self.customer_id) + b',"offset":'
 
 
-def _batch_parts(info: BatchInfo) -> tuple[bytes, bytes]:
-    """The constant text of a batch: before ``eventCreationTime``'s value, and the tail."""
+def _batch_constants(info: BatchInfo) -> bytes:
+    """The metadata every event of a batch shares, up to ``eventCreationTime``'s value."""
     event_type = orjson.dumps(info.sourcetype)
-    middle = b',"eventType":' + event_type + b',"eventCreationTime":'
-    tail = (
-        b',"version":"'
-        + VERSION.encode()
-        + b'","partition":%d,"connector":%b,"index":%b,"sourcetype":%b},"event":'
+    return (
+        b',"eventType":%b,"version":"%b","partition":%d,"connector":%b,"index":%b,'
         % (
+            event_type,
+            VERSION.encode(),
             info.partition,
             orjson.dumps(info.connector),
             orjson.dumps(info.index),
-            event_type,
         )
+        + b'"sourcetype":%b,"eventCreationTime":' % event_type
     )
-    return middle, tail
+
+
+def _offset_runs(first: int, count: int) -> tuple[list[tuple[int, bytes]], list[bytes]]:
+    """Offsets ``first..first+count-1`` as runs of ``(length, leading digits)`` + last digits."""
+    runs: list[tuple[int, bytes]] = []
+    last: list[bytes] = []
+    offset, end = first, first + count
+    while offset < end:
+        high, low = divmod(offset, _BLOCK)
+        stop = min(end, (high + 1) * _BLOCK)
+        runs.append((stop - offset, b"%d" % high if high else b""))
+        last += (_PADDED if high else _PLAIN)[low : low + stop - offset]
+        offset = stop
+    return runs, last
 
 
 def as_object(event_json: bytes) -> bytes:
@@ -109,60 +134,71 @@ def flat_object(event_json: bytes) -> bytes:
     return as_object(event_json)
 
 
-def render(info: BatchInfo, data: bytes, skip: int, fmt: FeedFormat) -> bytes:
-    """Feed lines for the events of a decompressed batch, leaving out the first ``skip``."""
-    if _RAW_FLAG in data:
-        data = data.replace(_RAW_FLAG, b"}\t")
+def render(info: BatchInfo, data: bytes, skip: int, fmt: FeedFormat) -> list[bytes]:
+    """Feed lines for the events of a decompressed batch, leaving out the first ``skip``.
+
+    The lines come in chunks of a few hundred kB, rendered window by window so that
+    each window's pieces stay in the CPU cache.
+    """
+    if skip >= info.count:
+        return []
     parts = data.replace(b"\n", b"\t").split(b"\t")
-    if len(parts) != 2 * info.count:
-        return _render_general(info, data.split(b"\n")[skip:], skip, fmt)
-    metas = parts[0 + 2 * skip :: 2]
-    events = parts[1 + 2 * skip :: 2]
-    if not metas:
-        return b""
-    if not _fast_metas(metas):
-        return _render_general(info, data.split(b"\n")[skip:], skip, fmt)
+    if len(parts) != 2 * info.count or not _MIN_NS <= info.min_time <= info.max_time < _MAX_NS:
+        return [_render_general(info, data, skip, fmt)]
+    step = max(64, WINDOW_BYTES * info.count // max(1, len(data)))
+    chunks = []
+    for start in range(skip, info.count, step):
+        end = min(info.count, start + step)
+        chunk = _render_window(
+            info, parts[2 * start : 2 * end : 2], parts[2 * start + 1 : 2 * end : 2], start, fmt
+        )
+        if chunk is None:
+            return [_render_general(info, data, skip, fmt)]
+        chunks.append(chunk)
+    return chunks
+
+
+def _render_window(
+    info: BatchInfo, metas: list[bytes], events: list[bytes], skip: int, fmt: FeedFormat
+) -> bytes | None:
+    """Feed lines for some consecutive events of a batch; None if their layout is not the usual."""
+    n = len(metas)
+    millis = list(map(_MS, metas))
+    if b"".join(map(_PREFIX, metas)) != _TIME_PREFIX * n or not b"".join(millis).isdigit():
+        return None
     rests = list(map(_REST, metas))
-    if _RAW_KEY in data and any(_RAW_KEY in rest for rest in rests):  # "raw" not last
-        return _render_general(info, data.split(b"\n")[skip:], skip, fmt)
+    if _RAW_KEY in b"".join(rests):
+        rests = [r[: -len(_RAW_TAIL)] + b"}" if r.endswith(_RAW_TAIL) else r for r in rests]
+        if _RAW_KEY in b"".join(rests):  # "raw" elsewhere: leave it to the general path
+            return None
     if fmt.flat:
         events = [flat_object(e) for e in events]
-    elif not all(map(bytes.startswith, events, repeat(b"{"))):
+    elif b"".join(map(_FIRST, events)) != b"{" * n:
         events = [as_object(e) for e in events]
-    first = info.first_offset + skip
-    middle, tail = _batch_parts(info)
-    pieces: Iterable[bytes] = chain.from_iterable(
-        zip(
-            repeat(fmt.head),
-            map(b"%d".__mod__, range(first, first + len(metas))),
-            repeat(middle),
-            map(_MS, metas),
-            rests,
-            repeat(tail),
-            events,
-            repeat(b"}" + LINE_END),
-        )
-    )
+    # per event: head + leading offset digits | last digits | constants | ms | rest | ,"event": | event
+    pieces = [_batch_constants(info)] * (7 * n + 1)
+    head = b"}" + LINE_END + fmt.head
+    runs, last_digits = _offset_runs(info.first_offset + skip, n)
+    at = 0
+    for length, leading in runs:
+        pieces[7 * at : 7 * (at + length) : 7] = repeat(head + leading, length)
+        at += length
+    pieces[0] = pieces[0][1 + len(LINE_END) :]
+    pieces[1::7] = last_digits
+    pieces[3::7] = millis
+    pieces[4::7] = rests
+    pieces[5::7] = repeat(_EVENT_KEY, n)
+    pieces[6::7] = events
+    pieces[-1] = b"}" + LINE_END
     return b"".join(pieces)
 
 
-def _fast_metas(metas: list[bytes]) -> bool:
-    """True if every META starts ``{"time":<19 digits>,`` (so the slices above are right)."""
-    if not all(map(bytes.startswith, metas, repeat(_TIME_PREFIX))):
-        return False
-    if min(map(len, metas)) < 29:
-        return False
-    if set(map(_COMMA_AT_27, metas)) != {_COMMA}:
-        return False
-    digits = b"".join(map(_DIGITS, metas))
-    return digits.isdigit() and b"0" not in b"".join(map(itemgetter(slice(8, 9)), metas))
-
-
-def _render_general(info: BatchInfo, lines: list[bytes], skip: int, fmt: FeedFormat) -> bytes:
+def _render_general(info: BatchInfo, data: bytes, skip: int, fmt: FeedFormat) -> bytes:
     """The same lines, decoding each META; for batches the fast path cannot take."""
+    lines = check_lines(data.split(b"\n"), info.partition, info.first_offset, info.count)
     out = []
     fallback_ms = info.ingest_time // 1_000_000
-    for i, line in enumerate(lines):
+    for i, line in enumerate(lines[skip:]):
         meta_json, _, event_json = line.partition(b"\t")
         meta: dict[str, Any] = orjson.loads(meta_json)
         time_ns = meta.get("time")
@@ -170,27 +206,22 @@ def _render_general(info: BatchInfo, lines: list[bytes], skip: int, fmt: FeedFor
             "customerIDString": fmt.customer_id,
             "offset": info.first_offset + skip + i,
             "eventType": info.sourcetype,
+            "version": VERSION,
+            "partition": info.partition,
+            "connector": info.connector,
+            "index": info.index,
+            "sourcetype": info.sourcetype,
             "eventCreationTime": time_ns // 1_000_000 if type(time_ns) is int else fallback_ms,
-            "host": meta.get("host"),
-            "source": meta.get("source"),
         }
         metadata.update((k, v) for k, v in meta.items() if k not in _META_KEYS_DROPPED)
-        metadata.update(
-            version=VERSION,
-            partition=info.partition,
-            connector=info.connector,
-            index=info.index,
-            sourcetype=info.sourcetype,
-        )
         event = flat_object(event_json) if fmt.flat else as_object(event_json)
-        out.append(b'{"metadata":' + orjson.dumps(metadata) + b',"event":' + event + b"}")
+        out.append(b'{"metadata":' + orjson.dumps(metadata) + _EVENT_KEY + event + b"}")
     return LINE_END.join(out) + LINE_END if out else b""
 
 
-def render_batch(info: BatchInfo, blob: bytes, from_offset: int, fmt: FeedFormat) -> bytes:
-    """Feed lines for the events of a stored batch at offsets >= ``from_offset``."""
+def render_batch(info: BatchInfo, blob: bytes, from_offset: int, fmt: FeedFormat) -> list[bytes]:
+    """Feed lines for the events of a stored batch at offsets >= ``from_offset``, in chunks."""
     skip = max(0, from_offset - info.first_offset)
     if skip >= info.count:
-        return b""
-    data = decompress_data(blob, info.partition, info.first_offset, info.count)
-    return render(info, data, skip, fmt)
+        return []
+    return render(info, decompress_data(blob, info.partition, info.first_offset), skip, fmt)
