@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from lakehose.testing import RunningServer, run_server
-from tests.server.streamkit import bearer, discover, first_stream, open_feed, stream_token
+from tests.server.streamkit import bearer, discover, first_stream, open_feed, send, stream_token
 
 DISCOVERY = "/sensors/entities/datafeed/v2"
 
@@ -85,15 +85,20 @@ def test_stream_urls_follow_the_host_header_not_the_bind_address(
         assert (url.scheme, url.netloc) == ("http", "lake.example.net:8443")
 
 
-def test_a_configured_public_url_is_the_origin_of_stream_urls(tmp_path: Path) -> None:
-    with run_server(tmp_path / "data", args=["--public-url", "https://lake.example.net/"]) as s:
+def test_a_configured_public_url_and_customer_id_are_used(tmp_path: Path) -> None:
+    args = ["--public-url", "https://lake.example.net/", "--customer-id", "tenant-7"]
+    with run_server(tmp_path / "data", args=args) as s:
         resource = first_stream(s, stream_token(s, "public-url"), "pub")
-    assert resource["dataFeedURL"] == (
-        "https://lake.example.net/sensors/entities/datafeed/v1/0?appId=pub"
-    )
-    assert resource["refreshActiveSessionURL"].startswith(
-        "https://lake.example.net/sensors/entities/datafeed-actions/v1/0?"
-    )
+        assert resource["dataFeedURL"] == (
+            "https://lake.example.net/sensors/entities/datafeed/v1/0?appId=pub"
+        )
+        assert resource["refreshActiveSessionURL"].startswith(
+            "https://lake.example.net/sensors/entities/datafeed-actions/v1/0?"
+        )
+        send(s, [{"event": {"x": 1}}])
+        local = resource["dataFeedURL"].replace("https://lake.example.net", s.url)
+        with open_feed({**resource, "dataFeedURL": local}) as feed:
+            assert feed.events(1)[0]["metadata"]["customerIDString"] == "tenant-7"
 
 
 def test_discovery_tolerates_a_json_body_on_get(server: RunningServer, token: str) -> None:

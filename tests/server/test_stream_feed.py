@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -288,3 +289,27 @@ def reopen(server: RunningServer, token: str, app: str, query: str = "") -> Feed
 
     opened: FeedReader = wait_for(attempt, timeout=20, interval=0.1)
     return opened
+
+
+def test_an_offset_older_than_retention_starts_at_the_oldest_event_kept(
+    tmp_path: Path,
+) -> None:
+    args = ["--retention-age", "2s", "--retention-interval", "0.2", "--heartbeat-interval", "0.5"]
+    with run_server(tmp_path / "data", args=args) as s:
+        send(s, numbered(0, 5))
+        wait_for(lambda: _start_offset(s) == 5, timeout=30)  # all five aged out
+        token = stream_token(s, "retention-reader")
+        with open_feed(first_stream(s, token, "old0"), "&offset=0") as feed:
+            assert feed.status == 200
+            send(s, [{"event": {"kept": 1}}])
+            event = feed.events(1)[0]
+        assert event == {**event, "event": {"kept": 1}} and event["metadata"]["offset"] == 5
+        with open_feed(first_stream(s, token, "old2"), "&offset=2") as feed:
+            assert feed.status == 200
+            send(s, [{"event": {"kept": 2}}])
+            assert feed.events(1)[0]["metadata"]["offset"] in (5, 6)  # 5 unless it aged out
+
+
+def _start_offset(server: RunningServer) -> int:
+    status = httpx.get(server.url + "/api/v1/status").json()["resources"][0]
+    return int(status["partitions"][0]["start_offset"])

@@ -42,6 +42,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl
 
+from starlette.requests import Request
 from starlette.responses import Response
 
 from lakehose.auth.secrets import digest
@@ -50,6 +51,7 @@ from lakehose.server import stream_params
 from lakehose.server.errors import ApiError, error
 from lakehose.server.falcon_envelope import KEEPALIVE, FeedFormat, render_batch
 from lakehose.server.runtime import Runtime
+from lakehose.server.security import credential
 from lakehose.storage.catalog import StreamSession
 
 log = logging.getLogger(__name__)
@@ -127,7 +129,7 @@ class DataFeed:
 
     def _open(self, scope: Scope) -> Feed:
         s = self.rt.settings
-        token = _credential(scope, "token")
+        token = credential(Request(scope), "token")
         if token is None:
             raise AuthError("access denied, a session token is required (Authorization: Token …)")
         partition = stream_params.partition(scope["path_params"]["partition"], s.partitions)
@@ -275,9 +277,9 @@ class DataFeed:
                             if size >= SEND_BYTES:  # big chunks go out one by one, small together
                                 await flush()
                     feed.position = info.end_offset
+                    await asyncio.sleep(0)  # one batch at a time, then others get the loop
                 if chunks:
                     await flush()
-                await asyncio.sleep(0)
                 continue
             start, _ = reader.bounds()
             if start > feed.position:  # retention passed us: go on from the oldest kept
@@ -315,14 +317,3 @@ class DataFeed:
             feed.reason or "-",
             (time.perf_counter() - feed.started) * 1000,
         )
-
-
-def _credential(scope: Scope, scheme: str) -> str | None:
-    """The credential of ``Authorization: <scheme> <credential>`` (scheme case-insensitive)."""
-    for name, value in scope.get("headers", ()):
-        if name == b"authorization":
-            given, _, credential = value.decode("latin-1").strip().partition(" ")
-            if given.lower() == scheme:
-                return credential.strip() or None
-            return None
-    return None

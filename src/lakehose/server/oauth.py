@@ -9,7 +9,7 @@ URL with CrowdStrike's cloud on seeing a real region name.
 Revoke: ``Authorization: basic base64(client_id:client_secret)`` (any case of the
 scheme; FalconPy writes ``basic``) and form field ``token``. The answer is 200 with
 the Falcon envelope whether or not the token was live (RFC 7009); a client can
-revoke only its own tokens. Every worker checks tokens in the catalog, so a revoked
+revoke only its own tokens (an ``admin`` client, any token). Every worker checks tokens in the catalog, so a revoked
 token gets 401 everywhere at once.
 
 Failed attempts on either route are limited per client id and per source address
