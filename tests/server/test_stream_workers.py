@@ -7,7 +7,11 @@ workers (SO_REUSEPORT); repeating a check several times makes it hit both.
 from __future__ import annotations
 
 import base64
+import os
+import signal
+import sqlite3
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -105,3 +109,23 @@ def test_refresh_answers_200_on_every_worker_while_the_feed_runs(
             assert reply.status_code == 200
         send(server, [{"event": {"after": "refresh"}}])
         assert feed.events(1)[0]["event"] == {"after": "refresh"}
+
+
+def test_the_appid_of_a_worker_that_died_is_free_at_once(tmp_path: Path) -> None:
+    """With 30 s keep-alives the slot would look alive for 91 s; a dead owner frees it anyway."""
+    args = ["--heartbeat-interval", "30"]
+    with run_server(tmp_path / "data", workers=2, args=args) as s:
+        token = stream_token(s, "crash-reader")
+        feed = open_feed(first_stream(s, token, "phoenix"), "&whence=2")
+        assert feed.status == 200
+        with sqlite3.connect(s.data_dir / "catalog.db") as db:
+            (owner,) = db.execute("SELECT owner FROM stream_connections").fetchone()
+        os.kill(int(owner.split("-")[0]), signal.SIGKILL)
+        feed.wait_for_end(timeout=30)
+        feed.close()
+
+        def reopened() -> bool:
+            with open_feed(first_stream(s, token, "phoenix"), "&whence=2") as again:
+                return again.status == 200
+
+        wait_for(reopened, timeout=20, interval=0.2)

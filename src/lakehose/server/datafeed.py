@@ -43,12 +43,11 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from starlette.requests import Request
-from starlette.responses import Response
 
 from lakehose.auth.secrets import digest
 from lakehose.errors import AuthError, LakehoseError
 from lakehose.server import stream_params
-from lakehose.server.errors import ApiError, error
+from lakehose.server.errors import ApiError, error, status_for
 from lakehose.server.falcon_envelope import KEEPALIVE, FeedFormat, render_batch
 from lakehose.server.runtime import Runtime
 from lakehose.server.security import credential
@@ -155,8 +154,7 @@ class DataFeed:
         else:
             position = max(query.offset, start)
         owner = f"{os.getpid()}-{next(_owner_ids)}"
-        stale_after = 3 * s.heartbeat_interval + 1.0
-        if not self.rt.catalog.claim_connection(session.app_id, partition, owner, stale_after):
+        if not self._claim(session.app_id, partition, owner):
             raise AuthError(
                 f"appId {session.app_id} already has an active connection on partition {partition}"
             )
@@ -173,13 +171,24 @@ class DataFeed:
             deadline=session.expires_at + s.session_grace,
         )
 
+    def _claim(self, app_id: str, partition: int, owner: str) -> bool:
+        """Take the slot; a slot whose worker process has died is taken over at once."""
+        catalog = self.rt.catalog
+        stale_after = 3 * self.rt.settings.heartbeat_interval + 1.0
+        if catalog.claim_connection(app_id, partition, owner, stale_after):
+            return True
+        holder = catalog.connection_owner(app_id, partition)
+        if holder is None or _process_alive(holder.partition("-")[0]):
+            return False
+        catalog.release_connection(app_id, partition, holder)
+        return catalog.claim_connection(app_id, partition, owner, stale_after)
+
     async def _refuse(self, exc: Exception, scope: Scope, receive: Receive, send: Send) -> None:
-        if isinstance(exc, ApiError):
-            reply: Response = error(exc.status, exc.message, **exc.fields)
-        elif isinstance(exc, AuthError):
-            reply = error(401, str(exc))
-        else:
-            reply = error(400, str(exc))
+        status, _, fields = status_for(exc)
+        if status == 500:
+            log.error("data feed could not open: %s", exc)
+        message = exc.message if isinstance(exc, ApiError) else str(exc)
+        reply = error(status, message if status != 500 else "internal server error", **fields)
         await reply(scope, receive, send)
         self._log(scope, reply.status_code, None)
 
@@ -317,3 +326,14 @@ class DataFeed:
             feed.reason or "-",
             (time.perf_counter() - feed.started) * 1000,
         )
+
+
+def _process_alive(pid_text: str) -> bool:
+    """Whether the worker that wrote a slot's owner (``<pid>-<n>``) still runs on this machine."""
+    try:
+        os.kill(int(pid_text), 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, ValueError):
+        return True
+    return True

@@ -588,6 +588,14 @@ class Catalog:
             )
             return cur.rowcount == 1
 
+    def connection_owner(self, app_id: str, partition: int) -> str | None:
+        """Who holds the feed slot of ``(appId, partition)``, if anyone."""
+        rows = self._query(
+            "SELECT owner FROM stream_connections WHERE app_id = ? AND partition = ?",
+            (app_id, partition),
+        )
+        return str(rows[0][0]) if rows else None
+
     def release_connection(self, app_id: str, partition: int, owner: str) -> None:
         with self._tx() as c:
             c.execute(
