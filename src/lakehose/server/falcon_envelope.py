@@ -11,7 +11,7 @@ A stored line is ``META<TAB>EVENT`` (``storage/records.py``). Every feed line is
 Only ``offset``, ``eventCreationTime``, the META keys and ``EVENT`` vary within a
 batch (a batch has one connector, index and sourcetype; ``eventType`` *is* the
 sourcetype), so a batch is rendered without decoding any event, with a handful of
-C-level passes and no Python code per event:
+C-level passes and, in the common case, no Python code per event:
 
 * one ``replace`` and one ``split`` cut the decompressed text into METAs and EVENTs;
 * ingest writes META as ``{"time":<ns>,"host":…,"source":…[,"fields":…]}``. When the
