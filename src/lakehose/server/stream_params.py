@@ -19,16 +19,16 @@ WHENCE_END = 2
 
 # Wider than the swagger text's 32 alphanumerics: real consumers send dashes and dots
 # (SEKOIA's "sio-<epoch>.<frac>"), see specs/falcon-streams.md §3.
-_APP_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+_APP_ID = re.compile(r"^[A-Za-z0-9._-]{1,32}$")
 _HOST = re.compile(r"^(?:[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?$")
 
 
 def app_id(value: str | None) -> str:
     """The appId, lower-cased (appIds compare case-insensitively)."""
     if value is None or value == "":
-        raise ValueError("appId is required: 1-64 letters, digits, '.', '_' or '-'")
+        raise ValueError("appId is required: 1-32 letters, digits, '.', '_' or '-'")
     if not _APP_ID.match(value):
-        raise ValueError(f"appId {value!r} is invalid: use 1-64 letters, digits, '.', '_' or '-'")
+        raise ValueError(f"appId {value!r} is invalid: use 1-32 letters, digits, '.', '_' or '-'")
     return value.lower()
 
 
