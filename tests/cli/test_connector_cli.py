@@ -118,3 +118,16 @@ def test_errors_are_one_clear_line_and_a_nonzero_exit(tmp_path: Path) -> None:
         assert proc.returncode != 0, args
         assert message in proc.stderr, (args, proc.stderr)
         assert "Traceback" not in proc.stderr
+
+
+def test_connector_commands_work_on_a_data_directory_with_more_partitions(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    with run_server(data, args=["--partitions", "3"]) as server:
+        key = cli_json("connector", "create", "wide", data_dir=data)["api_key"]
+        httpx.post(
+            server.hec_url,
+            content=b'{"event":1}{"event":2}',
+            headers={"Authorization": f"Splunk {key}"},
+        )
+    assert cli_json("connector", "show", "wide", data_dir=data)["event_count"] == 2
+    assert "wide" in cli("connector", "list", data_dir=data).stdout

@@ -198,12 +198,13 @@ class DataFeed:
         await send({"type": "http.response.start", "status": 200, "headers": _HEADERS})
         watcher = asyncio.create_task(_until_disconnect(receive))
         pump = asyncio.create_task(self._pump(feed, send))
+        stopper = asyncio.create_task(self.rt.stopping.wait())
         try:
-            feed.reason = await self._supervise(feed, watcher, pump)
+            feed.reason = await self._supervise(feed, watcher, pump, stopper)
         finally:
-            for task in (pump, watcher):
+            for task in (pump, watcher, stopper):
                 task.cancel()
-            await asyncio.gather(pump, watcher, return_exceptions=True)
+            await asyncio.gather(pump, watcher, stopper, return_exceptions=True)
         if feed.reason != "disconnected":
             try:
                 await asyncio.wait_for(
@@ -214,7 +215,11 @@ class DataFeed:
                 feed.reason += ", client not reading"
 
     async def _supervise(
-        self, feed: Feed, watcher: asyncio.Task[None], pump: asyncio.Task[None]
+        self,
+        feed: Feed,
+        watcher: asyncio.Task[None],
+        pump: asyncio.Task[None],
+        stopper: asyncio.Task[bool],
     ) -> str:
         """Wait for the client to leave or the pump to stop; keep the slot and session checked."""
         s = self.rt.settings
@@ -224,10 +229,12 @@ class DataFeed:
         while True:
             timeout = max(0.0, min(next_beat, feed.deadline) - time.time())
             done, _ = await asyncio.wait(
-                {watcher, pump}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
+                {watcher, pump, stopper}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
             )
             if watcher in done:
                 return "disconnected"
+            if stopper in done:
+                return "server shutting down"
             if pump in done:
                 exc = pump.exception()
                 if exc is not None:

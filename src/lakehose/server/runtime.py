@@ -109,6 +109,7 @@ class Runtime:
     async def start(self) -> None:
         s = self.settings
         self.loop = asyncio.get_running_loop()
+        self.stopping = asyncio.Event()
         self.catalog = Catalog(s.catalog_path)
         self.reload_keys()
         self.reload_parsers()
@@ -141,6 +142,15 @@ class Runtime:
             self._tasks.append(
                 asyncio.create_task(self._every(s.retention_interval, self._retention))
             )
+
+    def begin_shutdown(self) -> None:
+        """A stop signal arrived: refuse new ingest (code 23) and end open data feeds.
+
+        Called from a signal handler, so it only schedules the wake-up on the loop.
+        """
+        self.shutting_down = True
+        if hasattr(self, "stopping"):
+            self.loop.call_soon_threadsafe(self.stopping.set)
 
     async def stop(self) -> None:
         self.shutting_down = True

@@ -96,10 +96,17 @@ def serve_worker(settings: Settings, worker: int, workers: int, port: int) -> No
     from lakehose.server.app import LakehoseApp
     from lakehose.server.runtime import Runtime
 
+    class Server(uvicorn.Server):
+        """Tells the runtime the moment a stop signal arrives, before connections drain."""
+
+        def handle_exit(self, sig: int, frame: Any) -> None:
+            runtime.begin_shutdown()
+            super().handle_exit(sig, frame)
+
     sock = make_socket(settings.host, port, reuse_port=True)
     sock.listen(2048)
-    app = LakehoseApp(Runtime(settings, worker, workers))
-    uvicorn.Server(uvicorn_config(settings, app)).run(sockets=[sock])
+    runtime = Runtime(settings, worker, workers)
+    Server(uvicorn_config(settings, LakehoseApp(runtime))).run(sockets=[sock])
 
 
 def _worker_process(settings: Settings, worker: int, workers: int, port: int) -> None:

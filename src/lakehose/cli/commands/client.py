@@ -10,14 +10,11 @@ from lakehose.auth.scopes import ALL_SCOPES
 from lakehose.cli.commands.common import data_dir_options, json_option, settings_for
 from lakehose.cli.output import emit_json, table
 from lakehose.storage.catalog import Catalog
-from lakehose.storage.lake import check_writable
+from lakehose.storage.lake import open_catalog
 
 
 def _catalog(data_dir: str | None, config_file: str | None) -> Catalog:
-    """The catalog alone: clients need no partitions (and any partition count is fine)."""
-    settings = settings_for(data_dir, config_file)
-    check_writable(settings.data_dir)
-    return Catalog.create(settings.catalog_path)
+    return open_catalog(settings_for(data_dir, config_file))
 
 
 @click.group()
