@@ -89,6 +89,7 @@ class Runtime:
         self.parsers = ParserRegistry.build()
         self._parsers_mtime: float | None = None
         self._keys = KeyIndex()
+        self.generation = 0  # bumped whenever connectors or parsers are reloaded
         self.committers: dict[int, GroupCommitter] = {}
         self.readers: dict[int, PartitionReader] = {}
         self._own = owned_partitions(worker, workers, settings.partitions)
@@ -178,6 +179,7 @@ class Runtime:
 
     def reload_keys(self) -> None:
         self._keys = self.catalog.key_index()
+        self.generation += 1
 
     def _reload_if_changed(self) -> None:
         if self.catalog.data_version() != self._keys.version:
@@ -205,6 +207,7 @@ class Runtime:
             definitions = load_parser_file(path) if mtime is not None else {}
             self.parsers = ParserRegistry.build(definitions)
             self._extractors.clear()
+            self.generation += 1
         except (ValueError, tomllib.TOMLDecodeError) as exc:
             log.error("parsers.toml ignored: %s", exc)
 
