@@ -123,6 +123,7 @@ class Runtime:
                 self.loop,
                 max_bytes=s.commit_max_bytes,
                 delay=s.commit_delay,
+                gather=s.commit_gather,
                 on_commit=self._commit_hook(p),
             )
             self.readers[p] = PartitionReader(s.data_dir, p)
