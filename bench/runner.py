@@ -1,0 +1,227 @@
+"""Run one ingest scenario against a target and turn counts and /proc readings into a result.
+
+Theory of operation
+-------------------
+The server's process tree is sampled from before the first request to after the
+last (memory peaks therefore include warm-up); CPU is the difference between
+two marks taken at the edges of the timed window only. With wrk, warm-up is a
+separate short wrk run and the window is the timed wrk process's life; with the
+Python generator, every generator process counts only replies inside one shared
+wall-clock window. The generator's own tree is sampled the same way, so a
+generator that saturates its CPUs (and not the server) is called out.
+Events are counted only for replies that were ``200`` with ``"code":0``. For a
+lakehose the harness started, the log's end offset must have grown by at least
+the events of every such reply, warm-up included (a request cut off at the end
+may be stored without being counted, never the other way round), or the run
+reports lost events.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from bench.load import LoadResult
+from bench.payloads import Payload, build
+from bench.procstat import Snapshot, TreeSampler, TreeUsage
+from bench.python_load import PythonLoad
+from bench.target import Target
+from bench.wrk_load import WrkLoad, wrk_path
+
+SATURATED_PERCENT = 85.0  # a generator this busy per core may be what limits the run
+MB = 1_000_000
+
+
+@dataclass(frozen=True)
+class LoadOptions:
+    """How to generate load (the same for every scenario of a run)."""
+
+    seconds: int
+    warmup: int
+    connections: int
+    generator: str  # auto | wrk | python
+    threads: int | None
+    processes: int | None
+    client_cpus: set[int] | None
+    events: int
+    event_size: int
+
+    @property
+    def generator_cpus(self) -> int:
+        return len(self.client_cpus) if self.client_cpus else os.cpu_count() or 1
+
+    def chosen_generator(self) -> str:
+        if self.generator == "auto":
+            return "wrk" if wrk_path() else "python"
+        if self.generator == "wrk" and not wrk_path():
+            raise SystemExit(
+                "wrk is not installed (apt-get install wrk), or use --generator python"
+            )
+        return self.generator
+
+
+def _mark(sampler: TreeSampler | None) -> Snapshot | None:
+    return sampler.mark() if sampler else None
+
+
+def _drive_wrk(
+    common: dict[str, Any], opts: LoadOptions, server: TreeSampler | None
+) -> tuple[LoadResult, Snapshot | None, Snapshot | None, TreeUsage]:
+    threads = opts.threads or opts.generator_cpus
+    warm_acked = 0
+    if opts.warmup > 0:
+        warm_acked = WrkLoad(**common, threads=threads, seconds=opts.warmup).wait().ok
+    server_start = _mark(server)
+    load = WrkLoad(**common, threads=threads, seconds=opts.seconds)
+    generator = TreeSampler(load.pids).start()
+    generator_start = generator.mark()
+    result = load.wait()
+    result.acked_with_warmup += warm_acked
+    server_end, generator_end = _mark(server), generator.mark()
+    generator.stop()
+    return result, server_start, server_end, generator.usage(generator_start, generator_end)
+
+
+def _drive_python(
+    common: dict[str, Any], opts: LoadOptions, server: TreeSampler | None
+) -> tuple[LoadResult, Snapshot | None, Snapshot | None, TreeUsage]:
+    processes = opts.processes or opts.generator_cpus
+    load = PythonLoad(**common, processes=processes, seconds=opts.seconds, warmup=opts.warmup)
+    generator = TreeSampler(load.pids).start()
+    time.sleep(max(0.0, load.measure_from - time.monotonic()))
+    server_start, generator_start = _mark(server), generator.mark()
+    time.sleep(max(0.0, load.measure_from + opts.seconds - time.monotonic()))
+    server_end, generator_end = _mark(server), generator.mark()
+    result = load.wait()
+    generator.stop()
+    return result, server_start, server_end, generator.usage(generator_start, generator_end)
+
+
+def run_ingest(scenario: str, target: Target, opts: LoadOptions) -> dict[str, Any]:
+    """Post ``scenario``'s canned request to ``target`` for ``opts.seconds``; the result."""
+    payload = build(scenario, events=opts.events, event_size=opts.event_size)
+    stored_before = target.stored_events()
+    server = TreeSampler([target.pid]).start() if target.pid else None
+    try:
+        with tempfile.TemporaryDirectory(prefix="lakehose-bench-body-") as tmp:
+            body_file = Path(tmp) / "body"
+            body_file.write_bytes(payload.body)
+            common: dict[str, Any] = {
+                "url": target.url,
+                "token": target.token,
+                "payload": payload,
+                "body_file": body_file,
+                "connections": opts.connections,
+                "cpus": opts.client_cpus,
+            }
+            drive = _drive_wrk if opts.chosen_generator() == "wrk" else _drive_python
+            load, server_start, server_end, generator_usage = drive(common, opts, server)
+    finally:
+        if server:
+            server.stop()
+    server_usage = None
+    if server and server_start and server_end:
+        server_usage = server.usage(server_start, server_end)
+    stored_after = target.stored_events()
+    stored = None if stored_before is None or stored_after is None else stored_after - stored_before
+    return summarise(scenario, payload, target, opts, load, server_usage, generator_usage, stored)
+
+
+def _server_summary(usage: TreeUsage | None, events: int) -> dict[str, Any] | None:
+    if usage is None:
+        return None
+    workers = [p for p in usage.processes if p.role == "worker"] or [
+        p for p in usage.processes if p.role == "main"
+    ]
+    cores = usage.cpu_seconds / usage.seconds if usage.seconds else 0.0
+    return {
+        "cpu_percent": round(usage.cpu_percent, 1),
+        "events_per_cpu_second": round(events / usage.cpu_seconds) if usage.cpu_seconds else None,
+        "cores_busy": round(cores, 2),
+        "peak_rss_mb_per_worker": round(max((p.peak_rss_kb for p in workers), default=0) / 1024, 1),
+        "peak_rss_mb_total": round(usage.peak_total_rss_kb / 1024, 1),
+        "rss_mb_window_start": round(usage.first_total_rss_kb / 1024, 1),
+        "rss_mb_window_end": round(usage.last_total_rss_kb / 1024, 1),
+        "processes": [
+            {
+                "pid": p.pid,
+                "role": p.role,
+                "cpus": p.cpus,
+                "cpu_percent": round(100 * p.cpu_seconds / usage.seconds, 1)
+                if usage.seconds
+                else 0,
+                "peak_rss_mb": round(p.peak_rss_kb / 1024, 1),
+                "vm_hwm_mb": round(p.hwm_kb / 1024, 1),
+            }
+            for p in usage.processes
+        ],
+        "rss_mb_timeline": [(t, round(kb / 1024, 1)) for t, kb in usage.rss_timeline_kb[::4]],
+    }
+
+
+def summarise(
+    scenario: str,
+    payload: Payload,
+    target: Target,
+    opts: LoadOptions,
+    load: LoadResult,
+    server_usage: TreeUsage | None,
+    generator_usage: TreeUsage,
+    stored: int | None,
+) -> dict[str, Any]:
+    seconds = load.seconds or 1.0
+    events = load.ok * payload.events
+    generator_cores = min(opts.generator_cpus, load.parallel)
+    generator_percent = generator_usage.cpu_percent / generator_cores
+    notes = []
+    if generator_percent >= SATURATED_PERCENT:
+        notes.append(
+            f"generator at {generator_percent:.0f}% of its {generator_cores} core(s): "
+            "it may be the bottleneck, not the server"
+        )
+    acked_events = load.acked_with_warmup * payload.events
+    if stored is not None and stored < acked_events:
+        notes.append(f"LOST EVENTS: {acked_events} acknowledged but the log grew by only {stored}")
+    if target.settings.get("data_filesystem") == "tmpfs":
+        notes.append("the data directory is on tmpfs: fsync costs nothing there")
+    if load.errors:
+        notes.append(
+            f"{load.errors} errors: statuses {load.statuses}, sockets {load.socket_errors}"
+        )
+    return {
+        "scenario": scenario,
+        "server": target.name,
+        "url": target.url + payload.path,
+        "server_settings": target.settings,
+        "generator": load.generator,
+        "generator_detail": load.detail,
+        "connections": opts.connections,
+        "client_cpus": sorted(opts.client_cpus) if opts.client_cpus else None,
+        "seconds": round(seconds, 2),
+        "request_bytes": len(payload.body),
+        "request_bytes_uncompressed": payload.raw_bytes,
+        "events_per_request": payload.events,
+        "requests": load.requests,
+        "ok_requests": load.ok,
+        "events": events,
+        "events_per_s": round(events / seconds),
+        "mb_per_s": round(load.ok * payload.raw_bytes / seconds / MB, 2),
+        "wire_mb_per_s": round(load.ok * len(payload.body) / seconds / MB, 2),
+        "requests_per_s": round(load.requests / seconds),
+        "latency_ms": load.latency_ms,
+        "errors": load.errors,
+        "statuses": {str(k): v for k, v in sorted(load.statuses.items())},
+        "bad_bodies": load.bad_bodies,
+        "socket_errors": load.socket_errors,
+        "acked_events_with_warmup": acked_events,
+        "stored_events": stored,
+        "lost_events": None if stored is None else max(0, acked_events - stored),
+        "server_usage": _server_summary(server_usage, events),
+        "generator_cpu_percent_per_core": round(generator_percent, 1),
+        "generator_saturated": generator_percent >= SATURATED_PERCENT,
+        "notes": notes,
+    }
