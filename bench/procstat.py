@@ -68,6 +68,13 @@ def read_proc(pid: int) -> ProcInfo | None:
     return ProcInfo(pid, stat[0], stat[1], _kb(status.get("VmRSS")), _kb(status.get("VmHWM")))
 
 
+def machine_busy_seconds() -> float:
+    """CPU seconds the whole machine spent not idle since boot (all CPUs, kernel included)."""
+    fields = (PROC / "stat").read_text().split("\n", 1)[0].split()[1:]
+    user, nice, system, idle, iowait, irq, softirq, steal = (int(f) for f in fields[:8])
+    return (user + nice + system + irq + softirq + steal) / TICKS_PER_SECOND
+
+
 def cpus_allowed(pid: int) -> str:
     """The CPUs a process may run on, as the kernel lists them (``0``, ``0-1``), or ``?``."""
     return read_status(pid).get("Cpus_allowed_list", "?")

@@ -27,6 +27,7 @@ COLUMNS = (
     ("RSS/worker MB", "peak_rss_mb_per_worker", ">"),
     ("RSS total MB", "peak_rss_mb_total", ">"),
     ("gen CPU%/core", "generator_cpu_percent_per_core", ">"),
+    ("other CPU%", "other_cpu_percent", ">"),
 )
 
 

@@ -5,10 +5,13 @@ Theory of operation
 The server's process tree is sampled from before the first request to after the
 last (memory peaks therefore include warm-up); CPU is the difference between
 two marks taken at the edges of the timed window only. With wrk, warm-up is a
-separate short wrk run and the window is the timed wrk process's life; with the
-Python generator, every generator process counts only replies inside one shared
-wall-clock window. The generator's own tree is sampled the same way, so a
-generator that saturates its CPUs (and not the server) is called out.
+separate short wrk run and the window is the timed wrk process's life, whose CPU
+comes from the kernel's accounting of reaped children; with the Python
+generator, every generator process counts only replies inside one shared
+wall-clock window, and their tree is sampled like the server's. A generator
+that saturates its CPUs (and not the server) is called out, and so is CPU that
+the rest of the machine used meanwhile (other processes, and kernel work no
+process is charged for).
 Events are counted only for replies that were ``200`` with ``"code":0``. For a
 lakehose the harness started, the log's end offset must have grown by at least
 the events of every such reply, warm-up included (a request cut off at the end
@@ -19,6 +22,7 @@ reports lost events.
 from __future__ import annotations
 
 import os
+import resource
 import tempfile
 import time
 from dataclasses import dataclass
@@ -27,12 +31,15 @@ from typing import Any
 
 from bench.load import LoadResult
 from bench.payloads import Payload, build
-from bench.procstat import Snapshot, TreeSampler, TreeUsage
+from bench.procstat import Snapshot, TreeSampler, TreeUsage, machine_busy_seconds
 from bench.python_load import PythonLoad
 from bench.target import Target
 from bench.wrk_load import WrkLoad, wrk_path
 
 SATURATED_PERCENT = 85.0  # a generator this busy per core may be what limits the run
+RSS_TARGET_MB = 300  # lakehose's target: peak resident memory per worker under any load
+OTHER_LOAD_PERCENT = 25.0  # CPU of everything else beyond this makes a run suspect
+LONG_RUN_SECONDS = 60  # from this long on, a run reports how server memory moved
 MB = 1_000_000
 
 
@@ -64,41 +71,63 @@ class LoadOptions:
         return self.generator
 
 
-def _mark(sampler: TreeSampler | None) -> Snapshot | None:
-    return sampler.mark() if sampler else None
+@dataclass
+class Window:
+    """A timed window's readings: the generator's counts and every CPU mark at its edges."""
+
+    load: LoadResult
+    generator_cpu_seconds: float
+    server_start: Snapshot | None = None
+    server_end: Snapshot | None = None
+    machine_start: tuple[float, float] = (0.0, 0.0)  # machine busy seconds, harness CPU seconds
+    machine_end: tuple[float, float] = (0.0, 0.0)
+
+    def server_usage(self, server: TreeSampler | None) -> TreeUsage | None:
+        if server is None or self.server_start is None or self.server_end is None:
+            return None
+        return server.usage(self.server_start, self.server_end)
+
+    def other_cpu_seconds(self, server: TreeUsage | None) -> float:
+        """CPU the machine spent on anything but the server, the generator and this harness."""
+        busy = self.machine_end[0] - self.machine_start[0]
+        harness = self.machine_end[1] - self.machine_start[1]
+        ours = self.generator_cpu_seconds + harness + (server.cpu_seconds if server else 0.0)
+        return max(0.0, busy - ours)
 
 
-def _drive_wrk(
-    common: dict[str, Any], opts: LoadOptions, server: TreeSampler | None
-) -> tuple[LoadResult, Snapshot | None, Snapshot | None, TreeUsage]:
+def _machine() -> tuple[float, float]:
+    return machine_busy_seconds(), time.process_time()
+
+
+def _drive_wrk(common: dict[str, Any], opts: LoadOptions, server: TreeSampler | None) -> Window:
     threads = opts.threads or opts.generator_cpus
     warm_acked = 0
     if opts.warmup > 0:
         warm_acked = WrkLoad(**common, threads=threads, seconds=opts.warmup).wait().ok
-    server_start = _mark(server)
-    load = WrkLoad(**common, threads=threads, seconds=opts.seconds)
-    generator = TreeSampler(load.pids).start()
-    generator_start = generator.mark()
-    result = load.wait()
+    server_start, machine_start = server.mark() if server else None, _machine()
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    result = WrkLoad(**common, threads=threads, seconds=opts.seconds).wait()
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)  # wrk's own CPU, exactly: its lifetime
+    server_end, machine_end = server.mark() if server else None, _machine()
     result.acked_with_warmup += warm_acked
-    server_end, generator_end = _mark(server), generator.mark()
-    generator.stop()
-    return result, server_start, server_end, generator.usage(generator_start, generator_end)
+    cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+    return Window(result, cpu, server_start, server_end, machine_start, machine_end)
 
 
-def _drive_python(
-    common: dict[str, Any], opts: LoadOptions, server: TreeSampler | None
-) -> tuple[LoadResult, Snapshot | None, Snapshot | None, TreeUsage]:
+def _drive_python(common: dict[str, Any], opts: LoadOptions, server: TreeSampler | None) -> Window:
     processes = opts.processes or opts.generator_cpus
     load = PythonLoad(**common, processes=processes, seconds=opts.seconds, warmup=opts.warmup)
     generator = TreeSampler(load.pids).start()
     time.sleep(max(0.0, load.measure_from - time.monotonic()))
-    server_start, generator_start = _mark(server), generator.mark()
+    server_start, machine_start = server.mark() if server else None, _machine()
+    generator_start = generator.mark()
     time.sleep(max(0.0, load.measure_from + opts.seconds - time.monotonic()))
-    server_end, generator_end = _mark(server), generator.mark()
+    server_end, machine_end = server.mark() if server else None, _machine()
+    generator_end = generator.mark()
     result = load.wait()
     generator.stop()
-    return result, server_start, server_end, generator.usage(generator_start, generator_end)
+    cpu = generator.usage(generator_start, generator_end).cpu_seconds
+    return Window(result, cpu, server_start, server_end, machine_start, machine_end)
 
 
 def run_ingest(scenario: str, target: Target, opts: LoadOptions) -> dict[str, Any]:
@@ -119,16 +148,13 @@ def run_ingest(scenario: str, target: Target, opts: LoadOptions) -> dict[str, An
                 "cpus": opts.client_cpus,
             }
             drive = _drive_wrk if opts.chosen_generator() == "wrk" else _drive_python
-            load, server_start, server_end, generator_usage = drive(common, opts, server)
+            window = drive(common, opts, server)
     finally:
         if server:
             server.stop()
-    server_usage = None
-    if server and server_start and server_end:
-        server_usage = server.usage(server_start, server_end)
     stored_after = target.stored_events()
     stored = None if stored_before is None or stored_after is None else stored_after - stored_before
-    return summarise(scenario, payload, target, opts, load, server_usage, generator_usage, stored)
+    return summarise(scenario, payload, target, opts, window, window.server_usage(server), stored)
 
 
 def _server_summary(usage: TreeUsage | None, events: int) -> dict[str, Any] | None:
@@ -168,15 +194,16 @@ def summarise(
     payload: Payload,
     target: Target,
     opts: LoadOptions,
-    load: LoadResult,
+    window: Window,
     server_usage: TreeUsage | None,
-    generator_usage: TreeUsage,
     stored: int | None,
 ) -> dict[str, Any]:
+    load = window.load
     seconds = load.seconds or 1.0
     events = load.ok * payload.events
     generator_cores = min(opts.generator_cpus, load.parallel)
-    generator_percent = generator_usage.cpu_percent / generator_cores
+    generator_percent = 100 * window.generator_cpu_seconds / seconds / generator_cores
+    other_percent = 100 * window.other_cpu_seconds(server_usage) / seconds
     notes = []
     if generator_percent >= SATURATED_PERCENT:
         notes.append(
@@ -188,6 +215,21 @@ def summarise(
         notes.append(f"LOST EVENTS: {acked_events} acknowledged but the log grew by only {stored}")
     if target.settings.get("data_filesystem") == "tmpfs":
         notes.append("the data directory is on tmpfs: fsync costs nothing there")
+    server = _server_summary(server_usage, events)
+    if server and server["peak_rss_mb_per_worker"] > RSS_TARGET_MB:
+        notes.append(
+            f"peak RSS per worker {server['peak_rss_mb_per_worker']} MB is over {RSS_TARGET_MB} MB"
+        )
+    if server and seconds >= LONG_RUN_SECONDS:
+        notes.append(
+            f"server RSS over the timed window: {server['rss_mb_window_start']} MB at the start, "
+            f"{server['rss_mb_window_end']} MB at the end, {server['peak_rss_mb_total']} MB peak"
+        )
+    if other_percent >= OTHER_LOAD_PERCENT:
+        notes.append(
+            f"the rest of the machine (other processes, kernel) used {other_percent:.0f}% CPU: "
+            "the numbers may be low; run again on a quiet machine"
+        )
     if load.errors:
         notes.append(
             f"{load.errors} errors: statuses {load.statuses}, sockets {load.socket_errors}"
@@ -220,8 +262,9 @@ def summarise(
         "acked_events_with_warmup": acked_events,
         "stored_events": stored,
         "lost_events": None if stored is None else max(0, acked_events - stored),
-        "server_usage": _server_summary(server_usage, events),
+        "server_usage": server,
         "generator_cpu_percent_per_core": round(generator_percent, 1),
         "generator_saturated": generator_percent >= SATURATED_PERCENT,
+        "other_cpu_percent": round(other_percent, 1),
         "notes": notes,
     }

@@ -61,7 +61,6 @@ class WrkLoad:
             self.proc = subprocess.Popen(
                 self.argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
             )
-        self.pids = [self.proc.pid]
 
     def wait(self) -> LoadResult:
         out, err = self.proc.communicate(timeout=self.seconds + 120)
