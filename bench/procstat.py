@@ -36,15 +36,44 @@ class ProcInfo:
     hwm_kb: int
 
 
-def read_stat(pid: int) -> tuple[int, float] | None:
-    """``(ppid, cpu seconds)`` of a process, or None if it is gone."""
+KERNEL_THREADS_PARENT = 2  # kthreadd: the parent of every kernel thread (jbd2, kworker…)
+
+
+@dataclass(frozen=True)
+class Stat:
+    """The CPU counters of one process from ``/proc/PID/stat``."""
+
+    ppid: int
+    cpu_seconds: float  # utime + stime, all its threads
+    reaped_seconds: float  # cutime + cstime: the children it has waited for
+
+    @property
+    def kernel_thread(self) -> bool:
+        return self.ppid == KERNEL_THREADS_PARENT
+
+
+def read_stat(pid: int) -> Stat | None:
+    """A process's CPU counters, or None if it is gone."""
     try:
         text = (PROC / str(pid) / "stat").read_text()
     except OSError:
         return None
     # The command name is in parentheses and may hold spaces: split after the last ')'.
-    fields = text[text.rindex(")") + 2 :].split()
-    return int(fields[1]), (int(fields[11]) + int(fields[12])) / TICKS_PER_SECOND
+    f = text[text.rindex(")") + 2 :].split()
+    return Stat(
+        int(f[1]),
+        (int(f[11]) + int(f[12])) / TICKS_PER_SECOND,
+        (int(f[13]) + int(f[14])) / TICKS_PER_SECOND,
+    )
+
+
+def all_stats() -> dict[int, Stat]:
+    """Every process's CPU counters, now."""
+    stats = {}
+    for entry in PROC.iterdir():
+        if entry.name.isdigit() and (stat := read_stat(int(entry.name))) is not None:
+            stats[int(entry.name)] = stat
+    return stats
 
 
 def read_status(pid: int) -> dict[str, str]:
@@ -65,7 +94,9 @@ def read_proc(pid: int) -> ProcInfo | None:
     if stat is None:
         return None
     status = read_status(pid)
-    return ProcInfo(pid, stat[0], stat[1], _kb(status.get("VmRSS")), _kb(status.get("VmHWM")))
+    return ProcInfo(
+        pid, stat.ppid, stat.cpu_seconds, _kb(status.get("VmRSS")), _kb(status.get("VmHWM"))
+    )
 
 
 def machine_busy_seconds() -> float:
@@ -102,21 +133,51 @@ def command_line(pid: int) -> str:
     return raw.replace(b"\0", b" ").decode(errors="replace").strip()
 
 
-def tree(roots: list[int]) -> list[int]:
-    """The roots and all their descendants that are alive now."""
+def tree(roots: list[int], stats: dict[int, Stat] | None = None) -> list[int]:
+    """The roots and all their descendants alive now (or in ``stats``, a snapshot)."""
+    stats = all_stats() if stats is None else stats
     children: dict[int, list[int]] = {}
-    for entry in PROC.iterdir():
-        if entry.name.isdigit():
-            stat = read_stat(int(entry.name))
-            if stat is not None:
-                children.setdefault(stat[0], []).append(int(entry.name))
+    for pid, stat in stats.items():
+        children.setdefault(stat.ppid, []).append(pid)
     found: list[int] = []
-    todo = [pid for pid in roots if (PROC / str(pid)).exists()]
+    todo = [pid for pid in roots if pid in stats]
     while todo:
         pid = todo.pop()
         found.append(pid)
         todo.extend(children.get(pid, []))
     return found
+
+
+@dataclass(frozen=True)
+class MachineSnapshot:
+    """The whole machine's CPU counters at one moment: busy time, and every process's."""
+
+    busy_seconds: float
+    stats: dict[int, Stat]
+
+    @classmethod
+    def now(cls) -> MachineSnapshot:
+        return cls(machine_busy_seconds(), all_stats())
+
+
+def other_processes_seconds(start: MachineSnapshot, end: MachineSnapshot, ours: list[int]) -> float:
+    """CPU seconds, between two snapshots, of user-space processes outside ``ours``' trees.
+
+    A process's children that exited and were waited for in between count through
+    its ``reaped_seconds`` (whole lifetimes, so this leans high); kernel threads
+    and children nobody waited for are not counted.
+    """
+    excluded = set(tree(ours, start.stats)) | set(tree(ours, end.stats))
+    used = 0.0
+    for pid, now in end.stats.items():
+        if pid in excluded or now.kernel_thread:
+            continue
+        before = start.stats.get(pid)
+        delta = now.cpu_seconds + now.reaped_seconds
+        if before is not None:
+            delta -= before.cpu_seconds + before.reaped_seconds
+        used += max(0.0, delta)
+    return used
 
 
 @dataclass

@@ -28,6 +28,7 @@ COLUMNS = (
     ("RSS total MB", "peak_rss_mb_total", ">"),
     ("gen CPU%/core", "generator_cpu_percent_per_core", ">"),
     ("other CPU%", "other_cpu_percent", ">"),
+    ("kernel CPU%", "kernel_cpu_percent", ">"),
 )
 
 
@@ -39,7 +40,7 @@ def machine() -> dict[str, Any]:
             model = line.split(":", 1)[1].strip()
             break
     return {
-        "cpus": len(os.sched_getaffinity(0)),
+        "cpus": os.cpu_count(),
         "cpu_model": model,
         "kernel": platform.release(),
         "python": platform.python_version(),

@@ -31,14 +31,20 @@ from typing import Any
 
 from bench.load import LoadResult
 from bench.payloads import Payload, build
-from bench.procstat import Snapshot, TreeSampler, TreeUsage, machine_busy_seconds
+from bench.procstat import (
+    MachineSnapshot,
+    Snapshot,
+    TreeSampler,
+    TreeUsage,
+    other_processes_seconds,
+)
 from bench.python_load import PythonLoad
 from bench.target import Target
 from bench.wrk_load import WrkLoad, wrk_path
 
 SATURATED_PERCENT = 85.0  # a generator this busy per core may be what limits the run
 RSS_TARGET_MB = 300  # lakehose's target: peak resident memory per worker under any load
-OTHER_LOAD_PERCENT = 25.0  # CPU of everything else beyond this makes a run suspect
+OTHER_LOAD_PERCENT = 10.0  # other processes' CPU beyond this makes a run suspect
 LONG_RUN_SECONDS = 60  # from this long on, a run reports how server memory moved
 MB = 1_000_000
 
@@ -79,24 +85,43 @@ class Window:
     generator_cpu_seconds: float
     server_start: Snapshot | None = None
     server_end: Snapshot | None = None
-    machine_start: tuple[float, float] = (0.0, 0.0)  # machine busy seconds, harness CPU seconds
-    machine_end: tuple[float, float] = (0.0, 0.0)
+    machine_start: Machine | None = None
+    machine_end: Machine | None = None
 
     def server_usage(self, server: TreeSampler | None) -> TreeUsage | None:
         if server is None or self.server_start is None or self.server_end is None:
             return None
         return server.usage(self.server_start, self.server_end)
 
-    def other_cpu_seconds(self, server: TreeUsage | None) -> float:
-        """CPU the machine spent on anything but the server, the generator and this harness."""
-        busy = self.machine_end[0] - self.machine_start[0]
-        harness = self.machine_end[1] - self.machine_start[1]
-        ours = self.generator_cpu_seconds + harness + (server.cpu_seconds if server else 0.0)
-        return max(0.0, busy - ours)
+    def bystanders(self, server: TreeUsage | None, server_pid: int | None) -> tuple[float, float]:
+        """CPU seconds the rest of the machine used: ``(other processes, kernel)``.
+
+        Both add up to the machine's busy time minus the server, the generator and
+        this harness. The kernel's share is its threads (jbd2, kworkers) and busy time
+        charged to no process (interrupts, part of loopback networking).
+        """
+        assert self.machine_start is not None and self.machine_end is not None
+        start, end = self.machine_start, self.machine_end
+        ours = [os.getpid()] + ([server_pid] if server_pid else [])
+        harness = end.harness_seconds - start.harness_seconds
+        busy = end.snapshot.busy_seconds - start.snapshot.busy_seconds
+        server_seconds = server.cpu_seconds if server else 0.0
+        rest = max(0.0, busy - self.generator_cpu_seconds - harness - server_seconds)
+        # Reaped children count whole lifetimes, which may reach back before the window.
+        others = min(rest, other_processes_seconds(start.snapshot, end.snapshot, ours))
+        return others, rest - others
 
 
-def _machine() -> tuple[float, float]:
-    return machine_busy_seconds(), time.process_time()
+@dataclass(frozen=True)
+class Machine:
+    """The machine's CPU counters and this harness's own CPU time at one moment."""
+
+    snapshot: MachineSnapshot
+    harness_seconds: float
+
+
+def _machine() -> Machine:
+    return Machine(MachineSnapshot.now(), time.process_time())
 
 
 def _drive_wrk(common: dict[str, Any], opts: LoadOptions, server: TreeSampler | None) -> Window:
@@ -203,7 +228,8 @@ def summarise(
     events = load.ok * payload.events
     generator_cores = min(opts.generator_cpus, load.parallel)
     generator_percent = 100 * window.generator_cpu_seconds / seconds / generator_cores
-    other_percent = 100 * window.other_cpu_seconds(server_usage) / seconds
+    others, kernel = window.bystanders(server_usage, target.pid)
+    other_percent, kernel_percent = 100 * others / seconds, 100 * kernel / seconds
     notes = []
     if generator_percent >= SATURATED_PERCENT:
         notes.append(
@@ -227,7 +253,7 @@ def summarise(
         )
     if other_percent >= OTHER_LOAD_PERCENT:
         notes.append(
-            f"the rest of the machine (other processes, kernel) used {other_percent:.0f}% CPU: "
+            f"other processes used {other_percent:.0f}% CPU meanwhile: "
             "the numbers may be low; run again on a quiet machine"
         )
     if load.errors:
@@ -266,5 +292,6 @@ def summarise(
         "generator_cpu_percent_per_core": round(generator_percent, 1),
         "generator_saturated": generator_percent >= SATURATED_PERCENT,
         "other_cpu_percent": round(other_percent, 1),
+        "kernel_cpu_percent": round(kernel_percent, 1),
         "notes": notes,
     }
