@@ -86,6 +86,12 @@ def parser() -> argparse.ArgumentParser:
     other.add_argument("--server-pid", type=int, help="its process id, to measure CPU and memory")
     other.add_argument("--server-name", default="external", help="its name in the output")
     load.add_argument(
+        "--nice",
+        type=int,
+        help="run the harness, the generator and the lakehose it starts at this nice value "
+        "(e.g. -10, as root) to shield a run from other load on a shared machine",
+    )
+    load.add_argument(
         "--repeat",
         type=int,
         default=1,
@@ -158,6 +164,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     if opts.client_cpus:  # the harness's own threads (samplers) stay off the server's CPUs
         os.sched_setaffinity(0, opts.client_cpus)
+    if args.nice is not None:  # inherited by every thread and process started from now on
+        os.setpriority(os.PRIO_PROCESS, 0, args.nice)
     generator = opts.chosen_generator()
     if args.generator == "auto" and generator == "python":
         print("bench: wrk not found; using the Python generator", file=sys.stderr)
@@ -176,7 +184,7 @@ def main(argv: list[str] | None = None) -> int:
                 tries.append(run_ingest(scenario, target, opts))
         results.append(quietest(tries))
     info = machine()
-    document = {"machine": info, "command": shown_command(argv), "runs": results}
+    document = {"machine": info, "command": shown_command(argv), "nice": args.nice, "runs": results}
     if args.json:
         sys.stdout.buffer.write(orjson.dumps(document, option=orjson.OPT_INDENT_2) + b"\n")
     else:

@@ -77,16 +77,24 @@ class LoadOptions:
         return self.generator
 
 
+@dataclass(frozen=True)
+class Machine:
+    """The machine's CPU counters and this harness's own CPU time at one moment."""
+
+    snapshot: MachineSnapshot
+    harness_seconds: float
+
+
 @dataclass
 class Window:
     """A timed window's readings: the generator's counts and every CPU mark at its edges."""
 
     load: LoadResult
     generator_cpu_seconds: float
-    server_start: Snapshot | None = None
-    server_end: Snapshot | None = None
-    machine_start: Machine | None = None
-    machine_end: Machine | None = None
+    server_start: Snapshot | None
+    server_end: Snapshot | None
+    machine_start: Machine
+    machine_end: Machine
 
     def server_usage(self, server: TreeSampler | None) -> TreeUsage | None:
         if server is None or self.server_start is None or self.server_end is None:
@@ -100,7 +108,6 @@ class Window:
         this harness. The kernel's share is its threads (jbd2, kworkers) and busy time
         charged to no process (interrupts, part of loopback networking).
         """
-        assert self.machine_start is not None and self.machine_end is not None
         start, end = self.machine_start, self.machine_end
         ours = [os.getpid()] + ([server_pid] if server_pid else [])
         harness = end.harness_seconds - start.harness_seconds
@@ -110,14 +117,6 @@ class Window:
         # Reaped children count whole lifetimes, which may reach back before the window.
         others = min(rest, other_processes_seconds(start.snapshot, end.snapshot, ours))
         return others, rest - others
-
-
-@dataclass(frozen=True)
-class Machine:
-    """The machine's CPU counters and this harness's own CPU time at one moment."""
-
-    snapshot: MachineSnapshot
-    harness_seconds: float
 
 
 def _machine() -> Machine:
