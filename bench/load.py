@@ -5,9 +5,28 @@ from __future__ import annotations
 import math
 from collections import Counter
 from dataclasses import dataclass, field
+from pathlib import Path
+
+from bench.payloads import Payload
 
 SUCCESS_MARK = b'"code":0'  # a HEC 200 that really is a success says so in its body
 _BUCKETS_PER_E = 50  # latency histogram resolution: 2 % per bucket
+
+
+@dataclass(frozen=True)
+class LoadSpec:
+    """What to send, where, how many connections, and from which CPUs: any generator's job."""
+
+    url: str  # the server's base URL
+    token: str
+    payload: Payload
+    body_file: Path  # the payload's body, for generators in other processes
+    connections: int
+    cpus: set[int] | None
+
+    @property
+    def endpoint(self) -> str:
+        return self.url.rstrip("/") + self.payload.path
 
 
 @dataclass

@@ -30,7 +30,6 @@ class ProcInfo:
     """One reading of one process."""
 
     pid: int
-    ppid: int
     cpu_seconds: float
     rss_kb: int
     hwm_kb: int
@@ -94,9 +93,7 @@ def read_proc(pid: int) -> ProcInfo | None:
     if stat is None:
         return None
     status = read_status(pid)
-    return ProcInfo(
-        pid, stat.ppid, stat.cpu_seconds, _kb(status.get("VmRSS")), _kb(status.get("VmHWM"))
-    )
+    return ProcInfo(pid, stat.cpu_seconds, _kb(status.get("VmRSS")), _kb(status.get("VmHWM")))
 
 
 def machine_busy_seconds() -> float:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import ssl
 import subprocess
 import sys
 import time
@@ -22,8 +23,7 @@ from urllib.parse import urlsplit
 
 import orjson
 
-from bench.load import SUCCESS_MARK, LoadResult, latency_bucket, percentiles
-from bench.payloads import Payload
+from bench.load import SUCCESS_MARK, LoadResult, LoadSpec, latency_bucket, percentiles
 from bench.target import affinity
 
 PACKAGE_PARENT = str(Path(__file__).resolve().parent.parent)
@@ -115,7 +115,11 @@ class Connection(asyncio.Protocol):
 
 async def _drive(job: dict[str, Any]) -> Tally:
     url = urlsplit(job["url"])
-    host, port = url.hostname or "127.0.0.1", url.port or 80
+    tls = ssl.create_default_context() if url.scheme == "https" else None
+    if tls is not None:  # benchmarks aim at test servers, often with self-signed certificates
+        tls.check_hostname = False
+        tls.verify_mode = ssl.CERT_NONE
+    host, port = url.hostname or "127.0.0.1", url.port or (443 if tls else 80)
     body = Path(job["body_file"]).read_bytes()
     head = [
         f"POST {url.path or '/'} HTTP/1.1",
@@ -132,7 +136,7 @@ async def _drive(job: dict[str, Any]) -> Tally:
             finished: asyncio.Future[None] = loop.create_future()
             try:
                 await loop.create_connection(
-                    partial(Connection, request, tally, finished), host, port
+                    partial(Connection, request, tally, finished), host, port, ssl=tls
                 )
             except OSError:
                 tally.error("connect")
@@ -163,21 +167,8 @@ def run_job(job: dict[str, Any]) -> dict[str, Any]:
 class PythonLoad:
     """``processes`` generator processes sharing ``connections`` between them."""
 
-    name = "python"
-
-    def __init__(
-        self,
-        *,
-        url: str,
-        token: str,
-        payload: Payload,
-        body_file: Path,
-        connections: int,
-        processes: int,
-        seconds: float,
-        warmup: float,
-        cpus: set[int] | None,
-    ) -> None:
+    def __init__(self, spec: LoadSpec, *, processes: int, seconds: float, warmup: float) -> None:
+        connections = spec.connections
         processes = max(1, min(processes, connections))
         self.start_at = time.time() + max(warmup, 1.0)  # every process is up and connected by then
         self.stop_at = self.start_at + seconds
@@ -186,16 +177,16 @@ class PythonLoad:
         self.procs: list[subprocess.Popen[bytes]] = []
         for i in range(processes):
             job = {
-                "url": url.rstrip("/") + payload.path,
-                "headers": payload.headers(token),
-                "body_file": str(body_file),
+                "url": spec.endpoint,
+                "headers": spec.payload.headers(spec.token),
+                "body_file": str(spec.body_file),
                 "connections": connections // processes + (i < connections % processes),
                 "start_at": self.start_at,
                 "stop_at": self.stop_at,
             }
-            job_file = body_file.with_name(f"job-{i}.json")  # a file keeps the key out of `ps`
+            job_file = spec.body_file.with_name(f"job-{i}.json")  # a file keeps the key out of `ps`
             job_file.write_bytes(orjson.dumps(job))
-            with affinity(cpus):
+            with affinity(spec.cpus):
                 self.procs.append(
                     subprocess.Popen(
                         [sys.executable, "-m", "bench.python_load", str(job_file)],

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench.load import LoadResult
+from bench.load import LoadResult, LoadSpec
 from bench.payloads import Payload, build
 from bench.procstat import (
     MachineSnapshot,
@@ -123,14 +123,14 @@ def _machine() -> Machine:
     return Machine(MachineSnapshot.now(), time.process_time())
 
 
-def _drive_wrk(common: dict[str, Any], opts: LoadOptions, server: TreeSampler | None) -> Window:
+def _drive_wrk(spec: LoadSpec, opts: LoadOptions, server: TreeSampler | None) -> Window:
     threads = opts.threads or opts.generator_cpus
     warm_acked = 0
     if opts.warmup > 0:
-        warm_acked = WrkLoad(**common, threads=threads, seconds=opts.warmup).wait().ok
+        warm_acked = WrkLoad(spec, threads=threads, seconds=opts.warmup).wait().ok
     server_start, machine_start = server.mark() if server else None, _machine()
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    result = WrkLoad(**common, threads=threads, seconds=opts.seconds).wait()
+    result = WrkLoad(spec, threads=threads, seconds=opts.seconds).wait()
     after = resource.getrusage(resource.RUSAGE_CHILDREN)  # wrk's own CPU, exactly: its lifetime
     server_end, machine_end = server.mark() if server else None, _machine()
     result.acked_with_warmup += warm_acked
@@ -138,9 +138,9 @@ def _drive_wrk(common: dict[str, Any], opts: LoadOptions, server: TreeSampler | 
     return Window(result, cpu, server_start, server_end, machine_start, machine_end)
 
 
-def _drive_python(common: dict[str, Any], opts: LoadOptions, server: TreeSampler | None) -> Window:
+def _drive_python(spec: LoadSpec, opts: LoadOptions, server: TreeSampler | None) -> Window:
     processes = opts.processes or opts.generator_cpus
-    load = PythonLoad(**common, processes=processes, seconds=opts.seconds, warmup=opts.warmup)
+    load = PythonLoad(spec, processes=processes, seconds=opts.seconds, warmup=opts.warmup)
     generator = TreeSampler(load.pids).start()
     time.sleep(max(0.0, load.measure_from - time.monotonic()))
     server_start, machine_start = server.mark() if server else None, _machine()
@@ -163,16 +163,11 @@ def run_ingest(scenario: str, target: Target, opts: LoadOptions) -> dict[str, An
         with tempfile.TemporaryDirectory(prefix="lakehose-bench-body-") as tmp:
             body_file = Path(tmp) / "body"
             body_file.write_bytes(payload.body)
-            common: dict[str, Any] = {
-                "url": target.url,
-                "token": target.token,
-                "payload": payload,
-                "body_file": body_file,
-                "connections": opts.connections,
-                "cpus": opts.client_cpus,
-            }
+            spec = LoadSpec(
+                target.url, target.token, payload, body_file, opts.connections, opts.client_cpus
+            )
             drive = _drive_wrk if opts.chosen_generator() == "wrk" else _drive_python
-            window = drive(common, opts, server)
+            window = drive(spec, opts, server)
     finally:
         if server:
             server.stop()

@@ -8,8 +8,7 @@ from pathlib import Path
 
 import orjson
 
-from bench.load import LoadResult
-from bench.payloads import Payload
+from bench.load import LoadResult, LoadSpec
 from bench.target import affinity
 
 LUA_SCRIPT = Path(__file__).with_name("hec.lua")
@@ -23,41 +22,28 @@ def wrk_path() -> str | None:
 class WrkLoad:
     """One wrk process posting ``payload`` for ``seconds`` (whole seconds, as wrk takes them)."""
 
-    name = "wrk"
-
-    def __init__(
-        self,
-        *,
-        url: str,
-        token: str,
-        payload: Payload,
-        body_file: Path,
-        connections: int,
-        threads: int,
-        seconds: int,
-        cpus: set[int] | None,
-    ) -> None:
+    def __init__(self, spec: LoadSpec, *, threads: int, seconds: int) -> None:
         wrk = wrk_path()
         if wrk is None:
             raise RuntimeError("wrk is not installed")
         self.seconds = seconds
-        self.threads = min(threads, connections)
+        self.threads = min(threads, spec.connections)
         self.argv = [
             wrk,
             f"--threads={self.threads}",
-            f"--connections={connections}",
+            f"--connections={spec.connections}",
             f"--duration={seconds}s",
             "--timeout=30s",
             f"--script={LUA_SCRIPT}",
-            url.rstrip("/") + payload.path,
+            spec.endpoint,
             "--",
-            str(body_file),
-            token,
-            payload.content_type,
-            payload.content_encoding or "",
+            str(spec.body_file),
+            spec.token,
+            spec.payload.content_type,
+            spec.payload.content_encoding or "",
         ]
-        self.shown_argv = ["KEY" if arg == token else arg for arg in self.argv]
-        with affinity(cpus):
+        self.shown_argv = ["KEY" if arg == spec.token else arg for arg in self.argv]
+        with affinity(spec.cpus):
             self.proc = subprocess.Popen(
                 self.argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
             )
