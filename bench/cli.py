@@ -192,8 +192,4 @@ def main(argv: list[str] | None = None) -> int:
         print(table(results))
     if args.save:
         print(f"bench: saved {save(document)}", file=sys.stderr)
-    lost = [
-        r for r in results if r["stored_events"] is not None and r["stored_events"] < r["events"]
-    ]
-    failed = lost or any(r["errors"] for r in results)
-    return 1 if failed else 0
+    return 1 if any(r["errors"] or r["lost_events"] for r in results) else 0
