@@ -17,8 +17,8 @@ SCRIPTS = {
 def run_companion(scenario: str, args: list[str], here: Path = HERE) -> int:
     """Run the script behind ``scenario`` with ``args``; its exit code.
 
-    ``streams_bench.py`` serves two scenarios, so it gets the scenario's name as its
-    first argument (``replay`` or ``live-latency``); ``search_bench.py`` gets only ``args``.
+    ``streams_bench.py`` serves two scenarios as subcommands, so it gets
+    ``[--json] SCENARIO ARGS...``; ``search_bench.py`` gets only ``args``.
     """
     script = here / SCRIPTS[scenario]
     if not script.exists():
@@ -30,5 +30,7 @@ def run_companion(scenario: str, args: list[str], here: Path = HERE) -> int:
         return 2
     argv = [sys.executable, str(script)]
     if script.name == "streams_bench.py":
-        argv.append(scenario)
+        # Its --json belongs to its main parser, before the scenario (a subcommand there).
+        argv += [*(a for a in args if a == "--json"), scenario]
+        args = [a for a in args if a != "--json"]
     return subprocess.call([*argv, *args], cwd=here.parent)

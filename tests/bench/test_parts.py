@@ -74,10 +74,14 @@ def test_a_missing_companion_script_says_it_is_not_available_yet(
     assert "not available yet" in capsys.readouterr().err
 
 
-def test_the_streams_script_gets_the_scenario_name_then_the_arguments(tmp_path: Path) -> None:
+def test_the_streams_script_gets_json_then_the_scenario_name_then_the_arguments(
+    tmp_path: Path,
+) -> None:
     out = tmp_path / "argv.json"
     (tmp_path / "streams_bench.py").write_text(
         f"import json, sys\nopen({str(out)!r}, 'w').write(json.dumps(sys.argv[1:]))\nsys.exit(3)\n"
     )
-    assert run_companion("live-latency", ["--duration", "5"], here=tmp_path) == 3
-    assert orjson.loads(out.read_text()) == ["live-latency", "--duration", "5"]
+    assert run_companion("live-latency", ["--seconds", "5"], here=tmp_path) == 3
+    assert orjson.loads(out.read_text()) == ["live-latency", "--seconds", "5"]
+    assert run_companion("replay", ["--runs", "1", "--json"], here=tmp_path) == 3
+    assert orjson.loads(out.read_text()) == ["--json", "replay", "--runs", "1"]
