@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -146,3 +147,15 @@ def test_a_missing_resume_file_is_created_and_an_unwritable_one_refused(
     assert out.returncode == 0 and checkpoint.exists()
     bad = stream(env, "--resume", str(tmp_path / "no-such-dir" / "x.json"), "--max-events", "1")
     assert bad.returncode == 2 and "cannot be written" in bad.stderr
+
+
+def test_the_most_verbose_log_shows_no_secret_or_token(
+    server: RunningServer, env: dict[str, str]
+) -> None:
+    st = new_sourcetype()
+    send(server, st, range(2))
+    out = stream(env, "--event-type", st, "--max-events", "2", "-vv", "--app-id", "cli-verbose")
+    assert out.returncode == 0, out.stderr
+    assert "/oauth2/token" in out.stderr and "datafeed" in out.stderr  # it did log requests
+    assert env["LAKEHOSE_CLIENT_SECRET"] not in out.stderr
+    assert not re.findall(r"[A-Za-z0-9_-]{40,}", out.stderr)  # no access or session token

@@ -13,12 +13,6 @@ class Clock:
         return self.now
 
 
-def test_a_partition_resumes_after_its_committed_offset() -> None:
-    offsets = Offsets({0: 41})
-    assert offsets.start(0) == 42
-    assert offsets.start(1) is None
-
-
 def test_the_event_handed_out_is_in_flight_until_the_caller_comes_back() -> None:
     offsets = Offsets({})
     offsets.deliver(0, 5)

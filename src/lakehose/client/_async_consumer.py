@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 import httpx
 
 from lakehose.client._api_errors import response_error, transport_error
-from lakehose.client._consumer_base import BaseStreamConsumer
+from lakehose.client._consumer_base import NO_EVENT, BaseStreamConsumer
 from lakehose.client._event_streams import AsyncEventStreams
 from lakehose.client._feed import FeedLineError
 from lakehose.client._flow import Wait
@@ -51,14 +51,16 @@ class AsyncStreamConsumer(BaseStreamConsumer):
     Checkpoint saves run on the event loop (one small write and fsync per commit).
     """
 
-    def __init__(self, base_url: str | None = None, **kwargs: Any) -> None:
-        super().__init__(base_url, **kwargs)
+    _api: AsyncEventStreams | None
+    _feeds: httpx.AsyncClient | None
+
+    def _setup(self) -> None:
         self._started = False
         self._queue: asyncio.Queue[Any] | None = None
         self._keeper_wake: asyncio.Event | None = None
         self._tasks: set[asyncio.Task[None]] = set()
-        self._api: AsyncEventStreams | None = None
-        self._feeds: httpx.AsyncClient | None = None
+        self._api = None
+        self._feeds = None
 
     # life cycle --------------------------------------------------------------------------
 
@@ -131,8 +133,9 @@ class AsyncStreamConsumer(BaseStreamConsumer):
                 pending = offsets.pending(include_in_flight=False)
                 if pending is not None:
                     self._save(pending)
-            if self._buffered():
-                return self._next_buffered()
+            event = self._next_event()
+            if event is not NO_EVENT:
+                return event
             wait = None if deadline is None else max(0.0, deadline - time.monotonic())
             until_commit = offsets.seconds_until_due() if self.auto_commit else None
             if until_commit is not None:
@@ -153,7 +156,7 @@ class AsyncStreamConsumer(BaseStreamConsumer):
             if isinstance(got, _Failure):
                 await self._shutdown(clean=False)
                 raise got.error
-            self._take_batch(*got)
+            self._take_block(*got)
         return None
 
     async def __aiter__(self) -> AsyncIterator[Any]:
@@ -229,8 +232,8 @@ class AsyncStreamConsumer(BaseStreamConsumer):
         stream = connect.stream
         p = stream.partition
         what = f"data feed of partition {p}"
-        lines = self._lines_for(p)
-        lines.reset()
+        cutter = self._cutter_for(p)
+        cutter.reset()
         headers = {"Authorization": f"Token {stream.session_token}"}
         status: int | None = None
         events = 0
@@ -243,14 +246,14 @@ class AsyncStreamConsumer(BaseStreamConsumer):
                 self._opened(stream)
                 try:
                     async for chunk in response.aiter_bytes():
-                        batch = lines.feed(chunk)
-                        if batch:
-                            events += len(batch)
-                            await self._queue.put((p, batch))
-                    batch = lines.finish()
-                    if batch:
-                        events += len(batch)
-                        await self._queue.put((p, batch))
+                        block = cutter.feed(chunk)
+                        if block:
+                            events += block.count(b"\n")
+                            await self._queue.put((p, block))
+                    block = cutter.finish()
+                    if block:
+                        events += block.count(b"\n")
+                        await self._queue.put((p, block))
                 finally:
                     self._closed_feed(p)
             return FeedEnd(200, events)

@@ -5,12 +5,15 @@ that runs :func:`~lakehose.client._reconnect.discovery_flow` and then one reader
 thread per partition, each driving :func:`~lakehose.client._reconnect.partition_flow`
 with the stream it was handed; plus one keeper thread that refreshes every open
 session when :class:`~lakehose.client._sessions.RefreshSchedule` says so. A reader
-cuts its feed into events (:class:`~lakehose.client._feed.FeedLines`) and puts each
-network chunk's events, as one batch, on a bounded queue (``max_pending`` batches),
-so a slow caller holds the readers back instead of filling memory. The caller's
-thread takes batches off the queue and hands events out one by one, which keeps each
-partition's order; :class:`~lakehose.client._offsets.Offsets` records what was handed
-out and decides commits, and only the caller's thread saves the checkpoint.
+only moves bytes: it cuts each network chunk at its last line end
+(:class:`~lakehose.client._feed.FeedCutter`, which decodes just the block's last
+event, to know where to reconnect) and puts the block on a bounded queue
+(``max_pending`` blocks), so a slow caller holds the readers back instead of filling
+memory. The caller's thread takes blocks off the queue and decodes and hands out
+their events one by one (:class:`~lakehose.client._feed.FeedEvents`), which keeps
+each partition's order and decodes every event once, in the thread that uses it;
+:class:`~lakehose.client._offsets.Offsets` records what was handed out and decides
+commits, and only the caller's thread saves the checkpoint.
 
 ``close()`` sets the stop event, shuts the open feed sockets down (which wakes the
 readers blocked on them), and joins the threads; a reader stuck connecting gives up
@@ -31,7 +34,7 @@ from typing import Any, TypeVar
 import httpx
 
 from lakehose.client._api_errors import response_error, transport_error
-from lakehose.client._consumer_base import BaseStreamConsumer
+from lakehose.client._consumer_base import NO_EVENT, BaseStreamConsumer
 from lakehose.client._event_streams import EventStreams
 from lakehose.client._feed import FeedLineError
 from lakehose.client._flow import Wait
@@ -108,8 +111,10 @@ class StreamConsumer(BaseStreamConsumer):
     refreshes, reconnects and commits.
     """
 
-    def __init__(self, base_url: str | None = None, **kwargs: Any) -> None:
-        super().__init__(base_url, **kwargs)
+    _api: EventStreams | None
+    _feeds: httpx.Client | None
+
+    def _setup(self) -> None:
         self._started = False
         self._stop = threading.Event()
         self._keeper_wake = threading.Event()
@@ -118,8 +123,8 @@ class StreamConsumer(BaseStreamConsumer):
         self._threads_lock = threading.Lock()
         self._open: dict[int, httpx.Response] = {}
         self._open_lock = threading.Lock()
-        self._api: EventStreams | None = None
-        self._feeds: httpx.Client | None = None
+        self._api = None
+        self._feeds = None
 
     # life cycle --------------------------------------------------------------------------
 
@@ -199,8 +204,9 @@ class StreamConsumer(BaseStreamConsumer):
                 pending = offsets.pending(include_in_flight=False)
                 if pending is not None:
                     self._save(pending)
-            if self._buffered():
-                return self._next_buffered()
+            event = self._next_event()
+            if event is not NO_EVENT:
+                return event
             wait = None if deadline is None else max(0.0, deadline - time.monotonic())
             until_commit = offsets.seconds_until_due() if self.auto_commit else None
             if until_commit is not None:
@@ -216,7 +222,7 @@ class StreamConsumer(BaseStreamConsumer):
             if isinstance(got, _Failure):
                 self._shutdown(clean=False)
                 raise got.error
-            self._take_batch(*got)
+            self._take_block(*got)
         return None
 
     def __iter__(self) -> Iterator[Any]:
@@ -242,11 +248,11 @@ class StreamConsumer(BaseStreamConsumer):
         thread = threading.Thread(
             target=self._guard, args=(target, *args), name=f"lakehose-stream-{name}", daemon=True
         )
-        with self._threads_lock:
+        with self._threads_lock:  # close() joins only threads that have started
             if self._stop.is_set():
                 return
             self._threads.append(thread)
-        thread.start()
+            thread.start()
 
     def _guard(self, target: Any, *args: Any) -> None:
         """Run a thread's work; hand whatever stops it to the caller."""
@@ -313,8 +319,8 @@ class StreamConsumer(BaseStreamConsumer):
         stream = connect.stream
         p = stream.partition
         what = f"data feed of partition {p}"
-        lines = self._lines_for(p)
-        lines.reset()
+        cutter = self._cutter_for(p)
+        cutter.reset()
         headers = {"Authorization": f"Token {stream.session_token}"}
         try:
             response = self._feeds.send(
@@ -333,15 +339,15 @@ class StreamConsumer(BaseStreamConsumer):
                 return FeedEnd(response.status_code, 0, response_error(response, what))
             self._opened(stream)
             for chunk in response.iter_bytes():
-                batch = lines.feed(chunk)
-                if batch:
-                    events += len(batch)
-                    if not self._put((p, batch)):
+                block = cutter.feed(chunk)
+                if block:
+                    events += block.count(b"\n")
+                    if not self._put((p, block)):
                         return FeedEnd(200, events, stopped=True)
-            batch = lines.finish()
-            if batch:
-                events += len(batch)
-                if not self._put((p, batch)):
+            block = cutter.finish()
+            if block:
+                events += block.count(b"\n")
+                if not self._put((p, block)):
                     return FeedEnd(200, events, stopped=True)
             return FeedEnd(200, events, stopped=self._stop.is_set())
         except (httpx.HTTPError, FeedLineError, OSError) as exc:

@@ -16,7 +16,7 @@ from typing import Any
 import lakehose
 from lakehose.client._auth import OAuth2
 from lakehose.client._discovery import Stream, check_format, feed_url
-from lakehose.client._feed import FeedLines
+from lakehose.client._feed import FeedCutter, FeedEvents
 from lakehose.client._flow import Wait
 from lakehose.client._offsets import Offsets
 from lakehose.client._retry import RetryPolicy
@@ -25,6 +25,7 @@ from lakehose.client.checkpoint import Checkpoint, as_checkpoint
 from lakehose.errors import ConfigError, LakehoseError, ResponseError
 
 log = logging.getLogger("lakehose.client.streams")
+NO_EVENT = object()
 
 
 @dataclass(slots=True)
@@ -113,12 +114,14 @@ class BaseStreamConsumer:
         self._schedule = RefreshSchedule(refresh_interval)
         self._schedule_lock = threading.Lock()
         self._stats_lock = threading.Lock()
-        self._lines: dict[int, FeedLines] = {}
+        self._cutters: dict[int, FeedCutter] = {}
+        self._events = FeedEvents(dict(self._offsets.committed), raw)
         self._partitions: list[int] = []
-        self._batch_partition = 0
-        self._batch: list[tuple[int, Any]] = []
-        self._batch_index = 0
         self._closed = False
+        self._setup()
+
+    def _setup(self) -> None:
+        """Prepare what the consumer needs (queues, events); subclasses override."""
 
     def __repr__(self) -> str:
         return (
@@ -141,19 +144,18 @@ class BaseStreamConsumer:
         """``{partition: offset of the last event handed out}``."""
         return self._offsets.delivered()
 
-    def _next_buffered(self) -> Any:
-        """The next event of the batch being handed out (the caller checked there is one)."""
-        offset, item = self._batch[self._batch_index]
-        self._batch_index += 1
-        self._offsets.deliver(self._batch_partition, offset)
+    def _next_event(self) -> Any:
+        """The next event of the block being handed out, or ``NO_EVENT`` at its end."""
+        got = self._events.next()
+        if got is None:
+            return NO_EVENT
+        partition, offset, event = got
+        self._offsets.deliver(partition, offset)
         self.stats.events += 1
-        return item
+        return event
 
-    def _take_batch(self, partition: int, batch: list[tuple[int, Any]]) -> None:
-        self._batch_partition, self._batch, self._batch_index = partition, batch, 0
-
-    def _buffered(self) -> bool:
-        return self._batch_index < len(self._batch)
+    def _take_block(self, partition: int, block: bytes) -> None:
+        self._events.add(partition, block)
 
     def _save(self, offsets: dict[int, int]) -> None:
         self.checkpoint.save(offsets)
@@ -163,16 +165,17 @@ class BaseStreamConsumer:
 
     # feeds -------------------------------------------------------------------------------
 
-    def _lines_for(self, partition: int) -> FeedLines:
-        lines = self._lines.get(partition)
-        if lines is None:
+    def _cutter_for(self, partition: int) -> FeedCutter:
+        """The partition's cutter (used by its reader only)."""
+        cutter = self._cutters.get(partition)
+        if cutter is None:
             last = self._offsets.committed.get(partition)
-            lines = self._lines[partition] = FeedLines(partition, last, self.raw)
-        return lines
+            cutter = self._cutters[partition] = FeedCutter(partition, last)
+        return cutter
 
     def _feed_url(self, stream: Stream) -> str:
         """Where to (re)open a partition: after the last event read, else the chosen start."""
-        last = self._lines_for(stream.partition).last
+        last = self._cutter_for(stream.partition).last
         if last is not None:
             return feed_url(stream, offset=last + 1, event_types=self.event_types)
         if self.tail:

@@ -46,19 +46,8 @@ class Offsets:
         self.interval = interval
         self._clock = clock
         self._in_flight: tuple[int, int] | None = None
-        self._since_commit = 0  # events processed or in flight since the last commit
+        self._unsaved = 0  # events processed since the last commit
         self._last_commit = clock()
-
-    def start(self, partition: int) -> int | None:
-        """The first offset to read on ``partition`` (committed + 1), or None if unknown."""
-        last = self.committed.get(partition)
-        return None if last is None else last + 1
-
-    def deliver(self, partition: int, offset: int) -> None:
-        """An event is being handed to the caller; the previous one is now processed."""
-        self.came_back()
-        self._in_flight = (partition, offset)
-        self._since_commit += 1
 
     def came_back(self) -> None:
         """The caller asked for more: the event in flight is processed."""
@@ -66,6 +55,13 @@ class Offsets:
             partition, offset = self._in_flight
             self.processed[partition] = offset
             self._in_flight = None
+            self._unsaved += 1
+
+    def deliver(self, partition: int, offset: int) -> None:
+        """An event is being handed to the caller (after :meth:`came_back`)."""
+        if self._in_flight is not None:
+            self.came_back()
+        self._in_flight = (partition, offset)
 
     def delivered(self) -> dict[int, int]:
         """Processed positions plus the event in flight."""
@@ -82,24 +78,24 @@ class Offsets:
     def committed_as(self, offsets: Mapping[int, int]) -> None:
         """``offsets`` were saved."""
         self.committed = dict(offsets)
-        self.processed.update((p, o) for p, o in offsets.items() if o > self.processed.get(p, -1))
+        for p, o in offsets.items():
+            if o > self.processed.get(p, -1):
+                self.processed[p] = o
         if self._in_flight is not None and offsets.get(self._in_flight[0]) == self._in_flight[1]:
             self._in_flight = None
-        self._since_commit = 0 if self._in_flight is None else 1
+        self._unsaved = 0
         self._last_commit = self._clock()
 
     def due(self) -> bool:
         """Whether auto-commit should save the processed positions now."""
-        if self.processed == self.committed:
+        if not self._unsaved:
             return False
-        if self.every is not None and self._since_commit >= self.every:
+        if self.every is not None and self._unsaved >= self.every:
             return True
         return self.interval is not None and self._clock() - self._last_commit >= self.interval
 
     def seconds_until_due(self) -> float | None:
-        """How long until the interval makes a commit due (None: not waiting for one)."""
-        if self.interval is None:
-            return None
-        if self.processed == self.committed and self._in_flight is None:
+        """How long until the interval makes a commit due (None: nothing to wait for)."""
+        if self.interval is None or not self._unsaved:
             return None
         return max(0.0, self._last_commit + self.interval - self._clock())

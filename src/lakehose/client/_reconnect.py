@@ -59,8 +59,9 @@ class Connect:
 
 @dataclass(frozen=True, slots=True)
 class FeedEnd:
-    """How a connection ended: ``status`` of the answer (None: no answer), the events
-    read, the error (None: the body ended cleanly), and whether the consumer is stopping."""
+    """How a connection ended: ``status`` of the answer (None: no answer), how many lines
+    of events it read (0: none), the error (None: the body ended cleanly), and whether
+    the consumer is stopping."""
 
     status: int | None
     events: int = 0

@@ -216,7 +216,8 @@ def _print_events(
                 commit()
     except BrokenPipeError:
         out.broken = True
-    commit()
+    finally:
+        commit()  # even when the stream failed: what stdout took was printed
 
 
 def _silence_stdout() -> None:
