@@ -35,7 +35,7 @@ class ConsumerStats:
     events: int = 0  # delivered to the caller
     discoveries: int = 0  # successful discoveries
     connections: int = 0  # feeds opened (status 200)
-    reconnects: int = 0  # waits before discovering again after a feed ended or failed
+    reconnects: int = 0  # waits before a partition discovers and connects again
     refreshes: int = 0  # successful session refreshes
     refresh_failures: int = 0
     commits: int = 0  # checkpoint saves
