@@ -17,7 +17,8 @@ again later can succeed.
     │   └── ScopeError           valid credentials without the scope a route needs
     ├── RateLimitedError         too many requests: retriable
     ├── QueryError               a search query that does not parse (with its column)
-    └── TransportError           SDK: the server could not be reached: retriable
+    ├── TransportError           SDK: the server could not be reached: retriable
+    └── ResponseError            SDK: an API refused a request (status, message); 5xx retriable
 """
 
 from __future__ import annotations
@@ -131,3 +132,18 @@ class TransportError(LakehoseError):
     """The SDK could not reach the server, or the connection broke."""
 
     retriable = True
+
+
+class ResponseError(LakehoseError):
+    """An API answered with an error status the SDK has no closer type for.
+
+    ``status`` is the HTTP status and ``message`` the server's (``errors[0].message``
+    in the Falcon body). Answers of 500 and above are ``retriable``; 401/403 raise
+    :class:`AuthError` and 429 :class:`RateLimitedError` instead.
+    """
+
+    def __init__(self, status: int, message: str) -> None:
+        self.status = status
+        self.message = message
+        self.retriable = status >= 500 or status == 408
+        super().__init__(f"HTTP {status}: {message}")

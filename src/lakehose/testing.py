@@ -159,8 +159,13 @@ class RunningServer:
         """Start again on the same data directory (and the same port if possible)."""
         if self.proc is not None and self.proc.poll() is None:
             self.stop()
-        if self.url and "--port" not in self.args:
-            self.args = [*self.args, "--port", str(self.port)]
+        if self.url:
+            args = list(self.args)
+            if "--port" not in args:
+                args += ["--port", str(self.port)]
+            elif args[args.index("--port") + 1] == "0":
+                args[args.index("--port") + 1] = str(self.port)
+            self.args = args
         return self.start(timeout)
 
     def logs(self) -> str:

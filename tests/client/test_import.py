@@ -29,8 +29,10 @@ def _python(code: str) -> str:
 def test_lakehose_client_imports_without_server_modules() -> None:
     pulled_in = _python(
         "import sys\n"
-        "from lakehose.client import HEC, AsyncHEC\n"
+        "from lakehose.client import HEC, AsyncHEC, EventStreams, StreamConsumer\n"
         "HEC('k', base_url='http://127.0.0.1:9').close()\n"
+        "EventStreams(client_id='a', client_secret='b', base_url='http://127.0.0.1:9').close()\n"
+        "StreamConsumer('http://127.0.0.1:9', client_id='a', client_secret='b', app_id='x').close()\n"
         f"names = {SERVER_ONLY!r}\n"
         "bad = [m for m in sys.modules if any(m == n or m.startswith(n + '.') for n in names)]\n"
         "print(','.join(sorted(bad)))\n"

@@ -1,4 +1,4 @@
-"""Where a HEC sender posts: NG-SIEM's regional ingest hosts, or any HEC's base URL."""
+"""Where the SDK sends: NG-SIEM's regional ingest hosts, CrowdStrike's API clouds, or any URL."""
 
 from __future__ import annotations
 
@@ -14,6 +14,15 @@ INGEST_BASE_URLS: dict[str, str] = {
     "eu1": "ingest.eu-1.crowdstrike.com",
     "usgov1": "ingest.laggar.gcw.crowdstrike.com",
     "usgov2": "ingest.us-gov-2.crowdstrike.mil",
+}
+
+# FalconPy's BaseURL: the API of each CrowdStrike cloud, keyed like INGEST_BASE_URLS.
+CLOUD_API_URLS: dict[str, str] = {
+    "us1": "https://api.crowdstrike.com",
+    "us2": "https://api.us-2.crowdstrike.com",
+    "eu1": "https://api.eu-1.crowdstrike.com",
+    "usgov1": "https://api.laggar.gcw.crowdstrike.com",
+    "usgov2": "https://api.us-gov-2.crowdstrike.mil",
 }
 
 # FalconPy's IngestFormat: the Content-Type header each ``ingest_format`` sends.
@@ -85,3 +94,25 @@ def ingest_urls(base_url: str) -> tuple[str, str]:
         if path.endswith(suffix):
             return url(path), url(path + "/raw")
     return url(path + "/services/collector"), url(path + "/services/collector/raw")
+
+
+def api_base_url(value: str) -> str:
+    """An API base URL read as FalconPy reads ``base_url``.
+
+    A CrowdStrike region name (``us-1``, ``us-2``, ``eu-1``, ``us-gov-1``, ``us-gov-2``,
+    with or without dashes, any case) maps to that cloud's API; a URL with a scheme
+    (``http://127.0.0.1:8088`` for lakehose) is kept, without a trailing ``/``; a bare
+    host name gets ``https://``.
+    """
+    text = value.strip()
+    if not text:
+        raise ConfigError("base_url is required: a lakehose URL or a CrowdStrike region")
+    key = text.replace("-", "").replace("_", "").lower()
+    if key in CLOUD_API_URLS:
+        return CLOUD_API_URLS[key]
+    if "://" not in text:
+        text = "https://" + text
+    parts = urlsplit(text)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ConfigError(f"base_url {value!r} is not an http(s) URL or a CrowdStrike region")
+    return text.rstrip("/")
