@@ -21,15 +21,15 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import httpx
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from streams_bench import bench_server, load  # noqa: E402
-
+from bench.streams_bench import bench_server, load  # noqa: E402
 from lakehose.client import AsyncStreamConsumer, EventStreams, StreamConsumer  # noqa: E402
 from lakehose.testing import RunningServer  # noqa: E402
 
@@ -121,7 +121,7 @@ def main(argv: list[str] | None = None) -> int:
     with bench_server(1, "none", []) as server:
         load(server, n, 1000, 4)
         creds = credentials(server)
-        readers = {
+        readers: dict[str, Callable[[str], float]] = {
             "plain-httpx": lambda app: plain_httpx(server, creds, n, app),
             "StreamConsumer": lambda app: sync_consumer(server, creds, n, app, raw=False),
             "StreamConsumer raw": lambda app: sync_consumer(server, creds, n, app, raw=True),
