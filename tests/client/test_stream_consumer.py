@@ -53,7 +53,7 @@ def consumer_for(
     made: list[StreamConsumer] = []
 
     def make(sourcetype: str, **kwargs: Any) -> StreamConsumer:
-        name = request.node.name.removeprefix("test_")[:40].replace("_", "-")
+        name = request.node.name.removeprefix("test_")[:28].replace("_", "-")  # appId <= 32
         kwargs.setdefault("app_id", f"{name}-{len(made)}")
         kwargs.setdefault("client_id", credentials[0])
         kwargs.setdefault("client_secret", credentials[1])
