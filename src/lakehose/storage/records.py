@@ -57,6 +57,19 @@ def compress_lines(lines: list[bytes], level: int = 1) -> bytes:
     return _compressor(level).compress(b"\n".join(lines))
 
 
+def decompress_batch(blob: bytes, partition: int, first_offset: int) -> bytes:
+    """A stored batch's lines, newline-separated, unsplit (search scans them as one buffer).
+
+    Raises :class:`CorruptBatchError` if the blob fails its checksum (the zstd frame's
+    content checksum covers every byte, so a damaged blob cannot decompress quietly).
+    """
+    try:
+        data: bytes = _decompressor().decompress(blob)
+    except zstandard.ZstdError as exc:
+        raise CorruptBatchError(partition, first_offset, str(exc)) from exc
+    return data
+
+
 def decompress_lines(blob: bytes, partition: int, first_offset: int, count: int) -> list[bytes]:
     """The lines of a stored batch; raises :class:`CorruptBatchError` if it fails checks."""
     try:

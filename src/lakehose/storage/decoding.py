@@ -1,0 +1,181 @@
+"""Read back the parts of a stored line a query needs, and whole events for output.
+
+A candidate line is decoded with msgspec into structs that hold only the needed
+keys (the host but not the source; ``severity`` and ``user`` but not the rest of
+the event), which costs a fraction of decoding everything. The result is the
+row's values: field name -> value, missing fields absent (``query/fields.py``
+says what each name means).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import msgspec
+import orjson
+
+from lakehose.models import Event
+from lakehose.query.fields import MISSING, FieldRef, field_ref, lookup, top_keys
+
+_UNSET = msgspec.UNSET
+
+
+class BatchContext:
+    """What every line of one batch shares: its position and tags."""
+
+    __slots__ = ("partition", "first_offset", "ingest_time", "tags")
+
+    def __init__(
+        self, partition: int, first_offset: int, ingest_time: int, tags: dict[str, str]
+    ) -> None:
+        self.partition = partition
+        self.first_offset = first_offset
+        self.ingest_time = ingest_time
+        self.tags = tags
+
+
+def _rawstring(event_json: bytes) -> Any:
+    if event_json[:1] == b'"':
+        return orjson.loads(event_json)
+    return event_json.decode("utf-8", "replace")
+
+
+class LineDecoder:
+    """Decodes the ``needed`` fields of a line (plus its time) into a dict of values.
+
+    The per-line function is generated once per query (one straight-line body, no
+    call per field), since it runs for every candidate line.
+    """
+
+    def __init__(self, needed: frozenset[str]) -> None:
+        refs = [field_ref(name) for name in sorted(needed)]
+        meta_keys = {"time"}
+        event_keys: list[str] = []
+        for ref in refs:
+            if ref.kind in ("host", "source"):
+                meta_keys.add(ref.kind)
+            elif ref.kind in ("fields", "bare"):
+                meta_keys.add("fields")
+            if ref.kind in ("event", "bare"):
+                for key in top_keys(ref.path):
+                    if key not in event_keys:
+                        event_keys.append(key)
+        meta_fields = [
+            (k, int if k == "time" else Any, 0 if k == "time" else None) for k in sorted(meta_keys)
+        ]
+        self._attrs = {key: f"k{i}" for i, key in enumerate(event_keys)}
+        namespace: dict[str, Any] = {
+            "MISSING": MISSING,
+            "UNSET": _UNSET,
+            "DecodeError": (msgspec.DecodeError, msgspec.ValidationError),
+            "rawstring": _rawstring,
+            "decode_meta": msgspec.json.Decoder(msgspec.defstruct("Meta", meta_fields)).decode,
+        }
+        body = [
+            "def decode(line, batch, index):",
+            "    meta_json, _, event_json = line.partition(b'\\t')",
+            "    try:",
+            "        m = decode_meta(meta_json)",
+        ]
+        if event_keys:
+            struct = msgspec.defstruct(
+                "EventKeys",
+                [(attr, Any, _UNSET) for attr in self._attrs.values()],
+                rename={attr: key for key, attr in self._attrs.items()},
+            )
+            namespace["decode_event"] = msgspec.json.Decoder(struct).decode
+            body.append("        e = decode_event(event_json) if event_json[:1] == b'{' else None")
+        else:
+            body.append("        e = None")
+        body += ["    except DecodeError:", "        return 0, {}", "    values = {}"]
+        for i, ref in enumerate(refs):
+            body += ["    " + line for line in self._code(ref, i, namespace)]
+            body.append(f"    if v is not MISSING: values[{ref.name!r}] = v")
+        body.append("    return m.time, values")
+        exec("\n".join(body), namespace)  # noqa: S102 - generated from field names via repr()
+        self.decode: Callable[[bytes, BatchContext, int], tuple[int, dict[str, Any]]] = namespace[
+            "decode"
+        ]
+
+    def _code(self, ref: FieldRef, i: int, namespace: dict[str, Any]) -> list[str]:
+        """Statements that set ``v`` to the field's value (or MISSING)."""
+        kind = ref.kind
+        simple = {
+            "tag": f"v = batch.tags[{ref.key!r}]",
+            "time": "v = m.time",
+            "timestamp": "v = m.time // 1000000",
+            "ingest_time": "v = batch.ingest_time",
+            "offset": "v = batch.first_offset + index",
+            "partition": "v = batch.partition",
+            "host": "v = MISSING if m.host is None else m.host",
+            "source": "v = MISSING if m.source is None else m.source",
+            "rawstring": "v = rawstring(event_json)",
+        }
+        if kind in simple:
+            return [simple[kind]]
+        lines = []
+        if kind in ("fields", "bare"):
+            lines.append(f"v = m.fields.get({ref.key!r}, MISSING) if m.fields else MISSING")
+        if kind == "fields":
+            return lines
+        if kind == "bare":
+            lines.append("if v is MISSING:")
+            indent = "    "
+        else:
+            indent = ""
+        path = ref.path
+        keys = top_keys(path)
+        if len(path) == 1 and len(keys) == 1:
+            attr = self._attrs[keys[0]]
+            lines += [
+                f"{indent}v = MISSING if e is None else e.{attr}",
+                f"{indent}if v is UNSET: v = MISSING",
+            ]
+        else:
+            namespace[f"follow{i}"] = self._event_path(path)
+            lines.append(f"{indent}v = follow{i}(e)")
+        return lines
+
+    def _event_path(self, path: tuple[str | int, ...]) -> Callable[[Any], Any]:
+        """Follow ``path`` from the event struct, longest dotted top-level key first."""
+        keys = top_keys(path)
+        steps = [(self._attrs[k], path[n:]) for n, k in reversed(list(enumerate(keys, start=1)))]
+
+        def follow(ev: Any) -> Any:
+            if ev is None:
+                return MISSING
+            for attr, rest in steps:
+                value = getattr(ev, attr)
+                if value is _UNSET:
+                    continue
+                if not rest:
+                    return value
+                found = lookup(value, rest)
+                if found is not MISSING:
+                    return found
+            return MISSING
+
+        return follow
+
+
+def full_event(line: bytes, batch: BatchContext, index: int) -> dict[str, Any]:
+    """The whole normalised event of a line, as the API returns it."""
+    meta_json, _, event_json = line.partition(b"\t")
+    meta = orjson.loads(meta_json)
+    t = int(meta.get("time", 0))
+    event = Event(
+        partition=batch.partition,
+        offset=batch.first_offset + index,
+        time=t,
+        ingest_time=batch.ingest_time,
+        connector=batch.tags["#connector"],
+        index=batch.tags["#index"],
+        sourcetype=batch.tags["#sourcetype"],
+        host=meta.get("host"),
+        source=meta.get("source"),
+        event=orjson.loads(event_json),
+        fields=meta.get("fields") or {},
+        rawstring=event_json.decode("utf-8", "replace") if meta.get("raw") else None,
+    )
+    return {"@timestamp": t // 1_000_000, **event.to_dict()}
