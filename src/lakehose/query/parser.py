@@ -56,7 +56,7 @@ freetext: WORD | STRING | REGEX
 ?value: WORD | STRING | REGEX
 call: FUNC "(" [arg ("," arg)*] ")"
 ?arg: named | argvalue
-named: WORD "=" argvalue
+named: WORD OP argvalue
 ?argvalue: WORD | STRING | REGEX | call | list
 list: "[" [argvalue ("," argvalue)*] "]"
 
@@ -99,7 +99,13 @@ _STRING_ESCAPES = {'"': '"', "\\": "\\", "n": "\n", "t": "\t", "r": "\r"}
 
 @lru_cache(maxsize=1)
 def _parser() -> Lark:
-    return Lark(GRAMMAR, parser="lalr", propagate_positions=True, maybe_placeholders=True)
+    return Lark(
+        GRAMMAR,
+        parser="lalr",
+        lexer="basic",  # keywords are keywords everywhere: "a or or b" is an error
+        propagate_positions=True,
+        maybe_placeholders=True,
+    )
 
 
 def parse(text: str) -> Query:
@@ -278,7 +284,9 @@ def _call(item: Tree[Any]) -> Call:
         if child is None:
             continue
         if isinstance(child, Tree) and child.data == "named":
-            key, value = child.children
+            key, op, value = child.children
+            if str(op) != "=":
+                raise error_at(f"expected '=' after {str(key)!r}, not {str(op)!r}", _at(op))
             if any(k == str(key) for k, _ in named):
                 raise error_at(f"argument {str(key)!r} is given twice", _at(key))
             named.append((str(key), _arg(value)))

@@ -68,8 +68,9 @@ class Plan:
             self._batches[key] = found
         return found
 
-    def pipeline(self, limit: int | None) -> tuple[stages.Stage, stages.Output]:
-        """Fresh run-time stages for one execution, ending in an output of at most ``limit`` rows."""
+    def pipeline(self, limit: int | None) -> list[stages.Stage]:
+        """Fresh run-time stages for one execution, linked, ending in an :class:`~stages.Output`
+        of at most ``limit`` rows."""
         built: list[stages.Stage] = []
         order = "desc" if self.descending else "asc"
         for step in self.steps:
@@ -94,7 +95,8 @@ class Plan:
                 built.append(stages.aggregation(step))
                 order = "other"
         output = stages.Output(limit)
-        return stages.chain([*built, output]), output
+        stages.chain([*built, output])
+        return built + [output]
 
 
 def plan_query(query: str | Query) -> Plan:

@@ -42,6 +42,7 @@ import orjson
 from lakehose.errors import CorruptBatchError, DataDirError, QueryError
 from lakehose.query.fields import TAGS
 from lakehose.query.plan import Plan
+from lakehose.query.stages import Aggregation, Output
 from lakehose.query.timerange import TimeRange
 from lakehose.storage.candidates import LineFilter
 from lakehose.storage.decoding import BatchContext, LineDecoder, full_event
@@ -228,11 +229,11 @@ class Search:
         self.next_cursor: str | None = None
         self.truncated = False
         self._hash = query_hash(f"{plan.query.text}\x00{plan.kind}")
-        resumed = Cursor.decode(cursor, self._hash) if cursor else None
-        if resumed is not None and not plan.pageable:
+        if cursor and not plan.pageable:
             raise QueryError(
                 "only event lists and table() can be paged; this query has no next page"
             )
+        resumed = Cursor.decode(cursor, self._hash) if cursor else None
         self.span = resumed.span if resumed is not None else span
         self.descending = plan.descending
         if resumed is not None:
@@ -308,7 +309,9 @@ class Search:
     def rows(self) -> Iterator[dict[str, Any]]:
         """Output rows as they are found: whole events for an event list, else table rows."""
         started = time.perf_counter()
-        first, output = self.plan.pipeline(self.limit)
+        pipeline = self.plan.pipeline(self.limit)
+        first, output = pipeline[0], pipeline[-1]
+        assert isinstance(output, Output)
         stopped = False
         try:
             for chunk in self._chunks(first):
@@ -323,10 +326,16 @@ class Search:
                         break
                 if stopped:
                     break
-            if not stopped:
-                first.finish()
-                yield from self._drain(output)
+            first.finish()  # stopped or not: held rows (tail, sort, groups) come out now
+            yield from self._drain(output)
             self.truncated = output.dropped > 0
+            for stage in pipeline:
+                if isinstance(stage, Aggregation) and stage.dropped_groups:
+                    self.stats.warnings.append(
+                        f"groupBy() kept its first {stage.spec.limit} groups; "
+                        f"{stage.dropped_groups} events of other groups were left out "
+                        "(raise its limit= to keep more)"
+                    )
             if stopped and self.plan.pageable:
                 self.next_cursor = Cursor(
                     self._hash, self.descending, self.positions, self.span
