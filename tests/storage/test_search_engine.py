@@ -213,3 +213,17 @@ def test_a_damaged_batch_is_skipped_with_a_warning(tmp_path: Path) -> None:
     rows, s = run(plan_query(""), readers, time_range())
     assert [r["event"]["b"] for r in rows] == [2, 0]
     assert s.stats.warnings and "offset 1" in s.stats.warnings[0]
+
+
+def test_a_table_pages_like_an_event_list(readers: list[SearchReader]) -> None:
+    seen: list[int] = []
+    cursor = None
+    while True:
+        rows, s = search(readers, "level=ERROR | table([n, host])", limit=7, cursor=cursor)
+        seen += [r["n"] for r in rows]
+        if s.next_cursor is None:
+            break
+        cursor = s.next_cursor
+    assert seen == list(range(390, -1, -10))
+    _, s = search(readers, "level=ERROR | table([n], limit=3)", limit=2)
+    assert s.next_cursor is None  # a table with its own limit is not paged

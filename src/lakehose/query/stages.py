@@ -248,6 +248,7 @@ class CountBy(Aggregation):
     def __init__(self, spec: GroupBy) -> None:
         super().__init__(spec)
         self.counts: dict[Any, int] = {}
+        self.total = 0  # the count when there are no group fields
         self.single = spec.fields[0] if len(spec.fields) == 1 else None
 
     def takes_counts(self, per_batch: frozenset[str]) -> bool:
@@ -263,6 +264,9 @@ class CountBy(Aggregation):
             self.dropped_groups += 1
 
     def push(self, values: Values, source: Any = None) -> bool:
+        if not self.fields:
+            self.total += 1
+            return True
         single = self.single
         if single is not None:
             value = values.get(single, MISSING)
@@ -281,13 +285,17 @@ class CountBy(Aggregation):
         return True
 
     def push_count(self, tags: Mapping[str, str], count: int) -> None:
-        if self.single is not None:
+        if not self.fields:
+            self.total += count
+        elif self.single is not None:
             self._add(tags[self.single], count)
         else:
             self._add(tuple(tags[f] for f in self.fields), count)
 
     def _rows(self) -> list[Values]:
         names = [a.name for a in self.spec.aggregates]
+        if not self.fields:
+            return [dict.fromkeys(names, self.total)]
         rows = []
         single = self.single is not None
         for key, count in self.counts.items():
@@ -295,8 +303,6 @@ class CountBy(Aggregation):
             for name in names:
                 row[name] = count
             rows.append(row)
-        if not rows and not self.fields:
-            rows.append(dict.fromkeys(names, 0))
         self.counts = {}
         return rows
 

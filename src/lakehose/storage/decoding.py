@@ -19,6 +19,7 @@ from lakehose.models import Event
 from lakehose.query.fields import MISSING, FieldRef, field_ref, lookup, top_keys
 
 _UNSET = msgspec.UNSET
+_META_KINDS = frozenset({"time", "timestamp", "host", "source", "fields", "bare"})
 
 
 class BatchContext:
@@ -39,6 +40,9 @@ def _rawstring(event_json: bytes) -> Any:
     if event_json[:1] == b'"':
         return orjson.loads(event_json)
     return event_json.decode("utf-8", "replace")
+
+
+DecodeFn = Callable[[bytes, BatchContext, int], tuple[int, dict[str, Any]]]
 
 
 class LineDecoder:
@@ -72,12 +76,6 @@ class LineDecoder:
             "rawstring": _rawstring,
             "decode_meta": msgspec.json.Decoder(msgspec.defstruct("Meta", meta_fields)).decode,
         }
-        body = [
-            "def decode(line, batch, index):",
-            "    meta_json, _, event_json = line.partition(b'\\t')",
-            "    try:",
-            "        m = decode_meta(meta_json)",
-        ]
         if event_keys:
             struct = msgspec.defstruct(
                 "EventKeys",
@@ -85,18 +83,31 @@ class LineDecoder:
                 rename={attr: key for key, attr in self._attrs.items()},
             )
             namespace["decode_event"] = msgspec.json.Decoder(struct).decode
-            body.append("        e = decode_event(event_json) if event_json[:1] == b'{' else None")
-        else:
-            body.append("        e = None")
-        body += ["    except DecodeError:", "        return 0, {}", "    values = {}"]
-        for i, ref in enumerate(refs):
-            body += ["    " + line for line in self._code(ref, i, namespace)]
-            body.append(f"    if v is not MISSING: values[{ref.name!r}] = v")
-        body.append("    return m.time, values")
-        exec("\n".join(body), namespace)  # noqa: S102 - generated from field names via repr()
-        self.decode: Callable[[bytes, BatchContext, int], tuple[int, dict[str, Any]]] = namespace[
-            "decode"
-        ]
+        uses_meta = any(ref.kind in _META_KINDS for ref in refs)
+        for name, with_time in (("decode", True), ("decode_values", False)):
+            meta = with_time or uses_meta
+            body = [
+                f"def {name}(line, batch, index):",
+                "    meta_json, _, event_json = line.partition(b'\\t')",
+                "    try:",
+                "        m = decode_meta(meta_json)" if meta else "        pass",
+            ]
+            if event_keys:
+                body.append(
+                    "        e = decode_event(event_json) if event_json[:1] == b'{' else None"
+                )
+            else:
+                body.append("        e = None")
+            body += ["    except DecodeError:", "        return 0, {}", "    values = {}"]
+            for i, ref in enumerate(refs):
+                body += ["    " + line for line in self._code(ref, i, namespace)]
+                body.append(f"    if v is not MISSING: values[{ref.name!r}] = v")
+            body.append("    return m.time, values" if meta else "    return 0, values")
+            exec("\n".join(body), namespace)  # noqa: S102 - generated from field names via repr()
+        # (event time ns, values) of one line.
+        self.decode: DecodeFn = namespace["decode"]
+        # (0 or the time, values): skips the metadata when no needed field is in it.
+        self.decode_values: DecodeFn = namespace["decode_values"]
 
     def _code(self, ref: FieldRef, i: int, namespace: dict[str, Any]) -> list[str]:
         """Statements that set ``v`` to the field's value (or MISSING)."""

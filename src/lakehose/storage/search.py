@@ -42,7 +42,7 @@ import orjson
 from lakehose.errors import CorruptBatchError, DataDirError, QueryError
 from lakehose.query.fields import TAGS
 from lakehose.query.plan import Plan
-from lakehose.query.stages import Aggregation, Output
+from lakehose.query.stages import Aggregation, Output, Stage
 from lakehose.query.timerange import TimeRange
 from lakehose.storage.candidates import LineFilter
 from lakehose.storage.decoding import BatchContext, LineDecoder, full_event
@@ -267,7 +267,7 @@ class Search:
             return heapq.merge(*streams, key=lambda s: (-s[5], s[0]))
         return heapq.merge(*streams, key=lambda s: (s[5], s[0]))
 
-    def _chunks(self, first: Any) -> Iterator[list[Summary]]:
+    def _chunks(self, first: Stage) -> Iterator[list[Summary]]:
         """Summaries grouped into chunks that need reading, with the rest handled in passing."""
         chunk: list[Summary] = []
         size = _CHUNK_MIN
@@ -343,7 +343,7 @@ class Search:
         finally:
             self.stats.took_ms = (time.perf_counter() - started) * 1000
 
-    def _scan_batch(self, s: Summary, blob: bytes, first: Any) -> bool:
+    def _scan_batch(self, s: Summary, blob: bytes, first: Stage) -> bool:
         """Push a batch's matching rows; False when the pipeline wants no more."""
         p, first_offset, count = s[0], s[1], s[2]
         plan = self.plan.batch(s[6], s[7], s[8])
@@ -377,7 +377,7 @@ class Search:
         batch = BatchContext(p, first_offset, s[5], dict(zip(TAGS, tags, strict=True)))
         span = None if self.span.covers(s[3], s[4]) else self.span
         predicate = plan.predicate
-        decode = self.decoder.decode
+        decode = self.decoder.decode if span is not None else self.decoder.decode_values
         events = self.plan.kind == "events"
         push = first.push
         matched = 0
@@ -397,8 +397,8 @@ class Search:
             stats.events_matched += matched
         return True
 
-    def _drain(self, output: Any) -> Iterator[dict[str, Any]]:
-        rows: list[tuple[dict[str, Any], Any]] = output.drain()
+    def _drain(self, output: Output) -> Iterator[dict[str, Any]]:
+        rows = output.drain()
         if not rows:
             return
         self.stats.rows += len(rows)
