@@ -109,6 +109,13 @@ def test_a_value_hidden_by_unicode_escapes_is_still_found() -> None:
     assert LineFilter(needles(f)).lines(b'{"time":1}\t{"user":"root"}\n' + raw) == [(1, raw)]
 
 
+def test_an_object_event_equal_to_its_rawstring_is_a_candidate() -> None:
+    raw = b'{"time":1}\t{}'
+    f = Compare("@rawstring", "=", Text(("{}",)))
+    assert compile_filter(f)(LineDecoder(frozenset({"@rawstring"})).decode(raw, BATCH, 0)[1])
+    assert LineFilter(needles(f)).lines(raw) == [(0, raw)]
+
+
 def test_lines_without_the_needle_are_never_parsed() -> None:
     f = Compare("user", "=", Text(("admin",)))
     blob = b"\n".join(

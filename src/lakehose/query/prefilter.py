@@ -17,6 +17,8 @@ The condition must never reject a line that matches, so:
 * Text with ``"``, ``\\`` or control characters is escaped in JSON: no needle.
 * Free text ignores case: its needle is lower-case ASCII, tested on lower-cased
   bytes; non-ASCII free text yields no needle.
+* Text that is not a number or ``true``/``false`` can only equal a JSON string,
+  so ``user=admin`` needs ``"admin"``, quotes included.
 * A number matches every plain decimal spelling of it (``200``, ``200.0``,
   ``"200"``), and each contains the number's shortest spelling, which is the
   needle. (A JSON number in exponent form, ``2e2``, is the one spelling that can
@@ -70,7 +72,8 @@ def needles(f: Filter) -> NeedleTree | None:
     if isinstance(f, Compare):
         if f.op != "=" or not _in_line(f.field):
             return None
-        return _value_needles(f.value, ignore_case=False)
+        # @rawstring may be an object event's JSON text itself, which is not a quoted string.
+        return _value_needles(f.value, ignore_case=False, quoted=f.field != "@rawstring")
     if isinstance(f, FreeText):
         return _value_needles(f.value, ignore_case=True)
     if isinstance(f, And):
@@ -93,7 +96,9 @@ def _in_line(name: str) -> bool:
         return False
 
 
-def _value_needles(value: Text | Regex, *, ignore_case: bool) -> NeedleTree | None:
+def _value_needles(
+    value: Text | Regex, *, ignore_case: bool, quoted: bool = False
+) -> NeedleTree | None:
     if isinstance(value, Regex):
         if _REGEX_META.search(value.pattern):
             return None
@@ -104,10 +109,17 @@ def _value_needles(value: Text | Regex, *, ignore_case: bool) -> NeedleTree | No
             return None
         return found[0] if len(found) == 1 else AllOf(tuple(found))
     text = value.literal
+    if ignore_case:
+        return _needle(text, ignore_case)
     number = as_number(text)
-    if number is not None and not ignore_case:
-        text = canonical_number(number)
-    return _needle(text, ignore_case)
+    if number is not None:
+        return _needle(canonical_number(number), False)
+    if text in ("true", "false") or not quoted:
+        return _needle(text, False)
+    # Only a JSON string (or an array of them) can equal this text: its quotes are needed too,
+    # which keeps out lines where the text is only part of a longer value.
+    bare = _needle(text, False)
+    return Needle(b'"' + bare.text + b'"') if bare is not None else None
 
 
 def _needle(text: str, ignore_case: bool) -> Needle | None:
