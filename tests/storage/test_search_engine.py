@@ -227,3 +227,19 @@ def test_a_table_pages_like_an_event_list(readers: list[SearchReader]) -> None:
     assert seen == list(range(390, -1, -10))
     _, s = search(readers, "level=ERROR | table([n], limit=3)", limit=2)
     assert s.next_cursor is None  # a table with its own limit is not paged
+
+
+def test_a_head_longer_than_the_limit_says_it_was_cut(readers: list[SearchReader]) -> None:
+    rows, s = search(readers, "head(50)", limit=20)
+    assert numbers(rows) == list(range(20)) and s.truncated and s.next_cursor is None
+    rows, s = search(readers, "head(20)", limit=20)
+    assert len(rows) == 20 and not s.truncated
+
+
+def test_a_next_cursor_means_more_rows_exist(readers: list[SearchReader]) -> None:
+    rows, s = search(readers, "level=ERROR", limit=40)
+    assert len(rows) == 40 and s.next_cursor is None and not s.truncated
+    rows, s = search(readers, "level=ERROR", limit=39)
+    assert len(rows) == 39 and s.next_cursor is not None
+    rows, s = search(readers, "level=ERROR", limit=39, cursor=s.next_cursor)
+    assert numbers(rows) == [0] and s.next_cursor is None

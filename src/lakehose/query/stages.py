@@ -46,7 +46,7 @@ class Stage:
 
 
 class Output(Stage):
-    """The end of the pipeline: holds rows until the engine drains them; full at ``limit``."""
+    """The end of the pipeline: holds rows until the engine drains them; at most ``limit``."""
 
     def __init__(self, limit: int | None) -> None:
         self.limit = limit
@@ -55,12 +55,17 @@ class Output(Stage):
         self.dropped = 0  # rows refused past the limit
 
     def push(self, values: Values, source: Any = None) -> bool:
+        """Keep the row, or refuse it (False) once ``limit`` rows are kept.
+
+        Refusing the row past the limit, rather than stopping at the limit, is how the
+        engine knows that more rows exist (a next page, or ``truncated``).
+        """
         if self.limit is not None and self.count >= self.limit:
             self.dropped += 1
             return False
         self.rows.append((values, source))
         self.count += 1
-        return self.limit is None or self.count < self.limit
+        return True
 
     def drain(self) -> list[tuple[Values, Any]]:
         rows, self.rows = self.rows, []

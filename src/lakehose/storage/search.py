@@ -328,7 +328,7 @@ class Search:
                     break
             first.finish()  # stopped or not: held rows (tail, sort, groups) come out now
             yield from self._drain(output)
-            self.truncated = output.dropped > 0
+            self.truncated = output.dropped > 0  # rows were refused past the limit
             for stage in pipeline:
                 if isinstance(stage, Aggregation) and stage.dropped_groups:
                     self.stats.warnings.append(
@@ -390,8 +390,9 @@ class Search:
                     continue
                 matched += 1
                 if not push(values, (batch, index, line) if events else None):
+                    # The output refused this row: the next page starts with it.
                     offset = first_offset + index
-                    self.positions[p] = offset if self.descending else offset + 1
+                    self.positions[p] = offset + 1 if self.descending else offset
                     return False
         finally:
             stats.events_matched += matched
