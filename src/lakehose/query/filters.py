@@ -169,6 +169,41 @@ def compile_filter(f: Filter) -> Predicate:
     raise QueryError(f"cannot evaluate {f!r}")  # pragma: no cover
 
 
+def expression(f: Filter, namespace: dict[str, Any]) -> str:
+    """Python source of an expression over ``values`` (a row's dict) that is True when it matches.
+
+    The same meaning as :func:`compile_filter`, for code generated once per query so that
+    each candidate line costs no call per comparison. Matchers go into ``namespace`` under
+    fresh names; constants are written with ``repr``.
+    """
+    if isinstance(f, Everything):
+        return "True"
+    if isinstance(f, Nothing):
+        return "False"
+    if isinstance(f, And | Or):
+        joiner = " and " if isinstance(f, And) else " or "
+        return "(" + joiner.join(expression(item, namespace) for item in f.items) + ")"
+    if isinstance(f, Not):
+        return f"(not {expression(f.item, namespace)})"
+    name = f"_m{len(namespace)}"
+    if isinstance(f, FreeText):
+        namespace[name] = values.free_text(f.value)
+        return f"{name}(values.get({RAWSTRING!r}, MISSING))"
+    assert isinstance(f, Compare)
+    get = f"values.get({f.field!r}, MISSING)"
+    if f.op in ("=", "!="):
+        namespace[name] = values.equals(f.value)
+        if isinstance(f.value, Text) and not f.value.is_wildcard and f.op == "=":
+            # The usual case, a string equal to the text, without a call.
+            return f"((_v := {get}) == {f.value.literal!r} or {name}(_v))"
+        return f"{'not ' if f.op == '!=' else ''}{name}({get})"
+    number = _number(f)
+    if number is None:
+        raise error_at(f"{f.op} compares numbers", f.at)
+    namespace[name] = values.ordered(f.op, number)
+    return f"{name}({get})"
+
+
 def tag_choices(f: Filter, tag: str) -> frozenset[str] | None:
     """The exact values ``tag`` must have for ``f`` to match, or None when any may.
 

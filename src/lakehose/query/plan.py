@@ -31,6 +31,7 @@ class BatchPlan:
 
     skip: bool  # no event of such a batch can match
     everything: bool  # every event matches (within the time range)
+    residual: Filter  # the scan filter once these tags are known
     predicate: filters.Predicate | None
     needles: prefilter.NeedleTree | None
     fields: frozenset[str]  # fields the predicate reads
@@ -59,6 +60,7 @@ class Plan:
             found = BatchPlan(
                 skip=isinstance(residual, Nothing),
                 everything=isinstance(residual, Everything),
+                residual=residual,
                 predicate=None
                 if isinstance(residual, Everything | Nothing)
                 else filters.compile_filter(residual),

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from lakehose.query.prefilter import AllOf, AnyOf, Needle, NeedleTree, driver
 
 LineTest = Callable[[bytes, bytes], bool]  # (line, lower-cased line) -> may match
+_QUOTE = ord('"')
 
 
 def _ignores_case(tree: NeedleTree) -> bool:
@@ -72,6 +73,12 @@ class LineFilter:
     ) -> list[tuple[int, bytes]]:
         hay = low if needle.ignore_case else data
         text = needle.text
+        # bytes.find skips ahead by the needle's last byte; a quote is the commonest byte in
+        # JSON, so a closing quote is checked at each hit instead of being scanned for.
+        quote = len(text) > 2 and text[0] == text[-1] == _QUOTE
+        if quote:
+            text = text[:-1]
+        after = len(text)
         rest = self.rest
         lower = self.lower
         out: list[tuple[int, bytes]] = []
@@ -81,6 +88,9 @@ class LineFilter:
         hit = hay.find(text)
         size = len(data)
         while hit >= 0:
+            if quote and hay[hit + after : hit + after + 1] != b'"':
+                hit = hay.find(text, hit + 1)
+                continue
             start = rfind(b"\n", 0, hit) + 1
             end = find(b"\n", hit)
             if end < 0:

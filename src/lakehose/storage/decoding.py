@@ -17,6 +17,9 @@ import orjson
 
 from lakehose.models import Event
 from lakehose.query.fields import MISSING, FieldRef, field_ref, lookup, top_keys
+from lakehose.query.filters import expression
+from lakehose.query.nodes import Filter
+from lakehose.query.timerange import TimeRange
 
 _UNSET = msgspec.UNSET
 _META_KINDS = frozenset({"time", "timestamp", "host", "source", "fields", "bare"})
@@ -43,6 +46,11 @@ def _rawstring(event_json: bytes) -> Any:
 
 
 DecodeFn = Callable[[bytes, BatchContext, int], tuple[int, dict[str, Any]]]
+# (candidates, batch, push, span, events) -> (matched, index where the pipeline stopped, or -1)
+ScanFn = Callable[
+    [list[tuple[int, bytes]], BatchContext, Callable[[dict[str, Any], Any], bool], TimeRange, bool],
+    tuple[int, int],
+]
 
 
 class LineDecoder:
@@ -83,31 +91,73 @@ class LineDecoder:
                 rename={attr: key for key, attr in self._attrs.items()},
             )
             namespace["decode_event"] = msgspec.json.Decoder(struct).decode
-        uses_meta = any(ref.kind in _META_KINDS for ref in refs)
+        self._refs = refs
+        self._namespace = namespace
+        self._uses_meta = any(ref.kind in _META_KINDS for ref in refs)
+        self._event_keys = bool(event_keys)
+        self._field_code = []
+        for i, ref in enumerate(refs):
+            self._field_code += self._code(ref, i, namespace)
+            self._field_code.append(f"if v is not MISSING: values[{ref.name!r}] = v")
         for name, with_time in (("decode", True), ("decode_values", False)):
-            meta = with_time or uses_meta
+            meta = with_time or self._uses_meta
             body = [
                 f"def {name}(line, batch, index):",
-                "    meta_json, _, event_json = line.partition(b'\\t')",
-                "    try:",
-                "        m = decode_meta(meta_json)" if meta else "        pass",
+                *self._indent(self._prologue(meta, "return 0, {}"), 1),
             ]
-            if event_keys:
-                body.append(
-                    "        e = decode_event(event_json) if event_json[:1] == b'{' else None"
-                )
-            else:
-                body.append("        e = None")
-            body += ["    except DecodeError:", "        return 0, {}", "    values = {}"]
-            for i, ref in enumerate(refs):
-                body += ["    " + line for line in self._code(ref, i, namespace)]
-                body.append(f"    if v is not MISSING: values[{ref.name!r}] = v")
+            body += ["    values = {}", *self._indent(self._field_code, 1)]
             body.append("    return m.time, values" if meta else "    return 0, values")
-            exec("\n".join(body), namespace)  # noqa: S102 - generated from field names via repr()
+            self._define(body)
         # (event time ns, values) of one line.
         self.decode: DecodeFn = namespace["decode"]
         # (0 or the time, values): skips the metadata when no needed field is in it.
         self.decode_values: DecodeFn = namespace["decode_values"]
+
+    @staticmethod
+    def _indent(lines: list[str], depth: int) -> list[str]:
+        return ["    " * depth + line for line in lines]
+
+    def _prologue(self, meta: bool, on_error: str) -> list[str]:
+        """Split the line and decode its parts into ``m`` (metadata) and ``e`` (event keys)."""
+        lines = ["meta_json, _, event_json = line.partition(b'\\t')", "try:"]
+        lines.append("    m = decode_meta(meta_json)" if meta else "    pass")
+        if self._event_keys:
+            lines.append("    e = decode_event(event_json) if event_json[:1] == b'{' else None")
+        else:
+            lines.append("    e = None")
+        return [*lines, "except DecodeError:", f"    {on_error}"]
+
+    def _define(self, body: list[str]) -> Any:
+        exec("\n".join(body), self._namespace)  # noqa: S102 - names and constants via repr()
+        return self._namespace[body[0][4 : body[0].index("(")]]
+
+    def scanner(self, predicate: Filter, *, with_time: bool) -> ScanFn:
+        """One generated loop over a batch's candidate lines: decode, check the time (when
+        ``with_time``) and ``predicate``, and push each match, with no call per field or
+        comparison. It returns ``(matched, index)``: the line where the pipeline asked to
+        stop, or -1."""
+        namespace = self._namespace
+        name = f"scan{len(namespace)}"
+        test = expression(predicate, namespace)
+        meta = with_time or self._uses_meta
+        body = [
+            f"def {name}(candidates, batch, push, span, events):",
+            "    matched = 0",
+            "    for index, line in candidates:",
+            *self._indent(self._prologue(meta, "continue"), 2),
+        ]
+        if with_time:
+            body.append("        if not span.contains(m.time): continue")
+        body += ["        values = {}", *self._indent(self._field_code, 2)]
+        body += [
+            f"        if not {test}: continue",
+            "        matched += 1",
+            "        if not push(values, (batch, index, line) if events else None):",
+            "            return matched, index",
+            "    return matched, -1",
+        ]
+        found: ScanFn = self._define(body)
+        return found
 
     def _code(self, ref: FieldRef, i: int, namespace: dict[str, Any]) -> list[str]:
         """Statements that set ``v`` to the field's value (or MISSING)."""

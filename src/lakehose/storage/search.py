@@ -42,10 +42,11 @@ import orjson
 from lakehose.errors import CorruptBatchError, DataDirError, QueryError
 from lakehose.query.fields import TAGS
 from lakehose.query.plan import Plan
+from lakehose.query.prefilter import NeedleTree
 from lakehose.query.stages import Aggregation, Output, Stage
 from lakehose.query.timerange import TimeRange
 from lakehose.storage.candidates import LineFilter
-from lakehose.storage.decoding import BatchContext, LineDecoder, full_event
+from lakehose.storage.decoding import BatchContext, LineDecoder, ScanFn, full_event
 from lakehose.storage.records import decompress_batch
 from lakehose.storage.sqlite import PartitionReader, partition_path
 
@@ -210,6 +211,16 @@ class SearchStats:
         }
 
 
+class _BatchScan:
+    """How batches with one combination of tags are scanned: their line filter and loops."""
+
+    __slots__ = ("lines", "loops")
+
+    def __init__(self, needles: NeedleTree | None) -> None:
+        self.lines = LineFilter(needles)
+        self.loops: list[ScanFn | None] = [None, None]  # [without, with] a time check
+
+
 class Search:
     """One execution of a plan. Iterate :meth:`rows`; then read ``stats`` and ``next_cursor``."""
 
@@ -244,7 +255,8 @@ class Search:
             self.positions = {}
         self.decoder = LineDecoder(plan.needed)
         self._numbered = plan.pageable or "offset" in plan.needed
-        self._filters: dict[tuple[str, str, str], LineFilter] = {}
+        self._scans: dict[tuple[str, str, str], _BatchScan] = {}
+        self._events = plan.kind == "events"
 
     # -- summaries, merged across partitions in ingest order ------------------------------
 
@@ -357,10 +369,10 @@ class Search:
         stats.batches_read += 1
         stats.events_scanned += count
         tags = (s[6], s[7], s[8])
-        line_filter = self._filters.get(tags)
-        if line_filter is None:
-            line_filter = self._filters[tags] = LineFilter(plan.needles)
-        candidates = line_filter.lines(data, self._numbered)
+        scan = self._scans.get(tags)
+        if scan is None:
+            scan = self._scans[tags] = _BatchScan(plan.needles)
+        candidates = scan.lines.lines(data, self._numbered)
         position = self.positions.get(p)
         if self.descending:
             self.positions[p] = first_offset
@@ -375,27 +387,17 @@ class Search:
         if not candidates:
             return True
         batch = BatchContext(p, first_offset, s[5], dict(zip(TAGS, tags, strict=True)))
-        span = None if self.span.covers(s[3], s[4]) else self.span
-        predicate = plan.predicate
-        decode = self.decoder.decode if span is not None else self.decoder.decode_values
-        events = self.plan.kind == "events"
-        push = first.push
-        matched = 0
-        try:
-            for index, line in candidates:
-                t, values = decode(line, batch, index)
-                if span is not None and not span.contains(t):
-                    continue
-                if predicate is not None and not predicate(values):
-                    continue
-                matched += 1
-                if not push(values, (batch, index, line) if events else None):
-                    # The output refused this row: the next page starts with it.
-                    offset = first_offset + index
-                    self.positions[p] = offset + 1 if self.descending else offset
-                    return False
-        finally:
-            stats.events_matched += matched
+        with_time = not self.span.covers(s[3], s[4])
+        loop = scan.loops[with_time]
+        if loop is None:
+            loop = scan.loops[with_time] = self.decoder.scanner(plan.residual, with_time=with_time)
+        matched, stopped_at = loop(candidates, batch, first.push, self.span, self._events)
+        stats.events_matched += matched
+        if stopped_at >= 0:
+            # The output refused this line's row: the next page starts with it.
+            offset = first_offset + stopped_at
+            self.positions[p] = offset + 1 if self.descending else offset
+            return False
         return True
 
     def _drain(self, output: Output) -> Iterator[dict[str, Any]]:
