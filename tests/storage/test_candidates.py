@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from lakehose.query.filters import compile_filter, field_names
 from lakehose.query.nodes import Compare, Filter, FreeText, Not, Or, Regex, Text
 from lakehose.query.prefilter import needles
+from lakehose.query.timerange import TimeRange
 from lakehose.storage.candidates import LineFilter
 from lakehose.storage.decoding import BatchContext, LineDecoder
 
@@ -101,6 +102,17 @@ def test_every_matching_line_is_a_candidate(
     matching = {i for i, raw in enumerate(lines) if predicate(decoder.decode(raw, BATCH, i)[1])}
     found = {i for i, _ in LineFilter(needles(f)).lines(blob)}
     assert matching <= found, (f, needles(f), lines)
+    # The generated scan loop agrees with the compiled filter, line for line.
+    pushed: list[int] = []
+    loop = decoder.scanner(f, with_time=False)
+    loop(
+        list(enumerate(lines)),
+        BATCH,
+        lambda values, source: pushed.append(source[1]) or True,
+        TimeRange(),
+        True,
+    )
+    assert set(pushed) == matching
 
 
 def test_a_value_hidden_by_unicode_escapes_is_still_found() -> None:
