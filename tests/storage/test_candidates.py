@@ -113,6 +113,14 @@ def test_every_matching_line_is_a_candidate(
         True,
     )
     assert set(pushed) == matching
+    # So does the sweep that aggregates use (needle scan, decode and check in one loop).
+    line_filter = LineFilter(needles(f))
+    hay = line_filter.sweepable(blob)
+    if hay is not None:
+        swept: list[dict[str, Any]] = []
+        sweep = decoder.sweeper(f, line_filter, with_time=False)
+        count = sweep(blob, hay, BATCH, lambda values, _: swept.append(values) or True, TimeRange())
+        assert count == len(swept) == len(matching)
 
 
 def test_a_value_hidden_by_unicode_escapes_is_still_found() -> None:

@@ -68,16 +68,33 @@ class LineFilter:
         test = self.test
         return [(i, line) for i, line in enumerate(lines) if test(line, lows[i])]
 
+    def sweepable(self, data: bytes) -> bytes | None:
+        """The buffer to scan for :attr:`scan_text` (``data``, or lower-cased for free text)
+        when one needle can drive the scan of this batch; None when lines must be tested
+        one by one (no single needle, or JSON escapes in the batch)."""
+        d = self.driver
+        if d is None or (data.find(b"\\") >= 0 and d.escape in data):
+            return None
+        return data.lower() if self.lower else data
+
+    @property
+    def scan_text(self) -> tuple[bytes, bool]:
+        """What to scan for, and whether a closing quote must follow each hit.
+
+        ``bytes.find`` skips ahead by the needle's last byte; a quote is the commonest byte
+        in JSON, so a closing quote is checked at each hit instead of being scanned for.
+        """
+        assert self.driver is not None
+        text = self.driver.text
+        if len(text) > 2 and text[0] == text[-1] == _QUOTE:
+            return text[:-1], True
+        return text, False
+
     def _find(
         self, data: bytes, low: bytes, needle: Needle, numbered: bool
     ) -> list[tuple[int, bytes]]:
         hay = low if needle.ignore_case else data
-        text = needle.text
-        # bytes.find skips ahead by the needle's last byte; a quote is the commonest byte in
-        # JSON, so a closing quote is checked at each hit instead of being scanned for.
-        quote = len(text) > 2 and text[0] == text[-1] == _QUOTE
-        if quote:
-            text = text[:-1]
+        text, quote = self.scan_text
         after = len(text)
         rest = self.rest
         lower = self.lower

@@ -20,6 +20,7 @@ from lakehose.query.fields import MISSING, FieldRef, field_ref, lookup, top_keys
 from lakehose.query.filters import expression
 from lakehose.query.nodes import Filter
 from lakehose.query.timerange import TimeRange
+from lakehose.storage.candidates import LineFilter
 
 _UNSET = msgspec.UNSET
 _META_KINDS = frozenset({"time", "timestamp", "host", "source", "fields", "bare"})
@@ -46,6 +47,10 @@ def _rawstring(event_json: bytes) -> Any:
 
 
 DecodeFn = Callable[[bytes, BatchContext, int], tuple[int, dict[str, Any]]]
+# (data, hay, batch, push, span) -> matched
+SweepFn = Callable[
+    [bytes, bytes, BatchContext, Callable[[dict[str, Any], Any], bool], TimeRange], int
+]
 # (candidates, batch, push, span, events) -> (matched, index where the pipeline stopped, or -1)
 ScanFn = Callable[
     [list[tuple[int, bytes]], BatchContext, Callable[[dict[str, Any], Any], bool], TimeRange, bool],
@@ -157,6 +162,57 @@ class LineDecoder:
             "    return matched, -1",
         ]
         found: ScanFn = self._define(body)
+        return found
+
+    def sweeper(self, predicate: Filter, lines: LineFilter, *, with_time: bool) -> SweepFn:
+        """The scan loop fused with the needle scan, for pipelines that only aggregate.
+
+        ``sweep(data, hay, batch, push, span)`` finds each hit of the line filter's needle
+        in ``hay`` (``data`` or its lower-cased copy), cuts out the line around it, and
+        decodes, checks and pushes it in place: no list of candidates, no line numbers,
+        no order kept (an aggregate needs none). Returns the number of rows pushed.
+        """
+        namespace = self._namespace
+        name = f"sweep{len(namespace)}"
+        text, quote = lines.scan_text
+        after = len(text)
+        namespace[f"{name}_rest"] = lines.rest
+        meta = with_time or self._uses_meta
+        body = [
+            f"def {name}(data, hay, batch, push, span):",
+            "    matched = 0",
+            "    find, rfind, hfind = data.find, data.rfind, hay.find",
+            "    size = len(data)",
+            f"    hit = hfind({text!r})",
+            "    while hit >= 0:",
+        ]
+        if quote:
+            body += [
+                f"        if hay[hit + {after} : hit + {after + 1}] != b'\"':",
+                f"            hit = hfind({text!r}, hit + 1)",
+                "            continue",
+            ]
+        body += [
+            "        start = rfind(b'\\n', 0, hit) + 1",
+            "        end = find(b'\\n', hit)",
+            "        if end < 0: end = size",
+            "        line = data[start:end]",
+            f"        hit = hfind({text!r}, end + 1) if end < size else -1",
+        ]
+        if lines.rest is not None:
+            low = "hay[start:end]" if lines.lower else "line"
+            body.append(f"        if not {name}_rest(line, {low}): continue")
+        body += self._indent(self._prologue(meta, "continue"), 2)
+        if with_time:
+            body.append("        if not span.contains(m.time): continue")
+        body += ["        values = {}", *self._indent(self._field_code, 2)]
+        body += [
+            f"        if not {expression(predicate, namespace)}: continue",
+            "        matched += 1",
+            "        push(values, None)",
+            "    return matched",
+        ]
+        found: SweepFn = self._define(body)
         return found
 
     def _code(self, ref: FieldRef, i: int, namespace: dict[str, Any]) -> list[str]:

@@ -41,12 +41,13 @@ import orjson
 
 from lakehose.errors import CorruptBatchError, DataDirError, QueryError
 from lakehose.query.fields import TAGS
+from lakehose.query.functions import GroupBy
 from lakehose.query.plan import Plan
 from lakehose.query.prefilter import NeedleTree
 from lakehose.query.stages import Aggregation, Output, Stage
 from lakehose.query.timerange import TimeRange
 from lakehose.storage.candidates import LineFilter
-from lakehose.storage.decoding import BatchContext, LineDecoder, ScanFn, full_event
+from lakehose.storage.decoding import BatchContext, LineDecoder, ScanFn, SweepFn, full_event
 from lakehose.storage.records import decompress_batch
 from lakehose.storage.sqlite import PartitionReader, partition_path
 
@@ -214,11 +215,12 @@ class SearchStats:
 class _BatchScan:
     """How batches with one combination of tags are scanned: their line filter and loops."""
 
-    __slots__ = ("lines", "loops")
+    __slots__ = ("lines", "loops", "sweeps")
 
     def __init__(self, needles: NeedleTree | None) -> None:
         self.lines = LineFilter(needles)
         self.loops: list[ScanFn | None] = [None, None]  # [without, with] a time check
+        self.sweeps: list[SweepFn | None] = [None, None]
 
 
 class Search:
@@ -257,6 +259,8 @@ class Search:
         self._numbered = plan.pageable or "offset" in plan.needed
         self._scans: dict[tuple[str, str, str], _BatchScan] = {}
         self._events = plan.kind == "events"
+        # Aggregates take rows in any order and never stop the scan: lines can be swept.
+        self._sweep = bool(plan.steps) and isinstance(plan.steps[0], GroupBy) and not self._numbered
 
     # -- summaries, merged across partitions in ingest order ------------------------------
 
@@ -372,6 +376,18 @@ class Search:
         scan = self._scans.get(tags)
         if scan is None:
             scan = self._scans[tags] = _BatchScan(plan.needles)
+        with_time = not self.span.covers(s[3], s[4])
+        if self._sweep:  # an aggregate: no order, no positions, no early stop
+            hay = scan.lines.sweepable(data)
+            if hay is not None:
+                sweep = scan.sweeps[with_time]
+                if sweep is None:
+                    sweep = scan.sweeps[with_time] = self.decoder.sweeper(
+                        plan.residual, scan.lines, with_time=with_time
+                    )
+                batch = BatchContext(p, first_offset, s[5], dict(zip(TAGS, tags, strict=True)))
+                stats.events_matched += sweep(data, hay, batch, first.push, self.span)
+                return True
         candidates = scan.lines.lines(data, self._numbered)
         position = self.positions.get(p)
         if self.descending:
@@ -387,7 +403,6 @@ class Search:
         if not candidates:
             return True
         batch = BatchContext(p, first_offset, s[5], dict(zip(TAGS, tags, strict=True)))
-        with_time = not self.span.covers(s[3], s[4])
         loop = scan.loops[with_time]
         if loop is None:
             loop = scan.loops[with_time] = self.decoder.scanner(plan.residual, with_time=with_time)
