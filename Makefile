@@ -20,7 +20,7 @@ run: $(STAMP)
 
 ## test: set up, then run lint, type checks and the whole test suite
 test: $(STAMP) check
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -m "not slow"
 
 check: lint typecheck
 

@@ -144,7 +144,7 @@ def decompress_only(data_dir: Path, repeat: int) -> dict[str, Any]:
 
     The machine's speed varies with its load; searches are best compared with this.
     """
-    from lakehose.storage.records import decompress_batch
+    from lakehose.storage.records import decompress_data
 
     best_wall = best_cpu = float("inf")
     for _ in range(repeat):
@@ -153,7 +153,7 @@ def decompress_only(data_dir: Path, repeat: int) -> dict[str, Any]:
         offsets = [row[1] for row in reader.summaries(time_range(), {}, descending=True)]
         for i in range(0, len(offsets), 64):
             for first, blob in reader.blobs(offsets[i : i + 64]).items():
-                decompress_batch(blob, 0, first)
+                decompress_data(blob, 0, first)
         best_wall = min(best_wall, time.perf_counter() - wall)
         best_cpu = min(best_cpu, time.process_time() - cpu)
         reader.close()

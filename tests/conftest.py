@@ -30,3 +30,15 @@ def hec(server: RunningServer) -> Iterator[httpx.Client]:
 @pytest.fixture
 def data_dir(tmp_path: Path) -> Path:
     return tmp_path / "data"
+
+
+@pytest.fixture(scope="module")
+def admin(server: RunningServer) -> Iterator[httpx.Client]:
+    """An httpx client with an admin bearer token for the module's server."""
+    from tests.helpers import bearer_token
+
+    token = bearer_token(server, "admin")
+    with httpx.Client(
+        base_url=server.url, headers={"Authorization": f"Bearer {token}"}, timeout=30
+    ) as client:
+        yield client

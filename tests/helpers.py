@@ -74,3 +74,30 @@ def wait_for(predicate: Callable[[], Any], timeout: float = 5.0, interval: float
         if time.monotonic() > deadline:
             raise AssertionError(f"condition not met within {timeout} s")
         time.sleep(interval)
+
+
+def bearer_token(server: Any, *scopes: str, name: str | None = None) -> str:
+    """A bearer token for a new API client with ``scopes``, the way a user gets one."""
+    import httpx
+
+    name = name or f"client-{time.monotonic_ns()}"
+    args = ["client", "create", name]
+    for scope in scopes:
+        args += ["--scope", scope]
+    created = cli_json(*args, data_dir=server.data_dir)
+    reply = httpx.post(
+        server.url + "/oauth2/token",
+        data={"client_id": created["client_id"], "client_secret": created["client_secret"]},
+    )
+    assert reply.status_code == 201, reply.text
+    body = reply.json()
+    assert body["token_type"] == "bearer" and isinstance(body["expires_in"], int)
+    assert "x-cs-region" not in reply.headers  # FalconPy would leave for CrowdStrike's cloud
+    return str(body["access_token"])
+
+
+def create_connector(admin: Any, name: str, **options: Any) -> str:
+    """Create a connector through the admin API; return its API key."""
+    reply = admin.post("/api/v1/connectors", json={"name": name, **options})
+    assert reply.status_code == 201, reply.text
+    return str(reply.json()["resources"][0]["api_key"])

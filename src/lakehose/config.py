@@ -53,6 +53,7 @@ class Settings:
     partitions: int = 1
     durability: Durability = "fsync"
     commit_delay: float = 0.0
+    commit_gather: float = 0.0005
     commit_max_bytes: int = 16 * MiB
     zstd_level: int = 1
     retention_age: float | None = None
@@ -116,6 +117,7 @@ HELP: dict[str, str] = {
     "partitions": "partitions of the log (1 suits every Falcon stream consumer)",
     "durability": "fsync: a 200 means on disk; none: skip fsync (benchmarks only)",
     "commit_delay": "extra seconds to gather a group commit (0: commit as soon as the last one ends)",
+    "commit_gather": "wait this long before a commit when the last one was shared (0: never)",
     "commit_max_bytes": "most bytes in one group commit",
     "zstd_level": "zstd level for stored record batches",
     "retention_age": "drop events older than this (e.g. 30d); unset keeps everything",
@@ -145,6 +147,7 @@ _DURATION_FIELDS = {
     "retention_interval",
     "body_timeout",
     "commit_delay",
+    "commit_gather",
     "heartbeat_interval",
     "tail_poll_interval",
     "token_ttl",
@@ -184,6 +187,13 @@ def _coerce(name: str, value: Any) -> Any:
             raise ConfigError(f"{name} cannot be empty")
         return None
     target = args[0] if optional and args else hint
+    try:
+        return _convert(name, value, target)
+    except ConfigError as exc:
+        raise ConfigError(f"bad value for {name}: {exc}") from exc
+
+
+def _convert(name: str, value: Any, target: Any) -> Any:
     try:
         if name in _DURATION_FIELDS:
             seconds = parse_duration(value) if isinstance(value, str) else float(value)

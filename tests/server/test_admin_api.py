@@ -2,37 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
 
 from lakehose.testing import RunningServer
-from tests.helpers import cli_json
+from tests.helpers import bearer_token, cli_json
 
 
 def token_for(server: RunningServer, *scopes: str, name: str) -> str:
-    args = ["client", "create", name]
-    for scope in scopes:
-        args += ["--scope", scope]
-    created = cli_json(*args, data_dir=server.data_dir)
-    reply = httpx.post(
-        server.url + "/oauth2/token",
-        data={"client_id": created["client_id"], "client_secret": created["client_secret"]},
-    )
-    assert reply.status_code == 201
-    body = reply.json()
-    assert body["token_type"] == "bearer" and isinstance(body["expires_in"], int)
-    assert "x-cs-region" not in reply.headers
-    return str(body["access_token"])
-
-
-@pytest.fixture(scope="module")
-def admin(server: RunningServer) -> Iterator[httpx.Client]:
-    token = token_for(server, "admin", name="admin-api-test")
-    with httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {token}"}) as client:
-        yield client
+    return bearer_token(server, *scopes, name=name)
 
 
 def resource(reply: httpx.Response) -> dict[str, Any]:

@@ -8,7 +8,7 @@ from typing import Any
 import click
 
 import lakehose
-from lakehose.cli.commands import client, connector, search, serve
+from lakehose.cli.commands import client, connector, search, send, serve
 from lakehose.errors import ConfigError, DataDirError, LakehoseError
 
 
@@ -35,6 +35,7 @@ def cli() -> None:
 cli.add_command(serve.serve)
 cli.add_command(connector.connector)
 cli.add_command(client.client)
+cli.add_command(send.send)
 cli.add_command(search.search)
 
 

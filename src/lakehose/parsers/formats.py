@@ -66,7 +66,8 @@ def parse_time_text(value: Any, fmt: str | None) -> int | None:
         if fmt == "epoch":
             return seconds_to_ns(value)
         if fmt == "epoch_ms":
-            return int(float(value) * 1_000_000)
+            text = str(value).strip()
+            return int(text) * 1_000_000 if text.isdigit() else int(float(text) * 1_000_000)
         if fmt == "iso8601":
             return _iso_ns(str(value))
         dt = datetime.strptime(str(value), fmt)

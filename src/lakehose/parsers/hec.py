@@ -236,100 +236,7 @@ def _check_fields(fields: Any, index: int) -> None:
                     raise Reject(15, index, "indexed field arrays hold scalars only")
 
 
-_MISSING: Any = object()
 _LINE = b'{"time":%d,"host":%b,"source":%b%b}\t%b'
-
-
-def _add_envelopes(envelopes: list[Any], b: _Builder) -> None:
-    """Validate ``/event`` envelopes in order and add their record lines; raise Reject.
-
-    The ingest hot loop: per envelope, a few dictionary lookups and one ``orjson.dumps``
-    of the event; the uncommon shapes go through helper calls.
-    """
-    ctx = b.ctx
-    default_index, default_sourcetype, now = ctx.index, ctx.sourcetype, ctx.now_ns
-    default_host = b.json_text(ctx.host)
-    default_source = b.json_text(ctx.source)
-    cache = b._json_cache
-    json_text = b.json_text
-    extract, allowed_index = ctx.extract, ctx.allowed_index
-    dumps = orjson.dumps
-    lines, times = b.lines, b.times
-    cur_index, cur_sourcetype = b.key or (None, None)
-    line_format = _LINE
-    for n, env in enumerate(envelopes):
-        if type(env) is not dict:
-            raise Reject(6, n, "an event envelope must be a JSON object")
-        get = env.get
-        event = get("event", _MISSING)
-        if event is _MISSING:
-            if "fields" not in env:
-                raise Reject(12, n)
-            event = {}
-        elif event is None:
-            raise Reject(12, n)
-        elif event == "":
-            raise Reject(13, n)
-        t = get("time")
-        if t is None:
-            tns = now
-            if type(event) is dict and "timestamp" in event:
-                tns = timestamp_to_ns(event["timestamp"], event.get("timeunit")) or now
-        elif type(t) is float and 0.0 <= t < 9e9:
-            tns = round(t * 1_000_000) * 1000
-        else:
-            try:
-                tns = seconds_to_ns(t)
-            except BadTime as exc:
-                raise Reject(6, n, str(exc)) from None
-        host = get("host")
-        if host is None:
-            host_json = default_host
-        else:
-            host_json = (cache.get(host) if type(host) is str else None) or json_text(
-                _text(host, n, "host")
-            )
-        source = get("source")
-        if not source:
-            source_json = default_source
-        else:
-            source_json = (cache.get(source) if type(source) is str else None) or json_text(
-                _text(source, n, "source")
-            )
-        sourcetype = get("sourcetype")
-        if not sourcetype:
-            sourcetype = default_sourcetype
-        elif type(sourcetype) is not str:
-            sourcetype = _text(sourcetype, n, "sourcetype") or default_sourcetype
-        index = get("index")
-        if not index:
-            index = default_index
-        elif index != default_index:
-            index = _text(index, n, "index")
-            if not allowed_index(index):
-                raise Reject(7, n, f"index {index!r} is not allowed for this connector")
-        fields = get("fields")
-        if fields is not None:
-            _check_fields(fields, n)
-        if extract is not None and type(event) is str:
-            extracted = extract(sourcetype, event)
-            if extracted is not None:
-                extra, parsed_time = extracted
-                if extra:
-                    fields = {**extra, **fields} if fields else extra
-                if parsed_time is not None and t is None:
-                    tns = parsed_time
-        try:
-            event_json = dumps(event)
-            fields_part = b',"fields":' + dumps(fields) if fields else b""
-        except orjson.JSONEncodeError as exc:
-            raise Reject(6, n, str(exc)) from None
-        if index != cur_index or sourcetype != cur_sourcetype:
-            cur_index, cur_sourcetype = index, sourcetype
-            b.cut((index, sourcetype))
-            lines, times = b.lines, b.times
-        lines.append(line_format % (tns, host_json, source_json, fields_part, event_json))
-        times.append(tns)
 
 
 Scalar = str | int | float | bool | None
@@ -372,8 +279,38 @@ def _fast_envelopes(body: bytes) -> list[_Envelope] | None:
         return None
 
 
+def _coerce(env: Any, n: int) -> _Envelope:
+    """An orjson-decoded envelope as an :class:`_Envelope`, with Splunk's code for a bad type.
+
+    The exact path: used when msgspec refused the body, to find the first bad envelope
+    and its code. Numbers are accepted where strings are expected (as text).
+    """
+    if type(env) is not dict:
+        raise Reject(6, n, "an event envelope must be a JSON object")
+    event = env.get("event", msgspec.UNSET)
+    fields = env.get("fields")
+    if fields is not None:
+        _check_fields(fields, n)
+    t = env.get("time")
+    if t is not None and not (type(t) is float or type(t) is int or type(t) is str):
+        raise Reject(6, n, "time must be a number or a numeric string")
+    try:
+        raw = msgspec.UNSET if event is msgspec.UNSET else msgspec.Raw(orjson.dumps(event))
+    except orjson.JSONEncodeError as exc:
+        raise Reject(6, n, str(exc)) from None
+    text = {
+        key: None if env.get(key) is None else _text(env[key], n, key)
+        for key in ("host", "source", "sourcetype", "index")
+    }
+    return _Envelope(event=raw, time=t, fields=fields, **text)
+
+
 def _add_fast(envelopes: list[_Envelope], b: _Builder) -> None:
-    """:func:`_add_envelopes` for envelopes msgspec already type-checked; raise Reject."""
+    """Validate type-checked envelopes in order and add their record lines; raise Reject.
+
+    The ingest hot loop: per envelope, attribute reads and one bytes format; the event
+    stays the JSON text it arrived as. The uncommon shapes go through helper calls.
+    """
     ctx = b.ctx
     default_index, default_sourcetype, now = ctx.index, ctx.sourcetype, ctx.now_ns
     default_host = b.json_text(ctx.host)
@@ -490,11 +427,17 @@ def decode_events(body: bytes, ctx: IngestContext) -> tuple[Normalised, Reject |
         else:
             envelopes.append(value)
     rejection: Reject | None = None
+    coerced: list[_Envelope] = []
     try:
-        _add_envelopes(envelopes, b)
+        for n, env in enumerate(envelopes):
+            coerced.append(_coerce(env, n))
     except Reject as rej:
         rejection = rej
-    else:
+    try:
+        _add_fast(coerced, b)  # a rejection it finds comes earlier, so it wins
+    except Reject as rej:
+        rejection = rej
+    if rejection is None:
         if error is not None:
             rejection = Reject(6, len(envelopes), str(error))
         elif not envelopes:

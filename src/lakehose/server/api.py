@@ -175,7 +175,13 @@ def routes(runtime: Runtime) -> list[BaseRoute]:
         body, content_type = runtime.metrics.render()
         return Response(body, media_type=content_type)
 
+    async def openapi(request: Request) -> Response:
+        from lakehose.server.openapi import document
+
+        return Response(orjson.dumps(document()), media_type="application/json")
+
     return [
+        Route("/api/v1/openapi.json", openapi, methods=["GET"]),
         Route("/api/v1/status", status, methods=["GET"]),
         Route("/metrics", metrics, methods=["GET"]),
         Route("/api/v1/connectors", c.list, methods=["GET"]),

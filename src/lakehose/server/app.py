@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from starlette.applications import Starlette
 from starlette.routing import BaseRoute
 
-from lakehose.server import api, oauth, search
+from lakehose.server import api, clients_api, oauth, search, streams
 from lakehose.server.errors import EXCEPTION_HANDLERS
 from lakehose.server.hec import HecHandler, Receive, Scope, Send, route_of
 from lakehose.server.runtime import Runtime
@@ -16,7 +16,13 @@ from lakehose.server.runtime import Runtime
 
 def all_routes(runtime: Runtime) -> list[BaseRoute]:
     """Every non-HEC route. Each feature module contributes its own list."""
-    return [*api.routes(runtime), *oauth.routes(runtime), *search.routes(runtime)]
+    return [
+        *api.routes(runtime),
+        *oauth.routes(runtime),
+        *clients_api.routes(runtime),
+        *streams.routes(runtime),
+        *search.routes(runtime),
+    ]
 
 
 class LakehoseApp:

@@ -26,31 +26,65 @@ class BodyError(Exception):
         super().__init__(detail)
 
 
+class BodyDeadlines:
+    """Cuts off body reads that stall: a sweep a second, rather than a timer per request.
+
+    A reader registers its task and stamps it at each chunk; the sweep cancels any task
+    whose last stamp is older than the timeout, and :func:`read_body` turns that
+    cancellation into ``BodyError("timeout")``. A timer per request (``asyncio.timeout``)
+    costs every small request ~12 µs here; a dictionary stamp costs a fraction of that.
+    """
+
+    def __init__(self, timeout: float) -> None:
+        self.timeout = timeout
+        self.reading: dict[asyncio.Task[Any], float] = {}
+        self.expired: set[asyncio.Task[Any]] = set()
+
+    def sweep(self, now: float) -> None:
+        limit = now - self.timeout
+        for task, stamp in list(self.reading.items()):
+            if stamp < limit and task not in self.expired:
+                self.expired.add(task)
+                task.cancel()
+
+
 async def read_body(
-    receive: Receive, content_length: int | None, limit: int, timeout: float
+    receive: Receive, content_length: int | None, limit: int, deadlines: BodyDeadlines
 ) -> bytes:
-    """The raw body, at most ``limit`` bytes, each chunk arriving within ``timeout`` seconds."""
+    """The raw body, at most ``limit`` bytes, each chunk arriving within the deadline."""
     if content_length is not None and content_length > limit:
         raise BodyError(
             "too_large", f"body of {content_length} bytes exceeds the {limit}-byte limit"
         )
+    task = asyncio.current_task()
+    assert task is not None
+    loop = task.get_loop()
+    reading = deadlines.reading
     chunks: list[bytes] = []
     size = 0
-    while True:
-        try:
-            message = await asyncio.wait_for(receive(), timeout)
-        except TimeoutError:
-            raise BodyError("timeout", f"no body data for {timeout:g} s") from None
-        if message["type"] == "http.disconnect":
-            raise BodyError("gone", "client disconnected")
-        chunk = message.get("body", b"")
-        if chunk:
-            size += len(chunk)
-            if size > limit:
-                raise BodyError("too_large", f"body exceeds the {limit}-byte limit")
-            chunks.append(chunk)
-        if not message.get("more_body", False):
-            break
+    reading[task] = loop.time()
+    try:
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                raise BodyError("gone", "client disconnected")
+            chunk = message.get("body", b"")
+            if chunk:
+                size += len(chunk)
+                if size > limit:
+                    raise BodyError("too_large", f"body exceeds the {limit}-byte limit")
+                chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+            reading[task] = loop.time()
+    except asyncio.CancelledError:
+        if task in deadlines.expired:
+            task.uncancel()
+            raise BodyError("timeout", f"no body data for {deadlines.timeout:g} s") from None
+        raise
+    finally:
+        del reading[task]
+        deadlines.expired.discard(task)
     return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 

@@ -22,7 +22,7 @@ import orjson
 
 from lakehose.auth.secrets import digest
 from lakehose.errors import StorageError, StorageFullError
-from lakehose.parsers.hec import CODES, IngestContext, Normalised, decode_events, decode_raw
+from lakehose.parsers.hec import CODES, IngestContext, decode_events, decode_raw
 from lakehose.parsers.timestamps import BadTime, seconds_to_ns
 from lakehose.server.body import BodyError, decode_content, read_body
 from lakehose.server.runtime import Runtime
@@ -128,14 +128,14 @@ class HecHandler:
         self.rt = runtime
         self.settings = runtime.settings
         self._requests = 0
+        self._contexts: dict[int, tuple[Connector, int, IngestContext]] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = time.perf_counter()
         route = route_of(scope["path"]) or "unknown"
         self._requests += 1
         try:
-            await self._handle(route, scope, receive)
-            reply = Reply(500, hec_reply(8), 8)  # _handle always raises its Reply
+            reply = await self._handle(route, scope, receive)
         except Reply as done:
             reply = done
         except Exception:
@@ -163,8 +163,8 @@ class HecHandler:
                 (time.perf_counter() - started) * 1000,
             )
 
-    async def _handle(self, route: str, scope: Scope, receive: Receive) -> None:
-        """Answer by raising a :class:`Reply`."""
+    async def _handle(self, route: str, scope: Scope, receive: Receive) -> Reply:
+        """The answer to a HEC request: returned on success, raised as a Reply otherwise."""
         method = scope["method"]
         if route == "unknown":
             raise Reply(404, _NOT_FOUND, 404)
@@ -199,22 +199,35 @@ class HecHandler:
             raise reject(9, Retry_After="1")
 
         body = await self._read(headers, receive)
-        wait = self.rt.rate_wait(connector, len(body))
+        rt = self.rt
+        wait = rt.rate_wait(connector, len(body))
         if wait:
             raise reject(9, Retry_After=str(max(1, round(wait + 0.5))))
-        ctx = self._context(connector, query, route)
+        ctx = self._context(connector, query, route) if query else self._cached_context(connector)
+        ctx.now_ns = time.time_ns()
         if route == "raw":
             out, rejection = decode_raw(body, ctx)
         else:
             out, rejection = decode_events(body, ctx)
         ack_id = None
         if out.count:
-            ack_id = await self._commit(connector, out, channel if connector.use_ack else None)
+            ack_channel = channel if connector.use_ack else None
+            committer = rt.committers[rt.partition_for(ack_channel)]
+            try:
+                result = await committer.append(PendingAppend(out.slices, ack_channel), out.nbytes)
+            except StorageFullError:
+                raise reject(9, Retry_After="5") from None
+            except StorageError:
+                raise reject(8) from None
+            rt.metrics.accepted(connector.name, out.count, out.nbytes)
+            ack_id = result.ack_id
         if rejection is not None:
             rej = reject(rejection.code, rejection.index, ack_id if out.count else None)
             rej.events = out.count
             raise rej
-        raise Reply(200, hec_reply(0, None, ack_id), 0, events=out.count)
+        if ack_id is None:
+            return Reply(200, _SUCCESS, 0, events=out.count)
+        return Reply(200, hec_reply(0, None, ack_id), 0, events=out.count)
 
     # steps --------------------------------------------------------------------------------
 
@@ -280,7 +293,7 @@ class HecHandler:
         except ValueError:
             raise plain(400, "Invalid Content-Length", Connection="close") from None
         try:
-            raw = await read_body(receive, length, s.max_body_bytes, s.body_timeout)
+            raw = await read_body(receive, length, s.max_body_bytes, self.rt.body_deadlines)
             encoding = headers.get(b"content-encoding", b"").decode("latin-1")
             return decode_content(raw, encoding, s.max_body_bytes, allow_zstd=s.enable_zstd)
         except BodyError as exc:
@@ -293,6 +306,21 @@ class HecHandler:
             if exc.kind == "timeout":
                 raise plain(408, "Request timeout", Connection="close") from None
             raise Reply(400, b"", 0) from None  # client gone: nobody reads this
+
+    def _cached_context(self, connector: Connector) -> IngestContext:
+        """The context of a request without query parameters: built once per connector.
+
+        Safe to share: decoding is synchronous, and the caller sets ``now_ns`` just before.
+        """
+        key = id(connector)
+        cached = self._contexts.get(key)
+        if cached is not None and cached[0] is connector and cached[1] == self.rt.generation:
+            return cached[2]
+        if len(self._contexts) > 1024:
+            self._contexts.clear()
+        ctx = self._context(connector, {}, "event")
+        self._contexts[key] = (connector, self.rt.generation, ctx)
+        return ctx
 
     def _context(self, connector: Connector, query: dict[str, str], route: str) -> IngestContext:
         index = query.get("index") or connector.index
@@ -323,20 +351,6 @@ class HecHandler:
             if extra:
                 ctx.fields = extra
         return ctx
-
-    async def _commit(
-        self, connector: Connector, out: Normalised, channel: str | None
-    ) -> int | None:
-        partition = self.rt.partition_for(channel)
-        committer = self.rt.committers[partition]
-        try:
-            result = await committer.append(PendingAppend(out.slices, channel), out.nbytes)
-        except StorageFullError:
-            raise reject(9, Retry_After="5") from None
-        except StorageError:
-            raise reject(8) from None
-        self.rt.metrics.accepted(connector.name, out.count, out.nbytes)
-        return result.ack_id
 
     async def _ack(
         self,

@@ -34,6 +34,7 @@ from typing import Any
 
 from lakehose.config import Settings
 from lakehose.parsers.formats import ParserRegistry
+from lakehose.server.body import BodyDeadlines
 from lakehose.server.metrics import Metrics
 from lakehose.storage.catalog import Catalog, Connector, KeyIndex
 from lakehose.storage.committer import GroupCommitter
@@ -84,10 +85,11 @@ class Runtime:
         self.workers = workers
         self.pid = os.getpid()
         self.catalog: Catalog
-        self.metrics = Metrics()
+        self.metrics = Metrics(settings.run_dir / "metrics", worker)
         self.parsers = ParserRegistry.build()
         self._parsers_mtime: float | None = None
         self._keys = KeyIndex()
+        self.generation = 0  # bumped whenever connectors or parsers are reloaded
         self.committers: dict[int, GroupCommitter] = {}
         self.readers: dict[int, PartitionReader] = {}
         self._own = owned_partitions(worker, workers, settings.partitions)
@@ -98,6 +100,7 @@ class Runtime:
         self._wake: list[asyncio.Event] = []
         self._waiters = 0
         self._extractors: dict[str | None, Callable[[str, str], Any]] = {}
+        self.body_deadlines = BodyDeadlines(settings.body_timeout)
         self.shutting_down = False
         self.started_at = time.time()
         self.loop: asyncio.AbstractEventLoop
@@ -107,6 +110,7 @@ class Runtime:
     async def start(self) -> None:
         s = self.settings
         self.loop = asyncio.get_running_loop()
+        self.stopping = asyncio.Event()
         self.catalog = Catalog(s.catalog_path)
         self.reload_keys()
         self.reload_parsers()
@@ -119,6 +123,7 @@ class Runtime:
                 self.loop,
                 max_bytes=s.commit_max_bytes,
                 delay=s.commit_delay,
+                gather=s.commit_gather,
                 on_commit=self._commit_hook(p),
             )
             self.readers[p] = PartitionReader(s.data_dir, p)
@@ -128,11 +133,26 @@ class Runtime:
             asyncio.create_task(self._every(RELOAD_INTERVAL, self._reload_if_changed)),
             asyncio.create_task(self._every(METRICS_INTERVAL, self.flush_metrics)),
             asyncio.create_task(self._every(s.tail_poll_interval, self._poll_ends)),
+            asyncio.create_task(
+                self._every(
+                    min(1.0, s.body_timeout / 2),
+                    lambda: self.body_deadlines.sweep(self.loop.time()),
+                )
+            ),
         ]
         if self.worker == 0 and (s.retention_age is not None or s.retention_bytes is not None):
             self._tasks.append(
                 asyncio.create_task(self._every(s.retention_interval, self._retention))
             )
+
+    def begin_shutdown(self) -> None:
+        """A stop signal arrived: refuse new ingest (code 23) and end open data feeds.
+
+        Called from a signal handler, so it only schedules the wake-up on the loop.
+        """
+        self.shutting_down = True
+        if hasattr(self, "stopping"):
+            self.loop.call_soon_threadsafe(self.stopping.set)
 
     async def stop(self) -> None:
         self.shutting_down = True
@@ -160,6 +180,7 @@ class Runtime:
 
     def reload_keys(self) -> None:
         self._keys = self.catalog.key_index()
+        self.generation += 1
 
     def _reload_if_changed(self) -> None:
         if self.catalog.data_version() != self._keys.version:
@@ -187,6 +208,7 @@ class Runtime:
             definitions = load_parser_file(path) if mtime is not None else {}
             self.parsers = ParserRegistry.build(definitions)
             self._extractors.clear()
+            self.generation += 1
         except (ValueError, tomllib.TOMLDecodeError) as exc:
             log.error("parsers.toml ignored: %s", exc)
 
@@ -235,8 +257,10 @@ class Runtime:
         )
 
     def _has_space(self) -> bool:
+        """After a disk-full error: is there room for a couple of full-size requests again?"""
+        reserve = max(1024 * 1024, 2 * self.settings.max_body_bytes)
         try:
-            return shutil.disk_usage(self.settings.data_dir).free > 4 * 1024 * 1024
+            return shutil.disk_usage(self.settings.data_dir).free > reserve
         except OSError:
             return False
 

@@ -32,7 +32,7 @@ import orjson
 
 import lakehose
 from lakehose.config import Settings
-from lakehose.errors import DataDirError
+from lakehose.errors import ConfigError, DataDirError
 from lakehose.storage.catalog import Catalog
 from lakehose.storage.lake import hec_url, open_data_dir, server_info_path
 
@@ -53,7 +53,10 @@ def make_socket(host: str, port: int, *, reuse_port: bool) -> socket.socket:
 
 def reserve_port(host: str, port: int) -> int:
     """Check that the port is free (no SO_REUSEPORT), and return it (the chosen one for 0)."""
-    probe = make_socket(host, port, reuse_port=False)
+    try:
+        probe = make_socket(host, port, reuse_port=False)
+    except OSError as exc:
+        raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
     try:
         return int(probe.getsockname()[1])
     finally:
@@ -93,10 +96,17 @@ def serve_worker(settings: Settings, worker: int, workers: int, port: int) -> No
     from lakehose.server.app import LakehoseApp
     from lakehose.server.runtime import Runtime
 
+    class Server(uvicorn.Server):
+        """Tells the runtime the moment a stop signal arrives, before connections drain."""
+
+        def handle_exit(self, sig: int, frame: Any) -> None:
+            runtime.begin_shutdown()
+            super().handle_exit(sig, frame)
+
     sock = make_socket(settings.host, port, reuse_port=True)
     sock.listen(2048)
-    app = LakehoseApp(Runtime(settings, worker, workers))
-    uvicorn.Server(uvicorn_config(settings, app)).run(sockets=[sock])
+    runtime = Runtime(settings, worker, workers)
+    Server(uvicorn_config(settings, LakehoseApp(runtime))).run(sockets=[sock])
 
 
 def _worker_process(settings: Settings, worker: int, workers: int, port: int) -> None:
@@ -153,9 +163,9 @@ class Supervisor:
             catalog.release_all_connections()
         finally:
             catalog.close()
-        from lakehose.server.metrics import prepare_multiprocess_dir
+        from lakehose.server.metrics import prepare_metrics_dir
 
-        prepare_multiprocess_dir(s.run_dir / "metrics")
+        prepare_metrics_dir(s.run_dir / "metrics")
         port = reserve_port(s.host, s.port)
         settings = s.replace(port=port)
         host = "127.0.0.1" if s.host in ("0.0.0.0", "") else ("::1" if s.host == "::" else s.host)
@@ -217,8 +227,6 @@ class Supervisor:
                 for i, proc in list(self._procs.items()):
                     if not proc.is_alive() and not self._stop:
                         log.error("worker %d exited with %s; restarting it", i, proc.exitcode)
-                        if proc.pid is not None:
-                            _mark_dead(proc.pid)
                         self._start(settings, i, port)
         finally:
             for sig, handler in previous.items():
@@ -232,10 +240,3 @@ class Supervisor:
                 if proc.is_alive():
                     proc.kill()
                     proc.join(5)
-
-
-def _mark_dead(pid: int) -> None:
-    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        from prometheus_client import multiprocess
-
-        multiprocess.mark_process_dead(pid)  # type: ignore[no-untyped-call]

@@ -128,13 +128,22 @@ class AccessToken:
 
 @dataclass(frozen=True, slots=True)
 class StreamSession:
-    """A data-feed session: what a session token opens, until when."""
+    """A data-feed session: what a session token opens, until when (epoch seconds)."""
 
     client_id: str
     app_id: str
     partition: int
-    issued_at: int
-    expires_at: int
+    issued_at: float
+    expires_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class LoginLimit:
+    """A token bucket of failed logins for one key (a client id or a source address)."""
+
+    key: str
+    burst: float
+    per_second: float
 
 
 @dataclass(slots=True)
@@ -447,21 +456,70 @@ class Catalog:
         client_id, scopes, issued, expires, _ = rows[0]
         return AccessToken(client_id, frozenset(orjson.loads(scopes)), issued, expires)
 
-    def revoke_token(self, token: str) -> bool:
+    def revoke_token(self, token: str, client_id: str | None = None) -> bool:
+        """Revoke a bearer token (only if ``client_id`` holds it, when given); True if it was live."""
+        sql = "UPDATE access_tokens SET revoked = 1 WHERE token_hash = ? AND revoked = 0"
+        args: tuple[Any, ...] = (secrets.digest(token),)
+        if client_id is not None:
+            sql += " AND client_id = ?"
+            args += (client_id,)
         with self._tx() as c:
-            cur = c.execute(
-                "UPDATE access_tokens SET revoked = 1 WHERE token_hash = ? AND revoked = 0",
-                (secrets.digest(token),),
+            return c.execute(sql, args).rowcount > 0
+
+    # failed logins ---------------------------------------------------------------------
+
+    def login_wait(self, limits: list[LoginLimit]) -> float:
+        """Seconds until another login attempt is allowed under every limit (0: now)."""
+        if not limits:
+            return 0.0
+        now = time.time()
+        keys = [limit.key for limit in limits]
+        rows = dict(
+            (row[0], (row[1], row[2]))
+            for row in self._query(
+                f"SELECT key, tokens, stamp FROM login_failures WHERE key IN "
+                f"({','.join('?' * len(keys))})",
+                tuple(keys),
             )
-            return cur.rowcount > 0
+        )
+        wait = 0.0
+        for limit in limits:
+            if limit.key not in rows:
+                continue
+            tokens, stamp = rows[limit.key]
+            level = min(limit.burst, tokens + (now - stamp) * limit.per_second)
+            if level < 1.0:
+                wait = max(wait, (1.0 - level) / limit.per_second)
+        return wait
+
+    def login_failed(self, limits: list[LoginLimit]) -> None:
+        """Take one failed attempt from each limit's bucket; forget buckets that are full."""
+        now = time.time()
+        with self._tx() as c:
+            for limit in limits:
+                row = c.execute(
+                    "SELECT tokens, stamp FROM login_failures WHERE key = ?", (limit.key,)
+                ).fetchone()
+                level = limit.burst
+                if row is not None:
+                    level = min(limit.burst, row[0] + (now - row[1]) * limit.per_second)
+                c.execute(
+                    "INSERT INTO login_failures (key, tokens, stamp) VALUES (?, ?, ?) "
+                    "ON CONFLICT (key) DO UPDATE SET tokens = excluded.tokens, "
+                    "stamp = excluded.stamp",
+                    (limit.key, max(level - 1.0, 0.0), now),
+                )
+            longest = max((lim.burst / lim.per_second for lim in limits), default=0.0)
+            c.execute("DELETE FROM login_failures WHERE stamp < ?", (now - max(longest, 3600),))
 
     # stream sessions -------------------------------------------------------------------
 
     def create_session(
-        self, client_id: str, app_id: str, partition: int, ttl: int
+        self, client_id: str, app_id: str, partition: int, ttl: float
     ) -> tuple[str, StreamSession]:
+        """A new session token for ``(client, appId, partition)``, valid ``ttl`` seconds."""
         token = secrets.new_secret(32)
-        now = int(time.time())
+        now = time.time()
         session = StreamSession(client_id, app_id, partition, now, now + ttl)
         with self._tx() as c:
             c.execute("DELETE FROM stream_sessions WHERE expires_at < ?", (now - 3600,))
@@ -474,31 +532,39 @@ class Catalog:
         return token, session
 
     def check_session(self, token: str) -> StreamSession | None:
+        """The session a token names (expired or not), or None if unknown or revoked."""
+        return self.session_by_digest(secrets.digest(token))
+
+    def session_by_digest(self, token_digest: bytes) -> StreamSession | None:
         rows = self._query(
             "SELECT client_id, app_id, partition, issued_at, expires_at FROM stream_sessions "
             "WHERE token_hash = ?",
-            (secrets.digest(token),),
+            (token_digest,),
         )
         return StreamSession(*rows[0]) if rows else None
 
-    def session_expiry(self, token: str) -> int | None:
-        session = self.check_session(token)
-        return None if session is None else session.expires_at
+    def refresh_sessions(self, client_id: str, app_id: str, ttl: float, grace: float = 0.0) -> int:
+        """Extend every live session of ``(client, appId)``, all partitions; return how many.
 
-    def refresh_sessions(self, client_id: str, app_id: str, partition: int, ttl: int) -> int:
-        """Extend the live sessions of ``(client, appId, partition)``; return how many."""
-        now = int(time.time())
+        A session is live until ``grace`` seconds past its expiry. One refresh renews the
+        whole appId, because some consumers only ever refresh partition 0.
+        """
+        now = time.time()
         with self._tx() as c:
             cur = c.execute(
                 "UPDATE stream_sessions SET expires_at = ? WHERE client_id = ? AND app_id = ? "
-                "AND partition = ? AND expires_at > ?",
-                (now + ttl, client_id, app_id, partition, now),
+                "AND expires_at > ?",
+                (now + ttl, client_id, app_id, now - grace),
             )
             return cur.rowcount
 
-    def claim_connection(self, app_id: str, partition: int, owner: str, stale_after: int) -> bool:
-        """Take the one live feed slot of ``(appId, partition)``; False if someone holds it."""
-        now = int(time.time())
+    def claim_connection(self, app_id: str, partition: int, owner: str, stale_after: float) -> bool:
+        """Take the one live feed slot of ``(appId, partition)``; False if someone holds it.
+
+        A slot whose heartbeat is older than ``stale_after`` seconds belonged to a process
+        that died, and is taken over.
+        """
+        now = time.time()
         with self._tx() as c:
             c.execute(
                 "DELETE FROM stream_connections WHERE app_id = ? AND partition = ? "
@@ -512,13 +578,23 @@ class Catalog:
             )
             return cur.rowcount == 1
 
-    def heartbeat_connection(self, app_id: str, partition: int, owner: str) -> None:
+    def heartbeat_connection(self, app_id: str, partition: int, owner: str) -> bool:
+        """Mark the slot alive; False if ``owner`` no longer holds it."""
         with self._tx() as c:
-            c.execute(
+            cur = c.execute(
                 "UPDATE stream_connections SET heartbeat = ? WHERE app_id = ? AND partition = ? "
                 "AND owner = ?",
-                (int(time.time()), app_id, partition, owner),
+                (time.time(), app_id, partition, owner),
             )
+            return cur.rowcount == 1
+
+    def connection_owner(self, app_id: str, partition: int) -> str | None:
+        """Who holds the feed slot of ``(appId, partition)``, if anyone."""
+        rows = self._query(
+            "SELECT owner FROM stream_connections WHERE app_id = ? AND partition = ?",
+            (app_id, partition),
+        )
+        return str(rows[0][0]) if rows else None
 
     def release_connection(self, app_id: str, partition: int, owner: str) -> None:
         with self._tx() as c:

@@ -58,6 +58,19 @@ def open_data_dir(settings: Settings) -> Catalog:
     return catalog
 
 
+def open_catalog(settings: Settings) -> Catalog:
+    """The catalog alone, for commands that manage connectors and clients.
+
+    It leaves partitions alone, so it works on a data directory of any partition count,
+    with or without a server running on it.
+    """
+    check_writable(settings.data_dir)
+    try:
+        return Catalog.create(settings.catalog_path)
+    except sqlite3.Error as exc:
+        raise DataDirError(str(settings.data_dir), f"database error: {exc}") from exc
+
+
 def stored_partitions(settings: Settings, catalog: Catalog) -> int:
     """How many partitions the data directory has (may exceed ``settings.partitions``)."""
     value = catalog.get_setting("partitions")

@@ -151,6 +151,18 @@ CATALOG_MIGRATIONS: Sequence[Migration] = (
             """
         ),
     ),
+    (
+        "0003_login_failures",
+        _script(
+            """
+            CREATE TABLE login_failures (
+                key    TEXT PRIMARY KEY,
+                tokens REAL NOT NULL,
+                stamp  REAL NOT NULL
+            )
+            """
+        ),
+    ),
 )
 
 

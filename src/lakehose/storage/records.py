@@ -57,11 +57,10 @@ def compress_lines(lines: list[bytes], level: int = 1) -> bytes:
     return _compressor(level).compress(b"\n".join(lines))
 
 
-def decompress_batch(blob: bytes, partition: int, first_offset: int) -> bytes:
-    """A stored batch's lines, newline-separated, unsplit (search scans them as one buffer).
+def decompress_data(blob: bytes, partition: int, first_offset: int) -> bytes:
+    """The newline-separated lines of a stored batch, as one bytes object (lines not counted).
 
-    Raises :class:`CorruptBatchError` if the blob fails its checksum (the zstd frame's
-    content checksum covers every byte, so a damaged blob cannot decompress quietly).
+    Raises :class:`CorruptBatchError` if the blob fails its checksum.
     """
     try:
         data: bytes = _decompressor().decompress(blob)
@@ -70,16 +69,17 @@ def decompress_batch(blob: bytes, partition: int, first_offset: int) -> bytes:
     return data
 
 
-def decompress_lines(blob: bytes, partition: int, first_offset: int, count: int) -> list[bytes]:
-    """The lines of a stored batch; raises :class:`CorruptBatchError` if it fails checks."""
-    try:
-        data = _decompressor().decompress(blob)
-    except zstandard.ZstdError as exc:
-        raise CorruptBatchError(partition, first_offset, str(exc)) from exc
-    lines = data.split(b"\n")
+def check_lines(lines: list[bytes], partition: int, first_offset: int, count: int) -> list[bytes]:
+    """``lines``, if there are ``count`` of them; else :class:`CorruptBatchError`."""
     if len(lines) != count:
         raise CorruptBatchError(partition, first_offset, f"{len(lines)} lines, expected {count}")
     return lines
+
+
+def decompress_lines(blob: bytes, partition: int, first_offset: int, count: int) -> list[bytes]:
+    """The lines of a stored batch; raises :class:`CorruptBatchError` if it fails checks."""
+    data = decompress_data(blob, partition, first_offset)
+    return check_lines(data.split(b"\n"), partition, first_offset, count)
 
 
 def split_line(line: bytes) -> tuple[dict[str, Any], bytes]:

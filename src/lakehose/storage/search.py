@@ -48,7 +48,7 @@ from lakehose.query.stages import Aggregation, Output, Stage
 from lakehose.query.timerange import TimeRange
 from lakehose.storage.candidates import LineFilter
 from lakehose.storage.decoding import BatchContext, LineDecoder, ScanFn, SweepFn, full_event
-from lakehose.storage.records import decompress_batch
+from lakehose.storage.records import decompress_data
 from lakehose.storage.sqlite import PartitionReader, partition_path
 
 log = logging.getLogger(__name__)
@@ -364,7 +364,7 @@ class Search:
         p, first_offset, count = s[0], s[1], s[2]
         plan = self.plan.batch(s[6], s[7], s[8])
         try:
-            data = decompress_batch(blob, p, first_offset)
+            data = decompress_data(blob, p, first_offset)
         except CorruptBatchError as exc:
             log.warning("search skipped a batch: %s", exc)
             self.stats.warnings.append(str(exc))

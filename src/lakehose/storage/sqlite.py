@@ -29,6 +29,7 @@ import os
 import sqlite3
 import time
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -109,6 +110,23 @@ class PartitionWriter:
         self._conn.close()
         os.close(self._lock_fd)
 
+    @contextmanager
+    def _sequenced(self) -> Iterator[sqlite3.Connection]:
+        """A write transaction under the partition's sequencer lock (see the module doc)."""
+        conn = self._conn
+        fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+                conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+        finally:
+            fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+
     def _rows(
         self, pending: Sequence[PendingAppend]
     ) -> tuple[list[tuple[Slice, bytes]], list[int]]:
@@ -152,11 +170,8 @@ class PartitionWriter:
         """
         rows, counts = self._rows(pending)
         now = time.time_ns()
-        conn = self._conn
-        fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
         try:
-            conn.execute("BEGIN IMMEDIATE")
-            try:
+            with self._sequenced() as conn:
                 next_offset, stored = conn.execute(
                     "SELECT next_offset, stored_bytes FROM state WHERE id = 0"
                 ).fetchone()
@@ -211,17 +226,10 @@ class PartitionWriter:
                         ack_id = self._issue_ack(item.ack_channel, now)
                     results.append(AppendResult(self.partition, offset, count, ack_id))
                     offset += count
-                conn.execute("COMMIT")
-            except BaseException:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                raise
         except sqlite3.Error as exc:
             if _is_full(exc):
                 raise StorageFullError(str(self.path.parent)) from exc
             raise StorageError(f"append to partition {self.partition} failed: {exc}") from exc
-        finally:
-            fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
         return results
 
     def _issue_ack(self, channel: str, now: int) -> int:
@@ -242,28 +250,18 @@ class PartitionWriter:
         if not ack_ids:
             return set()
         found: set[int] = set()
-        fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
-        try:
-            self._conn.execute("BEGIN IMMEDIATE")
-            try:
-                for start in range(0, len(ack_ids), 500):
-                    chunk = list(ack_ids[start : start + 500])
-                    marks = ",".join("?" * len(chunk))
-                    found.update(
-                        row[0]
-                        for row in self._conn.execute(
-                            f"DELETE FROM pending_acks WHERE channel = ? AND ack_id IN ({marks}) "
-                            "RETURNING ack_id",
-                            (channel, *chunk),
-                        )
+        with self._sequenced() as conn:
+            for start in range(0, len(ack_ids), 500):
+                chunk = list(ack_ids[start : start + 500])
+                marks = ",".join("?" * len(chunk))
+                found.update(
+                    row[0]
+                    for row in conn.execute(
+                        f"DELETE FROM pending_acks WHERE channel = ? AND ack_id IN ({marks}) "
+                        "RETURNING ack_id",
+                        (channel, *chunk),
                     )
-                self._conn.execute("COMMIT")
-            except BaseException:
-                if self._conn.in_transaction:
-                    self._conn.execute("ROLLBACK")
-                raise
-        finally:
-            fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+                )
         return found
 
     def pending_ack_count(self, channel: str) -> int:
@@ -277,58 +275,45 @@ class PartitionWriter:
     ) -> int:
         """Delete the oldest batches beyond the age or size limit; return events dropped."""
         now = time.time_ns()
-        conn = self._conn
-        fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
-        try:
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                cut = None
-                if max_age is not None:
-                    row = conn.execute(
-                        "SELECT max(first_offset + count) FROM batches WHERE ingest_time < ?",
-                        (now - int(max_age * 1e9),),
-                    ).fetchone()
-                    cut = row[0]
-                next_offset, stored = conn.execute(
-                    "SELECT next_offset, stored_bytes FROM state WHERE id = 0"
+        dropped = 0
+        with self._sequenced() as conn:
+            cut = None
+            if max_age is not None:
+                row = conn.execute(
+                    "SELECT max(first_offset + count) FROM batches WHERE ingest_time < ?",
+                    (now - int(max_age * 1e9),),
                 ).fetchone()
-                if max_bytes is not None and stored > max_bytes:
-                    excess = stored - max_bytes
-                    acc = 0
-                    for first, count, size in conn.execute(
-                        "SELECT first_offset, count, stored_bytes FROM batches ORDER BY first_offset"
-                    ):
-                        acc += size
-                        if acc >= excess:
-                            cut = max(cut or 0, first + count)
-                            break
-                dropped = 0
-                if cut:
-                    dropped_row = conn.execute(
-                        "SELECT coalesce(sum(count), 0), coalesce(sum(stored_bytes), 0) "
-                        "FROM batches WHERE first_offset < ?",
-                        (cut,),
-                    ).fetchone()
-                    dropped, freed = int(dropped_row[0]), int(dropped_row[1])
-                    conn.execute("DELETE FROM batches WHERE first_offset < ?", (cut,))
-                    conn.execute("DELETE FROM batch_data WHERE first_offset < ?", (cut,))
-                    first = conn.execute("SELECT min(first_offset) FROM batches").fetchone()[0]
-                    conn.execute(
-                        "UPDATE state SET start_offset = ?, stored_bytes = ? WHERE id = 0",
-                        (first if first is not None else next_offset, stored - freed),
-                    )
+                cut = row[0]
+            next_offset, stored = conn.execute(
+                "SELECT next_offset, stored_bytes FROM state WHERE id = 0"
+            ).fetchone()
+            if max_bytes is not None and stored > max_bytes:
+                excess = stored - max_bytes
+                acc = 0
+                for first, count, size in conn.execute(
+                    "SELECT first_offset, count, stored_bytes FROM batches ORDER BY first_offset"
+                ):
+                    acc += size
+                    if acc >= excess:
+                        cut = max(cut or 0, first + count)
+                        break
+            if cut:
+                dropped_row = conn.execute(
+                    "SELECT coalesce(sum(count), 0), coalesce(sum(stored_bytes), 0) "
+                    "FROM batches WHERE first_offset < ?",
+                    (cut,),
+                ).fetchone()
+                dropped, freed = int(dropped_row[0]), int(dropped_row[1])
+                conn.execute("DELETE FROM batches WHERE first_offset < ?", (cut,))
+                conn.execute("DELETE FROM batch_data WHERE first_offset < ?", (cut,))
+                first = conn.execute("SELECT min(first_offset) FROM batches").fetchone()[0]
                 conn.execute(
-                    "DELETE FROM pending_acks WHERE created < ?", (now - int(ack_age * 1e9),)
+                    "UPDATE state SET start_offset = ?, stored_bytes = ? WHERE id = 0",
+                    (first if first is not None else next_offset, stored - freed),
                 )
-                conn.execute("COMMIT")
-            except BaseException:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                raise
-        finally:
-            fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+            conn.execute("DELETE FROM pending_acks WHERE created < ?", (now - int(ack_age * 1e9),))
         if dropped:
-            conn.execute("PRAGMA incremental_vacuum")
+            self._conn.execute("PRAGMA incremental_vacuum")
             log.info("retention dropped %d events from partition %d", dropped, self.partition)
         return dropped
 

@@ -10,11 +10,11 @@ from lakehose.auth.scopes import ALL_SCOPES
 from lakehose.cli.commands.common import data_dir_options, json_option, settings_for
 from lakehose.cli.output import emit_json, table
 from lakehose.storage.catalog import Catalog
-from lakehose.storage.lake import open_data_dir
+from lakehose.storage.lake import open_catalog
 
 
 def _catalog(data_dir: str | None, config_file: str | None) -> Catalog:
-    return open_data_dir(settings_for(data_dir, config_file))
+    return open_catalog(settings_for(data_dir, config_file))
 
 
 @click.group()

@@ -15,7 +15,7 @@ from lakehose.cli.output import details, emit_json, fmt_time_ns, table
 from lakehose.config import Settings
 from lakehose.parsers.formats import ParserRegistry
 from lakehose.storage.catalog import Catalog, Connector
-from lakehose.storage.lake import connector_stats, connector_view, hec_url, open_data_dir
+from lakehose.storage.lake import connector_stats, connector_view, hec_url, open_catalog
 
 _SHOW_KEYS = [
     ("name", "name"),
@@ -42,7 +42,7 @@ _SHOW_KEYS = [
 
 def _open(data_dir: str | None, config_file: str | None) -> tuple[Settings, Catalog]:
     settings = settings_for(data_dir, config_file)
-    return settings, open_data_dir(settings)
+    return settings, open_catalog(settings)
 
 
 def _view(settings: Settings, catalog: Catalog, connector: Connector) -> dict[str, Any]:

@@ -1,0 +1,714 @@
+"""The OpenAPI 3.1 document of every lakehose endpoint, served at ``/api/v1/openapi.json``.
+
+Written out by hand, close to the code it describes; a test fails when a route the
+server serves is missing here, so the document cannot fall behind.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import lakehose
+from lakehose.parsers.hec import CODES
+
+JSON = "application/json"
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
+    return {"description": description, "content": {JSON: {"schema": schema}}}
+
+
+def _falcon(description: str, resource: str | None = None) -> dict[str, Any]:
+    schema: dict[str, Any] = _ref("FalconEnvelope")
+    if resource:
+        schema = {
+            "allOf": [
+                _ref("FalconEnvelope"),
+                {"properties": {"resources": {"type": "array", "items": _ref(resource)}}},
+            ]
+        }
+    return _json(schema, description)
+
+
+_ERRORS = {
+    "400": _falcon("Bad request: errors[0].message says what"),
+    "401": _falcon("Missing, unknown, expired or revoked bearer token"),
+    "403": _falcon("The token lacks the scope, or the caller is not on a loopback address"),
+}
+_HEC_REPLIES = {
+    "200": _json(_ref("HecReply"), "Success (code 0); ackId when the connector has acks on"),
+    "400": _json(_ref("HecReply"), "Bad data or metadata (codes 5, 6, 7, 10-16)"),
+    "401": _json(_ref("HecReply"), "No key, or a malformed Authorization header (codes 2, 3)"),
+    "403": _json(_ref("HecReply"), "Unknown or disabled key (codes 1, 4)"),
+    "408": _json(_ref("HecReply"), "The body stalled longer than body_timeout"),
+    "413": _json(_ref("HecReply"), "Body over max_body_bytes, before or after decompression"),
+    "415": _json(_ref("HecReply"), "Content-Encoding other than gzip, zstd or identity"),
+    "503": _json(
+        _ref("HecReply"), "Busy, over the rate limit or disk full (code 9): nothing was stored"
+    ),
+}
+_HEC_AUTH: list[dict[str, list[str]]] = [
+    {"splunkKey": []},
+    {"bearerKey": []},
+    {"basicKey": []},
+    {"queryToken": []},
+]
+
+
+def _hec_paths() -> dict[str, Any]:
+    event = {
+        "post": {
+            "summary": "Send JSON events (envelopes, concatenated or in an array)",
+            "tags": ["HEC"],
+            "security": _HEC_AUTH,
+            "parameters": [
+                {"name": n, "in": "query", "schema": {"type": "string"}, "description": d}
+                for n, d in (
+                    ("host", "default host"),
+                    ("source", "default source"),
+                    ("sourcetype", "default sourcetype"),
+                    ("index", "default index"),
+                    ("channel", "request channel (connectors with acks)"),
+                )
+            ],
+            "requestBody": {
+                "content": {
+                    JSON: {
+                        "schema": {
+                            "oneOf": [
+                                _ref("HecEnvelope"),
+                                {"type": "array", "items": _ref("HecEnvelope")},
+                                {"type": "string"},
+                            ]
+                        }
+                    }
+                }
+            },
+            "responses": _HEC_REPLIES,
+        },
+        "options": {
+            "summary": "Allow: POST,OPTIONS (no key)",
+            "tags": ["HEC"],
+            "responses": {"200": {"description": "empty"}},
+        },
+    }
+    raw = {
+        "post": {
+            "summary": "Send raw text, one event per line",
+            "tags": ["HEC"],
+            "security": _HEC_AUTH,
+            "parameters": [
+                {"name": n, "in": "query", "schema": {"type": "string"}}
+                for n in ("host", "source", "sourcetype", "index", "time", "channel")
+            ],
+            "requestBody": {"content": {"text/plain": {"schema": {"type": "string"}}}},
+            "responses": _HEC_REPLIES,
+        },
+        "options": event["options"],
+    }
+    ack = {
+        "post": {
+            "summary": "Which ack ids are durable (connectors with acks)",
+            "tags": ["HEC"],
+            "security": _HEC_AUTH,
+            "requestBody": {
+                "content": {
+                    JSON: {
+                        "schema": {
+                            "type": "object",
+                            "required": ["acks"],
+                            "properties": {
+                                "acks": {
+                                    "type": "array",
+                                    "items": {"type": "integer", "minimum": 0},
+                                }
+                            },
+                        }
+                    }
+                }
+            },
+            "responses": {
+                "200": _json(
+                    {
+                        "type": "object",
+                        "properties": {
+                            "acks": {"type": "object", "additionalProperties": {"type": "boolean"}}
+                        },
+                    },
+                    "Each id: true once (then forgotten)",
+                ),
+                "400": _json(_ref("HecReply"), "Codes 6, 10, 11, 14"),
+            },
+        },
+        "options": event["options"],
+    }
+    health = {
+        "get": {
+            "summary": "Health (no key)",
+            "tags": ["HEC"],
+            "responses": {
+                "200": _json(_ref("HecReply"), "HEC is healthy (code 17)"),
+                "503": _json(_ref("HecReply"), "Queues full or disk full (18), shutting down (23)"),
+            },
+        },
+        "options": {
+            "summary": "Allow: GET,HEAD,OPTIONS",
+            "tags": ["HEC"],
+            "responses": {"200": {"description": "empty"}},
+        },
+    }
+    return {
+        "/services/collector": event,
+        "/services/collector/event": event,
+        "/services/collector/event/1.0": event,
+        "/api/v1/ingest/hec": event,
+        "/services/collector/raw": raw,
+        "/services/collector/raw/1.0": raw,
+        "/api/v1/ingest/hec/raw": raw,
+        "/services/collector/ack": ack,
+        "/services/collector/ack/1.0": ack,
+        "/services/collector/health": health,
+        "/services/collector/health/1.0": health,
+    }
+
+
+def _bearer(scope: str) -> list[dict[str, list[str]]]:
+    return [{"bearerToken": [scope]}]
+
+
+def _api_paths() -> dict[str, Any]:
+    name = {"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}
+    client = {
+        "name": "client",
+        "in": "path",
+        "required": True,
+        "schema": {"type": "string"},
+        "description": "name or client id",
+    }
+    partition = {
+        "name": "partition",
+        "in": "path",
+        "required": True,
+        "schema": {"type": "integer", "minimum": 0},
+    }
+    app_id = {
+        "name": "appId",
+        "in": "query",
+        "required": True,
+        "schema": {"type": "string", "pattern": "^[A-Za-z0-9._-]{1,32}$"},
+    }
+    form = {
+        "application/x-www-form-urlencoded": {
+            "schema": {
+                "type": "object",
+                "properties": {
+                    "client_id": {"type": "string"},
+                    "client_secret": {"type": "string"},
+                    "token": {"type": "string"},
+                },
+            }
+        }
+    }
+    return {
+        "/api/v1/search": {
+            "post": {
+                "summary": "Search the lake with a LogScale-style query (see README, Search)",
+                "tags": ["Search"],
+                "security": _bearer("search:read"),
+                "requestBody": {"content": {JSON: {"schema": _ref("SearchRequest")}}},
+                "responses": {
+                    "200": _falcon(
+                        "Rows: whole events newest first, or the table an aggregate or table() "
+                        "makes; meta.search has the counts and time taken, "
+                        "meta.pagination.next_cursor the next page of an event list"
+                    ),
+                    **_ERRORS,
+                    "400": _falcon(
+                        "Bad query (errors[0] has line and column), time, limit or cursor"
+                    ),
+                },
+            }
+        },
+        "/oauth2/token": {
+            "post": {
+                "summary": "OAuth2 client credentials: an access token",
+                "tags": ["OAuth2"],
+                "requestBody": {"required": True, "content": form},
+                "responses": {
+                    "201": _json(_ref("AccessToken"), "The token (expires_in is an integer)"),
+                    "400": _falcon("client_id or client_secret missing"),
+                    "403": _falcon("access denied, authorization failed"),
+                    "429": _falcon("Too many failed attempts; see Retry-After"),
+                },
+            }
+        },
+        "/oauth2/revoke": {
+            "post": {
+                "summary": "Revoke a token (Basic client_id:client_secret)",
+                "tags": ["OAuth2"],
+                "security": [{"clientBasic": []}],
+                "requestBody": {"required": True, "content": form},
+                "responses": {
+                    "200": _falcon("Revoked (or was not live)"),
+                    "401": _falcon("Bad client credentials"),
+                    "429": _falcon("Too many failed attempts"),
+                },
+            }
+        },
+        "/sensors/entities/datafeed/v2": {
+            "get": {
+                "summary": "Discover streams: one per partition, with a session token",
+                "tags": ["Streams"],
+                "security": _bearer("streams:read"),
+                "parameters": [
+                    app_id,
+                    {"name": "format", "in": "query", "schema": {"enum": ["json", "flatjson"]}},
+                ],
+                "responses": {"200": _falcon("Streams", "StreamResource"), **_ERRORS},
+            }
+        },
+        "/sensors/entities/datafeed/v1/{partition}": {
+            "get": {
+                "summary": "The data feed: NDJSON Falcon envelopes from an inclusive offset, then live",
+                "tags": ["Streams"],
+                "security": [{"sessionToken": []}],
+                "parameters": [
+                    partition,
+                    app_id,
+                    {
+                        "name": "offset",
+                        "in": "query",
+                        "schema": {"type": "integer", "minimum": 0},
+                        "description": "first offset to send (inclusive)",
+                    },
+                    {
+                        "name": "whence",
+                        "in": "query",
+                        "schema": {"enum": [0, 2]},
+                        "description": "2: only new events",
+                    },
+                    {
+                        "name": "eventType",
+                        "in": "query",
+                        "schema": {"type": "string"},
+                        "description": "comma-separated; empty means all",
+                    },
+                    {"name": "format", "in": "query", "schema": {"enum": ["json", "flatjson"]}},
+                ],
+                "responses": {
+                    "200": {
+                        "description": "Chunked NDJSON; a CRLF keep-alive line when idle",
+                        "content": {JSON: {"schema": _ref("FalconEvent")}},
+                    },
+                    "400": _falcon("Bad offset, appId or parameter"),
+                    "401": _falcon("Bad or expired session token, or appId busy on this partition"),
+                },
+            }
+        },
+        "/sensors/entities/datafeed-actions/v1/{partition}": {
+            "post": {
+                "summary": "Refresh the active stream session",
+                "tags": ["Streams"],
+                "security": _bearer("streams:read"),
+                "parameters": [
+                    partition,
+                    app_id,
+                    {
+                        "name": "action_name",
+                        "in": "query",
+                        "required": True,
+                        "schema": {"const": "refresh_active_stream_session"},
+                    },
+                ],
+                "responses": {
+                    "200": _falcon("Refreshed"),
+                    "404": _falcon("No active session"),
+                    **_ERRORS,
+                },
+            }
+        },
+        "/api/v1/status": {
+            "get": {
+                "summary": "Version, health, workers, partitions' offsets",
+                "tags": ["lakehose"],
+                "responses": {"200": _falcon("Status")},
+            }
+        },
+        "/metrics": {
+            "get": {
+                "summary": "Prometheus metrics of every worker",
+                "tags": ["lakehose"],
+                "responses": {
+                    "200": {
+                        "description": "Prometheus text",
+                        "content": {"text/plain": {"schema": {"type": "string"}}},
+                    }
+                },
+            }
+        },
+        "/api/v1/openapi.json": {
+            "get": {
+                "summary": "This document",
+                "tags": ["lakehose"],
+                "responses": {"200": _json({"type": "object"}, "OpenAPI 3.1")},
+            }
+        },
+        "/api/v1/connectors": {
+            "get": {
+                "summary": "List connectors with status and counts",
+                "tags": ["Connectors"],
+                "security": _bearer("connectors:read"),
+                "responses": {"200": _falcon("Connectors", "Connector"), **_ERRORS},
+            },
+            "post": {
+                "summary": "Create a connector (its API key is in the answer, once)",
+                "tags": ["Connectors"],
+                "security": _bearer("connectors:write"),
+                "requestBody": {
+                    "required": True,
+                    "content": {JSON: {"schema": _ref("ConnectorRequest")}},
+                },
+                "responses": {
+                    "201": _falcon("Created", "Connector"),
+                    "409": _falcon("Name taken"),
+                    **_ERRORS,
+                },
+            },
+        },
+        "/api/v1/connectors/{name}": {
+            "get": {
+                "summary": "One connector",
+                "tags": ["Connectors"],
+                "security": _bearer("connectors:read"),
+                "parameters": [name],
+                "responses": {
+                    "200": _falcon("Connector", "Connector"),
+                    "404": _falcon("Not found"),
+                    **_ERRORS,
+                },
+            },
+            "patch": {
+                "summary": "Change settings, enable or disable",
+                "tags": ["Connectors"],
+                "security": _bearer("connectors:write"),
+                "parameters": [name],
+                "requestBody": {"content": {JSON: {"schema": _ref("ConnectorRequest")}}},
+                "responses": {
+                    "200": _falcon("Changed", "Connector"),
+                    "404": _falcon("Not found"),
+                    **_ERRORS,
+                },
+            },
+            "delete": {
+                "summary": "Delete (its events stay)",
+                "tags": ["Connectors"],
+                "security": _bearer("connectors:write"),
+                "parameters": [name],
+                "responses": {"200": _falcon("Deleted"), "404": _falcon("Not found"), **_ERRORS},
+            },
+        },
+        "/api/v1/connectors/{name}/rotate": {
+            "post": {
+                "summary": "Replace the keys with a new one (in the answer, once)",
+                "tags": ["Connectors"],
+                "security": _bearer("connectors:write"),
+                "parameters": [name],
+                "responses": {
+                    "200": _falcon("Rotated", "Connector"),
+                    "404": _falcon("Not found"),
+                    **_ERRORS,
+                },
+            }
+        },
+        "/api/v1/clients": {
+            "get": {
+                "summary": "List API clients (never secrets)",
+                "tags": ["Clients"],
+                "security": _bearer("clients:write"),
+                "parameters": [{"name": "all", "in": "query", "schema": {"type": "boolean"}}],
+                "responses": {"200": _falcon("Clients", "ApiClient"), **_ERRORS},
+            },
+            "post": {
+                "summary": "Create an API client (its secret is in the answer, once)",
+                "tags": ["Clients"],
+                "security": _bearer("clients:write"),
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        JSON: {
+                            "schema": {
+                                "type": "object",
+                                "required": ["name", "scopes"],
+                                "properties": {
+                                    "name": {"type": "string"},
+                                    "scopes": {"type": "array", "items": {"type": "string"}},
+                                },
+                            }
+                        }
+                    },
+                },
+                "responses": {
+                    "201": _falcon("Created", "ApiClient"),
+                    "409": _falcon("Name taken"),
+                    **_ERRORS,
+                },
+            },
+        },
+        "/api/v1/clients/{client}": {
+            "get": {
+                "summary": "One API client",
+                "tags": ["Clients"],
+                "security": _bearer("clients:write"),
+                "parameters": [client],
+                "responses": {
+                    "200": _falcon("Client", "ApiClient"),
+                    "404": _falcon("Not found"),
+                    **_ERRORS,
+                },
+            },
+            "delete": {
+                "summary": "Revoke an API client",
+                "tags": ["Clients"],
+                "security": _bearer("clients:write"),
+                "parameters": [client],
+                "responses": {
+                    "200": _falcon("Revoked", "ApiClient"),
+                    "404": _falcon("Not found"),
+                    **_ERRORS,
+                },
+            },
+        },
+        "/api/v1/clients/{client}/revoke": {
+            "post": {
+                "summary": "Revoke an API client",
+                "tags": ["Clients"],
+                "security": _bearer("clients:write"),
+                "parameters": [client],
+                "responses": {
+                    "200": _falcon("Revoked", "ApiClient"),
+                    "404": _falcon("Not found"),
+                    **_ERRORS,
+                },
+            }
+        },
+    }
+
+
+def _schemas() -> dict[str, Any]:
+    string, integer = {"type": "string"}, {"type": "integer"}
+    return {
+        "HecReply": {
+            "type": "object",
+            "required": ["text", "code"],
+            "properties": {
+                "text": string,
+                "code": {"type": "integer", "enum": sorted(CODES) + [404, 405, 408, 413, 415]},
+                "invalid-event-number": integer,
+                "ackId": integer,
+            },
+        },
+        "HecEnvelope": {
+            "type": "object",
+            "properties": {
+                "event": {"description": "string or object (required, not blank)"},
+                "time": {"oneOf": [{"type": "number"}, string], "description": "epoch seconds"},
+                "host": string,
+                "source": string,
+                "sourcetype": string,
+                "index": string,
+                "fields": {
+                    "type": "object",
+                    "additionalProperties": {
+                        "oneOf": [
+                            string,
+                            {"type": "number"},
+                            {"type": "boolean"},
+                            {"type": "null"},
+                            {"type": "array"},
+                        ]
+                    },
+                },
+            },
+        },
+        "FalconEnvelope": {
+            "type": "object",
+            "required": ["meta", "errors", "resources"],
+            "properties": {
+                "meta": {
+                    "type": "object",
+                    "properties": {
+                        "query_time": {"type": "number"},
+                        "trace_id": string,
+                        "powered_by": string,
+                    },
+                },
+                "errors": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "required": ["code", "message"],
+                        "properties": {"code": integer, "message": string},
+                    },
+                },
+                "resources": {"type": "array"},
+            },
+        },
+        "AccessToken": {
+            "type": "object",
+            "required": ["access_token", "token_type", "expires_in"],
+            "properties": {
+                "access_token": string,
+                "token_type": {"const": "bearer"},
+                "expires_in": integer,
+            },
+        },
+        "StreamResource": {
+            "type": "object",
+            "properties": {
+                "dataFeedURL": string,
+                "sessionToken": {
+                    "type": "object",
+                    "properties": {
+                        "token": string,
+                        "expiration": {"type": "string", "format": "date-time"},
+                    },
+                },
+                "refreshActiveSessionURL": string,
+                "refreshActiveSessionInterval": integer,
+            },
+        },
+        "FalconEvent": {
+            "type": "object",
+            "properties": {
+                "metadata": {
+                    "type": "object",
+                    "properties": {
+                        "customerIDString": string,
+                        "offset": integer,
+                        "eventType": string,
+                        "eventCreationTime": {"type": "integer", "description": "ms"},
+                        "version": string,
+                        "partition": integer,
+                        "connector": string,
+                        "index": string,
+                        "host": string,
+                        "source": string,
+                        "sourcetype": string,
+                    },
+                },
+                "event": {"type": "object"},
+            },
+        },
+        "ConnectorRequest": {
+            "type": "object",
+            "properties": {
+                "name": string,
+                "description": string,
+                "parser": string,
+                "index": string,
+                "allowed_indexes": {"type": "array", "items": string},
+                "source": string,
+                "sourcetype": string,
+                "host": string,
+                "ack": {"type": "boolean"},
+                "allow_query_token": {"type": "boolean"},
+                "enabled": {"type": "boolean"},
+                "rate_rps": {"type": "number"},
+                "rate_bps": {"type": "number"},
+            },
+        },
+        "Connector": {
+            "type": "object",
+            "properties": {
+                "id": string,
+                "name": string,
+                "status": {"enum": ["active", "idle", "disabled"]},
+                "event_count": integer,
+                "byte_count": integer,
+                "last_event_time": {"type": ["integer", "null"], "description": "ns"},
+                "hec_url": string,
+                "api_key": {"type": "string", "description": "only when created or rotated"},
+            },
+        },
+        "SearchRequest": {
+            "type": "object",
+            "properties": {
+                "query": {"type": "string", "description": "e.g. failed | groupBy(host)"},
+                "start": {
+                    "oneOf": [string, {"type": "number"}],
+                    "description": "15m, 24h, 7d, now, ISO 8601, or epoch s/ms/us/ns",
+                },
+                "end": {"oneOf": [string, {"type": "number"}], "description": "exclusive"},
+                "limit": {"type": "integer", "minimum": 1, "maximum": 10000, "default": 200},
+                "cursor": {"type": "string", "description": "next_cursor of the previous page"},
+            },
+        },
+        "ApiClient": {
+            "type": "object",
+            "properties": {
+                "client_id": string,
+                "name": string,
+                "scopes": {"type": "array", "items": string},
+                "client_secret": {"type": "string", "description": "only when created"},
+            },
+        },
+    }
+
+
+def document() -> dict[str, Any]:
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "lakehose",
+            "version": lakehose.__version__,
+            "description": "HEC ingest, Falcon-style event streams, and lakehose's own API.",
+        },
+        "paths": {**_hec_paths(), **_api_paths()},
+        "components": {
+            "schemas": _schemas(),
+            "securitySchemes": {
+                "splunkKey": {
+                    "type": "apiKey",
+                    "in": "header",
+                    "name": "Authorization",
+                    "description": "Splunk <key>",
+                },
+                "bearerKey": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "a HEC key as a bearer (NG-SIEM, SDL)",
+                },
+                "basicKey": {
+                    "type": "http",
+                    "scheme": "basic",
+                    "description": "the key as the password",
+                },
+                "queryToken": {
+                    "type": "apiKey",
+                    "in": "query",
+                    "name": "token",
+                    "description": "only if the connector allows it",
+                },
+                "bearerToken": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "OAuth2 access token",
+                },
+                "clientBasic": {
+                    "type": "http",
+                    "scheme": "basic",
+                    "description": "client_id:client_secret",
+                },
+                "sessionToken": {
+                    "type": "apiKey",
+                    "in": "header",
+                    "name": "Authorization",
+                    "description": "Token <session token>",
+                },
+            },
+        },
+    }

@@ -1,0 +1,99 @@
+"""When lakehose cannot take more it says so (503 code 9, health code 18) and stores nothing."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import httpx
+
+from lakehose.testing import run_server
+from tests.helpers import cli_json, stored_events, wait_for
+
+
+def test_a_full_commit_queue_gets_server_is_busy_and_stores_nothing(data_dir: Path) -> None:
+    # Commits wait 2 s to gather, and the queue may hold 1 KiB: one 2 KB request fills it.
+    args = ["--commit-delay", "2", "--max-queue-bytes", "1024"]
+    with run_server(data_dir, args=args) as server:
+        headers = {"Authorization": f"Splunk {server.api_key}"}
+        first_reply: list[httpx.Response] = []
+        big = b'{"event":"' + b"x" * 2000 + b'"}'
+        sender = threading.Thread(
+            target=lambda: first_reply.append(
+                httpx.post(server.hec_url, content=big, headers=headers, timeout=30)
+            )
+        )
+        sender.start()
+        # health (which queues nothing) shows when the big request is waiting in the queue
+        wait_for(lambda: httpx.get(server.url + "/services/collector/health").status_code == 503)
+        busy = httpx.post(server.hec_url, content=b'{"event":"second"}', headers=headers)
+        assert (busy.status_code, busy.json()) == (503, {"text": "Server is busy", "code": 9})
+        assert int(busy.headers["retry-after"]) >= 1
+        sender.join()
+        assert first_reply[0].json()["code"] == 0
+        wait_for(lambda: httpx.get(server.url + "/services/collector/health").status_code == 200)
+        after = httpx.post(
+            server.hec_url, content=b'{"event":"after"}', headers=headers, timeout=30
+        )
+        assert after.json()["code"] == 0
+    stored = [e["event"] for e in stored_events(data_dir)]
+    assert stored == ["x" * 2000, "after"]
+
+
+def test_health_reports_queue_full_while_the_queue_is_full(data_dir: Path) -> None:
+    args = ["--commit-delay", "2", "--max-queue-bytes", "1024"]
+    with run_server(data_dir, args=args) as server:
+        headers = {"Authorization": f"Splunk {server.api_key}"}
+        big = b'{"event":"' + b"x" * 2000 + b'"}'
+        sender = threading.Thread(
+            target=lambda: httpx.post(server.hec_url, content=big, headers=headers, timeout=30)
+        )
+        sender.start()
+        unhealthy = wait_for(
+            lambda: (
+                (r := httpx.get(server.url + "/services/collector/health")).status_code == 503 and r
+            )
+        )
+        assert unhealthy.json() == {"text": "HEC is unhealthy, queues are full", "code": 18}
+        sender.join()
+
+
+def test_a_connector_over_its_rate_limit_gets_503_with_retry_after_and_stores_nothing(
+    data_dir: Path,
+) -> None:
+    with run_server(data_dir) as server:
+        key = cli_json("connector", "create", "slow", "--rate-rps", "2", data_dir=data_dir)[
+            "api_key"
+        ]
+        headers = {"Authorization": f"Splunk {key}"}
+        replies = [
+            httpx.post(server.hec_url, content=f'{{"event":"{i}"}}'.encode(), headers=headers)
+            for i in range(8)
+        ]
+        accepted = [i for i, r in enumerate(replies) if r.status_code == 200]
+        refused = [r for r in replies if r.status_code == 503]
+        assert refused, "8 requests in well under a second must exceed 2 requests/s"
+        for r in refused:
+            assert r.json() == {"text": "Server is busy", "code": 9}
+            assert int(r.headers["retry-after"]) >= 1
+        time.sleep(1.1)
+        assert (
+            httpx.post(server.hec_url, content=b'{"event":"later"}', headers=headers).status_code
+            == 200
+        )
+    stored = [e["event"] for e in stored_events(data_dir) if e["connector"] == "slow"]
+    assert stored == [str(i) for i in accepted] + ["later"]
+
+
+def test_a_byte_rate_limit_counts_body_bytes(data_dir: Path) -> None:
+    with run_server(data_dir) as server:
+        key = cli_json("connector", "create", "narrow", "--rate-bps", "1000", data_dir=data_dir)[
+            "api_key"
+        ]
+        headers = {"Authorization": f"Splunk {key}"}
+        body = b'{"event":"' + b"b" * 900 + b'"}'
+        codes = [
+            httpx.post(server.hec_url, content=body, headers=headers).status_code for _ in range(3)
+        ]
+        assert codes[0] == 200 and 503 in codes
