@@ -10,8 +10,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from lakehose.query.filters import compile_filter, field_names
+from lakehose.query.functions import Aggregate, GroupBy
 from lakehose.query.nodes import Compare, Filter, FreeText, Not, Or, Regex, Text
 from lakehose.query.prefilter import needles
+from lakehose.query.stages import CountBy, Output
 from lakehose.query.timerange import TimeRange
 from lakehose.storage.candidates import LineFilter
 from lakehose.storage.decoding import BatchContext, LineDecoder
@@ -97,7 +99,7 @@ def test_every_matching_line_is_a_candidate(
     f = a_filter(data, known)
     lines = [line(e, m, style) for e, m, style in rows]
     blob = b"\n".join(lines)
-    decoder = LineDecoder(frozenset(field_names(f)))
+    decoder = LineDecoder(frozenset(field_names(f) | {"user"}))
     predicate = compile_filter(f)
     matching = {i for i, raw in enumerate(lines) if predicate(decoder.decode(raw, BATCH, i)[1])}
     found = {i for i, _ in LineFilter(needles(f)).lines(blob)}
@@ -119,8 +121,21 @@ def test_every_matching_line_is_a_candidate(
     if hay is not None:
         swept: list[dict[str, Any]] = []
         sweep = decoder.sweeper(f, line_filter, with_time=False)
-        count = sweep(blob, hay, BATCH, lambda values, _: swept.append(values) or True, TimeRange())
+        count = sweep(
+            blob, hay, BATCH, lambda values, _: swept.append(values) or True, TimeRange(), {}
+        )
         assert count == len(swept) == len(matching)
+        # And counting in place (groupBy(user) | count) counts what the stage would.
+        stage = CountBy(GroupBy(("user",), (Aggregate("count", None, "_count"),)))
+        stage.downstream = Output(None)
+        counter = stage.counter()
+        assert counter is not None
+        sweep = decoder.sweeper(f, line_filter, with_time=False, count_by=counter[0])
+        sweep(blob, hay, BATCH, stage.push, TimeRange(), counter[1])
+        expected = CountBy(GroupBy(("user",), (Aggregate("count", None, "_count"),)))
+        for values in swept:
+            expected.push(values)
+        assert stage.counts == expected.counts
 
 
 def test_a_value_hidden_by_unicode_escapes_is_still_found() -> None:

@@ -182,6 +182,10 @@ def test_aggregates_over_fields(readers: list[SearchReader]) -> None:
     assert rows == [{"users": 10}]
     rows, _ = search(readers, "nothing-matches-this | count()")
     assert rows == [{"_count": 0}]
+    rows, _ = search(readers, "level=ERROR | count()")
+    assert rows == [{"_count": 40}]
+    rows, _ = search(readers, "level=INFO | count(as=n)", start=str(T0 + 5))
+    assert rows == [{"n": 395 - 39}]
 
 
 def test_group_limits_are_reported(readers: list[SearchReader]) -> None:

@@ -259,6 +259,18 @@ class CountBy(Aggregation):
     def takes_counts(self, per_batch: frozenset[str]) -> bool:
         return all(f in per_batch for f in self.fields)
 
+    def counter(self) -> tuple[str, dict[Any, int]] | None:
+        """For one group field: the field and the live counts by its value; ``""`` for none.
+
+        A scanner may add 1 to an existing key itself, saving a call per row; a value that
+        is not a key yet (or MISSING, or an array or object) must go through :meth:`push`.
+        """
+        if not self.fields:
+            return "", self.counts  # no field: only the number of rows matters (push_count)
+        if self.single is None:
+            return None
+        return self.single, self.counts
+
     def _add(self, key: Any, count: int) -> None:
         counts = self.counts
         if key in counts:

@@ -47,9 +47,10 @@ def _rawstring(event_json: bytes) -> Any:
 
 
 DecodeFn = Callable[[bytes, BatchContext, int], tuple[int, dict[str, Any]]]
-# (data, hay, batch, push, span) -> matched
+# (data, hay, batch, push, span, counts) -> matched
 SweepFn = Callable[
-    [bytes, bytes, BatchContext, Callable[[dict[str, Any], Any], bool], TimeRange], int
+    [bytes, bytes, BatchContext, Callable[[dict[str, Any], Any], bool], TimeRange, dict[Any, int]],
+    int,
 ]
 # (candidates, batch, push, span, events) -> (matched, index where the pipeline stopped, or -1)
 ScanFn = Callable[
@@ -164,13 +165,25 @@ class LineDecoder:
         found: ScanFn = self._define(body)
         return found
 
-    def sweeper(self, predicate: Filter, lines: LineFilter, *, with_time: bool) -> SweepFn:
+    def sweeper(
+        self,
+        predicate: Filter,
+        lines: LineFilter,
+        *,
+        with_time: bool,
+        count_by: str | None = None,
+    ) -> SweepFn:
         """The scan loop fused with the needle scan, for pipelines that only aggregate.
 
         ``sweep(data, hay, batch, push, span)`` finds each hit of the line filter's needle
         in ``hay`` (``data`` or its lower-cased copy), cuts out the line around it, and
         decodes, checks and pushes it in place: no list of candidates, no line numbers,
         no order kept (an aggregate needs none). Returns the number of rows pushed.
+
+        With ``count_by``, the first stage counts rows per value of that one field in the
+        dict ``counts`` (:meth:`CountBy.counter`): a row whose value is already a key is
+        counted in place; any other goes through ``push``, which applies the group limit.
+        With ``count_by=""`` (``count()`` alone) nothing is pushed: the count is the result.
         """
         namespace = self._namespace
         name = f"sweep{len(namespace)}"
@@ -179,7 +192,7 @@ class LineDecoder:
         namespace[f"{name}_rest"] = lines.rest
         meta = with_time or self._uses_meta
         body = [
-            f"def {name}(data, hay, batch, push, span):",
+            f"def {name}(data, hay, batch, push, span, counts):",
             "    matched = 0",
             "    find, rfind, hfind = data.find, data.rfind, hay.find",
             "    size = len(data)",
@@ -209,9 +222,20 @@ class LineDecoder:
         body += [
             f"        if not {expression(predicate, namespace)}: continue",
             "        matched += 1",
-            "        push(values, None)",
-            "    return matched",
         ]
+        if count_by == "":
+            pass  # count() alone: the caller adds the number matched
+        elif count_by is not None:
+            body += [
+                f"        key = values.get({count_by!r}, MISSING)",
+                "        if (key.__class__ is str or key.__class__ is int) and key in counts:",
+                "            counts[key] += 1",
+                "        else:",
+                "            push(values, None)",
+            ]
+        else:
+            body.append("        push(values, None)")
+        body.append("    return matched")
         found: SweepFn = self._define(body)
         return found
 

@@ -44,7 +44,7 @@ from lakehose.query.fields import TAGS
 from lakehose.query.functions import GroupBy
 from lakehose.query.plan import Plan
 from lakehose.query.prefilter import NeedleTree
-from lakehose.query.stages import Aggregation, Output, Stage
+from lakehose.query.stages import Aggregation, CountBy, Output, Stage
 from lakehose.query.timerange import TimeRange
 from lakehose.storage.candidates import LineFilter
 from lakehose.storage.decoding import BatchContext, LineDecoder, ScanFn, SweepFn, full_event
@@ -261,6 +261,7 @@ class Search:
         self._events = plan.kind == "events"
         # Aggregates take rows in any order and never stop the scan: lines can be swept.
         self._sweep = bool(plan.steps) and isinstance(plan.steps[0], GroupBy) and not self._numbered
+        self._counter: tuple[str, dict[Any, int]] | None = None  # set per run, see rows()
 
     # -- summaries, merged across partitions in ingest order ------------------------------
 
@@ -327,6 +328,7 @@ class Search:
         started = time.perf_counter()
         pipeline = self.plan.pipeline(self.limit)
         first, output = pipeline[0], pipeline[-1]
+        self._counter = first.counter() if isinstance(first, CountBy) else None
         assert isinstance(output, Output)
         stopped = False
         try:
@@ -383,10 +385,17 @@ class Search:
                 sweep = scan.sweeps[with_time]
                 if sweep is None:
                     sweep = scan.sweeps[with_time] = self.decoder.sweeper(
-                        plan.residual, scan.lines, with_time=with_time
+                        plan.residual,
+                        scan.lines,
+                        with_time=with_time,
+                        count_by=self._counter[0] if self._counter else None,
                     )
                 batch = BatchContext(p, first_offset, s[5], dict(zip(TAGS, tags, strict=True)))
-                stats.events_matched += sweep(data, hay, batch, first.push, self.span)
+                counts = self._counter[1] if self._counter else {}
+                matched = sweep(data, hay, batch, first.push, self.span, counts)
+                if self._counter is not None and self._counter[0] == "":
+                    first.push_count({}, matched)  # count() alone: the rows were not pushed
+                stats.events_matched += matched
                 return True
         candidates = scan.lines.lines(data, self._numbered)
         position = self.positions.get(p)
