@@ -30,14 +30,21 @@ lint: $(STAMP)
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
+	$(if $(wildcard bench),$(BIN)/mypy --strict bench)
 
 fmt: $(STAMP)
 	$(BIN)/ruff format src tests $(wildcard bench)
 	$(BIN)/ruff check --fix src tests $(wildcard bench)
 
-## bench: the ingest benchmarks against a fresh local server (see bench/README.md)
+## bench: the ingest benchmarks against a fresh local server (see bench/README.md);
+## options go in BENCH_ARGS, e.g. make bench BENCH_ARGS="--server-cpus 0 --client-cpus 1"
 bench: $(STAMP)
-	$(BIN)/python -m bench all
+	@command -v wrk >/dev/null || ! command -v apt-get >/dev/null || [ "$$(id -u)" != 0 ] || \
+		apt-get install -y -q wrk >/dev/null 2>&1 || \
+		{ apt-get update -q >/dev/null 2>&1 && apt-get install -y -q wrk >/dev/null 2>&1; } || true
+	@command -v wrk >/dev/null || \
+		echo "make bench: wrk is not installed (nor installable with apt-get here); using the Python generator"
+	$(BIN)/python -m bench all $(BENCH_ARGS)
 
 ## chaos / soak: the long reliability suites
 chaos: $(STAMP)

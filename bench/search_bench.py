@@ -208,7 +208,7 @@ def main(argv: list[str] | None = None) -> int:
         span = events * STEP
         window_start = T0 + span * 0.495
         window_end = window_start + span * 0.01
-        results = {
+        results: dict[str, Any] = {
             "events": events,
             "batch_size": batch_size,
             "decompress_only": decompress_only(data_dir, args.repeat),
