@@ -1,5 +1,5 @@
 """lakehose's Python SDK: send to any HEC (lakehose, NG-SIEM, SDL, Splunk) and read Falcon
-event streams (lakehose's or CrowdStrike's), FalconPy-compatible.
+event streams (lakehose's or CrowdStrike's), FalconPy-compatible; search a lakehose lake.
 
 Imports without the server's dependencies (no starlette, uvicorn, msgspec or storage).
 """
@@ -16,6 +16,7 @@ from lakehose.client._result import Rejection, SendResult
 from lakehose.client._sync import HEC, HTTPEventCollector
 from lakehose.client.checkpoint import Checkpoint, FileCheckpoint, MemoryCheckpoint
 from lakehose.client.inputs import InputError, open_input, read_events, read_lines
+from lakehose.client.search import Search, SearchResult
 
 __all__ = [
     "HEC",
@@ -32,6 +33,8 @@ __all__ = [
     "MemoryCheckpoint",
     "OAuth2",
     "Rejection",
+    "Search",
+    "SearchResult",
     "SendResult",
     "Stream",
     "StreamConsumer",

@@ -214,6 +214,25 @@ def _api_paths() -> dict[str, Any]:
         }
     }
     return {
+        "/api/v1/search": {
+            "post": {
+                "summary": "Search the lake with a LogScale-style query (see README, Search)",
+                "tags": ["Search"],
+                "security": _bearer("search:read"),
+                "requestBody": {"content": {JSON: {"schema": _ref("SearchRequest")}}},
+                "responses": {
+                    "200": _falcon(
+                        "Rows: whole events newest first, or the table an aggregate or table() "
+                        "makes; meta.search has the counts and time taken, "
+                        "meta.pagination.next_cursor the next page of an event list"
+                    ),
+                    **_ERRORS,
+                    "400": _falcon(
+                        "Bad query (errors[0] has line and column), time, limit or cursor"
+                    ),
+                },
+            }
+        },
         "/oauth2/token": {
             "post": {
                 "summary": "OAuth2 client credentials: an access token",
@@ -613,6 +632,19 @@ def _schemas() -> dict[str, Any]:
                 "last_event_time": {"type": ["integer", "null"], "description": "ns"},
                 "hec_url": string,
                 "api_key": {"type": "string", "description": "only when created or rotated"},
+            },
+        },
+        "SearchRequest": {
+            "type": "object",
+            "properties": {
+                "query": {"type": "string", "description": "e.g. failed | groupBy(host)"},
+                "start": {
+                    "oneOf": [string, {"type": "number"}],
+                    "description": "15m, 24h, 7d, now, ISO 8601, or epoch s/ms/us/ns",
+                },
+                "end": {"oneOf": [string, {"type": "number"}], "description": "exclusive"},
+                "limit": {"type": "integer", "minimum": 1, "maximum": 10000, "default": 200},
+                "cursor": {"type": "string", "description": "next_cursor of the previous page"},
             },
         },
         "ApiClient": {

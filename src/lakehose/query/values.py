@@ -1,0 +1,154 @@
+"""How one field value matches one query value: text, wildcards, numbers, regexes.
+
+Field matching is case-sensitive, as in LogScale; free text ignores case. A
+value and a query value compare as numbers when both are numbers (a JSON
+number, or a string of plain decimal digits such as ``"404"`` or ``"-1.5"``).
+An array matches when any of its elements does. A missing field matches
+nothing, except through ``!=`` (which is ``not =``).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Any
+
+from lakehose.query.fields import MISSING
+from lakehose.query.nodes import Regex, Text
+
+Matcher = Callable[[Any], bool]
+
+_DECIMAL = re.compile(r"-?\d+(?:\.\d+)?\Z")
+
+
+def as_number(value: Any) -> int | float | None:
+    """The number a JSON value stands for, or None (booleans are not numbers)."""
+    kind = type(value)
+    if kind is int or kind is float:
+        return value  # type: ignore[no-any-return]
+    if kind is str and _DECIMAL.match(value):
+        return int(value) if "." not in value else float(value)
+    return None
+
+
+def canonical_number(number: int | float) -> str:
+    """The shortest decimal text of a number: every plain decimal spelling of it contains it.
+
+    ``200`` for 200 and 200.0; ``4.5`` for 4.50.
+    """
+    if isinstance(number, float) and number.is_integer() and abs(number) < 1e16:
+        number = int(number)
+    if isinstance(number, int):
+        return str(number)
+    text = f"{number:.17f}".rstrip("0")
+    short = repr(number)
+    return short if "e" not in short else text
+
+
+def as_text(value: Any) -> str | None:
+    """A scalar as text for wildcards and regexes: strings as they are, JSON spelling otherwise."""
+    kind = type(value)
+    if kind is str:
+        return value  # type: ignore[no-any-return]
+    if kind is bool:
+        return "true" if value else "false"
+    if kind is int or kind is float:
+        return str(value)
+    return None
+
+
+def _any_element(match: Matcher) -> Matcher:
+    """Let a scalar matcher accept arrays whose elements match."""
+
+    def matcher(value: Any) -> bool:
+        if type(value) is list:
+            return any(match(item) for item in value)
+        return match(value)
+
+    return matcher
+
+
+def wildcard_regex(parts: tuple[str, ...], *, anchored: bool, ignore_case: bool) -> re.Pattern[str]:
+    body = ".*".join(re.escape(p) for p in parts)
+    flags = re.DOTALL | (re.IGNORECASE if ignore_case else 0)
+    return re.compile(f"^{body}\\Z" if anchored else body, flags)
+
+
+def equals(value: Text | Regex) -> Matcher:
+    """``field=value``: exact text, wildcard, number or regex."""
+    if isinstance(value, Regex):
+        return regex_match(value)
+    if value.is_anything:
+        return lambda v: v is not MISSING
+    if value.is_wildcard:
+        search = wildcard_regex(value.parts, anchored=True, ignore_case=False).match
+
+        def wild(v: Any) -> bool:
+            text = as_text(v)
+            return text is not None and search(text) is not None
+
+        return _any_element(wild)
+    literal = value.literal
+    number = as_number(literal)
+    true_false = literal if literal in ("true", "false") else None
+
+    def other(v: Any) -> bool:
+        kind = type(v)
+        if kind is str:
+            return number is not None and as_number(v) == number
+        if kind is int or kind is float:
+            return number is not None and v == number
+        if kind is bool:
+            return true_false is not None and (v is True) == (true_false == "true")
+        if kind is list:
+            return any(i == literal or other(i) for i in v)
+        return False
+
+    def exact(v: Any) -> bool:
+        return v == literal or other(v)
+
+    return exact
+
+
+def regex_match(value: Regex) -> Matcher:
+    from lakehose.query.parser import regex_flags
+
+    search = re.compile(value.pattern, regex_flags(value.flags)).search
+
+    def match(v: Any) -> bool:
+        text = as_text(v)
+        return text is not None and search(text) is not None
+
+    return _any_element(match)
+
+
+_ORDER: dict[str, Callable[[Any, Any], bool]] = {
+    "<": lambda a, b: a < b,
+    "<=": lambda a, b: a <= b,
+    ">": lambda a, b: a > b,
+    ">=": lambda a, b: a >= b,
+}
+
+
+def ordered(op: str, number: int | float) -> Matcher:
+    """``field < number`` and friends: numbers only; text never matches."""
+    compare = _ORDER[op]
+
+    def match(v: Any) -> bool:
+        n = as_number(v)
+        return n is not None and compare(n, number)
+
+    return _any_element(match)
+
+
+def free_text(value: Text | Regex) -> Matcher:
+    """A bare word, phrase or regex against ``@rawstring``; words and phrases ignore case."""
+    if isinstance(value, Regex):
+        return regex_match(value)
+    if value.is_anything:
+        return lambda v: v is not MISSING
+    if value.is_wildcard:
+        search = wildcard_regex(value.parts, anchored=False, ignore_case=True).search
+        return lambda v: type(v) is str and search(v) is not None
+    needle = value.literal.lower()
+    return lambda v: type(v) is str and needle in v.lower()

@@ -1,0 +1,451 @@
+"""Run a planned query over the lake: plan from batch summaries, read only what can match.
+
+Theory of operation
+-------------------
+1. *Summaries.* Each partition's ``batches`` table says, per record batch, its
+   offsets, event-time range and tags. One SQL query per partition returns the
+   batches that meet the time range (``max_time`` is indexed) and whose tags
+   can match (``#connector=x`` narrows to ``connector IN (...)``), newest first
+   (or oldest first for ``head()``), across partitions in ingest order.
+2. *Per batch, before reading its blob*: the plan settles the tag comparisons
+   (:meth:`Plan.batch`). A batch that cannot match is skipped. A batch where
+   every event matches, wholly inside the time range, is counted from its
+   summary when the first stage only counts (``count()``, ``groupBy(#tag)``).
+3. *Reading*: blobs are fetched a chunk at a time, decompressed, and the byte
+   needles pick the candidate lines (``candidates.py``); only those are decoded,
+   only for the fields the query uses (``decoding.py``), and checked against the
+   time range and the filter.
+4. *Pipeline*: matching rows are pushed through the stages; the scan stops as
+   soon as the output or a ``head``/``tail`` has what it needs. Rows leave after
+   each batch, so a large result streams instead of filling memory.
+
+Paging: an event list (filters and ``table()`` only) can stop after ``limit``
+rows and continue later from a :class:`Cursor`, which records each partition's
+position and the absolute time range, so later pages neither repeat nor skip.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import heapq
+import logging
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from lakehose.errors import CorruptBatchError, DataDirError, QueryError
+from lakehose.query.fields import TAGS
+from lakehose.query.functions import GroupBy
+from lakehose.query.plan import Plan
+from lakehose.query.prefilter import NeedleTree
+from lakehose.query.stages import Aggregation, CountBy, Output, Stage
+from lakehose.query.timerange import TimeRange
+from lakehose.storage.candidates import LineFilter
+from lakehose.storage.decoding import BatchContext, LineDecoder, ScanFn, SweepFn, full_event
+from lakehose.storage.records import decompress_data
+from lakehose.storage.sqlite import PartitionReader, partition_path
+
+log = logging.getLogger(__name__)
+
+DEFAULT_LIMIT = 200
+MAX_LIMIT = 10_000
+_CHUNK_MIN, _CHUNK_MAX = 4, 64
+_TAG_COLUMNS = {"#connector": "connector", "#index": "idx", "#sourcetype": "sourcetype"}
+
+# (partition, first_offset, count, min_time, max_time, ingest_time, connector, index, sourcetype)
+Summary = tuple[int, int, int, int, int, int, str, str, str]
+
+
+class SearchReader(PartitionReader):
+    """A partition reader with the two queries search needs: filtered summaries and blob chunks."""
+
+    def summaries(
+        self,
+        span: TimeRange,
+        tag_choices: dict[str, frozenset[str] | None],
+        *,
+        descending: bool,
+        below: int | None = None,
+        from_offset: int | None = None,
+    ) -> Iterator[Summary]:
+        """Summaries of batches that may hold matching events, in offset order."""
+        where: list[str] = []
+        args: list[int | str] = []
+        if span.start is not None:
+            where.append("max_time >= ?")
+            args.append(span.start)
+        if span.end is not None:
+            where.append("min_time < ?")
+            args.append(span.end)
+        for tag, column in _TAG_COLUMNS.items():
+            choices = tag_choices.get(tag)
+            if choices is not None:
+                where.append(f"{column} IN ({','.join('?' * len(choices))})" if choices else "0")
+                args.extend(sorted(choices))
+        if below is not None:
+            where.append("first_offset < ?")
+            args.append(below)
+        if from_offset is not None:
+            where.append("first_offset + count > ?")
+            args.append(from_offset)
+        sql = (
+            "SELECT first_offset, count, min_time, max_time, ingest_time, connector, idx, sourcetype "
+            "FROM batches"
+        )
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY first_offset" + (" DESC" if descending else "")
+        p = self.partition
+        cursor = self._conn.execute(sql, args)
+        while True:
+            rows = cursor.fetchmany(512)
+            if not rows:
+                return
+            for row in rows:
+                yield (p, *row)
+
+    def blobs(self, first_offsets: Sequence[int]) -> dict[int, bytes]:
+        marks = ",".join("?" * len(first_offsets))
+        return {
+            int(row[0]): bytes(row[1])
+            for row in self._conn.execute(
+                f"SELECT first_offset, data FROM batch_data WHERE first_offset IN ({marks})",
+                list(first_offsets),
+            )
+        }
+
+
+def open_readers(data_dir: Path, partitions: int | None = None) -> list[SearchReader]:
+    """Readers for every partition of a data directory (or the first ``partitions``)."""
+    if not data_dir.is_dir():
+        raise DataDirError(str(data_dir), "no such directory")
+    readers = []
+    p = 0
+    while (partitions is None or p < partitions) and partition_path(data_dir, p).exists():
+        readers.append(SearchReader(data_dir, p))
+        p += 1
+    if not readers:
+        raise DataDirError(str(data_dir), "it holds no event lake (no partition-0.db)")
+    return readers
+
+
+# -- cursors ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Cursor:
+    """Where the next page of an event list starts, and the range it was computed for."""
+
+    query_hash: str
+    descending: bool
+    positions: dict[int, int]
+    span: TimeRange
+
+    def encode(self) -> str:
+        body = {
+            "v": 1,
+            "q": self.query_hash,
+            "d": int(self.descending),
+            "p": {str(k): v for k, v in self.positions.items()},
+            "s": self.span.start,
+            "e": self.span.end,
+        }
+        return base64.urlsafe_b64encode(orjson.dumps(body)).decode().rstrip("=")
+
+    @classmethod
+    def decode(cls, text: str, query_hash: str) -> Cursor:
+        try:
+            body = orjson.loads(base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)))
+            if body.get("v") != 1:
+                raise ValueError("version")
+            cursor = cls(
+                str(body["q"]),
+                bool(body["d"]),
+                {int(k): int(v) for k, v in body["p"].items()},
+                TimeRange(body["s"], body["e"]),
+            )
+        except (ValueError, KeyError, TypeError, AttributeError, binascii.Error):
+            raise QueryError(
+                "invalid cursor: pass next_cursor from the previous page unchanged"
+            ) from None
+        if cursor.query_hash != query_hash:
+            raise QueryError("this cursor belongs to another query")
+        return cursor
+
+
+def query_hash(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+# -- execution ----------------------------------------------------------------------------
+
+
+@dataclass
+class SearchStats:
+    events_scanned: int = 0  # lines of the batches decompressed
+    events_matched: int = 0  # rows that passed the filters before the first function
+    events_from_summaries: int = 0  # counted from batch summaries without reading them
+    batches_read: int = 0
+    batches_skipped: int = 0  # ruled out by their summary (tags) without reading
+    batches_from_summaries: int = 0
+    rows: int = 0
+    took_ms: float = 0.0
+    warnings: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "events_scanned": self.events_scanned,
+            "events_matched": self.events_matched,
+            "events_from_summaries": self.events_from_summaries,
+            "batches_read": self.batches_read,
+            "batches_skipped": self.batches_skipped,
+            "batches_from_summaries": self.batches_from_summaries,
+            "rows": self.rows,
+            "took_ms": round(self.took_ms, 3),
+            "warnings": list(self.warnings),
+        }
+
+
+class _BatchScan:
+    """How batches with one combination of tags are scanned: their line filter and loops."""
+
+    __slots__ = ("lines", "loops", "sweeps")
+
+    def __init__(self, needles: NeedleTree | None) -> None:
+        self.lines = LineFilter(needles)
+        self.loops: list[ScanFn | None] = [None, None]  # [without, with] a time check
+        self.sweeps: list[SweepFn | None] = [None, None]
+
+
+class Search:
+    """One execution of a plan. Iterate :meth:`rows`; then read ``stats`` and ``next_cursor``."""
+
+    def __init__(
+        self,
+        plan: Plan,
+        readers: Sequence[SearchReader],
+        span: TimeRange,
+        *,
+        limit: int | None = DEFAULT_LIMIT,
+        cursor: str | None = None,
+    ) -> None:
+        self.plan = plan
+        self.readers = {r.partition: r for r in readers}
+        self.limit = limit
+        self.stats = SearchStats()
+        self.next_cursor: str | None = None
+        self.truncated = False
+        self._hash = query_hash(f"{plan.query.text}\x00{plan.kind}")
+        if cursor and not plan.pageable:
+            raise QueryError(
+                "only event lists and table() can be paged; this query has no next page"
+            )
+        resumed = Cursor.decode(cursor, self._hash) if cursor else None
+        self.span = resumed.span if resumed is not None else span
+        self.descending = plan.descending
+        if resumed is not None:
+            self.positions = dict(resumed.positions)
+        elif self.descending:
+            self.positions = {p: r.bounds()[1] for p, r in self.readers.items()}
+        else:
+            self.positions = {}
+        self.decoder = LineDecoder(plan.needed)
+        self._numbered = plan.pageable or "offset" in plan.needed
+        self._scans: dict[tuple[str, str, str], _BatchScan] = {}
+        self._events = plan.kind == "events"
+        # Aggregates take rows in any order and never stop the scan: lines can be swept.
+        self._sweep = bool(plan.steps) and isinstance(plan.steps[0], GroupBy) and not self._numbered
+        self._counter: tuple[str, dict[Any, int]] | None = None  # set per run, see rows()
+
+    # -- summaries, merged across partitions in ingest order ------------------------------
+
+    def _summaries(self) -> Iterator[Summary]:
+        streams = []
+        for p, reader in self.readers.items():
+            position = self.positions.get(p)
+            streams.append(
+                reader.summaries(
+                    self.span,
+                    self.plan.tag_choices,
+                    descending=self.descending,
+                    below=position if self.descending else None,
+                    from_offset=position if not self.descending else None,
+                )
+            )
+        if len(streams) == 1:
+            return streams[0]
+        if self.descending:
+            return heapq.merge(*streams, key=lambda s: (-s[5], s[0]))
+        return heapq.merge(*streams, key=lambda s: (s[5], s[0]))
+
+    def _chunks(self, first: Stage) -> Iterator[list[Summary]]:
+        """Summaries grouped into chunks that need reading, with the rest handled in passing."""
+        chunk: list[Summary] = []
+        size = _CHUNK_MIN
+        per_batch = frozenset(TAGS)
+        bulk = first.takes_counts(per_batch)
+        span = self.span
+        stats = self.stats
+        for s in self._summaries():
+            plan = self.plan.batch(s[6], s[7], s[8])
+            if plan.skip:
+                stats.batches_skipped += 1
+                continue
+            if plan.everything and bulk and span.covers(s[3], s[4]):
+                first.push_count(dict(zip(TAGS, s[6:9], strict=True)), s[2])
+                stats.batches_from_summaries += 1
+                stats.events_from_summaries += s[2]
+                stats.events_matched += s[2]
+                continue
+            chunk.append(s)
+            if len(chunk) >= size:
+                yield chunk
+                chunk = []
+                size = min(size * 2, _CHUNK_MAX)
+        if chunk:
+            yield chunk
+
+    def _fetch(self, chunk: list[Summary]) -> dict[tuple[int, int], bytes]:
+        wanted: dict[int, list[int]] = {}
+        for s in chunk:
+            wanted.setdefault(s[0], []).append(s[1])
+        out: dict[tuple[int, int], bytes] = {}
+        for p, offsets in wanted.items():
+            for first, blob in self.readers[p].blobs(offsets).items():
+                out[(p, first)] = blob
+        return out
+
+    # -- the scan -------------------------------------------------------------------------
+
+    def rows(self) -> Iterator[dict[str, Any]]:
+        """Output rows as they are found: whole events for an event list, else table rows."""
+        started = time.perf_counter()
+        pipeline = self.plan.pipeline(self.limit)
+        first, output = pipeline[0], pipeline[-1]
+        self._counter = first.counter() if isinstance(first, CountBy) else None
+        assert isinstance(output, Output)
+        stopped = False
+        try:
+            for chunk in self._chunks(first):
+                blobs = self._fetch(chunk)
+                for s in chunk:
+                    blob = blobs.get((s[0], s[1]))
+                    if blob is None:  # removed by retention since the summary was read
+                        continue
+                    stopped = not self._scan_batch(s, blob, first)
+                    yield from self._drain(output)
+                    if stopped:
+                        break
+                if stopped:
+                    break
+            first.finish()  # stopped or not: held rows (tail, sort, groups) come out now
+            yield from self._drain(output)
+            self.truncated = output.dropped > 0  # rows were refused past the limit
+            for stage in pipeline:
+                if isinstance(stage, Aggregation) and stage.dropped_groups:
+                    self.stats.warnings.append(
+                        f"groupBy() kept its first {stage.spec.limit} groups; "
+                        f"{stage.dropped_groups} events of other groups were left out "
+                        "(raise its limit= to keep more)"
+                    )
+            if stopped and self.plan.pageable:
+                self.next_cursor = Cursor(
+                    self._hash, self.descending, self.positions, self.span
+                ).encode()
+        finally:
+            self.stats.took_ms = (time.perf_counter() - started) * 1000
+
+    def _scan_batch(self, s: Summary, blob: bytes, first: Stage) -> bool:
+        """Push a batch's matching rows; False when the pipeline wants no more."""
+        p, first_offset, count = s[0], s[1], s[2]
+        plan = self.plan.batch(s[6], s[7], s[8])
+        try:
+            data = decompress_data(blob, p, first_offset)
+        except CorruptBatchError as exc:
+            log.warning("search skipped a batch: %s", exc)
+            self.stats.warnings.append(str(exc))
+            return True
+        stats = self.stats
+        stats.batches_read += 1
+        stats.events_scanned += count
+        tags = (s[6], s[7], s[8])
+        scan = self._scans.get(tags)
+        if scan is None:
+            scan = self._scans[tags] = _BatchScan(plan.needles)
+        with_time = not self.span.covers(s[3], s[4])
+        if self._sweep:  # an aggregate: no order, no positions, no early stop
+            hay = scan.lines.sweepable(data)
+            if hay is not None:
+                sweep = scan.sweeps[with_time]
+                if sweep is None:
+                    sweep = scan.sweeps[with_time] = self.decoder.sweeper(
+                        plan.residual,
+                        scan.lines,
+                        with_time=with_time,
+                        count_by=self._counter[0] if self._counter else None,
+                    )
+                batch = BatchContext(p, first_offset, s[5], dict(zip(TAGS, tags, strict=True)))
+                counts = self._counter[1] if self._counter else {}
+                matched = sweep(data, hay, batch, first.push, self.span, counts)
+                if self._counter is not None and self._counter[0] == "":
+                    first.push_count({}, matched)  # count() alone: the rows were not pushed
+                stats.events_matched += matched
+                return True
+        candidates = scan.lines.lines(data, self._numbered)
+        position = self.positions.get(p)
+        if self.descending:
+            self.positions[p] = first_offset
+            candidates.reverse()
+            # Lines already returned on an earlier page (the cursor cuts inside this batch).
+            if position is not None and first_offset + count > position:
+                candidates = [c for c in candidates if first_offset + c[0] < position]
+        else:
+            self.positions[p] = first_offset + count
+            if position is not None and first_offset < position:
+                candidates = [c for c in candidates if first_offset + c[0] >= position]
+        if not candidates:
+            return True
+        batch = BatchContext(p, first_offset, s[5], dict(zip(TAGS, tags, strict=True)))
+        loop = scan.loops[with_time]
+        if loop is None:
+            loop = scan.loops[with_time] = self.decoder.scanner(plan.residual, with_time=with_time)
+        matched, stopped_at = loop(candidates, batch, first.push, self.span, self._events)
+        stats.events_matched += matched
+        if stopped_at >= 0:
+            # The output refused this line's row: the next page starts with it.
+            offset = first_offset + stopped_at
+            self.positions[p] = offset + 1 if self.descending else offset
+            return False
+        return True
+
+    def _drain(self, output: Output) -> Iterator[dict[str, Any]]:
+        rows = output.drain()
+        if not rows:
+            return
+        self.stats.rows += len(rows)
+        if self.plan.kind == "events":
+            for _, (batch, index, line) in rows:
+                yield full_event(line, batch, index)
+        else:
+            for values, _ in rows:
+                yield values
+
+
+def run(
+    plan: Plan,
+    readers: Sequence[SearchReader],
+    span: TimeRange,
+    *,
+    limit: int | None = DEFAULT_LIMIT,
+    cursor: str | None = None,
+) -> tuple[list[dict[str, Any]], Search]:
+    """Run to completion (at most ``limit`` rows); the rows and the finished search."""
+    search = Search(plan, readers, span, limit=limit, cursor=cursor)
+    rows = list(search.rows())
+    return rows, search
