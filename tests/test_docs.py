@@ -47,3 +47,14 @@ def test_every_command_and_subcommand_is_documented() -> None:
             missing.append(f"lakehose {name}")
         assert runner.invoke(cli, [name, "--help"]).exit_code == 0
     assert not missing, f"commands missing from README: {missing}"
+
+
+def test_the_cli_reference_is_up_to_date() -> None:
+    import importlib.util
+
+    path = Path(__file__).parent.parent / "scripts" / "cli_reference.py"
+    spec = importlib.util.spec_from_file_location("cli_reference", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert module.OUT.read_text() == module.reference(), "run: python scripts/cli_reference.py"
