@@ -25,16 +25,16 @@ test: $(STAMP) check
 check: lint typecheck
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests $(wildcard bench)
-	$(BIN)/ruff format --check src tests $(wildcard bench)
+	$(BIN)/ruff check src tests $(wildcard bench) $(wildcard scripts)
+	$(BIN)/ruff format --check src tests $(wildcard bench) $(wildcard scripts)
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
 	$(if $(wildcard bench),$(BIN)/mypy --strict bench)
 
 fmt: $(STAMP)
-	$(BIN)/ruff format src tests $(wildcard bench)
-	$(BIN)/ruff check --fix src tests $(wildcard bench)
+	$(BIN)/ruff format src tests $(wildcard bench) $(wildcard scripts)
+	$(BIN)/ruff check --fix src tests $(wildcard bench) $(wildcard scripts)
 
 ## bench: the ingest benchmarks against a fresh local server (see bench/README.md);
 ## options go in BENCH_ARGS, e.g. make bench BENCH_ARGS="--server-cpus 0 --client-cpus 1"
