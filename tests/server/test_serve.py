@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import ssl
 import subprocess
+import sys
 from pathlib import Path
 
 import httpx
@@ -101,3 +103,52 @@ def test_sigterm_stops_every_worker_and_frees_the_port(tmp_path: Path) -> None:
     with socket.socket() as probe:  # nothing listens there any more (TIME_WAIT may linger)
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         probe.bind(("127.0.0.1", port))
+
+
+def test_the_listening_line_comes_only_once_every_worker_serves(tmp_path: Path) -> None:
+    """A user who sends at once after "Listening on" must not be refused."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LAKEHOSE_")}
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "lakehose",
+            "serve",
+            "--data-dir",
+            str(tmp_path / "data"),
+            "--port",
+            "0",
+            "--workers",
+            "2",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        env=env,
+        start_new_session=True,
+    )
+    try:
+        assert proc.stdout is not None
+        key = url = None
+        for line in proc.stdout:
+            if line.strip() and key == "":
+                key = line.strip()
+            if "shown only this once" in line:
+                key = ""
+            if line.startswith("Listening on "):
+                url = line.split()[2]
+                break
+        assert key and url
+        with httpx.Client(headers={"Authorization": f"Splunk {key}"}) as client:
+            for _ in range(8):  # new connections, so the kernel hands them to both workers
+                reply = client.post(
+                    url + "/services/collector",
+                    content=b'{"event":"now"}',
+                    headers={"Connection": "close"},
+                )
+                assert reply.json() == {"text": "Success", "code": 0}
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(30)
+        if proc.stdout is not None:
+            proc.stdout.close()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 from starlette.applications import Starlette
@@ -28,13 +28,15 @@ def all_routes(runtime: Runtime) -> list[BaseRoute]:
 class LakehoseApp:
     """ASGI entry point of one worker process."""
 
-    def __init__(self, runtime: Runtime) -> None:
+    def __init__(self, runtime: Runtime, on_ready: Callable[[], None] | None = None) -> None:
         self.runtime = runtime
         self.hec = HecHandler(runtime)
 
         @asynccontextmanager
         async def lifespan(_: Starlette) -> AsyncIterator[None]:
             await runtime.start()
+            if on_ready is not None:
+                on_ready()  # the socket already listens: from now on connections are served
             try:
                 yield
             finally:

@@ -30,7 +30,6 @@ from lakehose.storage.catalog import Connector, check_index
 from lakehose.storage.sqlite import PendingAppend
 
 log = logging.getLogger(__name__)
-access_log = logging.getLogger("lakehose.access")
 
 Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
@@ -128,6 +127,7 @@ class HecHandler:
         self.rt = runtime
         self.settings = runtime.settings
         self._requests = 0
+        self.access = runtime.access_log
         self._contexts: dict[int, tuple[Connector, int, IngestContext]] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -148,19 +148,15 @@ class HecHandler:
         await send({"type": "http.response.start", "status": reply.status, "headers": headers})
         await send({"type": "http.response.body", "body": body})
         self.rt.metrics.request(route, reply.code)
-        if self.settings.access_log:
+        if self.access is not None:
             client = scope.get("client") or ("-", 0)
-            access_log.info(
-                "%x-%x %s %s %s %d code=%d events=%d %.1fms",
-                self.rt.pid,
-                self._requests,
-                client[0],
-                scope["method"],
-                scope["path"],
-                reply.status,
-                reply.code,
-                reply.events,
-                (time.perf_counter() - started) * 1000,
+            # The path only for known routes: an unknown one is the client's text, and a
+            # client may have put a key in it (access lines are not redacted, see logs.py).
+            path = scope["path"][:200] if route != "unknown" else "(unknown path)"
+            self.access.add(
+                f"{self.rt.pid:x}-{self._requests:x} {client[0]} {scope['method']} {path} "
+                f"{reply.status} code={reply.code} events={reply.events} "
+                f"{(time.perf_counter() - started) * 1000:.1f}ms"
             )
 
     async def _handle(self, route: str, scope: Scope, receive: Receive) -> Reply:

@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from lakehose.config import Settings
+from lakehose.logs import AccessLog, access_log_for
 from lakehose.parsers.formats import ParserRegistry
 from lakehose.server.body import BodyDeadlines
 from lakehose.server.metrics import Metrics
@@ -101,6 +102,9 @@ class Runtime:
         self._waiters = 0
         self._extractors: dict[str | None, Callable[[str, str], Any]] = {}
         self.body_deadlines = BodyDeadlines(settings.body_timeout)
+        self.access_log: AccessLog | None = (
+            access_log_for(settings.log_format) if settings.access_log else None
+        )
         self.shutting_down = False
         self.started_at = time.time()
         self.loop: asyncio.AbstractEventLoop
@@ -310,6 +314,8 @@ class Runtime:
     # maintenance --------------------------------------------------------------------------
 
     def flush_metrics(self) -> None:
+        if self.access_log is not None:
+            self.access_log.flush()  # the access lines of the last second
         for committer in self.committers.values():
             times, committer.commit_times = committer.commit_times, []
             for seconds in times:

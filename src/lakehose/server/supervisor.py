@@ -26,6 +26,7 @@ import socket
 import time
 from collections.abc import Callable
 from multiprocessing.process import BaseProcess
+from multiprocessing.synchronize import Event as EventType
 from typing import Any
 
 import orjson
@@ -89,8 +90,14 @@ def uvicorn_config(settings: Settings, app: Any) -> Any:
     )
 
 
-def serve_worker(settings: Settings, worker: int, workers: int, port: int) -> None:
-    """Run one worker until it is told to stop (SIGTERM/SIGINT)."""
+def serve_worker(
+    settings: Settings,
+    worker: int,
+    workers: int,
+    port: int,
+    on_ready: Callable[[], None] | None = None,
+) -> None:
+    """Run one worker until it is told to stop (SIGTERM/SIGINT); ``on_ready`` once it serves."""
     import uvicorn
 
     from lakehose.server.app import LakehoseApp
@@ -106,15 +113,17 @@ def serve_worker(settings: Settings, worker: int, workers: int, port: int) -> No
     sock = make_socket(settings.host, port, reuse_port=True)
     sock.listen(2048)
     runtime = Runtime(settings, worker, workers)
-    Server(uvicorn_config(settings, LakehoseApp(runtime))).run(sockets=[sock])
+    Server(uvicorn_config(settings, LakehoseApp(runtime, on_ready))).run(sockets=[sock])
 
 
-def _worker_process(settings: Settings, worker: int, workers: int, port: int) -> None:
+def _worker_process(
+    settings: Settings, worker: int, workers: int, port: int, ready: EventType
+) -> None:
     _die_with_parent()
     from lakehose.logs import configure_logging
 
     configure_logging(settings.log_level, settings.log_format)
-    serve_worker(settings, worker, workers, port)
+    serve_worker(settings, worker, workers, port, ready.set)
 
 
 def bootstrap(catalog: Catalog) -> str | None:
@@ -172,17 +181,18 @@ class Supervisor:
         url = f"{s.scheme}://{f'[{host}]' if ':' in host else host}:{port}"
         info = {"pid": os.getpid(), "url": url, "host": s.host, "port": port, "workers": s.workers}
         server_info_path(s).write_bytes(orjson.dumps(info))
-        self._banner(settings, url, key)
+        listening = self._banner(settings, url, key)
         try:
             if s.workers == 1:
-                serve_worker(settings, 0, 1, port)
+                serve_worker(settings, 0, 1, port, lambda: self.announce(listening))
             else:
-                self._supervise(settings, port)
+                self._supervise(settings, port, listening)
         finally:
             server_info_path(s).unlink(missing_ok=True)
         return 0
 
-    def _banner(self, settings: Settings, url: str, key: str | None) -> None:
+    def _banner(self, settings: Settings, url: str, key: str | None) -> str:
+        """Say how to send an event; return the "Listening on" line, said once workers serve."""
         say = self.announce
         say(
             f"lakehose {lakehose.__version__}: data in {settings.data_dir}, {settings.workers} worker(s)"
@@ -201,27 +211,37 @@ class Supervisor:
             say(
                 "Send events with a connector's API key (new key: lakehose connector rotate default)"
             )
-        say(f"Listening on {url} (HEC at {collector})")
+        return f"Listening on {url} (HEC at {collector})"
 
-    def _start(self, settings: Settings, index: int, port: int) -> None:
+    def _start(self, settings: Settings, index: int, port: int) -> EventType:
         ctx = multiprocessing.get_context("spawn")
+        ready = ctx.Event()
         proc = ctx.Process(
             target=_worker_process,
-            args=(settings, index, settings.workers, port),
+            args=(settings, index, settings.workers, port, ready),
             name=f"lakehose-worker-{index}",
             daemon=False,
         )
         proc.start()
         self._procs[index] = proc
+        return ready
 
-    def _supervise(self, settings: Settings, port: int) -> None:
+    def _supervise(self, settings: Settings, port: int, listening: str) -> None:
         def on_signal(signum: int, _: Any) -> None:
             self._stop = True
 
         previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
         try:
-            for i in range(settings.workers):
-                self._start(settings, i, port)
+            started = [self._start(settings, i, port) for i in range(settings.workers)]
+            deadline = time.monotonic() + 120
+            while not self._stop and not all(e.is_set() for e in started):
+                if time.monotonic() > deadline or not all(
+                    p.is_alive() for p in self._procs.values()
+                ):
+                    break
+                time.sleep(0.02)
+            if all(e.is_set() for e in started):
+                self.announce(listening)
             while not self._stop:
                 time.sleep(0.2)
                 for i, proc in list(self._procs.items()):
