@@ -75,10 +75,13 @@ def _die_with_parent() -> None:
 def uvicorn_config(settings: Settings, app: Any) -> Any:
     import uvicorn
 
+    from lakehose.server.http import HttpProtocol
+
     return uvicorn.Config(
         app,
         loop="uvloop",
-        http="httptools",
+        http=HttpProtocol,
+        proxy_headers=False,  # the peer address is the client: no X-Forwarded-For trusted
         lifespan="on",
         access_log=False,
         server_header=False,
