@@ -49,6 +49,13 @@ class Settings:
     max_queue_bytes: int = 64 * MiB
     body_timeout: float = 60.0
     enable_zstd: bool = True
+    hec_auth_fail_limit: int = 100
+    hec_auth_fail_window: float = 60.0
+    # connections
+    header_timeout: float = 20.0
+    max_header_bytes: int = 64 * 1024
+    max_connections: int = 4096
+    keep_alive_timeout: int = 75
     # the log
     partitions: int = 1
     durability: Durability = "fsync"
@@ -83,6 +90,20 @@ class Settings:
             raise ConfigError("tls_cert and tls_key go together")
         if self.max_body_bytes < 1024:
             raise ConfigError("max_body_bytes must be at least 1024")
+        if self.max_header_bytes < 1024:
+            raise ConfigError("max_header_bytes must be at least 1024")
+        if self.max_connections < 1:
+            raise ConfigError("max_connections must be at least 1")
+        if self.hec_auth_fail_limit < 0:
+            raise ConfigError("hec_auth_fail_limit must be 0 (off) or more")
+        for name in (
+            "header_timeout",
+            "keep_alive_timeout",
+            "hec_auth_fail_window",
+            "body_timeout",
+        ):
+            if getattr(self, name) <= 0:
+                raise ConfigError(f"{name} must be more than 0")
         if self.token_ttl <= 120:
             raise ConfigError("token_ttl must exceed 120 s (FalconPy renews 120 s early)")
 
@@ -114,6 +135,18 @@ HELP: dict[str, str] = {
     "max_queue_bytes": "bytes waiting for commit per worker before ingest answers 503 code 9",
     "body_timeout": "seconds a client may pause while sending a body before it is cut off",
     "enable_zstd": "accept Content-Encoding: zstd",
+    "hec_auth_fail_limit": (
+        "failed HEC key checks allowed per client address and window before its requests get"
+        " 429 (per worker; 0: no limit)"
+    ),
+    "hec_auth_fail_window": "the window of hec_auth_fail_limit, seconds",
+    "header_timeout": (
+        "seconds a client has to send a request's line and headers (from connecting, or from"
+        " the request's first byte) before it is cut off"
+    ),
+    "max_header_bytes": "largest request line plus headers accepted (431 above it)",
+    "max_connections": "open connections per worker; more are answered 503 and closed",
+    "keep_alive_timeout": "seconds an idle keep-alive connection is kept open",
     "partitions": "partitions of the log (1 suits every Falcon stream consumer)",
     "durability": "fsync: a 200 means on disk; none: skip fsync (benchmarks only)",
     "commit_delay": "extra seconds to gather a group commit (0: commit as soon as the last one ends)",
@@ -146,6 +179,9 @@ _DURATION_FIELDS = {
     "retention_age",
     "retention_interval",
     "body_timeout",
+    "header_timeout",
+    "keep_alive_timeout",
+    "hec_auth_fail_window",
     "commit_delay",
     "commit_gather",
     "heartbeat_interval",
@@ -154,7 +190,13 @@ _DURATION_FIELDS = {
     "session_ttl",
     "session_grace",
 }
-_SIZE_FIELDS = {"max_body_bytes", "max_queue_bytes", "commit_max_bytes", "retention_bytes"}
+_SIZE_FIELDS = {
+    "max_header_bytes",
+    "max_body_bytes",
+    "max_queue_bytes",
+    "commit_max_bytes",
+    "retention_bytes",
+}
 
 
 def parse_duration(text: str) -> float:
