@@ -71,29 +71,28 @@ class Lockout:
         tokens, stamp = self._buckets.pop(group, (self.limit, now))
         tokens = min(self.limit, tokens + (now - stamp) * self.rate) - 1.0
         self._buckets[group] = (tokens, now)  # re-inserted: the dict is in order of last failure
-        if len(self._buckets) > self.max_addresses:
-            self._forget(now)
         if tokens >= 1.0:
-            return False
-        self._locked[group] = now + (1.0 - tokens) / self.rate
-        return True
+            locked = False
+        else:
+            self._locked[group] = now + (1.0 - tokens) / self.rate
+            locked = True
+        if len(self._buckets) > self.max_addresses or len(self._locked) > self.max_addresses:
+            self._forget(now)
+        return locked
 
     def _forget(self, now: float) -> None:
-        """Drop full buckets and ended lockouts; then the oldest buckets, down to half the bound."""
+        """Drop full buckets and ended lockouts; then the oldest of each, down to half the bound."""
         self._buckets = {
             group: (tokens, stamp)
             for group, (tokens, stamp) in self._buckets.items()
             if tokens + (now - stamp) * self.rate < self.limit
         }
         self._locked = {group: until for group, until in self._locked.items() if until > now}
-        excess = len(self._buckets) - self.max_addresses // 2
-        if excess > 0:
-            for group in list(self._buckets)[:excess]:
-                del self._buckets[group]
-        excess = len(self._locked) - self.max_addresses
-        if excess > 0:
-            for group in list(self._locked)[:excess]:
-                del self._locked[group]
+        for table in (self._buckets, self._locked):
+            excess = len(table) - self.max_addresses // 2
+            if excess > 0:
+                for group in list(table)[:excess]:
+                    del table[group]
 
     def __len__(self) -> int:
         return len(self._buckets)
