@@ -9,6 +9,7 @@ This is the only module that reads the environment; everything else receives a
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import os
 import re
 import tomllib
@@ -75,6 +76,7 @@ class Settings:
     customer_id: str | None = None
     # administration and logs
     allow_remote_admin: bool = False
+    trusted_proxies: str = "127.0.0.1,::1"
     access_log: bool = True
     log_level: str = "info"
     log_format: LogFormat = "auto"
@@ -104,8 +106,20 @@ class Settings:
         ):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"{name} must be more than 0")
+        for entry in self.proxy_list:
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError:
+                raise ConfigError(
+                    f"trusted_proxies: {entry!r} is not an IP address or network"
+                ) from None
         if self.token_ttl <= 120:
             raise ConfigError("token_ttl must exceed 120 s (FalconPy renews 120 s early)")
+
+    @property
+    def proxy_list(self) -> list[str]:
+        """The entries of ``trusted_proxies`` (``*``, trusting anyone, is not accepted)."""
+        return [p.strip() for p in self.trusted_proxies.split(",") if p.strip()]
 
     @property
     def scheme(self) -> str:
@@ -163,6 +177,10 @@ HELP: dict[str, str] = {
     "tail_poll_interval": "how often a worker checks for events committed by other workers",
     "customer_id": "customerIDString in stream metadata (default: generated per data directory)",
     "allow_remote_admin": "allow admin API calls from non-loopback addresses",
+    "trusted_proxies": (
+        "comma-separated addresses or networks of reverse proxies whose X-Forwarded-For names"
+        " the client ('' trusts none)"
+    ),
     "access_log": "log one line per HEC request",
     "log_level": "debug, info, warning or error",
     "log_format": "auto (JSON when stderr is not a terminal), json or text",

@@ -86,6 +86,10 @@ def uvicorn_config(settings: Settings, app: Any, metrics: Any = None) -> Any:
         server_header=False,
         log_config=None,
         timeout_keep_alive=settings.keep_alive_timeout,
+        # the client address (admin from loopback only, per-address limits) comes from
+        # X-Forwarded-For only when the peer is one of these proxies
+        proxy_headers=bool(settings.proxy_list),
+        forwarded_allow_ips=settings.proxy_list,
         timeout_graceful_shutdown=10,
         ssl_certfile=str(settings.tls_cert) if settings.tls_cert else None,
         ssl_keyfile=str(settings.tls_key) if settings.tls_key else None,
