@@ -19,12 +19,13 @@ answers in HEC's shape.
 
 *Header size* (``max_header_bytes``, request line plus headers) and count
 (:data:`MAX_HEADERS`): over either, ``431`` (``414`` for the request line alone)
-and the connection is closed. Bytes are counted both from the parser's callbacks
-(exact, for completed pieces) and from every chunk that arrives while a request's
-headers are under way (a header line still being received is buffered inside
-httptools, where callbacks cannot see it). Both counts only ever under-count, so
-a request within the limit is never refused, and a refused one has cost at most
-the limit plus one socket read.
+and the connection is closed. While a request's headers are incomplete, the
+chunks that arrived after the one it began in are counted (they lie wholly
+within the headers, and a header line still being received is buffered inside
+httptools, where no callback sees it): past the limit, the request is refused,
+so it has cost at most the limit plus one socket read. When the headers are
+complete their exact size is checked, but only if the chunks they came in could
+hold more than the limit, so an ordinary request pays two comparisons.
 
 *Connection bound* (``max_connections`` per worker): a connection beyond it gets
 ``503`` with ``Retry-After`` and is closed at once, before anything is read.
@@ -103,10 +104,10 @@ class GuardedHttpProtocol(HttpToolsProtocol):
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         self._refused = False
         self._head_since: float | None = self.loop.time()  # waiting for a request's headers
-        self._head_begun = False  # a request's first byte has arrived
-        self._head_bytes = 0  # exact: request line and completed headers
-        self._head_chunks = 0  # every chunk received wholly within the headers
-        self._header_count = 0
+        self._head_begun = False  # a request's first byte has arrived, its headers have not
+        self._head_first = 0  # the chunk in which the request began (it may hold more)
+        self._head_raw = 0  # every chunk so far in which the headers were under way
+        self._chunk = 0  # the chunk being parsed
         self._body_since: float | None = None  # a non-HEC body is under way: last byte at
         super().connection_made(transport)
         limits = self.limits
@@ -123,6 +124,7 @@ class GuardedHttpProtocol(HttpToolsProtocol):
             return
         self._unset_keepalive_if_required()
         began = self._head_begun
+        self._chunk = len(data)
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserUpgrade:
@@ -135,10 +137,16 @@ class GuardedHttpProtocol(HttpToolsProtocol):
             if not self._refused:
                 self._refuse(400, "Invalid HTTP request", "malformed")
             return
-        if began and self._head_begun:
-            self._head_chunks += len(data)
-            if self._head_chunks > self.limits.max_header_bytes:
+        if self._head_begun:  # the headers are still incomplete after this chunk
+            if not began:
+                self._head_first = len(data)
+            self._head_raw += len(data)
+            # chunks after the first lie wholly within the headers: a count that cannot exceed
+            # the headers' size, and bounds what httptools buffers to the limit plus one chunk
+            if self._head_raw - self._head_first > self.limits.max_header_bytes:
                 self._refuse(431, "Request header fields too large", "header_size")
+        elif self._body_since is not None:
+            self._body_since = self.loop.time()
 
     # parser callbacks ---------------------------------------------------------------------
 
@@ -147,41 +155,25 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         if self._head_since is None:
             self._head_since = self.loop.time()
         self._head_begun = True
-        self._head_bytes = self._head_chunks = self._header_count = 0
-
-    def on_url(self, url: bytes) -> None:
-        super().on_url(url)
-        self._head_bytes += len(url)
-        if self._head_bytes > self.limits.max_header_bytes:
-            self._refuse(414, "URI too long", "header_size")
-            raise _Refused
-
-    def on_header(self, name: bytes, value: bytes) -> None:
-        self._head_bytes += len(name) + len(value) + 4
-        self._header_count += 1
-        if self._head_bytes > self.limits.max_header_bytes:
-            self._refuse(431, "Request header fields too large", "header_size")
-            raise _Refused
-        if self._header_count > MAX_HEADERS:
-            self._refuse(431, f"More than {MAX_HEADERS} request header fields", "header_count")
-            raise _Refused
-        super().on_header(name, value)
+        self._head_first = self._head_raw = 0
 
     def on_headers_complete(self) -> None:
         self._head_since = None
         self._head_begun = False
+        if len(self.headers) > MAX_HEADERS:
+            self._refuse(431, f"More than {MAX_HEADERS} request header fields", "header_count")
+            raise _Refused
+        limit = self.limits.max_header_bytes
+        if self._head_raw + self._chunk > limit:  # else every byte of it is within the limit
+            if len(self.url) > limit:
+                self._refuse(414, "URI too long", "header_size")
+                raise _Refused
+            size = len(self.url) + sum(len(n) + len(v) + 4 for n, v in self.headers)
+            if size > limit:
+                self._refuse(431, "Request header fields too large", "header_size")
+                raise _Refused
         super().on_headers_complete()
-        if route_of(self.scope.get("path", "")) is None:
-            self._body_since = self.loop.time()
-
-    def on_body(self, body: bytes) -> None:
-        if self._body_since is not None:
-            self._body_since = self.loop.time()
-        super().on_body(body)
-
-    def on_message_complete(self) -> None:
-        self._body_since = None
-        super().on_message_complete()
+        self._body_since = None if route_of(self.scope["path"]) else self.loop.time()
 
     # deadlines ----------------------------------------------------------------------------
 
@@ -200,7 +192,10 @@ class GuardedHttpProtocol(HttpToolsProtocol):
                 limits.refused("idle")
                 self.transport.close()
         elif self._body_since is not None and now - self._body_since > limits.body_timeout:
-            self._refuse(408, "Request timeout", "body_timeout")
+            if self.cycle is None or not self.cycle.more_body:
+                self._body_since = None  # the body is complete
+            else:
+                self._refuse(408, "Request timeout", "body_timeout")
 
     # refusals -----------------------------------------------------------------------------
 
@@ -232,7 +227,7 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         self, status: int, text: str, retry_after: int | None, hec_code: int | None
     ) -> bytes:
         path = self.scope.get("path") if self.scope else None
-        if path is None and self._head_begun:
+        if path is None:  # the headers are incomplete: the request target so far, if any
             raw = bytes(getattr(self, "url", b"") or b"").partition(b"?")[0]
             path = raw.decode("latin-1") or None
         if path is None or route_of(path) is not None:
