@@ -192,8 +192,13 @@ class GuardedHttpProtocol(HttpToolsProtocol):
                 limits.refused("idle")
                 self.transport.close()
         elif self._body_since is not None and now - self._body_since > limits.body_timeout:
-            if self.cycle is None or not self.cycle.more_body:
+            cycle = self.cycle
+            if cycle is None or not cycle.more_body:
                 self._body_since = None  # the body is complete
+            elif cycle.response_complete:  # answered without reading it all: just hang up
+                self._refused = True
+                limits.refused("body_timeout")
+                self.transport.close()
             else:
                 self._refuse(408, "Request timeout", "body_timeout")
 
