@@ -9,6 +9,7 @@ This is the only module that reads the environment; everything else receives a
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import os
 import re
 import tomllib
@@ -49,6 +50,13 @@ class Settings:
     max_queue_bytes: int = 64 * MiB
     body_timeout: float = 60.0
     enable_zstd: bool = True
+    hec_auth_fail_limit: int = 100
+    hec_auth_fail_window: float = 60.0
+    # connections
+    header_timeout: float = 20.0
+    max_header_bytes: int = 64 * 1024
+    max_connections: int = 4096
+    keep_alive_timeout: int = 75
     # the log
     partitions: int = 1
     durability: Durability = "fsync"
@@ -68,6 +76,7 @@ class Settings:
     customer_id: str | None = None
     # administration and logs
     allow_remote_admin: bool = False
+    trusted_proxies: str = "127.0.0.1,::1"
     access_log: bool = True
     log_level: str = "info"
     log_format: LogFormat = "auto"
@@ -83,8 +92,34 @@ class Settings:
             raise ConfigError("tls_cert and tls_key go together")
         if self.max_body_bytes < 1024:
             raise ConfigError("max_body_bytes must be at least 1024")
+        if self.max_header_bytes < 1024:
+            raise ConfigError("max_header_bytes must be at least 1024")
+        if self.max_connections < 1:
+            raise ConfigError("max_connections must be at least 1")
+        if self.hec_auth_fail_limit < 0:
+            raise ConfigError("hec_auth_fail_limit must be 0 (off) or more")
+        for name in (
+            "header_timeout",
+            "keep_alive_timeout",
+            "hec_auth_fail_window",
+            "body_timeout",
+        ):
+            if getattr(self, name) <= 0:
+                raise ConfigError(f"{name} must be more than 0")
+        for entry in self.proxy_list:
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError:
+                raise ConfigError(
+                    f"trusted_proxies: {entry!r} is not an IP address or network"
+                ) from None
         if self.token_ttl <= 120:
             raise ConfigError("token_ttl must exceed 120 s (FalconPy renews 120 s early)")
+
+    @property
+    def proxy_list(self) -> list[str]:
+        """The entries of ``trusted_proxies`` (``*``, trusting anyone, is not accepted)."""
+        return [p.strip() for p in self.trusted_proxies.split(",") if p.strip()]
 
     @property
     def scheme(self) -> str:
@@ -114,6 +149,18 @@ HELP: dict[str, str] = {
     "max_queue_bytes": "bytes waiting for commit per worker before ingest answers 503 code 9",
     "body_timeout": "seconds a client may pause while sending a body before it is cut off",
     "enable_zstd": "accept Content-Encoding: zstd",
+    "hec_auth_fail_limit": (
+        "failed HEC key checks allowed per client address and window before its requests get"
+        " 429 (per worker; 0: no limit)"
+    ),
+    "hec_auth_fail_window": "the window of hec_auth_fail_limit, seconds",
+    "header_timeout": (
+        "seconds a client has to send a request's line and headers (from connecting, or from"
+        " the request's first byte) before it is cut off"
+    ),
+    "max_header_bytes": "largest request line plus headers accepted (431 above it)",
+    "max_connections": "open connections per worker; more are answered 503 and closed",
+    "keep_alive_timeout": "seconds an idle keep-alive connection is kept open",
     "partitions": "partitions of the log (1 suits every Falcon stream consumer)",
     "durability": "fsync: a 200 means on disk; none: skip fsync (benchmarks only)",
     "commit_delay": "extra seconds to gather a group commit (0: commit as soon as the last one ends)",
@@ -130,6 +177,10 @@ HELP: dict[str, str] = {
     "tail_poll_interval": "how often a worker checks for events committed by other workers",
     "customer_id": "customerIDString in stream metadata (default: generated per data directory)",
     "allow_remote_admin": "allow admin API calls from non-loopback addresses",
+    "trusted_proxies": (
+        "comma-separated addresses or networks of reverse proxies whose X-Forwarded-For names"
+        " the client ('' trusts none)"
+    ),
     "access_log": "log one line per HEC request",
     "log_level": "debug, info, warning or error",
     "log_format": "auto (JSON when stderr is not a terminal), json or text",
@@ -146,6 +197,9 @@ _DURATION_FIELDS = {
     "retention_age",
     "retention_interval",
     "body_timeout",
+    "header_timeout",
+    "keep_alive_timeout",
+    "hec_auth_fail_window",
     "commit_delay",
     "commit_gather",
     "heartbeat_interval",
@@ -154,7 +208,13 @@ _DURATION_FIELDS = {
     "session_ttl",
     "session_grace",
 }
-_SIZE_FIELDS = {"max_body_bytes", "max_queue_bytes", "commit_max_bytes", "retention_bytes"}
+_SIZE_FIELDS = {
+    "max_header_bytes",
+    "max_body_bytes",
+    "max_queue_bytes",
+    "commit_max_bytes",
+    "retention_bytes",
+}
 
 
 def parse_duration(text: str) -> float:

@@ -63,6 +63,13 @@ class JsonFormatter(logging.Formatter):
         return orjson.dumps(entry).decode()
 
 
+class TextFormatter(logging.Formatter):
+    """Plain text lines; tracebacks are redacted too (the filter sees only the message)."""
+
+    def formatException(self, ei: Any) -> str:  # noqa: N802 - logging's name
+        return redact(super().formatException(ei))
+
+
 ACCESS_LOGGER = "lakehose.access"
 
 
@@ -141,7 +148,7 @@ def configure_logging(level: str = "info", fmt: str = "auto") -> None:
         handler.setFormatter(JsonFormatter())
     else:
         handler.setFormatter(
-            logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s", "%H:%M:%S")
+            TextFormatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s", "%H:%M:%S")
         )
     root = logging.getLogger()
     for old in list(root.handlers):

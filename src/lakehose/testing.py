@@ -40,6 +40,7 @@ class RunningServer:
     api_key: str | None = None
     output: list[str] = field(default_factory=list)
     log_path: Path | None = None
+    wrapper: list[str] = field(default_factory=list)  # e.g. ["ip", "netns", "exec", "ns1"]
     _reader: threading.Thread | None = None
 
     @property
@@ -56,6 +57,7 @@ class RunningServer:
         log = self.log_path.open("a")
         self.proc = subprocess.Popen(
             [
+                *self.wrapper,
                 sys.executable,
                 "-m",
                 "lakehose",

@@ -39,6 +39,12 @@ def test_a_lakehose_table_in_the_file_is_read_too(tmp_path: Path) -> None:
         ({"tls_cert": "a.pem"}, "tls_cert and tls_key"),
         ({"token_ttl": "60"}, "token_ttl"),
         ({"nope": "1"}, "unknown setting"),
+        ({"trusted_proxies": "10.0.0.1, proxy.example"}, "trusted_proxies"),
+        ({"trusted_proxies": "*"}, "trusted_proxies"),
+        ({"max_header_bytes": "100"}, "max_header_bytes"),
+        ({"header_timeout": "0"}, "header_timeout"),
+        ({"max_connections": "0"}, "max_connections"),
+        ({"hec_auth_fail_limit": "-1"}, "hec_auth_fail_limit"),
     ],
 )
 def test_bad_values_are_config_errors_that_name_the_setting(flags: dict, message: str) -> None:  # type: ignore[type-arg]
@@ -78,3 +84,14 @@ def test_sizes(text: str, size: int) -> None:
 
 def test_every_setting_has_help() -> None:
     assert set(HELP) == set(FIELDS)
+
+
+def test_connection_limits_take_sizes_and_durations() -> None:
+    settings = load_settings(
+        {"max_header_bytes": "16KiB", "header_timeout": "500ms", "keep_alive_timeout": "2m"},
+        environ={"LAKEHOSE_TRUSTED_PROXIES": "10.0.0.0/8, ::1"},
+    )
+    assert settings.max_header_bytes == 16 * 1024 and settings.header_timeout == 0.5
+    assert settings.keep_alive_timeout == 120
+    assert settings.proxy_list == ["10.0.0.0/8", "::1"]
+    assert load_settings({"trusted_proxies": ""}, environ={}).proxy_list == []

@@ -4,6 +4,12 @@ Every secret lakehose issues carries at least 122 random bits (UUID4 form for HE
 keys, which some shippers expect; URL-safe base64 for client secrets and tokens),
 so a plain SHA-256 is as good as a slow password hash here and costs ~1 µs per
 request on the ingest path.
+
+Keys, tokens and sessions are *found* by their digest (a dictionary or an indexed
+column), not compared one by one. Such a lookup is constant-time in effect: how
+long it takes can depend only on the digest, which a caller cannot steer toward a
+stored one without a SHA-256 preimage, so timing reveals nothing about any secret.
+Client secrets, checked against one known row, use :func:`matches`.
 """
 
 from __future__ import annotations

@@ -132,8 +132,12 @@ class DataFeed:
         if token is None:
             raise AuthError("access denied, a session token is required (Authorization: Token …)")
         partition = stream_params.partition(scope["path_params"]["partition"], s.partitions)
-        if partition is None:
-            raise ApiError(404, f"no partition {scope['path_params']['partition']!r}")
+        if (
+            partition is None
+        ):  # the path's text is not echoed: a confused client may put a token there
+            raise ApiError(
+                404, f"no such partition: this server has partitions 0-{s.partitions - 1}"
+            )
         token_digest = digest(token)
         session = self.rt.catalog.session_by_digest(token_digest)
         now = time.time()
@@ -315,8 +319,12 @@ class DataFeed:
             return
         client = scope.get("client") or ("-", 0)
         if feed is None:
+            path = scope["path"]
+            partition = scope.get("path_params", {}).get("partition", "")
+            if stream_params.partition(partition, self.rt.settings.partitions) is None:
+                path = "/sensors/entities/datafeed/v1/(no such partition)"  # the client's text
             access_log.info(
-                "%x-s%x %s GET %s %d", self.rt.pid, self.requests, client[0], scope["path"], status
+                "%x-s%x %s GET %s %d", self.rt.pid, self.requests, client[0], path, status
             )
             return
         access_log.info(

@@ -14,7 +14,7 @@ from typing import Any
 
 import orjson
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
 from lakehose.errors import (
@@ -108,7 +108,13 @@ async def handle_error(request: Request, exc: Exception) -> Response:
     return error(status, message, headers=headers, **fields)
 
 
+async def client_gone(request: Request, exc: Exception) -> Response:
+    """The client left mid-body (or was cut off by a deadline): nobody reads an answer."""
+    return Response(b"", 400)
+
+
 EXCEPTION_HANDLERS: dict[Any, Any] = {
+    ClientDisconnect: client_gone,
     HTTPException: handle_error,
     LakehoseError: handle_error,
     ApiError: handle_error,

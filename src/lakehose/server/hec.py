@@ -1,7 +1,8 @@
 """The HEC endpoints, as a plain ASGI handler (the ingest hot path skips framework routing).
 
 Order of checks, per ``specs/hec-protocol.md`` §3.2 and §12: route and method;
-authentication (before the channel and before the body); channel and ack rules;
+the client address's failed-key lockout (before any key is compared, see
+``auth/lockout.py``); authentication (before the channel and before the body); channel and ack rules;
 back-pressure and rate limits (503 code 9, nothing stored); the body within its
 size and time limits; decoding; then the valid prefix is committed and only then
 answered. Replies are Splunk's JSON, keys in Splunk's order.
@@ -12,6 +13,7 @@ from __future__ import annotations
 import base64
 import binascii
 import logging
+import math
 import re
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
@@ -185,7 +187,7 @@ class HecHandler:
         qs = scope.get("query_string", b"")
         query = dict(parse_qsl(qs.decode("latin-1"), keep_blank_values=True)) if qs else {}
 
-        connector = self._authenticate(headers, query)
+        connector = self._authenticate(headers, query, (scope.get("client") or ("-", 0))[0])
         channel = self._channel(connector, headers, query, route)
         if route == "ack":
             await self._ack(connector, channel, headers, receive)
@@ -227,7 +229,37 @@ class HecHandler:
 
     # steps --------------------------------------------------------------------------------
 
-    def _authenticate(self, headers: dict[bytes, bytes], query: dict[str, str]) -> Connector:
+    def _authenticate(
+        self, headers: dict[bytes, bytes], query: dict[str, str], address: str
+    ) -> Connector:
+        """The connector of the request's key; codes 1-4 and 16 otherwise, 429 when locked out.
+
+        Keys are found by their SHA-256 digest (a dictionary, then an indexed catalog
+        lookup), never by comparing key text: any timing difference depends on the digest,
+        which a caller cannot steer without a preimage of SHA-256, so it tells nothing
+        about a key. A locked-out address is refused before its key is even hashed.
+        """
+        lockout = self.rt.lockout
+        wait = lockout.wait(address, time.monotonic())
+        if wait:
+            raise plain(
+                429,
+                "Too many failed authentication attempts",
+                Retry_After=str(max(1, math.ceil(wait))),
+            )
+        try:
+            return self._connector(headers, query)
+        except Reply as refused:
+            if refused.code in (3, 4) and lockout.failed(address, time.monotonic()):
+                log.warning(
+                    "HEC: %d failed key checks from %s within %gs; refusing its requests (429)",
+                    int(lockout.limit),
+                    address,
+                    self.settings.hec_auth_fail_window,
+                )
+            raise
+
+    def _connector(self, headers: dict[bytes, bytes], query: dict[str, str]) -> Connector:
         if "token" in query:
             key = query["token"].strip()
             found = self.rt.connector_for_key(key, digest(key)) if key else None

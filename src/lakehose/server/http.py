@@ -1,4 +1,4 @@
-"""uvicorn's httptools protocol, with each response written to the socket in one piece.
+"""Each HTTP response written to the socket in one piece (server/protocol.py uses it).
 
 uvicorn writes a response's status line and headers, then its body, as two
 ``transport.write`` calls: two ``send`` syscalls, two TCP segments, and a client woken
@@ -17,8 +17,6 @@ from __future__ import annotations
 
 import asyncio
 from typing import Any
-
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 
 class CoalescingTransport:
@@ -65,11 +63,3 @@ class CoalescingTransport:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._transport, name)
-
-
-class HttpProtocol(HttpToolsProtocol):
-    """uvicorn's HTTP/1.1 protocol on httptools, writing through a CoalescingTransport."""
-
-    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        super().connection_made(transport)
-        self.transport = CoalescingTransport(transport, self.loop)  # type: ignore[assignment]

@@ -43,6 +43,11 @@ COUNTERS: dict[str, tuple[str, Labels]] = {
     "lakehose_bytes_accepted": ("Normalised event bytes committed, by connector", ("connector",)),
     "lakehose_hec_rejects": ("HEC requests refused, by HEC code", ("code",)),
     "lakehose_stream_events_sent": ("Events written to data-feed connections", ("partition",)),
+    "lakehose_connections_refused": (
+        "Connections cut off or refused: header_timeout, body_timeout, idle, header_size,"
+        " header_count, malformed, connections (over max_connections)",
+        ("reason",),
+    ),
 }
 GAUGES: dict[str, str] = {
     "lakehose_commit_queue_bytes": "Bytes waiting to be committed",
@@ -152,6 +157,10 @@ class Metrics:
         key = (connector,)
         self._events[key] = self._events.get(key, 0) + events
         self._bytes[key] = self._bytes.get(key, 0) + nbytes
+
+    def connection_refused(self, reason: str) -> None:
+        refused = self.counters["lakehose_connections_refused"]
+        refused[(reason,)] = refused.get((reason,), 0) + 1
 
     def commit(self, seconds: float) -> None:
         for i, bound in enumerate(COMMIT_BUCKETS):

@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from lakehose.auth.lockout import Lockout
 from lakehose.config import Settings
 from lakehose.logs import AccessLog, access_log_for
 from lakehose.parsers.formats import ParserRegistry
@@ -102,6 +103,7 @@ class Runtime:
         self._waiters = 0
         self._extractors: dict[str | None, Callable[[str, str], Any]] = {}
         self.body_deadlines = BodyDeadlines(settings.body_timeout)
+        self.lockout = Lockout(settings.hec_auth_fail_limit, settings.hec_auth_fail_window)
         self.access_log: AccessLog | None = (
             access_log_for(settings.log_format) if settings.access_log else None
         )

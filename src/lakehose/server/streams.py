@@ -92,7 +92,9 @@ class StreamRoutes:
         app = stream_params.app_id(request.query_params.get("appId"))
         partition = stream_params.partition(request.path_params["partition"], s.partitions)
         if partition is None:
-            raise ApiError(404, f"no partition {request.path_params['partition']!r}")
+            raise ApiError(
+                404, f"no such partition: this server has partitions 0-{s.partitions - 1}"
+            )
         refreshed = self.rt.catalog.refresh_sessions(
             token.client_id, app, s.session_ttl, s.session_grace
         )

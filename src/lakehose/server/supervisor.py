@@ -72,21 +72,25 @@ def _die_with_parent() -> None:
         pass
 
 
-def uvicorn_config(settings: Settings, app: Any) -> Any:
+def uvicorn_config(settings: Settings, app: Any, metrics: Any = None) -> Any:
     import uvicorn
 
-    from lakehose.server.http import HttpProtocol
+    from lakehose.server.protocol import protocol_for
 
     return uvicorn.Config(
         app,
         loop="uvloop",
-        http=HttpProtocol,
-        proxy_headers=False,  # the peer address is the client: no X-Forwarded-For trusted
+        # httptools, with header deadline and limits, each response in one socket write
+        http=protocol_for(settings, metrics),
         lifespan="on",
         access_log=False,
         server_header=False,
         log_config=None,
-        timeout_keep_alive=75,
+        timeout_keep_alive=settings.keep_alive_timeout,
+        # the client address (admin from loopback only, per-address limits) comes from
+        # X-Forwarded-For only when the peer is one of these proxies
+        proxy_headers=bool(settings.proxy_list),
+        forwarded_allow_ips=settings.proxy_list,
         timeout_graceful_shutdown=10,
         ssl_certfile=str(settings.tls_cert) if settings.tls_cert else None,
         ssl_keyfile=str(settings.tls_key) if settings.tls_key else None,
@@ -116,7 +120,8 @@ def serve_worker(
     sock = make_socket(settings.host, port, reuse_port=True)
     sock.listen(2048)
     runtime = Runtime(settings, worker, workers)
-    Server(uvicorn_config(settings, LakehoseApp(runtime, on_ready))).run(sockets=[sock])
+    app = LakehoseApp(runtime, on_ready)
+    Server(uvicorn_config(settings, app, runtime.metrics)).run(sockets=[sock])
 
 
 def _worker_process(

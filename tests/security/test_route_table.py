@@ -1,0 +1,193 @@
+"""Every route the server serves × every kind of credential: who gets in, who gets 401 or 403.
+
+The routes come from the application itself (Starlette's routes, HEC's path table
+and the methods HEC allows) and from the served OpenAPI document, so a route
+added without an entry in ``POLICY`` fails the first test.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from lakehose.auth import scopes
+from lakehose.config import Settings
+from lakehose.server.app import all_routes
+from lakehose.server.hec import _ALLOW, _ALLOW_POST, ROUTES
+from lakehose.server.runtime import Runtime
+from lakehose.testing import RunningServer, run_server
+from tests.security.creds import KINDS, TOKEN_SCOPES, Credentials, make_credentials
+
+PASS = "passes"  # authorised: any status but 401, 403, 429 and 5xx
+Expectation = Callable[[str], int | str]
+
+
+def public(kind: str) -> int | str:
+    return PASS
+
+
+def needs(scope: str) -> Expectation:
+    """A bearer token route: 401 without a live token, 403 without ``scope``."""
+
+    def expect(kind: str) -> int | str:
+        if kind in TOKEN_SCOPES:
+            return PASS if scope in scopes.expand(TOKEN_SCOPES[kind]) else 403
+        return 401
+
+    return expect
+
+
+def hec_key(kind: str) -> int | str:
+    """HEC ingest: code 2 (401) without a key, 3 (401) for a scheme that is no key, 1/4 (403)."""
+    if kind == "hec_key":
+        return PASS
+    if kind in ("none", "session_token"):
+        return 401
+    return 403
+
+
+def client_basic(kind: str) -> int | str:
+    return PASS if kind == "client_basic" else 401
+
+
+def session_token(kind: str) -> int | str:
+    return PASS if kind == "session_token" else 401
+
+
+def method_not_allowed(kind: str) -> int | str:
+    return 405
+
+
+HEC_POST = {path: hec_key for path, kind in ROUTES.items() if kind in ("event", "raw", "ack")}
+POLICY: dict[tuple[str, str], Expectation] = {
+    **{("POST", path): expect for path, expect in HEC_POST.items()},
+    **{("OPTIONS", path): public for path in ROUTES},
+    ("GET", "/services/collector/health"): public,
+    ("HEAD", "/services/collector/health"): public,
+    ("GET", "/services/collector/health/1.0"): public,
+    ("HEAD", "/services/collector/health/1.0"): public,
+    ("GET", "/api/v1/openapi.json"): public,
+    ("HEAD", "/api/v1/openapi.json"): public,
+    ("GET", "/api/v1/status"): public,
+    ("HEAD", "/api/v1/status"): public,
+    ("GET", "/metrics"): public,
+    ("HEAD", "/metrics"): public,
+    ("POST", "/oauth2/token"): public,  # the credentials are the form; no form: 400
+    ("POST", "/oauth2/revoke"): client_basic,
+    ("GET", "/api/v1/connectors"): needs(scopes.CONNECTORS_READ),
+    ("HEAD", "/api/v1/connectors"): needs(scopes.CONNECTORS_READ),
+    ("POST", "/api/v1/connectors"): needs(scopes.CONNECTORS_WRITE),
+    ("GET", "/api/v1/connectors/{name}"): needs(scopes.CONNECTORS_READ),
+    ("HEAD", "/api/v1/connectors/{name}"): needs(scopes.CONNECTORS_READ),
+    ("PATCH", "/api/v1/connectors/{name}"): needs(scopes.CONNECTORS_WRITE),
+    ("DELETE", "/api/v1/connectors/{name}"): needs(scopes.CONNECTORS_WRITE),
+    ("POST", "/api/v1/connectors/{name}/rotate"): needs(scopes.CONNECTORS_WRITE),
+    ("GET", "/api/v1/clients"): needs(scopes.CLIENTS_WRITE),
+    ("HEAD", "/api/v1/clients"): needs(scopes.CLIENTS_WRITE),
+    ("POST", "/api/v1/clients"): needs(scopes.CLIENTS_WRITE),
+    ("GET", "/api/v1/clients/{client}"): needs(scopes.CLIENTS_WRITE),
+    ("HEAD", "/api/v1/clients/{client}"): needs(scopes.CLIENTS_WRITE),
+    ("DELETE", "/api/v1/clients/{client}"): needs(scopes.CLIENTS_WRITE),
+    ("POST", "/api/v1/clients/{client}/revoke"): needs(scopes.CLIENTS_WRITE),
+    ("GET", "/sensors/entities/datafeed/v2"): needs(scopes.STREAMS_READ),
+    ("HEAD", "/sensors/entities/datafeed/v2"): needs(scopes.STREAMS_READ),
+    ("POST", "/sensors/entities/datafeed-actions/v1/{partition}"): needs(scopes.STREAMS_READ),
+    ("GET", "/sensors/entities/datafeed/v1/{partition}"): session_token,
+    ("HEAD", "/sensors/entities/datafeed/v1/{partition}"): method_not_allowed,
+    ("POST", "/api/v1/search"): needs(scopes.SEARCH_READ),
+}
+# Path parameters name things that do not exist, so an authorised call changes nothing.
+PARAMS = {"name": "no-such-connector", "client": "no-such-client", "partition": "0"}
+QUERY = {"/sensors/entities/datafeed/v2": {"appId": "route-table"}}
+
+
+def served_routes(server: RunningServer, data_dir: Path) -> set[tuple[str, str]]:
+    """(method, path) of every route: the app's own tables and the OpenAPI document."""
+    served: set[tuple[str, str]] = set()
+    for route in all_routes(Runtime(Settings(data_dir=data_dir))):
+        for method in getattr(route, "methods", None) or ():
+            served.add((method, route.path))  # type: ignore[attr-defined]
+    for path, kind in ROUTES.items():
+        for method in _ALLOW.get(kind, _ALLOW_POST).decode().split(","):
+            served.add((method, path))
+    doc = httpx.get(server.url + "/api/v1/openapi.json").json()
+    for path, item in doc["paths"].items():
+        for method in item:
+            if method in ("get", "head", "post", "put", "patch", "delete", "options"):
+                served.add((method.upper(), path))
+    return served
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
+    # no failed-key lockout here: this table sends many wrong keys from one address on purpose
+    args = ["--hec-auth-fail-limit", "0"]
+    with run_server(tmp_path_factory.mktemp("lake") / "data", args=args) as s:
+        yield s
+
+
+@pytest.fixture(scope="module")
+def creds(server: RunningServer) -> Credentials:
+    return make_credentials(server, "rt")
+
+
+def test_every_served_route_has_an_entry_in_the_table(
+    server: RunningServer, tmp_path: Path
+) -> None:
+    served = served_routes(server, tmp_path / "data")
+    assert len(served) > 40  # the enumeration itself works
+    missing = sorted(served - set(POLICY))
+    stale = sorted(set(POLICY) - served)
+    assert not missing, f"routes without an entry in POLICY (add one): {missing}"
+    assert not stale, f"POLICY entries for routes no longer served: {stale}"
+
+
+def call(client: httpx.Client, method: str, path: str, headers: dict[str, str]) -> int:
+    url = re.sub(r"\{(\w+)\}", lambda m: PARAMS[m.group(1)], path)
+    body = b'{"event": "route table"}' if path in HEC_POST else b"{}"
+    content = body if method in ("POST", "PATCH") else None
+    request = client.build_request(
+        method, url, headers=headers, content=content, params=QUERY.get(path)
+    )
+    reply = client.send(request, stream=True)  # the data feed would stream for ever
+    reply.close()
+    return reply.status_code
+
+
+def test_every_route_answers_every_credential_kind_as_the_table_says(
+    server: RunningServer, creds: Credentials
+) -> None:
+    wrong = []
+    checked = 0
+    client = httpx.Client(base_url=server.url, timeout=30)
+    for (method, path), expect in sorted(POLICY.items()):
+        for kind in KINDS:
+            want = expect(kind)
+            got = call(client, method, path, creds.headers[kind])
+            checked += 1
+            ok = got == want if isinstance(want, int) else got not in (401, 403, 429) and got < 500
+            if not ok:
+                wrong.append(f"{method} {path} as {kind}: {got}, expected {want}")
+    client.close()
+    assert checked == len(POLICY) * len(KINDS)
+    assert not wrong, "\n".join(wrong)
+
+
+def test_the_table_is_not_degenerate() -> None:
+    """Every kind is refused somewhere, and each real credential opens some non-public route."""
+    opens_something = {
+        "hec_key",
+        "streams_read",
+        "search_read",
+        "admin",
+        "client_basic",
+        "session_token",
+    }
+    for kind in KINDS:
+        outcomes = {expect(kind) for expect in POLICY.values() if expect is not public}
+        assert outcomes & {401, 403}, kind
+        assert (PASS in outcomes) == (kind in opens_something), kind
