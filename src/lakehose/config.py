@@ -64,6 +64,7 @@ class Settings:
     session_ttl: int = 1800
     session_grace: int = 120
     heartbeat_interval: float = 10.0
+    feed_stall_timeout: float = 60.0
     tail_poll_interval: float = 0.002
     customer_id: str | None = None
     # administration and logs
@@ -83,6 +84,8 @@ class Settings:
             raise ConfigError("tls_cert and tls_key go together")
         if self.max_body_bytes < 1024:
             raise ConfigError("max_body_bytes must be at least 1024")
+        if self.feed_stall_timeout <= 0:
+            raise ConfigError("feed_stall_timeout must be positive")
         if self.token_ttl <= 120:
             raise ConfigError("token_ttl must exceed 120 s (FalconPy renews 120 s early)")
 
@@ -127,6 +130,8 @@ HELP: dict[str, str] = {
     "session_ttl": "data-feed session lifetime after issue or refresh, seconds",
     "session_grace": "extra seconds a session lives past session_ttl before it is cut",
     "heartbeat_interval": "seconds of idleness before a data feed sends a keep-alive line",
+    "feed_stall_timeout": "seconds a data feed waits for a consumer that reads nothing before "
+    "disconnecting it (it resumes from its offset)",
     "tail_poll_interval": "how often a worker checks for events committed by other workers",
     "customer_id": "customerIDString in stream metadata (default: generated per data directory)",
     "allow_remote_admin": "allow admin API calls from non-loopback addresses",
@@ -149,6 +154,7 @@ _DURATION_FIELDS = {
     "commit_delay",
     "commit_gather",
     "heartbeat_interval",
+    "feed_stall_timeout",
     "tail_poll_interval",
     "token_ttl",
     "session_ttl",

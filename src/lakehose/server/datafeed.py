@@ -26,6 +26,14 @@ the session). When the session is over it cancels the pump and ends the chunked
 body cleanly; when the client is gone it cancels the pump. Either way the slot is
 released at once, so the appId is free again for a reconnect.
 
+*A consumer that stops reading.* uvicorn's flow control bounds what a connection
+holds: once the socket's buffers are full, ``send`` waits, so the pump (and the
+memory it uses) stops with the consumer and ingest is not held back. A ``send``
+that waits longer than ``feed_stall_timeout`` ends the feed: the reason ("consumer
+too slow") is logged, the slot is released and the connection closed without the
+body's last chunk, so the consumer sees the feed break after the events already
+handed to its socket, and reconnects after the last one it read.
+
 A worker that dies leaves its slots behind; their heartbeats stop, and a slot
 whose heartbeat is older than a few intervals is taken over by the next claim.
 """
@@ -63,6 +71,7 @@ Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 READ_BATCHES = 4  # record batches read per step (a batch holds at most 2,000 events)
 SEND_BYTES = 128 * 1024  # send as soon as this much is rendered
 FINAL_SEND_TIMEOUT = 5.0
+TOO_SLOW = "consumer too slow"
 _HEADERS = [
     (b"content-type", b"application/json"),
     (b"cache-control", b"no-store"),
@@ -96,6 +105,10 @@ async def _until_disconnect(receive: Receive) -> None:
         message = await receive()
         if message["type"] == "http.disconnect":
             return
+
+
+class ConsumerTooSlow(Exception):
+    """A ``send`` waited longer than ``feed_stall_timeout``: the consumer reads nothing."""
 
 
 class DataFeed:
@@ -205,7 +218,7 @@ class DataFeed:
             for task in (pump, watcher, stopper):
                 task.cancel()
             await asyncio.gather(pump, watcher, stopper, return_exceptions=True)
-        if feed.reason != "disconnected":
+        if feed.reason not in ("disconnected", TOO_SLOW):  # a stalled consumer takes no last chunk
             try:
                 await asyncio.wait_for(
                     send({"type": "http.response.body", "body": b"", "more_body": False}),
@@ -237,6 +250,15 @@ class DataFeed:
                 return "server shutting down"
             if pump in done:
                 exc = pump.exception()
+                if isinstance(exc, ConsumerTooSlow):
+                    log.warning(
+                        "data feed on partition %d: appId %s read nothing for %g s; disconnected "
+                        "(it can reconnect after the last event it read)",
+                        feed.partition,
+                        feed.app_id,
+                        s.feed_stall_timeout,
+                    )
+                    return TOO_SLOW
                 if exc is not None:
                     log.error(
                         "data feed on partition %d stopped at offset %d: %s",
@@ -265,17 +287,25 @@ class DataFeed:
         reader = rt.readers[p]
         counter = rt.metrics.stream_events.labels(str(p))
         interval = rt.settings.heartbeat_interval
+        stall = rt.settings.feed_stall_timeout
         types = feed.event_types
         fmt = feed.format
         last_write = time.monotonic()
         chunks: list[bytes] = []
         size = events = 0
 
+        async def send_body(body: bytes) -> None:
+            try:
+                async with asyncio.timeout(stall):
+                    await send({"type": "http.response.body", "body": body, "more_body": True})
+            except TimeoutError:
+                raise ConsumerTooSlow from None
+
         async def flush() -> None:
             nonlocal size, events, last_write
             body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
             chunks.clear()
-            await send({"type": "http.response.body", "body": body, "more_body": True})
+            await send_body(body)
             feed.events += events
             counter.inc(events)
             size = events = 0
@@ -303,7 +333,7 @@ class DataFeed:
                 continue
             idle = time.monotonic() - last_write
             if idle >= interval:
-                await send({"type": "http.response.body", "body": KEEPALIVE, "more_body": True})
+                await send_body(KEEPALIVE)
                 last_write = time.monotonic()
                 idle = 0.0
             await rt.wait_for_end_past(p, feed.position, interval - idle)
