@@ -131,3 +131,17 @@ def process_rss(root: int) -> dict[int, int]:
             if line.startswith("VmRSS:"):
                 out[pid] = int(line.split()[1]) * 1024
     return out
+
+
+def process_role(pid: int) -> str:
+    """What a process of a server's tree is: ``worker``, ``resource-tracker`` or ``supervisor``."""
+    try:
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return "gone"
+    text = b" ".join(argv)
+    if b"resource_tracker" in text:
+        return "resource-tracker"
+    if b"spawn_main" in text or b"forkserver" in text:
+        return "worker"
+    return "supervisor" if b"serve" in argv else "other"

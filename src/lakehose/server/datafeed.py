@@ -121,12 +121,13 @@ class DataFeed:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         self.requests += 1
+        number = self.requests  # this feed's, for its access-log line
         try:
             if scope["method"] != "GET":
                 raise ApiError(405, "the data feed answers GET only")
             feed = self._open(scope)
         except (ApiError, LakehoseError, ValueError) as exc:
-            await self._refuse(exc, scope, receive, send)
+            await self._refuse(exc, scope, receive, send, number)
             return
         metrics = self.rt.metrics
         metrics.stream_connections.inc()
@@ -135,7 +136,7 @@ class DataFeed:
         finally:
             self.rt.catalog.release_connection(feed.app_id, feed.partition, feed.owner)
             metrics.stream_connections.dec()
-            self._log(scope, 200, feed)
+            self._log(scope, number, 200, feed)
 
     # opening ------------------------------------------------------------------------------
 
@@ -196,14 +197,16 @@ class DataFeed:
         catalog.release_connection(app_id, partition, holder)
         return catalog.claim_connection(app_id, partition, owner, stale_after)
 
-    async def _refuse(self, exc: Exception, scope: Scope, receive: Receive, send: Send) -> None:
+    async def _refuse(
+        self, exc: Exception, scope: Scope, receive: Receive, send: Send, number: int
+    ) -> None:
         status, _, fields = status_for(exc)
         if status == 500:
             log.error("data feed could not open: %s", exc)
         message = exc.message if isinstance(exc, ApiError) else str(exc)
         reply = error(status, message if status != 500 else "internal server error", **fields)
         await reply(scope, receive, send)
-        self._log(scope, reply.status_code, None)
+        self._log(scope, number, reply.status_code, None)
 
     # serving ------------------------------------------------------------------------------
 
@@ -340,19 +343,19 @@ class DataFeed:
 
     # logging ------------------------------------------------------------------------------
 
-    def _log(self, scope: Scope, status: int, feed: Feed | None) -> None:
+    def _log(self, scope: Scope, number: int, status: int, feed: Feed | None) -> None:
         if not self.rt.settings.access_log:
             return
         client = scope.get("client") or ("-", 0)
         if feed is None:
             access_log.info(
-                "%x-s%x %s GET %s %d", self.rt.pid, self.requests, client[0], scope["path"], status
+                "%x-s%x %s GET %s %d", self.rt.pid, number, client[0], scope["path"], status
             )
             return
         access_log.info(
             "%x-s%x %s GET %s %d appId=%s offsets=%d-%d events=%d end=%s %.1fms",
             self.rt.pid,
-            self.requests,
+            number,
             client[0],
             scope["path"],
             status,
