@@ -58,6 +58,8 @@ from tests.chaos.chaoskit import (
 from tests.client.streamtools import api_client
 from tests.helpers import bearer_token, create_connector, wait_for
 
+CYCLES = int(os.environ.get("LAKEHOSE_CHAOS_CYCLES", "25"))
+
 
 def check_lake(data_dir: Path, acked: set[str]) -> dict[int, list[str]]:
     lake = read_lake(data_dir)
@@ -156,5 +158,6 @@ def test_sigkill_mid_load_loses_and_duplicates_nothing_acknowledged(tmp_path: Pa
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(CYCLES * 60 + 300)
 def test_many_sigkill_cycles(tmp_path: Path) -> None:
-    crash_cycles(tmp_path, cycles=int(os.environ.get("LAKEHOSE_CHAOS_CYCLES", "25")), partitions=2)
+    crash_cycles(tmp_path, cycles=CYCLES, partitions=2)
