@@ -46,12 +46,13 @@ bench: $(STAMP)
 		echo "make bench: wrk is not installed (nor installable with apt-get here); using the Python generator"
 	$(BIN)/python -m bench all $(BENCH_ARGS)
 
-## chaos / soak: the long reliability suites
+## chaos / soak: the long reliability suites; each prints a summary line of what it verified
+## (make chaos LAKEHOSE_CHAOS_CYCLES=10, make soak LAKEHOSE_SOAK_SECONDS=120)
 chaos: $(STAMP)
-	LAKEHOSE_CHAOS_CYCLES=$${LAKEHOSE_CHAOS_CYCLES:-25} $(BIN)/python -m pytest -q -m slow tests/chaos
+	LAKEHOSE_CHAOS_CYCLES=$${LAKEHOSE_CHAOS_CYCLES:-25} $(BIN)/python -m pytest -q -s -m slow tests/chaos
 
 soak: $(STAMP)
-	LAKEHOSE_SOAK_SECONDS=$${LAKEHOSE_SOAK_SECONDS:-600} $(BIN)/python -m pytest -q -m slow tests/soak
+	LAKEHOSE_SOAK_SECONDS=$${LAKEHOSE_SOAK_SECONDS:-600} $(BIN)/python -m pytest -q -s -m slow tests/soak
 
 ## lock: re-resolve requirements.lock from pyproject.toml in a throwaway virtualenv
 lock:

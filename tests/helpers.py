@@ -101,3 +101,47 @@ def create_connector(admin: Any, name: str, **options: Any) -> str:
     reply = admin.post("/api/v1/connectors", json={"name": name, **options})
     assert reply.status_code == 201, reply.text
     return str(reply.json()["resources"][0]["api_key"])
+
+
+def process_rss(root: int) -> dict[int, int]:
+    """Resident memory (VmRSS, bytes) of process ``root`` and each of its descendants, by pid.
+
+    Read from /proc, so it needs Linux; a process that exits meanwhile is left out.
+    """
+    parents: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            parents[int(entry.name)] = int(stat.rsplit(")", 1)[1].split()[1])
+    tree, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        tree.append(pid)
+        todo.extend(child for child, parent in parents.items() if parent == pid)
+    out: dict[int, int] = {}
+    for pid in tree:
+        try:
+            status = Path(f"/proc/{pid}/status").read_text()
+        except OSError:
+            continue
+        for line in status.splitlines():
+            if line.startswith("VmRSS:"):
+                out[pid] = int(line.split()[1]) * 1024
+    return out
+
+
+def process_role(pid: int) -> str:
+    """What a process of a server's tree is: ``worker``, ``resource-tracker`` or ``supervisor``."""
+    try:
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return "gone"
+    text = b" ".join(argv)
+    if b"resource_tracker" in text:
+        return "resource-tracker"
+    if b"spawn_main" in text or b"forkserver" in text:
+        return "worker"
+    return "supervisor" if b"serve" in argv else "other"

@@ -72,6 +72,7 @@ class Settings:
     session_ttl: int = 1800
     session_grace: int = 120
     heartbeat_interval: float = 10.0
+    feed_stall_timeout: float = 60.0
     tail_poll_interval: float = 0.002
     customer_id: str | None = None
     # administration and logs
@@ -103,6 +104,7 @@ class Settings:
             "keep_alive_timeout",
             "hec_auth_fail_window",
             "body_timeout",
+            "feed_stall_timeout",
         ):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"{name} must be more than 0")
@@ -174,6 +176,8 @@ HELP: dict[str, str] = {
     "session_ttl": "data-feed session lifetime after issue or refresh, seconds",
     "session_grace": "extra seconds a session lives past session_ttl before it is cut",
     "heartbeat_interval": "seconds of idleness before a data feed sends a keep-alive line",
+    "feed_stall_timeout": "seconds a data feed waits for a consumer that reads nothing before "
+    "disconnecting it (it resumes from its offset)",
     "tail_poll_interval": "how often a worker checks for events committed by other workers",
     "customer_id": "customerIDString in stream metadata (default: generated per data directory)",
     "allow_remote_admin": "allow admin API calls from non-loopback addresses",
@@ -203,6 +207,7 @@ _DURATION_FIELDS = {
     "commit_delay",
     "commit_gather",
     "heartbeat_interval",
+    "feed_stall_timeout",
     "tail_poll_interval",
     "token_ttl",
     "session_ttl",

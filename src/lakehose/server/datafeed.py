@@ -26,6 +26,14 @@ the session). When the session is over it cancels the pump and ends the chunked
 body cleanly; when the client is gone it cancels the pump. Either way the slot is
 released at once, so the appId is free again for a reconnect.
 
+*A consumer that stops reading.* uvicorn's flow control bounds what a connection
+holds: once the socket's buffers are full, ``send`` waits, so the pump (and the
+memory it uses) stops with the consumer and ingest is not held back. A ``send``
+that waits longer than ``feed_stall_timeout`` ends the feed: the reason ("consumer
+too slow") is logged, the slot is released and the connection closed without the
+body's last chunk, so the consumer sees the feed break after the events already
+handed to its socket, and reconnects after the last one it read.
+
 A worker that dies leaves its slots behind; their heartbeats stop, and a slot
 whose heartbeat is older than a few intervals is taken over by the next claim.
 """
@@ -63,6 +71,7 @@ Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 READ_BATCHES = 4  # record batches read per step (a batch holds at most 2,000 events)
 SEND_BYTES = 128 * 1024  # send as soon as this much is rendered
 FINAL_SEND_TIMEOUT = 5.0
+TOO_SLOW = "consumer too slow"
 _HEADERS = [
     (b"content-type", b"application/json"),
     (b"cache-control", b"no-store"),
@@ -98,6 +107,10 @@ async def _until_disconnect(receive: Receive) -> None:
             return
 
 
+class ConsumerTooSlow(Exception):
+    """A ``send`` waited longer than ``feed_stall_timeout``: the consumer reads nothing."""
+
+
 class DataFeed:
     """ASGI endpoint of the data feed (raw ASGI: it streams for as long as the session lives)."""
 
@@ -108,12 +121,13 @@ class DataFeed:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         self.requests += 1
+        number = self.requests  # this feed's, for its access-log line
         try:
             if scope["method"] != "GET":
                 raise ApiError(405, "the data feed answers GET only")
             feed = self._open(scope)
         except (ApiError, LakehoseError, ValueError) as exc:
-            await self._refuse(exc, scope, receive, send)
+            await self._refuse(exc, scope, receive, send, number)
             return
         metrics = self.rt.metrics
         metrics.stream_connections.inc()
@@ -122,7 +136,7 @@ class DataFeed:
         finally:
             self.rt.catalog.release_connection(feed.app_id, feed.partition, feed.owner)
             metrics.stream_connections.dec()
-            self._log(scope, 200, feed)
+            self._log(scope, number, 200, feed)
 
     # opening ------------------------------------------------------------------------------
 
@@ -187,14 +201,16 @@ class DataFeed:
         catalog.release_connection(app_id, partition, holder)
         return catalog.claim_connection(app_id, partition, owner, stale_after)
 
-    async def _refuse(self, exc: Exception, scope: Scope, receive: Receive, send: Send) -> None:
+    async def _refuse(
+        self, exc: Exception, scope: Scope, receive: Receive, send: Send, number: int
+    ) -> None:
         status, _, fields = status_for(exc)
         if status == 500:
             log.error("data feed could not open: %s", exc)
         message = exc.message if isinstance(exc, ApiError) else str(exc)
         reply = error(status, message if status != 500 else "internal server error", **fields)
         await reply(scope, receive, send)
-        self._log(scope, reply.status_code, None)
+        self._log(scope, number, reply.status_code, None)
 
     # serving ------------------------------------------------------------------------------
 
@@ -209,7 +225,7 @@ class DataFeed:
             for task in (pump, watcher, stopper):
                 task.cancel()
             await asyncio.gather(pump, watcher, stopper, return_exceptions=True)
-        if feed.reason != "disconnected":
+        if feed.reason not in ("disconnected", TOO_SLOW):  # a stalled consumer takes no last chunk
             try:
                 await asyncio.wait_for(
                     send({"type": "http.response.body", "body": b"", "more_body": False}),
@@ -241,6 +257,15 @@ class DataFeed:
                 return "server shutting down"
             if pump in done:
                 exc = pump.exception()
+                if isinstance(exc, ConsumerTooSlow):
+                    log.warning(
+                        "data feed on partition %d: appId %s read nothing for %g s; disconnected "
+                        "(it can reconnect after the last event it read)",
+                        feed.partition,
+                        feed.app_id,
+                        s.feed_stall_timeout,
+                    )
+                    return TOO_SLOW
                 if exc is not None:
                     log.error(
                         "data feed on partition %d stopped at offset %d: %s",
@@ -269,17 +294,25 @@ class DataFeed:
         reader = rt.readers[p]
         counter = rt.metrics.stream_events.labels(str(p))
         interval = rt.settings.heartbeat_interval
+        stall = rt.settings.feed_stall_timeout
         types = feed.event_types
         fmt = feed.format
         last_write = time.monotonic()
         chunks: list[bytes] = []
         size = events = 0
 
+        async def send_body(body: bytes) -> None:
+            try:
+                async with asyncio.timeout(stall):
+                    await send({"type": "http.response.body", "body": body, "more_body": True})
+            except TimeoutError:
+                raise ConsumerTooSlow from None
+
         async def flush() -> None:
             nonlocal size, events, last_write
             body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
             chunks.clear()
-            await send({"type": "http.response.body", "body": body, "more_body": True})
+            await send_body(body)
             feed.events += events
             counter.inc(events)
             size = events = 0
@@ -307,14 +340,14 @@ class DataFeed:
                 continue
             idle = time.monotonic() - last_write
             if idle >= interval:
-                await send({"type": "http.response.body", "body": KEEPALIVE, "more_body": True})
+                await send_body(KEEPALIVE)
                 last_write = time.monotonic()
                 idle = 0.0
             await rt.wait_for_end_past(p, feed.position, interval - idle)
 
     # logging ------------------------------------------------------------------------------
 
-    def _log(self, scope: Scope, status: int, feed: Feed | None) -> None:
+    def _log(self, scope: Scope, number: int, status: int, feed: Feed | None) -> None:
         if not self.rt.settings.access_log:
             return
         client = scope.get("client") or ("-", 0)
@@ -323,14 +356,12 @@ class DataFeed:
             partition = scope.get("path_params", {}).get("partition", "")
             if stream_params.partition(partition, self.rt.settings.partitions) is None:
                 path = "/sensors/entities/datafeed/v1/(no such partition)"  # the client's text
-            access_log.info(
-                "%x-s%x %s GET %s %d", self.rt.pid, self.requests, client[0], path, status
-            )
+            access_log.info("%x-s%x %s GET %s %d", self.rt.pid, number, client[0], path, status)
             return
         access_log.info(
             "%x-s%x %s GET %s %d appId=%s offsets=%d-%d events=%d end=%s %.1fms",
             self.rt.pid,
-            self.requests,
+            number,
             client[0],
             scope["path"],
             status,

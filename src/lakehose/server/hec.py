@@ -136,6 +136,7 @@ class HecHandler:
         started = time.perf_counter()
         route = route_of(scope["path"]) or "unknown"
         self._requests += 1
+        number = self._requests  # this request's: others may come in while it waits
         try:
             reply = await self._handle(route, scope, receive)
         except Reply as done:
@@ -156,7 +157,7 @@ class HecHandler:
             # client may have put a key in it (access lines are not redacted, see logs.py).
             path = scope["path"][:200] if route != "unknown" else "(unknown path)"
             self.access.add(
-                f"{self.rt.pid:x}-{self._requests:x} {client[0]} {scope['method']} {path} "
+                f"{self.rt.pid:x}-{number:x} {client[0]} {scope['method']} {path} "
                 f"{reply.status} code={reply.code} events={reply.events} "
                 f"{(time.perf_counter() - started) * 1000:.1f}ms"
             )
