@@ -14,7 +14,9 @@ Theory of operation
 3. *Reading*: blobs are fetched a chunk at a time, decompressed, and the byte
    needles pick the candidate lines (``candidates.py``); only those are decoded,
    only for the fields the query uses (``decoding.py``), and checked against the
-   time range and the filter.
+   time range and the filter. When the first stage aggregates (``count()``,
+   ``groupBy``), a batch's candidate lines are decoded together in one call and
+   checked in one loop that counts in place (``decoding.Aggregator``).
 4. *Pipeline*: matching rows are pushed through the stages; the scan stops as
    soon as the output or a ``head``/``tail`` has what it needs. Rows leave after
    each batch, so a large result streams instead of filling memory.
@@ -47,7 +49,7 @@ from lakehose.query.prefilter import NeedleTree
 from lakehose.query.stages import Aggregation, CountBy, Output, Stage
 from lakehose.query.timerange import TimeRange
 from lakehose.storage.candidates import LineFilter
-from lakehose.storage.decoding import BatchContext, LineDecoder, ScanFn, SweepFn, full_event
+from lakehose.storage.decoding import Aggregator, BatchContext, LineDecoder, ScanFn, full_event
 from lakehose.storage.records import decompress_data
 from lakehose.storage.sqlite import PartitionReader, partition_path
 
@@ -215,12 +217,13 @@ class SearchStats:
 class _BatchScan:
     """How batches with one combination of tags are scanned: their line filter and loops."""
 
-    __slots__ = ("lines", "loops", "sweeps")
+    __slots__ = ("lines", "loops", "aggregators", "tags")
 
-    def __init__(self, needles: NeedleTree | None) -> None:
+    def __init__(self, needles: NeedleTree | None, tags: tuple[str, str, str]) -> None:
         self.lines = LineFilter(needles)
         self.loops: list[ScanFn | None] = [None, None]  # [without, with] a time check
-        self.sweeps: list[SweepFn | None] = [None, None]
+        self.aggregators: list[Aggregator | None] = [None, None]
+        self.tags = dict(zip(TAGS, tags, strict=True))
 
 
 class Search:
@@ -259,7 +262,7 @@ class Search:
         self._numbered = plan.pageable or "offset" in plan.needed
         self._scans: dict[tuple[str, str, str], _BatchScan] = {}
         self._events = plan.kind == "events"
-        # Aggregates take rows in any order and never stop the scan: lines can be swept.
+        # Aggregates take rows in any order and never stop the scan: lines go in bulk.
         self._sweep = bool(plan.steps) and isinstance(plan.steps[0], GroupBy) and not self._numbered
         self._counter: tuple[str, dict[Any, int]] | None = None  # set per run, see rows()
 
@@ -377,26 +380,29 @@ class Search:
         tags = (s[6], s[7], s[8])
         scan = self._scans.get(tags)
         if scan is None:
-            scan = self._scans[tags] = _BatchScan(plan.needles)
+            scan = self._scans[tags] = _BatchScan(plan.needles, tags)
         with_time = not self.span.covers(s[3], s[4])
+        batch = BatchContext(p, first_offset, s[5], scan.tags)
         if self._sweep:  # an aggregate: no order, no positions, no early stop
-            hay = scan.lines.sweepable(data)
-            if hay is not None:
-                sweep = scan.sweeps[with_time]
-                if sweep is None:
-                    sweep = scan.sweeps[with_time] = self.decoder.sweeper(
-                        plan.residual,
-                        scan.lines,
-                        with_time=with_time,
-                        count_by=self._counter[0] if self._counter else None,
-                    )
-                batch = BatchContext(p, first_offset, s[5], dict(zip(TAGS, tags, strict=True)))
-                counts = self._counter[1] if self._counter else {}
-                matched = sweep(data, hay, batch, first.push, self.span, counts)
-                if self._counter is not None and self._counter[0] == "":
-                    first.push_count({}, matched)  # count() alone: the rows were not pushed
-                stats.events_matched += matched
-                return True
+            aggregate = scan.aggregators[with_time]
+            if aggregate is None:
+                aggregate = scan.aggregators[with_time] = self.decoder.aggregator(
+                    plan.residual,
+                    with_time=with_time,
+                    count_by=self._counter[0] if self._counter else None,
+                )
+            counts = self._counter[1] if self._counter else {}
+            if scan.lines.test is None:  # every line is a candidate
+                matched = aggregate.whole(data, count, batch, first.push, self.span, counts)
+            else:
+                lines = scan.lines.candidates(data)
+                if lines is None:
+                    lines = [line for _, line in scan.lines.lines(data, False)]
+                matched = aggregate.lines(lines, batch, first.push, self.span, counts)
+            if self._counter is not None and self._counter[0] == "":
+                first.push_count({}, matched)  # count() alone: the rows were not pushed
+            stats.events_matched += matched
+            return True
         candidates = scan.lines.lines(data, self._numbered)
         position = self.positions.get(p)
         if self.descending:
@@ -411,7 +417,6 @@ class Search:
                 candidates = [c for c in candidates if first_offset + c[0] >= position]
         if not candidates:
             return True
-        batch = BatchContext(p, first_offset, s[5], dict(zip(TAGS, tags, strict=True)))
         loop = scan.loops[with_time]
         if loop is None:
             loop = scan.loops[with_time] = self.decoder.scanner(plan.residual, with_time=with_time)
