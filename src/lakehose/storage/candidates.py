@@ -127,8 +127,10 @@ class LineFilter:
     def candidates(self, data: bytes) -> list[bytes] | None:
         """The lines of ``data`` that may match, in order, when one needle can drive the
         scan of this batch; None when :meth:`lines` must test them one by one."""
-        hay = self._hay(data)
-        return None if hay is None else self._cut(data, hay, None)
+        d = self.driver  # as in _hay(), inline: this runs for every batch an aggregate reads
+        if d is None or (data.find(b"\\") >= 0 and d.escape in data):
+            return None
+        return self._cut(data, data.lower() if self.lower else data, None)
 
     def _cut(self, data: bytes, hay: bytes, starts: list[int] | None) -> list[bytes]:
         """Cut out the lines around the hits of the driving needle in ``hay`` (the start of
@@ -146,6 +148,23 @@ class LineFilter:
         find, rfind, hfind = data.find, data.rfind, hay.find
         size = len(data)
         probe = self._probe
+        if probe is not None and rest is None and starts is None:
+            # The aggregates' case, kept lean: per hit, three finds and a slice.
+            byte, at = probe
+            starts_with, append = hay.startswith, out.append
+            stop = hfind(byte, at)  # stop >= at, so hit >= 0 below
+            while stop >= 0:
+                hit = stop - at
+                if starts_with(text, hit):
+                    end = find(b"\n", hit)
+                    if end < 0:
+                        append(data[rfind(b"\n", 0, hit) + 1 :])
+                        break
+                    append(data[rfind(b"\n", 0, hit) + 1 : end])
+                    stop = hfind(byte, end + 1 + at)
+                else:
+                    stop = hfind(byte, stop + 1)
+            return out
         if probe is not None:
             byte, at = probe
             starts_with = hay.startswith

@@ -90,11 +90,17 @@ class Aggregator:
         """Push (or count) the rows of ``lines`` that match; the number that matched."""
         if not lines:
             return 0
-        rows = self._decode(b"],[".join(lines), len(lines))
-        if rows is None:
-            return self._each(lines, batch, push, span, counts)
-        assert self._bulk is not None
-        return self._bulk[1](rows, batch, push, span, counts)
+        bulk = self._bulk
+        if bulk is not None:  # as in _decode(), inline: this runs for every batch
+            joined = b"],[".join(lines)
+            if joined.count(b"\t") == len(lines):
+                try:
+                    rows = bulk[0](b"".join((b"[[", joined.replace(b"\t", b","), b"]]")))
+                except _BAD:
+                    rows = []
+                if len(rows) == len(lines):
+                    return bulk[1](rows, batch, push, span, counts)
+        return self._each(lines, batch, push, span, counts)
 
     def whole(
         self,

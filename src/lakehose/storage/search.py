@@ -50,7 +50,7 @@ from lakehose.query.stages import Aggregation, CountBy, Output, Stage
 from lakehose.query.timerange import TimeRange
 from lakehose.storage.candidates import LineFilter
 from lakehose.storage.decoding import Aggregator, BatchContext, LineDecoder, ScanFn, full_event
-from lakehose.storage.records import decompress_data
+from lakehose.storage.records import ZstdError, decompress_data, decompressor
 from lakehose.storage.sqlite import PartitionReader, partition_path
 
 log = logging.getLogger(__name__)
@@ -111,6 +111,16 @@ class SearchReader(PartitionReader):
                 return
             for row in rows:
                 yield (p, *row)
+
+    def blob_range(self, low: int, high: int) -> dict[int, bytes]:
+        """The blobs of the batches whose first offset is in ``[low, high)``."""
+        return {
+            int(row[0]): bytes(row[1])
+            for row in self._conn.execute(
+                "SELECT first_offset, data FROM batch_data WHERE first_offset >= ? AND first_offset < ?",
+                (low, high),
+            )
+        }
 
     def blobs(self, first_offsets: Sequence[int]) -> dict[int, bytes]:
         marks = ",".join("?" * len(first_offsets))
@@ -315,12 +325,21 @@ class Search:
             yield chunk
 
     def _fetch(self, chunk: list[Summary]) -> dict[tuple[int, int], bytes]:
-        wanted: dict[int, list[int]] = {}
+        wanted: dict[int, list[Summary]] = {}
         for s in chunk:
-            wanted.setdefault(s[0], []).append(s[1])
+            wanted.setdefault(s[0], []).append(s)
         out: dict[tuple[int, int], bytes] = {}
-        for p, offsets in wanted.items():
-            for first, blob in self.readers[p].blobs(offsets).items():
+        for p, group in wanted.items():
+            reader = self.readers[p]
+            low = min(s[1] for s in group)
+            high = max(s[1] + s[2] for s in group)
+            # Batches tile a partition's offsets: when the group's events fill [low, high),
+            # the group is every batch there, read by one range scan of the primary key.
+            if sum(s[2] for s in group) == high - low:
+                found = reader.blob_range(low, high)
+            else:
+                found = reader.blobs([s[1] for s in group])
+            for first, blob in found.items():
                 out[(p, first)] = blob
         return out
 
@@ -337,6 +356,9 @@ class Search:
         try:
             for chunk in self._chunks(first):
                 blobs = self._fetch(chunk)
+                if self._sweep:  # an aggregate: no order, no positions, no early stop
+                    self._aggregate(chunk, blobs, first)
+                    continue
                 for s in chunk:
                     blob = blobs.get((s[0], s[1]))
                     if blob is None:  # removed by retention since the summary was read
@@ -364,45 +386,82 @@ class Search:
         finally:
             self.stats.took_ms = (time.perf_counter() - started) * 1000
 
+    def _skip_damaged(self, exc: CorruptBatchError) -> None:
+        log.warning("search skipped a batch: %s", exc)
+        self.stats.warnings.append(str(exc))
+
+    def _scan_for(self, tags: tuple[str, str, str]) -> _BatchScan:
+        scan = self._scans.get(tags)
+        if scan is None:
+            scan = self._scans[tags] = _BatchScan(self.plan.batch(*tags).needles, tags)
+        return scan
+
+    def _aggregate(
+        self, chunk: list[Summary], blobs: dict[tuple[int, int], bytes], first: Stage
+    ) -> None:
+        """Push the matching rows of a chunk's batches into a first stage that aggregates.
+
+        Rows go in any order and the scan never stops early, so the loop keeps no
+        positions; it runs per batch, so what it can it looks up once per chunk.
+        """
+        stats, span, scans = self.stats, self.span, self._scans
+        start, end = span.start, span.end
+        push = first.push
+        counter = self._counter
+        counts = counter[1] if counter is not None else {}
+        decompress = decompressor()
+        matched = 0
+        for s in chunk:
+            p, first_offset, count = s[0], s[1], s[2]
+            blob = blobs.get((p, first_offset))
+            if blob is None:  # removed by retention since the summary was read
+                continue
+            try:
+                data = decompress(blob)
+            except ZstdError as exc:
+                self._skip_damaged(CorruptBatchError(p, first_offset, str(exc)))
+                continue
+            stats.batches_read += 1
+            stats.events_scanned += count
+            tags = (s[6], s[7], s[8])
+            scan = scans.get(tags) or self._scan_for(tags)
+            # Only a batch that straddles an end of the range needs each event's time checked.
+            with_time = (start is not None and s[3] < start) or (end is not None and s[4] >= end)
+            aggregate = scan.aggregators[with_time]
+            if aggregate is None:
+                aggregate = scan.aggregators[with_time] = self.decoder.aggregator(
+                    self.plan.batch(*tags).residual,
+                    with_time=with_time,
+                    count_by=counter[0] if counter is not None else None,
+                )
+            batch = BatchContext(p, first_offset, s[5], scan.tags)
+            lines = scan.lines
+            if lines.test is None:  # every line is a candidate
+                matched += aggregate.whole(data, count, batch, push, span, counts)
+                continue
+            found = lines.candidates(data)
+            if found is None:
+                found = [line for _, line in lines.lines(data, False)]
+            matched += aggregate.lines(found, batch, push, span, counts)
+        if counter is not None and counter[0] == "":
+            first.push_count({}, matched)  # count() alone: the rows were not pushed
+        stats.events_matched += matched
+
     def _scan_batch(self, s: Summary, blob: bytes, first: Stage) -> bool:
         """Push a batch's matching rows; False when the pipeline wants no more."""
         p, first_offset, count = s[0], s[1], s[2]
-        plan = self.plan.batch(s[6], s[7], s[8])
         try:
             data = decompress_data(blob, p, first_offset)
         except CorruptBatchError as exc:
-            log.warning("search skipped a batch: %s", exc)
-            self.stats.warnings.append(str(exc))
+            self._skip_damaged(exc)
             return True
         stats = self.stats
         stats.batches_read += 1
         stats.events_scanned += count
         tags = (s[6], s[7], s[8])
-        scan = self._scans.get(tags)
-        if scan is None:
-            scan = self._scans[tags] = _BatchScan(plan.needles, tags)
+        scan = self._scan_for(tags)
         with_time = not self.span.covers(s[3], s[4])
         batch = BatchContext(p, first_offset, s[5], scan.tags)
-        if self._sweep:  # an aggregate: no order, no positions, no early stop
-            aggregate = scan.aggregators[with_time]
-            if aggregate is None:
-                aggregate = scan.aggregators[with_time] = self.decoder.aggregator(
-                    plan.residual,
-                    with_time=with_time,
-                    count_by=self._counter[0] if self._counter else None,
-                )
-            counts = self._counter[1] if self._counter else {}
-            if scan.lines.test is None:  # every line is a candidate
-                matched = aggregate.whole(data, count, batch, first.push, self.span, counts)
-            else:
-                lines = scan.lines.candidates(data)
-                if lines is None:
-                    lines = [line for _, line in scan.lines.lines(data, False)]
-                matched = aggregate.lines(lines, batch, first.push, self.span, counts)
-            if self._counter is not None and self._counter[0] == "":
-                first.push_count({}, matched)  # count() alone: the rows were not pushed
-            stats.events_matched += matched
-            return True
         candidates = scan.lines.lines(data, self._numbered)
         position = self.positions.get(p)
         if self.descending:
@@ -419,7 +478,8 @@ class Search:
             return True
         loop = scan.loops[with_time]
         if loop is None:
-            loop = scan.loops[with_time] = self.decoder.scanner(plan.residual, with_time=with_time)
+            residual = self.plan.batch(*tags).residual
+            loop = scan.loops[with_time] = self.decoder.scanner(residual, with_time=with_time)
         matched, stopped_at = loop(candidates, batch, first.push, self.span, self._events)
         stats.events_matched += matched
         if stopped_at >= 0:

@@ -1,0 +1,181 @@
+"""Aggregates read batches in bulk (needle jumps, many lines decoded at once); results stay exact.
+
+Each event below says whether ``severity=ERROR`` matches it, so every count is
+known in advance; the event list (which reads line by line) must agree too.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from lakehose.parsers.hec import IngestContext, decode_events
+from lakehose.query import plan_query, time_range
+from lakehose.storage.candidates import choose_probe
+from lakehose.storage.records import decompress_data
+from lakehose.storage.search import SearchReader, open_readers, run
+from lakehose.storage.sqlite import PartitionWriter, PendingAppend, create_partition
+
+T0 = 1_700_000_000
+FILLER = b'{"severity":"INFO","msg":"all fine","user":{"name":"u1"}}'
+
+# (event JSON as sent, indexed fields JSON or None, does severity=ERROR match it)
+TRICKY: list[tuple[bytes, bytes | None, bool]] = [
+    (b'{"severity":"ERROR","msg":"disk full"}', None, True),
+    (b'{"x":{"severity":"ERROR"}}', None, False),  # nested, not top-level
+    (b'{"severity":"INFO","msg":"ERROR"}', None, False),  # the value in another field
+    (b'{"msg":"EXIT without severity"}', None, False),  # missing field, an E to stop at
+    (b'{"severity":["WARN","ERROR"]}', None, True),  # an array holding it
+    (b'{"severity":"ERROR","severity":"INFO"}', None, False),  # the last duplicate wins
+    (b'{"severity":"INFO","severity":"ERROR"}', None, True),
+    (b'"ERROR as a string event"', None, False),
+    (b'{"severity":"INFO"}', b'{"severity":"ERROR"}', True),  # an indexed field comes first
+    (b'{"severity":"ERROR"}', b'{"severity":"INFO"}', False),
+    (b'{"Severity":"ERROR"}', None, False),  # field names are case-sensitive
+    (b'{"severity":"ERROR "}', None, False),
+    (b'{"severity":"ERRORS"}', None, False),
+    (b'{"severity":5,"code":"ERROR"}', None, False),
+    (b'{"severity":"ERROR","deep":{"a":[{"severity":"INFO"}]}}', None, True),
+]
+# Batches that take the line-by-line paths: JSON escapes (the needle cannot drive the scan)
+# and tabs in the JSON (lines cannot be joined into one document).
+ESCAPED: list[tuple[bytes, bytes | None, bool]] = [
+    (b'{"severity":"ERR\\u004FR"}', None, True),
+    (b'{"severity":"ERR\\u004FX"}', None, False),
+    (b'{"msg":"\\"ERROR\\""}', None, False),
+    (b'{"severity":"ERROR"}', None, True),
+]
+TABBED: list[tuple[bytes, bytes | None, bool]] = [
+    (b'{"severity":\t"ERROR"}', None, True),
+    (b'{\t"severity":"INFO"}', None, False),
+    (b'{"severity":"ERROR"}', None, True),
+]
+HOSTS = ["h0", "h1", "h2", None]
+
+
+def envelope(n: int, event: bytes, fields: bytes | None) -> bytes:
+    host = HOSTS[n % len(HOSTS)]
+    parts = [b'{"time":%d' % (T0 + n), b'"event":' + event]
+    if host is not None:
+        parts.append(b'"host":"%s"' % host.encode())
+    if fields is not None:
+        parts.append(b'"fields":' + fields)
+    return b",".join(parts) + b"}"
+
+
+class Lake:
+    """Three batches: plain (120 events, the tricky ones spread among filler), escaped, tabbed."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.data_dir = data_dir
+        self.events: list[tuple[int, str | None, str, bool]] = []  # (n, host, connector, match)
+        create_partition(data_dir, 0)
+        writer = PartitionWriter(data_dir, 0, durability="none", zstd_level=1)
+        plain: list[tuple[bytes, bytes | None, bool]] = [(FILLER, None, False)] * 120
+        for i, item in enumerate(TRICKY):
+            plain[i * 8] = item  # the first line, and others spread through the batch
+        plain[-1] = TRICKY[0]  # the last line (no newline after it)
+        for connector, items in (("fw", plain), ("edr", ESCAPED), ("dns", TABBED)):
+            bodies = []
+            for event, fields, match in items:
+                n = len(self.events)
+                bodies.append(envelope(n, event, fields))
+                self.events.append((n, HOSTS[n % len(HOSTS)], connector, match))
+            ctx = IngestContext(
+                connector=connector,
+                index="main",
+                sourcetype="json",
+                source="test",
+                host=None,
+                now_ns=time.time_ns(),
+                allowed_index=lambda _: True,
+            )
+            normalised, rejection = decode_events(b"\n".join(bodies), ctx)
+            assert rejection is None
+            writer.append([PendingAppend(normalised.slices)])
+        writer.close()
+
+    def expected(self, start: int = 0, end: int | None = None) -> Counter[str | None]:
+        """Matching events by host, for event numbers in [start, end)."""
+        return Counter(
+            host
+            for n, host, _, match in self.events
+            if match and n >= start and (end is None or n < end)
+        )
+
+
+@pytest.fixture(scope="module")
+def lake(tmp_path_factory: pytest.TempPathFactory) -> Lake:
+    return Lake(tmp_path_factory.mktemp("aggregate"))
+
+
+@pytest.fixture
+def readers(lake: Lake) -> Iterator[list[SearchReader]]:
+    found = open_readers(lake.data_dir)
+    yield found
+    for r in found:
+        r.close()
+
+
+def search(readers: list[SearchReader], query: str, **kw: Any) -> list[dict[str, Any]]:
+    start, end = kw.pop("start", None), kw.pop("end", None)
+    rows, _ = run(plan_query(query), readers, time_range(start, end), limit=None)
+    return rows
+
+
+def test_the_lake_keeps_each_event_as_it_was_spelled(readers: list[SearchReader]) -> None:
+    """The cases below mean something only if the stored lines hold these spellings."""
+    (reader,) = readers
+    blobs = reader.blobs([0, 120, 124])
+    plain, escaped, tabbed = (decompress_data(blobs[o], 0, o) for o in (0, 120, 124))
+    assert b'{"severity":"ERROR","severity":"INFO"}' in plain
+    assert b"ERR\\u004FR" in escaped and b'{"severity":\t"ERROR"}' in tabbed
+    # The plain batch is one where the needle's rare byte (E) is jumped to.
+    assert choose_probe(plain, b'"ERROR"') == (b"E", 1)
+
+
+def test_a_group_by_counts_exactly_the_events_that_match(
+    lake: Lake, readers: list[SearchReader]
+) -> None:
+    rows = search(readers, "severity=ERROR | groupBy(host)")
+    expected = lake.expected()
+    del expected[None]  # an event without the group field is left out
+    assert {r["host"]: r["_count"] for r in rows} == expected
+    assert search(readers, "severity=ERROR | count()") == [
+        {"_count": sum(lake.expected().values())}
+    ]
+
+
+def test_the_event_list_agrees_with_the_aggregates(lake: Lake, readers: list[SearchReader]) -> None:
+    rows = search(readers, "severity=ERROR")
+    assert Counter(r["host"] for r in rows) == lake.expected()
+
+
+def test_a_group_by_two_fields_pushes_each_row(lake: Lake, readers: list[SearchReader]) -> None:
+    rows = search(readers, "severity=ERROR | groupBy([#connector, host])")
+    expected = Counter(
+        (connector, host) for _, host, connector, match in lake.events if match and host
+    )
+    assert {(r["#connector"], r["host"]): r["_count"] for r in rows} == expected
+
+
+def test_a_time_range_that_cuts_a_batch_checks_each_event(
+    lake: Lake, readers: list[SearchReader]
+) -> None:
+    rows = search(readers, "severity=ERROR | groupBy(host)", start=str(T0 + 30), end=str(T0 + 122))
+    expected = lake.expected(30, 122)
+    del expected[None]
+    assert {r["host"]: r["_count"] for r in rows} == expected
+
+
+def test_a_group_by_without_a_filter_reads_every_line(
+    lake: Lake, readers: list[SearchReader]
+) -> None:
+    rows = search(readers, "groupBy(host)")
+    expected = Counter(host for _, host, _, _ in lake.events if host is not None)
+    assert {r["host"]: r["_count"] for r in rows} == expected
