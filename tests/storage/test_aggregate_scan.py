@@ -24,33 +24,41 @@ from lakehose.storage.sqlite import PartitionWriter, PendingAppend, create_parti
 T0 = 1_700_000_000
 FILLER = b'{"severity":"INFO","msg":"all fine","user":{"name":"u1"}}'
 
-# (event JSON as sent, indexed fields JSON or None, does severity=ERROR match it)
-TRICKY: list[tuple[bytes, bytes | None, bool]] = [
+Event = tuple[bytes, bytes | None, bool]  # (event JSON as sent, indexed fields, matches)
+
+# The needle "ERROR" is looked for by jumping to its rare byte E. In CLEAN, every E is in
+# the needle; in STRAY, Es occur elsewhere too (stops that are not hits).
+CLEAN: list[Event] = [
     (b'{"severity":"ERROR","msg":"disk full"}', None, True),
     (b'{"x":{"severity":"ERROR"}}', None, False),  # nested, not top-level
     (b'{"severity":"INFO","msg":"ERROR"}', None, False),  # the value in another field
-    (b'{"msg":"EXIT without severity"}', None, False),  # missing field, an E to stop at
+    (b'{"msg":"no severity"}', None, False),  # missing field
     (b'{"severity":["WARN","ERROR"]}', None, True),  # an array holding it
     (b'{"severity":"ERROR","severity":"INFO"}', None, False),  # the last duplicate wins
     (b'{"severity":"INFO","severity":"ERROR"}', None, True),
-    (b'"ERROR as a string event"', None, False),
     (b'{"severity":"INFO"}', b'{"severity":"ERROR"}', True),  # an indexed field comes first
     (b'{"severity":"ERROR"}', b'{"severity":"INFO"}', False),
     (b'{"Severity":"ERROR"}', None, False),  # field names are case-sensitive
-    (b'{"severity":"ERROR "}', None, False),
-    (b'{"severity":"ERRORS"}', None, False),
     (b'{"severity":5,"code":"ERROR"}', None, False),
     (b'{"severity":"ERROR","deep":{"a":[{"severity":"INFO"}]}}', None, True),
 ]
+STRAY: list[Event] = [
+    (b'{"msg":"EXIT without severity"}', None, False),
+    (b'"ERROR as a string event"', None, False),
+    (b'{"severity":"ERROR "}', None, False),
+    (b'{"severity":"ERRORS"}', None, False),
+    (b'{"severity":"ERROR","msg":"EOF"}', None, True),
+    *CLEAN,
+]
 # Batches that take the line-by-line paths: JSON escapes (the needle cannot drive the scan)
 # and tabs in the JSON (lines cannot be joined into one document).
-ESCAPED: list[tuple[bytes, bytes | None, bool]] = [
+ESCAPED: list[Event] = [
     (b'{"severity":"ERR\\u004FR"}', None, True),
     (b'{"severity":"ERR\\u004FX"}', None, False),
     (b'{"msg":"\\"ERROR\\""}', None, False),
     (b'{"severity":"ERROR"}', None, True),
 ]
-TABBED: list[tuple[bytes, bytes | None, bool]] = [
+TABBED: list[Event] = [
     (b'{"severity":\t"ERROR"}', None, True),
     (b'{\t"severity":"INFO"}', None, False),
     (b'{"severity":"ERROR"}', None, True),
@@ -68,19 +76,32 @@ def envelope(n: int, event: bytes, fields: bytes | None) -> bytes:
     return b",".join(parts) + b"}"
 
 
+def spread(items: list[Event], size: int) -> list[Event]:
+    """``items`` spread among filler, the first and the last line included."""
+    out: list[Event] = [(FILLER, None, False)] * size
+    step = (size - 1) // len(items)
+    for i, item in enumerate(items):
+        out[i * step] = item
+    out[-1] = items[0]  # the last line: no newline after it
+    return out
+
+
 class Lake:
-    """Three batches: plain (120 events, the tricky ones spread among filler), escaped, tabbed."""
+    """Batches of the cases above among filler: fw first clean then stray (the choice of
+    byte made on the first is kept for the second), proxy stray alone, escaped, tabbed."""
 
     def __init__(self, data_dir: Path) -> None:
         self.data_dir = data_dir
         self.events: list[tuple[int, str | None, str, bool]] = []  # (n, host, connector, match)
         create_partition(data_dir, 0)
         writer = PartitionWriter(data_dir, 0, durability="none", zstd_level=1)
-        plain: list[tuple[bytes, bytes | None, bool]] = [(FILLER, None, False)] * 120
-        for i, item in enumerate(TRICKY):
-            plain[i * 8] = item  # the first line, and others spread through the batch
-        plain[-1] = TRICKY[0]  # the last line (no newline after it)
-        for connector, items in (("fw", plain), ("edr", ESCAPED), ("dns", TABBED)):
+        for connector, items in (
+            ("fw", spread(CLEAN, 120)),
+            ("fw", spread(STRAY, 120)),
+            ("proxy", spread(STRAY, 120)),
+            ("edr", ESCAPED),
+            ("dns", TABBED),
+        ):
             bodies = []
             for event, fields, match in items:
                 n = len(self.events)
@@ -131,12 +152,13 @@ def search(readers: list[SearchReader], query: str, **kw: Any) -> list[dict[str,
 def test_the_lake_keeps_each_event_as_it_was_spelled(readers: list[SearchReader]) -> None:
     """The cases below mean something only if the stored lines hold these spellings."""
     (reader,) = readers
-    blobs = reader.blobs([0, 120, 124])
-    plain, escaped, tabbed = (decompress_data(blobs[o], 0, o) for o in (0, 120, 124))
-    assert b'{"severity":"ERROR","severity":"INFO"}' in plain
+    blobs = reader.blobs([0, 240, 360, 364])
+    clean, stray, escaped, tabbed = (decompress_data(blobs[o], 0, o) for o in (0, 240, 360, 364))
+    assert b'{"severity":"ERROR","severity":"INFO"}' in clean
     assert b"ERR\\u004FR" in escaped and b'{"severity":\t"ERROR"}' in tabbed
-    # The plain batch is one where the needle's rare byte (E) is jumped to.
-    assert choose_probe(plain, b'"ERROR"') == (b"E", 1)
+    # E is jumped to: unchecked after a clean batch, each stop checked after a stray one.
+    assert choose_probe(clean, b'"ERROR"') == (b"E", 1, False)
+    assert choose_probe(stray, b'"ERROR"') == (b"E", 1, True)
 
 
 def test_a_group_by_counts_exactly_the_events_that_match(
@@ -167,8 +189,8 @@ def test_a_group_by_two_fields_pushes_each_row(lake: Lake, readers: list[SearchR
 def test_a_time_range_that_cuts_a_batch_checks_each_event(
     lake: Lake, readers: list[SearchReader]
 ) -> None:
-    rows = search(readers, "severity=ERROR | groupBy(host)", start=str(T0 + 30), end=str(T0 + 122))
-    expected = lake.expected(30, 122)
+    rows = search(readers, "severity=ERROR | groupBy(host)", start=str(T0 + 30), end=str(T0 + 250))
+    expected = lake.expected(30, 250)
     del expected[None]
     assert {r["host"]: r["_count"] for r in rows} == expected
 

@@ -196,6 +196,8 @@ def expression(f: Filter, namespace: dict[str, Any], local: Mapping[str, str] | 
         namespace[name] = values.equals(f.value)
         if isinstance(f.value, Text) and not f.value.is_wildcard and f.op == "=":
             # The usual case, a string equal to the text, without a call.
+            if local is not None:
+                return f"({get} == {f.value.literal!r} or {name}({get}))"
             return f"((_v := {get}) == {f.value.literal!r} or {name}(_v))"
         return f"{'not ' if f.op == '!=' else ''}{name}({get})"
     number = _number(f)

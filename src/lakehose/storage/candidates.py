@@ -31,7 +31,8 @@ _RECHOOSE = 256  # batches between two choices of the byte to jump to
 # what bytes.find spends on this many bytes.
 _RARE = 512
 
-Probe = tuple[bytes, int]  # (a byte of the needle, its first index in the needle)
+# (a byte of the needle, its first index in the needle, whether it also occurs elsewhere)
+Probe = tuple[bytes, int, bool]
 
 
 def _ignores_case(tree: NeedleTree) -> bool:
@@ -67,7 +68,7 @@ def choose_probe(hay: bytes, text: bytes) -> Probe | None:
             best = (extra, i)
     if best is None or best[0] * _RARE > len(hay):
         return None
-    return text[best[1] : best[1] + 1], best[1]
+    return text[best[1] : best[1] + 1], best[1], best[0] > 0
 
 
 class LineFilter:
@@ -105,10 +106,12 @@ class LineFilter:
             return list(enumerate(data.split(b"\n")))
         hay = self._hay(data)
         if hay is not None:
+            assert self.driver is not None
+            probe = self._probe_for(hay, self.driver.text)
             if not numbered:
-                return [(0, line) for line in self._cut(data, hay, None)]
+                return [(0, line) for line in self._cut(data, hay, probe, None)]
             starts: list[int] = []
-            found = self._cut(data, hay, starts)
+            found = self._cut(data, hay, probe, starts)
             out: list[tuple[int, bytes]] = []
             line_no = counted_to = 0
             for start, line in zip(starts, found, strict=True):
@@ -130,43 +133,66 @@ class LineFilter:
         d = self.driver  # as in _hay(), inline: this runs for every batch an aggregate reads
         if d is None or (data.find(b"\\") >= 0 and d.escape in data):
             return None
-        return self._cut(data, data.lower() if self.lower else data, None)
+        hay = data.lower() if self.lower else data
+        probe = self._probe_for(hay, d.text)
+        if probe is None or self.rest is not None:
+            return self._cut(data, hay, probe, None)
+        # The aggregates' usual case, kept lean: per hit, three finds and a slice.
+        byte, at, checked = probe
+        text = d.text
+        out: list[bytes] = []
+        find, rfind, hfind, append = data.find, data.rfind, hay.find, out.append
+        if not checked:
+            # The byte occurred only in the needle when it was chosen: every stop is taken
+            # as a hit unchecked. Should the data change, a line without the needle is
+            # only a needless candidate (its decoded fields decide), until the next choice.
+            stop = hfind(byte)
+            while stop >= 0:
+                end = find(b"\n", stop)
+                if end < 0:
+                    append(data[rfind(b"\n", 0, stop) + 1 :])
+                    break
+                append(data[rfind(b"\n", 0, stop) + 1 : end])
+                stop = hfind(byte, end)
+            return out
+        starts_with = hay.startswith
+        stop = hfind(byte, at)  # stop >= at, so hit >= 0 below
+        while stop >= 0:
+            hit = stop - at
+            if starts_with(text, hit):
+                end = find(b"\n", hit)
+                if end < 0:
+                    append(data[rfind(b"\n", 0, hit) + 1 :])
+                    break
+                append(data[rfind(b"\n", 0, hit) + 1 : end])
+                stop = hfind(byte, end + 1 + at)
+            else:
+                stop = hfind(byte, stop + 1)
+        return out
 
-    def _cut(self, data: bytes, hay: bytes, starts: list[int] | None) -> list[bytes]:
+    def _probe_for(self, hay: bytes, text: bytes) -> Probe | None:
+        """The byte to jump to in this batch, chosen again every :data:`_RECHOOSE` batches."""
+        self._choose_in -= 1
+        if self._choose_in <= 0:
+            self._choose_in = _RECHOOSE
+            self._probe = choose_probe(hay, text)
+        return self._probe
+
+    def _cut(
+        self, data: bytes, hay: bytes, probe: Probe | None, starts: list[int] | None
+    ) -> list[bytes]:
         """Cut out the lines around the hits of the driving needle in ``hay`` (the start of
         each goes into ``starts`` when given), then apply the rest of the tree to each."""
         needle = self.driver
         assert needle is not None
         text = needle.text
-        self._choose_in -= 1
-        if self._choose_in <= 0:
-            self._choose_in = _RECHOOSE
-            self._probe = choose_probe(hay, text)
         rest = self.rest
         lower = self.lower
         out: list[bytes] = []
         find, rfind, hfind = data.find, data.rfind, hay.find
         size = len(data)
-        probe = self._probe
-        if probe is not None and rest is None and starts is None:
-            # The aggregates' case, kept lean: per hit, three finds and a slice.
-            byte, at = probe
-            starts_with, append = hay.startswith, out.append
-            stop = hfind(byte, at)  # stop >= at, so hit >= 0 below
-            while stop >= 0:
-                hit = stop - at
-                if starts_with(text, hit):
-                    end = find(b"\n", hit)
-                    if end < 0:
-                        append(data[rfind(b"\n", 0, hit) + 1 :])
-                        break
-                    append(data[rfind(b"\n", 0, hit) + 1 : end])
-                    stop = hfind(byte, end + 1 + at)
-                else:
-                    stop = hfind(byte, stop + 1)
-            return out
         if probe is not None:
-            byte, at = probe
+            byte, at, _ = probe
             starts_with = hay.startswith
             stop = hfind(byte, at)
             while stop >= 0:

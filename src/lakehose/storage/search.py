@@ -33,6 +33,7 @@ import binascii
 import hashlib
 import heapq
 import logging
+import operator
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -44,7 +45,7 @@ import orjson
 from lakehose.errors import CorruptBatchError, DataDirError, QueryError
 from lakehose.query.fields import TAGS
 from lakehose.query.functions import GroupBy
-from lakehose.query.plan import Plan
+from lakehose.query.plan import BatchPlan, Plan
 from lakehose.query.prefilter import NeedleTree
 from lakehose.query.stages import Aggregation, CountBy, Output, Stage
 from lakehose.query.timerange import TimeRange
@@ -62,6 +63,8 @@ _TAG_COLUMNS = {"#connector": "connector", "#index": "idx", "#sourcetype": "sour
 
 # (partition, first_offset, count, min_time, max_time, ingest_time, connector, index, sourcetype)
 Summary = tuple[int, int, int, int, int, int, str, str, str]
+_FIRST = operator.itemgetter(1)
+_COUNT = operator.itemgetter(2)
 
 
 class SearchReader(PartitionReader):
@@ -112,15 +115,14 @@ class SearchReader(PartitionReader):
             for row in rows:
                 yield (p, *row)
 
-    def blob_range(self, low: int, high: int) -> dict[int, bytes]:
-        """The blobs of the batches whose first offset is in ``[low, high)``."""
-        return {
-            int(row[0]): bytes(row[1])
-            for row in self._conn.execute(
-                "SELECT first_offset, data FROM batch_data WHERE first_offset >= ? AND first_offset < ?",
-                (low, high),
-            )
-        }
+    def blob_range(self, low: int, high: int) -> Iterator[tuple[int, bytes]]:
+        """``(first offset, blob)`` of the batches whose first offset is in ``[low, high)``."""
+        # INTEGER and BLOB columns come back as int and bytes.
+        rows: Iterator[tuple[int, bytes]] = self._conn.execute(
+            "SELECT first_offset, data FROM batch_data WHERE first_offset >= ? AND first_offset < ?",
+            (low, high),
+        )
+        return rows
 
     def blobs(self, first_offsets: Sequence[int]) -> dict[int, bytes]:
         marks = ",".join("?" * len(first_offsets))
@@ -305,8 +307,11 @@ class Search:
         bulk = first.takes_counts(per_batch)
         span = self.span
         stats = self.stats
+        decided: dict[tuple[str, str, str], BatchPlan] = {}  # Plan.batch, without a call
         for s in self._summaries():
-            plan = self.plan.batch(s[6], s[7], s[8])
+            plan = decided.get(key := (s[6], s[7], s[8])) or decided.setdefault(
+                key, self.plan.batch(*key)
+            )
             if plan.skip:
                 stats.batches_skipped += 1
                 continue
@@ -331,16 +336,15 @@ class Search:
         out: dict[tuple[int, int], bytes] = {}
         for p, group in wanted.items():
             reader = self.readers[p]
-            low = min(s[1] for s in group)
-            high = max(s[1] + s[2] for s in group)
+            firsts = list(map(_FIRST, group))
+            low = min(firsts)
+            high = max(map(operator.add, firsts, map(_COUNT, group)))
             # Batches tile a partition's offsets: when the group's events fill [low, high),
             # the group is every batch there, read by one range scan of the primary key.
-            if sum(s[2] for s in group) == high - low:
-                found = reader.blob_range(low, high)
+            if sum(map(_COUNT, group)) == high - low:
+                out.update({(p, first): blob for first, blob in reader.blob_range(low, high)})
             else:
-                found = reader.blobs([s[1] for s in group])
-            for first, blob in found.items():
-                out[(p, first)] = blob
+                out.update({(p, first): blob for first, blob in reader.blobs(firsts).items()})
         return out
 
     # -- the scan -------------------------------------------------------------------------
@@ -404,15 +408,16 @@ class Search:
         Rows go in any order and the scan never stops early, so the loop keeps no
         positions; it runs per batch, so what it can it looks up once per chunk.
         """
-        stats, span, scans = self.stats, self.span, self._scans
+        span, scans = self.span, self._scans
         start, end = span.start, span.end
         push = first.push
         counter = self._counter
         counts = counter[1] if counter is not None else {}
         decompress = decompressor()
-        matched = 0
-        for s in chunk:
-            p, first_offset, count = s[0], s[1], s[2]
+        uses_batch = self.decoder.uses_batch
+        batch = None
+        matched = read = scanned = 0
+        for p, first_offset, count, low, high, ingest_time, connector, index, sourcetype in chunk:
             blob = blobs.get((p, first_offset))
             if blob is None:  # removed by retention since the summary was read
                 continue
@@ -421,20 +426,20 @@ class Search:
             except ZstdError as exc:
                 self._skip_damaged(CorruptBatchError(p, first_offset, str(exc)))
                 continue
-            stats.batches_read += 1
-            stats.events_scanned += count
-            tags = (s[6], s[7], s[8])
-            scan = scans.get(tags) or self._scan_for(tags)
+            read += 1
+            scanned += count
+            scan = scans.get(key := (connector, index, sourcetype)) or self._scan_for(key)
             # Only a batch that straddles an end of the range needs each event's time checked.
-            with_time = (start is not None and s[3] < start) or (end is not None and s[4] >= end)
+            with_time = (start is not None and low < start) or (end is not None and high >= end)
             aggregate = scan.aggregators[with_time]
             if aggregate is None:
                 aggregate = scan.aggregators[with_time] = self.decoder.aggregator(
-                    self.plan.batch(*tags).residual,
+                    self.plan.batch(*key).residual,
                     with_time=with_time,
                     count_by=counter[0] if counter is not None else None,
                 )
-            batch = BatchContext(p, first_offset, s[5], scan.tags)
+            if uses_batch:
+                batch = BatchContext(p, first_offset, ingest_time, scan.tags)
             lines = scan.lines
             if lines.test is None:  # every line is a candidate
                 matched += aggregate.whole(data, count, batch, push, span, counts)
@@ -445,6 +450,9 @@ class Search:
             matched += aggregate.lines(found, batch, push, span, counts)
         if counter is not None and counter[0] == "":
             first.push_count({}, matched)  # count() alone: the rows were not pushed
+        stats = self.stats
+        stats.batches_read += read
+        stats.events_scanned += scanned
         stats.events_matched += matched
 
     def _scan_batch(self, s: Summary, blob: bytes, first: Stage) -> bool:
