@@ -146,14 +146,15 @@ class LineFilter:
             # The byte occurred only in the needle when it was chosen: every stop is taken
             # as a hit unchecked. Should the data change, a line without the needle is
             # only a needless candidate (its decoded fields decide), until the next choice.
+            index = data.index  # raises at a stop on the last line, which has no newline
             stop = hfind(byte)
-            while stop >= 0:
-                end = find(b"\n", stop)
-                if end < 0:
-                    append(data[rfind(b"\n", 0, stop) + 1 :])
-                    break
-                append(data[rfind(b"\n", 0, stop) + 1 : end])
-                stop = hfind(byte, end)
+            try:
+                while stop >= 0:
+                    end = index(b"\n", stop)
+                    append(data[rfind(b"\n", 0, stop) + 1 : end])
+                    stop = hfind(byte, end)
+            except ValueError:
+                append(data[rfind(b"\n", 0, stop) + 1 :])
             return out
         starts_with = hay.startswith
         stop = hfind(byte, at)  # stop >= at, so hit >= 0 below

@@ -81,7 +81,7 @@ class SearchReader(PartitionReader):
     ) -> Iterator[Summary]:
         """Summaries of batches that may hold matching events, in offset order."""
         where: list[str] = []
-        args: list[int | str] = []
+        args: list[int | str] = [self.partition]  # the first column: rows come out as Summary
         if span.start is not None:
             where.append("max_time >= ?")
             args.append(span.start)
@@ -100,20 +100,14 @@ class SearchReader(PartitionReader):
             where.append("first_offset + count > ?")
             args.append(from_offset)
         sql = (
-            "SELECT first_offset, count, min_time, max_time, ingest_time, connector, idx, sourcetype "
-            "FROM batches"
+            "SELECT ?, first_offset, count, min_time, max_time, ingest_time, connector, idx, "
+            "sourcetype FROM batches"
         )
         if where:
             sql += " WHERE " + " AND ".join(where)
         sql += " ORDER BY first_offset" + (" DESC" if descending else "")
-        p = self.partition
-        cursor = self._conn.execute(sql, args)
-        while True:
-            rows = cursor.fetchmany(512)
-            if not rows:
-                return
-            for row in rows:
-                yield (p, *row)
+        rows: Iterator[Summary] = self._conn.execute(sql, args)
+        return rows
 
     def blob_range(self, low: int, high: int) -> Iterator[tuple[int, bytes]]:
         """``(first offset, blob)`` of the batches whose first offset is in ``[low, high)``."""
