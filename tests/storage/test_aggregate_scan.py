@@ -29,7 +29,7 @@ Event = tuple[bytes, bytes | None, bool]  # (event JSON as sent, indexed fields,
 # The needle "ERROR" is looked for by jumping to its rare byte E. In CLEAN, every E is in
 # the needle; in STRAY, Es occur elsewhere too (stops that are not hits).
 CLEAN: list[Event] = [
-    (b'{"severity":"ERROR","msg":"disk full"}', None, True),
+    (b'{"severity":"ERROR","msg":"Disk Full"}', None, True),
     (b'{"x":{"severity":"ERROR"}}', None, False),  # nested, not top-level
     (b'{"severity":"INFO","msg":"ERROR"}', None, False),  # the value in another field
     (b'{"msg":"no severity"}', None, False),  # missing field
@@ -92,7 +92,8 @@ class Lake:
 
     def __init__(self, data_dir: Path) -> None:
         self.data_dir = data_dir
-        self.events: list[tuple[int, str | None, str, bool]] = []  # (n, host, connector, match)
+        # (n, host, connector, does severity=ERROR match, event JSON)
+        self.events: list[tuple[int, str | None, str, bool, bytes]] = []
         create_partition(data_dir, 0)
         writer = PartitionWriter(data_dir, 0, durability="none", zstd_level=1)
         for connector, items in (
@@ -106,7 +107,7 @@ class Lake:
             for event, fields, match in items:
                 n = len(self.events)
                 bodies.append(envelope(n, event, fields))
-                self.events.append((n, HOSTS[n % len(HOSTS)], connector, match))
+                self.events.append((n, HOSTS[n % len(HOSTS)], connector, match, event))
             ctx = IngestContext(
                 connector=connector,
                 index="main",
@@ -125,7 +126,7 @@ class Lake:
         """Matching events by host, for event numbers in [start, end)."""
         return Counter(
             host
-            for n, host, _, match in self.events
+            for n, host, _, match, _ in self.events
             if match and n >= start and (end is None or n < end)
         )
 
@@ -181,7 +182,7 @@ def test_the_event_list_agrees_with_the_aggregates(lake: Lake, readers: list[Sea
 def test_a_group_by_two_fields_pushes_each_row(lake: Lake, readers: list[SearchReader]) -> None:
     rows = search(readers, "severity=ERROR | groupBy([#connector, host])")
     expected = Counter(
-        (connector, host) for _, host, connector, match in lake.events if match and host
+        (connector, host) for _, host, connector, match, _ in lake.events if match and host
     )
     assert {(r["#connector"], r["host"]): r["_count"] for r in rows} == expected
 
@@ -199,5 +200,16 @@ def test_a_group_by_without_a_filter_reads_every_line(
     lake: Lake, readers: list[SearchReader]
 ) -> None:
     rows = search(readers, "groupBy(host)")
-    expected = Counter(host for _, host, _, _ in lake.events if host is not None)
+    expected = Counter(host for _, host, _, _, _ in lake.events if host is not None)
     assert {r["host"]: r["_count"] for r in rows} == expected
+
+
+def test_a_field_and_free_text_together_find_what_both_match(
+    lake: Lake, readers: list[SearchReader]
+) -> None:
+    """The longer needle, "ERROR", is case-sensitive: it is looked for as written, while
+    the free text's letters are looked for in any case."""
+    expected = sum(1 for *_, match, event in lake.events if match and b"disk" in event.lower())
+    assert expected > 0
+    assert search(readers, "severity=ERROR disk | count()") == [{"_count": expected}]
+    assert len(search(readers, "severity=ERROR disk")) == expected

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from lakehose.query.filters import compile_filter, field_names
 from lakehose.query.functions import Aggregate, GroupBy
-from lakehose.query.nodes import Compare, Filter, FreeText, Not, Or, Regex, Text
+from lakehose.query.nodes import And, Compare, Filter, FreeText, Not, Or, Regex, Text
 from lakehose.query.prefilter import needles
 from lakehose.query.stages import CountBy, Output
 from lakehose.query.timerange import TimeRange
@@ -72,7 +72,7 @@ def leaves(value: Any) -> list[Any]:
 
 def a_filter(data: st.DataObject, known: list[Any]) -> Filter:
     """A filter on a value some event holds (so that matches happen), of a random kind."""
-    kind = data.draw(st.sampled_from(["eq", "wild", "free", "regex", "ne", "or"]))
+    kind = data.draw(st.sampled_from(["eq", "wild", "free", "regex", "ne", "or", "and"]))
     name = data.draw(
         st.sampled_from([*KEYS, "region", "a", "fields.user", "event.user", "host", "@rawstring"])
     )
@@ -89,7 +89,11 @@ def a_filter(data: st.DataObject, known: list[Any]) -> Filter:
         return Compare(name, "=", Regex(pattern, data.draw(st.sampled_from(["", "i"]))))
     if kind == "ne":
         return Not(Compare(name, "=", Text((text,))))
-    return Or((Compare(name, "=", Text((text,))), FreeText(Text((text[:2],)))))
+    if kind == "or":
+        return Or((Compare(name, "=", Text((text,))), FreeText(Text((text[:2],)))))
+    # A case-sensitive needle and one that ignores case, either of which may drive the scan.
+    other = literal(data.draw(st.sampled_from(known) if known else scalars))
+    return And((Compare(name, "=", Text((text,))), FreeText(Text((other.upper(),)))))
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])

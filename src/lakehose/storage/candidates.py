@@ -71,6 +71,14 @@ def choose_probe(hay: bytes, text: bytes) -> Probe | None:
     return text[best[1] : best[1] + 1], best[1], best[0] > 0
 
 
+def _low(line: bytes, hay: bytes, start: int, end: int, how: int) -> bytes:
+    """``line`` lower-cased for a line test: not at all (0), cut from a lower-cased ``hay`` (1),
+    or lower-cased here (2, when the needle that found it is case-sensitive)."""
+    if how == 0:
+        return line
+    return hay[start:end] if how == 1 else line.lower()
+
+
 class LineFilter:
     """Candidate lines of a batch for one needle tree (None: every line is a candidate).
 
@@ -88,14 +96,14 @@ class LineFilter:
         self._choose_in = 0  # batches until the probe is chosen again
 
     def _hay(self, data: bytes) -> bytes | None:
-        """The buffer to look for the driving needle in (``data``, or lower-cased for free
-        text); None when lines must be tested one by one (no single needle, or JSON escapes
-        in the batch that could hide it)."""
+        """The buffer to look for the driving needle in (``data``, or lower-cased when the
+        needle is free text); None when lines must be tested one by one (no single needle,
+        or JSON escapes in the batch that could hide it)."""
         d = self.driver
         # memchr finds a backslash fast; JSON escapes are rare, so this is usually -1.
         if d is None or (data.find(b"\\") >= 0 and d.escape in data):
             return None
-        return data.lower() if self.lower else data
+        return data.lower() if d.ignore_case else data
 
     def lines(self, data: bytes, numbered: bool = True) -> list[tuple[int, bytes]]:
         """``(line number, line)`` of every line that may match, in order.
@@ -133,7 +141,7 @@ class LineFilter:
         d = self.driver  # as in _hay(), inline: this runs for every batch an aggregate reads
         if d is None or (data.find(b"\\") >= 0 and d.escape in data):
             return None
-        hay = data.lower() if self.lower else data
+        hay = data.lower() if d.ignore_case else data
         probe = self._probe_for(hay, d.text)
         if probe is None or self.rest is not None:
             return self._cut(data, hay, probe, None)
@@ -188,7 +196,8 @@ class LineFilter:
         assert needle is not None
         text = needle.text
         rest = self.rest
-        lower = self.lower
+        # How the rest of the tree gets each line lower-cased, when a needle of it ignores case.
+        lower = 0 if not self.lower else 1 if needle.ignore_case else 2
         out: list[bytes] = []
         find, rfind, hfind = data.find, data.rfind, hay.find
         size = len(data)
@@ -206,7 +215,7 @@ class LineFilter:
                 if end < 0:
                     end = size
                 line = data[start:end]
-                if rest is None or rest(line, hay[start:end] if lower else line):
+                if rest is None or rest(line, _low(line, hay, start, end, lower)):
                     out.append(line)
                     if starts is not None:
                         starts.append(start)
@@ -230,7 +239,7 @@ class LineFilter:
             if end < 0:
                 end = size
             line = data[start:end]
-            if rest is None or rest(line, hay[start:end] if lower else line):
+            if rest is None or rest(line, _low(line, hay, start, end, lower)):
                 out.append(line)
                 if starts is not None:
                     starts.append(start)
