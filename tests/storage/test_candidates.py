@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from lakehose.query.filters import compile_filter, field_names
 from lakehose.query.functions import Aggregate, GroupBy
-from lakehose.query.nodes import Compare, Filter, FreeText, Not, Or, Regex, Text
+from lakehose.query.nodes import And, Compare, Filter, FreeText, Not, Or, Regex, Text
 from lakehose.query.prefilter import needles
 from lakehose.query.stages import CountBy, Output
 from lakehose.query.timerange import TimeRange
@@ -39,14 +39,16 @@ def spell(value: Any, style: int) -> bytes:
     """JSON text of ``value`` as different writers spell it."""
     if style == 0:
         return orjson.dumps(value)
+    if style == 3:  # tabs as whitespace: lines that cannot be decoded in bulk
+        return json.dumps(value, separators=(",\t", ":\t")).encode()
     text = json.dumps(value, ensure_ascii=True, separators=(",", ":"))  # \\u00e9 for é
     if style == 2:
         text = text.replace("/", "\\/")
     return text.encode()
 
 
-def line(event: Any, meta_fields: dict[str, Any], style: int) -> bytes:
-    meta: dict[str, Any] = {"time": 1, "host": "h-1"}
+def line(event: Any, meta_fields: dict[str, Any], style: int, time: int = 1) -> bytes:
+    meta: dict[str, Any] = {"time": time, "host": "h-1"}
     if meta_fields:
         meta["fields"] = meta_fields
     return orjson.dumps(meta) + b"\t" + spell(event, style)
@@ -70,7 +72,7 @@ def leaves(value: Any) -> list[Any]:
 
 def a_filter(data: st.DataObject, known: list[Any]) -> Filter:
     """A filter on a value some event holds (so that matches happen), of a random kind."""
-    kind = data.draw(st.sampled_from(["eq", "wild", "free", "regex", "ne", "or"]))
+    kind = data.draw(st.sampled_from(["eq", "wild", "free", "regex", "ne", "or", "and"]))
     name = data.draw(
         st.sampled_from([*KEYS, "region", "a", "fields.user", "event.user", "host", "@rawstring"])
     )
@@ -87,17 +89,21 @@ def a_filter(data: st.DataObject, known: list[Any]) -> Filter:
         return Compare(name, "=", Regex(pattern, data.draw(st.sampled_from(["", "i"]))))
     if kind == "ne":
         return Not(Compare(name, "=", Text((text,))))
-    return Or((Compare(name, "=", Text((text,))), FreeText(Text((text[:2],)))))
+    if kind == "or":
+        return Or((Compare(name, "=", Text((text,))), FreeText(Text((text[:2],)))))
+    # A case-sensitive needle and one that ignores case, either of which may drive the scan.
+    other = literal(data.draw(st.sampled_from(known) if known else scalars))
+    return And((Compare(name, "=", Text((text,))), FreeText(Text((other.upper(),)))))
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.lists(st.tuples(events, fields, st.integers(0, 2)), min_size=1, max_size=5), st.data())
+@given(st.lists(st.tuples(events, fields, st.integers(0, 3)), min_size=1, max_size=5), st.data())
 def test_every_matching_line_is_a_candidate(
     rows: list[tuple[Any, dict[str, Any], int]], data: st.DataObject
 ) -> None:
     known = [leaf for e, m, _ in rows for leaf in leaves(e) + leaves(m)]
     f = a_filter(data, known)
-    lines = [line(e, m, style) for e, m, style in rows]
+    lines = [line(e, m, style, time) for time, (e, m, style) in enumerate(rows)]
     blob = b"\n".join(lines)
     decoder = LineDecoder(frozenset(field_names(f) | {"user"}))
     predicate = compile_filter(f)
@@ -115,27 +121,46 @@ def test_every_matching_line_is_a_candidate(
         True,
     )
     assert set(pushed) == matching
-    # So does the sweep that aggregates use (needle scan, decode and check in one loop).
+    # So do the loops of aggregates, which decode lines in bulk (or one by one when a line
+    # has tabs in its JSON): on the candidate lines, and on the whole batch.
     line_filter = LineFilter(needles(f))
-    hay = line_filter.sweepable(blob)
-    if hay is not None:
-        swept: list[dict[str, Any]] = []
-        sweep = decoder.sweeper(f, line_filter, with_time=False)
-        count = sweep(
-            blob, hay, BATCH, lambda values, _: swept.append(values) or True, TimeRange(), {}
-        )
-        assert count == len(swept) == len(matching)
-        # And counting in place (groupBy(user) | count) counts what the stage would.
-        stage = CountBy(GroupBy(("user",), (Aggregate("count", None, "_count"),)))
-        stage.downstream = Output(None)
-        counter = stage.counter()
-        assert counter is not None
-        sweep = decoder.sweeper(f, line_filter, with_time=False, count_by=counter[0])
-        sweep(blob, hay, BATCH, stage.push, TimeRange(), counter[1])
-        expected = CountBy(GroupBy(("user",), (Aggregate("count", None, "_count"),)))
-        for values in swept:
-            expected.push(values)
-        assert stage.counts == expected.counts
+    candidates = line_filter.candidates(blob)
+    if candidates is None:
+        candidates = [raw for _, raw in line_filter.lines(blob, False)]
+    values_of = [decoder.decode(raw, BATCH, i)[1] for i, raw in enumerate(lines)]
+    expected_rows = [values_of[i] for i in sorted(matching)]
+    aggregate = decoder.aggregator(f, with_time=False)
+    swept: list[dict[str, Any]] = []
+    found_lines = aggregate.lines(
+        candidates, BATCH, lambda v, _: swept.append(v) or True, TimeRange(), {}
+    )
+    assert found_lines == len(matching)
+    assert swept == expected_rows
+    whole: list[dict[str, Any]] = []
+    found_whole = aggregate.whole(
+        blob, len(lines), BATCH, lambda v, _: whole.append(v) or True, TimeRange(), {}
+    )
+    assert found_whole == len(matching)
+    assert whole == expected_rows
+    # A time range drops the lines outside it (line i holds time i).
+    start = data.draw(st.integers(0, len(lines)))
+    in_time: list[dict[str, Any]] = []
+    aggregate = decoder.aggregator(f, with_time=True)
+    aggregate.lines(
+        candidates, BATCH, lambda values, _: in_time.append(values) or True, TimeRange(start), {}
+    )
+    assert in_time == [values_of[i] for i in sorted(matching) if i >= start]
+    # And counting in place (groupBy(user) | count) counts what the stage would.
+    stage = CountBy(GroupBy(("user",), (Aggregate("count", None, "_count"),)))
+    stage.downstream = Output(None)
+    counter = stage.counter()
+    assert counter is not None
+    aggregate = decoder.aggregator(f, with_time=False, count_by=counter[0])
+    aggregate.lines(candidates, BATCH, stage.push, TimeRange(), counter[1])
+    expected = CountBy(GroupBy(("user",), (Aggregate("count", None, "_count"),)))
+    for values in expected_rows:
+        expected.push(values)
+    assert stage.counts == expected.counts
 
 
 def test_a_value_hidden_by_unicode_escapes_is_still_found() -> None:

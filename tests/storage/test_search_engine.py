@@ -217,6 +217,10 @@ def test_a_damaged_batch_is_skipped_with_a_warning(tmp_path: Path) -> None:
     rows, s = run(plan_query(""), readers, time_range())
     assert [r["event"]["b"] for r in rows] == [2, 0]
     assert s.stats.warnings and "offset 1" in s.stats.warnings[0]
+    # Aggregates read batches in a loop of their own, which skips it the same way.
+    rows, s = run(plan_query("groupBy(b)"), readers, time_range())
+    assert sorted((r["b"], r["_count"]) for r in rows) == [(0, 1), (2, 1)]
+    assert s.stats.warnings and "offset 1" in s.stats.warnings[0]
 
 
 def test_a_table_pages_like_an_event_list(readers: list[SearchReader]) -> None:

@@ -169,12 +169,13 @@ def compile_filter(f: Filter) -> Predicate:
     raise QueryError(f"cannot evaluate {f!r}")  # pragma: no cover
 
 
-def expression(f: Filter, namespace: dict[str, Any]) -> str:
+def expression(f: Filter, namespace: dict[str, Any], local: Mapping[str, str] | None = None) -> str:
     """Python source of an expression over ``values`` (a row's dict) that is True when it matches.
 
     The same meaning as :func:`compile_filter`, for code generated once per query so that
     each candidate line costs no call per comparison. Matchers go into ``namespace`` under
-    fresh names; constants are written with ``repr``.
+    fresh names; constants are written with ``repr``. With ``local``, each field's value is
+    read from the variable it names (MISSING when absent) instead of ``values``.
     """
     if isinstance(f, Everything):
         return "True"
@@ -182,19 +183,21 @@ def expression(f: Filter, namespace: dict[str, Any]) -> str:
         return "False"
     if isinstance(f, And | Or):
         joiner = " and " if isinstance(f, And) else " or "
-        return "(" + joiner.join(expression(item, namespace) for item in f.items) + ")"
+        return "(" + joiner.join(expression(item, namespace, local) for item in f.items) + ")"
     if isinstance(f, Not):
-        return f"(not {expression(f.item, namespace)})"
+        return f"(not {expression(f.item, namespace, local)})"
     name = f"_m{len(namespace)}"
     if isinstance(f, FreeText):
         namespace[name] = values.free_text(f.value)
-        return f"{name}(values.get({RAWSTRING!r}, MISSING))"
+        return f"{name}({_read(RAWSTRING, local)})"
     assert isinstance(f, Compare)
-    get = f"values.get({f.field!r}, MISSING)"
+    get = _read(f.field, local)
     if f.op in ("=", "!="):
         namespace[name] = values.equals(f.value)
         if isinstance(f.value, Text) and not f.value.is_wildcard and f.op == "=":
             # The usual case, a string equal to the text, without a call.
+            if local is not None:
+                return f"({get} == {f.value.literal!r} or {name}({get}))"
             return f"((_v := {get}) == {f.value.literal!r} or {name}(_v))"
         return f"{'not ' if f.op == '!=' else ''}{name}({get})"
     number = _number(f)
@@ -202,6 +205,12 @@ def expression(f: Filter, namespace: dict[str, Any]) -> str:
         raise error_at(f"{f.op} compares numbers", f.at)
     namespace[name] = values.ordered(f.op, number)
     return f"{name}({get})"
+
+
+def _read(field: str, local: Mapping[str, str] | None) -> str:
+    if local is None:
+        return f"values.get({field!r}, MISSING)"
+    return local.get(field, "MISSING")
 
 
 def tag_choices(f: Filter, tag: str) -> frozenset[str] | None:

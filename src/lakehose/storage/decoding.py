@@ -20,10 +20,9 @@ from lakehose.query.fields import MISSING, FieldRef, field_ref, lookup, top_keys
 from lakehose.query.filters import expression
 from lakehose.query.nodes import Filter
 from lakehose.query.timerange import TimeRange
-from lakehose.storage.candidates import LineFilter
 
-_UNSET = msgspec.UNSET
 _META_KINDS = frozenset({"time", "timestamp", "host", "source", "fields", "bare"})
+_BATCH_KINDS = frozenset({"tag", "ingest_time", "offset", "partition"})
 
 
 class BatchContext:
@@ -47,16 +46,40 @@ def _rawstring(event_json: bytes) -> Any:
 
 
 DecodeFn = Callable[[bytes, BatchContext, int], tuple[int, dict[str, Any]]]
-# (data, hay, batch, push, span, counts) -> matched
-SweepFn = Callable[
-    [bytes, bytes, BatchContext, Callable[[dict[str, Any], Any], bool], TimeRange, dict[Any, int]],
-    int,
-]
+PushFn = Callable[[dict[str, Any], Any], bool]
+# (lines, batch, push, span, counts) -> matched
+LinesFn = Callable[[list[bytes], BatchContext | None, PushFn, TimeRange, dict[Any, int]], int]
+# (data, count, batch, push, span, counts) -> matched
+WholeFn = Callable[[bytes, int, BatchContext | None, PushFn, TimeRange, dict[Any, int]], int]
 # (candidates, batch, push, span, events) -> (matched, index where the pipeline stopped, or -1)
-ScanFn = Callable[
-    [list[tuple[int, bytes]], BatchContext, Callable[[dict[str, Any], Any], bool], TimeRange, bool],
-    tuple[int, int],
-]
+ScanFn = Callable[[list[tuple[int, bytes]], BatchContext, PushFn, TimeRange, bool], tuple[int, int]]
+_BAD = (msgspec.DecodeError, msgspec.ValidationError)
+
+
+class Aggregator:
+    """The loops of a pipeline that only aggregates (see :meth:`LineDecoder.aggregator`).
+
+    ``lines(lines, batch, push, span, counts)`` takes a batch's candidate lines and
+    ``whole(data, count, batch, push, span, counts)`` a whole batch of ``count`` lines;
+    each returns the number of rows that matched. Both are generated functions, called
+    straight from the scan.
+
+    Lines are decoded many at a time: ``META<TAB>EVENT`` lines joined as
+    ``[[META,EVENT],[META,EVENT]]`` (each tab a comma, each newline ``],[``) go to
+    msgspec in one call, which saves the Python work of cutting and decoding each line.
+    That text means the same as the lines only if each line has exactly one tab, its
+    own separator: the first ``count`` tabs become commas, and a tab left over means
+    some line has two (a tab in JSON whitespace; one inside a string cannot be in a valid
+    line, as JSON forbids it), while a line without one cannot decode as a pair. Whenever
+    the joined text is refused (a damaged or unusual line), the lines are decoded one by
+    one, which skips exactly the lines that do not decode.
+    """
+
+    __slots__ = ("lines", "whole")
+
+    def __init__(self, lines: LinesFn, whole: WholeFn) -> None:
+        self.lines = lines
+        self.whole = whole
 
 
 class LineDecoder:
@@ -83,24 +106,30 @@ class LineDecoder:
             (k, int if k == "time" else Any, 0 if k == "time" else None) for k in sorted(meta_keys)
         ]
         self._attrs = {key: f"k{i}" for i, key in enumerate(event_keys)}
+        self._meta_struct = msgspec.defstruct("Meta", meta_fields)
         namespace: dict[str, Any] = {
             "MISSING": MISSING,
-            "UNSET": _UNSET,
-            "DecodeError": (msgspec.DecodeError, msgspec.ValidationError),
+            "DecodeError": _BAD,
             "rawstring": _rawstring,
-            "decode_meta": msgspec.json.Decoder(msgspec.defstruct("Meta", meta_fields)).decode,
+            "decode_meta": msgspec.json.Decoder(self._meta_struct).decode,
         }
         if event_keys:
+            # An absent key reads as MISSING; NO_EVENT stands for an event that is no object.
             struct = msgspec.defstruct(
                 "EventKeys",
-                [(attr, Any, _UNSET) for attr in self._attrs.values()],
+                [(attr, Any, MISSING) for attr in self._attrs.values()],
                 rename={attr: key for key, attr in self._attrs.items()},
             )
             namespace["decode_event"] = msgspec.json.Decoder(struct).decode
+            namespace["EventKeys"] = struct
+            namespace["NO_EVENT"] = struct()
         self._refs = refs
         self._namespace = namespace
         self._uses_meta = any(ref.kind in _META_KINDS for ref in refs)
         self._event_keys = bool(event_keys)
+        self._rawstring = any(ref.kind == "rawstring" for ref in refs)
+        # Whether rows read the batch's position or tags (else no BatchContext is needed).
+        self.uses_batch = any(ref.kind in _BATCH_KINDS for ref in refs)
         self._field_code = []
         for i, ref in enumerate(refs):
             self._field_code += self._code(ref, i, namespace)
@@ -128,7 +157,7 @@ class LineDecoder:
         lines = ["meta_json, _, event_json = line.partition(b'\\t')", "try:"]
         lines.append("    m = decode_meta(meta_json)" if meta else "    pass")
         if self._event_keys:
-            lines.append("    e = decode_event(event_json) if event_json[:1] == b'{' else None")
+            lines.append("    e = decode_event(event_json) if event_json[:1] == b'{' else NO_EVENT")
         else:
             lines.append("    e = None")
         return [*lines, "except DecodeError:", f"    {on_error}"]
@@ -165,118 +194,157 @@ class LineDecoder:
         found: ScanFn = self._define(body)
         return found
 
-    def sweeper(
-        self,
-        predicate: Filter,
-        lines: LineFilter,
-        *,
-        with_time: bool,
-        count_by: str | None = None,
-    ) -> SweepFn:
-        """The scan loop fused with the needle scan, for pipelines that only aggregate.
+    def aggregator(
+        self, predicate: Filter, *, with_time: bool, count_by: str | None = None
+    ) -> Aggregator:
+        """The loops for a pipeline that only aggregates: no order kept, no early stop.
 
-        ``sweep(data, hay, batch, push, span)`` finds each hit of the line filter's needle
-        in ``hay`` (``data`` or its lower-cased copy), cuts out the line around it, and
-        decodes, checks and pushes it in place: no list of candidates, no line numbers,
-        no order kept (an aggregate needs none). Returns the number of rows pushed.
-
-        With ``count_by``, the first stage counts rows per value of that one field in the
-        dict ``counts`` (:meth:`CountBy.counter`): a row whose value is already a key is
-        counted in place; any other goes through ``push``, which applies the group limit.
-        With ``count_by=""`` (``count()`` alone) nothing is pushed: the count is the result.
+        Each matching row is pushed, unless ``count_by`` is given: then the first stage
+        counts rows per value of that one field in the dict ``counts``
+        (:meth:`CountBy.counter`), and a row whose value is already a key is counted in
+        place; any other goes through ``push``, which applies the group limit. With
+        ``count_by=""`` (``count()`` alone) nothing is pushed: the count is the result.
+        The row's values live in local variables; a dict is built only for ``push``.
         """
         namespace = self._namespace
-        name = f"sweep{len(namespace)}"
-        text, quote = lines.scan_text
-        after = len(text)
-        namespace[f"{name}_rest"] = lines.rest
+        n = len(namespace)
         meta = with_time or self._uses_meta
-        body = [
-            f"def {name}(data, hay, batch, push, span, counts):",
-            "    matched = 0",
-            "    find, rfind, hfind = data.find, data.rfind, hay.find",
-            "    size = len(data)",
-            f"    hit = hfind({text!r})",
-            "    while hit >= 0:",
-        ]
-        if quote:
-            body += [
-                f"        if hay[hit + {after} : hit + {after + 1}] != b'\"':",
-                f"            hit = hfind({text!r}, hit + 1)",
-                "            continue",
-            ]
-        body += [
-            "        start = rfind(b'\\n', 0, hit) + 1",
-            "        end = find(b'\\n', hit)",
-            "        if end < 0: end = size",
-            "        line = data[start:end]",
-            f"        hit = hfind({text!r}, end + 1) if end < size else -1",
-        ]
-        if lines.rest is not None:
-            low = "hay[start:end]" if lines.lower else "line"
-            body.append(f"        if not {name}_rest(line, {low}): continue")
-        body += self._indent(self._prologue(meta, "continue"), 2)
+        body = []
         if with_time:
-            body.append("        if not span.contains(m.time): continue")
-        body += ["        values = {}", *self._indent(self._field_code, 2)]
+            body.append("if not span.contains(m.time): continue")
+        local: dict[str, str] = {}
+        values = ["values = {}"]
+        for i, ref in enumerate(self._refs):
+            body += self._code(ref, i, namespace, f"f{i}")
+            local[ref.name] = f"f{i}"
+            values.append(f"if f{i} is not MISSING: values[{ref.name!r}] = f{i}")
         body += [
-            f"        if not {expression(predicate, namespace)}: continue",
-            "        matched += 1",
+            f"if not {expression(predicate, namespace, local)}: continue",
+            "matched += 1",
         ]
         if count_by == "":
             pass  # count() alone: the caller adds the number matched
         elif count_by is not None:
+            key = local.get(count_by, "MISSING")
             body += [
-                f"        key = values.get({count_by!r}, MISSING)",
-                "        if (key.__class__ is str or key.__class__ is int) and key in counts:",
-                "            counts[key] += 1",
-                "        else:",
-                "            push(values, None)",
+                f"if ({key}.__class__ is str or {key}.__class__ is int) and {key} in counts:",
+                f"    counts[{key}] += 1",
+                "else:",
+                *self._indent(values, 1),
+                "    push(values, None)",
             ]
         else:
-            body.append("        push(values, None)")
-        body.append("    return matched")
-        found: SweepFn = self._define(body)
+            body += [*values, "push(values, None)"]
+        args = "batch, push, span, counts"
+        self._define(
+            [
+                f"def each{n}(lines, {args}):",
+                "    matched = 0",
+                "    for line in lines:",
+                *self._indent(self._prologue(meta, "continue"), 2),
+                *self._indent(body, 2),
+                "    return matched",
+            ]
+        )
+        if self._rawstring:  # the event's text is needed: line by line
+            lines = self._define(
+                [
+                    f"def lines{n}(lines, {args}):",
+                    f"    return each{n}(lines, {args})",
+                ]
+            )
+            whole = self._define(
+                [
+                    f"def whole{n}(data, count, {args}):",
+                    f"    return each{n}(data.split(b'\\n'), {args})",
+                ]
+            )
+            return Aggregator(lines, whole)
+        namespace[f"decode_rows{n}"] = self._rows_decoder(meta)
+        rows = [
+            f"def rows{n}(joined, count, {args}):",
+            "    # -1: the lines cannot be decoded together (see Aggregator)",
+            "    doc = joined.replace(b'\\t', b',', count)",
+            "    if doc.find(b'\\t') >= 0: return -1",
+            "    try:",
+            f"        rows = decode_rows{n}(b''.join((b'[[', doc, b']]')))",
+            "    except DecodeError:",
+            "        return -1",
+            "    if len(rows) != count: return -1",
+            "    matched = 0",
+            "    for m, e in rows:",
+        ]
+        if self._event_keys:
+            rows.append("        if e.__class__ is not EventKeys: e = NO_EVENT")
+        rows += [*self._indent(body, 2), "    return matched"]
+        self._define(rows)
+        lines = self._define(
+            [
+                f"def lines{n}(lines, {args}):",
+                "    if not lines: return 0",
+                f"    matched = rows{n}(b'],['.join(lines), len(lines), {args})",
+                f"    return matched if matched >= 0 else each{n}(lines, {args})",
+            ]
+        )
+        whole = self._define(
+            [
+                f"def whole{n}(data, count, {args}):",
+                f"    matched = rows{n}(data.replace(b'\\n', b'],['), count, {args})",
+                f"    return matched if matched >= 0 else each{n}(data.split(b'\\n'), {args})",
+            ]
+        )
+        return Aggregator(lines, whole)
+
+    def _rows_decoder(self, meta: bool) -> Callable[[bytes], list[tuple[Any, Any]]]:
+        """Decodes ``[[META,EVENT],...]``: the metadata struct (or nothing of it) and the
+        event keys struct (or nothing of the event)."""
+        key = f"rows_decoder_{meta}"
+        found = self._namespace.get(key)
+        if found is None:
+            first = self._meta_struct if meta else msgspec.defstruct("NoMeta", [])
+            second: Any = msgspec.Raw
+            if self._event_keys:
+                # An event that is no object decodes as something else, then is NO_EVENT.
+                second = self._namespace["EventKeys"] | str | int | float | bool | None | list
+            found = msgspec.json.Decoder(list[tuple[first, second]]).decode  # type: ignore[valid-type]
+            self._namespace[key] = found
         return found
 
-    def _code(self, ref: FieldRef, i: int, namespace: dict[str, Any]) -> list[str]:
-        """Statements that set ``v`` to the field's value (or MISSING)."""
+    def _code(self, ref: FieldRef, i: int, namespace: dict[str, Any], v: str = "v") -> list[str]:
+        """Statements that set the variable ``v`` to the field's value (or MISSING)."""
         kind = ref.kind
         simple = {
-            "tag": f"v = batch.tags[{ref.key!r}]",
-            "time": "v = m.time",
-            "timestamp": "v = m.time // 1000000",
-            "ingest_time": "v = batch.ingest_time",
-            "offset": "v = batch.first_offset + index",
-            "partition": "v = batch.partition",
-            "host": "v = MISSING if m.host is None else m.host",
-            "source": "v = MISSING if m.source is None else m.source",
-            "rawstring": "v = rawstring(event_json)",
+            "tag": [f"{v} = batch.tags[{ref.key!r}]"],
+            "time": [f"{v} = m.time"],
+            "timestamp": [f"{v} = m.time // 1000000"],
+            "ingest_time": [f"{v} = batch.ingest_time"],
+            "offset": [f"{v} = batch.first_offset + index"],
+            "partition": [f"{v} = batch.partition"],
+            "host": [f"{v} = m.host", f"if {v} is None: {v} = MISSING"],
+            "source": [f"{v} = m.source", f"if {v} is None: {v} = MISSING"],
+            "rawstring": [f"{v} = rawstring(event_json)"],
         }
         if kind in simple:
-            return [simple[kind]]
-        lines = []
-        if kind in ("fields", "bare"):
-            lines.append(f"v = m.fields.get({ref.key!r}, MISSING) if m.fields else MISSING")
+            return simple[kind]
         if kind == "fields":
-            return lines
-        if kind == "bare":
-            lines.append("if v is MISSING:")
-            indent = "    "
-        else:
-            indent = ""
+            return [f"{v} = m.fields.get({ref.key!r}, MISSING) if m.fields else MISSING"]
         path = ref.path
         keys = top_keys(path)
         if len(path) == 1 and len(keys) == 1:
-            attr = self._attrs[keys[0]]
-            lines += [
-                f"{indent}v = MISSING if e is None else e.{attr}",
-                f"{indent}if v is UNSET: v = MISSING",
-            ]
+            event = f"e.{self._attrs[keys[0]]}"
         else:
             namespace[f"follow{i}"] = self._event_path(path)
-            lines.append(f"{indent}v = follow{i}(e)")
-        return lines
+            event = f"follow{i}(e)"
+        if kind == "event":
+            return [f"{v} = {event}"]
+        # bare: the indexed field of that name, else the event's
+        return [
+            "if m.fields:",
+            f"    {v} = m.fields.get({ref.key!r}, MISSING)",
+            f"    if {v} is MISSING: {v} = {event}",
+            "else:",
+            f"    {v} = {event}",
+        ]
 
     def _event_path(self, path: tuple[str | int, ...]) -> Callable[[Any], Any]:
         """Follow ``path`` from the event struct, longest dotted top-level key first."""
@@ -284,11 +352,9 @@ class LineDecoder:
         steps = [(self._attrs[k], path[n:]) for n, k in reversed(list(enumerate(keys, start=1)))]
 
         def follow(ev: Any) -> Any:
-            if ev is None:
-                return MISSING
             for attr, rest in steps:
                 value = getattr(ev, attr)
-                if value is _UNSET:
+                if value is MISSING:
                     continue
                 if not rest:
                     return value

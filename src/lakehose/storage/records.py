@@ -21,6 +21,7 @@ on read instead of being served.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -67,6 +68,16 @@ def decompress_data(blob: bytes, partition: int, first_offset: int) -> bytes:
     except zstandard.ZstdError as exc:
         raise CorruptBatchError(partition, first_offset, str(exc)) from exc
     return data
+
+
+ZstdError = zstandard.ZstdError
+
+
+def decompressor() -> Callable[[bytes], bytes]:
+    """This thread's zstd decompression, for a loop over many blobs: it raises
+    :data:`ZstdError` where :func:`decompress_data` raises :class:`CorruptBatchError`."""
+    found: Callable[[bytes], bytes] = _decompressor().decompress
+    return found
 
 
 def check_lines(lines: list[bytes], partition: int, first_offset: int, count: int) -> list[bytes]:

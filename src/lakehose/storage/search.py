@@ -14,7 +14,9 @@ Theory of operation
 3. *Reading*: blobs are fetched a chunk at a time, decompressed, and the byte
    needles pick the candidate lines (``candidates.py``); only those are decoded,
    only for the fields the query uses (``decoding.py``), and checked against the
-   time range and the filter.
+   time range and the filter. When the first stage aggregates (``count()``,
+   ``groupBy``), a batch's candidate lines are decoded together in one call and
+   checked in one loop that counts in place (``decoding.Aggregator``).
 4. *Pipeline*: matching rows are pushed through the stages; the scan stops as
    soon as the output or a ``head``/``tail`` has what it needs. Rows leave after
    each batch, so a large result streams instead of filling memory.
@@ -31,6 +33,7 @@ import binascii
 import hashlib
 import heapq
 import logging
+import operator
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -42,13 +45,13 @@ import orjson
 from lakehose.errors import CorruptBatchError, DataDirError, QueryError
 from lakehose.query.fields import TAGS
 from lakehose.query.functions import GroupBy
-from lakehose.query.plan import Plan
+from lakehose.query.plan import BatchPlan, Plan
 from lakehose.query.prefilter import NeedleTree
 from lakehose.query.stages import Aggregation, CountBy, Output, Stage
 from lakehose.query.timerange import TimeRange
 from lakehose.storage.candidates import LineFilter
-from lakehose.storage.decoding import BatchContext, LineDecoder, ScanFn, SweepFn, full_event
-from lakehose.storage.records import decompress_data
+from lakehose.storage.decoding import Aggregator, BatchContext, LineDecoder, ScanFn, full_event
+from lakehose.storage.records import ZstdError, decompress_data, decompressor
 from lakehose.storage.sqlite import PartitionReader, partition_path
 
 log = logging.getLogger(__name__)
@@ -60,6 +63,8 @@ _TAG_COLUMNS = {"#connector": "connector", "#index": "idx", "#sourcetype": "sour
 
 # (partition, first_offset, count, min_time, max_time, ingest_time, connector, index, sourcetype)
 Summary = tuple[int, int, int, int, int, int, str, str, str]
+_FIRST = operator.itemgetter(1)
+_COUNT = operator.itemgetter(2)
 
 
 class SearchReader(PartitionReader):
@@ -76,7 +81,7 @@ class SearchReader(PartitionReader):
     ) -> Iterator[Summary]:
         """Summaries of batches that may hold matching events, in offset order."""
         where: list[str] = []
-        args: list[int | str] = []
+        args: list[int | str] = [self.partition]  # the first column: rows come out as Summary
         if span.start is not None:
             where.append("max_time >= ?")
             args.append(span.start)
@@ -95,20 +100,23 @@ class SearchReader(PartitionReader):
             where.append("first_offset + count > ?")
             args.append(from_offset)
         sql = (
-            "SELECT first_offset, count, min_time, max_time, ingest_time, connector, idx, sourcetype "
-            "FROM batches"
+            "SELECT ?, first_offset, count, min_time, max_time, ingest_time, connector, idx, "
+            "sourcetype FROM batches"
         )
         if where:
             sql += " WHERE " + " AND ".join(where)
         sql += " ORDER BY first_offset" + (" DESC" if descending else "")
-        p = self.partition
-        cursor = self._conn.execute(sql, args)
-        while True:
-            rows = cursor.fetchmany(512)
-            if not rows:
-                return
-            for row in rows:
-                yield (p, *row)
+        rows: Iterator[Summary] = self._conn.execute(sql, args)
+        return rows
+
+    def blob_range(self, low: int, high: int) -> Iterator[tuple[int, bytes]]:
+        """``(first offset, blob)`` of the batches whose first offset is in ``[low, high)``."""
+        # INTEGER and BLOB columns come back as int and bytes.
+        rows: Iterator[tuple[int, bytes]] = self._conn.execute(
+            "SELECT first_offset, data FROM batch_data WHERE first_offset >= ? AND first_offset < ?",
+            (low, high),
+        )
+        return rows
 
     def blobs(self, first_offsets: Sequence[int]) -> dict[int, bytes]:
         marks = ",".join("?" * len(first_offsets))
@@ -215,12 +223,13 @@ class SearchStats:
 class _BatchScan:
     """How batches with one combination of tags are scanned: their line filter and loops."""
 
-    __slots__ = ("lines", "loops", "sweeps")
+    __slots__ = ("lines", "loops", "aggregators", "tags")
 
-    def __init__(self, needles: NeedleTree | None) -> None:
+    def __init__(self, needles: NeedleTree | None, tags: tuple[str, str, str]) -> None:
         self.lines = LineFilter(needles)
         self.loops: list[ScanFn | None] = [None, None]  # [without, with] a time check
-        self.sweeps: list[SweepFn | None] = [None, None]
+        self.aggregators: list[Aggregator | None] = [None, None]
+        self.tags = dict(zip(TAGS, tags, strict=True))
 
 
 class Search:
@@ -259,7 +268,7 @@ class Search:
         self._numbered = plan.pageable or "offset" in plan.needed
         self._scans: dict[tuple[str, str, str], _BatchScan] = {}
         self._events = plan.kind == "events"
-        # Aggregates take rows in any order and never stop the scan: lines can be swept.
+        # Aggregates take rows in any order and never stop the scan: lines go in bulk.
         self._sweep = bool(plan.steps) and isinstance(plan.steps[0], GroupBy) and not self._numbered
         self._counter: tuple[str, dict[Any, int]] | None = None  # set per run, see rows()
 
@@ -292,8 +301,11 @@ class Search:
         bulk = first.takes_counts(per_batch)
         span = self.span
         stats = self.stats
+        decided: dict[tuple[str, str, str], BatchPlan] = {}  # Plan.batch, without a call
         for s in self._summaries():
-            plan = self.plan.batch(s[6], s[7], s[8])
+            plan = decided.get(key := (s[6], s[7], s[8])) or decided.setdefault(
+                key, self.plan.batch(*key)
+            )
             if plan.skip:
                 stats.batches_skipped += 1
                 continue
@@ -312,13 +324,21 @@ class Search:
             yield chunk
 
     def _fetch(self, chunk: list[Summary]) -> dict[tuple[int, int], bytes]:
-        wanted: dict[int, list[int]] = {}
+        wanted: dict[int, list[Summary]] = {}
         for s in chunk:
-            wanted.setdefault(s[0], []).append(s[1])
+            wanted.setdefault(s[0], []).append(s)
         out: dict[tuple[int, int], bytes] = {}
-        for p, offsets in wanted.items():
-            for first, blob in self.readers[p].blobs(offsets).items():
-                out[(p, first)] = blob
+        for p, group in wanted.items():
+            reader = self.readers[p]
+            firsts = list(map(_FIRST, group))
+            low = min(firsts)
+            high = max(map(operator.add, firsts, map(_COUNT, group)))
+            # Batches tile a partition's offsets: when the group's events fill [low, high),
+            # the group is every batch there, read by one range scan of the primary key.
+            if sum(map(_COUNT, group)) == high - low:
+                out.update({(p, first): blob for first, blob in reader.blob_range(low, high)})
+            else:
+                out.update({(p, first): blob for first, blob in reader.blobs(firsts).items()})
         return out
 
     # -- the scan -------------------------------------------------------------------------
@@ -334,6 +354,9 @@ class Search:
         try:
             for chunk in self._chunks(first):
                 blobs = self._fetch(chunk)
+                if self._sweep:  # an aggregate: no order, no positions, no early stop
+                    self._aggregate(chunk, blobs, first)
+                    continue
                 for s in chunk:
                     blob = blobs.get((s[0], s[1]))
                     if blob is None:  # removed by retention since the summary was read
@@ -361,42 +384,86 @@ class Search:
         finally:
             self.stats.took_ms = (time.perf_counter() - started) * 1000
 
+    def _skip_damaged(self, exc: CorruptBatchError) -> None:
+        log.warning("search skipped a batch: %s", exc)
+        self.stats.warnings.append(str(exc))
+
+    def _scan_for(self, tags: tuple[str, str, str]) -> _BatchScan:
+        scan = self._scans.get(tags)
+        if scan is None:
+            scan = self._scans[tags] = _BatchScan(self.plan.batch(*tags).needles, tags)
+        return scan
+
+    def _aggregate(
+        self, chunk: list[Summary], blobs: dict[tuple[int, int], bytes], first: Stage
+    ) -> None:
+        """Push the matching rows of a chunk's batches into a first stage that aggregates.
+
+        Rows go in any order and the scan never stops early, so the loop keeps no
+        positions; it runs per batch, so what it can it looks up once per chunk.
+        """
+        span, scans = self.span, self._scans
+        start, end = span.start, span.end
+        push = first.push
+        counter = self._counter
+        counts = counter[1] if counter is not None else {}
+        decompress = decompressor()
+        uses_batch = self.decoder.uses_batch
+        batch = None
+        matched = read = scanned = 0
+        for p, first_offset, count, low, high, ingest_time, connector, index, sourcetype in chunk:
+            blob = blobs.get((p, first_offset))
+            if blob is None:  # removed by retention since the summary was read
+                continue
+            try:
+                data = decompress(blob)
+            except ZstdError as exc:
+                self._skip_damaged(CorruptBatchError(p, first_offset, str(exc)))
+                continue
+            read += 1
+            scanned += count
+            scan = scans.get(key := (connector, index, sourcetype)) or self._scan_for(key)
+            # Only a batch that straddles an end of the range needs each event's time checked.
+            with_time = (start is not None and low < start) or (end is not None and high >= end)
+            aggregate = scan.aggregators[with_time]
+            if aggregate is None:
+                aggregate = scan.aggregators[with_time] = self.decoder.aggregator(
+                    self.plan.batch(*key).residual,
+                    with_time=with_time,
+                    count_by=counter[0] if counter is not None else None,
+                )
+            if uses_batch:
+                batch = BatchContext(p, first_offset, ingest_time, scan.tags)
+            lines = scan.lines
+            if lines.test is None:  # every line is a candidate
+                matched += aggregate.whole(data, count, batch, push, span, counts)
+                continue
+            found = lines.candidates(data)
+            if found is None:
+                found = [line for _, line in lines.lines(data, False)]
+            matched += aggregate.lines(found, batch, push, span, counts)
+        if counter is not None and counter[0] == "":
+            first.push_count({}, matched)  # count() alone: the rows were not pushed
+        stats = self.stats
+        stats.batches_read += read
+        stats.events_scanned += scanned
+        stats.events_matched += matched
+
     def _scan_batch(self, s: Summary, blob: bytes, first: Stage) -> bool:
         """Push a batch's matching rows; False when the pipeline wants no more."""
         p, first_offset, count = s[0], s[1], s[2]
-        plan = self.plan.batch(s[6], s[7], s[8])
         try:
             data = decompress_data(blob, p, first_offset)
         except CorruptBatchError as exc:
-            log.warning("search skipped a batch: %s", exc)
-            self.stats.warnings.append(str(exc))
+            self._skip_damaged(exc)
             return True
         stats = self.stats
         stats.batches_read += 1
         stats.events_scanned += count
         tags = (s[6], s[7], s[8])
-        scan = self._scans.get(tags)
-        if scan is None:
-            scan = self._scans[tags] = _BatchScan(plan.needles)
+        scan = self._scan_for(tags)
         with_time = not self.span.covers(s[3], s[4])
-        if self._sweep:  # an aggregate: no order, no positions, no early stop
-            hay = scan.lines.sweepable(data)
-            if hay is not None:
-                sweep = scan.sweeps[with_time]
-                if sweep is None:
-                    sweep = scan.sweeps[with_time] = self.decoder.sweeper(
-                        plan.residual,
-                        scan.lines,
-                        with_time=with_time,
-                        count_by=self._counter[0] if self._counter else None,
-                    )
-                batch = BatchContext(p, first_offset, s[5], dict(zip(TAGS, tags, strict=True)))
-                counts = self._counter[1] if self._counter else {}
-                matched = sweep(data, hay, batch, first.push, self.span, counts)
-                if self._counter is not None and self._counter[0] == "":
-                    first.push_count({}, matched)  # count() alone: the rows were not pushed
-                stats.events_matched += matched
-                return True
+        batch = BatchContext(p, first_offset, s[5], scan.tags)
         candidates = scan.lines.lines(data, self._numbered)
         position = self.positions.get(p)
         if self.descending:
@@ -411,10 +478,10 @@ class Search:
                 candidates = [c for c in candidates if first_offset + c[0] >= position]
         if not candidates:
             return True
-        batch = BatchContext(p, first_offset, s[5], dict(zip(TAGS, tags, strict=True)))
         loop = scan.loops[with_time]
         if loop is None:
-            loop = scan.loops[with_time] = self.decoder.scanner(plan.residual, with_time=with_time)
+            residual = self.plan.batch(*tags).residual
+            loop = scan.loops[with_time] = self.decoder.scanner(residual, with_time=with_time)
         matched, stopped_at = loop(candidates, batch, first.push, self.span, self._events)
         stats.events_matched += matched
         if stopped_at >= 0:
