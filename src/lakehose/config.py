@@ -73,6 +73,7 @@ class Settings:
     session_grace: int = 120
     heartbeat_interval: float = 10.0
     feed_stall_timeout: float = 60.0
+    search_timeout: float = 300.0
     tail_poll_interval: float = 0.002
     customer_id: str | None = None
     # administration and logs
@@ -105,6 +106,7 @@ class Settings:
             "hec_auth_fail_window",
             "body_timeout",
             "feed_stall_timeout",
+            "search_timeout",
         ):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"{name} must be more than 0")
@@ -178,6 +180,7 @@ HELP: dict[str, str] = {
     "heartbeat_interval": "seconds of idleness before a data feed sends a keep-alive line",
     "feed_stall_timeout": "seconds a data feed waits for a consumer that reads nothing before "
     "disconnecting it (it resumes from its offset)",
+    "search_timeout": "longest a search may scan before it is stopped (422)",
     "tail_poll_interval": "how often a worker checks for events committed by other workers",
     "customer_id": "customerIDString in stream metadata (default: generated per data directory)",
     "allow_remote_admin": "allow admin API calls from non-loopback addresses",
@@ -208,6 +211,7 @@ _DURATION_FIELDS = {
     "commit_gather",
     "heartbeat_interval",
     "feed_stall_timeout",
+    "search_timeout",
     "tail_poll_interval",
     "token_ttl",
     "session_ttl",

@@ -17,6 +17,7 @@ again later can succeed.
     │   └── ScopeError           valid credentials without the scope a route needs
     ├── RateLimitedError         too many requests: retriable
     ├── QueryError               a search query that does not parse (with its column)
+    ├── SearchTimeoutError       a search that scanned longer than search_timeout
     ├── TransportError           SDK: the server could not be reached: retriable
     └── ResponseError            SDK: an API refused a request (status, message); 5xx retriable
 """
@@ -126,6 +127,17 @@ class QueryError(LakehoseError):
         self.column = column
         where = f" at column {column}" if column else ""
         super().__init__(f"{message}{where}")
+
+
+class SearchTimeoutError(LakehoseError):
+    """A search scanned longer than its time limit and was stopped (not retriable as is)."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        super().__init__(
+            f"the search ran longer than {seconds:g} s (search_timeout) and was stopped; "
+            "narrow the time range or the query"
+        )
 
 
 class TransportError(LakehoseError):

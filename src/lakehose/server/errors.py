@@ -26,6 +26,7 @@ from lakehose.errors import (
     QueryError,
     RateLimitedError,
     ScopeError,
+    SearchTimeoutError,
 )
 
 JSON = "application/json"
@@ -89,6 +90,8 @@ def status_for(exc: Exception) -> tuple[int, dict[str, str], dict[str, Any]]:
         return 409, {}, {}
     if isinstance(exc, RateLimitedError):
         return 429, {"Retry-After": str(max(1, round(exc.retry_after)))}, {}
+    if isinstance(exc, SearchTimeoutError):
+        return 422, {}, {}
     if isinstance(exc, QueryError):
         return 400, {}, {"line": exc.line, "column": exc.column}
     if isinstance(exc, ValueError | ConfigError):

@@ -230,6 +230,7 @@ def _api_paths() -> dict[str, Any]:
                     "400": _falcon(
                         "Bad query (errors[0] has line and column), time, limit or cursor"
                     ),
+                    "422": _falcon("The search scanned longer than search_timeout and was stopped"),
                 },
             }
         },

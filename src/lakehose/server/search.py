@@ -58,7 +58,14 @@ class SearchRoutes:
     ) -> tuple[list[dict[str, Any]], Search]:
         readers = open_readers(self.rt.settings.data_dir, self.rt.settings.partitions)
         try:
-            search = Search(plan, readers, span, limit=limit, cursor=cursor)
+            search = Search(
+                plan,
+                readers,
+                span,
+                limit=limit,
+                cursor=cursor,
+                time_limit=self.rt.settings.search_timeout,
+            )
             return list(search.rows()), search
         finally:
             for reader in readers:

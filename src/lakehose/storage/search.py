@@ -42,7 +42,7 @@ from typing import Any
 
 import orjson
 
-from lakehose.errors import CorruptBatchError, DataDirError, QueryError
+from lakehose.errors import CorruptBatchError, DataDirError, QueryError, SearchTimeoutError
 from lakehose.query.fields import TAGS
 from lakehose.query.functions import GroupBy
 from lakehose.query.plan import BatchPlan, Plan
@@ -243,8 +243,10 @@ class Search:
         *,
         limit: int | None = DEFAULT_LIMIT,
         cursor: str | None = None,
+        time_limit: float | None = None,
     ) -> None:
         self.plan = plan
+        self.time_limit = time_limit  # seconds of scanning before SearchTimeoutError
         self.readers = {r.partition: r for r in readers}
         self.limit = limit
         self.stats = SearchStats()
@@ -351,8 +353,13 @@ class Search:
         self._counter = first.counter() if isinstance(first, CountBy) else None
         assert isinstance(output, Output)
         stopped = False
+        limit = self.time_limit
+        deadline = time.monotonic() + limit if limit is not None else None
         try:
             for chunk in self._chunks(first):
+                if deadline is not None and time.monotonic() > deadline:
+                    assert limit is not None
+                    raise SearchTimeoutError(limit)
                 blobs = self._fetch(chunk)
                 if self._sweep:  # an aggregate: no order, no positions, no early stop
                     self._aggregate(chunk, blobs, first)
