@@ -261,3 +261,33 @@ def test_function_names_ignore_case() -> None:
 def test_a_very_long_query_is_refused_before_parsing() -> None:
     with pytest.raises(QueryError, match="longer than"):
         parse("a " * 20_000)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "not " * 150 + "a",
+        "!" * 150 + "a",
+        "a or (b and " * 60 + "c" + ")" * 60,
+        "| groupBy(" + "[" * 150 + "a" + "]" * 150 + ")",
+        "| head(" + "count(" * 150 + ")" * 150 + ")",
+    ],
+    ids=["not", "bang", "parentheses", "lists", "calls"],
+)
+def test_a_query_nested_too_deeply_is_a_query_error_inside_the_text(text: str) -> None:
+    """Found by tests/fuzz: turning such a tree into nodes recursed until RecursionError (500)."""
+    with pytest.raises(QueryError, match="nests more than 100 levels") as error:
+        plan_query(text)
+    assert error.value.line == 1 and 1 <= error.value.column <= len(text)
+
+
+def test_a_query_nested_within_the_limit_plans() -> None:
+    plan_query("not " * 40 + "a or (b and " * 15 + "c" + ")" * 15)
+
+
+@pytest.mark.parametrize("limit", ["\u00b2", "-\u00b2", "--5", "\u0661\u0662"])
+def test_a_limit_that_is_not_ascii_digits_is_a_query_error(limit: str) -> None:
+    """Found by tests/fuzz: "²" passed str.isdigit() and int() raised a ValueError instead."""
+    with pytest.raises(QueryError, match="must be a whole number") as error:
+        plan_query(f"| head({limit})")
+    assert error.value.column == 8

@@ -71,3 +71,28 @@ def test_a_range_includes_its_start_and_excludes_its_end() -> None:
 def test_bad_times_are_query_errors(start: object, end: object, message: str) -> None:
     with pytest.raises(QueryError, match=message):
         time_range(start, end, now_ns=NOW)  # type: ignore[arg-type]
+
+
+INT64 = 2**63 - 1
+
+
+@pytest.mark.parametrize(
+    ("value", "ns"),
+    [
+        (1e300, INT64),
+        (18446744073709551615, INT64),
+        ("99999999999999999999", INT64),
+        ("9999-12-31T23:59:59Z", INT64),
+        ("99999999999y", 0),
+        ("0001-01-01T00:00:00Z", 0),
+    ],
+)
+def test_times_beyond_int64_are_taken_as_the_ends_of_the_lake(value: str | float, ns: int) -> None:
+    """Found by tests/fuzz: such a time reached SQLite as an integer it cannot hold (a 500)."""
+    assert parse_time(value, now_ns=NOW) == ns
+
+
+@pytest.mark.parametrize("value", ["9" * 5000, "9" * 400 + "d"])
+def test_numbers_too_long_to_convert_are_a_query_error(value: str) -> None:
+    with pytest.raises(QueryError, match="out of range"):
+        parse_time(value, now_ns=NOW, name="start")

@@ -97,3 +97,12 @@ def test_expirations_are_rfc3339_with_nanoseconds_in_utc() -> None:
 def test_a_feed_query_is_parsed_whole() -> None:
     query = sp.feed_query({"appId": "X", "offset": "9", "eventType": "", "format": "flatjson"})
     assert query == sp.FeedQuery("x", 9, sp.WHENCE_OFFSET, None, "flatjson")
+
+
+@pytest.mark.parametrize("text", ["\u00b2", "\u0661", "1\u00b2"])
+def test_digits_other_than_ascii_are_no_partition_and_no_offset(text: str) -> None:
+    """Found by tests/fuzz: str.isdigit() accepts "²", which int() then refused with Python's
+    own message (and "١" read as partition 1)."""
+    assert sp.partition(text, 4) is None
+    with pytest.raises(ValueError, match="is invalid: use a non-negative integer"):
+        sp.offset(text)

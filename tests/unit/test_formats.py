@@ -120,3 +120,43 @@ def test_parsers_never_raise_on_any_text(text: str) -> None:
     registry = ParserRegistry.build({"r": {"type": "regex", "pattern": r"(?P<w>\w+)"}})
     for sourcetype in ("json", "kv", "csv", "syslog", "r", "other"):
         registry.extractor(None)(sourcetype, text)
+
+
+@pytest.mark.parametrize(
+    ("text", "fields"),
+    [
+        ("1a=2 -b=3 .c=4", {"a": "2", "b": "3", "c": "4"}),
+        ("x#y=1 a#b#c=2", {"#y": "1", "#c": "2"}),
+        ("123=a=5", {"a": "5"}),
+        ("\u00e9k=v", {"k": "v"}),
+        ("a" * 100_000 + " b=2", {"b": "2"}),
+        ("-a" * 50_000 + "=1 z=9", {("-a" * 50_000)[1:]: "1", "z": "9"}),
+        ("b" * 100_000, None),
+    ],
+    ids=["digits-before", "hash", "no-key", "unicode", "long-run", "long-dashes", "no-equals"],
+)
+def test_kv_keys_start_at_the_first_letter_of_a_run(text: str, fields: dict | None) -> None:  # type: ignore[type-arg]
+    """Found by tests/fuzz: the kv regex was tried at every position of a run of key
+    characters, so a long run was quadratic (a 1 MB line of letters took hours, holding a
+    worker). No time is asserted: the old regex would run past pytest's timeout."""
+    assert build_parser("kv", {"type": "kv"}).parse(text) == fields
+
+
+@pytest.mark.parametrize(
+    "stamp", ["9999-12-31T23:59:59Z", "0001-01-01T00:00:00Z", "1960-01-01T00:00:00Z"]
+)
+def test_a_syslog_time_no_event_can_have_is_ignored(stamp: str) -> None:
+    """Found by tests/fuzz: year 9999 overflowed the lake's int64 times and failed the commit
+    (a 500, for every request committed with it); before 1970 the time was negative."""
+    found = ParserRegistry.build().extractor(None)("syslog", f"<34>1 {stamp} host app - - - m")
+    assert found is not None
+    fields, when = found
+    assert fields["timestamp"] == stamp and when is None
+
+
+def test_a_parsed_time_field_beyond_int64_is_ignored() -> None:
+    registry = ParserRegistry.build({"fw": {"type": "kv", "time_field": "ts"}})
+    assert registry.extractor(None)("fw", "ts=99999999999999999999999 a=1") == (
+        {"ts": "99999999999999999999999", "a": "1"},
+        None,
+    )

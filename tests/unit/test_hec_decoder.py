@@ -6,11 +6,12 @@ import json
 from typing import Any
 
 import orjson
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from lakehose.parsers.formats import ParserRegistry
-from lakehose.parsers.hec import IngestContext, decode_events, decode_raw
+from lakehose.parsers.hec import MAX_DEPTH, IngestContext, decode_events, decode_raw
 from lakehose.storage.records import split_line
 
 
@@ -146,3 +147,79 @@ def test_slices_break_where_index_or_sourcetype_change() -> None:
         ("sec", "x", 1),
         ("main", "httpevent", 1),
     ]
+
+
+# -- hostile input found by tests/fuzz (each was a 500, or stored what readers cannot read) --
+
+
+def both_paths(body: bytes) -> list[tuple[list[Any], Any]]:
+    """The result on the fast path, and on the exact path (a broken line appended forces it)."""
+    first = events_of(body)
+    decoded, rejection = events_of(body + b"\n}")
+    if rejection == (6, len(decoded)) and first[1] is None:
+        rejection = None  # the appended line's own rejection
+    return [first, (decoded, rejection)]
+
+
+@pytest.mark.parametrize(
+    "event",
+    [
+        b"1e400",
+        b'{"a":[-1.5E+400]}',
+        b'{"timestamp":1e400}',
+        b"1" + b"0" * 400,
+        b"[1e0999]",
+    ],
+)
+def test_numbers_beyond_a_double_are_refused_with_code_6_on_both_paths(event: bytes) -> None:
+    """msgspec kept such a number's text, which orjson (every reader) cannot parse: a search
+    listing failed with 400 and a flatjson data feed stopped at that offset for good."""
+    body = b'{"event":"before"}\n{"event":' + event + b'}\n{"event":"after"}'
+    for decoded, rejection in both_paths(body):
+        assert (decoded, rejection) == (["before"], (6, 1))
+
+
+@pytest.mark.parametrize("event", [b'"1e400 in a string"', b"1e100", b"%d" % 2**200, b"1e-400"])
+def test_numbers_a_double_holds_and_lookalikes_are_accepted(event: bytes) -> None:
+    for decoded, rejection in both_paths(b'{"event":' + event + b"}"):
+        assert rejection is None and decoded == [orjson.loads(event)]
+
+
+def test_events_nested_deeper_than_the_limit_are_refused_with_code_6_on_both_paths() -> None:
+    """The fast path kept up to ~1,000 levels; a search reply holding one failed with 500."""
+    fits = b"[" * MAX_DEPTH + b"]" * MAX_DEPTH
+    deep = b'{"a":' * (MAX_DEPTH + 1) + b"1" + b"}" * (MAX_DEPTH + 1)
+    for decoded, rejection in both_paths(b'{"event":' + fits + b'}\n{"event":' + deep + b"}"):
+        assert len(decoded) == 1 and rejection == (6, 1)
+
+
+def test_a_raw_line_of_json_nested_too_deeply_is_kept_as_text() -> None:
+    line = b'{"a":' * 300 + b"1" + b"}" * 300
+    out, rejection = decode_raw(line, ctx())
+    assert rejection is None
+    meta, event_json = split_line(out.slices[0].lines[0])
+    assert orjson.loads(event_json) == line.decode() and "raw" not in meta
+
+
+@pytest.mark.parametrize(
+    "member",
+    [
+        b'"host":"\\ud800"',
+        b'"source":"\\udc00"',
+        b'"sourcetype":"\\ud800"',
+        b'"fields":{"\\ud800":1}',
+        b'"fields":{"k":["\\udfff"]}',
+    ],
+)
+def test_lone_surrogates_in_metadata_are_refused_with_code_6(member: bytes) -> None:
+    """The exact path's stdlib scanner lets lone surrogates through: a host made a 500."""
+    body = b'{"event":"ok"}\n{"event":1,' + member + b"}\n{}{"
+    assert events_of(body) == (["ok"], (6, 1))
+
+
+def test_an_integer_field_beyond_64_bits_is_stored_as_orjson_reads_it() -> None:
+    """It made a 500 (orjson cannot write it); now it reads as a float, as in an event."""
+    out, rejection = decode_events(b'{"event":1,"fields":{"n":%d}}' % 2**200, ctx())
+    assert rejection is None
+    meta, _ = split_line(out.slices[0].lines[0])
+    assert meta["fields"] == {"n": float(2**200)}

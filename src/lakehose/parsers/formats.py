@@ -27,7 +27,7 @@ from typing import Any
 
 import orjson
 
-from lakehose.parsers.timestamps import BadTime, guess_unit_ns, seconds_to_ns
+from lakehose.parsers.timestamps import MAX_SECONDS, BadTime, guess_unit_ns, seconds_to_ns
 
 Fields = dict[str, Any]
 ParseFn = Callable[[str], Fields | None]
@@ -115,7 +115,14 @@ def _json_parser(_: Mapping[str, Any]) -> ParseFn:
     return parse
 
 
-_KV = re.compile(r"""([A-Za-z_@#][\w.@\-]*)=("(?:[^"\\]|\\.)*"|'[^']*'|[^\s,;"']*)""")
+# key=value, the key starting with a letter, _, @ or #. Tried only where a run of key characters
+# begins (or at a #), skipping possessively to the run's first letter: a try from inside the run
+# would end the same way, and trying at every position made a long run quadratic (a 1 MB line of
+# letters took hours).
+_KV = re.compile(
+    r"""(?:(?<![\w.@\-])|(?=#))(?:(?![A-Za-z_@])[\w.\-])*+([A-Za-z_@#][\w.@\-]*+)="""
+    r"""("(?:[^"\\]|\\.)*"|'[^']*'|[^\s,;"']*)"""
+)
 
 
 def _kv_parser(options: Mapping[str, Any]) -> ParseFn:
@@ -270,6 +277,8 @@ class Parser:
             when = parse_time_text(fields[self.time_field], self.time_format)
         elif self.type == "syslog":
             when = syslog_time(fields)
+        if when is not None and not 0 <= when <= MAX_SECONDS * 1_000_000_000:
+            when = None  # no event time (the year 9999, or before 1970): keep the default
         return fields, when
 
 

@@ -11,14 +11,21 @@ and each piece re-parsed (a split inside a string can only make a piece invalid,
 never a valid piece with the wrong content, since raw newlines are not allowed in
 JSON strings); else the general scanner (stdlib ``raw_decode``), for
 pretty-printed or space-separated bodies.
+
+Every reader parses stored events with orjson, so an event must be something orjson
+reads and writes back: numbers within a double's range, valid UTF-8 (no lone
+surrogates), and at most :data:`MAX_DEPTH` levels of nesting. Anything else is
+refused with code 6, on both paths.
 """
 
 from __future__ import annotations
 
 import json
+import math
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 import orjson
@@ -71,8 +78,74 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
 
 
-_DECODER = json.JSONDecoder(parse_constant=_reject_constant)
+def _finite(text: str) -> float:
+    value = float(text)
+    if math.isinf(value):
+        raise ValueError(f"number {text[:40]} is beyond the range of a double")
+    return value
+
+
+def _integer(text: str) -> int | float:
+    """An integer as orjson reads it: beyond 64 bits it becomes a float (or is refused)."""
+    value = int(text)
+    return value if -(2**63) <= value < 2**64 else _finite(text)
+
+
+_DECODER = json.JSONDecoder(
+    parse_constant=_reject_constant, parse_float=_finite, parse_int=_integer
+)
 _WS = " \t\n\r"
+
+# Deeper events are refused (code 6): orjson writes at most 254 levels, and replies wrap an
+# event in a few more (a search reply: body, resources, row).
+MAX_DEPTH = 200
+
+
+def _nesting(value: Any) -> int:
+    """How many levels of arrays and objects ``value`` has (0 for a scalar), without recursion."""
+    depth, level = 0, [value]
+    while True:
+        containers = [v for v in level if type(v) is dict or type(v) is list]
+        if not containers:
+            return depth
+        depth += 1
+        level = [c for v in containers for c in (v.values() if type(v) is dict else v)]
+
+
+def too_deep(text: bytes) -> bool:
+    """Whether a JSON text nests deeper than :data:`MAX_DEPTH` (or does not parse).
+
+    A level costs two bytes and a bracket, so a short text, or one with few brackets, is
+    let through without parsing it.
+    """
+    if len(text) <= 2 * MAX_DEPTH or text.count(b"[") + text.count(b"{") <= MAX_DEPTH:
+        return False
+    try:
+        return _nesting(orjson.loads(text)) > MAX_DEPTH
+    except orjson.JSONDecodeError:
+        return True
+
+
+# The "shape" of a body: digits -> 0, e/E -> e, delimiters that can end a number -> ','
+# (plus signs are deleted), everything else -> x. A number beyond a double's range has an
+# exponent of 3+ digits or 200+ digits in a row, so it shows as one of these.
+_SHAPE = bytes(
+    c if c in b"0e," else ord("x")
+    for c in bytes.maketrans(b"0123456789eE,}] \t\r\n", b"0000000000ee,,,,,,,")
+)
+_BIG_EXPONENT = re.compile(rb"e0{3,},")
+_LONG_NUMBER = b"0" * 200
+
+
+def may_overflow(body: bytes) -> bool:
+    """Whether ``body`` may hold a number beyond a double's range (such as ``1e400``).
+
+    msgspec keeps an event's text without reading its numbers, but orjson, which every
+    reader uses, refuses such a number; a body that may hold one takes the exact path.
+    One translate and two searches: a few percent of the fast path's time.
+    """
+    shape = body.translate(_SHAPE, b"+")
+    return _LONG_NUMBER in shape or _BIG_EXPONENT.search(shape) is not None
 
 
 def _scan(text: str) -> Iterator[Any]:
@@ -239,7 +312,10 @@ def _check_fields(fields: Any, index: int) -> None:
 _LINE = b'{"time":%d,"host":%b,"source":%b%b}\t%b'
 
 
-Scalar = str | int | float | bool | None
+# An integer beyond 64 bits fails validation, so the body takes the exact path, where orjson
+# reads it as a float, as it reads such a number anywhere else.
+Int64 = Annotated[int, msgspec.Meta(ge=-(2**63), le=2**63 - 1)]
+Scalar = str | Int64 | float | bool | None
 
 
 class _Envelope(msgspec.Struct):
@@ -258,6 +334,7 @@ _DECODE_MANY = msgspec.json.Decoder(list[_Envelope]).decode
 _DECODE_ONE = msgspec.json.Decoder(_Envelope | list[_Envelope]).decode
 _NULL, _BLANK = b"null", b'""'
 _QUOTE, _BRACE = ord('"'), ord("{")
+_DEEP_SIZE = 2 * MAX_DEPTH  # an event this short cannot nest too deeply
 
 
 def _fast_envelopes(body: bytes) -> list[_Envelope] | None:
@@ -269,6 +346,8 @@ def _fast_envelopes(body: bytes) -> list[_Envelope] | None:
     """
     try:
         body.decode("utf-8")
+        if may_overflow(body):
+            return None
         lines = list(filter(None, body.splitlines()))
         if len(lines) == 1:
             one = _DECODE_ONE(lines[0])
@@ -294,14 +373,15 @@ def _coerce(env: Any, n: int) -> _Envelope:
     t = env.get("time")
     if t is not None and not (type(t) is float or type(t) is int or type(t) is str):
         raise Reject(6, n, "time must be a number or a numeric string")
-    try:
-        raw = msgspec.UNSET if event is msgspec.UNSET else msgspec.Raw(orjson.dumps(event))
-    except orjson.JSONEncodeError as exc:
-        raise Reject(6, n, str(exc)) from None
     text = {
         key: None if env.get(key) is None else _text(env[key], n, key)
         for key in ("host", "source", "sourcetype", "index")
     }
+    try:
+        raw = msgspec.UNSET if event is msgspec.UNSET else msgspec.Raw(orjson.dumps(event))
+        orjson.dumps(text)  # lone surrogates (the stdlib scanner lets them through)
+    except orjson.JSONEncodeError as exc:
+        raise Reject(6, n, str(exc)) from None
     return _Envelope(event=raw, time=t, fields=fields, **text)
 
 
@@ -338,6 +418,8 @@ def _add_fast(envelopes: list[_Envelope], b: _Builder) -> None:
                 raise Reject(12, n)
             if size == 2 and bytes(event) == _BLANK:
                 raise Reject(13, n)
+            if size > _DEEP_SIZE and too_deep(bytes(event)):
+                raise Reject(6, n, f"the event nests deeper than {MAX_DEPTH} levels")
         t = env.time
         if t is None:
             tns = now
@@ -373,7 +455,10 @@ def _add_fast(envelopes: list[_Envelope], b: _Builder) -> None:
             cur_index, cur_sourcetype = index, sourcetype
             b.cut((index, sourcetype))
             lines, times = b.lines, b.times
-        fields_part = b',"fields":' + dumps(fields) if fields else b""
+        try:
+            fields_part = b',"fields":' + dumps(fields) if fields else b""
+        except orjson.JSONEncodeError as exc:  # a lone surrogate, from the stdlib scanner
+            raise Reject(6, n, f"fields: {exc}") from None
         line = line_format % (tns, host_json, source_json, fields_part, event)
         # A string event (its JSON text starts with a quote) may have a parser to run.
         if extract is not None and line[-size] == _QUOTE:
@@ -470,7 +555,7 @@ def decode_raw(body: bytes, ctx: IngestContext) -> tuple[Normalised, Reject | No
         fields_part = fixed_fields
         if line[:1] == b"{":
             try:
-                if type(loads(line)) is dict:
+                if type(loads(line)) is dict and not too_deep(line):
                     lines.append(
                         _LINE % (tns, host_json, source_json, fields_part + b',"raw":1', line)
                     )

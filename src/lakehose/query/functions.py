@@ -8,12 +8,15 @@ is ``groupBy(field=host)``), as in LogScale.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal, TypeAlias
 
 from lakehose.query.nodes import Arg, At, Call, Filter, ListArg, Regex, Text
 from lakehose.query.parser import error_at
+
+_INTEGER = re.compile(r"-?[0-9]+\Z")
 
 MAX_ROWS = 100_000
 DEFAULT_ROWS = 200
@@ -139,7 +142,7 @@ class _Args:
         if arg is None:
             return default
         text = _word(arg, self.name, "a whole number")
-        if not text.lstrip("-").isdigit():
+        if not _INTEGER.match(text):  # not "--5", "²" or "١" (int() refuses or reads them)
             raise error_at(
                 f"{key} of {self.name}() must be a whole number, not {text!r}", _at(arg, self.call)
             )

@@ -38,6 +38,9 @@ from lakehose.query.nodes import (
 )
 
 MAX_QUERY_CHARS = 20_000
+# Deeper trees (``not not … a``, ``[[[…]]]``, calls in calls) are refused: turning a tree into
+# nodes, planning and evaluating it all recurse.
+MAX_NESTING = 100
 
 # Characters that end a bare word; a word may hold "/" (not first) and "[0]" array indexes.
 _STOP = r'\s"()|=!<>,\[\]\\'
@@ -116,8 +119,19 @@ def parse(text: str) -> Query:
         tree = _parser().parse(text)
     except UnexpectedInput as exc:
         raise _syntax_error(text, exc) from None
+    _check_nesting(tree)
     stages = tuple(_stage(child) for child in tree.children if child is not None)
     return Query(stages, text)
+
+
+def _check_nesting(tree: Tree[Token]) -> None:
+    """Refuse a tree nested deeper than :data:`MAX_NESTING` before anything recurses over it."""
+    level: list[Tree[Token]] = [tree]
+    for _ in range(MAX_NESTING):
+        level = [c for node in level for c in node.children if isinstance(c, Tree)]
+        if not level:
+            return
+    raise error_at(f"the query nests more than {MAX_NESTING} levels deep", _at(level[0]))
 
 
 def error_at(message: str, at: At) -> QueryError:

@@ -30,6 +30,7 @@ _UNIT_NS = {
     "y": 365 * 86_400_000_000_000,
 }
 _EPOCH = re.compile(r"^\s*(\d+)(?:\.(\d+))?\s*$")
+MAX_NS = 2**63 - 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,10 +62,22 @@ def _unit(word: str) -> int:
 def parse_time(
     value: str | int | float | None, *, now_ns: int | None = None, name: str = "time"
 ) -> int | None:
-    """One end of a range -> ns since the epoch (None stays None); raise QueryError."""
+    """One end of a range -> ns since the epoch (None stays None); raise QueryError.
+
+    A time before 1970 or after 2262 is taken as the nearest of those: no event time lies
+    beyond them, and the storage compares times as int64.
+    """
     if value is None or value == "":
         return None
     now = time.time_ns() if now_ns is None else now_ns
+    try:
+        ns = _parse_time(value, now, name)
+    except (ValueError, OverflowError):  # too many digits, or a float that is not finite
+        raise QueryError(f"{name} {str(value)[:40]!r} is out of range") from None
+    return min(max(ns, 0), MAX_NS)
+
+
+def _parse_time(value: str | int | float, now: int, name: str) -> int:
     if isinstance(value, bool):
         raise QueryError(f"{name} must be a time, not a boolean")
     if isinstance(value, int | float):

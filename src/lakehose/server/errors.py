@@ -122,4 +122,6 @@ EXCEPTION_HANDLERS: dict[Any, Any] = {
     LakehoseError: handle_error,
     ApiError: handle_error,
     ValueError: handle_error,
+    # Anything else (a bug): a 500 in the same shape; Starlette still re-raises it to be logged.
+    Exception: handle_error,
 }

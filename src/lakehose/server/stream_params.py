@@ -42,7 +42,7 @@ def feed_format(value: str | None) -> str:
 
 def partition(text: str, partitions: int) -> int | None:
     """The partition a path segment names, or None if there is no such partition."""
-    if not text.isdigit() or len(text) > 9:
+    if not (text.isascii() and text.isdigit()) or len(text) > 9:  # not "²" or "١"
         return None
     number = int(text)
     return number if number < partitions else None
@@ -53,7 +53,7 @@ def offset(value: str | None) -> int:
     if value is None or value.strip() == "":
         return 0
     text = value.strip()
-    if not text.isdigit():
+    if not (text.isascii() and text.isdigit()):  # not "²" or "١"
         raise ValueError(f"offset {value!r} is invalid: use a non-negative integer")
     number = int(text)
     if number > MAX_OFFSET:
