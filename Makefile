@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | cksum | cut -d' ' -f1)
 PIP    := $(BIN)/python -m pip --disable-pip-version-check -q
 
-.PHONY: run test check lint typecheck fmt bench chaos soak lock clean
+.PHONY: run test check lint typecheck fmt bench chaos soak fuzz lock clean
 
 $(STAMP): pyproject.toml requirements.lock
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "lakehose needs Python 3.11 or newer")'
@@ -53,6 +53,11 @@ chaos: $(STAMP)
 
 soak: $(STAMP)
 	LAKEHOSE_SOAK_SECONDS=$${LAKEHOSE_SOAK_SECONDS:-600} $(BIN)/python -m pytest -q -s -m slow tests/soak
+
+## fuzz: every fuzz target with LAKEHOSE_FUZZ_EXAMPLES inputs (default 2000) and a fresh seed;
+## prints the inputs tried per target
+fuzz: $(STAMP)
+	LAKEHOSE_FUZZ_EXAMPLES=$${LAKEHOSE_FUZZ_EXAMPLES:-2000} $(BIN)/python -m pytest -q -m slow tests/fuzz
 
 ## lock: re-resolve requirements.lock from pyproject.toml in a throwaway virtualenv
 lock:
