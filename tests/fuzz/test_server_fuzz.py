@@ -20,7 +20,6 @@ import uuid
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
@@ -37,7 +36,7 @@ from tests.fuzz.budget import VARIANTS, fuzz_settings, tried
 from tests.fuzz.query_grammar import DEEPLY_NESTED, broken_queries, queries
 from tests.fuzz.rawhttp import Reply, exchange, head
 from tests.fuzz.strategies import any_body
-from tests.helpers import bearer_token, create_connector
+from tests.helpers import bearer_token, create_connector, process_rss
 
 MAX_BODY = 4 * 1024 * 1024
 PARSERS_TOML = """
@@ -79,35 +78,10 @@ class Target:
         return f"Target(port={self.port})"
 
 
-def process_tree(pid: int) -> list[int]:
-    """``pid`` and every process below it (the server's workers), from /proc."""
-    parents: dict[int, int] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            parents[int(entry.name)] = int(stat.rsplit(")", 1)[1].split()[1])
-    tree, frontier = [pid], [pid]
-    while frontier:
-        frontier = [child for child, parent in parents.items() if parent in frontier]
-        tree += frontier
-    return tree
-
-
 def rss_kib(server: RunningServer) -> int:
     """Resident memory of the server's processes, summed (KiB)."""
     assert server.proc is not None
-    total = 0
-    for pid in process_tree(server.proc.pid):
-        try:
-            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
-                    total += int(line.split()[1])
-        except OSError:
-            pass
-    return total
+    return sum(process_rss(server.proc.pid).values()) // 1024
 
 
 @pytest.fixture(scope="module")
