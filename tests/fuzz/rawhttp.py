@@ -31,53 +31,52 @@ def head(
 def exchange(port: int, data: bytes, *, stream: bool = False, timeout: float = 60) -> Reply | None:
     """Send ``data``; the reply, or None if none came.
 
-    With ``stream``, a 200 is returned with its head only: a data feed never ends.
+    With ``stream``, a 200 is returned with its head only: a data feed never ends. The
+    answer to a HEAD has no body, whatever its Content-Length says.
     """
     with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
         try:
             sock.sendall(data)
         except OSError:  # the server may answer (413) and close before reading it all
             pass
-        return read_reply(sock, stream=stream)
+        try:
+            return read_reply(sock, stream=stream, bodiless=data.startswith(b"HEAD "))
+        except OSError:  # reset while the body came: the answer was cut short
+            return None
 
 
-def read_reply(sock: socket.socket, *, stream: bool = False) -> Reply | None:
-    return read_rest(sock, b"", stream=stream)
-
-
-def read_rest(sock: socket.socket, buffer: bytes, *, stream: bool = False) -> Reply | None:
-    try:
+def read_reply(sock: socket.socket, *, stream: bool, bodiless: bool) -> Reply | None:
+    buffer = b""
+    while True:
         while b"\r\n\r\n" not in buffer:
             chunk = sock.recv(65536)
             if not chunk:
                 return None
             buffer += chunk
-    except OSError:
-        return None
-    raw_head, _, rest = buffer.partition(b"\r\n\r\n")
-    status_line, *header_lines = raw_head.decode("latin-1").split("\r\n")
-    if status_line.split()[1].startswith("1"):  # 100 Continue: the answer follows
-        return read_rest(sock, rest, stream=stream)
+        raw_head, _, buffer = buffer.partition(b"\r\n\r\n")
+        status_line, *header_lines = raw_head.decode("latin-1").split("\r\n")
+        if not status_line.split()[1].startswith("1"):
+            break  # (a 100 Continue comes before the answer)
     reply = Reply(int(status_line.split()[1]))
     for line in header_lines:
         name, _, value = line.partition(":")
         reply.headers[name.strip().lower()] = value.strip()
-    if stream and reply.status == 200:
+    if bodiless or (stream and reply.status == 200):
         return reply
     if "content-length" in reply.headers:
         size = int(reply.headers["content-length"])
-        while len(rest) < size:
+        while len(buffer) < size:
             chunk = sock.recv(65536)
             if not chunk:
                 break
-            rest += chunk
-        reply.body = rest[:size]
+            buffer += chunk
+        reply.body = buffer[:size]
     elif reply.headers.get("transfer-encoding") == "chunked":
-        reply.body = _dechunk(sock, rest)
+        reply.body = _dechunk(sock, buffer)
     else:
         while chunk := sock.recv(65536):
-            rest += chunk
-        reply.body = rest
+            buffer += chunk
+        reply.body = buffer
     return reply
 
 
