@@ -1,0 +1,1 @@
+"""The collector: sources (syslog, files, journald, commands, stdin) shipping to HEC sinks."""
