@@ -64,8 +64,9 @@ import os, sys, time
 from pathlib import Path
 import orjson
 from lakehose.models import Slice
-from lakehose.storage.records import encode_line
-from lakehose.storage.sqlite import PartitionWriter, PendingAppend
+from lakehose.records import encode_line
+from lakehose.storage.sqlite.partition import PartitionWriter
+from lakehose.storage.base import PendingAppend
 writer = PartitionWriter(Path(sys.argv[1]), 0, durability="fsync", zstd_level=1)
 batch = Slice("default", "main", "torn")
 for n in range(int(sys.argv[2])):

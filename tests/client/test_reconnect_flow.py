@@ -7,18 +7,9 @@ from typing import Any
 
 import pytest
 
-from lakehose.client._discovery import Stream
-from lakehose.client._flow import Wait
-from lakehose.client._reconnect import (
-    Connect,
-    Discover,
-    Discovered,
-    FeedEnd,
-    Reply,
-    Step,
-    discovery_flow,
-    partition_flow,
-)
+from lakehose.client.streams.discovery import Stream
+from lakehose.client.hec.flow import Wait
+from lakehose.client.streams.reconnect import Connect, Discover, Discovered, FeedEnd, Reply, Step, discovery_flow, partition_flow
 from lakehose.client._retry import RetryPolicy
 from lakehose.errors import AuthError, RateLimitedError, ResponseError, TransportError
 

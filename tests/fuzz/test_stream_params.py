@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from lakehose.server import stream_params as sp
+from lakehose.server.routes import stream_params as sp
 from tests.fuzz.budget import VARIANTS, fuzz_settings, tried
 
 texts = st.one_of(

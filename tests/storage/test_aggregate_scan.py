@@ -16,10 +16,13 @@ import pytest
 
 from lakehose.parsers.hec import IngestContext, decode_events
 from lakehose.query import plan_query, time_range
-from lakehose.storage.candidates import choose_probe
-from lakehose.storage.records import decompress_data
-from lakehose.storage.search import SearchReader, open_readers, run
-from lakehose.storage.sqlite import PartitionWriter, PendingAppend, create_partition
+from lakehose.search.candidates import choose_probe
+from lakehose.records import decompress_data
+from lakehose.storage.base import SearchReader
+from lakehose.storage.lake import open_readers
+from lakehose.search.run import run
+from lakehose.storage.sqlite.partition import PartitionWriter, create_partition
+from lakehose.storage.base import PendingAppend
 
 T0 = 1_700_000_000
 FILLER = b'{"severity":"INFO","msg":"all fine","user":{"name":"u1"}}'

@@ -15,8 +15,8 @@ from lakehose.query.nodes import And, Compare, Filter, FreeText, Not, Or, Regex,
 from lakehose.query.prefilter import needles
 from lakehose.query.stages import CountBy, Output
 from lakehose.query.timerange import TimeRange
-from lakehose.storage.candidates import LineFilter
-from lakehose.storage.decoding import BatchContext, LineDecoder
+from lakehose.search.candidates import LineFilter
+from lakehose.search.decoding import BatchContext, LineDecoder
 
 BATCH = BatchContext(0, 0, 0, {"#connector": "c", "#index": "i", "#sourcetype": "s"})
 KEYS = ["user", "msg", "n", "a.b", "tags"]

@@ -14,8 +14,12 @@ import pytest
 from lakehose.errors import QueryError
 from lakehose.parsers.hec import IngestContext, decode_events
 from lakehose.query import plan_query, time_range
-from lakehose.storage.search import Search, SearchReader, open_readers, run
-from lakehose.storage.sqlite import PartitionWriter, PendingAppend, create_partition, partition_path
+from lakehose.search.engine import Search
+from lakehose.storage.base import SearchReader
+from lakehose.storage.lake import open_readers
+from lakehose.search.run import run
+from lakehose.storage.sqlite.partition import PartitionWriter, create_partition, partition_path
+from lakehose.storage.base import PendingAppend
 
 T0 = 1_700_000_000
 CONNECTORS = ["fw", "edr", "dns", "proxy"]

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from lakehose.parsers.formats import ParserRegistry
 from lakehose.parsers.hec import MAX_DEPTH, IngestContext, decode_events, decode_raw
-from lakehose.storage.records import split_line
+from lakehose.records import split_line
 
 
 def ctx(**kw: Any) -> IngestContext:

@@ -7,7 +7,7 @@ import socket
 
 import pytest
 
-from lakehose.server.http import CoalescingTransport
+from lakehose.server.protocols.transport import CoalescingTransport
 
 
 async def _pair() -> tuple[asyncio.Transport, socket.socket, list[int]]:

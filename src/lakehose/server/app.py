@@ -8,9 +8,9 @@ from contextlib import asynccontextmanager
 from starlette.applications import Starlette
 from starlette.routing import BaseRoute
 
-from lakehose.server import api, clients_api, oauth, search, streams
-from lakehose.server.errors import EXCEPTION_HANDLERS
-from lakehose.server.hec import HecHandler, Receive, Scope, Send, route_of
+from lakehose.server.routes import connectors as api, clients as clients_api, oauth, search, streams
+from lakehose.server.replies.errors import EXCEPTION_HANDLERS
+from lakehose.server.routes.hec import HecHandler, Receive, Scope, Send, route_of
 from lakehose.server.runtime import Runtime
 
 

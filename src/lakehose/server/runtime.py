@@ -36,11 +36,12 @@ from lakehose.auth.lockout import Lockout
 from lakehose.config import Settings
 from lakehose.logs import AccessLog, access_log_for
 from lakehose.parsers.formats import ParserRegistry
-from lakehose.server.body import BodyDeadlines
+from lakehose.server.protocols.body import BodyDeadlines
 from lakehose.server.metrics import Metrics
-from lakehose.storage.catalog import Catalog, Connector, KeyIndex
-from lakehose.storage.committer import GroupCommitter
-from lakehose.storage.sqlite import PartitionReader, PartitionWriter
+from lakehose.storage.sqlite.catalog import Catalog
+from lakehose.storage.catalog.connectors import Connector, KeyIndex
+from lakehose.storage.sqlite.committer import GroupCommitter
+from lakehose.storage.sqlite.partition import PartitionReader, PartitionWriter
 
 log = logging.getLogger(__name__)
 

@@ -34,7 +34,7 @@ import orjson
 import lakehose
 from lakehose.config import Settings
 from lakehose.errors import ConfigError, DataDirError
-from lakehose.storage.catalog import Catalog
+from lakehose.storage.sqlite.catalog import Catalog
 from lakehose.storage.lake import hec_url, open_data_dir, server_info_path
 
 log = logging.getLogger(__name__)
@@ -75,7 +75,7 @@ def _die_with_parent() -> None:
 def uvicorn_config(settings: Settings, app: Any, metrics: Any = None) -> Any:
     import uvicorn
 
-    from lakehose.server.protocol import protocol_for
+    from lakehose.server.protocols.http import protocol_for
 
     return uvicorn.Config(
         app,

@@ -17,8 +17,9 @@ from typing import Any
 
 from lakehose.config import Settings
 from lakehose.errors import DataDirError
-from lakehose.storage.catalog import Catalog, Connector
-from lakehose.storage.sqlite import PartitionReader, create_partition, partition_path
+from lakehose.storage.sqlite.catalog import Catalog
+from lakehose.storage.catalog.connectors import Connector
+from lakehose.storage.sqlite.partition import PartitionReader, create_partition, partition_path
 
 ACTIVE_WINDOW = 300  # seconds since the last event for a connector to count as active
 

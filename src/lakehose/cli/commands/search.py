@@ -45,7 +45,8 @@ def _local(
     config_file: str | None,
 ) -> Found:
     from lakehose.query import plan_query, time_range
-    from lakehose.storage.search import Search, open_readers
+    from lakehose.search.engine import Search
+    from lakehose.storage.lake import open_readers
 
     plan = plan_query(query)
     span = time_range(start, end)
