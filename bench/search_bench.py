@@ -42,9 +42,9 @@ import orjson
 from lakehose.parsers.hec import IngestContext, decode_events
 from lakehose.query import plan_query, time_range
 from lakehose.search.engine import Search
+from lakehose.storage.base import PendingAppend
 from lakehose.storage.lake import open_readers
 from lakehose.storage.sqlite.partition import PartitionWriter, create_partition
-from lakehose.storage.base import PendingAppend
 
 T0 = 1_700_000_000.0
 STEP = 0.01  # seconds between events

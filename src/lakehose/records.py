@@ -1,4 +1,7 @@
-"""The on-disk record format of one batch: zstd-compressed lines of ``META<TAB>EVENT``.
+"""The stored record format, owned here alone: zstd-compressed lines of ``META<TAB>EVENT``.
+
+It sits on the lowest floor (beside ``models`` and ``errors``): ingest (``parsers/hec.py``)
+writes it, the log stores it opaquely, and search and the data feed read it.
 
 Each event is one line. ``META`` is a compact JSON object with the event's own
 metadata; ``EVENT`` is the event as sent, as JSON text (a string event is a JSON
@@ -13,6 +16,11 @@ META keys (absent when empty):
     ``fields``  indexed fields, flat (dotted names)
     ``raw``     1 when EVENT is the original text of a raw line that was valid JSON,
                 so ``@rawstring`` is EVENT itself
+
+Ingest writes META with a fixed head, ``{"time":<ns>,"host":…,"source":…[,"fields":…]}``
+(:data:`LINE_TEMPLATE`), and the data feed reads it by position (:data:`META_MILLIS`,
+:data:`META_REST`) when every time has 19 digits (:data:`FIXED_WIDTH_NS`); readers that
+see anything else fall back to :func:`split_line`.
 
 The zstd frame carries a content checksum, so a torn or corrupted blob is caught
 on read instead of being served.
@@ -30,6 +38,20 @@ import zstandard
 from lakehose.errors import CorruptBatchError
 
 _local = threading.local()
+
+SEPARATOR = b"\t"  # between META and EVENT; lines are joined with b"\n"
+
+# What ingest writes: time (ns), host and source (JSON strings or null), then
+# ``,"fields":{...}`` or ``,"raw":1`` or nothing, then the closing brace; TAB; EVENT.
+LINE_TEMPLATE = b'{"time":%d,"host":%b,"source":%b%b}\t%b'
+META_HEAD = b'{"time":'  # every META ingest writes starts so
+# With a time of exactly 19 digits (FIXED_WIDTH_NS), META[8:21] is the time in
+# milliseconds and META[27:] the rest of META from ``,"host":`` with its closing brace.
+FIXED_WIDTH_NS = (10**18, 10**19)
+META_MILLIS = slice(len(META_HEAD), len(META_HEAD) + 13)
+META_REST = slice(len(META_HEAD) + 19, None)
+RAW_KEY = b'"raw":'
+RAW_TAIL = b',"raw":1}'
 
 
 def _compressor(level: int) -> zstandard.ZstdCompressor:
@@ -51,7 +73,7 @@ def _decompressor() -> zstandard.ZstdDecompressor:
 
 def encode_line(meta: dict[str, Any], event_json: bytes) -> bytes:
     """One record line (without its newline)."""
-    return orjson.dumps(meta) + b"\t" + event_json
+    return orjson.dumps(meta) + SEPARATOR + event_json
 
 
 def compress_lines(lines: list[bytes], level: int = 1) -> bytes:
@@ -95,5 +117,5 @@ def decompress_lines(blob: bytes, partition: int, first_offset: int, count: int)
 
 def split_line(line: bytes) -> tuple[dict[str, Any], bytes]:
     """``(meta, event_json)`` of one record line."""
-    meta, _, event_json = line.partition(b"\t")
+    meta, _, event_json = line.partition(SEPARATOR)
     return orjson.loads(meta), event_json

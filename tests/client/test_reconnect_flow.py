@@ -7,10 +7,19 @@ from typing import Any
 
 import pytest
 
-from lakehose.client.streams.discovery import Stream
-from lakehose.client.hec.flow import Wait
-from lakehose.client.streams.reconnect import Connect, Discover, Discovered, FeedEnd, Reply, Step, discovery_flow, partition_flow
 from lakehose.client._retry import RetryPolicy
+from lakehose.client.hec.flow import Wait
+from lakehose.client.streams.discovery import Stream
+from lakehose.client.streams.reconnect import (
+    Connect,
+    Discover,
+    Discovered,
+    FeedEnd,
+    Reply,
+    Step,
+    discovery_flow,
+    partition_flow,
+)
 from lakehose.errors import AuthError, RateLimitedError, ResponseError, TransportError
 
 POLICY = RetryPolicy(retries=0, base=1.0, cap=8.0)

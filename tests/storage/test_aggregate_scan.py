@@ -16,13 +16,23 @@ import pytest
 
 from lakehose.parsers.hec import IngestContext, decode_events
 from lakehose.query import plan_query, time_range
-from lakehose.search.candidates import choose_probe
+from lakehose.query.plan import Plan
+from lakehose.query.timerange import TimeRange
 from lakehose.records import decompress_data
-from lakehose.storage.base import SearchReader
+from lakehose.search.candidates import choose_probe
+from lakehose.search.engine import Search
+from lakehose.storage.base import LogReader, PendingAppend
 from lakehose.storage.lake import open_readers
-from lakehose.search.run import run
 from lakehose.storage.sqlite.partition import PartitionWriter, create_partition
-from lakehose.storage.base import PendingAppend
+
+
+def run(
+    plan: Plan, readers: list[LogReader], span: TimeRange, **kw: Any
+) -> tuple[list[dict[str, Any]], Search]:
+    """Run a search over readers the test keeps open (``search.run`` would close them)."""
+    search = Search(plan, readers, span, **kw)
+    return list(search.rows()), search
+
 
 T0 = 1_700_000_000
 FILLER = b'{"severity":"INFO","msg":"all fine","user":{"name":"u1"}}'
@@ -140,20 +150,20 @@ def lake(tmp_path_factory: pytest.TempPathFactory) -> Lake:
 
 
 @pytest.fixture
-def readers(lake: Lake) -> Iterator[list[SearchReader]]:
+def readers(lake: Lake) -> Iterator[list[LogReader]]:
     found = open_readers(lake.data_dir)
     yield found
     for r in found:
         r.close()
 
 
-def search(readers: list[SearchReader], query: str, **kw: Any) -> list[dict[str, Any]]:
+def search(readers: list[LogReader], query: str, **kw: Any) -> list[dict[str, Any]]:
     start, end = kw.pop("start", None), kw.pop("end", None)
     rows, _ = run(plan_query(query), readers, time_range(start, end), limit=None)
     return rows
 
 
-def test_the_lake_keeps_each_event_as_it_was_spelled(readers: list[SearchReader]) -> None:
+def test_the_lake_keeps_each_event_as_it_was_spelled(readers: list[LogReader]) -> None:
     """The cases below mean something only if the stored lines hold these spellings."""
     (reader,) = readers
     blobs = reader.blobs([0, 240, 360, 364])
@@ -166,7 +176,7 @@ def test_the_lake_keeps_each_event_as_it_was_spelled(readers: list[SearchReader]
 
 
 def test_a_group_by_counts_exactly_the_events_that_match(
-    lake: Lake, readers: list[SearchReader]
+    lake: Lake, readers: list[LogReader]
 ) -> None:
     rows = search(readers, "severity=ERROR | groupBy(host)")
     expected = lake.expected()
@@ -177,12 +187,12 @@ def test_a_group_by_counts_exactly_the_events_that_match(
     ]
 
 
-def test_the_event_list_agrees_with_the_aggregates(lake: Lake, readers: list[SearchReader]) -> None:
+def test_the_event_list_agrees_with_the_aggregates(lake: Lake, readers: list[LogReader]) -> None:
     rows = search(readers, "severity=ERROR")
     assert Counter(r["host"] for r in rows) == lake.expected()
 
 
-def test_a_group_by_two_fields_pushes_each_row(lake: Lake, readers: list[SearchReader]) -> None:
+def test_a_group_by_two_fields_pushes_each_row(lake: Lake, readers: list[LogReader]) -> None:
     rows = search(readers, "severity=ERROR | groupBy([#connector, host])")
     expected = Counter(
         (connector, host) for _, host, connector, match, _ in lake.events if match and host
@@ -191,7 +201,7 @@ def test_a_group_by_two_fields_pushes_each_row(lake: Lake, readers: list[SearchR
 
 
 def test_a_time_range_that_cuts_a_batch_checks_each_event(
-    lake: Lake, readers: list[SearchReader]
+    lake: Lake, readers: list[LogReader]
 ) -> None:
     rows = search(readers, "severity=ERROR | groupBy(host)", start=str(T0 + 30), end=str(T0 + 250))
     expected = lake.expected(30, 250)
@@ -199,16 +209,14 @@ def test_a_time_range_that_cuts_a_batch_checks_each_event(
     assert {r["host"]: r["_count"] for r in rows} == expected
 
 
-def test_a_group_by_without_a_filter_reads_every_line(
-    lake: Lake, readers: list[SearchReader]
-) -> None:
+def test_a_group_by_without_a_filter_reads_every_line(lake: Lake, readers: list[LogReader]) -> None:
     rows = search(readers, "groupBy(host)")
     expected = Counter(host for _, host, _, _, _ in lake.events if host is not None)
     assert {r["host"]: r["_count"] for r in rows} == expected
 
 
 def test_a_field_and_free_text_together_find_what_both_match(
-    lake: Lake, readers: list[SearchReader]
+    lake: Lake, readers: list[LogReader]
 ) -> None:
     """The longer needle, "ERROR", is case-sensitive: it is looked for as written, while
     the free text's letters are looked for in any case."""

@@ -14,12 +14,21 @@ import pytest
 from lakehose.errors import QueryError
 from lakehose.parsers.hec import IngestContext, decode_events
 from lakehose.query import plan_query, time_range
+from lakehose.query.plan import Plan
+from lakehose.query.timerange import TimeRange
 from lakehose.search.engine import Search
-from lakehose.storage.base import SearchReader
+from lakehose.storage.base import LogReader, PendingAppend
 from lakehose.storage.lake import open_readers
-from lakehose.search.run import run
 from lakehose.storage.sqlite.partition import PartitionWriter, create_partition, partition_path
-from lakehose.storage.base import PendingAppend
+
+
+def run(
+    plan: Plan, readers: list[LogReader], span: TimeRange, **kw: Any
+) -> tuple[list[dict[str, Any]], Search]:
+    """Run a search over readers the test keeps open (``search.run`` would close them)."""
+    search = Search(plan, readers, span, **kw)
+    return list(search.rows()), search
+
 
 T0 = 1_700_000_000
 CONNECTORS = ["fw", "edr", "dns", "proxy"]
@@ -68,16 +77,14 @@ def lake(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture
-def readers(lake: Path) -> Iterator[list[SearchReader]]:
+def readers(lake: Path) -> Iterator[list[LogReader]]:
     found = open_readers(lake)
     yield found
     for r in found:
         r.close()
 
 
-def search(
-    readers: list[SearchReader], query: str, **kw: Any
-) -> tuple[list[dict[str, Any]], Search]:
+def search(readers: list[LogReader], query: str, **kw: Any) -> tuple[list[dict[str, Any]], Search]:
     start, end = kw.pop("start", None), kw.pop("end", None)
     return run(plan_query(query), readers, time_range(start, end), **kw)
 
@@ -86,7 +93,7 @@ def numbers(rows: list[dict[str, Any]]) -> list[int]:
     return [r["event"]["n"] for r in rows]
 
 
-def test_an_event_list_is_newest_first_across_partitions(readers: list[SearchReader]) -> None:
+def test_an_event_list_is_newest_first_across_partitions(readers: list[LogReader]) -> None:
     rows, s = search(readers, "", limit=25)
     assert numbers(rows) == list(range(399, 374, -1))
     assert {r["partition"] for r in rows} == {0, 1}
@@ -94,7 +101,7 @@ def test_an_event_list_is_newest_first_across_partitions(readers: list[SearchRea
     assert s.next_cursor is not None and s.stats.batches_read == 3
 
 
-def test_paging_with_cursors_returns_every_event_once(readers: list[SearchReader]) -> None:
+def test_paging_with_cursors_returns_every_event_once(readers: list[LogReader]) -> None:
     seen: list[int] = []
     cursor = None
     pages = 0
@@ -109,7 +116,7 @@ def test_paging_with_cursors_returns_every_event_once(readers: list[SearchReader
     assert seen == expected and pages == 11
 
 
-def test_a_cursor_keeps_its_time_range_and_query(readers: list[SearchReader]) -> None:
+def test_a_cursor_keeps_its_time_range_and_query(readers: list[LogReader]) -> None:
     rows, s = search(readers, "", limit=5, start=str(T0 + 100), end=str(T0 + 120))
     assert numbers(rows) == [119, 118, 117, 116, 115]
     rows, _ = search(readers, "", limit=100, cursor=s.next_cursor)  # no range given again
@@ -123,7 +130,7 @@ def test_a_cursor_keeps_its_time_range_and_query(readers: list[SearchReader]) ->
 
 
 def test_a_tag_and_time_count_reads_only_the_batches_at_the_edges(
-    readers: list[SearchReader],
+    readers: list[LogReader],
 ) -> None:
     # Batches of fw are 0, 4, 8...: events 0-9, 40-49, 80-89, ...; the range cuts two of them.
     rows, s = search(readers, "#connector=fw | count()", start=str(T0 + 45), end=str(T0 + 285))
@@ -133,7 +140,7 @@ def test_a_tag_and_time_count_reads_only_the_batches_at_the_edges(
     assert s.stats.events_from_summaries == 50 and s.stats.events_scanned == 20
 
 
-def test_group_by_a_tag_counts_from_summaries(readers: list[SearchReader]) -> None:
+def test_group_by_a_tag_counts_from_summaries(readers: list[LogReader]) -> None:
     rows, s = search(readers, "groupBy(#connector)")
     assert sorted((r["#connector"], r["_count"]) for r in rows) == [
         (c, 100) for c in sorted(CONNECTORS)
@@ -142,14 +149,14 @@ def test_group_by_a_tag_counts_from_summaries(readers: list[SearchReader]) -> No
 
 
 def test_a_needle_skips_what_cannot_match_without_skipping_matches(
-    readers: list[SearchReader],
+    readers: list[LogReader],
 ) -> None:
     rows, s = search(readers, "level=ERROR | groupBy(host)")
     assert sorted((r["host"], r["_count"]) for r in rows) == [("h0", 14), ("h1", 13), ("h2", 13)]
     assert s.stats.events_matched == 40 and s.stats.events_scanned == 400
 
 
-def test_head_lists_the_oldest_first_and_stops_early(readers: list[SearchReader]) -> None:
+def test_head_lists_the_oldest_first_and_stops_early(readers: list[LogReader]) -> None:
     rows, s = search(readers, "head(3)")
     assert numbers(rows) == [0, 1, 2] and s.stats.batches_read == 1
     rows, _ = search(readers, "tail(3)")
@@ -158,7 +165,7 @@ def test_head_lists_the_oldest_first_and_stops_early(readers: list[SearchReader]
     assert numbers(rows) == [388, 387]  # the oldest two of the newest twelve
 
 
-def test_sort_keeps_the_best_rows_with_missing_values_last(readers: list[SearchReader]) -> None:
+def test_sort_keeps_the_best_rows_with_missing_values_last(readers: list[LogReader]) -> None:
     rows, _ = search(readers, "sort(n, order=asc, limit=3) | table([n])")
     assert rows == [{"n": 0}, {"n": 1}, {"n": 2}]
     rows, _ = search(readers, "sort([user.name, n], limit=2) | table([user.name, n])")
@@ -167,7 +174,7 @@ def test_sort_keeps_the_best_rows_with_missing_values_last(readers: list[SearchR
     assert len(rows) == 2
 
 
-def test_aggregates_over_fields(readers: list[SearchReader]) -> None:
+def test_aggregates_over_fields(readers: list[LogReader]) -> None:
     rows, _ = search(
         readers,
         "level=ERROR | groupBy(#connector, function=[count(), sum(n), min(n), max(n), avg(n)])",
@@ -192,14 +199,14 @@ def test_aggregates_over_fields(readers: list[SearchReader]) -> None:
     assert rows == [{"n": 395 - 39}]
 
 
-def test_group_limits_are_reported(readers: list[SearchReader]) -> None:
+def test_group_limits_are_reported(readers: list[LogReader]) -> None:
     rows, s = search(readers, "groupBy(n, limit=5)")
     assert len(rows) == 5 and s.stats.warnings and "kept its first 5 groups" in s.stats.warnings[0]
     rows, s = search(readers, "groupBy(n)", limit=7)
     assert len(rows) == 7 and s.truncated and s.next_cursor is None
 
 
-def test_rows_stream_batch_by_batch(readers: list[SearchReader]) -> None:
+def test_rows_stream_batch_by_batch(readers: list[LogReader]) -> None:
     s = Search(plan_query("level=INFO"), readers, time_range(None, None), limit=None)
     stream = s.rows()
     first = [next(stream) for _ in range(9)]
@@ -227,7 +234,7 @@ def test_a_damaged_batch_is_skipped_with_a_warning(tmp_path: Path) -> None:
     assert s.stats.warnings and "offset 1" in s.stats.warnings[0]
 
 
-def test_a_table_pages_like_an_event_list(readers: list[SearchReader]) -> None:
+def test_a_table_pages_like_an_event_list(readers: list[LogReader]) -> None:
     seen: list[int] = []
     cursor = None
     while True:
@@ -241,14 +248,14 @@ def test_a_table_pages_like_an_event_list(readers: list[SearchReader]) -> None:
     assert s.next_cursor is None  # a table with its own limit is not paged
 
 
-def test_a_head_longer_than_the_limit_says_it_was_cut(readers: list[SearchReader]) -> None:
+def test_a_head_longer_than_the_limit_says_it_was_cut(readers: list[LogReader]) -> None:
     rows, s = search(readers, "head(50)", limit=20)
     assert numbers(rows) == list(range(20)) and s.truncated and s.next_cursor is None
     rows, s = search(readers, "head(20)", limit=20)
     assert len(rows) == 20 and not s.truncated
 
 
-def test_a_next_cursor_means_more_rows_exist(readers: list[SearchReader]) -> None:
+def test_a_next_cursor_means_more_rows_exist(readers: list[LogReader]) -> None:
     rows, s = search(readers, "level=ERROR", limit=40)
     assert len(rows) == 40 and s.next_cursor is None and not s.truncated
     rows, s = search(readers, "level=ERROR", limit=39)

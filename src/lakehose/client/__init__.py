@@ -4,19 +4,19 @@ event streams (lakehose's or CrowdStrike's), FalconPy-compatible; search a lakeh
 Imports without the server's dependencies (no starlette, uvicorn, msgspec or storage).
 """
 
-from lakehose.client.hec._async import AsyncHEC
-from lakehose.client.streams._async import AsyncStreamConsumer
 from lakehose.client._auth import OAuth2
-from lakehose.client.streams._sync import StreamConsumer
-from lakehose.client.streams._base import ConsumerStats
-from lakehose.client.streams.discovery import Stream
-from lakehose.client.streams.event_streams import AsyncEventStreams, EventStreams
+from lakehose.client.hec._async import AsyncHEC
+from lakehose.client.hec._sync import HEC, HTTPEventCollector
+from lakehose.client.hec.inputs import InputError, open_input, read_events, read_lines
 from lakehose.client.hec.payload import IngestPayload
 from lakehose.client.hec.result import Rejection, SendResult
-from lakehose.client.hec._sync import HEC, HTTPEventCollector
-from lakehose.client.streams.checkpoint import Checkpoint, FileCheckpoint, MemoryCheckpoint
-from lakehose.client.hec.inputs import InputError, open_input, read_events, read_lines
 from lakehose.client.search._sync import Search, SearchResult
+from lakehose.client.streams._async import AsyncStreamConsumer
+from lakehose.client.streams._base import ConsumerStats
+from lakehose.client.streams._sync import StreamConsumer
+from lakehose.client.streams.checkpoint import Checkpoint, FileCheckpoint, MemoryCheckpoint
+from lakehose.client.streams.discovery import Stream
+from lakehose.client.streams.event_streams import AsyncEventStreams, EventStreams
 
 __all__ = [
     "HEC",

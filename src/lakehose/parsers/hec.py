@@ -32,6 +32,7 @@ import orjson
 
 from lakehose.models import Slice
 from lakehose.parsers.timestamps import BadTime, seconds_to_ns, timestamp_to_ns
+from lakehose.records import LINE_TEMPLATE
 
 # HEC reply codes (specs/hec-protocol.md §4): code -> (HTTP status, text)
 CODES: dict[int, tuple[int, str]] = {
@@ -309,7 +310,7 @@ def _check_fields(fields: Any, index: int) -> None:
                     raise Reject(15, index, "indexed field arrays hold scalars only")
 
 
-_LINE = b'{"time":%d,"host":%b,"source":%b%b}\t%b'
+_LINE = LINE_TEMPLATE
 
 
 # An integer beyond 64 bits fails validation, so the body takes the exact path, where orjson

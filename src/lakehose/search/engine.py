@@ -1,4 +1,7 @@
-"""Run a planned query over the lake: plan from batch summaries, read only what can match.
+"""Run a planned query over an event log's batches: plan from summaries, read only what can match.
+
+The engine does no I/O of its own: it asks :class:`~lakehose.storage.base.LogReader` s for
+summaries and blobs, so it runs over any log backend. ``run.py`` is how callers start it.
 
 Theory of operation
 -------------------
@@ -28,167 +31,32 @@ position and the absolute time range, so later pages neither repeat nor skip.
 
 from __future__ import annotations
 
-import base64
-import binascii
-import hashlib
 import heapq
 import logging
 import operator
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-import orjson
-
-from lakehose.errors import CorruptBatchError, DataDirError, QueryError, SearchTimeoutError
+from lakehose.errors import CorruptBatchError, QueryError, SearchTimeoutError
 from lakehose.query.fields import TAGS
 from lakehose.query.functions import GroupBy
 from lakehose.query.plan import BatchPlan, Plan
 from lakehose.query.prefilter import NeedleTree
 from lakehose.query.stages import Aggregation, CountBy, Output, Stage
 from lakehose.query.timerange import TimeRange
-from lakehose.search.candidates import LineFilter
-from lakehose.search.decoding import Aggregator, BatchContext, LineDecoder, ScanFn, full_event
 from lakehose.records import ZstdError, decompress_data, decompressor
-from lakehose.storage.sqlite.partition import PartitionReader, partition_path
+from lakehose.search.candidates import LineFilter
+from lakehose.search.cursor import Cursor, query_hash
+from lakehose.search.decoding import Aggregator, BatchContext, LineDecoder, ScanFn, full_event
+from lakehose.storage.base import LogReader, Summary
 
 log = logging.getLogger(__name__)
 
-DEFAULT_LIMIT = 200
-MAX_LIMIT = 10_000
 _CHUNK_MIN, _CHUNK_MAX = 4, 64
-_TAG_COLUMNS = {"#connector": "connector", "#index": "idx", "#sourcetype": "sourcetype"}
-
-# (partition, first_offset, count, min_time, max_time, ingest_time, connector, index, sourcetype)
-Summary = tuple[int, int, int, int, int, int, str, str, str]
 _FIRST = operator.itemgetter(1)
 _COUNT = operator.itemgetter(2)
-
-
-class SearchReader(PartitionReader):
-    """A partition reader with the two queries search needs: filtered summaries and blob chunks."""
-
-    def summaries(
-        self,
-        span: TimeRange,
-        tag_choices: dict[str, frozenset[str] | None],
-        *,
-        descending: bool,
-        below: int | None = None,
-        from_offset: int | None = None,
-    ) -> Iterator[Summary]:
-        """Summaries of batches that may hold matching events, in offset order."""
-        where: list[str] = []
-        args: list[int | str] = [self.partition]  # the first column: rows come out as Summary
-        if span.start is not None:
-            where.append("max_time >= ?")
-            args.append(span.start)
-        if span.end is not None:
-            where.append("min_time < ?")
-            args.append(span.end)
-        for tag, column in _TAG_COLUMNS.items():
-            choices = tag_choices.get(tag)
-            if choices is not None:
-                where.append(f"{column} IN ({','.join('?' * len(choices))})" if choices else "0")
-                args.extend(sorted(choices))
-        if below is not None:
-            where.append("first_offset < ?")
-            args.append(below)
-        if from_offset is not None:
-            where.append("first_offset + count > ?")
-            args.append(from_offset)
-        sql = (
-            "SELECT ?, first_offset, count, min_time, max_time, ingest_time, connector, idx, "
-            "sourcetype FROM batches"
-        )
-        if where:
-            sql += " WHERE " + " AND ".join(where)
-        sql += " ORDER BY first_offset" + (" DESC" if descending else "")
-        rows: Iterator[Summary] = self._conn.execute(sql, args)
-        return rows
-
-    def blob_range(self, low: int, high: int) -> Iterator[tuple[int, bytes]]:
-        """``(first offset, blob)`` of the batches whose first offset is in ``[low, high)``."""
-        # INTEGER and BLOB columns come back as int and bytes.
-        rows: Iterator[tuple[int, bytes]] = self._conn.execute(
-            "SELECT first_offset, data FROM batch_data WHERE first_offset >= ? AND first_offset < ?",
-            (low, high),
-        )
-        return rows
-
-    def blobs(self, first_offsets: Sequence[int]) -> dict[int, bytes]:
-        marks = ",".join("?" * len(first_offsets))
-        return {
-            int(row[0]): bytes(row[1])
-            for row in self._conn.execute(
-                f"SELECT first_offset, data FROM batch_data WHERE first_offset IN ({marks})",
-                list(first_offsets),
-            )
-        }
-
-
-def open_readers(data_dir: Path, partitions: int | None = None) -> list[SearchReader]:
-    """Readers for every partition of a data directory (or the first ``partitions``)."""
-    if not data_dir.is_dir():
-        raise DataDirError(str(data_dir), "no such directory")
-    readers = []
-    p = 0
-    while (partitions is None or p < partitions) and partition_path(data_dir, p).exists():
-        readers.append(SearchReader(data_dir, p))
-        p += 1
-    if not readers:
-        raise DataDirError(str(data_dir), "it holds no event lake (no partition-0.db)")
-    return readers
-
-
-# -- cursors ------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Cursor:
-    """Where the next page of an event list starts, and the range it was computed for."""
-
-    query_hash: str
-    descending: bool
-    positions: dict[int, int]
-    span: TimeRange
-
-    def encode(self) -> str:
-        body = {
-            "v": 1,
-            "q": self.query_hash,
-            "d": int(self.descending),
-            "p": {str(k): v for k, v in self.positions.items()},
-            "s": self.span.start,
-            "e": self.span.end,
-        }
-        return base64.urlsafe_b64encode(orjson.dumps(body)).decode().rstrip("=")
-
-    @classmethod
-    def decode(cls, text: str, query_hash: str) -> Cursor:
-        try:
-            body = orjson.loads(base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)))
-            if body.get("v") != 1:
-                raise ValueError("version")
-            cursor = cls(
-                str(body["q"]),
-                bool(body["d"]),
-                {int(k): int(v) for k, v in body["p"].items()},
-                TimeRange(body["s"], body["e"]),
-            )
-        except (ValueError, KeyError, TypeError, AttributeError, binascii.Error):
-            raise QueryError(
-                "invalid cursor: pass next_cursor from the previous page unchanged"
-            ) from None
-        if cursor.query_hash != query_hash:
-            raise QueryError("this cursor belongs to another query")
-        return cursor
-
-
-def query_hash(text: str) -> str:
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 # -- execution ----------------------------------------------------------------------------
@@ -238,10 +106,10 @@ class Search:
     def __init__(
         self,
         plan: Plan,
-        readers: Sequence[SearchReader],
+        readers: Sequence[LogReader],
         span: TimeRange,
         *,
-        limit: int | None = DEFAULT_LIMIT,
+        limit: int | None = 200,
         cursor: str | None = None,
         time_limit: float | None = None,
     ) -> None:
@@ -509,17 +377,3 @@ class Search:
         else:
             for values, _ in rows:
                 yield values
-
-
-def run(
-    plan: Plan,
-    readers: Sequence[SearchReader],
-    span: TimeRange,
-    *,
-    limit: int | None = DEFAULT_LIMIT,
-    cursor: str | None = None,
-) -> tuple[list[dict[str, Any]], Search]:
-    """Run to completion (at most ``limit`` rows); the rows and the finished search."""
-    search = Search(plan, readers, span, limit=limit, cursor=cursor)
-    rows = list(search.rows())
-    return rows, search

@@ -8,8 +8,10 @@ from contextlib import asynccontextmanager
 from starlette.applications import Starlette
 from starlette.routing import BaseRoute
 
-from lakehose.server.routes import connectors as api, clients as clients_api, oauth, search, streams
 from lakehose.server.replies.errors import EXCEPTION_HANDLERS
+from lakehose.server.routes import clients as clients_api
+from lakehose.server.routes import connectors as api
+from lakehose.server.routes import oauth, search, streams
 from lakehose.server.routes.hec import HecHandler, Receive, Scope, Send, route_of
 from lakehose.server.runtime import Runtime
 

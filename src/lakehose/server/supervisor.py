@@ -34,7 +34,7 @@ import orjson
 import lakehose
 from lakehose.config import Settings
 from lakehose.errors import ConfigError, DataDirError
-from lakehose.storage.sqlite.catalog import Catalog
+from lakehose.storage.catalog.base import Catalog
 from lakehose.storage.lake import hec_url, open_data_dir, server_info_path
 
 log = logging.getLogger(__name__)

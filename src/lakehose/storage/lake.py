@@ -1,8 +1,10 @@
-"""A data directory as a whole: open it, check it, and report on what it holds.
+"""A data directory as a whole: open it, check it, pick its backends, report on what it holds.
 
 Used by ``lakehose serve`` at start-up and by CLI commands that work on the data
-directory directly (``connector ...``, ``client ...``), with or without a server
-running on it.
+directory directly (``connector ...``, ``client ...``, ``search``), with or without a
+server running on it. This is the one place that names a backend: everything
+else holds an :class:`EventLog`, :class:`LogReader` or :class:`Catalog`. Today's
+backend is ``sqlite``; another goes beside it here, imported lazily.
 """
 
 from __future__ import annotations
@@ -11,14 +13,17 @@ import os
 import sqlite3
 import tempfile
 import time
+import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from lakehose.config import Settings
 from lakehose.errors import DataDirError
-from lakehose.storage.sqlite.catalog import Catalog
+from lakehose.storage.base import EventLog, LogReader
+from lakehose.storage.catalog.base import Catalog
 from lakehose.storage.catalog.connectors import Connector
+from lakehose.storage.sqlite.catalog import SqliteCatalog
 from lakehose.storage.sqlite.partition import PartitionReader, create_partition, partition_path
 
 ACTIVE_WINDOW = 300  # seconds since the last event for a connector to count as active
@@ -43,7 +48,7 @@ def open_data_dir(settings: Settings) -> Catalog:
     """Create or migrate the catalog and every partition; return the catalog."""
     check_writable(settings.data_dir)
     try:
-        catalog = Catalog.create(settings.catalog_path)
+        catalog = SqliteCatalog.create(settings.catalog_path)
         stored = int(catalog.set_setting_once("partitions", str(settings.partitions)))
         if settings.partitions < stored:
             raise DataDirError(
@@ -67,9 +72,47 @@ def open_catalog(settings: Settings) -> Catalog:
     """
     check_writable(settings.data_dir)
     try:
-        return Catalog.create(settings.catalog_path)
+        return SqliteCatalog.create(settings.catalog_path)
     except sqlite3.Error as exc:
         raise DataDirError(str(settings.data_dir), f"database error: {exc}") from exc
+
+
+def open_log(settings: Settings) -> EventLog:
+    """This process's handle on the lake for writing and tailing (``await start()`` it)."""
+    from lakehose.storage.sqlite.log import SqliteEventLog
+
+    return SqliteEventLog(
+        settings.data_dir,
+        settings.partitions,
+        durability=settings.durability,
+        zstd_level=settings.zstd_level,
+        commit_max_bytes=settings.commit_max_bytes,
+        commit_delay=settings.commit_delay,
+        commit_gather=settings.commit_gather,
+        poll_interval=settings.tail_poll_interval,
+    )
+
+
+def open_readers(data_dir: Path, partitions: int | None = None) -> list[LogReader]:
+    """Readers of every partition in ``data_dir`` (or the first ``partitions``); close them."""
+    from lakehose.storage.sqlite.log import open_readers as sqlite_readers
+
+    return sqlite_readers(data_dir, partitions)
+
+
+def open_server_catalog(settings: Settings) -> Catalog:
+    """A worker's catalog connection (the data directory was opened by the supervisor)."""
+    return SqliteCatalog(settings.catalog_path)
+
+
+def load_parser_file(path: Path) -> dict[str, dict[str, Any]]:
+    """The ``[parsers.NAME]`` tables of a data directory's parsers.toml."""
+    with path.open("rb") as f:
+        raw = tomllib.load(f)
+    parsers = raw.get("parsers", {})
+    if not isinstance(parsers, dict) or not all(isinstance(v, dict) for v in parsers.values()):
+        raise ValueError("parsers.toml must hold [parsers.NAME] tables")
+    return parsers
 
 
 def stored_partitions(settings: Settings, catalog: Catalog) -> int:

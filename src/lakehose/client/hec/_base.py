@@ -13,13 +13,20 @@ from typing import Any
 import httpx
 
 import lakehose
-from lakehose.client.hec.batching import COMPRESSIONS, Batch, iter_batches
-from lakehose.client.hec.flow import Post, Reply, Wait
-from lakehose.client.hec.payload import IngestPayload, check_timeunit, dumps, falcon_envelope, falcon_envelopes, to_envelope
 from lakehose.client._redact import redact, redact_headers
-from lakehose.client.hec.result import BatchOutcome, SendResult
 from lakehose.client._retry import RetryPolicy
 from lakehose.client._urls import format_name, format_type, ingest_urls, region_host
+from lakehose.client.hec.batching import COMPRESSIONS, Batch, iter_batches
+from lakehose.client.hec.flow import Post, Reply, Wait
+from lakehose.client.hec.payload import (
+    IngestPayload,
+    check_timeunit,
+    dumps,
+    falcon_envelope,
+    falcon_envelopes,
+    to_envelope,
+)
+from lakehose.client.hec.result import BatchOutcome, SendResult
 from lakehose.errors import ConfigError
 
 Event = Mapping[str, Any] | IngestPayload

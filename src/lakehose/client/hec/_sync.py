@@ -14,9 +14,9 @@ import httpx
 from lakehose.client.hec._base import BaseHEC, Event, error_reply
 from lakehose.client.hec.batching import Batch
 from lakehose.client.hec.flow import Post, Reply, Wait, send_flow
+from lakehose.client.hec.inputs import open_input, read_lines
 from lakehose.client.hec.progress import OnBatch, ProgressBar
 from lakehose.client.hec.result import BatchOutcome, SendResult
-from lakehose.client.hec.inputs import open_input, read_lines
 
 
 class HEC(BaseHEC):

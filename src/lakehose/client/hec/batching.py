@@ -10,8 +10,8 @@ from typing import Any, Literal
 
 import orjson
 
-from lakehose.client.hec.payload import JSON_OPTIONS, json_default, raw_line
 from lakehose.client.hec.inputs import InputError
+from lakehose.client.hec.payload import JSON_OPTIONS, json_default, raw_line
 
 Compression = Literal["gzip", "zstd"]
 COMPRESSIONS: tuple[str, ...] = ("gzip", "zstd")

@@ -31,9 +31,9 @@ from typing import Any
 
 import orjson
 
+from lakehose.client._retry import RetryPolicy, backoff_delay, parse_retry_after, should_retry
 from lakehose.client.hec.batching import Batch, compress
 from lakehose.client.hec.result import BatchOutcome, Rejection
-from lakehose.client._retry import RetryPolicy, backoff_delay, parse_retry_after, should_retry
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,13 +15,13 @@ from typing import Any
 
 import lakehose
 from lakehose.client._auth import OAuth2
+from lakehose.client._retry import RetryPolicy
+from lakehose.client.hec.flow import Wait
+from lakehose.client.streams.checkpoint import Checkpoint, as_checkpoint
 from lakehose.client.streams.discovery import Stream, check_format, feed_url
 from lakehose.client.streams.feed import FeedCutter, FeedEvents
-from lakehose.client.hec.flow import Wait
 from lakehose.client.streams.offsets import Offsets
-from lakehose.client._retry import RetryPolicy
 from lakehose.client.streams.sessions import RefreshSchedule
-from lakehose.client.streams.checkpoint import Checkpoint, as_checkpoint
 from lakehose.errors import ConfigError, LakehoseError, ResponseError
 
 log = logging.getLogger("lakehose.client.streams")

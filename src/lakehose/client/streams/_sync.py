@@ -34,11 +34,20 @@ from typing import Any, TypeVar
 import httpx
 
 from lakehose.client._errors import response_error, transport_error
+from lakehose.client.hec.flow import Wait
 from lakehose.client.streams._base import NO_EVENT, BaseStreamConsumer
 from lakehose.client.streams.event_streams import EventStreams
 from lakehose.client.streams.feed import FeedLineError
-from lakehose.client.hec.flow import Wait
-from lakehose.client.streams.reconnect import Connect, Discover, Discovered, FeedEnd, Reply, Step, discovery_flow, partition_flow
+from lakehose.client.streams.reconnect import (
+    Connect,
+    Discover,
+    Discovered,
+    FeedEnd,
+    Reply,
+    Step,
+    discovery_flow,
+    partition_flow,
+)
 from lakehose.errors import LakehoseError, TransportError
 
 log = logging.getLogger("lakehose.client.streams")

@@ -16,8 +16,8 @@ import httpx
 import orjson
 
 import lakehose
-from lakehose.client._errors import response_error, transport_error
 from lakehose.client._auth import OAuth2
+from lakehose.client._errors import response_error, transport_error
 from lakehose.client.streams.discovery import REFRESH_ACTION, Stream, check_format, parse_streams
 from lakehose.errors import ConfigError, ResponseError
 

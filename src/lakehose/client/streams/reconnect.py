@@ -30,9 +30,9 @@ from __future__ import annotations
 from collections.abc import Callable, Generator
 from dataclasses import dataclass
 
-from lakehose.client.streams.discovery import Stream
-from lakehose.client.hec.flow import Wait
 from lakehose.client._retry import RetryPolicy, backoff_delay
+from lakehose.client.hec.flow import Wait
+from lakehose.client.streams.discovery import Stream
 from lakehose.errors import LakehoseError, RateLimitedError, ResponseError
 
 

@@ -1,4 +1,5 @@
-"""Read a request body within a size limit and a time limit, then decompress it within the limit.
+"""Read a request body within a size limit and a time limit, then decompress it within the limit;
+or read a small JSON body (``json_body``) for the REST routes.
 
 Decompression is bounded while it runs (``max_length`` for zlib, bounded reads for
 zstd), so a compression bomb costs at most the limit in memory, never its
@@ -12,7 +13,11 @@ import zlib
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
+import orjson
 import zstandard
+from starlette.requests import Request
+
+from lakehose.server.replies.errors import ApiError
 
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
 
@@ -142,3 +147,16 @@ def decode_content(body: bytes, encoding: str, limit: int, *, allow_zstd: bool =
     raise BodyError(
         "unsupported", f"content encoding {encoding!r} is not supported (use gzip or zstd)"
     )
+
+
+async def json_body(request: Request) -> dict[str, Any]:
+    raw = await request.body()
+    if not raw.strip():
+        return {}
+    try:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise ApiError(400, f"request body is not valid JSON: {exc}") from None
+    if not isinstance(body, dict):
+        raise ApiError(400, "request body must be a JSON object")
+    return body

@@ -54,10 +54,10 @@ import orjson
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from lakehose.config import Settings
-from lakehose.server.replies.errors import error
-from lakehose.server.routes.hec import route_of
-from lakehose.server.protocols.transport import CoalescingTransport
 from lakehose.server.metrics import Metrics
+from lakehose.server.protocols.transport import CoalescingTransport
+from lakehose.server.replies.envelope import error
+from lakehose.server.routes.hec import route_of
 
 MAX_HEADERS = 256
 SWEEP_INTERVAL = 0.5

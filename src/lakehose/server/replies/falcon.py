@@ -43,22 +43,22 @@ from typing import Any
 
 import orjson
 
+from lakehose import records
 from lakehose.models import BatchInfo
 from lakehose.parsers.formats import flatten
-from lakehose.records import check_lines, decompress_data
 
 VERSION = "1.0"
 LINE_END = b"\r\n"
 KEEPALIVE = b"\r\n"
 
-_TIME_PREFIX = b'{"time":'
-_PREFIX = itemgetter(slice(0, 8))
-_MS = itemgetter(slice(8, 21))  # the first 13 of 19 digits: ns -> ms
-_REST = itemgetter(slice(27, None))  # ',"host":…,"source":…[,"fields":…]}'
+_TIME_PREFIX = records.META_HEAD
+_PREFIX = itemgetter(slice(0, len(records.META_HEAD)))
+_MS = itemgetter(records.META_MILLIS)  # the first 13 of 19 digits: ns -> ms
+_REST = itemgetter(records.META_REST)  # ',"host":…,"source":…[,"fields":…]}'
 _FIRST = itemgetter(slice(0, 1))
-_MIN_NS, _MAX_NS = 10**18, 10**19
-_RAW_KEY = b'"raw":'
-_RAW_TAIL = b',"raw":1}'
+_MIN_NS, _MAX_NS = records.FIXED_WIDTH_NS
+_RAW_KEY = records.RAW_KEY
+_RAW_TAIL = records.RAW_TAIL
 _EVENT_KEY = b',"event":'
 _LONG_DIGITS = re.compile(rb"[0-9]{19}")
 _META_KEYS_DROPPED = ("time", "raw")
@@ -195,12 +195,11 @@ def _render_window(
 
 def _render_general(info: BatchInfo, data: bytes, skip: int, fmt: FeedFormat) -> bytes:
     """The same lines, decoding each META; for batches the fast path cannot take."""
-    lines = check_lines(data.split(b"\n"), info.partition, info.first_offset, info.count)
+    lines = records.check_lines(data.split(b"\n"), info.partition, info.first_offset, info.count)
     out = []
     fallback_ms = info.ingest_time // 1_000_000
     for i, line in enumerate(lines[skip:]):
-        meta_json, _, event_json = line.partition(b"\t")
-        meta: dict[str, Any] = orjson.loads(meta_json)
+        meta, event_json = records.split_line(line)
         time_ns = meta.get("time")
         metadata: dict[str, Any] = {
             "customerIDString": fmt.customer_id,
@@ -224,4 +223,4 @@ def render_batch(info: BatchInfo, blob: bytes, from_offset: int, fmt: FeedFormat
     skip = max(0, from_offset - info.first_offset)
     if skip >= info.count:
         return []
-    return render(info, decompress_data(blob, info.partition, info.first_offset), skip, fmt)
+    return render(info, records.decompress_data(blob, info.partition, info.first_offset), skip, fmt)

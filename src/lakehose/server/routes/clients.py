@@ -15,10 +15,10 @@ from starlette.routing import BaseRoute, Route
 from lakehose.auth import scopes
 from lakehose.errors import ScopeError
 from lakehose.server.protocols.body import json_body
-from lakehose.server.replies.errors import ApiError
 from lakehose.server.replies.envelope import envelope
-from lakehose.server.runtime import Runtime
+from lakehose.server.replies.errors import ApiError
 from lakehose.server.routes.guards import require, require_admin_origin
+from lakehose.server.runtime import Runtime
 from lakehose.storage.catalog.clients import AccessToken
 
 

@@ -12,10 +12,11 @@ from starlette.routing import BaseRoute, Route
 
 import lakehose
 from lakehose.auth import scopes
-from lakehose.server.replies.errors import ApiError
+from lakehose.server.protocols.body import json_body
 from lakehose.server.replies.envelope import envelope
-from lakehose.server.runtime import Runtime
+from lakehose.server.replies.errors import ApiError
 from lakehose.server.routes.guards import require, require_admin_origin
+from lakehose.server.runtime import Runtime
 from lakehose.storage.catalog.connectors import Connector
 from lakehose.storage.lake import connector_stats, connector_view, hec_url
 
@@ -39,19 +40,6 @@ _CONNECTOR_FIELDS = {
     "rate_rps": "rate_rps",
     "rate_bps": "rate_bps",
 }
-
-
-async def json_body(request: Request) -> dict[str, Any]:
-    raw = await request.body()
-    if not raw.strip():
-        return {}
-    try:
-        body = orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        raise ApiError(400, f"request body is not valid JSON: {exc}") from None
-    if not isinstance(body, dict):
-        raise ApiError(400, "request body must be a JSON object")
-    return body
 
 
 def connector_options(body: dict[str, Any], runtime: Runtime) -> dict[str, Any]:
@@ -155,8 +143,8 @@ def routes(runtime: Runtime) -> list[BaseRoute]:
     async def status(request: Request) -> Response:
         started = time.perf_counter()
         partitions = []
-        for p, reader in runtime.readers.items():
-            start, end = reader.bounds()
+        for p in range(runtime.settings.partitions):
+            start, end = runtime.bounds(p)
             partitions.append({"partition": p, "start_offset": start, "end_offset": end})
         return envelope(
             [

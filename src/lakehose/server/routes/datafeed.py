@@ -54,11 +54,12 @@ from starlette.requests import Request
 
 from lakehose.auth.secrets import digest
 from lakehose.errors import AuthError, LakehoseError
-from lakehose.server.routes import stream_params
-from lakehose.server.replies.errors import ApiError, error, status_for
+from lakehose.server.replies.envelope import error
+from lakehose.server.replies.errors import ApiError, status_for
 from lakehose.server.replies.falcon import KEEPALIVE, FeedFormat, render_batch
-from lakehose.server.runtime import Runtime
+from lakehose.server.routes import stream_params
 from lakehose.server.routes.guards import credential
+from lakehose.server.runtime import Runtime
 from lakehose.storage.catalog.sessions import StreamSession
 
 log = logging.getLogger(__name__)
@@ -165,8 +166,7 @@ class DataFeed:
         query = stream_params.feed_query(dict(parse_qsl(qs, keep_blank_values=True)))
         if query.app_id is not None and query.app_id != session.app_id:
             raise AuthError("access denied, the session token is for another appId")
-        reader = self.rt.readers[partition]
-        start, end = reader.bounds()
+        start, end = self.rt.bounds(partition)
         if query.whence == stream_params.WHENCE_END:
             position = end
         else:
@@ -291,7 +291,7 @@ class DataFeed:
         """Send events from ``feed.position`` on, for ever; keep-alives when idle."""
         rt = self.rt
         p = feed.partition
-        reader = rt.readers[p]
+        reader = rt.reader(p)
         counter = rt.metrics.stream_events.labels(str(p))
         interval = rt.settings.heartbeat_interval
         stall = rt.settings.feed_stall_timeout

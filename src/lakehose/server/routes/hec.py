@@ -28,8 +28,8 @@ from lakehose.parsers.hec import CODES, IngestContext, decode_events, decode_raw
 from lakehose.parsers.timestamps import BadTime, seconds_to_ns
 from lakehose.server.protocols.body import BodyError, decode_content, read_body
 from lakehose.server.runtime import Runtime
-from lakehose.storage.catalog.connectors import Connector, check_index
 from lakehose.storage.base import PendingAppend
+from lakehose.storage.catalog.connectors import Connector, check_index
 
 log = logging.getLogger(__name__)
 
@@ -211,9 +211,8 @@ class HecHandler:
         ack_id = None
         if out.count:
             ack_channel = channel if connector.use_ack else None
-            committer = rt.committers[rt.partition_for(ack_channel)]
             try:
-                result = await committer.append(PendingAppend(out.slices, ack_channel), out.nbytes)
+                result = await rt.append(PendingAppend(out.slices, ack_channel), out.nbytes)
             except StorageFullError:
                 raise reject(9, Retry_After="5") from None
             except StorageError:
@@ -398,8 +397,7 @@ class HecHandler:
                 raise ValueError("ack ids are non-negative integers")
         except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
             raise reject(6) from None
-        p = self.rt.partition_for(channel)
-        found = await self.rt.committers[p].call(lambda w: w.query_acks(channel, ids))
+        found = await self.rt.query_acks(channel, ids)
         answer = {str(i): i in found for i in ids}
         raise Reply(200, orjson.dumps({"acks": answer}), 0)
 

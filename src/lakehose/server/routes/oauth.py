@@ -30,10 +30,9 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from lakehose.auth import scopes
-from lakehose.server.replies.envelope import envelope
-from lakehose.server.replies.errors import error
-from lakehose.server.runtime import Runtime
+from lakehose.server.replies.envelope import envelope, error
 from lakehose.server.routes.guards import credential
+from lakehose.server.runtime import Runtime
 from lakehose.storage.catalog.clients import ApiClient, LoginLimit
 
 MAX_FORM_BYTES = 64 * 1024

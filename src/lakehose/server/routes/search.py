@@ -24,14 +24,13 @@ from starlette.routing import BaseRoute, Route
 
 from lakehose.auth import scopes
 from lakehose.query import Plan, TimeRange, plan_query, time_range
-from lakehose.server.protocols.body import json_body
-from lakehose.server.replies.errors import ApiError
-from lakehose.server.replies.envelope import envelope
-from lakehose.server.runtime import Runtime
-from lakehose.server.routes.guards import require
-from lakehose.search.run import DEFAULT_LIMIT, MAX_LIMIT
 from lakehose.search.engine import Search
-from lakehose.storage.lake import open_readers
+from lakehose.search.run import DEFAULT_LIMIT, MAX_LIMIT, run_search
+from lakehose.server.protocols.body import json_body
+from lakehose.server.replies.envelope import envelope
+from lakehose.server.replies.errors import ApiError
+from lakehose.server.routes.guards import require
+from lakehose.server.runtime import Runtime
 
 FIELDS = frozenset({"query", "start", "end", "limit", "cursor"})
 CONCURRENT_SEARCHES = 4  # per worker process
@@ -59,20 +58,14 @@ class SearchRoutes:
     def _run(
         self, plan: Plan, span: TimeRange, limit: int, cursor: str | None
     ) -> tuple[list[dict[str, Any]], Search]:
-        readers = open_readers(self.rt.settings.data_dir, self.rt.settings.partitions)
-        try:
-            search = Search(
-                plan,
-                readers,
-                span,
-                limit=limit,
-                cursor=cursor,
-                time_limit=self.rt.settings.search_timeout,
-            )
-            return list(search.rows()), search
-        finally:
-            for reader in readers:
-                reader.close()
+        return run_search(
+            self.rt.log.open_readers,
+            plan,
+            span,
+            limit=limit,
+            cursor=cursor,
+            time_limit=self.rt.settings.search_timeout,
+        )
 
     async def search(self, request: Request) -> Response:
         started = time.perf_counter()

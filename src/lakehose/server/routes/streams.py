@@ -18,12 +18,12 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from lakehose.auth import scopes
+from lakehose.server.replies.envelope import envelope
+from lakehose.server.replies.errors import ApiError
 from lakehose.server.routes import stream_params
 from lakehose.server.routes.datafeed import DataFeed
-from lakehose.server.replies.errors import ApiError
-from lakehose.server.replies.envelope import envelope
-from lakehose.server.runtime import Runtime
 from lakehose.server.routes.guards import require
+from lakehose.server.runtime import Runtime
 
 CUSTOMER_ID_SETTING = "customer_id"
 

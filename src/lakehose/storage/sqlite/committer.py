@@ -36,8 +36,8 @@ from typing import Any, TypeVar
 
 from lakehose.errors import StorageFullError
 from lakehose.models import AppendResult
-from lakehose.storage.sqlite.partition import PartitionWriter
 from lakehose.storage.base import PendingAppend
+from lakehose.storage.sqlite.partition import PartitionWriter
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

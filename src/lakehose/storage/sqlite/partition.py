@@ -1,4 +1,4 @@
-"""The embedded event log: one SQLite database per partition, holding record batches.
+"""One partition of the embedded event log: a SQLite database of record batches.
 
 Theory of operation
 -------------------
@@ -28,15 +28,17 @@ import logging
 import os
 import sqlite3
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 
 from lakehose.errors import StorageError, StorageFullError
 from lakehose.models import AppendResult, BatchInfo, Slice
-from lakehose.storage import migrations
+from lakehose.query.timerange import TimeRange
 from lakehose.records import compress_lines
+from lakehose.storage import migrations
+from lakehose.storage.base import PendingAppend, Summary
+from lakehose.storage.sqlite.connection import connect
 
 log = logging.getLogger(__name__)
 
@@ -44,37 +46,15 @@ MAX_ROW_EVENTS = 2000
 MAX_ROW_BYTES = 1024 * 1024
 _SQLITE_FULL = 13
 
+_TAG_COLUMNS = {"#connector": "connector", "#index": "idx", "#sourcetype": "sourcetype"}
 _BATCH_COLUMNS = (
     "first_offset, count, min_time, max_time, ingest_time, connector, idx, sourcetype, "
     "raw_bytes, stored_bytes"
 )
 
 
-def connect(path: Path, *, durability: str = "fsync") -> sqlite3.Connection:
-    """A connection in autocommit mode (we issue BEGIN/COMMIT ourselves), WAL journal."""
-    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30.0)
-    conn.execute("PRAGMA busy_timeout = 30000")
-    if conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
-        conn.execute("PRAGMA journal_mode = WAL")
-    conn.execute("PRAGMA synchronous = " + ("FULL" if durability == "fsync" else "OFF"))
-    conn.execute("PRAGMA foreign_keys = ON")
-    return conn
-
-
 def _is_full(exc: sqlite3.Error) -> bool:
     return getattr(exc, "sqlite_errorcode", None) == _SQLITE_FULL or "disk is full" in str(exc)
-
-
-@dataclass(slots=True)
-class PendingAppend:
-    """One request's share of a commit: its slices, and the ack channel if it wants an id."""
-
-    slices: Sequence[Slice]
-    ack_channel: str | None = None
-
-    @property
-    def count(self) -> int:
-        return sum(len(s) for s in self.slices)
 
 
 def partition_path(data_dir: Path, partition: int) -> Path:
@@ -355,33 +335,64 @@ class PartitionReader:
                 out.append((info, row[10]))
         return out
 
-    def infos(
+    def summaries(
         self,
+        span: TimeRange,
+        tag_choices: Mapping[str, frozenset[str] | None],
         *,
-        min_time: int | None = None,
-        max_time: int | None = None,
-        descending: bool = False,
-    ) -> Iterator[BatchInfo]:
-        """Batch summaries whose time range meets ``[min_time, max_time]`` (no blobs read)."""
-        where, args = [], []
-        if min_time is not None:
+        descending: bool,
+        below: int | None = None,
+        from_offset: int | None = None,
+    ) -> Iterator[Summary]:
+        """Summaries of batches that may hold matching events, in offset order."""
+        where: list[str] = []
+        args: list[int | str] = [self.partition]  # the first column: rows come out as Summary
+        if span.start is not None:
             where.append("max_time >= ?")
-            args.append(min_time)
-        if max_time is not None:
-            where.append("min_time <= ?")
-            args.append(max_time)
-        sql = f"SELECT {_BATCH_COLUMNS} FROM batches"
+            args.append(span.start)
+        if span.end is not None:
+            where.append("min_time < ?")
+            args.append(span.end)
+        for tag, column in _TAG_COLUMNS.items():
+            choices = tag_choices.get(tag)
+            if choices is not None:
+                where.append(f"{column} IN ({','.join('?' * len(choices))})" if choices else "0")
+                args.extend(sorted(choices))
+        if below is not None:
+            where.append("first_offset < ?")
+            args.append(below)
+        if from_offset is not None:
+            where.append("first_offset + count > ?")
+            args.append(from_offset)
+        sql = (
+            "SELECT ?, first_offset, count, min_time, max_time, ingest_time, connector, idx, "
+            "sourcetype FROM batches"
+        )
         if where:
             sql += " WHERE " + " AND ".join(where)
         sql += " ORDER BY first_offset" + (" DESC" if descending else "")
-        for row in self._conn.execute(sql, args):
-            yield self._info(row)
+        rows: Iterator[Summary] = self._conn.execute(sql, args)
+        return rows
 
-    def blob(self, first_offset: int) -> bytes | None:
-        row = self._conn.execute(
-            "SELECT data FROM batch_data WHERE first_offset = ?", (first_offset,)
-        ).fetchone()
-        return None if row is None else bytes(row[0])
+    def blob_range(self, low: int, high: int) -> Iterator[tuple[int, bytes]]:
+        """``(first offset, blob)`` of the batches whose first offset is in ``[low, high)``."""
+        # INTEGER and BLOB columns come back as int and bytes.
+        rows: Iterator[tuple[int, bytes]] = self._conn.execute(
+            "SELECT first_offset, data FROM batch_data WHERE first_offset >= ? AND first_offset < ?",
+            (low, high),
+        )
+        return rows
+
+    def blobs(self, first_offsets: Sequence[int]) -> dict[int, bytes]:
+        """``first offset -> blob`` of the named batches (those still kept)."""
+        marks = ",".join("?" * len(first_offsets))
+        return {
+            int(row[0]): bytes(row[1])
+            for row in self._conn.execute(
+                f"SELECT first_offset, data FROM batch_data WHERE first_offset IN ({marks})",
+                list(first_offsets),
+            )
+        }
 
     def connector_totals(self) -> dict[str, tuple[int, int, int]]:
         """Per connector: ``(events, bytes, last_event_time_ns)`` ever accepted."""
