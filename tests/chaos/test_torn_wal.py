@@ -49,7 +49,7 @@ import pytest
 
 from lakehose.testing import run_server
 from tests.chaos.chaoskit import read_lake
-from tests.client.streamtools import api_client
+from tests.client.consumerkit import api_client
 from tests.helpers import bearer_token, create_connector
 from tests.server.streamkit import first_stream, open_feed, token_of
 

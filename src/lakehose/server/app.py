@@ -9,9 +9,7 @@ from starlette.applications import Starlette
 from starlette.routing import BaseRoute
 
 from lakehose.server.replies.errors import EXCEPTION_HANDLERS
-from lakehose.server.routes import clients as clients_api
-from lakehose.server.routes import connectors as api
-from lakehose.server.routes import oauth, search, streams
+from lakehose.server.routes import clients, connectors, oauth, search, streams
 from lakehose.server.routes.hec import HecHandler, Receive, Scope, Send, route_of
 from lakehose.server.runtime import Runtime
 
@@ -19,9 +17,9 @@ from lakehose.server.runtime import Runtime
 def all_routes(runtime: Runtime) -> list[BaseRoute]:
     """Every non-HEC route. Each feature module contributes its own list."""
     return [
-        *api.routes(runtime),
+        *connectors.routes(runtime),
         *oauth.routes(runtime),
-        *clients_api.routes(runtime),
+        *clients.routes(runtime),
         *streams.routes(runtime),
         *search.routes(runtime),
     ]
