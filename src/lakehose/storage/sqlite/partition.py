@@ -244,12 +244,6 @@ class PartitionWriter:
                 )
         return found
 
-    def pending_ack_count(self, channel: str) -> int:
-        row = self._conn.execute(
-            "SELECT count(*) FROM pending_acks WHERE channel = ?", (channel,)
-        ).fetchone()
-        return int(row[0])
-
     def apply_retention(
         self, max_age: float | None, max_bytes: int | None, ack_age: float = 7 * 86400
     ) -> int:
