@@ -20,6 +20,7 @@ from lakehose.query.fields import MISSING, FieldRef, field_ref, lookup, top_keys
 from lakehose.query.filters import expression
 from lakehose.query.nodes import Filter
 from lakehose.query.timerange import TimeRange
+from lakehose.records import split_line
 
 _META_KINDS = frozenset({"time", "timestamp", "host", "source", "fields", "bare"})
 _BATCH_KINDS = frozenset({"tag", "ingest_time", "offset", "partition"})
@@ -368,8 +369,7 @@ class LineDecoder:
 
 def full_event(line: bytes, batch: BatchContext, index: int) -> dict[str, Any]:
     """The whole normalised event of a line, as the API returns it."""
-    meta_json, _, event_json = line.partition(b"\t")
-    meta = orjson.loads(meta_json)
+    meta, event_json = split_line(line)
     t = int(meta.get("time", 0))
     event = Event(
         partition=batch.partition,

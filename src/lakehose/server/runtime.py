@@ -1,4 +1,4 @@
-"""Everything one worker process holds: catalog cache, committers, readers, limits, tail wake-ups.
+"""Everything one worker process holds: catalog cache, the event log, limits, parsers, metrics.
 
 Theory of operation
 -------------------
