@@ -8,6 +8,7 @@ dependency). A new package must be given a floor here, so the test fails until i
 from __future__ import annotations
 
 import ast
+import functools
 from pathlib import Path
 
 import pytest
@@ -53,7 +54,8 @@ def _modules() -> dict[str, Path]:
     return out
 
 
-def _imports(module: str, path: Path) -> set[str]:
+@functools.cache
+def _imports(module: str, path: Path) -> frozenset[str]:
     found = set()
     package = module if path.name == "__init__.py" else module.rpartition(".")[0]
     for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
@@ -66,7 +68,7 @@ def _imports(module: str, path: Path) -> set[str]:
                 base = f"{anchor}.{base}" if base else anchor
             if base.startswith("lakehose"):
                 found.add(base)
-    return found
+    return frozenset(found)
 
 
 MODULES = _modules()
@@ -105,3 +107,15 @@ def test_the_check_sees_lazy_and_relative_imports() -> None:
     )
     lazy = _imports("lakehose.storage.lake", MODULES["lakehose.storage.lake"])
     assert "lakehose.storage.sqlite.log" in lazy  # imported inside open_log()
+
+
+@pytest.mark.parametrize("module", sorted(MODULES))
+def test_only_storage_names_a_backend(module: str) -> None:
+    """Everything above storage holds an EventLog, LogReader or Catalog, never a backend's class:
+    a second backend is then a new module under storage/, not a change elsewhere."""
+    if _room(module) == "storage":
+        return
+    backends = [
+        t for t in _imports(module, MODULES[module]) if t.startswith("lakehose.storage.sqlite")
+    ]
+    assert not backends, f"{module} imports {backends}; use storage/base.py or storage/lake.py"
