@@ -116,6 +116,8 @@ def test_only_storage_names_a_backend(module: str) -> None:
     if _room(module) == "storage":
         return
     backends = [
-        t for t in _imports(module, MODULES[module]) if t.startswith("lakehose.storage.sqlite")
+        t
+        for t in _imports(module, MODULES[module])
+        if t.startswith("lakehose.storage.sqlite.partition")
     ]
     assert not backends, f"{module} imports {backends}; use storage/base.py or storage/lake.py"
