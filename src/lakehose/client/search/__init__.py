@@ -1,1 +1,1 @@
-"""The search engine: runs a planned query over any event log's batches."""
+"""Searching a lakehose over its API: ``Search`` (``_sync.py``)."""
