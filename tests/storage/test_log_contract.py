@@ -273,3 +273,30 @@ def test_ack_ids_are_reported_once(backend: LogBackend, tmp_path: Path) -> None:
     assert ids == [0, 1, 2]
     assert first == {0, 1, 2}
     assert second == set()
+
+
+def test_a_reader_never_sees_a_gap_while_appends_run(backend: LogBackend, tmp_path: Path) -> None:
+    """Read while another process appends: every read is a prefix (dense from the start
+    offset, at least up to the end read before it), and the end offset only grows."""
+    backend.open_log(tmp_path, 1)  # create the partition before the appender starts
+    with subprocess.Popen(
+        [sys.executable, "-m", "tests.storage.backendkit", "append-exit", backend.name]
+        + [str(tmp_path), "0", "200", "r"],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    ) as proc:
+        (reader,) = backend.open_readers(tmp_path, 1)
+        ends = []
+        try:
+            while proc.poll() is None or len(ends) < 2:
+                start, end = reader.bounds()
+                stored = read_all(reader)  # read after the bounds: may have grown since
+                assert [o for o, _ in stored] == list(range(start, start + len(stored)))
+                assert len(stored) >= end - start
+                ends.append(end)
+        finally:
+            reader.close()
+        assert proc.wait() == 0
+    assert ends == sorted(ends)
+    assert ends[-1] == sum(1 + i % 7 for i in range(200))
