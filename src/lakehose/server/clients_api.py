@@ -14,8 +14,8 @@ from starlette.routing import BaseRoute, Route
 
 from lakehose.auth import scopes
 from lakehose.errors import ScopeError
-from lakehose.server.api import json_body
-from lakehose.server.errors import ApiError, envelope
+from lakehose.server.bodies import ClientRequest, decode
+from lakehose.server.errors import envelope
 from lakehose.server.runtime import Runtime
 from lakehose.server.security import require, require_admin_origin
 from lakehose.storage.catalog import AccessToken
@@ -45,15 +45,8 @@ class ClientRoutes:
     async def create(self, request: Request) -> Response:
         started = time.perf_counter()
         caller = self._auth(request)
-        body = await json_body(request)
-        unknown = set(body) - {"name", "scopes"}
-        if unknown:
-            raise ApiError(400, f"unknown field(s): {', '.join(sorted(unknown))}")
-        name, wanted = body.get("name"), body.get("scopes")
-        if not isinstance(name, str):
-            raise ApiError(400, "field 'name' is required")
-        if not isinstance(wanted, list) or not all(isinstance(s, str) for s in wanted):
-            raise ApiError(400, "field 'scopes' must be a list of scope names")
+        body = decode(await request.body(), ClientRequest)
+        name, wanted = body.name, body.scopes
         granted = scopes.validate(wanted)
         missing = [s for s in granted if s not in scopes.expand(caller.scopes)]
         if missing:

@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import secrets
 import shutil
 import time
 import tomllib
@@ -38,6 +39,7 @@ from lakehose.logs import AccessLog, access_log_for
 from lakehose.parsers.formats import ParserRegistry
 from lakehose.server.body import BodyDeadlines
 from lakehose.server.metrics import Metrics
+from lakehose.server.search_pool import CONCURRENT_SEARCHES, SearchPool
 from lakehose.storage.catalog import Catalog, Connector, KeyIndex
 from lakehose.storage.committer import GroupCommitter
 from lakehose.storage.sqlite import PartitionReader, PartitionWriter
@@ -118,6 +120,11 @@ class Runtime:
         self.loop = asyncio.get_running_loop()
         self.stopping = asyncio.Event()
         self.catalog = Catalog(s.catalog_path)
+        # signs search cursors: one per data directory, so any worker can continue a page
+        self.server_key = bytes.fromhex(
+            self.catalog.set_setting_once("server_key", secrets.token_hex(32))
+        )
+        self.searches = SearchPool(s.data_dir, s.partitions, self.server_key, CONCURRENT_SEARCHES)
         self.reload_keys()
         self.reload_parsers()
         for p in range(s.partitions):
@@ -165,6 +172,8 @@ class Runtime:
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        if hasattr(self, "searches"):
+            self.searches.close()
         for committer in self.committers.values():
             await asyncio.to_thread(committer.close)
         for reader in self.readers.values():
