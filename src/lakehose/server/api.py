@@ -13,7 +13,7 @@ from starlette.routing import BaseRoute, Route
 import lakehose
 from lakehose.auth import scopes
 from lakehose.server.bodies import ConnectorRequest, decode
-from lakehose.server.errors import ApiError, envelope
+from lakehose.server.errors import NO_STORE, ApiError, envelope
 from lakehose.server.runtime import Runtime
 from lakehose.server.security import require, require_admin_origin
 from lakehose.storage.catalog import Connector
@@ -106,7 +106,7 @@ class ConnectorRoutes:
         self.rt.reload_keys()
         view = self._view(connector)
         view["api_key"] = key
-        return envelope([view], status=201, started=started)
+        return envelope([view], status=201, started=started, headers=NO_STORE)
 
     async def show(self, request: Request) -> Response:
         started = time.perf_counter()
@@ -131,7 +131,7 @@ class ConnectorRoutes:
         self.rt.reload_keys()
         view = self._view(connector)
         view["api_key"] = key
-        return envelope([view], started=started)
+        return envelope([view], started=started, headers=NO_STORE)
 
     async def delete(self, request: Request) -> Response:
         started = time.perf_counter()

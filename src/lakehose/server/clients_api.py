@@ -1,7 +1,8 @@
 """``/api/v1/clients``: the CLI's ``client`` commands over HTTP, for an admin token.
 
 A caller can grant only scopes it holds itself, so a ``clients:write`` token cannot
-mint an ``admin`` client. A new client's secret is in the creation reply only.
+mint an ``admin`` client; likewise it can revoke only a client whose scopes it could
+have granted. A new client's secret is in the creation reply only.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from starlette.routing import BaseRoute, Route
 from lakehose.auth import scopes
 from lakehose.errors import ScopeError
 from lakehose.server.bodies import ClientRequest, decode
-from lakehose.server.errors import envelope
+from lakehose.server.errors import NO_STORE, envelope
 from lakehose.server.runtime import Runtime
 from lakehose.server.security import require, require_admin_origin
 from lakehose.storage.catalog import AccessToken
@@ -53,13 +54,20 @@ class ClientRoutes:
             raise ScopeError(missing[0])
         client, secret = self.rt.catalog.create_client(name, granted)
         return envelope(
-            [{**client.to_dict(), "client_secret": secret}], status=201, started=started
+            [{**client.to_dict(), "client_secret": secret}],
+            status=201,
+            started=started,
+            headers=NO_STORE,
         )
 
     async def revoke(self, request: Request) -> Response:
         started = time.perf_counter()
-        self._auth(request)
-        client = self.rt.catalog.revoke_client(request.path_params["client"])
+        caller = self._auth(request)
+        target = self.rt.catalog.get_client(request.path_params["client"])
+        beyond = [s for s in target.scopes if s not in scopes.expand(caller.scopes)]
+        if beyond:  # only a client it could have created: clients:write cannot revoke admin
+            raise ScopeError(beyond[0])
+        client = self.rt.catalog.revoke_client(target.client_id)
         return envelope([client.to_dict()], started=started)
 
 

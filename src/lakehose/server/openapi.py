@@ -443,6 +443,7 @@ def _api_paths() -> dict[str, Any]:
                         JSON: {
                             "schema": {
                                 "type": "object",
+                                "additionalProperties": False,
                                 "required": ["name", "scopes"],
                                 "properties": {
                                     "name": {"type": "string"},
@@ -606,6 +607,9 @@ def _schemas() -> dict[str, Any]:
         },
         "ConnectorRequest": {
             "type": "object",
+            "description": 'Each field has exactly this type (no coercion: "false" is no '
+            "boolean); a field of another type, or an unknown one, is a 400 naming it",
+            "additionalProperties": False,
             "properties": {
                 "name": string,
                 "description": string,
@@ -618,8 +622,8 @@ def _schemas() -> dict[str, Any]:
                 "ack": {"type": "boolean"},
                 "allow_query_token": {"type": "boolean"},
                 "enabled": {"type": "boolean"},
-                "rate_rps": {"type": "number"},
-                "rate_bps": {"type": "number"},
+                "rate_rps": {"type": ["number", "null"], "description": "null: no limit"},
+                "rate_bps": {"type": ["number", "null"], "description": "null: no limit"},
             },
         },
         "Connector": {
@@ -637,6 +641,7 @@ def _schemas() -> dict[str, Any]:
         },
         "SearchRequest": {
             "type": "object",
+            "additionalProperties": False,
             "properties": {
                 "query": {"type": "string", "description": "e.g. failed | groupBy(host)"},
                 "start": {

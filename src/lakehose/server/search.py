@@ -25,7 +25,7 @@ from starlette.routing import BaseRoute, Route
 from lakehose.auth import scopes
 from lakehose.query import plan_query, time_range
 from lakehose.server.bodies import SearchRequest, decode
-from lakehose.server.errors import ApiError, envelope
+from lakehose.server.errors import NO_STORE, ApiError, envelope
 from lakehose.server.runtime import Runtime
 from lakehose.server.search_pool import SearchJob
 from lakehose.server.security import require
@@ -56,6 +56,7 @@ class SearchRoutes:
         return envelope(
             found.rows,
             started=started,
+            headers=NO_STORE,
             extra_meta={
                 "search": {
                     "kind": plan.kind,

@@ -25,11 +25,13 @@ def credential(request: Request, scheme: str) -> str | None:
 
 
 def is_loopback(request: Request) -> bool:
+    """Whether the caller's address is a loopback IP literal; a name (``localhost``, which a
+    trusted proxy may pass on from ``X-Forwarded-For``) is not an address and never is."""
     host = request.client.host if request.client else ""
     try:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
-        return host in ("localhost", "testclient")
+        return False
 
 
 def require(request: Request, runtime: Runtime, scope: str) -> AccessToken:
