@@ -56,6 +56,7 @@ class Settings:
     header_timeout: float = 20.0
     max_header_bytes: int = 64 * 1024
     max_connections: int = 4096
+    max_connections_per_address: int = 256
     keep_alive_timeout: int = 75
     # the log
     partitions: int = 1
@@ -98,6 +99,8 @@ class Settings:
             raise ConfigError("max_header_bytes must be at least 1024")
         if self.max_connections < 1:
             raise ConfigError("max_connections must be at least 1")
+        if self.max_connections_per_address < 0:
+            raise ConfigError("max_connections_per_address must be 0 (no cap) or more")
         if self.hec_auth_fail_limit < 0:
             raise ConfigError("hec_auth_fail_limit must be 0 (off) or more")
         for name in (
@@ -164,6 +167,10 @@ HELP: dict[str, str] = {
     ),
     "max_header_bytes": "largest request line plus headers accepted (431 above it)",
     "max_connections": "open connections per worker; more are answered 503 and closed",
+    "max_connections_per_address": (
+        "open connections per worker from one client address (IPv6: /64), at most half of"
+        " max_connections; more are answered 503 and closed (0: no cap)"
+    ),
     "keep_alive_timeout": "seconds an idle keep-alive connection is kept open",
     "partitions": "partitions of the log (1 suits every Falcon stream consumer)",
     "durability": "fsync: a 200 means on disk; none: skip fsync (benchmarks only)",

@@ -68,6 +68,7 @@ class ClientRoutes:
         if beyond:  # only a client it could have created: clients:write cannot revoke admin
             raise ScopeError(beyond[0])
         client = self.rt.catalog.revoke_client(target.client_id)
+        self.rt.catalog_moved()  # its open feeds end now
         return envelope([client.to_dict()], started=started)
 
 

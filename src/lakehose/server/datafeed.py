@@ -5,9 +5,10 @@ Theory of operation
 *Opening.* The request carries ``Authorization: Token <session token>`` from
 discovery. The session must be live (not past ``expires_at + session_grace``) and
 issued for this partition (and appId, when the query names one). Then the feed
-claims the catalog's connection slot for ``(appId, partition)``; the slot is shared
-by every worker process, so a second feed for the same appId and partition gets
-401 whichever worker it lands on, and the first one is left alone.
+claims the catalog's connection slot for ``(API client, appId, partition)``; the slot
+is shared by every worker process, so a second feed of the same client for the same
+appId and partition gets 401 whichever worker it lands on, and the first one is left
+alone. Another client's feeds never touch it.
 
 *Three tasks per connection.* The **pump** moves events: it reads a few record
 batches at a time from the partition (``batches_from``), renders them
@@ -88,6 +89,7 @@ class Feed:
     token_digest: bytes
     partition: int
     app_id: str
+    slot: str  # the connection lock's name: (API client, appId), with the partition beside it
     owner: str
     position: int
     first: int
@@ -134,7 +136,7 @@ class DataFeed:
         try:
             await self._serve(feed, receive, send)
         finally:
-            self.rt.catalog.release_connection(feed.app_id, feed.partition, feed.owner)
+            self.rt.catalog.release_connection(feed.slot, feed.partition, feed.owner)
             metrics.stream_connections.dec()
             self._log(scope, number, 200, feed)
 
@@ -172,7 +174,8 @@ class DataFeed:
         else:
             position = max(query.offset, start)
         owner = f"{os.getpid()}-{next(_owner_ids)}"
-        if not self._claim(session.app_id, partition, owner):
+        slot = slot_name(session.client_id, session.app_id)
+        if not self._claim(slot, partition, owner):
             raise AuthError(
                 f"appId {session.app_id} already has an active connection on partition {partition}"
             )
@@ -181,6 +184,7 @@ class DataFeed:
             token_digest=token_digest,
             partition=partition,
             app_id=session.app_id,
+            slot=slot,
             owner=owner,
             position=position,
             first=position,
@@ -248,9 +252,14 @@ class DataFeed:
         next_beat = time.time() + interval
         while True:
             timeout = max(0.0, min(next_beat, feed.deadline) - time.time())
+            # a revocation (here, or seen in the catalog by the reload task) ends it at once
+            moved = asyncio.ensure_future(self.rt.catalog_change.wait())
             done, _ = await asyncio.wait(
-                {watcher, pump, stopper}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
+                {watcher, pump, stopper, moved},
+                timeout=timeout,
+                return_when=asyncio.FIRST_COMPLETED,
             )
+            moved.cancel()
             if watcher in done:
                 return "disconnected"
             if stopper in done:
@@ -277,7 +286,7 @@ class DataFeed:
                 return "stopped"
             now = time.time()
             if now >= next_beat:
-                if not catalog.heartbeat_connection(feed.app_id, feed.partition, feed.owner):
+                if not catalog.heartbeat_connection(feed.slot, feed.partition, feed.owner):
                     return "connection slot lost"
                 next_beat = now + interval
             session = catalog.session_by_digest(feed.token_digest)
@@ -372,6 +381,12 @@ class DataFeed:
             feed.reason or "-",
             (time.perf_counter() - feed.started) * 1000,
         )
+
+
+def slot_name(client_id: str, app_id: str) -> str:
+    """The one-connection lock is per API client: another client using the same appId
+    (the CLI's default, say) neither locks this one out nor learns that the appId is in use."""
+    return f"{client_id}/{app_id}"
 
 
 def _process_alive(pid_text: str) -> bool:

@@ -142,7 +142,8 @@ def routes(runtime: Runtime) -> list[BaseRoute]:
         if not value:
             return error(400, "the token to revoke is required (form field 'token')")
         owner = None if scopes.ADMIN in client.scopes else client.client_id
-        runtime.catalog.revoke_token(value, owner)
+        if runtime.catalog.revoke_token(value, owner):
+            runtime.catalog_moved()  # feeds of the sessions issued with it end now
         return envelope([])
 
     return [

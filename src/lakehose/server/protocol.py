@@ -31,7 +31,15 @@ hold more than the limit, so an ordinary request pays two comparisons.
 so a response's head and body leave in one ``send`` (see ``server/http.py``).
 
 *Connection bound* (``max_connections`` per worker): a connection beyond it gets
-``503`` with ``Retry-After`` and is closed at once, before anything is read.
+``503`` with ``Retry-After`` and is closed at once, before anything is read. One
+address (IPv6: its /64) may hold at most ``max_connections_per_address`` of them
+(and never more than half), so slow connections from one place cannot take the
+server from every other sender.
+
+*Dead peers*: each connection has ``TCP_USER_TIMEOUT`` set to ``heartbeat_interval``:
+data unacknowledged that long aborts it. A peer that vanished without a FIN (its
+machine off, its link cut) is so noticed on the data feed's next keep-alive write,
+and its feed ends, instead of after the kernel's retransmissions (about 15 minutes).
 
 Deadlines are checked by one sweep per worker (every half second at most) over
 the open connections, not by a timer per request: the ingest path only stamps
@@ -46,13 +54,16 @@ count in ``lakehose_connections_refused_total`` by reason.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import http
+import socket
 from typing import Any
 
 import httptools
 import orjson
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+from lakehose.auth.lockout import address_group
 from lakehose.config import Settings
 from lakehose.server.errors import error
 from lakehose.server.hec import route_of
@@ -60,6 +71,7 @@ from lakehose.server.http import CoalescingTransport
 from lakehose.server.metrics import Metrics
 
 MAX_HEADERS = 256
+TCP_USER_TIMEOUT = getattr(socket, "TCP_USER_TIMEOUT", 18)  # Linux
 SWEEP_INTERVAL = 0.5
 
 
@@ -75,6 +87,13 @@ class Limits:
         self.body_timeout = settings.body_timeout
         self.max_header_bytes = settings.max_header_bytes
         self.max_connections = settings.max_connections
+        # 0: no cap; at most half of max_connections, so one address never takes them all
+        cap = settings.max_connections_per_address
+        self.per_address = min(cap, max(1, settings.max_connections // 2)) if cap else 0
+        self.by_address: dict[str, int] = {}
+        # unacknowledged data for this long aborts a connection: a peer gone without a FIN
+        # (a feed's keep-alive write is then never acknowledged) is noticed within it
+        self.user_timeout_ms = int(settings.heartbeat_interval * 1000)
         self.metrics = metrics
         self.interval = min(SWEEP_INTERVAL, settings.header_timeout / 2, settings.body_timeout / 2)
         self.connections: set[Any] | None = None
@@ -113,15 +132,36 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         self._head_raw = 0  # every chunk so far in which the headers were under way
         self._chunk = 0  # the chunk being parsed
         self._body_since: float | None = None  # a non-HEC body is under way: last byte at
+        self._address: str | None = None
         super().connection_made(transport)
         self.transport = CoalescingTransport(transport, self.loop)  # type: ignore[assignment]
         limits = self.limits
         limits.start(self.loop, self.connections)
+        sock = transport.get_extra_info("socket")
+        if sock is not None and limits.user_timeout_ms and sock.family != socket.AF_UNIX:
+            with contextlib.suppress(OSError, AttributeError):
+                sock.setsockopt(socket.IPPROTO_TCP, TCP_USER_TIMEOUT, limits.user_timeout_ms)
         if len(self.connections) > limits.max_connections:
             self._refuse(503, "Server is busy", "connections", retry_after=1, hec_code=9)
+            return
+        peer = transport.get_extra_info("peername")
+        if limits.per_address and isinstance(peer, tuple):
+            self._address = address_group(str(peer[0]))
+            held = limits.by_address.get(self._address, 0) + 1
+            limits.by_address[self._address] = held
+            if held > limits.per_address:
+                self._refuse(
+                    503, "Server is busy", "address_connections", retry_after=1, hec_code=9
+                )
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._head_since = self._body_since = None
+        if self._address is not None:
+            by_address = self.limits.by_address
+            left = by_address.pop(self._address, 1) - 1
+            if left > 0:
+                by_address[self._address] = left
+            self._address = None
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:

@@ -110,6 +110,7 @@ class Runtime:
             access_log_for(settings.log_format) if settings.access_log else None
         )
         self.shutting_down = False
+        self.catalog_change = asyncio.Event()
         self.started_at = time.time()
         self.loop: asyncio.AbstractEventLoop
 
@@ -200,7 +201,14 @@ class Runtime:
     def _reload_if_changed(self) -> None:
         if self.catalog.data_version() != self._keys.version:
             self.reload_keys()
+            self.catalog_moved()
         self.reload_parsers()
+
+    def catalog_moved(self) -> None:
+        """Wake whoever waits on :attr:`catalog_change` (open feeds re-check their session):
+        called when another process committed to the catalog, or a route here revoked."""
+        event, self.catalog_change = self.catalog_change, asyncio.Event()
+        event.set()
 
     def connector_for_key(self, key: str, digest: bytes) -> Connector | None:
         found = self._keys.by_digest.get(digest)

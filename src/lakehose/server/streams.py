@@ -64,7 +64,7 @@ class StreamRoutes:
         resources: list[dict[str, Any]] = []
         for p in range(s.partitions):
             session_token, session = self.rt.catalog.create_session(
-                token.client_id, app, p, s.session_ttl
+                token.client_id, app, p, s.session_ttl, issuer=token.digest
             )
             resources.append(
                 {

@@ -124,6 +124,7 @@ class AccessToken:
     scopes: frozenset[str]
     issued_at: int
     expires_at: int
+    digest: bytes = b""  # the token's SHA-256, to name it without the secret
 
 
 @dataclass(frozen=True, slots=True)
@@ -446,25 +447,33 @@ class Catalog:
 
     def check_token(self, token: str) -> AccessToken | None:
         """What a bearer token grants, or None if unknown, expired or revoked."""
+        token_digest = secrets.digest(token)
         rows = self._query(
             "SELECT client_id, scopes, issued_at, expires_at, revoked FROM access_tokens "
             "WHERE token_hash = ?",
-            (secrets.digest(token),),
+            (token_digest,),
         )
         if not rows or rows[0][4] or rows[0][3] <= time.time():
             return None
         client_id, scopes, issued, expires, _ = rows[0]
-        return AccessToken(client_id, frozenset(orjson.loads(scopes)), issued, expires)
+        return AccessToken(
+            client_id, frozenset(orjson.loads(scopes)), issued, expires, token_digest
+        )
 
     def revoke_token(self, token: str, client_id: str | None = None) -> bool:
-        """Revoke a bearer token (only if ``client_id`` holds it, when given); True if it was live."""
+        """Revoke a bearer token (only if ``client_id`` holds it, when given), and end the
+        stream sessions issued with it; True if it was live."""
         sql = "UPDATE access_tokens SET revoked = 1 WHERE token_hash = ? AND revoked = 0"
-        args: tuple[Any, ...] = (secrets.digest(token),)
+        token_digest = secrets.digest(token)
+        args: tuple[Any, ...] = (token_digest,)
         if client_id is not None:
             sql += " AND client_id = ?"
             args += (client_id,)
         with self._tx() as c:
-            return c.execute(sql, args).rowcount > 0
+            live = c.execute(sql, args).rowcount > 0
+            if live:
+                c.execute("DELETE FROM stream_sessions WHERE issuer = ?", (token_digest,))
+            return live
 
     # failed logins ---------------------------------------------------------------------
 
@@ -515,9 +524,15 @@ class Catalog:
     # stream sessions -------------------------------------------------------------------
 
     def create_session(
-        self, client_id: str, app_id: str, partition: int, ttl: float
+        self,
+        client_id: str,
+        app_id: str,
+        partition: int,
+        ttl: float,
+        issuer: bytes | None = None,
     ) -> tuple[str, StreamSession]:
-        """A new session token for ``(client, appId, partition)``, valid ``ttl`` seconds."""
+        """A new session token for ``(client, appId, partition)``, valid ``ttl`` seconds;
+        ``issuer`` is the digest of the bearer token that asked (revoking it ends the session)."""
         token = secrets.new_secret(32)
         now = time.time()
         session = StreamSession(client_id, app_id, partition, now, now + ttl)
@@ -525,9 +540,9 @@ class Catalog:
             c.execute("DELETE FROM stream_sessions WHERE expires_at < ?", (now - 3600,))
             c.execute(
                 "INSERT INTO stream_sessions "
-                "(token_hash, client_id, app_id, partition, issued_at, expires_at) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
-                (secrets.digest(token), client_id, app_id, partition, now, now + ttl),
+                "(token_hash, client_id, app_id, partition, issued_at, expires_at, issuer) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (secrets.digest(token), client_id, app_id, partition, now, now + ttl, issuer),
             )
         return token, session
 
