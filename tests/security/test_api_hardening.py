@@ -158,9 +158,7 @@ def test_replies_with_secrets_or_events_are_not_stored_by_caches(
         "connector create": admin.post("/api/v1/connectors", json={"name": "cached"}),
         "connector rotate": admin.post("/api/v1/connectors/cached/rotate"),
         "search": admin.post("/api/v1/search", json={"query": ""}),
-        "token": httpx.post(
-            server.url + "/oauth2/token", data=new_client(admin, "streams:read")
-        ),
+        "token": httpx.post(server.url + "/oauth2/token", data=new_client(admin, "streams:read")),
         "discover": admin.get("/sensors/entities/datafeed/v2", params={"appId": "cache"}),
     }
     for what, reply in replies.items():

@@ -45,9 +45,7 @@ def count(client: httpx.Client, query: str) -> httpx.Response:
 
 
 @pytest.mark.parametrize("query", ["/^(.|.)*Q$/", "/[a-z]*z$/", "event=/(x+x+)+y/"])
-def test_regexes_that_backtrack_in_python_answer_at_once(
-    search: httpx.Client, query: str
-) -> None:
+def test_regexes_that_backtrack_in_python_answer_at_once(search: httpx.Client, query: str) -> None:
     reply = count(search, query)
     assert reply.status_code == 200, reply.text
     assert reply.json()["resources"] == [{"_count": 0}]

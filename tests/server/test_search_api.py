@@ -367,7 +367,11 @@ def test_a_token_without_search_read_is_refused(lake: RunningServer) -> None:
         ({"query": 5}, "field 'query': expected str, got int", None),
         ({"query": "x", "colour": "red"}, "unknown field colour", None),
         ({"query": "x", "cursor": "bogus"}, "invalid cursor", None),
-        ({"query": "x", "start": ["1h"]}, "field 'start': expected int | float | str | null, got array", None),
+        (
+            {"query": "x", "start": ["1h"]},
+            "field 'start': expected int | float | str | null, got array",
+            None,
+        ),
     ],
 )
 def test_bad_requests_get_400_with_the_position(

@@ -107,6 +107,8 @@ def _child(conn: Connection, data_dir: str, partitions: int, key: bytes) -> None
             conn.send(("ok", _run(job, Path(data_dir), partitions, key)))
         except QueryError as exc:
             conn.send(("query", (exc.message, exc.line, exc.column)))
+        except RecursionError:
+            conn.send(("query", ("the query is nested too deeply to run", 1, 0)))
         except SearchTimeoutError as exc:
             conn.send(("timeout", exc.seconds))
         except LakehoseError as exc:
