@@ -17,6 +17,7 @@ TOKEN_SCOPES: dict[str, tuple[str, ...]] = {
     "streams_read": ("streams:read",),
     "search_read": ("search:read",),
     "admin": ("admin",),
+    "clients_write": ("clients:write",),
 }
 KINDS = (
     "none",
@@ -26,6 +27,7 @@ KINDS = (
     "streams_read",
     "search_read",
     "admin",
+    "clients_write",
     "expired_token",
     "revoked_token",
     "client_basic",

@@ -184,6 +184,7 @@ def test_the_table_is_not_degenerate() -> None:
         "streams_read",
         "search_read",
         "admin",
+        "clients_write",
         "client_basic",
         "session_token",
     }
@@ -191,3 +192,46 @@ def test_the_table_is_not_degenerate() -> None:
         outcomes = {expect(kind) for expect in POLICY.values() if expect is not public}
         assert outcomes & {401, 403}, kind
         assert (PASS in outcomes) == (kind in opens_something), kind
+
+
+@pytest.mark.parametrize(
+    ("kind", "target", "want"),
+    [
+        ("clients_write", ("streams:read",), 403),  # a scope it does not hold
+        ("clients_write", ("clients:write",), 200),
+        ("clients_write", ("admin",), 403),  # it could not have made an admin client
+        ("clients_write", ("connectors:write",), 403),
+        ("admin", ("admin",), 200),
+        ("admin", ("streams:read", "search:read"), 200),
+    ],
+)
+def test_a_token_changes_only_clients_whose_scopes_it_could_grant(
+    server: RunningServer, creds: Credentials, kind: str, target: tuple[str, ...], want: int
+) -> None:
+    """Revoking (DELETE, or POST .../revoke) follows the rule creating does."""
+    admin = {"Authorization": f"Bearer {creds.admin_token}"}
+    with httpx.Client(base_url=server.url, timeout=30) as client:
+        for how in ("DELETE", "POST"):
+            made = client.post(
+                "/api/v1/clients",
+                json={
+                    "name": f"target-{kind}-{'-'.join(target).replace(':', '.')}-{how}",
+                    "scopes": list(target),
+                },
+                headers=admin,
+            )
+            assert made.status_code == 201, made.text
+            path = "/api/v1/clients/" + made.json()["resources"][0]["client_id"]
+            if how == "POST":
+                path += "/revoke"
+            reply = client.request(how, path, headers=creds.headers[kind])
+            assert reply.status_code == want, (how, reply.text)
+            creating = client.post(
+                "/api/v1/clients",
+                json={
+                    "name": f"new-{kind}-{'-'.join(target).replace(':', '.')}-{how}",
+                    "scopes": list(target),
+                },
+                headers=creds.headers[kind],
+            )
+            assert creating.status_code == (201 if want == 200 else 403), creating.text
