@@ -79,6 +79,11 @@ class Settings:
     customer_id: str | None = None
     # administration and logs
     allow_remote_admin: bool = False
+    allow_remote_metrics: bool = False
+    metrics_token: bool = False
+    max_tokens_per_client: int = 100
+    max_sessions_per_client: int = 1000
+    max_feeds_per_client: int = 64
     trusted_proxies: str = "127.0.0.1,::1"
     access_log: bool = True
     log_level: str = "info"
@@ -99,6 +104,9 @@ class Settings:
             raise ConfigError("max_header_bytes must be at least 1024")
         if self.max_connections < 1:
             raise ConfigError("max_connections must be at least 1")
+        for limit in ("max_tokens_per_client", "max_sessions_per_client", "max_feeds_per_client"):
+            if getattr(self, limit) < 1:
+                raise ConfigError(f"{limit} must be at least 1")
         if self.max_connections_per_address < 0:
             raise ConfigError("max_connections_per_address must be 0 (no cap) or more")
         if self.hec_auth_fail_limit < 0:
@@ -191,6 +199,15 @@ HELP: dict[str, str] = {
     "tail_poll_interval": "how often a worker checks for events committed by other workers",
     "customer_id": "customerIDString in stream metadata (default: generated per data directory)",
     "allow_remote_admin": "allow admin API calls from non-loopback addresses",
+    "allow_remote_metrics": (
+        "answer /metrics and /api/v1/status to non-loopback addresses (they name connectors"
+        " and show counts, offsets and the version)"
+    ),
+    "metrics_token": "require a bearer token with the metrics:read scope for /metrics and"
+    " /api/v1/status",
+    "max_tokens_per_client": "live OAuth2 access tokens one API client may hold (429 beyond)",
+    "max_sessions_per_client": "live stream sessions one API client may hold (429 beyond)",
+    "max_feeds_per_client": "open data feeds one API client may hold, all workers (429 beyond)",
     "trusted_proxies": (
         "comma-separated addresses or networks of reverse proxies whose X-Forwarded-For names"
         " the client ('' trusts none)"

@@ -15,7 +15,7 @@ from lakehose.auth import scopes
 from lakehose.server.bodies import ConnectorRequest, decode
 from lakehose.server.errors import NO_STORE, ApiError, envelope
 from lakehose.server.runtime import Runtime
-from lakehose.server.security import require, require_admin_origin
+from lakehose.server.security import require, require_admin_origin, require_metrics_access
 from lakehose.storage.catalog import Connector
 from lakehose.storage.lake import connector_stats, connector_view, hec_url
 
@@ -152,6 +152,7 @@ def routes(runtime: Runtime) -> list[BaseRoute]:
 
     async def status(request: Request) -> Response:
         started = time.perf_counter()
+        require_metrics_access(request, runtime)
         partitions = []
         for p, reader in runtime.readers.items():
             start, end = reader.bounds()
@@ -170,6 +171,7 @@ def routes(runtime: Runtime) -> list[BaseRoute]:
         )
 
     async def metrics(request: Request) -> Response:
+        require_metrics_access(request, runtime)
         runtime.flush_metrics()
         body, content_type = runtime.metrics.render()
         return Response(body, media_type=content_type)

@@ -54,7 +54,7 @@ from urllib.parse import parse_qsl
 from starlette.requests import Request
 
 from lakehose.auth.secrets import digest
-from lakehose.errors import AuthError, LakehoseError
+from lakehose.errors import AuthError, LakehoseError, LimitError
 from lakehose.server import stream_params
 from lakehose.server.errors import ApiError, error, status_for
 from lakehose.server.falcon_envelope import KEEPALIVE, FeedFormat, render_batch
@@ -175,6 +175,11 @@ class DataFeed:
             position = max(query.offset, start)
         owner = f"{os.getpid()}-{next(_owner_ids)}"
         slot = slot_name(session.client_id, session.app_id)
+        feeds = self.rt.catalog.open_feeds(slot_name(session.client_id, ""))
+        if feeds >= s.max_feeds_per_client:
+            raise LimitError(
+                f"this client has {feeds} open data feeds, its limit (max_feeds_per_client)", 5.0
+            )
         if not self._claim(slot, partition, owner):
             raise AuthError(
                 f"appId {session.app_id} already has an active connection on partition {partition}"

@@ -32,6 +32,7 @@ from starlette.routing import BaseRoute, Route
 
 from lakehose.auth import scopes
 from lakehose.auth.lockout import address_group
+from lakehose.errors import LimitError
 from lakehose.server.errors import envelope, error
 from lakehose.server.runtime import Runtime
 from lakehose.server.security import credential
@@ -113,7 +114,13 @@ def routes(runtime: Runtime) -> list[BaseRoute]:
         client = check(request, client_id, secret)
         if isinstance(client, Response):
             return client
-        access_token, info = runtime.catalog.issue_token(client, runtime.settings.token_ttl)
+        try:
+            access_token, info = runtime.catalog.issue_token(
+                client, runtime.settings.token_ttl, runtime.settings.max_tokens_per_client
+            )
+        except LimitError as exc:
+            seconds = max(1, math.ceil(exc.retry_after))
+            return error(429, exc.message, headers={"Retry-After": str(seconds)})
         body = {
             "access_token": access_token,
             "token_type": "bearer",
