@@ -18,6 +18,7 @@ TOKEN_SCOPES: dict[str, tuple[str, ...]] = {
     "search_read": ("search:read",),
     "admin": ("admin",),
     "clients_write": ("clients:write",),
+    "metrics_read": ("metrics:read",),
 }
 KINDS = (
     "none",
@@ -28,6 +29,7 @@ KINDS = (
     "search_read",
     "admin",
     "clients_write",
+    "metrics_read",
     "expired_token",
     "revoked_token",
     "client_basic",

@@ -109,10 +109,11 @@ def test_admin_from_a_non_loopback_address_is_refused_unless_allowed(
             )
             assert sent.json() == {"text": "Success", "code": 0}
 
-        server.args.append("--allow-remote-admin")
+        server.args += ["--allow-remote-admin", "--allow-remote-metrics"]
         server.restart()
         with httpx.Client(base_url=server.url, headers=admin, timeout=30) as remote:
             assert remote.get("/api/v1/connectors").status_code == 200
+            assert remote.get("/api/v1/status").status_code == 200
             made = remote.post("/api/v1/connectors", json={"name": "from-afar"})
             assert made.status_code == 201
     finally:

@@ -177,6 +177,31 @@ def test_every_route_answers_every_credential_kind_as_the_table_says(
     assert not wrong, "\n".join(wrong)
 
 
+METRICS_ROUTES = [
+    ("GET", "/metrics"),
+    ("HEAD", "/metrics"),
+    ("GET", "/api/v1/status"),
+    ("HEAD", "/api/v1/status"),
+]
+
+
+def test_with_metrics_token_metrics_and_status_need_metrics_read(tmp_path: Path) -> None:
+    """``metrics_token`` turns the two public read-outs into ``metrics:read`` routes."""
+    args = ["--hec-auth-fail-limit", "0", "--metrics-token"]
+    with run_server(tmp_path / "data", args=args) as guarded:
+        creds = make_credentials(guarded, "mt")
+        wrong = []
+        with httpx.Client(base_url=guarded.url, timeout=30) as client:
+            for method, path in METRICS_ROUTES:
+                for kind in KINDS:
+                    want = needs(scopes.METRICS_READ)(kind)
+                    got = call(client, method, path, creds.headers[kind])
+                    ok = got == want if isinstance(want, int) else got == 200
+                    if not ok:
+                        wrong.append(f"{method} {path} as {kind}: {got}, expected {want}")
+    assert not wrong, "\n".join(wrong)
+
+
 def test_the_table_is_not_degenerate() -> None:
     """Every kind is refused somewhere, and each real credential opens some non-public route."""
     opens_something = {
