@@ -160,7 +160,9 @@ class SearchPool:
         self._slots = asyncio.Semaphore(size)
         self._idle: list[_Child] = []
         self._busy: set[_Child] = set()
-        # one thread per running search waits on its pipe; never the loop's shared executor
+        # one thread per running search waits on its pipe; never the loop's shared executor.
+        # Children are started from these threads too, which live as long as the pool: the
+        # kernel's parent-death signal follows the thread that started a child.
         self._threads = ThreadPoolExecutor(size, thread_name_prefix="lakehose-search")
         self.kills = 0  # children killed at their deadline
 
