@@ -4,7 +4,7 @@ The consumer runs in its own network namespace, joined to this one by a veth pai
 server listens on this end's address. Once the consumer is reading, its end of the link is
 set down: its packets, FIN included, never arrive, and the server's keep-alive writes are
 never acknowledged, as when a laptop is closed or a cable pulled. The server must notice on
-its next keep-alive write (``TCP_USER_TIMEOUT``) and free the appId, instead of keeping the
+its next keep-alive write (TCP_INFO: retransmitted, unacknowledged) and free the appId, instead of keeping the
 feed "connected" for the kernel's ~15 minutes of retransmissions.
 """
 
@@ -86,7 +86,7 @@ def test_a_consumer_gone_without_a_fin_frees_its_feed(
             consumer.wait()
             if consumer.stdout is not None:
                 consumer.stdout.close()
-    assert "disconnected" in server.logs()
+    assert "end=peer gone" in server.logs()
 
 
 def _peer_link(ns: Namespace) -> str:

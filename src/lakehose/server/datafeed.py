@@ -18,8 +18,11 @@ step's batches in memory. Between steps it yields to the event loop. When it has
 caught up it waits on ``Runtime.wait_for_end_past``, which wakes it when any
 worker commits past its position; after ``heartbeat_interval`` of idleness it
 writes a bare ``\\r\\n``. The **watcher** awaits ``receive()`` until uvicorn
-reports ``http.disconnect``, which happens as soon as the socket is closed, and at
-the latest when a keep-alive write to a dead peer fails. The **supervisor** (the
+reports ``http.disconnect``, which happens as soon as the socket is closed. A peer
+that vanished without a FIN never closes it: every half interval the supervisor
+asks the kernel whether the feed's writes were retransmitted without any
+acknowledgement for a whole interval (``peer.py``), and if so ends the feed
+("peer gone"). The **supervisor** (the
 request's own coroutine) waits for either, and meanwhile heartbeats the slot and
 re-reads the session every ``heartbeat_interval`` and at the session's deadline
 (a refresh, handled by any worker, moves the deadline; revoking the client deletes
@@ -45,6 +48,7 @@ import asyncio
 import itertools
 import logging
 import os
+import socket
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass, field
@@ -58,6 +62,7 @@ from lakehose.errors import AuthError, LakehoseError, LimitError
 from lakehose.server import stream_params
 from lakehose.server.errors import ApiError, error, status_for
 from lakehose.server.falcon_envelope import KEEPALIVE, FeedFormat, render_batch
+from lakehose.server.peer import SOCKET_KEY, peer_gone
 from lakehose.server.runtime import Runtime
 from lakehose.server.security import credential
 from lakehose.storage.catalog import StreamSession
@@ -73,6 +78,7 @@ READ_BATCHES = 4  # record batches read per step (a batch holds at most 2,000 ev
 SEND_BYTES = 128 * 1024  # send as soon as this much is rendered
 FINAL_SEND_TIMEOUT = 5.0
 TOO_SLOW = "consumer too slow"
+PEER_GONE = "peer gone"  # no acknowledgement of the keep-alive: vanished without a FIN
 _HEADERS = [
     (b"content-type", b"application/json"),
     (b"cache-control", b"no-store"),
@@ -96,6 +102,7 @@ class Feed:
     event_types: frozenset[str] | None
     format: FeedFormat
     deadline: float
+    sock: socket.socket | None = None  # to ask the kernel whether the peer is gone
     events: int = 0
     reason: str = ""
     started: float = field(default_factory=time.perf_counter)
@@ -196,6 +203,7 @@ class DataFeed:
             event_types=query.event_types,
             format=FeedFormat(self.customer_id(), flat=query.format == "flatjson"),
             deadline=session.expires_at + s.session_grace,
+            sock=scope.get(SOCKET_KEY),
         )
 
     def _claim(self, app_id: str, partition: int, owner: str) -> bool:
@@ -234,7 +242,11 @@ class DataFeed:
             for task in (pump, watcher, stopper):
                 task.cancel()
             await asyncio.gather(pump, watcher, stopper, return_exceptions=True)
-        if feed.reason not in ("disconnected", TOO_SLOW):  # a stalled consumer takes no last chunk
+        if feed.reason not in (
+            "disconnected",
+            TOO_SLOW,
+            PEER_GONE,
+        ):  # a stalled consumer takes no last chunk
             try:
                 await asyncio.wait_for(
                     send({"type": "http.response.body", "body": b"", "more_body": False}),
@@ -255,8 +267,9 @@ class DataFeed:
         catalog = self.rt.catalog
         interval = s.heartbeat_interval
         next_beat = time.time() + interval
+        next_probe = time.time() + interval / 2
         while True:
-            timeout = max(0.0, min(next_beat, feed.deadline) - time.time())
+            timeout = max(0.0, min(next_beat, feed.deadline, next_probe) - time.time())
             # a revocation (here, or seen in the catalog by the reload task) ends it at once
             moved = asyncio.ensure_future(self.rt.catalog_change.wait())
             done, _ = await asyncio.wait(
@@ -290,6 +303,10 @@ class DataFeed:
                     return "error"
                 return "stopped"
             now = time.time()
+            if now >= next_probe:
+                next_probe = now + interval / 2
+                if peer_gone(feed.sock, interval):  # unacknowledged for a keep-alive interval
+                    return PEER_GONE
             if now >= next_beat:
                 if not catalog.heartbeat_connection(feed.slot, feed.partition, feed.owner):
                     return "connection slot lost"

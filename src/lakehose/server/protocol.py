@@ -36,10 +36,9 @@ address (IPv6: its /64) may hold at most ``max_connections_per_address`` of them
 (and never more than half), so slow connections from one place cannot take the
 server from every other sender.
 
-*Dead peers*: each connection has ``TCP_USER_TIMEOUT`` set to ``heartbeat_interval``:
-data unacknowledged that long aborts it. A peer that vanished without a FIN (its
-machine off, its link cut) is so noticed on the data feed's next keep-alive write,
-and its feed ends, instead of after the kernel's retransmissions (about 15 minutes).
+*The socket in the scope*: each request's scope carries its connection's socket
+(:data:`SOCKET_KEY`), so the data feed can ask the kernel whether the peer is
+still there (``server/peer.py``).
 
 Deadlines are checked by one sweep per worker (every half second at most) over
 the open connections, not by a timer per request: the ingest path only stamps
@@ -54,9 +53,7 @@ count in ``lakehose_connections_refused_total`` by reason.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import http
-import socket
 from typing import Any
 
 import httptools
@@ -69,9 +66,9 @@ from lakehose.server.errors import error
 from lakehose.server.hec import route_of
 from lakehose.server.http import CoalescingTransport
 from lakehose.server.metrics import Metrics
+from lakehose.server.peer import SOCKET_KEY
 
 MAX_HEADERS = 256
-TCP_USER_TIMEOUT = getattr(socket, "TCP_USER_TIMEOUT", 18)  # Linux
 SWEEP_INTERVAL = 0.5
 
 
@@ -91,9 +88,6 @@ class Limits:
         cap = settings.max_connections_per_address
         self.per_address = min(cap, max(1, settings.max_connections // 2)) if cap else 0
         self.by_address: dict[str, int] = {}
-        # unacknowledged data for this long aborts a connection: a peer gone without a FIN
-        # (a feed's keep-alive write is then never acknowledged) is noticed within it
-        self.user_timeout_ms = int(settings.heartbeat_interval * 1000)
         self.metrics = metrics
         self.interval = min(SWEEP_INTERVAL, settings.header_timeout / 2, settings.body_timeout / 2)
         self.connections: set[Any] | None = None
@@ -137,10 +131,7 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         self.transport = CoalescingTransport(transport, self.loop)  # type: ignore[assignment]
         limits = self.limits
         limits.start(self.loop, self.connections)
-        sock = transport.get_extra_info("socket")
-        if sock is not None and limits.user_timeout_ms and sock.family != socket.AF_UNIX:
-            with contextlib.suppress(OSError, AttributeError):
-                sock.setsockopt(socket.IPPROTO_TCP, TCP_USER_TIMEOUT, limits.user_timeout_ms)
+        self._socket = transport.get_extra_info("socket")
         if len(self.connections) > limits.max_connections:
             self._refuse(503, "Server is busy", "connections", retry_after=1, hec_code=9)
             return
@@ -197,6 +188,7 @@ class GuardedHttpProtocol(HttpToolsProtocol):
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
+        self.scope[SOCKET_KEY] = self._socket  # type: ignore[literal-required]  # for peer.py
         if self._head_since is None:
             self._head_since = self.loop.time()
         self._head_begun = True
