@@ -72,7 +72,7 @@ def numbered(start: int, count: int, **extra: Any) -> list[dict[str, Any]]:
     return [{"event": {"seq": n, **extra}} for n in range(start, start + count)]
 
 
-class FeedReader:
+class LogReader:
     """An open data feed, read line by line on a thread (so tests can bound every wait)."""
 
     def __init__(self, url: str, session_token: str, headers: dict[str, str] | None = None):
@@ -149,15 +149,15 @@ class FeedReader:
         if self._thread is not None:
             self._thread.join(10)
 
-    def __enter__(self) -> FeedReader:
+    def __enter__(self) -> LogReader:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
 
 
-def open_feed(resource: dict[str, Any], query: str = "", **headers: str) -> FeedReader:
+def open_feed(resource: dict[str, Any], query: str = "", **headers: str) -> LogReader:
     """Open a discovered stream the way CrowdStrike's examples do: dataFeedURL + '&…'."""
-    return FeedReader(
+    return LogReader(
         resource["dataFeedURL"] + query, resource["sessionToken"]["token"], headers or None
     )

@@ -112,8 +112,10 @@ class Search:
         limit: int | None = 200,
         cursor: str | None = None,
         time_limit: float | None = None,
+        cursor_key: bytes = b"",
     ) -> None:
         self.plan = plan
+        self._key = cursor_key
         self.time_limit = time_limit  # seconds of scanning before SearchTimeoutError
         self.readers = {r.partition: r for r in readers}
         self.limit = limit
@@ -125,7 +127,7 @@ class Search:
             raise QueryError(
                 "only event lists and table() can be paged; this query has no next page"
             )
-        resumed = Cursor.decode(cursor, self._hash) if cursor else None
+        resumed = Cursor.decode(cursor, self._hash, cursor_key) if cursor else None
         self.span = resumed.span if resumed is not None else span
         self.descending = plan.descending
         if resumed is not None:
@@ -255,7 +257,7 @@ class Search:
             if stopped and self.plan.pageable:
                 self.next_cursor = Cursor(
                     self._hash, self.descending, self.positions, self.span
-                ).encode()
+                ).encode(self._key)
         finally:
             self.stats.took_ms = (time.perf_counter() - started) * 1000
 

@@ -27,6 +27,7 @@ def start_search(
     limit: int | None = DEFAULT_LIMIT,
     cursor: str | None = None,
     time_limit: float | None = None,
+    cursor_key: bytes = b"",
 ) -> tuple[Search, Iterator[dict[str, Any]]]:
     """A search over the readers ``open_readers()`` gives, and its rows as they are found.
 
@@ -35,7 +36,15 @@ def start_search(
     """
     readers = open_readers()
     try:
-        search = Search(plan, readers, span, limit=limit, cursor=cursor, time_limit=time_limit)
+        search = Search(
+            plan,
+            readers,
+            span,
+            limit=limit,
+            cursor=cursor,
+            time_limit=time_limit,
+            cursor_key=cursor_key,
+        )
     except BaseException:
         _close(readers)
         raise
@@ -57,9 +66,16 @@ def run_search(
     limit: int | None = DEFAULT_LIMIT,
     cursor: str | None = None,
     time_limit: float | None = None,
+    cursor_key: bytes = b"",
 ) -> tuple[list[dict[str, Any]], Search]:
     """Run to completion (at most ``limit`` rows); the rows and the finished search."""
     search, rows = start_search(
-        open_readers, plan, span, limit=limit, cursor=cursor, time_limit=time_limit
+        open_readers,
+        plan,
+        span,
+        limit=limit,
+        cursor=cursor,
+        time_limit=time_limit,
+        cursor_key=cursor_key,
     )
     return list(rows), search

@@ -50,3 +50,6 @@ def error(
     return envelope(
         status=status, errors=[{"code": status, "message": message, **fields}], headers=headers
     )
+
+
+NO_STORE = {"Cache-Control": "no-store"}

@@ -12,10 +12,10 @@ from starlette.routing import BaseRoute, Route
 
 import lakehose
 from lakehose.auth import scopes
-from lakehose.server.protocols.body import json_body
-from lakehose.server.replies.envelope import envelope
+from lakehose.server.protocols.json_bodies import ConnectorRequest, decode
+from lakehose.server.replies.envelope import NO_STORE, envelope
 from lakehose.server.replies.errors import ApiError
-from lakehose.server.routes.guards import require, require_admin_origin
+from lakehose.server.routes.guards import require, require_admin_origin, require_metrics_access
 from lakehose.server.runtime import Runtime
 from lakehose.storage.catalog.connectors import Connector
 from lakehose.storage.lake import connector_stats, connector_view, hec_url
@@ -43,9 +43,7 @@ _CONNECTOR_FIELDS = {
 
 
 def connector_options(body: dict[str, Any], runtime: Runtime) -> dict[str, Any]:
-    unknown = set(body) - set(_CONNECTOR_FIELDS) - {"name"}
-    if unknown:
-        raise ApiError(400, f"unknown field(s): {', '.join(sorted(unknown))}")
+    """Connector options from a body :class:`ConnectorRequest` validated (types and names)."""
     options = {_CONNECTOR_FIELDS[k]: v for k, v in body.items() if k != "name"}
     parser = options.get("parser")
     if parser is not None and parser not in runtime.parsers.parsers:
@@ -88,7 +86,7 @@ class ConnectorRoutes:
     async def create(self, request: Request) -> Response:
         started = time.perf_counter()
         self._auth(request, scopes.CONNECTORS_WRITE)
-        body = await json_body(request)
+        body = decode(await request.body(), ConnectorRequest).given()
         name = body.get("name")
         if not isinstance(name, str):
             raise ApiError(400, "field 'name' is required")
@@ -96,7 +94,7 @@ class ConnectorRoutes:
         self.rt.reload_keys()
         view = self._view(connector)
         view["api_key"] = key
-        return envelope([view], status=201, started=started)
+        return envelope([view], status=201, started=started, headers=NO_STORE)
 
     async def show(self, request: Request) -> Response:
         started = time.perf_counter()
@@ -107,7 +105,7 @@ class ConnectorRoutes:
     async def update(self, request: Request) -> Response:
         started = time.perf_counter()
         self._auth(request, scopes.CONNECTORS_WRITE)
-        body = await json_body(request)
+        body = decode(await request.body(), ConnectorRequest).given()
         connector = self.rt.catalog.update_connector(
             request.path_params["name"], **connector_options(body, self.rt)
         )
@@ -121,7 +119,7 @@ class ConnectorRoutes:
         self.rt.reload_keys()
         view = self._view(connector)
         view["api_key"] = key
-        return envelope([view], started=started)
+        return envelope([view], started=started, headers=NO_STORE)
 
     async def delete(self, request: Request) -> Response:
         started = time.perf_counter()
@@ -142,6 +140,7 @@ def routes(runtime: Runtime) -> list[BaseRoute]:
 
     async def status(request: Request) -> Response:
         started = time.perf_counter()
+        require_metrics_access(request, runtime)
         partitions = []
         for p in range(runtime.settings.partitions):
             start, end = runtime.bounds(p)
@@ -160,6 +159,7 @@ def routes(runtime: Runtime) -> list[BaseRoute]:
         )
 
     async def metrics(request: Request) -> Response:
+        require_metrics_access(request, runtime)
         runtime.flush_metrics()
         body, content_type = runtime.metrics.render()
         return Response(body, media_type=content_type)

@@ -30,6 +30,7 @@ class AccessToken:
     scopes: frozenset[str]
     issued_at: int
     expires_at: int
+    digest: bytes = b""  # the token's SHA-256, to name it without the secret
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,14 +61,21 @@ class ClientCatalog(Protocol):
         """The client if ``secret`` is right and the client is not revoked (constant time)."""
         ...
 
-    def issue_token(self, client: ApiClient, ttl: int) -> tuple[str, AccessToken]: ...
+    def issue_token(
+        self, client: ApiClient, ttl: int, limit: int | None = None
+    ) -> tuple[str, AccessToken]:
+        """A new bearer token; LimitError when the client holds ``limit`` live ones already.
+
+        Expired and revoked tokens are deleted here, so the table holds live ones only."""
+        ...
 
     def check_token(self, token: str) -> AccessToken | None:
         """What a bearer token grants, or None if unknown, expired or revoked."""
         ...
 
     def revoke_token(self, token: str, client_id: str | None = None) -> bool:
-        """Revoke a bearer token (only if ``client_id`` holds it, when given); True if it was live."""
+        """Revoke a bearer token (only if ``client_id`` holds it, when given), and end the
+        stream sessions issued with it; True if it was live."""
         ...
 
     def login_wait(self, limits: list[LoginLimit]) -> float:
@@ -76,4 +84,9 @@ class ClientCatalog(Protocol):
 
     def login_failed(self, limits: list[LoginLimit]) -> None:
         """Take one failed attempt from each limit's bucket; forget buckets that are full."""
+        ...
+
+    def locked_out(self, prefix: str, per_second: float) -> dict[str, float]:
+        """Keys starting with ``prefix`` whose bucket holds less than one attempt now, and
+        the seconds until it will."""
         ...

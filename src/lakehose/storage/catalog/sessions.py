@@ -21,9 +21,24 @@ class SessionCatalog(Protocol):
     """Stream sessions (a token opens one partition's feed until it expires) and slots."""
 
     def create_session(
-        self, client_id: str, app_id: str, partition: int, ttl: float
+        self,
+        client_id: str,
+        app_id: str,
+        partition: int,
+        ttl: float,
+        issuer: bytes | None = None,
     ) -> tuple[str, StreamSession]:
-        """A new session token for ``(client, appId, partition)``, valid ``ttl`` seconds."""
+        """A new session token for ``(client, appId, partition)``, valid ``ttl`` seconds;
+        ``issuer`` is the digest of the bearer token that asked (revoking it ends the session)."""
+        ...
+
+    def reserve_sessions(self, client_id: str, count: int, limit: int, grace: float) -> None:
+        """Delete sessions past their grace; LimitError if ``count`` more would exceed
+        ``limit`` live sessions of the client."""
+        ...
+
+    def open_feeds(self, slot_prefix: str) -> int:
+        """How many feed slots whose name starts with ``slot_prefix`` are held."""
         ...
 
     def check_session(self, token: str) -> StreamSession | None:

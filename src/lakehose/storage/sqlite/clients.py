@@ -9,7 +9,7 @@ import orjson
 
 from lakehose.auth import scopes as scope_names
 from lakehose.auth import secrets
-from lakehose.errors import ConflictError, NotFoundError
+from lakehose.errors import ConflictError, LimitError, NotFoundError
 from lakehose.storage.catalog.clients import AccessToken, ApiClient, LoginLimit
 from lakehose.storage.catalog.connectors import check_name
 from lakehose.storage.sqlite.store import CatalogStore
@@ -85,12 +85,28 @@ class SqliteClients(CatalogStore):
             return None
         return self._client(rows[0][1:])
 
-    def issue_token(self, client: ApiClient, ttl: int) -> tuple[str, AccessToken]:
+    def issue_token(
+        self, client: ApiClient, ttl: int, limit: int | None = None
+    ) -> tuple[str, AccessToken]:
+        """A new bearer token; LimitError when the client holds ``limit`` live ones already.
+
+        Expired and revoked tokens are deleted here, so the table holds live ones only."""
         token = secrets.new_secret(32)
         now = int(time.time())
         info = AccessToken(client.client_id, frozenset(client.scopes), now, now + ttl)
         with self._tx() as c:
-            c.execute("DELETE FROM access_tokens WHERE expires_at < ?", (now - 3600,))
+            c.execute("DELETE FROM access_tokens WHERE expires_at <= ? OR revoked = 1", (now,))
+            if limit is not None:
+                live, soonest = c.execute(
+                    "SELECT COUNT(*), MIN(expires_at) FROM access_tokens WHERE client_id = ?",
+                    (client.client_id,),
+                ).fetchone()
+                if live >= limit:
+                    raise LimitError(
+                        f"this client holds {live} live access tokens, its limit "
+                        "(max_tokens_per_client); reuse one until it expires, or revoke one",
+                        max(1.0, float(soonest - now)),
+                    )
             c.execute(
                 "INSERT INTO access_tokens (token_hash, client_id, scopes, issued_at, expires_at) "
                 "VALUES (?, ?, ?, ?, ?)",
@@ -106,25 +122,33 @@ class SqliteClients(CatalogStore):
 
     def check_token(self, token: str) -> AccessToken | None:
         """What a bearer token grants, or None if unknown, expired or revoked."""
+        token_digest = secrets.digest(token)
         rows = self._query(
             "SELECT client_id, scopes, issued_at, expires_at, revoked FROM access_tokens "
             "WHERE token_hash = ?",
-            (secrets.digest(token),),
+            (token_digest,),
         )
         if not rows or rows[0][4] or rows[0][3] <= time.time():
             return None
         client_id, scopes, issued, expires, _ = rows[0]
-        return AccessToken(client_id, frozenset(orjson.loads(scopes)), issued, expires)
+        return AccessToken(
+            client_id, frozenset(orjson.loads(scopes)), issued, expires, token_digest
+        )
 
     def revoke_token(self, token: str, client_id: str | None = None) -> bool:
-        """Revoke a bearer token (only if ``client_id`` holds it, when given); True if it was live."""
+        """Revoke a bearer token (only if ``client_id`` holds it, when given), and end the
+        stream sessions issued with it; True if it was live."""
         sql = "UPDATE access_tokens SET revoked = 1 WHERE token_hash = ? AND revoked = 0"
-        args: tuple[Any, ...] = (secrets.digest(token),)
+        token_digest = secrets.digest(token)
+        args: tuple[Any, ...] = (token_digest,)
         if client_id is not None:
             sql += " AND client_id = ?"
             args += (client_id,)
         with self._tx() as c:
-            return c.execute(sql, args).rowcount > 0
+            live = c.execute(sql, args).rowcount > 0
+            if live:
+                c.execute("DELETE FROM stream_sessions WHERE issuer = ?", (token_digest,))
+            return live
 
     def login_wait(self, limits: list[LoginLimit]) -> float:
         """Seconds until another login attempt is allowed under every limit (0: now)."""
@@ -169,3 +193,17 @@ class SqliteClients(CatalogStore):
                 )
             longest = max((lim.burst / lim.per_second for lim in limits), default=0.0)
             c.execute("DELETE FROM login_failures WHERE stamp < ?", (now - max(longest, 3600),))
+
+    def locked_out(self, prefix: str, per_second: float) -> dict[str, float]:
+        """Keys starting with ``prefix`` whose bucket holds less than one attempt now, and
+        the seconds until it will."""
+        now = time.time()
+        rows = self._query(
+            "SELECT key, tokens, stamp FROM login_failures WHERE substr(key, 1, ?) = ? "
+            "AND tokens + (? - stamp) * ? < 1.0",
+            (len(prefix), prefix, now, per_second),
+        )
+        return {
+            str(key)[len(prefix) :]: (1.0 - (tokens + (now - stamp) * per_second)) / per_second
+            for key, tokens, stamp in rows
+        }

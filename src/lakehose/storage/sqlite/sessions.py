@@ -5,15 +5,22 @@ from __future__ import annotations
 import time
 
 from lakehose.auth import secrets
+from lakehose.errors import LimitError
 from lakehose.storage.catalog.sessions import StreamSession
 from lakehose.storage.sqlite.store import CatalogStore
 
 
 class SqliteSessions(CatalogStore):
     def create_session(
-        self, client_id: str, app_id: str, partition: int, ttl: float
+        self,
+        client_id: str,
+        app_id: str,
+        partition: int,
+        ttl: float,
+        issuer: bytes | None = None,
     ) -> tuple[str, StreamSession]:
-        """A new session token for ``(client, appId, partition)``, valid ``ttl`` seconds."""
+        """A new session token for ``(client, appId, partition)``, valid ``ttl`` seconds;
+        ``issuer`` is the digest of the bearer token that asked (revoking it ends the session)."""
         token = secrets.new_secret(32)
         now = time.time()
         session = StreamSession(client_id, app_id, partition, now, now + ttl)
@@ -21,11 +28,37 @@ class SqliteSessions(CatalogStore):
             c.execute("DELETE FROM stream_sessions WHERE expires_at < ?", (now - 3600,))
             c.execute(
                 "INSERT INTO stream_sessions "
-                "(token_hash, client_id, app_id, partition, issued_at, expires_at) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
-                (secrets.digest(token), client_id, app_id, partition, now, now + ttl),
+                "(token_hash, client_id, app_id, partition, issued_at, expires_at, issuer) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (secrets.digest(token), client_id, app_id, partition, now, now + ttl, issuer),
             )
         return token, session
+
+    def reserve_sessions(self, client_id: str, count: int, limit: int, grace: float) -> None:
+        """Delete sessions past their grace; LimitError if ``count`` more would exceed
+        ``limit`` live sessions of the client."""
+        now = time.time()
+        with self._tx() as c:
+            c.execute("DELETE FROM stream_sessions WHERE expires_at < ?", (now - grace,))
+            live, soonest = c.execute(
+                "SELECT COUNT(*), MIN(expires_at) FROM stream_sessions WHERE client_id = ?",
+                (client_id,),
+            ).fetchone()
+        if live + count > limit:
+            raise LimitError(
+                f"this client holds {live} live stream sessions; {count} more would pass its "
+                "limit (max_sessions_per_client); reuse a session (refresh it) instead of "
+                "discovering again",
+                max(1.0, float(soonest + grace - now)),
+            )
+
+    def open_feeds(self, slot_prefix: str) -> int:
+        """How many feed slots whose name starts with ``slot_prefix`` are held."""
+        rows = self._query(
+            "SELECT COUNT(*) FROM stream_connections WHERE substr(app_id, 1, ?) = ?",
+            (len(slot_prefix), slot_prefix),
+        )
+        return int(rows[0][0])
 
     def check_session(self, token: str) -> StreamSession | None:
         """The session a token names (expired or not), or None if unknown or revoked."""
