@@ -81,4 +81,4 @@ def crash_cycles(server: RunningServer, tmp_path: Path, queue: str, cycles: int)
 def test_a_killed_collector_resumes_from_its_disk_queue_and_loses_nothing(
     server: RunningServer, tmp_path: Path
 ) -> None:
-    print(crash_cycles(server, tmp_path, "disk", 3))
+    print(crash_cycles(server, tmp_path, "disk", 2))
