@@ -101,6 +101,7 @@ class DiskQueue(Queue):
         self._handed = self._committed
         self._reader: SegmentReader | None = None
         self._rseg: Segment | None = None
+        self._roffset = 0
         self._expect = 0
         self._active: Segment | None = None
         self._fd: int | None = None
@@ -368,24 +369,33 @@ class DiskQueue(Queue):
         size = 0
         start = self._handed
         while size < max_bytes:
-            if self._reader is None or self._rseg is None:
+            if self._rseg is None:
                 segment = next((s for s in self._segments if s.last > self._handed), None)
                 if segment is None:
                     break
+                self._rseg, self._roffset, self._expect = segment, 0, segment.first
+            segment = self._rseg
+            if segment not in self._segments:  # sealed, delivered and deleted meanwhile
+                self._handed = max(self._handed, segment.last)
+                self._rseg = None
+                continue
+            if self._reader is None:
                 top = segment.last if segment.sealed else _NO_LAST
-                self._reader = SegmentReader(segment.path, 0, (segment.first, top))
-                self._rseg, self._expect = segment, segment.first
-            segment, reader = self._rseg, self._reader
-            before = reader.offset
+                self._reader = SegmentReader(segment.path, self._roffset, (segment.first, top))
+            reader = self._reader
             found = reader.next(segment.size)
-            self._consumed += reader.offset - before
+            self._consumed += reader.offset - self._roffset
+            self._roffset = reader.offset
             if reader.skips:
-                self._count_skips(segment, found[0] if found else None)
+                self._count_skips(reader, segment, found[0] if found else None)
             if found is None:
+                # closed even at the end of the open segment: a file buffer must never
+                # keep bytes read past the durable end (a failed write is cut and rewritten)
+                reader.close()
+                self._reader = None
                 if not segment.sealed:
                     break
-                reader.close()
-                self._reader = self._rseg = None
+                self._rseg = None
                 self._handed = max(self._handed, segment.last)
                 continue
             seq, payload = found
@@ -402,9 +412,7 @@ class DiskQueue(Queue):
             return None
         return QueuedBatch(lines, seqs, size, self._handed)
 
-    def _count_skips(self, segment: Segment, found: int | None) -> None:
-        reader = self._reader
-        assert reader is not None
+    def _count_skips(self, reader: SegmentReader, segment: Segment, found: int | None) -> None:
         if found is not None:
             lost = found - self._expect
         elif segment.sealed:
@@ -471,7 +479,7 @@ class DiskQueue(Queue):
                 await self._writer
         if self._reader is not None:
             self._reader.close()
-            self._reader = self._rseg = None
+        self._reader = self._rseg = None
         if self._fd is not None:
             os.close(self._fd)
             self._fd = None
