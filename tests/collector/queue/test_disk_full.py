@@ -73,7 +73,7 @@ def test_a_full_disk_holds_the_sources_back_and_corrupts_nothing(
         safe, stats = asyncio.run(main())
     assert stats["queue_write_errors"] > 0 and safe > 0
     errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
-    assert any("No space left on device" in e and "sources wait" in e for e in errors), errors
+    assert any("No space left on device" in e and "unconfirmed" in e for e in errors), errors
 
     async def read_back() -> tuple[list[int], dict[str, int]]:
         queue = DiskQueue(sink_directory(small_disk, "full") / "queue", 100 << 20, "pause", "r")

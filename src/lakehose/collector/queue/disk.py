@@ -296,7 +296,8 @@ class DiskQueue(Queue):
                     logged = now
                     log.error(
                         "disk queue %s: cannot write %d bytes to %s: %s; nothing partial was "
-                        "kept, sources wait, retrying every %g s",
+                        "kept, the events stay unconfirmed (sources keep their checkpoints), "
+                        "retrying every %g s",
                         self.name,
                         len(data),
                         self.directory,

@@ -88,11 +88,22 @@ class Shipper:
                 running.add(task)
                 task.add_done_callback(running.discard)
                 task.add_done_callback(lambda _: room.release())
+                task.add_done_callback(self._failed)
         finally:
             for task in running:
                 task.cancel()
             if running:
                 await asyncio.wait(running)
+
+    def _failed(self, task: asyncio.Task[None]) -> None:
+        if not task.cancelled() and (exc := task.exception()) is not None:
+            log.error(
+                "sink %s: a batch failed unexpectedly (%r); the queue holds it and what "
+                "follows until the collector restarts",
+                self.config.name,
+                exc,
+                exc_info=exc,
+            )
 
     async def deliver(self, batch: QueuedBatch, slot: Slot) -> None:
         """Send ``batch`` until every event in it is stored or set aside."""
@@ -102,6 +113,7 @@ class Shipper:
             lo, hi = pending.pop()
             attempt = 0
             while lo < hi:
+                scheme = self.hec.auth_scheme
                 reply = await self._post(lines[lo:hi])
                 verdict = judge(reply, hi - lo, attempt + 1)
                 if verdict.kind == "stored":
@@ -121,13 +133,13 @@ class Shipper:
                     await self._set_aside(slot, lines[lo : lo + 1], verdict.reason)
                     lo, attempt = lo + 1, 0
                 elif verdict.kind == "switch_auth":
-                    scheme = self.hec.switch_auth_scheme()
-                    log.warning(
-                        "sink %s: %s; trying the Authorization scheme %s",
-                        self.config.name,
-                        verdict.reason,
-                        scheme,
-                    )
+                    if self.hec.auth_scheme == scheme:  # not switched by the other batch yet
+                        log.warning(
+                            "sink %s: %s; trying the Authorization scheme %s",
+                            self.config.name,
+                            verdict.reason,
+                            self.hec.switch_auth_scheme(),
+                        )
                     attempt += 1
                     self.counters.retries += 1
                 else:
