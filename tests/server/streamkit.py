@@ -72,7 +72,7 @@ def numbered(start: int, count: int, **extra: Any) -> list[dict[str, Any]]:
     return [{"event": {"seq": n, **extra}} for n in range(start, start + count)]
 
 
-class LogReader:
+class FeedReader:
     """An open data feed, read line by line on a thread (so tests can bound every wait)."""
 
     def __init__(self, url: str, session_token: str, headers: dict[str, str] | None = None):
@@ -149,15 +149,15 @@ class LogReader:
         if self._thread is not None:
             self._thread.join(10)
 
-    def __enter__(self) -> LogReader:
+    def __enter__(self) -> FeedReader:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
 
 
-def open_feed(resource: dict[str, Any], query: str = "", **headers: str) -> LogReader:
+def open_feed(resource: dict[str, Any], query: str = "", **headers: str) -> FeedReader:
     """Open a discovered stream the way CrowdStrike's examples do: dataFeedURL + '&…'."""
-    return LogReader(
+    return FeedReader(
         resource["dataFeedURL"] + query, resource["sessionToken"]["token"], headers or None
     )

@@ -13,7 +13,7 @@ import pytest
 
 from lakehose.testing import RunningServer, run_server
 from tests.helpers import wait_for
-from tests.server.streamkit import LogReader, first_stream, numbered, open_feed, send, stream_token
+from tests.server.streamkit import FeedReader, first_stream, numbered, open_feed, send, stream_token
 
 
 @pytest.fixture(scope="module")
@@ -276,10 +276,10 @@ def _end_offset(server: RunningServer) -> int:
     return int(status["partitions"][0]["end_offset"])
 
 
-def reopen(server: RunningServer, token: str, app: str, query: str = "") -> LogReader:
+def reopen(server: RunningServer, token: str, app: str, query: str = "") -> FeedReader:
     """Open ``app``'s feed, retrying while the server still holds its previous connection."""
 
-    def attempt() -> LogReader | None:
+    def attempt() -> FeedReader | None:
         feed = open_feed(first_stream(server, token, app), query)
         if feed.status == 401:
             feed.close()
@@ -287,7 +287,7 @@ def reopen(server: RunningServer, token: str, app: str, query: str = "") -> LogR
         assert feed.status == 200
         return feed
 
-    opened: LogReader = wait_for(attempt, timeout=20, interval=0.1)
+    opened: FeedReader = wait_for(attempt, timeout=20, interval=0.1)
     return opened
 
 
