@@ -96,6 +96,13 @@ def test_histogram_reads_a_batch_that_straddles_buckets(api: httpx.Client) -> No
     assert everything["total"] == 57
 
 
+def test_histogram_of_star_is_counted_like_no_filter(api: httpx.Client) -> None:
+    star = histogram(api, "*")
+    assert star["counts"] == histogram(api, "")["counts"]
+    assert star["stats"]["batches_read"] == 1  # only edr's batch, which straddles two buckets
+    assert histogram(api, "#connector=web *")["stats"]["events_from_summaries"] == 55
+
+
 def test_histogram_of_a_field_filter_scans_and_ignores_the_pipeline(api: httpx.Client) -> None:
     result = histogram(api, "status=500 | groupBy(host)")
     assert result["counts"] == [1] * 10
@@ -147,9 +154,7 @@ def test_fields_lists_top_values_with_counts(api: httpx.Client) -> None:
         "/api/v1/search/fields", params={"q": "#connector=web", "sample": "7", "top": "1"}
     ).json()["resources"][0]
     assert sampled["events"] == 7 and sampled["complete"] is False
-    assert {f["field"]: f["top"] for f in sampled["fields"]}["minute"] == [
-        {"value": 9, "count": 7}
-    ]
+    assert {f["field"]: f["top"] for f in sampled["fields"]}["minute"] == [{"value": 9, "count": 7}]
 
 
 def test_event_and_its_context_in_offset_order(api: httpx.Client) -> None:

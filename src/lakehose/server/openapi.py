@@ -10,6 +10,7 @@ from typing import Any
 
 import lakehose
 from lakehose.parsers.hec import CODES
+from lakehose.server import openapi_search
 
 JSON = "application/json"
 
@@ -668,10 +669,11 @@ def document() -> dict[str, Any]:
             "version": lakehose.__version__,
             "description": "HEC ingest, Falcon-style event streams, and lakehose's own API.",
         },
-        "paths": {**_hec_paths(), **_api_paths()},
+        "paths": {**_hec_paths(), **_api_paths(), **openapi_search.paths()},
         "components": {
-            "schemas": _schemas(),
+            "schemas": {**_schemas(), **openapi_search.schemas()},
             "securitySchemes": {
+                **openapi_search.security_schemes(),
                 "splunkKey": {
                     "type": "apiKey",
                     "in": "header",
