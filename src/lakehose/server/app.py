@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from starlette.applications import Starlette
 from starlette.routing import BaseRoute
 
-from lakehose.server import api, clients_api, oauth, search, streams
+from lakehose.server import api, clients_api, console, oauth, search, streams
 from lakehose.server.errors import EXCEPTION_HANDLERS
 from lakehose.server.hec import HecHandler, Receive, Scope, Send, route_of
 from lakehose.server.runtime import Runtime
@@ -22,6 +22,7 @@ def all_routes(runtime: Runtime) -> list[BaseRoute]:
         *clients_api.routes(runtime),
         *streams.routes(runtime),
         *search.routes(runtime),
+        *console.routes(runtime),
     ]
 
 

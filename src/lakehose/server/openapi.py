@@ -661,6 +661,8 @@ def _schemas() -> dict[str, Any]:
 
 
 def document() -> dict[str, Any]:
+    from lakehose.server.console.pages_doc import openapi_paths as console_paths
+
     return {
         "openapi": "3.1.0",
         "info": {
@@ -668,7 +670,7 @@ def document() -> dict[str, Any]:
             "version": lakehose.__version__,
             "description": "HEC ingest, Falcon-style event streams, and lakehose's own API.",
         },
-        "paths": {**_hec_paths(), **_api_paths()},
+        "paths": {**_hec_paths(), **_api_paths(), **console_paths()},
         "components": {
             "schemas": _schemas(),
             "securitySchemes": {
