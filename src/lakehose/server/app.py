@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from starlette.applications import Starlette
 from starlette.routing import BaseRoute
 
-from lakehose.server import api, clients_api, oauth, search, search_views, streams
+from lakehose.server import api, clients_api, console, oauth, search, search_views, streams
 from lakehose.server.errors import EXCEPTION_HANDLERS
 from lakehose.server.hec import HecHandler, Receive, Scope, Send, route_of
 from lakehose.server.runtime import Runtime
@@ -23,6 +23,7 @@ def all_routes(runtime: Runtime) -> list[BaseRoute]:
         *streams.routes(runtime),
         *search.routes(runtime),
         *search_views.routes(runtime),
+        *console.routes(runtime),
     ]
 
 

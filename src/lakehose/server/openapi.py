@@ -662,6 +662,8 @@ def _schemas() -> dict[str, Any]:
 
 
 def document() -> dict[str, Any]:
+    from lakehose.server.console.pages_doc import openapi_paths as console_paths
+
     return {
         "openapi": "3.1.0",
         "info": {
@@ -669,7 +671,12 @@ def document() -> dict[str, Any]:
             "version": lakehose.__version__,
             "description": "HEC ingest, Falcon-style event streams, and lakehose's own API.",
         },
-        "paths": {**_hec_paths(), **_api_paths(), **openapi_search.paths()},
+        "paths": {
+            **_hec_paths(),
+            **_api_paths(),
+            **console_paths(),
+            **openapi_search.paths(),
+        },
         "components": {
             "schemas": {**_schemas(), **openapi_search.schemas()},
             "securitySchemes": {

@@ -1,0 +1,98 @@
+"""Browser fixtures: a real ``lakehose serve`` with two console users, and Chromium pages on it.
+
+Playwright (from PyPI) drives Debian's ``/usr/bin/chromium`` (the Makefile installs
+it when missing); no browser is ever downloaded. Screenshots go to
+``test-artifacts/console/`` (gitignored), one per page a test visits.
+
+Fixtures:
+- ``console_server``: one server per module, with users ``admin`` (role admin) and
+  ``analyst`` (role analyst), both with password :data:`PASSWORD`;
+- ``browser``: one headless Chromium for the whole run;
+- ``admin_page`` / ``analyst_page``: a fresh browser context, already signed in;
+- ``anonymous_page``: a fresh context, not signed in.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, Page, Playwright, sync_playwright
+
+from lakehose.testing import RunningServer, run_server
+from tests.console.session import (
+    ADMIN,
+    ANALYST,
+    CHROMIUM,
+    PASSWORD,
+    create_user,
+    sign_in,
+)
+
+
+@pytest.fixture(scope="module")
+def console_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
+    """A server with an admin and an analyst console user (one worker)."""
+    with run_server(tmp_path_factory.mktemp("console") / "data") as server:
+        create_user(server.data_dir, ADMIN, "admin", PASSWORD)
+        create_user(server.data_dir, ANALYST, "analyst", PASSWORD)
+        yield server
+
+
+@pytest.fixture(scope="session")
+def playwright() -> Iterator[Playwright]:
+    with sync_playwright() as p:
+        yield p
+
+
+@pytest.fixture(scope="session")
+def browser(playwright: Playwright) -> Iterator[Browser]:
+    assert Path(CHROMIUM).exists(), f"{CHROMIUM} is missing: run make test (it installs chromium)"
+    browser = playwright.chromium.launch(
+        executable_path=CHROMIUM,
+        headless=True,
+        args=["--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu"],
+    )
+    yield browser
+    browser.close()
+
+
+@contextmanager
+def _page(browser: Browser, server: RunningServer, user: str | None = None) -> Iterator[Page]:
+    """A page in a fresh context; fails the test if the browser reports a CSP violation."""
+    context = browser.new_context(base_url=server.url, viewport={"width": 1280, "height": 800})
+    context.grant_permissions(["clipboard-read", "clipboard-write"], origin=server.url)
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    violations: list[str] = []
+    page.on(
+        "console",
+        lambda msg: violations.append(msg.text) if "Content Security Policy" in msg.text else None,
+    )
+    try:
+        if user is not None:
+            sign_in(page, user, PASSWORD)
+        yield page
+    finally:
+        context.close()
+    assert not violations, f"the page broke its Content-Security-Policy: {violations}"
+
+
+@pytest.fixture
+def anonymous_page(browser: Browser, console_server: RunningServer) -> Iterator[Page]:
+    with _page(browser, console_server) as page:
+        yield page
+
+
+@pytest.fixture
+def admin_page(browser: Browser, console_server: RunningServer) -> Iterator[Page]:
+    with _page(browser, console_server, ADMIN) as page:
+        yield page
+
+
+@pytest.fixture
+def analyst_page(browser: Browser, console_server: RunningServer) -> Iterator[Page]:
+    with _page(browser, console_server, ANALYST) as page:
+        yield page
