@@ -8,7 +8,6 @@ from __future__ import annotations
 from typing import Any
 
 JSON = "application/json"
-SESSION_COOKIE = "lakehose_session"
 
 
 def _ref(name: str) -> dict[str, str]:
@@ -215,11 +214,14 @@ def schemas() -> dict[str, Any]:
 
 
 def security_schemes() -> dict[str, Any]:
+    from lakehose.server.console.guard import SESSION_COOKIE
+
     return {
         "consoleSession": {
             "type": "apiKey",
             "in": "cookie",
             "name": SESSION_COOKIE,
-            "description": "a signed-in console user (any role)",
+            "description": "a signed-in console user (any role); the cookie's path is /console, "
+            "so the console's pages call these endpoints under /console/api/v1/search/...",
         }
     }

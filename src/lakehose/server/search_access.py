@@ -12,6 +12,7 @@ from starlette.requests import Request
 from lakehose.auth import scopes
 from lakehose.server.runtime import Runtime
 from lakehose.server.security import require
+from lakehose.storage.accounts import Accounts
 
 
 def authorise(request: Request, runtime: Runtime) -> str:
@@ -25,5 +26,14 @@ def authorise(request: Request, runtime: Runtime) -> str:
 
 
 def console_user(request: Request, runtime: Runtime) -> str | None:
-    """The signed-in console user of the request, if any."""
-    return None
+    """The signed-in console user of the request's session cookie, if any."""
+    from lakehose.server.console.guard import SESSION_COOKIE  # the console imports this module
+
+    secret = request.cookies.get(SESSION_COOKIE)
+    if not secret or len(secret) > 256:
+        return None
+    s = runtime.settings
+    session = Accounts(runtime.catalog).session(
+        secret, s.console_idle_timeout, s.console_session_max
+    )
+    return None if session is None else session.user.name

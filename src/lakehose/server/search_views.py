@@ -129,15 +129,22 @@ class SearchViews:
         )
 
 
+PATHS = (
+    "/api/v1/search/histogram",
+    "/api/v1/search/fields",
+    "/api/v1/search/events/{partition}/{offset}",
+    "/api/v1/search/export",
+    "/api/v1/search/tail",
+)
+
+
 def routes(runtime: Runtime) -> list[BaseRoute]:
+    """The routes of :data:`PATHS` (the console mounts them again under ``/console``)."""
     from lakehose.server.search_stream import SearchStreams
 
     v = SearchViews(runtime)
     s = SearchStreams(runtime)
+    handlers = (v.histogram, v.fields, v.event, s.export, s.tail)
     return [
-        Route("/api/v1/search/histogram", v.histogram, methods=["GET"]),
-        Route("/api/v1/search/fields", v.fields, methods=["GET"]),
-        Route("/api/v1/search/events/{partition}/{offset}", v.event, methods=["GET"]),
-        Route("/api/v1/search/export", s.export, methods=["GET"]),
-        Route("/api/v1/search/tail", s.tail, methods=["GET"]),
+        Route(path, handler, methods=["GET"]) for path, handler in zip(PATHS, handlers, strict=True)
     ]
