@@ -74,7 +74,7 @@
 
   function draw(h) {
     var shown = total.getAttribute("data-shown");
-    total.textContent = h.total.toLocaleString("en") + " events" + (shown ? " · " + shown + " shown" : "");
+    total.textContent = h.total.toLocaleString("en") + (h.total === 1 ? " event" : " events") + (shown ? " · " + shown + " shown" : "");
     total.setAttribute("data-total", String(h.total));
     box.setAttribute("data-total", String(h.total));
     if (!h.counts.length) {
