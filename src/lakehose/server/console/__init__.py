@@ -13,12 +13,12 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from lakehose.server.console import login, status
+from lakehose.server.console import audit, clients, connectors, login, status, streams, users
 from lakehose.server.console.app import STATIC, Console, SecurityHeaders
 from lakehose.server.runtime import Runtime
 
 # every module that contributes console pages; add yours here
-PAGE_MODULES = (login, status)
+PAGE_MODULES = (login, status, connectors, clients, streams, users, audit)
 
 
 def routes(runtime: Runtime) -> list[BaseRoute]:
