@@ -5,7 +5,7 @@ it when missing); no browser is ever downloaded. Screenshots go to
 ``test-artifacts/console/`` (gitignored), one per page a test visits.
 
 Fixtures:
-- ``console_server``: one server per module, with users ``admin`` (role admin) and
+- ``console_server``: one server for the whole run, with users ``admin`` (role admin) and
   ``analyst`` (role analyst), both with password :data:`PASSWORD`;
 - ``browser``: one headless Chromium for the whole run;
 - ``admin_page`` / ``analyst_page``: a fresh browser context, already signed in;
@@ -32,9 +32,10 @@ from tests.console.session import (
 )
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def console_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
-    """A server with an admin and an analyst console user (one worker)."""
+    """One server for every console test, with an admin and an analyst console user (one
+    worker). Tests share it: each makes its own connectors, clients and users."""
     with run_server(tmp_path_factory.mktemp("console") / "data") as server:
         create_user(server.data_dir, ADMIN, "admin", PASSWORD)
         create_user(server.data_dir, ANALYST, "analyst", PASSWORD)
