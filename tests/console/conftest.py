@@ -62,7 +62,7 @@ def browser(playwright: Playwright) -> Iterator[Browser]:
 
 @contextmanager
 def _page(browser: Browser, server: RunningServer, user: str | None = None) -> Iterator[Page]:
-    """A page in a fresh context; fails the test if the browser reports a CSP violation."""
+    """A page in a fresh context; fails the test on a CSP violation or a request elsewhere."""
     context = browser.new_context(base_url=server.url, viewport={"width": 1280, "height": 800})
     context.grant_permissions(["clipboard-read", "clipboard-write"], origin=server.url)
     page = context.new_page()
@@ -72,6 +72,15 @@ def _page(browser: Browser, server: RunningServer, user: str | None = None) -> I
         "console",
         lambda msg: violations.append(msg.text) if "Content Security Policy" in msg.text else None,
     )
+    elsewhere: list[str] = []  # nothing is loaded from outside the server
+    page.on(
+        "request",
+        lambda req: (
+            None
+            if req.url.startswith((server.url + "/", "data:", "blob:", "about:"))
+            else elsewhere.append(req.url)
+        ),
+    )
     try:
         if user is not None:
             sign_in(page, user, PASSWORD)
@@ -79,6 +88,7 @@ def _page(browser: Browser, server: RunningServer, user: str | None = None) -> I
     finally:
         context.close()
     assert not violations, f"the page broke its Content-Security-Policy: {violations}"
+    assert not elsewhere, f"the page loaded from outside the server: {elsewhere}"
 
 
 @pytest.fixture
