@@ -122,19 +122,22 @@ def routes(console: Console) -> list[BaseRoute]:
         now = time.time()
         stats = connector_stats(runtime.settings, runtime.catalog)
         activity = lake_stats.activity(runtime.readers.values(), now)
+        recent = lake_stats.activity(runtime.readers.values(), now, 3600, 60)
         refused = lake_stats.refused_counts(runtime.catalog, now - lake_stats.DAY)
         out = []
         for c in runtime.catalog.list_connectors():
             s = stats.get(c.name)
             last = s.last_event_time if s else None
             act = activity.get(c.name, lake_stats.Activity())
+            hour = recent.get(c.name, lake_stats.Activity([0] * 60))
             out.append(
                 {
                     "connector": c,
                     "status": status_of(c, last, now),
                     "last_event": last,
                     "events_24h": act.total,
-                    "spark": lake_stats.sparkline_points(act.buckets),
+                    "spark": lake_stats.sparkline_points(hour.buckets),
+                    "events_hour": hour.total,
                     "refused_24h": None if refused is None else refused.get(c.id, 0),
                 }
             )
@@ -171,6 +174,9 @@ def routes(console: Console) -> list[BaseRoute]:
         activity = lake_stats.activity(runtime.readers.values(), now).get(
             connector.name, lake_stats.Activity()
         )
+        hour = lake_stats.activity(runtime.readers.values(), now, 3600, 60).get(
+            connector.name, lake_stats.Activity([0] * 60)
+        )
         url = hec_url(runtime.settings)
         page_url = f"/console/connectors/{connector.name}"
         context = {
@@ -181,6 +187,7 @@ def routes(console: Console) -> list[BaseRoute]:
             "bytes_total": stats.bytes if stats else 0,
             "events_24h": activity.total,
             "spark": lake_stats.sparkline_points(activity.buckets, 240, 40),
+            "spark_hour": lake_stats.sparkline_points(hour.buckets, 240, 40),
             "refusals": refusals(connector),
             "key_hints": runtime.catalog.key_hints(connector.id),
             "hec_url": url,

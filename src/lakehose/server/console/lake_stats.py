@@ -24,7 +24,7 @@ BUCKETS = 24  # sparkline points over the last day: one an hour
 
 @dataclass(slots=True)
 class Activity:
-    """A connector's events over the last day, in :data:`BUCKETS` buckets (oldest first)."""
+    """A connector's events over a span of time, in equal buckets (oldest first)."""
 
     buckets: list[int] = field(default_factory=lambda: [0] * BUCKETS)
 
@@ -34,12 +34,15 @@ class Activity:
 
 
 def activity(
-    readers: Iterable[PartitionReader], now: float | None = None, span: float = DAY
+    readers: Iterable[PartitionReader],
+    now: float | None = None,
+    span: float = DAY,
+    buckets: int = BUCKETS,
 ) -> dict[str, Activity]:
     """Events accepted per connector over the last ``span`` seconds, bucketed by ingest time."""
     now = time.time() if now is None else now
     start = int((now - span) * 1e9)
-    width = int(span * 1e9) // BUCKETS
+    width = int(span * 1e9) // buckets
     out: dict[str, Activity] = {}
     for reader in readers:
         rows = reader._conn.execute(
@@ -48,8 +51,8 @@ def activity(
             (start, width, start),
         ).fetchall()
         for connector, bucket, count in rows:
-            slot = min(BUCKETS - 1, max(0, int(bucket)))
-            out.setdefault(connector, Activity()).buckets[slot] += int(count)
+            slot = min(buckets - 1, max(0, int(bucket)))
+            out.setdefault(connector, Activity([0] * buckets)).buckets[slot] += int(count)
     return out
 
 
