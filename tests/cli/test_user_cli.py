@@ -40,23 +40,16 @@ def test_user_create_list_passwd_disable_enable_delete(data_dir: Path) -> None:
     assert cli_json("user", "list", data_dir=data_dir) == []
 
 
-def test_user_create_refuses_a_short_password_a_bad_role_and_a_taken_name(data_dir: Path) -> None:
+def test_user_create_refuses_a_short_password_and_a_taken_name(data_dir: Path) -> None:
+    cli("user", "create", "bob", "--role", "analyst", "--password-stdin",
+        data_dir=data_dir, input="long enough\n")  # fmt: skip
     short = cli(
-        "user", "create", "bob", "--role", "analyst", "--password-stdin",
+        "user", "create", "carl", "--role", "analyst", "--password-stdin",
         data_dir=data_dir, input="short\n", check=False,
     )  # fmt: skip
     assert short.returncode == 1 and "at least 8 characters" in short.stderr
-    role = cli(
-        "user", "create", "bob", "--role", "root", "--password-stdin",
-        data_dir=data_dir, input="long enough\n", check=False,
-    )  # fmt: skip
-    assert role.returncode == 2 and "admin" in role.stderr and "analyst" in role.stderr
-    cli("user", "create", "bob", "--role", "analyst", "--password-stdin",
-        data_dir=data_dir, input="long enough\n")  # fmt: skip
     again = cli(
         "user", "create", "bob", "--role", "admin", "--password-stdin",
         data_dir=data_dir, input="long enough\n", check=False,
     )  # fmt: skip
     assert again.returncode == 1 and "already exists" in again.stderr
-    missing = cli("user", "delete", "nobody", data_dir=data_dir, check=False)
-    assert missing.returncode == 1 and "not found" in missing.stderr

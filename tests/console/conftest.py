@@ -5,7 +5,7 @@ it when missing); no browser is ever downloaded. Screenshots go to
 ``test-artifacts/console/`` (gitignored), one per page a test visits.
 
 Fixtures:
-- ``console_server``: one server per module, with users ``admin`` (role admin) and
+- ``console_server``: one server for the whole run, with users ``admin`` (role admin) and
   ``analyst`` (role analyst), both with password :data:`PASSWORD`;
 - ``browser``: one headless Chromium for the whole run;
 - ``admin_page`` / ``analyst_page``: a fresh browser context, already signed in;
@@ -32,9 +32,10 @@ from tests.console.session import (
 )
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def console_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
-    """A server with an admin and an analyst console user (one worker)."""
+    """One server for every console test, with an admin and an analyst console user (one
+    worker). Tests share it: each makes its own connectors, clients and users."""
     with run_server(tmp_path_factory.mktemp("console") / "data") as server:
         create_user(server.data_dir, ADMIN, "admin", PASSWORD)
         create_user(server.data_dir, ANALYST, "analyst", PASSWORD)
@@ -61,7 +62,7 @@ def browser(playwright: Playwright) -> Iterator[Browser]:
 
 @contextmanager
 def _page(browser: Browser, server: RunningServer, user: str | None = None) -> Iterator[Page]:
-    """A page in a fresh context; fails the test if the browser reports a CSP violation."""
+    """A page in a fresh context; fails the test on a CSP violation or a request elsewhere."""
     context = browser.new_context(base_url=server.url, viewport={"width": 1280, "height": 800})
     context.grant_permissions(["clipboard-read", "clipboard-write"], origin=server.url)
     page = context.new_page()
@@ -71,6 +72,15 @@ def _page(browser: Browser, server: RunningServer, user: str | None = None) -> I
         "console",
         lambda msg: violations.append(msg.text) if "Content Security Policy" in msg.text else None,
     )
+    elsewhere: list[str] = []  # nothing is loaded from outside the server
+    page.on(
+        "request",
+        lambda req: (
+            None
+            if req.url.startswith((server.url + "/", "data:", "blob:", "about:"))
+            else elsewhere.append(req.url)
+        ),
+    )
     try:
         if user is not None:
             sign_in(page, user, PASSWORD)
@@ -78,6 +88,7 @@ def _page(browser: Browser, server: RunningServer, user: str | None = None) -> I
     finally:
         context.close()
     assert not violations, f"the page broke its Content-Security-Policy: {violations}"
+    assert not elsewhere, f"the page loaded from outside the server: {elsewhere}"
 
 
 @pytest.fixture

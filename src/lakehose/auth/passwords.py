@@ -2,8 +2,11 @@
 
 API keys and client secrets are random and hashed with SHA-256 (``secrets.py``);
 a password is not random, so it gets a slow, memory-hard hash that makes each
-guess against a stolen catalog expensive. argon2-cffi's defaults are RFC 9106's
-low-memory profile (64 MiB, 3 passes), about 50-100 ms a check here.
+guess against a stolen catalog expensive. The parameters are OWASP's recommended
+minimum for argon2id (19 MiB, 2 passes, one lane): measured here at about 25 ms of
+CPU a check, against 210 ms (and four threads) for argon2-cffi's default 64 MiB
+profile, which made every sign-in wait most of a second on a busy two-core machine.
+Stored hashes carry their parameters, so raising them later keeps old ones valid.
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ from __future__ import annotations
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-_HASHER = PasswordHasher()
+_HASHER = PasswordHasher(time_cost=2, memory_cost=19 * 1024, parallelism=1)
 MIN_LENGTH = 8
 MAX_LENGTH = 1024
 # checked when the user is unknown, so an unknown name costs as much time as a known one

@@ -13,12 +13,21 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from lakehose.server.console import login, search_page, status
+from lakehose.server.console import (
+    audit,
+    clients,
+    connectors,
+    login,
+    search_page,
+    status,
+    streams,
+    users,
+)
 from lakehose.server.console.app import STATIC, Console, SecurityHeaders
 from lakehose.server.runtime import Runtime
 
 # every module that contributes console pages; add yours here
-PAGE_MODULES = (login, status, search_page)
+PAGE_MODULES = (login, status, connectors, clients, streams, users, audit, search_page)
 
 
 def routes(runtime: Runtime) -> list[BaseRoute]:

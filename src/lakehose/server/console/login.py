@@ -137,6 +137,8 @@ def routes(console: Console) -> list[BaseRoute]:
             console.runtime.catalog.login_failed(limits)
             accounts().audit("-", "sign-in failed", username, "", address)
             return form_page(request, next_path, WRONG, 401, username)
+        settings = console.runtime.settings
+        accounts().sweep_sessions(settings.console_idle_timeout, settings.console_session_max)
         secret, _ = accounts().create_session(username, address)
         accounts().audit(username, "sign in", username, "", address)
         response = RedirectResponse(next_path, 303)

@@ -18,6 +18,28 @@ CONSOLE_ROUTES: list[tuple[str, str, str, str]] = [
     ("POST", "/console/login", "sign in: form fields username, password, csrf_token", "public"),
     ("POST", "/console/logout", "sign out: ends the session on the server", "analyst"),
     ("GET", "/console/status", "the Status page", "analyst"),
+    ("GET", "/console/streams", "the Streams page: open consumers, offsets, lag", "analyst"),
+    ("GET", "/console/connectors", "the Data connectors page", "admin"),
+    ("POST", "/console/connectors", "Add data connector (shows the API key once)", "admin"),
+    ("GET", "/console/connectors/new", "the Add data connector form", "admin"),
+    ("GET", "/console/connectors/{name}", "a connector's page", "admin"),
+    ("POST", "/console/connectors/{name}", "save a connector's settings", "admin"),
+    ("POST", "/console/connectors/{name}/rotate", "rotate the key (shown once)", "admin"),
+    ("POST", "/console/connectors/{name}/enable", "enable a connector", "admin"),
+    ("POST", "/console/connectors/{name}/disable", "disable a connector", "admin"),
+    ("POST", "/console/connectors/{name}/delete", "delete (form field confirm = name)", "admin"),
+    ("GET", "/console/clients", "the API clients page", "admin"),
+    ("POST", "/console/clients", "create an API client (secret shown once)", "admin"),
+    ("POST", "/console/clients/{client_id}/revoke", "revoke an API client", "admin"),
+    ("GET", "/console/users", "the Users page", "admin"),
+    ("POST", "/console/users", "add a console user", "admin"),
+    (
+        "POST",
+        "/console/users/{name}/{action}",
+        "enable, disable, delete, role or passwd a user",
+        "admin",
+    ),
+    ("GET", "/console/audit", "the Audit log page", "admin"),
 ]
 
 
