@@ -28,12 +28,17 @@ def send(server: RunningServer, key: str, events: list[dict[str, Any]]) -> None:
     assert reply.json()["code"] == 0, reply.text
 
 
+_LOADED: dict[str, dict[str, Any]] = {}
+
+
 def load(server: RunningServer) -> dict[str, Any]:
-    """Connector "web": 250 events, one every 10 s over the last ~42 minutes, hosts web-1..5,
-    status 200 or 500 (every 10th); connector "evil": the hostile event, as a JSON object, as
+    """Once per server (the console tests share one): connector "srch-web": 250 events, one every 10 s over the last ~42 minutes, hosts web-1..5,
+    status 200 or 500 (every 10th); connector "srch-evil": the hostile event, as a JSON object, as
     a string and with hostile metadata. Returns the times and keys."""
+    if str(server.data_dir) in _LOADED:
+        return _LOADED[str(server.data_dir)]
     now = time.time()
-    web = create_connector(server, "web")
+    web = create_connector(server, "srch-web")
     events = [
         {
             "time": round(now - 2500 + i * 10, 3),
@@ -45,7 +50,7 @@ def load(server: RunningServer) -> dict[str, Any]:
     ]
     for at in range(0, len(events), 50):
         send(server, web, events[at : at + 50])
-    evil = create_connector(server, "evil")
+    evil = create_connector(server, "srch-evil")
     send(
         server,
         evil,
@@ -55,4 +60,6 @@ def load(server: RunningServer) -> dict[str, Any]:
             {"time": now - 10, "fields": {"link": LINK, "tag": SCRIPT}, "event": {"a": LINK}},
         ],
     )
-    return {"now": now, "web": web, "evil": evil}
+    live = create_connector(server, "srch-live")  # for the live tail; no events yet
+    _LOADED[str(server.data_dir)] = {"now": now, "web": web, "evil": evil, "live": live}
+    return _LOADED[str(server.data_dir)]

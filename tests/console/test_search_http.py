@@ -33,7 +33,7 @@ def has_n(html: str, n: int) -> bool:
 
 
 def test_the_page_lists_the_newest_200_events_and_a_load_more(client: httpx.Client) -> None:
-    page = client.get("/console/search", params={"q": "#connector=web"})
+    page = client.get("/console/search", params={"q": "#connector=srch-web"})
     assert page.status_code == 200
     assert page.text.count('<li class="event">') == 200
     assert has_n(page.text, 249) and has_n(page.text, 50) and not has_n(page.text, 49)
@@ -54,14 +54,14 @@ def test_a_syntax_error_is_shown_at_its_column(client: httpx.Client) -> None:
 
 
 def test_an_aggregate_is_a_table_and_bars(client: httpx.Client) -> None:
-    page = client.get("/console/search", params={"q": "#connector=web | groupBy(host)"})
+    page = client.get("/console/search", params={"q": "#connector=srch-web | groupBy(host)"})
     assert page.text.count("<progress ") == 5
     assert re.search(r"<td>web-1</td><td>50</td>", page.text)
 
 
 def test_fields_fragment_links_add_the_filter_and_its_negation(client: httpx.Client) -> None:
     fragment = client.get(
-        "/console/search/fields", params={"q": "#connector=web | count()", "start": "1h"}
+        "/console/search/fields", params={"q": "#connector=srch-web | count()", "start": "1h"}
     )
     assert fragment.status_code == 200
     links = re.findall(r'class="(add|drop)" href="([^"]+)"', fragment.text)
@@ -70,18 +70,18 @@ def test_fields_fragment_links_add_the_filter_and_its_negation(client: httpx.Cli
         for kind in ("add", "drop")
     }  # fmt: skip
     added = [q["q"][0] for q in queries["add"]]
-    assert 'host="web-1" #connector=web | count()' in added
-    assert "status=500 #connector=web | count()" in added
-    assert 'host!="web-1" #connector=web | count()' in [q["q"][0] for q in queries["drop"]]
+    assert 'host="web-1" #connector=srch-web | count()' in added
+    assert "status=500 #connector=srch-web | count()" in added
+    assert 'host!="web-1" #connector=srch-web | count()' in [q["q"][0] for q in queries["drop"]]
     assert all(q["start"] == ["1h"] for q in queries["add"])
 
 
 def test_hostile_values_are_escaped_everywhere(client: httpx.Client) -> None:
     pages = [
-        client.get("/console/search", params={"q": "#connector=evil"}).text,
-        client.get("/console/search/fields", params={"q": "#connector=evil"}).text,
+        client.get("/console/search", params={"q": "#connector=srch-evil"}).text,
+        client.get("/console/search/fields", params={"q": "#connector=srch-evil"}).text,
     ]
-    found = client.get("/console/api/v1/search/export", params={"q": "#connector=evil"})
+    found = client.get("/console/api/v1/search/export", params={"q": "#connector=srch-evil"})
     for line in found.text.splitlines():
         event = httpx.Response(200, content=line).json()
         for suffix in ("", "?context=2"):
@@ -108,12 +108,12 @@ def test_the_session_reads_the_search_api_under_console(
     console_server: RunningServer, client: httpx.Client
 ) -> None:
     histogram = client.get(
-        "/console/api/v1/search/histogram", params={"q": "#connector=web", "start": "2h"}
+        "/console/api/v1/search/histogram", params={"q": "#connector=srch-web", "start": "2h"}
     )
     assert histogram.status_code == 200
     assert histogram.json()["resources"][0]["total"] == 250
     csv = client.get(
-        "/console/api/v1/search/export", params={"q": "#connector=web", "format": "csv"}
+        "/console/api/v1/search/export", params={"q": "#connector=srch-web", "format": "csv"}
     )
     assert len(csv.text.splitlines()) == 251
     # the cookie does not make a bearer token: without it, or signed out, 401
