@@ -13,7 +13,7 @@ import pytest
 
 from lakehose.testing import RunningServer
 from tests.console.search_data import ATTRIBUTE, LINK, SCRIPT, load
-from tests.console.session import ANALYST, PASSWORD, http_session
+from tests.console.session import ADMIN, ANALYST, PASSWORD, http_session
 
 
 @pytest.fixture(scope="module")
@@ -116,6 +116,11 @@ def test_the_session_reads_the_search_api_under_console(
         "/console/api/v1/search/export", params={"q": "#connector=srch-web", "format": "csv"}
     )
     assert len(csv.text.splitlines()) == 251
+    audit = client.get("/console/audit")  # an analyst may not read it: ask as an admin
+    assert audit.status_code == 403
+    with http_session(console_server.url, ADMIN, PASSWORD) as admin:
+        entries = admin.get("/console/audit").text
+    assert "search export" in entries and "#connector=srch-web" in entries
     # the cookie does not make a bearer token: without it, or signed out, 401
     assert httpx.get(console_server.url + "/console/api/v1/search/histogram").status_code == 401
     cookies = {"lakehose_session": "not-a-session"}

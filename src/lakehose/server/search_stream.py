@@ -29,6 +29,7 @@ from lakehose.server.errors import ApiError
 from lakehose.server.runtime import Runtime
 from lakehose.server.search_access import authorise
 from lakehose.server.search_views import query_and_range, whole_number
+from lakehose.storage.accounts import Accounts
 from lakehose.storage.search import Search, open_readers
 from lakehose.storage.tail import Tail
 
@@ -120,13 +121,20 @@ class SearchStreams:
                 reader.close()
 
     async def export(self, request: Request) -> Response:
-        authorise(request, self.rt)
+        who = authorise(request, self.rt)
         plan, span = query_and_range(request)
         params = request.query_params
         fmt = params.get("format", "ndjson")
         if fmt not in FORMATS:
             raise ApiError(400, "format must be ndjson or csv")
         limit: int | None = whole_number(params, "limit", 0, 1, MAX_EXPORT) or None
+        if who.startswith("user:"):  # a console user took the data away: the audit log says so
+            address = request.client.host if request.client else ""
+            detail = f"{fmt}, {params.get('start') or 'all time'} to {params.get('end') or 'now'}"
+            await asyncio.to_thread(
+                Accounts(self.rt.catalog).audit,
+                who[5:], "search export", plan.query.text[:500], detail, address,
+            )  # fmt: skip
         return StreamingResponse(
             self._rows(plan, span, limit, fmt),
             media_type=FORMATS[fmt],
