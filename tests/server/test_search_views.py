@@ -264,3 +264,20 @@ def test_search_views_need_a_search_read_token(lake: RunningServer) -> None:
         assert httpx.get(lake.url + path, headers=hec_key).status_code == 401, path
         reply = httpx.get(lake.url + path, headers={"Authorization": f"Bearer {streams}"})
         assert reply.status_code == 403, path
+
+
+def test_tail_resumes_after_the_last_event_id_a_client_saw(api: httpx.Client) -> None:
+    """An EventSource that reconnects sends Last-Event-ID: what arrived since is sent first."""
+    y = api.post("/api/v1/search", json={"query": "user.name=y"}).json()["resources"][0]
+    last_seen = f"{y['partition']}:{y['offset'] - 1}"
+    with api.stream(
+        "GET",
+        "/api/v1/search/tail",
+        params={"q": "user.name=*"},
+        headers={"Last-Event-ID": last_seen},
+    ) as reply:
+        lines = reply.iter_lines()
+        ident = next(line for line in lines if line.startswith("id: "))
+        data = next(line for line in lines if line.startswith("data: "))
+    assert ident == f"id: {y['partition']}:{y['offset']}"
+    assert orjson.loads(data[6:])["event"]["user"] == {"name": "y"}

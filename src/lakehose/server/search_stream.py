@@ -2,8 +2,9 @@
 
 Export streams every row of a query (events newest first, or the table of an
 aggregate) as the search finds them, so memory stays flat whatever the size.
-Tail is a ``text/event-stream`` of the events that arrive after it opened and
-that the query's leading filter matches: one ``event: event`` message per
+Tail is a ``text/event-stream`` of the events that arrive after it opened (or, for a
+browser reconnecting with ``Last-Event-ID``, after that event) and that the query's
+leading filter matches: one ``event: event`` message per
 event (its ``data`` the event as ``POST /api/v1/search`` returns it, its ``id``
 ``partition:offset``), a comment every ``KEEPALIVE`` seconds when idle, and an
 ``event: skipped`` message when a burst brought more than a poll returns.
@@ -149,6 +150,9 @@ class SearchStreams:
         plan, _ = query_and_range(request)
         settings = self.rt.settings
         tail = await asyncio.to_thread(Tail, plan, settings.data_dir, settings.partitions)
+        last = request.headers.get("last-event-id", "").partition(":")  # EventSource reconnecting
+        if last[0].isascii() and last[0].isdigit() and last[2].isascii() and last[2].isdigit():
+            tail.resume_after(int(last[0]), int(last[2]))
         return StreamingResponse(
             self._messages(tail),
             media_type="text/event-stream",

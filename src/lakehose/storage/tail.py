@@ -55,6 +55,12 @@ class Tail:
         self.positions = {r.partition: r.bounds()[1] for r in self.readers}
         self.skipped = 0  # matches left out because a poll found more than MAX_POLL
 
+    def resume_after(self, partition: int, offset: int) -> None:
+        """Start after ``offset`` of ``partition`` instead of at its end (a reconnecting
+        client's last event), so nothing that arrived in between is missed."""
+        if partition in self.positions and offset + 1 < self.positions[partition]:
+            self.positions[partition] = offset + 1
+
     def close(self) -> None:
         for reader in self.readers:
             reader.close()
