@@ -71,12 +71,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data-dir", type=Path, required=True, help="a lake of search_bench.py")
     parser.add_argument("--repeat", type=int, default=5, help="runs per figure (default 5)")
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
+    parser.add_argument(
+        "--in-process-only", action="store_true", help="only the CPU figures, no server"
+    )
     args = parser.parse_args(argv)
     info = orjson.loads((args.data_dir / MARKER).read_bytes())
     events = int(info["events"])
     newest = T0 + (events - 1) * STEP
     start, end = str(int(newest - DAY)), str(int(newest) + 1)
     results: dict[str, Any] = {"events": events, "range": [start, end]}
+    results["in_process"] = in_process(args.data_dir, start, end, args.repeat)
+    if args.in_process_only:
+        print(orjson.dumps(results, option=orjson.OPT_INDENT_2).decode())
+        return 0
     with run_server(args.data_dir, timeout=120) as server:
         run = f"{time.time_ns():x}"  # clients and users are kept in the lake's catalog
         token = bearer_token(server, "search:read", name=f"page-bench-{run}")
@@ -114,6 +121,42 @@ def main(argv: list[str] | None = None) -> int:
         for key, value in results.items():
             print(f"{key}: {value}")
     return 0
+
+
+def in_process(data_dir: Path, start: str, end: str, repeat: int) -> dict[str, Any]:
+    """Wall and CPU seconds of the histogram and the field list run in this process (no
+    HTTP), best of ``repeat``: the CPU figure is what a quiet core would take."""
+    from lakehose.query import plan_query, time_range
+    from lakehose.storage.facets import top_values
+    from lakehose.storage.histogram import histogram
+    from lakehose.storage.search import open_readers
+
+    span = time_range(start, end)
+    out: dict[str, Any] = {}
+    cases: dict[str, tuple[str, Callable[..., Any]]] = {
+        "histogram_tag": ("#connector=edr", histogram),
+        "histogram_star": ("*", histogram),
+        "histogram_field": ("severity=ERROR", histogram),
+        "top_values_field": ("severity=ERROR", top_values),
+    }
+    for name, (q, fn) in cases.items():
+        best_wall = best_cpu = float("inf")
+        stats: Any = None
+        for _ in range(repeat):
+            readers = open_readers(data_dir)
+            wall, cpu = time.perf_counter(), time.process_time()
+            result = fn(plan_query(q), readers, span)
+            best_wall = min(best_wall, time.perf_counter() - wall)
+            best_cpu = min(best_cpu, time.process_time() - cpu)
+            stats = getattr(result, "stats", None)
+            for r in readers:
+                r.close()
+        out[name] = {"wall_ms": best_wall * 1000, "cpu_ms": best_cpu * 1000}
+        if stats is not None:
+            out[name]["events_scanned"] = stats.events_scanned
+            out[name]["events_from_summaries"] = stats.events_from_summaries
+            out[name]["events_matched"] = stats.events_matched
+    return out
 
 
 def _console(server: Any, user: str, start: str, end: str, repeat: int) -> dict[str, Any]:

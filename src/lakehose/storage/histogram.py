@@ -27,14 +27,14 @@ from summaries and how many lines were read.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from lakehose.errors import CorruptBatchError, SearchTimeoutError
 from lakehose.query.fields import TAGS
 from lakehose.query.nodes import Call, Filter, Query
-from lakehose.query.plan import BatchPlan, Plan, plan_query
+from lakehose.query.plan import Plan, plan_query
 from lakehose.query.timerange import TimeRange
 from lakehose.storage.candidates import LineFilter
 from lakehose.storage.decoding import Aggregator, BatchContext, LineDecoder, ScanFn
@@ -134,39 +134,70 @@ def histogram(
     deadline = None if time_limit is None else time.monotonic() + time_limit
     plan = filter_plan(plan)
     stats = SearchStats()
-    summaries: list[Summary] = []
+    where = _Where(span, plan.tag_choices)
+    # Per tag combination: batches, earliest and latest event time (one grouped query).
+    combos: dict[Combo, list[int]] = {}
     for reader in readers:
-        summaries.extend(reader.summaries(span, plan.tag_choices, descending=False))
-    decided: dict[tuple[str, str, str], BatchPlan] = {}
-    kept: list[Summary] = []
-    for s in summaries:
-        key = (s[6], s[7], s[8])
-        batch = decided.get(key)
-        if batch is None:
-            batch = decided[key] = plan.batch(*key)
-        if batch.skip:
-            stats.batches_skipped += 1
+        for *tags, batches, low, high in where.run(
+            reader,
+            "connector, idx, sourcetype, count(*), min(min_time), max(max_time)",
+            "GROUP BY 1, 2, 3",
+        ):
+            seen = combos.setdefault((tags[0], tags[1], tags[2]), [0, low, high])
+            seen[0] += batches
+            seen[1], seen[2] = min(seen[1], low), max(seen[2], high)
+    everything: set[Combo] = set()
+    scanned: set[Combo] = set()
+    for key, (batches, _, _) in combos.items():
+        decided = plan.batch(*key)
+        if decided.skip:
+            stats.batches_skipped += batches
         else:
-            kept.append(s)
+            (everything if decided.everything else scanned).add(key)
+    kept = [combos[k] for k in everything | scanned]
     if not kept:
         stats.took_ms = (time.perf_counter() - started) * 1000
         return Histogram(None, bucket_width(_length(span), buckets), [], span, stats)
-    low = span.start if span.start is not None else min(s[3] for s in kept)
-    high = span.end if span.end is not None else max(s[4] for s in kept) + 1
+    low = span.start if span.start is not None else min(k[1] for k in kept)
+    high = span.end if span.end is not None else max(k[2] for k in kept) + 1
     width = bucket_width(max(high - low, 1), buckets)
     origin = low - low % width
     counts = [0] * (-(-(high - origin) // width))
     last = len(counts) - 1
+    # Batches inside the range and inside one bucket: counted by SQLite, per bucket.
+    one_bucket = "min_time >= ? AND max_time < ? AND (min_time - ?) / ? = (max_time - ?) / ?"
+    bounds = [max(low, origin), high, origin, width, origin, width]
+    if everything:
+        for reader in readers:
+            for *tags, bucket, events, batches in where.run(
+                reader,
+                "connector, idx, sourcetype, (min_time - ?) / ?, sum(count), count(*)",
+                "GROUP BY 1, 2, 3, 4",
+                extra=one_bucket,
+                extra_args=bounds,
+                select_args=[origin, width],
+            ):
+                if (tags[0], tags[1], tags[2]) in everything and 0 <= bucket <= last:
+                    counts[bucket] += events
+                    stats.batches_from_summaries += batches
+                    stats.events_from_summaries += events
+    # The rest is read: every batch of a combination the filter must check, and the
+    # batches of the others that straddle a bucket's edge or the range's.
     to_read: list[Summary] = []
-    for s in kept:
-        if decided[(s[6], s[7], s[8])].everything and span.covers(s[3], s[4]):
-            first = (s[3] - origin) // width
-            if first == (s[4] - origin) // width and 0 <= first <= last:
-                counts[first] += s[2]
-                stats.batches_from_summaries += 1
-                stats.events_from_summaries += s[2]
-                continue
-        to_read.append(s)
+    for reader in readers:
+        if scanned:
+            rows = where.summaries(reader)
+        else:
+            rows = where.summaries(reader, extra=f"NOT ({one_bucket})", extra_args=bounds)
+        for row in rows:
+            combo = (row[6], row[7], row[8])
+            if combo in scanned:
+                to_read.append(row)
+            elif combo in everything and not (
+                span.covers(row[3], row[4])
+                and (row[3] - origin) // width == (row[4] - origin) // width
+            ):
+                to_read.append(row)
 
     def push(values: dict[str, Any], _: Any) -> bool:
         i = (values["time"] - origin) // width
@@ -177,6 +208,65 @@ def histogram(
     stats.events_matched = sum(counts)
     stats.took_ms = (time.perf_counter() - started) * 1000
     return Histogram(origin, width, counts, span, stats)
+
+
+Combo = tuple[str, str, str]
+_TAG_COLUMNS = {"#connector": "connector", "#index": "idx", "#sourcetype": "sourcetype"}
+
+
+class _Where:
+    """The conditions on a partition's batch summaries for a time range and tag choices
+    (those of ``SearchReader.summaries``), for the grouped queries the histogram makes."""
+
+    def __init__(self, span: TimeRange, tag_choices: dict[str, frozenset[str] | None]) -> None:
+        where: list[str] = []
+        args: list[int | str] = []
+        if span.start is not None:
+            where.append("max_time >= ?")
+            args.append(span.start)
+        if span.end is not None:
+            where.append("min_time < ?")
+            args.append(span.end)
+        for tag, column in _TAG_COLUMNS.items():
+            choices = tag_choices.get(tag)
+            if choices is not None:
+                where.append(f"{column} IN ({','.join('?' * len(choices))})" if choices else "0")
+                args.extend(sorted(choices))
+        self.sql = " AND ".join(where) or "1"
+        self.args = args
+
+    def run(
+        self,
+        reader: SearchReader,
+        columns: str,
+        tail: str = "",
+        *,
+        extra: str = "",
+        extra_args: Sequence[int] = (),
+        select_args: Sequence[int] = (),
+    ) -> Iterator[tuple[Any, ...]]:
+        sql = f"SELECT {columns} FROM batches WHERE {self.sql}"
+        if extra:
+            sql += f" AND {extra}"
+        conn = reader._conn  # noqa: SLF001 - the reader's own read connection
+        rows: Iterator[tuple[Any, ...]] = conn.execute(
+            f"{sql} {tail}", [*select_args, *self.args, *extra_args]
+        )
+        return rows
+
+    def summaries(
+        self, reader: SearchReader, *, extra: str = "", extra_args: Sequence[int] = ()
+    ) -> Iterator[Summary]:
+        """Batch summaries (as ``SearchReader.summaries`` gives them), in offset order."""
+        rows: Iterator[Summary] = self.run(
+            reader,
+            "?, first_offset, count, min_time, max_time, ingest_time, connector, idx, sourcetype",
+            "ORDER BY first_offset",
+            extra=extra,
+            extra_args=extra_args,
+            select_args=[reader.partition],
+        )
+        return rows
 
 
 def _length(span: TimeRange) -> int:
