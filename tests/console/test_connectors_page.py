@@ -48,7 +48,17 @@ def test_add_a_connector_copy_its_key_once_send_and_see_it_active(
     page.wait_for_url("**/console/connectors/firewall")  # the page took its plain URL
     screenshot(page, "connector-key-once")
 
+    page.goto("/console/connectors")
+    row = page.locator("tr[data-connector=firewall]")
+    expect(row.locator(".badge")).to_have_text("Idle")
     assert curl_event(hec_url, key, "action=deny src=10.0.0.1") == {"text": "Success", "code": 0}
+    # the list refreshes itself (htmx, every 5 s): the connector turns Active without a reload
+    expect(row.locator(".badge")).to_have_text("Active", timeout=20_000)
+    assert row.locator("td").nth(5).inner_text() == "1"  # events in 24 h
+    assert row.locator("td").nth(2).inner_text() == "kv"
+    screenshot(page, "connectors")
+
+    page.goto("/console/connectors/firewall")
 
     # reloading shows the key's hint only, never the key
     page.reload()
@@ -61,12 +71,6 @@ def test_add_a_connector_copy_its_key_once_send_and_see_it_active(
             assert key not in client.get(path).text
 
     page.goto("/console/connectors")
-    row = page.locator("tr[data-connector=firewall]")
-    expect(row.locator(".badge")).to_have_text("Active")
-    assert row.locator("td").nth(5).inner_text() == "1"  # events in 24 h
-    assert row.locator("td").nth(2).inner_text() == "kv"
-    screenshot(page, "connectors")
-
     page.click("text=firewall")
     show = page.locator("a", has_text="Show events")
     assert show.get_attribute("href") == "/console/search?q=%23connector%3Dfirewall"
