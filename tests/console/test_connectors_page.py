@@ -10,6 +10,7 @@ from playwright.sync_api import Page, expect
 
 from lakehose.testing import RunningServer
 from tests.console.session import ADMIN, PASSWORD, http_session, screenshot
+from tests.helpers import wait_for
 
 
 def curl_event(url: str, key: str, event: object) -> dict[str, object]:
@@ -86,12 +87,22 @@ def test_settings_rotate_disable_and_delete_with_confirmation(
         )
         assert created.status_code == 200
         old_key = created.text.split('id="api-key">', 1)[1].split("<", 1)[0]
-    page.goto("/console/connectors/proxy")
+    (console_server.data_dir / "parsers.toml").write_text(
+        "[parsers.squid]\ntype = \"regex\"\npattern = '^(?P<ts>\\S+) (?P<message>.*)$'\n"
+    )
+
+    def custom_parser_offered() -> bool:
+        page.goto("/console/connectors/proxy")
+        return page.locator("select[name=parser] option", has_text="squid (custom)").count() == 1
+
+    wait_for(custom_parser_offered, timeout=10, interval=0.5)  # the server reloads the file
+    page.select_option("select[name=parser]", "squid")
     page.fill("input[name=description]", "web proxies")
     page.fill("input[name=sourcetype]", "squid")
     page.click("text=Save settings")
     expect(page.locator("[role=status]")).to_have_text("Settings saved.")
     assert page.locator("input[name=sourcetype]").input_value() == "squid"
+    assert page.locator("select[name=parser]").input_value() == "squid"
 
     page.click("text=Rotate key")
     new_key = page.locator("#api-key").inner_text()
