@@ -10,6 +10,7 @@ from playwright.sync_api import Page, expect
 
 from lakehose.testing import RunningServer
 from tests.console.session import ADMIN, PASSWORD, http_session, screenshot
+from tests.helpers import wait_for
 
 
 def curl_event(url: str, key: str, event: object) -> dict[str, object]:
@@ -48,7 +49,17 @@ def test_add_a_connector_copy_its_key_once_send_and_see_it_active(
     page.wait_for_url("**/console/connectors/firewall")  # the page took its plain URL
     screenshot(page, "connector-key-once")
 
+    page.goto("/console/connectors")
+    row = page.locator("tr[data-connector=firewall]")
+    expect(row.locator(".badge")).to_have_text("Idle")
     assert curl_event(hec_url, key, "action=deny src=10.0.0.1") == {"text": "Success", "code": 0}
+    # the list refreshes itself (htmx, every 5 s): the connector turns Active without a reload
+    expect(row.locator(".badge")).to_have_text("Active", timeout=20_000)
+    assert row.locator("td").nth(5).inner_text() == "1"  # events in 24 h
+    assert row.locator("td").nth(2).inner_text() == "kv"
+    screenshot(page, "connectors")
+
+    page.goto("/console/connectors/firewall")
 
     # reloading shows the key's hint only, never the key
     page.reload()
@@ -61,12 +72,6 @@ def test_add_a_connector_copy_its_key_once_send_and_see_it_active(
             assert key not in client.get(path).text
 
     page.goto("/console/connectors")
-    row = page.locator("tr[data-connector=firewall]")
-    expect(row.locator(".badge")).to_have_text("Active")
-    assert row.locator("td").nth(5).inner_text() == "1"  # events in 24 h
-    assert row.locator("td").nth(2).inner_text() == "kv"
-    screenshot(page, "connectors")
-
     page.click("text=firewall")
     show = page.locator("a", has_text="Show events")
     assert show.get_attribute("href") == "/console/search?q=%23connector%3Dfirewall"
@@ -82,12 +87,22 @@ def test_settings_rotate_disable_and_delete_with_confirmation(
         )
         assert created.status_code == 200
         old_key = created.text.split('id="api-key">', 1)[1].split("<", 1)[0]
-    page.goto("/console/connectors/proxy")
+    (console_server.data_dir / "parsers.toml").write_text(
+        "[parsers.squid]\ntype = \"regex\"\npattern = '^(?P<ts>\\S+) (?P<message>.*)$'\n"
+    )
+
+    def custom_parser_offered() -> bool:
+        page.goto("/console/connectors/proxy")
+        return page.locator("select[name=parser] option", has_text="squid (custom)").count() == 1
+
+    wait_for(custom_parser_offered, timeout=10, interval=0.5)  # the server reloads the file
+    page.select_option("select[name=parser]", "squid")
     page.fill("input[name=description]", "web proxies")
     page.fill("input[name=sourcetype]", "squid")
     page.click("text=Save settings")
     expect(page.locator("[role=status]")).to_have_text("Settings saved.")
     assert page.locator("input[name=sourcetype]").input_value() == "squid"
+    assert page.locator("select[name=parser]").input_value() == "squid"
 
     page.click("text=Rotate key")
     new_key = page.locator("#api-key").inner_text()

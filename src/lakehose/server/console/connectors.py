@@ -224,6 +224,10 @@ def routes(console: Console) -> list[BaseRoute]:
         )
 
     async def index(request: Request, visitor: Visitor) -> Response:
+        if request.headers.get("hx-request"):  # the table refreshing itself every few seconds
+            return console.render(
+                request, "connectors_table.html", {"rows": rows()}, visitor=visitor
+            )
         return list_page(request, visitor)
 
     async def new(request: Request, visitor: Visitor) -> Response:
