@@ -114,6 +114,14 @@ POLICY: dict[tuple[str, str], Expectation] = {
     ("GET", "/sensors/entities/datafeed/v1/{partition}"): session_token,
     ("HEAD", "/sensors/entities/datafeed/v1/{partition}"): method_not_allowed,
     ("POST", "/api/v1/search"): needs(scopes.SEARCH_READ),
+    # the search page's endpoints, and their mirror under /console (where the session cookie
+    # goes; without one, the Authorization header decides as on /api/v1)
+    **{
+        (method, prefix + f"/api/v1/search/{view}"): needs(scopes.SEARCH_READ)
+        for view in ("histogram", "fields", "events/{partition}/{offset}", "export", "tail")
+        for prefix, methods in (("", ("GET", "HEAD")), ("/console", ("GET",)))
+        for method in methods
+    },
     ("GET", "/"): public,
     ("HEAD", "/"): public,
     ("GET", "/console"): public,
@@ -133,6 +141,10 @@ POLICY: dict[tuple[str, str], Expectation] = {
             "clients",
             "users",
             "audit",
+            "search",
+            "search/more",
+            "search/fields",
+            "search/event/{partition}/{offset}",
         )  # fmt: skip
     },
     **{
@@ -158,6 +170,7 @@ PARAMS = {
     "client_id": "no-such-client",
     "action": "disable",
     "partition": "0",
+    "offset": "0",
 }
 QUERY = {"/sensors/entities/datafeed/v2": {"appId": "route-table"}}
 

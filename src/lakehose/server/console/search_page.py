@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 from urllib.parse import urlencode
 
@@ -64,8 +65,6 @@ def iso(ns: int | None) -> str:
     """An ISO 8601 time with milliseconds, as the range fields and URLs carry it."""
     if ns is None:
         return ""
-    from datetime import UTC, datetime
-
     return datetime.fromtimestamp(ns / 1e9, UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
@@ -131,7 +130,10 @@ class SearchPage:
         async with self._slots:
             return await asyncio.to_thread(run)
 
-    def _search(self, plan: Plan, span: TimeRange, cursor: str | None = None) -> Callable[..., Any]:
+    def _search(
+        self, plan: Plan, span: TimeRange, cursor: str | None = None
+    ) -> Callable[[list[SearchReader]], tuple[list[dict[str, Any]], Search]]:
+        """The first page (or the page at ``cursor``) of a search, for :meth:`scan`."""
         limit = self.console.runtime.settings.search_timeout
 
         def work(readers: list[SearchReader]) -> tuple[list[dict[str, Any]], Search]:

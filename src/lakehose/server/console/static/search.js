@@ -144,9 +144,7 @@
     summary.appendChild(document.createTextNode(" "));
     summary.appendChild(el("span", "line", rawText(row)));
     details.appendChild(summary);
-    var detail = el("div", "detail");
-    detail.appendChild(el("p", "muted", "Loading…"));
-    details.appendChild(detail);
+    details.appendChild(el("div", "detail"));
     li.appendChild(details);
     list.insertBefore(li, list.firstChild);
     if (window.htmx) { window.htmx.process(li); }
