@@ -5,9 +5,9 @@ it when missing); no browser is ever downloaded. Screenshots go to
 ``test-artifacts/console/`` (gitignored), one per page a test visits.
 
 Fixtures:
-- ``console_server``: one server for the whole run, with users ``admin`` (role admin) and
+- ``console_server``: one server for the package's tests, with users ``admin`` (role admin) and
   ``analyst`` (role analyst), both with password :data:`PASSWORD`;
-- ``browser``: one headless Chromium for the whole run;
+- ``browser``: one headless Chromium for the package's tests;
 - ``admin_page`` / ``analyst_page``: a fresh browser context, already signed in;
 - ``anonymous_page``: a fresh context, not signed in.
 """
@@ -32,9 +32,9 @@ from tests.console.session import (
 )
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def console_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
-    """One server for every console test, with an admin and an analyst console user (one
+    """One server for every console test (this package), with an admin and an analyst console user (one
     worker). Tests share it: each makes its own connectors, clients and users."""
     with run_server(tmp_path_factory.mktemp("console") / "data") as server:
         create_user(server.data_dir, ADMIN, "admin", PASSWORD)
@@ -42,13 +42,15 @@ def console_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running
         yield server
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def playwright() -> Iterator[Playwright]:
+    """Playwright's sync API runs an event loop in this thread while it lives: it must stop
+    when the console tests end, or later tests' ``asyncio.run`` finds a loop running."""
     with sync_playwright() as p:
         yield p
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser(playwright: Playwright) -> Iterator[Browser]:
     assert Path(CHROMIUM).exists(), f"{CHROMIUM} is missing: run make test (it installs chromium)"
     browser = playwright.chromium.launch(

@@ -79,3 +79,34 @@ def test_admin_pages_from_a_remote_address_need_allow_remote_admin(
         assert action.status_code == 403
         assert client.get("/console/status", headers=remote).status_code == 200  # viewing is fine
         assert "remote" not in client.get("/console/connectors").text
+
+
+def test_csrf_in_the_browser_a_forged_token_and_a_cross_site_form_are_refused(
+    admin_page: Page, console_server: RunningServer
+) -> None:
+    page = admin_page
+    page.goto("/console/connectors")
+    page.click("text=Add data connector")
+    dialog = page.locator("dialog#add-connector")
+    dialog.locator("input[name=name]").fill("forged")
+    page.evaluate(
+        "document.querySelector('#add-connector input[name=csrf_token]').value = 'forged'"
+    )
+    with page.expect_response("**/console/connectors") as answer:
+        dialog.locator("button[type=submit]").click()
+    assert answer.value.status == 403
+    assert "CSRF token missing or wrong" in page.content()
+    screenshot(page, "csrf-refused")
+
+    # another site's page posting a form to the console: the SameSite=Strict cookie stays home
+    evil = page.context.new_page()
+    evil.set_content(
+        f'<form method="post" action="{console_server.url}/console/connectors">'
+        '<input name="name" value="cross-site"><button>go</button></form>'
+    )
+    with evil.expect_response("**/console/connectors") as answer:
+        evil.click("button")
+    assert answer.value.status in (401, 403)
+    with http_session(console_server.url, ADMIN, PASSWORD) as client:
+        listing = client.get("/console/connectors").text
+        assert "forged" not in listing and "cross-site" not in listing
