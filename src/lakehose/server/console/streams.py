@@ -78,17 +78,26 @@ def routes(console: Console) -> list[BaseRoute]:
             )
         }
         out: dict[tuple[str, int], dict[str, Any]] = {}
-        for app_id, partition, opened, heartbeat in runtime.catalog._query(
+        holders: dict[tuple[str, int], str] = {}
+        for slot, partition, opened, heartbeat in runtime.catalog._query(
             "SELECT app_id, partition, opened_at, heartbeat FROM stream_connections"
         ):
+            # a slot is named "<client id>/<appId>" (one connection per client and appId)
+            holder, _, app_id = str(slot).rpartition("/")
             out[(app_id, int(partition))] = {"connected": True, "since": opened, "seen": heartbeat}
+            if holder:
+                holders[(app_id, int(partition))] = holder
         for key in kept:
             out.setdefault(key, {"connected": False, "since": None, "seen": None})
         rows = []
         for (app_id, partition), row in sorted(out.items()):
             position = kept.get((app_id, partition), {})
             committed = position.get("committed")
-            client_id = position.get("client_id") or sessions.get((app_id, partition))
+            client_id: str | None = (
+                holders.get((app_id, partition))
+                or position.get("client_id")
+                or sessions.get((app_id, partition))
+            )
             events, seconds = lag(runtime.readers.get(partition), committed)
             rows.append(
                 {
