@@ -10,9 +10,10 @@ from starlette.applications import Starlette
 from starlette.responses import Response
 from starlette.routing import BaseRoute
 
+from lakehose.server import console
 from lakehose.server.replies.envelope import error
 from lakehose.server.replies.errors import EXCEPTION_HANDLERS
-from lakehose.server.routes import clients, connectors, oauth, search, streams
+from lakehose.server.routes import clients, connectors, oauth, search, search_views, streams
 from lakehose.server.routes.hec import HecHandler, Receive, Scope, Send, route_of
 from lakehose.server.runtime import Runtime
 
@@ -25,6 +26,8 @@ def all_routes(runtime: Runtime) -> list[BaseRoute]:
         *clients.routes(runtime),
         *streams.routes(runtime),
         *search.routes(runtime),
+        *search_views.routes(runtime),
+        *console.routes(runtime),
     ]
 
 

@@ -320,6 +320,11 @@ class Runtime:
         """``(start_offset, end_offset)`` of a partition, read now."""
         return self.log.reader(partition).bounds()
 
+    @property
+    def readers(self) -> dict[int, LogReader]:
+        """The event loop thread's reader of every partition."""
+        return {p: self.log.reader(p) for p in range(self.settings.partitions)}
+
     def reader(self, partition: int) -> LogReader:
         """The event loop thread's reader of ``partition`` (for the data feed)."""
         return self.log.reader(partition)

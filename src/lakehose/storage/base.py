@@ -92,6 +92,26 @@ class LogReader(Protocol):
         """Per connector: ``(events, bytes, last_event_time_ns)`` ever accepted."""
         ...
 
+    def ingest_counts(self, since_ns: int, width_ns: int) -> list[tuple[str, int, int]]:
+        """``(connector, bucket, events)`` accepted since ``since_ns``, in ``width_ns`` buckets."""
+        ...
+
+    def events_since(self, since_ns: int) -> int:
+        """Events accepted at or after ``since_ns``."""
+        ...
+
+    def stored_bytes(self) -> int:
+        """Compressed bytes of the batches kept."""
+        ...
+
+    def oldest_ingest_time(self) -> int | None: ...
+
+    def ingest_time_at(self, offset: int) -> int | None:
+        """When the batch holding (or last before) ``offset`` was accepted, ns."""
+        ...
+
+    def newest_ingest_time(self) -> int | None: ...
+
 
 class EventLog(ABC):
     """One process's handle on the lake: durable appends, tailing, retention, readers.

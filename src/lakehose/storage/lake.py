@@ -20,9 +20,11 @@ from typing import Any
 
 from lakehose.config import Settings
 from lakehose.errors import DataDirError
+from lakehose.storage.accounts import Accounts
 from lakehose.storage.base import EventLog, LogReader
 from lakehose.storage.catalog.base import Catalog
 from lakehose.storage.catalog.connectors import Connector
+from lakehose.storage.console_views import ConsoleViews
 from lakehose.storage.sqlite.catalog import SqliteCatalog
 from lakehose.storage.sqlite.partition import PartitionReader, create_partition, partition_path
 
@@ -204,3 +206,28 @@ def connector_view(
         hec_url=url,
     )
     return view
+
+
+def open_accounts(catalog: Catalog) -> Accounts:
+    """Accounts (``storage/accounts.py``), as the backend keeps them."""
+    from lakehose.storage.sqlite.accounts import SqliteAccounts
+    from lakehose.storage.sqlite.catalog import SqliteCatalog
+
+    assert isinstance(catalog, SqliteCatalog)
+    return SqliteAccounts(catalog)
+
+
+def open_console_views(catalog: Catalog) -> ConsoleViews:
+    """The console's views of the catalog (``storage/console_views.py``)."""
+    from lakehose.storage.sqlite.catalog import SqliteCatalog
+    from lakehose.storage.sqlite.console_views import SqliteConsoleViews
+
+    assert isinstance(catalog, SqliteCatalog)
+    return SqliteConsoleViews(catalog)
+
+
+def open_reader(data_dir: Path, partition: int) -> LogReader:
+    """A reader of one partition of ``data_dir``, for one thread; the caller closes it."""
+    from lakehose.storage.sqlite.partition import PartitionReader
+
+    return PartitionReader(data_dir, partition)

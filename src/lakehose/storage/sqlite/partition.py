@@ -396,3 +396,45 @@ class PartitionReader:
                 "SELECT connector, events, bytes, last_event_time FROM connector_totals"
             )
         }
+
+    # what the console shows (batch summaries only) -----------------------------------------
+
+    def ingest_counts(self, since_ns: int, width_ns: int) -> list[tuple[str, int, int]]:
+        """``(connector, bucket, events)`` accepted since ``since_ns``, in ``width_ns`` buckets."""
+        return [
+            (str(c), int(b), int(n))
+            for c, b, n in self._conn.execute(
+                "SELECT connector, (ingest_time - ?) / ?, sum(count) FROM batches "
+                "WHERE ingest_time >= ? GROUP BY 1, 2",
+                (since_ns, width_ns, since_ns),
+            )
+        ]
+
+    def events_since(self, since_ns: int) -> int:
+        """Events accepted at or after ``since_ns``."""
+        row = self._conn.execute(
+            "SELECT coalesce(sum(count), 0) FROM batches WHERE ingest_time >= ?", (since_ns,)
+        ).fetchone()
+        return int(row[0])
+
+    def stored_bytes(self) -> int:
+        """Compressed bytes of the batches kept."""
+        return int(self._conn.execute("SELECT stored_bytes FROM state WHERE id = 0").fetchone()[0])
+
+    def oldest_ingest_time(self) -> int | None:
+        row = self._conn.execute("SELECT min(ingest_time) FROM batches").fetchone()
+        return None if row[0] is None else int(row[0])
+
+    def ingest_time_at(self, offset: int) -> int | None:
+        """When the batch holding (or last before) ``offset`` was accepted, ns."""
+        row = self._conn.execute(
+            "SELECT ingest_time FROM batches WHERE first_offset <= ? ORDER BY first_offset DESC LIMIT 1",
+            (offset,),
+        ).fetchone()
+        return int(row[0]) if row else None
+
+    def newest_ingest_time(self) -> int | None:
+        row = self._conn.execute(
+            "SELECT ingest_time FROM batches ORDER BY first_offset DESC LIMIT 1"
+        ).fetchone()
+        return int(row[0]) if row else None
