@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from starlette.applications import Starlette
 from starlette.routing import BaseRoute
 
-from lakehose.server import api, clients_api, oauth, search, streams
+from lakehose.server import api, clients_api, groups_api, oauth, sandbox_api, search, streams
 from lakehose.server.errors import EXCEPTION_HANDLERS
 from lakehose.server.hec import HecHandler, Receive, Scope, Send, route_of
 from lakehose.server.runtime import Runtime
@@ -21,6 +21,8 @@ def all_routes(runtime: Runtime) -> list[BaseRoute]:
         *oauth.routes(runtime),
         *clients_api.routes(runtime),
         *streams.routes(runtime),
+        *groups_api.routes(runtime),
+        *sandbox_api.routes(runtime),
         *search.routes(runtime),
     ]
 

@@ -75,6 +75,7 @@ class Limits:
         self.body_timeout = settings.body_timeout
         self.max_header_bytes = settings.max_header_bytes
         self.max_connections = settings.max_connections
+        self.sandbox = settings.sandbox  # requests may be hung up on (server/sandbox.py)
         self.metrics = metrics
         self.interval = min(SWEEP_INTERVAL, settings.header_timeout / 2, settings.body_timeout / 2)
         self.connections: set[Any] | None = None
@@ -178,6 +179,17 @@ class GuardedHttpProtocol(HttpToolsProtocol):
                 self._refuse(431, "Request header fields too large", "header_size")
                 raise _Refused
         super().on_headers_complete()
+        if self.limits.sandbox:
+            self.scope["lakehose.hang_up"] = self._hang_up  # type: ignore[typeddict-unknown-key]
+
+    def _hang_up(self) -> None:
+        """Close the connection with no answer (the sandbox's closed-connection faults)."""
+        cycle = self.cycle
+        if cycle is not None and not cycle.response_complete:
+            cycle.response_complete = True  # the app's own answer, if any, is dropped
+            cycle.disconnected = True
+            cycle.message_event.set()
+        self.transport.close()
         self._body_since = None if route_of(self.scope["path"]) else self.loop.time()
 
     # deadlines ----------------------------------------------------------------------------

@@ -38,9 +38,13 @@ from lakehose.logs import AccessLog, access_log_for
 from lakehose.parsers.formats import ParserRegistry
 from lakehose.server.body import BodyDeadlines
 from lakehose.server.metrics import Metrics
+from lakehose.server.position_commits import PositionCommits
+from lakehose.server.sandbox import Sandbox
 from lakehose.storage.catalog import Catalog, Connector, KeyIndex
 from lakehose.storage.committer import GroupCommitter
-from lakehose.storage.sqlite import PartitionReader, PartitionWriter
+from lakehose.storage.consumer_groups import ConsumerGroups
+from lakehose.storage.feed_reader import FeedReader
+from lakehose.storage.sqlite import PartitionWriter
 
 log = logging.getLogger(__name__)
 
@@ -93,7 +97,7 @@ class Runtime:
         self._keys = KeyIndex()
         self.generation = 0  # bumped whenever connectors or parsers are reloaded
         self.committers: dict[int, GroupCommitter] = {}
-        self.readers: dict[int, PartitionReader] = {}
+        self.readers: dict[int, FeedReader] = {}
         self._own = owned_partitions(worker, workers, settings.partitions)
         self._turn = 0
         self._buckets: dict[tuple[str, str], TokenBucket] = {}
@@ -118,11 +122,19 @@ class Runtime:
         self.loop = asyncio.get_running_loop()
         self.stopping = asyncio.Event()
         self.catalog = Catalog(s.catalog_path)
+        self.groups = ConsumerGroups(s.catalog_path)
+        self.position_commits = PositionCommits(self.groups)
+        self.sandbox = Sandbox(s, self.catalog, self.metrics)
+        self.sandbox.refresh(force=True)
         self.reload_keys()
         self.reload_parsers()
         for p in range(s.partitions):
             writer = PartitionWriter(
-                s.data_dir, p, durability=s.durability, zstd_level=s.zstd_level
+                s.data_dir,
+                p,
+                durability=s.durability,
+                zstd_level=s.zstd_level,
+                clock=self.sandbox.clock,
             )
             self.committers[p] = GroupCommitter(
                 writer,
@@ -132,7 +144,7 @@ class Runtime:
                 gather=s.commit_gather,
                 on_commit=self._commit_hook(p),
             )
-            self.readers[p] = PartitionReader(s.data_dir, p)
+            self.readers[p] = FeedReader(s.data_dir, p)
             self._ends[p] = self.readers[p].bounds()[1]
             self._wake.append(asyncio.Event())
         self._tasks = [
@@ -170,6 +182,7 @@ class Runtime:
         for reader in self.readers.values():
             reader.close()
         self.flush_metrics()
+        self.groups.close()
         self.catalog.close()
 
     async def _every(self, seconds: float, fn: Callable[[], Any]) -> None:
@@ -192,6 +205,7 @@ class Runtime:
         if self.catalog.data_version() != self._keys.version:
             self.reload_keys()
         self.reload_parsers()
+        self.sandbox.refresh()
 
     def connector_for_key(self, key: str, digest: bytes) -> Connector | None:
         found = self._keys.by_digest.get(digest)
