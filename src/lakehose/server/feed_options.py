@@ -47,13 +47,16 @@ def start_spec(text: str) -> StartSpec:
     if value in ("earliest", "latest", "committed"):
         return StartSpec(value)
     kind, sep, rest = value.partition(":")
-    if sep and kind == "offset":
-        return StartSpec("offset", stream_params.offset(rest or "x"))
+    if sep and kind == "offset" and rest.strip():
+        try:
+            return StartSpec("offset", stream_params.offset(rest))
+        except ValueError:
+            pass  # the message below names every choice
     if sep and kind == "time":
         try:
             ns = parse_time(rest, name="start time")
         except QueryError as exc:
-            raise ValueError(exc.message) from None
+            raise ValueError(f"start={value[:60]}: {exc.message}") from None
         if ns is None:
             raise ValueError("start=time: needs a time, e.g. time:2026-01-31T00:00:00Z")
         return StartSpec("time", ns)
