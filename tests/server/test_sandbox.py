@@ -233,8 +233,14 @@ def test_falconpy_event_streams_meet_refused_discovery_expired_sessions_and_cut_
     assert got == list(range(first, first + 5))
 
     # an expired session: the open feed ends cleanly and a refresh says it is gone
-    with requests.get(f"{url}&offset={first}", headers=headers, stream=True, timeout=30) as r:
-        assert r.status_code == 200
+    def reopen() -> requests.Response | None:  # 401 until the server saw the last one go
+        r = requests.get(f"{url}&offset={first}", headers=headers, stream=True, timeout=30)
+        if r.status_code == 200:
+            return r
+        r.close()
+        return None
+
+    with wait_for(reopen, timeout=10) as r:
         expired = httpx.post(server.url + "/api/v1/sandbox/sessions/expire", headers=bearer(admin))
         assert expired.status_code == 200 and expired.json()["resources"][0]["expired"] >= 1
         lines = [line for line in r.iter_lines() if line.strip()]  # ends, no error
