@@ -10,6 +10,7 @@ from typing import Any
 
 import lakehose
 from lakehose.parsers.hec import CODES
+from lakehose.server import openapi_streams
 
 JSON = "application/json"
 
@@ -299,6 +300,7 @@ def _api_paths() -> dict[str, Any]:
                         "description": "comma-separated; empty means all",
                     },
                     {"name": "format", "in": "query", "schema": {"enum": ["json", "flatjson"]}},
+                    *openapi_streams.feed_parameters(),
                 ],
                 "responses": {
                     "200": {
@@ -307,6 +309,7 @@ def _api_paths() -> dict[str, Any]:
                     },
                     "400": _falcon("Bad offset, appId or parameter"),
                     "401": _falcon("Bad or expired session token, or appId busy on this partition"),
+                    **openapi_streams.feed_responses(),
                 },
             }
         },
@@ -668,9 +671,9 @@ def document() -> dict[str, Any]:
             "version": lakehose.__version__,
             "description": "HEC ingest, Falcon-style event streams, and lakehose's own API.",
         },
-        "paths": {**_hec_paths(), **_api_paths()},
+        "paths": {**_hec_paths(), **_api_paths(), **openapi_streams.paths()},
         "components": {
-            "schemas": _schemas(),
+            "schemas": {**_schemas(), **openapi_streams.schemas()},
             "securitySchemes": {
                 "splunkKey": {
                     "type": "apiKey",
