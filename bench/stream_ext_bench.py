@@ -22,18 +22,19 @@ feed with ``start=time:T``; time to its first event).
 
 ``commits`` starts a server and commits positions from ``--concurrency`` clients at
 once for ``--seconds`` (each commit is durable: the catalog fsyncs), and reports
-commits/s.
+commits/s; ``--wrk`` drives them with wrk (C) instead of Python's httpx, whose own CPU
+is what a shared machine runs out of first.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import random
 import statistics
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -240,35 +241,40 @@ def bench_commits(args: argparse.Namespace) -> dict[str, Any]:
                 headers={"Authorization": f"Splunk {server.api_key}"},
             )
             token = _token(server)
-            stop = time.monotonic() + args.seconds
             counts = [0] * args.concurrency
             errors = [0] * args.concurrency
 
-            def committer(i: int) -> None:
-                with httpx.Client(
-                    base_url=server.url, headers={"Authorization": f"Bearer {token}"}
+            async def committer(c: httpx.AsyncClient, i: int, stop: float) -> None:
+                n = 0
+                while time.monotonic() < stop:
+                    reply = await c.post(
+                        f"/api/v1/stream-groups/bench-{i}/commit",
+                        json={"partition": 0, "offset": n % 10},
+                    )
+                    if reply.status_code == 200:
+                        counts[i] += 1
+                    else:
+                        errors[i] += 1
+                    n += 1
+
+            async def run() -> None:
+                limits = httpx.Limits(max_connections=args.concurrency)
+                async with httpx.AsyncClient(
+                    base_url=server.url,
+                    headers={"Authorization": f"Bearer {token}"},
+                    limits=limits,
+                    timeout=60,
                 ) as c:
-                    n = 0
-                    while time.monotonic() < stop:
-                        reply = c.post(
-                            f"/api/v1/stream-groups/bench-{i}/commit",
-                            json={"partition": 0, "offset": n % 10},
-                        )
-                        if reply.status_code == 200:
-                            counts[i] += 1
-                        else:
-                            errors[i] += 1
-                        n += 1
+                    stop = time.monotonic() + args.seconds
+                    await asyncio.gather(*(committer(c, i, stop) for i in range(args.concurrency)))
 
             cpu_before = _worker_cpu(server)
             started = time.perf_counter()
-            threads = [
-                threading.Thread(target=committer, args=(i,)) for i in range(args.concurrency)
-            ]
-            for t in threads:
-                t.start()
-            for t in threads:
-                t.join()
+            if args.wrk:
+                wrk = _wrk(server, token, args)
+                counts[0], errors[0] = wrk["ok"], wrk["errors"]
+            else:
+                asyncio.run(run())
             elapsed = time.perf_counter() - started
             cpu = _worker_cpu(server) - cpu_before
     total = sum(counts)
@@ -284,6 +290,28 @@ def bench_commits(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
+def _wrk(server: RunningServer, token: str, args: argparse.Namespace) -> dict[str, Any]:
+    """Commits driven by wrk (C, one thread): the client takes little of a shared CPU."""
+    import shutil
+    import subprocess
+
+    binary = shutil.which("wrk")
+    if binary is None:
+        raise SystemExit("wrk is not installed (apt-get install wrk), or leave out --wrk")
+    script = Path(__file__).with_name("commit.lua")
+    out = subprocess.run(
+        [binary, "-t1", f"-c{args.concurrency}", f"-d{int(args.seconds)}s", "-s", str(script)]
+        + [server.url, "--", token],
+        capture_output=True,
+        text=True,
+        timeout=args.seconds + 60,
+        check=True,
+    ).stdout
+    line = next(x for x in out.splitlines() if x.startswith("BENCH_RESULT "))
+    result: dict[str, Any] = json.loads(line.split(" ", 1)[1])
+    return result
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     sub = p.add_subparsers(dest="scenario", required=True)
@@ -296,6 +324,7 @@ def main(argv: list[str] | None = None) -> int:
     c.add_argument("--seconds", type=float, default=10.0)
     c.add_argument("--concurrency", type=int, default=32)
     c.add_argument("--workers", type=int, default=1)
+    c.add_argument("--wrk", action="store_true", help="drive the commits with wrk")
     p.add_argument("--json", action="store_true")
     args = p.parse_args(argv)
     run = {"filter": bench_filter, "time-start": bench_time_start, "commits": bench_commits}

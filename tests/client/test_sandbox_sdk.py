@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import time
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -203,12 +202,12 @@ def test_start_and_filter_keywords_reach_the_server(server: RunningServer) -> No
     sourcetype = new_sourcetype()
     send(server, sourcetype, range(10))
     with consumer(server, sourcetype, start="latest") as c:
-        assert c.poll(1.0) is None  # nothing old
+        assert c.poll(0.5) is None  # nothing old
         send(server, sourcetype, range(10, 12))
         assert seqs(take(c, 2)) == [10, 11]
     with consumer(server, sourcetype, start="earliest", filter="seq>=7 and seq<9") as c:
         assert seqs(take(c, 2)) == [7, 8]
-        assert c.poll(1.0) is None
+        assert c.poll(0.5) is None
 
 
 def test_the_async_consumer_uses_server_positions_too(server: RunningServer) -> None:
@@ -263,6 +262,3 @@ def test_the_cli_streams_with_start_filter_and_server_commits(server: RunningSer
     second = cli(*args[:-2], "--max-events", "2")  # --start applies only without a position
     got = second.stdout.replace(" ", "")
     assert '"seq":8' in got and '"seq":9' in got and '"seq":5' not in got
-    time.sleep(0)  # (the group was committed by the CLI before it exited)
-    shown = cli("stream", "groups", "show", "cli-group", "--json", data_dir=server.data_dir)
-    assert '"lag_events"' in shown.stdout

@@ -58,17 +58,6 @@ def hec_post(server: RunningServer, body: bytes) -> httpx.Response:
     )
 
 
-def test_the_sandbox_is_off_by_default(tmp_path: Path) -> None:
-    with run_server(tmp_path / "data") as plain:
-        token = bearer_token(plain, "admin")
-        reply = httpx.get(plain.url + "/api/v1/sandbox", headers=bearer(token))
-        assert reply.status_code == 404 and "--sandbox" in reply.text
-        reply = httpx.put(
-            plain.url + "/api/v1/sandbox/clock", json={"offset_seconds": -60}, headers=bearer(token)
-        )
-        assert reply.status_code == 404
-
-
 def test_the_sandbox_refuses_a_non_loopback_address(tmp_path: Path) -> None:
     out = subprocess.run(
         [sys.executable, "-m", "lakehose", "serve", "--data-dir", str(tmp_path / "d")]

@@ -108,7 +108,8 @@ class GroupRoutes:
             requests.append(CommitRequest(app_id, partition, offset, token.client_id))
         self._check_owner(app_id, token, admin)
         await self.rt.position_commits.commit(requests)
-        return envelope([self._view(app_id)], started=started)
+        committed = [{"partition": r.partition, "committed": r.committed} for r in requests]
+        return envelope([{"app_id": app_id, "partitions": committed}], started=started)
 
     async def reset(self, request: Request) -> Response:
         """``{"start": SPEC, "partitions": [P, ...]}``: the group resumes at SPEC."""

@@ -57,22 +57,27 @@ class ConsumerGroups:
     """Access to ``consumer_positions`` in the catalog. Thread-safe."""
 
     def __init__(self, catalog_path: Path) -> None:
+        # Reads and writes on connections of their own: a read (on the event loop) never
+        # waits for a write's fsync (on the commit thread); WAL lets them run side by side.
         self._conn = connect(catalog_path)
         self._lock = threading.Lock()
+        self._writer = connect(catalog_path)
+        self._write_lock = threading.Lock()
 
     def close(self) -> None:
         self._conn.close()
+        self._writer.close()
 
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            self._conn.execute("BEGIN IMMEDIATE")
+        with self._write_lock:
+            self._writer.execute("BEGIN IMMEDIATE")
             try:
-                yield self._conn
-                self._conn.execute("COMMIT")
+                yield self._writer
+                self._writer.execute("COMMIT")
             except BaseException:
-                if self._conn.in_transaction:
-                    self._conn.execute("ROLLBACK")
+                if self._writer.in_transaction:
+                    self._writer.execute("ROLLBACK")
                 raise
 
     def commit(self, requests: Iterable[CommitRequest]) -> int:
