@@ -100,3 +100,18 @@ def test_falcons_offset_keeps_its_documented_rule_unless_asked(
 def test_a_bad_on_out_of_range_is_a_400(server: RunningServer, token: str) -> None:
     with feed(server, token, "oor-bad", "&start=offset:2&on_out_of_range=skip") as reader:
         assert reader.status == 400
+
+
+def test_the_sdk_consumer_passes_on_out_of_range(server: RunningServer, token: str) -> None:
+    from lakehose.client import StreamConsumer
+    from lakehose.errors import ResponseError
+    from tests.client.streamtools import api_client, take
+
+    client_id, secret = api_client(server)
+    common = {"client_id": client_id, "client_secret": secret, "offset": 2}
+    with StreamConsumer(server.url, app_id="sdk-oor-e", on_out_of_range="earliest", **common) as c:
+        assert [e["metadata"]["offset"] for e in take(c, 2)] == [5, 6]
+    with StreamConsumer(server.url, app_id="sdk-oor-x", on_out_of_range="error", **common) as c:
+        with pytest.raises(ResponseError) as raised:
+            c.poll(30)
+    assert raised.value.status == 416 and "oldest kept offset is 5" in raised.value.message

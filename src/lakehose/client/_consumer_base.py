@@ -77,6 +77,7 @@ class BaseStreamConsumer:
         commit: str = "checkpoint",
         start: str | None = None,
         filter: str | None = None,
+        on_out_of_range: str | None = None,
     ) -> None:
         if not app_id:
             raise ConfigError("app_id is required (the name of this consumer)")
@@ -108,6 +109,7 @@ class BaseStreamConsumer:
         self.tail = tail
         self.start_spec = start  # lakehose extension: where partitions without a position start
         self.filter = filter  # lakehose extension: server-side filter (query language)
+        self.on_out_of_range = on_out_of_range  # lakehose extension: error, earliest, latest
         self.event_types = [t for t in event_types or () if t]
         self.commit_mode = commit
         self.checkpoint = as_checkpoint(checkpoint)
@@ -220,6 +222,8 @@ class BaseStreamConsumer:
         """Where to (re)open a partition: after the last event read, else the chosen start."""
         last = self._cutter_for(stream.partition).last
         extra = {"filter": self.filter} if self.filter else {}
+        if self.on_out_of_range:
+            extra["on_out_of_range"] = self.on_out_of_range
         if last is not None:
             return feed_url(stream, offset=last + 1, event_types=self.event_types, extra=extra)
         if self.tail:
