@@ -35,13 +35,13 @@ class SandboxRoutes:
         self.rt = runtime
 
     def _auth(self, request: Request) -> None:
+        require(request, self.rt, scopes.ADMIN)  # credentials first, as on every route
         if not self.rt.sandbox.enabled:
             raise ApiError(
                 404, "the sandbox is off: start the server with lakehose serve --sandbox"
             )
         if not is_loopback(request):
             raise ApiError(403, "the sandbox answers loopback addresses only")
-        require(request, self.rt, scopes.ADMIN)
 
     def _state(self) -> dict[str, Any]:
         table = self.rt.sandbox.table
