@@ -50,6 +50,15 @@ class _Lake:
         return group_view(app_id, positions, self.readers)
 
 
+def lake_group_views(settings: Settings) -> list[dict[str, Any]]:
+    """Every consumer group of a data directory with its lag (for ``lakehose status``)."""
+    lake = _Lake(settings)
+    try:
+        return all_groups(lake.groups, lake.readers)
+    finally:
+        lake.close()
+
+
 def _open(data_dir: str | None, config_file: str | None) -> _Lake:
     return _Lake(settings_for(data_dir, config_file))
 
@@ -87,11 +96,7 @@ def groups() -> None:
 @json_option
 def list_groups(data_dir: str | None, config_file: str | None, as_json: bool) -> None:
     """List every consumer group with its lag."""
-    lake = _open(data_dir, config_file)
-    try:
-        views = all_groups(lake.groups, lake.readers)
-    finally:
-        lake.close()
+    views = lake_group_views(settings_for(data_dir, config_file))
     if as_json:
         emit_json(views)
         return
