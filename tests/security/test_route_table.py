@@ -99,9 +99,28 @@ POLICY: dict[tuple[str, str], Expectation] = {
     ("GET", "/sensors/entities/datafeed/v1/{partition}"): session_token,
     ("HEAD", "/sensors/entities/datafeed/v1/{partition}"): method_not_allowed,
     ("POST", "/api/v1/search"): needs(scopes.SEARCH_READ),
+    # lakehose's stream extensions: consumer groups, and the sandbox (off here: 404 for admin)
+    ("GET", "/api/v1/stream-groups"): needs(scopes.STREAMS_READ),
+    ("HEAD", "/api/v1/stream-groups"): needs(scopes.STREAMS_READ),
+    ("GET", "/api/v1/stream-groups/{app_id}"): needs(scopes.STREAMS_READ),
+    ("HEAD", "/api/v1/stream-groups/{app_id}"): needs(scopes.STREAMS_READ),
+    ("DELETE", "/api/v1/stream-groups/{app_id}"): needs(scopes.STREAMS_READ),
+    ("POST", "/api/v1/stream-groups/{app_id}/commit"): needs(scopes.STREAMS_READ),
+    ("POST", "/api/v1/stream-groups/{app_id}/reset"): needs(scopes.STREAMS_READ),
+    ("GET", "/api/v1/sandbox"): needs(scopes.ADMIN),
+    ("HEAD", "/api/v1/sandbox"): needs(scopes.ADMIN),
+    ("POST", "/api/v1/sandbox/faults"): needs(scopes.ADMIN),
+    ("DELETE", "/api/v1/sandbox/faults"): needs(scopes.ADMIN),
+    ("POST", "/api/v1/sandbox/sessions/expire"): needs(scopes.ADMIN),
+    ("PUT", "/api/v1/sandbox/clock"): needs(scopes.ADMIN),
 }
 # Path parameters name things that do not exist, so an authorised call changes nothing.
-PARAMS = {"name": "no-such-connector", "client": "no-such-client", "partition": "0"}
+PARAMS = {
+    "name": "no-such-connector",
+    "client": "no-such-client",
+    "partition": "0",
+    "app_id": "no-such-group",
+}
 QUERY = {"/sensors/entities/datafeed/v2": {"appId": "route-table"}}
 
 
