@@ -12,10 +12,11 @@ from starlette.routing import BaseRoute, Route
 
 import lakehose
 from lakehose.auth import scopes
+from lakehose.server.bodies import ConnectorRequest, decode
 from lakehose.server.consumer_lag import all_groups, groups_summary, lag_gauges
-from lakehose.server.errors import ApiError, envelope
+from lakehose.server.errors import NO_STORE, ApiError, envelope
 from lakehose.server.runtime import Runtime
-from lakehose.server.security import require, require_admin_origin
+from lakehose.server.security import require, require_admin_origin, require_metrics_access
 from lakehose.storage.catalog import Connector
 from lakehose.storage.lake import connector_stats, connector_view, hec_url
 
@@ -55,9 +56,7 @@ async def json_body(request: Request) -> dict[str, Any]:
 
 
 def connector_options(body: dict[str, Any], runtime: Runtime) -> dict[str, Any]:
-    unknown = set(body) - set(_CONNECTOR_FIELDS) - {"name"}
-    if unknown:
-        raise ApiError(400, f"unknown field(s): {', '.join(sorted(unknown))}")
+    """Connector options from a body :class:`ConnectorRequest` validated (types and names)."""
     options = {_CONNECTOR_FIELDS[k]: v for k, v in body.items() if k != "name"}
     parser = options.get("parser")
     if parser is not None and parser not in runtime.parsers.parsers:
@@ -100,7 +99,7 @@ class ConnectorRoutes:
     async def create(self, request: Request) -> Response:
         started = time.perf_counter()
         self._auth(request, scopes.CONNECTORS_WRITE)
-        body = await json_body(request)
+        body = decode(await request.body(), ConnectorRequest).given()
         name = body.get("name")
         if not isinstance(name, str):
             raise ApiError(400, "field 'name' is required")
@@ -108,7 +107,7 @@ class ConnectorRoutes:
         self.rt.reload_keys()
         view = self._view(connector)
         view["api_key"] = key
-        return envelope([view], status=201, started=started)
+        return envelope([view], status=201, started=started, headers=NO_STORE)
 
     async def show(self, request: Request) -> Response:
         started = time.perf_counter()
@@ -119,7 +118,7 @@ class ConnectorRoutes:
     async def update(self, request: Request) -> Response:
         started = time.perf_counter()
         self._auth(request, scopes.CONNECTORS_WRITE)
-        body = await json_body(request)
+        body = decode(await request.body(), ConnectorRequest).given()
         connector = self.rt.catalog.update_connector(
             request.path_params["name"], **connector_options(body, self.rt)
         )
@@ -133,7 +132,7 @@ class ConnectorRoutes:
         self.rt.reload_keys()
         view = self._view(connector)
         view["api_key"] = key
-        return envelope([view], started=started)
+        return envelope([view], started=started, headers=NO_STORE)
 
     async def delete(self, request: Request) -> Response:
         started = time.perf_counter()
@@ -154,6 +153,7 @@ def routes(runtime: Runtime) -> list[BaseRoute]:
 
     async def status(request: Request) -> Response:
         started = time.perf_counter()
+        require_metrics_access(request, runtime)
         partitions = []
         for p, reader in runtime.readers.items():
             start, end = reader.bounds()
@@ -173,6 +173,7 @@ def routes(runtime: Runtime) -> list[BaseRoute]:
         )
 
     async def metrics(request: Request) -> Response:
+        require_metrics_access(request, runtime)
         runtime.flush_metrics()
         views = all_groups(runtime.groups, runtime.readers)
         body, content_type = runtime.metrics.render(lag_gauges(views))

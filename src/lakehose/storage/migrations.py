@@ -164,7 +164,19 @@ CATALOG_MIGRATIONS: Sequence[Migration] = (
         ),
     ),
     (
-        "0004_consumer_positions",
+        # the bearer token a stream session was issued with: revoking it ends the session
+        "0004_session_issuer",
+        _script(
+            """
+            ALTER TABLE stream_sessions ADD COLUMN issuer BLOB;
+            CREATE INDEX stream_sessions_issuer ON stream_sessions(issuer);
+            CREATE INDEX stream_sessions_client ON stream_sessions(client_id, expires_at);
+            CREATE INDEX access_tokens_client ON access_tokens(client_id, expires_at)
+            """
+        ),
+    ),
+    (
+        "0005_consumer_positions",
         _script(
             """
             CREATE TABLE consumer_positions (
@@ -180,7 +192,7 @@ CATALOG_MIGRATIONS: Sequence[Migration] = (
         ),
     ),
     (
-        "0005_sandbox_faults",
+        "0006_sandbox_faults",
         _script(
             """
             CREATE TABLE sandbox_faults (
