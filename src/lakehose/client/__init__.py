@@ -17,12 +17,14 @@ from lakehose.client.streams._sync import StreamConsumer
 from lakehose.client.streams.checkpoint import Checkpoint, FileCheckpoint, MemoryCheckpoint
 from lakehose.client.streams.discovery import Stream
 from lakehose.client.streams.event_streams import AsyncEventStreams, EventStreams
+from lakehose.client.streams.positions import BothCheckpoints, ServerPositions, StreamGroups
 
 __all__ = [
     "HEC",
     "AsyncEventStreams",
     "AsyncHEC",
     "AsyncStreamConsumer",
+    "BothCheckpoints",
     "Checkpoint",
     "ConsumerStats",
     "EventStreams",
@@ -36,8 +38,10 @@ __all__ = [
     "Search",
     "SearchResult",
     "SendResult",
+    "ServerPositions",
     "Stream",
     "StreamConsumer",
+    "StreamGroups",
     "open_input",
     "read_events",
     "read_lines",

@@ -14,6 +14,8 @@ from lakehose.server import console
 from lakehose.server.replies.envelope import error
 from lakehose.server.replies.errors import EXCEPTION_HANDLERS
 from lakehose.server.routes import clients, connectors, oauth, search, search_views, streams
+from lakehose.server.routes import groups as groups_api
+from lakehose.server.routes import sandbox as sandbox_api
 from lakehose.server.routes.hec import HecHandler, Receive, Scope, Send, route_of
 from lakehose.server.runtime import Runtime
 
@@ -25,6 +27,8 @@ def all_routes(runtime: Runtime) -> list[BaseRoute]:
         *oauth.routes(runtime),
         *clients.routes(runtime),
         *streams.routes(runtime),
+        *groups_api.routes(runtime),
+        *sandbox_api.routes(runtime),
         *search.routes(runtime),
         *search_views.routes(runtime),
         *console.routes(runtime),

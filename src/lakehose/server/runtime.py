@@ -38,13 +38,20 @@ from lakehose.logs import AccessLog, access_log_for
 from lakehose.models import AppendResult
 from lakehose.parsers.formats import ParserRegistry
 from lakehose.server.metrics import Metrics
+from lakehose.server.position_commits import PositionCommits
 from lakehose.server.protocols.body import BodyDeadlines
+from lakehose.server.sandbox import Sandbox
 from lakehose.server.search_pool import CONCURRENT_SEARCHES, SearchPool
 from lakehose.storage.base import EventLog, LogReader, PendingAppend
 from lakehose.storage.catalog.base import Catalog
 from lakehose.storage.catalog.clients import LoginLimit
 from lakehose.storage.catalog.connectors import Connector, KeyIndex
-from lakehose.storage.lake import load_parser_file, open_log, open_server_catalog
+from lakehose.storage.lake import (
+    load_parser_file,
+    open_consumer_groups,
+    open_log,
+    open_server_catalog,
+)
 
 log = logging.getLogger(__name__)
 
@@ -97,7 +104,7 @@ class Runtime:
         self._parsers_mtime: float | None = None
         self._keys = KeyIndex()
         self.generation = 0  # bumped whenever connectors or parsers are reloaded
-        self.log: EventLog = open_log(settings)
+        self.log: EventLog  # opened in start(), on the sandbox's clock
         self._own = owned_partitions(worker, workers, settings.partitions)
         self._turn = 0
         self._buckets: dict[tuple[str, str], TokenBucket] = {}
@@ -120,6 +127,10 @@ class Runtime:
         self.loop = asyncio.get_running_loop()
         self.stopping = asyncio.Event()
         self.catalog = open_server_catalog(s)
+        self.groups = open_consumer_groups(s.catalog_path)
+        self.position_commits = PositionCommits(self.groups)
+        self.sandbox = Sandbox(s, self.catalog, self.metrics)
+        self.sandbox.refresh(force=True)
         # signs search cursors: one per data directory, so any worker can continue a page
         self.server_key = bytes.fromhex(
             self.catalog.set_setting_once("server_key", secrets.token_hex(32))
@@ -127,6 +138,7 @@ class Runtime:
         self.searches = SearchPool(s.data_dir, s.partitions, self.server_key, CONCURRENT_SEARCHES)
         self.reload_keys()
         self.reload_parsers()
+        self.log = open_log(s, clock=self.sandbox.clock)
         await self.log.start(self.loop)
         self._tasks = [
             asyncio.create_task(self._every(RELOAD_INTERVAL, self._reload_if_changed)),
@@ -161,6 +173,7 @@ class Runtime:
             self.searches.close()
         await self.log.close()
         self.flush_metrics()
+        self.groups.close()
         self.catalog.close()
 
     async def _every(self, seconds: float, fn: Callable[[], Any]) -> None:
@@ -185,6 +198,7 @@ class Runtime:
             self.catalog_moved()
             self._sync_lockouts()
         self.reload_parsers()
+        self.sandbox.refresh()
 
     # failed HEC keys: one allowance per address, whatever the number of workers
 

@@ -107,10 +107,22 @@ class LogReader(Protocol):
     def oldest_ingest_time(self) -> int | None: ...
 
     def ingest_time_at(self, offset: int) -> int | None:
-        """When the batch holding (or last before) ``offset`` was accepted, ns."""
+        """When the event at ``offset`` was accepted (ns; its batch's time), None if not kept."""
         ...
 
     def newest_ingest_time(self) -> int | None: ...
+
+    def offset_for_time(self, ns: int) -> int:
+        """The first offset whose ingest time is >= ``ns`` (the end offset if there is none)."""
+        ...
+
+    def summaries_from(self, offset: int, limit: int) -> list[BatchInfo]:
+        """Up to ``limit`` batch summaries holding offsets >= ``offset``, in order (no blobs)."""
+        ...
+
+    def blobs_of(self, firsts: Sequence[int]) -> dict[int, bytes]:
+        """The stored blobs of the batches starting at ``firsts`` (those still kept)."""
+        ...
 
 
 class EventLog(ABC):

@@ -14,6 +14,7 @@ import sqlite3
 import tempfile
 import time
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,8 @@ from lakehose.storage.base import EventLog, LogReader
 from lakehose.storage.catalog.base import Catalog
 from lakehose.storage.catalog.connectors import Connector
 from lakehose.storage.console_views import ConsoleViews
+from lakehose.storage.consumer_groups import ConsumerGroups
+from lakehose.storage.faults import FaultTable
 from lakehose.storage.sqlite.catalog import SqliteCatalog
 from lakehose.storage.sqlite.partition import PartitionReader, create_partition, partition_path
 
@@ -79,8 +82,11 @@ def open_catalog(settings: Settings) -> Catalog:
         raise DataDirError(str(settings.data_dir), f"database error: {exc}") from exc
 
 
-def open_log(settings: Settings) -> EventLog:
-    """This process's handle on the lake for writing and tailing (``await start()`` it)."""
+def open_log(settings: Settings, clock: Callable[[], int] = time.time_ns) -> EventLog:
+    """This process's handle on the lake for writing and tailing (``await start()`` it).
+
+    ``clock`` (ns) stamps ingest times; the stream sandbox may shift it.
+    """
     from lakehose.storage.sqlite.log import SqliteEventLog
 
     return SqliteEventLog(
@@ -92,6 +98,7 @@ def open_log(settings: Settings) -> EventLog:
         commit_delay=settings.commit_delay,
         commit_gather=settings.commit_gather,
         poll_interval=settings.tail_poll_interval,
+        clock=clock,
     )
 
 
@@ -231,3 +238,19 @@ def open_reader(data_dir: Path, partition: int) -> LogReader:
     from lakehose.storage.sqlite.partition import PartitionReader
 
     return PartitionReader(data_dir, partition)
+
+
+def open_consumer_groups(catalog_path: Path) -> ConsumerGroups:
+    """ConsumerGroups (``storage/consumer_groups.py``), as the backend keeps them."""
+    from lakehose.storage.sqlite.consumer_groups import SqliteConsumerGroups
+
+    return SqliteConsumerGroups(catalog_path)
+
+
+def open_faults(catalog: Catalog) -> FaultTable:
+    """FaultTable (``storage/faults.py``), as the backend keeps them."""
+    from lakehose.storage.sqlite.catalog import SqliteCatalog
+    from lakehose.storage.sqlite.faults import SqliteFaultTable
+
+    assert isinstance(catalog, SqliteCatalog)
+    return SqliteFaultTable(catalog)

@@ -12,6 +12,7 @@ from starlette.routing import BaseRoute, Route
 
 import lakehose
 from lakehose.auth import scopes
+from lakehose.server.consumer_lag import all_groups, groups_summary, lag_gauges
 from lakehose.server.protocols.json_bodies import ConnectorRequest, decode
 from lakehose.server.replies.envelope import NO_STORE, envelope
 from lakehose.server.replies.errors import ApiError
@@ -153,6 +154,7 @@ def routes(runtime: Runtime) -> list[BaseRoute]:
                     "uptime_seconds": round(time.time() - runtime.started_at, 1),
                     "workers": runtime.workers,
                     "partitions": partitions,
+                    "consumer_groups": groups_summary(all_groups(runtime.groups, runtime.readers)),
                 }
             ],
             started=started,
@@ -161,7 +163,8 @@ def routes(runtime: Runtime) -> list[BaseRoute]:
     async def metrics(request: Request) -> Response:
         require_metrics_access(request, runtime)
         runtime.flush_metrics()
-        body, content_type = runtime.metrics.render()
+        views = all_groups(runtime.groups, runtime.readers)
+        body, content_type = runtime.metrics.render(lag_gauges(views))
         return Response(body, media_type=content_type)
 
     async def openapi(request: Request) -> Response:

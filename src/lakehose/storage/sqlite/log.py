@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -56,6 +57,7 @@ class SqliteEventLog(EventLog):
         commit_delay: float = 0.0,
         commit_gather: float = 0.0,
         poll_interval: float = 0.1,
+        clock: Callable[[], int] = time.time_ns,
     ) -> None:
         self.data_dir = data_dir
         self.partitions = partitions
@@ -65,6 +67,7 @@ class SqliteEventLog(EventLog):
         self._delay = commit_delay
         self._gather = commit_gather
         self._poll_interval = poll_interval
+        self._clock = clock
         self.committers: dict[int, GroupCommitter] = {}
         self.readers: dict[int, PartitionReader] = {}
         self._ends: list[int] = [0] * partitions
@@ -77,7 +80,11 @@ class SqliteEventLog(EventLog):
         self.loop = loop
         for p in range(self.partitions):
             writer = PartitionWriter(
-                self.data_dir, p, durability=self._durability, zstd_level=self._zstd_level
+                self.data_dir,
+                p,
+                durability=self._durability,
+                zstd_level=self._zstd_level,
+                clock=self._clock,
             )
             self.committers[p] = GroupCommitter(
                 writer,

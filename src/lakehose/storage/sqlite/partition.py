@@ -28,7 +28,7 @@ import logging
 import os
 import sqlite3
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -79,8 +79,17 @@ def create_partition(data_dir: Path, partition: int) -> None:
 class PartitionWriter:
     """Appends record batches to one partition. Use from one thread only."""
 
-    def __init__(self, data_dir: Path, partition: int, *, durability: str, zstd_level: int):
+    def __init__(
+        self,
+        data_dir: Path,
+        partition: int,
+        *,
+        durability: str,
+        zstd_level: int,
+        clock: Callable[[], int] = time.time_ns,
+    ):
         self.partition = partition
+        self.clock = clock  # ns; the sandbox may shift it (see server/sandbox.py)
         self.path = partition_path(data_dir, partition)
         self.zstd_level = zstd_level
         self._conn = connect(self.path, durability=durability)
@@ -149,9 +158,12 @@ class PartitionWriter:
         Raises :class:`StorageFullError` when the disk is full; nothing is stored then.
         """
         rows, counts = self._rows(pending)
-        now = time.time_ns()
         try:
             with self._sequenced() as conn:
+                # Ingest times never go back within a partition, so a time maps to an
+                # offset by one index lookup (``start=time:``), as Kafka's time index.
+                last = conn.execute("SELECT max(ingest_time) FROM batches").fetchone()[0]
+                now = max(self.clock(), last or 0)
                 next_offset, stored = conn.execute(
                     "SELECT next_offset, stored_bytes FROM state WHERE id = 0"
                 ).fetchone()
@@ -422,19 +434,56 @@ class PartitionReader:
         return int(self._conn.execute("SELECT stored_bytes FROM state WHERE id = 0").fetchone()[0])
 
     def oldest_ingest_time(self) -> int | None:
-        row = self._conn.execute("SELECT min(ingest_time) FROM batches").fetchone()
-        return None if row[0] is None else int(row[0])
+        row = self._conn.execute(
+            "SELECT ingest_time FROM batches ORDER BY first_offset LIMIT 1"
+        ).fetchone()
+        return None if row is None else int(row[0])
 
     def ingest_time_at(self, offset: int) -> int | None:
-        """When the batch holding (or last before) ``offset`` was accepted, ns."""
+        """When the event at ``offset`` was accepted (ns; its batch's time), None if not kept."""
         row = self._conn.execute(
-            "SELECT ingest_time FROM batches WHERE first_offset <= ? ORDER BY first_offset DESC LIMIT 1",
+            "SELECT ingest_time, first_offset + count FROM batches WHERE first_offset <= ? "
+            "ORDER BY first_offset DESC LIMIT 1",
             (offset,),
         ).fetchone()
-        return int(row[0]) if row else None
+        if row is None or int(row[1]) <= offset:
+            return None
+        return int(row[0])
 
     def newest_ingest_time(self) -> int | None:
+        row = self._conn.execute("SELECT max(ingest_time) FROM batches").fetchone()
+        return None if row[0] is None else int(row[0])
+
+    def offset_for_time(self, ns: int) -> int:
+        """The first offset whose ingest time is >= ``ns`` (the end offset if there is none)."""
         row = self._conn.execute(
-            "SELECT ingest_time FROM batches ORDER BY first_offset DESC LIMIT 1"
+            "SELECT first_offset FROM batches WHERE ingest_time >= ? "
+            "ORDER BY ingest_time, first_offset LIMIT 1",
+            (ns,),
         ).fetchone()
-        return int(row[0]) if row else None
+        if row is None:
+            return self.bounds()[1]
+        return int(row[0])
+
+    def summaries_from(self, offset: int, limit: int) -> list[BatchInfo]:
+        """Up to ``limit`` batch summaries holding offsets >= ``offset``, in order (no blobs)."""
+        rows = self._conn.execute(
+            f"SELECT {_BATCH_COLUMNS} FROM batches "
+            "WHERE first_offset >= coalesce((SELECT max(first_offset) FROM batches "
+            "WHERE first_offset <= ?), ?) ORDER BY first_offset LIMIT ?",
+            (offset, offset, limit),
+        ).fetchall()
+        return [info for info in map(self._info, rows) if info.end_offset > offset]
+
+    def blobs_of(self, firsts: Sequence[int]) -> dict[int, bytes]:
+        """The stored blobs of the batches starting at ``firsts`` (those still kept)."""
+        if not firsts:
+            return {}
+        marks = ",".join("?" * len(firsts))
+        return {
+            int(f): d
+            for f, d in self._conn.execute(
+                f"SELECT first_offset, data FROM batch_data WHERE first_offset IN ({marks})",
+                tuple(firsts),
+            )
+        }
