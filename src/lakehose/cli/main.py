@@ -1,4 +1,4 @@
-"""The ``lakehose`` command: ``serve``, ``connector``, ``client``, ``send``, ``stream``, ``search``."""
+"""The ``lakehose`` command: ``serve``, ``connector``, ``client``, ``send``, ``stream``, ``search``, ``collect``."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any
 import click
 
 import lakehose
-from lakehose.cli.commands import client, connector, search, send, serve, stream
+from lakehose.cli.commands import client, collect, connector, search, send, serve, stream
 from lakehose.errors import ConfigError, DataDirError, LakehoseError
 
 
@@ -38,6 +38,7 @@ cli.add_command(client.client)
 cli.add_command(send.send)
 cli.add_command(stream.stream)
 cli.add_command(search.search)
+cli.add_command(collect.collect)
 
 
 def main() -> None:
