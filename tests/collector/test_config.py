@@ -176,7 +176,11 @@ def test_validate_command_lists_problems_and_exits_2(tmp_path: Path) -> None:
     assert "sources.s.prot: unknown key" in proc.stderr
     path.write_text(NGSIEM_EXAMPLE.format(data=tmp_path / "state").replace("${NGSIEM_TOKEN}", "x"))
     out = cli("collect", "validate", "--config", str(path), "--json")
-    assert orjson.loads(out.stdout) == {"valid": True, "sources": ["syslog_udp_514"], "sinks": ["ngsiem"]}
+    assert orjson.loads(out.stdout) == {
+        "valid": True,
+        "sources": ["syslog_udp_514"],
+        "sinks": ["ngsiem"],
+    }
 
 
 def test_validate_names_yaml_syntax_errors(tmp_path: Path) -> None:

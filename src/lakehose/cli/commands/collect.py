@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import signal
 from pathlib import Path
 from typing import Any
@@ -22,11 +23,22 @@ _CONFIG = click.option(
 )
 
 
-def _load(path: Path) -> Any:
+class _AnyEnvironment(dict[str, str]):
+    """For ``status``: a ``${TOKEN}`` it does not need may be unset where it runs."""
+
+    def __contains__(self, key: object) -> bool:
+        return True
+
+    def __missing__(self, key: str) -> str:
+        return "unset"
+
+
+def _load(path: Path, lenient: bool = False) -> Any:
     from lakehose.collector.config import load_config
     from lakehose.config import process_environment
 
-    return load_config(path, process_environment())
+    environ = process_environment()
+    return load_config(path, _AnyEnvironment(environ) if lenient else environ)
 
 
 def _open_delivery() -> Any:
@@ -63,6 +75,9 @@ def collect(ctx: click.Context, config_path: Path | None) -> None:
 
     config = _load(config_path)
     configure_logging("debug" if config.log_level == "trace" else config.log_level)
+    if config.log_level != "trace":  # one line per request is the sink's job, not httpx's
+        for name in ("httpx", "httpcore"):
+            logging.getLogger(name).setLevel(logging.WARNING)
 
     async def main() -> int:
         stop = asyncio.Event()
@@ -106,7 +121,7 @@ def status(config_path: Path, as_json: bool) -> None:
     """Show a running collector's counters (from its local status endpoint)."""
     from lakehose.collector.runner import read_state
 
-    config = _load(config_path)
+    config = _load(config_path, lenient=True)
     state = read_state(config.data_directory)
     if state is not None:
         url = str(state["status_url"])

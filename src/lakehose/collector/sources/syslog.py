@@ -93,7 +93,7 @@ class Framer:
                 out.append(buf[i:nl])
             i = nl + 1
         self.buf = buf[i:]
-        return [m.rstrip(b"\r\x00") for m in out if m.strip(b"\r\n\x00")]
+        return [m.rstrip(b"\r\n\x00") for m in out if m.strip(b"\r\n\x00")]
 
     def close(self) -> list[bytes]:
         """A last unterminated message, when the peer closed the connection."""
