@@ -108,6 +108,7 @@ class FileSource:
         self._stopping = asyncio.Event()
         self._acker: asyncio.Task[None] | None = None
         self.scans = 0
+        self._rescan = False
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -118,7 +119,8 @@ class FileSource:
         first = True
         while not self._stopping.is_set():
             now = time.monotonic()
-            if now >= next_scan:
+            if now >= next_scan or self._rescan:
+                self._rescan = False
                 t0 = time.perf_counter()
                 await self._scan(first)
                 first = False
@@ -163,9 +165,6 @@ class FileSource:
                     continue
                 if end > t.acked:
                     t.acked = end
-                    if t.fp_len < FP_LEN and t.f is not None and not t.gz and end >= t.fp_len:
-                        t.fp_len = min(FP_LEN, end)
-                        t.fp = fingerprint(t.f, t.fp_len)
                     self.store.set(t.key, t.entry())
             except Exception as exc:  # the delivery is closing: nothing later is safe either
                 if not self._ack_failed:
@@ -288,16 +287,29 @@ class FileSource:
                     t.size = st.st_size
                     if st.st_size < t.position:
                         await self._truncated(t)
+                    elif self._replaced(t):
+                        self._rescan = True
                 elif t.pending:
                     await self._emit_rest(t)
                 break
             got = True
             t.position += len(data)
+            if t.fp_len < FP_LEN and not t.gz:  # the identity firms up as the file grows
+                t.fp_len = min(FP_LEN, t.position)
+                t.fp = fingerprint(t.f, t.fp_len)
             t.last_data = time.monotonic()
             await self._lines(t, data)
             if len(data) < CHUNK:
                 break
         return got
+
+    def _replaced(self, t: _Tracked) -> bool:
+        """Another, unknown file is now at this file's path: it was rotated; look at once."""
+        try:
+            st = os.stat(t.path)
+        except OSError:
+            return False
+        return f"{st.st_dev}:{st.st_ino}" not in self.files
 
     async def _lines(self, t: _Tracked, data: bytes) -> None:
         buf = t.pending + data if t.pending else data
