@@ -81,9 +81,9 @@ def open_queue(config: QueueConfig, directory: Path, name: str) -> Queue:
 
         raise ConfigError(f"sink {name!r}: queue maxLimitInMB must be at least 1")
     if config.type == "disk":
-        from lakehose.errors import ConfigError
+        from lakehose.collector.queue.disk import DiskQueue
 
-        raise ConfigError(f"sink {name!r}: the disk queue is not built yet on this branch")
+        return DiskQueue(directory, config.max_limit_mb * MiB, config.full_action, name)
     from lakehose.collector.queue.memory import MemoryQueue
 
     return MemoryQueue(config.max_limit_mb * MiB, config.full_action, name)
