@@ -27,7 +27,7 @@ log = logging.getLogger(__name__)
 class CheckpointStore:
     """A JSON mapping of entries for one source, persisted atomically."""
 
-    def __init__(self, directory: Path, source: str, interval: float = 0.5) -> None:
+    def __init__(self, directory: Path, source: str, interval: float = 0.2) -> None:
         self.path = directory / "checkpoints" / f"{source}.json"
         self.interval = interval
         self.entries: dict[str, Any] = {}

@@ -203,6 +203,32 @@ class FileSource:
                         await self._truncated(t)
                 continue
             await self._open(path, key, st.st_size, first)
+        if first:
+            await self._recover_moved()
+
+    async def _recover_moved(self) -> None:
+        """Checkpointed files no glob matches any more were rotated while we were down:
+        find each by its inode next to where it was, read its rest, then let it go."""
+        for key, entry in list(self.store.entries.items()):
+            if key in self.files or not isinstance(entry, dict):
+                continue
+            found = None
+            folder = os.path.dirname(str(entry.get("path", "")))
+            with contextlib.suppress(OSError):
+                for e in os.scandir(folder):
+                    if f"{os.stat(e.path).st_dev}:{e.inode()}" == key and e.is_file():
+                        found = e.path
+                        break
+            if found is None or self.matcher.excluded(found):
+                self.store.delete(key)
+                continue
+            await self._open(found, key, os.stat(found).st_size, first=False)
+            t = self.files.get(key)
+            if t is not None and t.acked == 0 and int(entry.get("offset", 0)) > 0:
+                self.files.pop(key)  # not the file we knew after all
+                self.store.delete(key)
+            elif t is not None:
+                t.seen = False  # read to its end, then closed and forgotten
 
     def _open_file(self, path: str) -> tuple[IO[bytes], bool] | None:
         try:
