@@ -46,6 +46,7 @@ from lakehose.errors import DeliveryClosedError
 log = logging.getLogger(__name__)
 
 CURSOR = "cursor"
+CURSOR_EVERY = 0.1
 RETRY_WRITE = 1.0
 _NO_LAST = 2**63
 
@@ -114,6 +115,8 @@ class DiskQueue(Queue):
         self._room = Signal()
         self._waiting_since: float | None = 0.0 if known > self._committed else None
         self._written = sum(s.size for s in self._segments)
+        self._cursor_saved = 0.0
+        self._cursor_timer: asyncio.TimerHandle | None = None
         self._consumed = 0
         if self._segments:
             log.info(
@@ -438,14 +441,27 @@ class DiskQueue(Queue):
         if through <= self._committed:
             return
         self._committed = through
-        self._write_cursor()
+        self._save_cursor_soon()
         for segment in list(self._segments):
             if segment.sealed and segment.last <= through:
                 segment.path.unlink(missing_ok=True)
                 self._segments.remove(segment)
         self._room.fire()
 
+    def _save_cursor_soon(self) -> None:
+        """Save the cursor at most every ``CURSOR_EVERY`` seconds: a lagging cursor only
+        makes a crash repeat a little more, and a rename per batch costs the sink time."""
+        if self._cursor_timer is not None:
+            return
+        wait = self._cursor_saved + CURSOR_EVERY - time.monotonic()
+        if wait <= 0:
+            self._write_cursor()
+            return
+        self._cursor_timer = asyncio.get_running_loop().call_later(wait, self._write_cursor)
+
     def _write_cursor(self) -> None:
+        self._cursor_timer = None
+        self._cursor_saved = time.monotonic()
         path = self.directory / CURSOR
         tmp = path.with_name(CURSOR + ".tmp")
         try:
@@ -491,4 +507,6 @@ class DiskQueue(Queue):
                 os.replace(active.path, sealed)
                 active.path, active.sealed = sealed, True
             self._active = None
+        if self._cursor_timer is not None:
+            self._cursor_timer.cancel()
         self._write_cursor()

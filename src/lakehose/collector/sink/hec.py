@@ -74,13 +74,16 @@ class SinkHEC(AsyncHEC):
 
     def _setup(self) -> None:
         proxy = None if self._proxy in ("none", "system") else self._proxy
-        self._client = httpx.AsyncClient(
-            timeout=REQUEST_TIMEOUT,
-            verify=self._verify,
-            proxy=proxy,
-            trust_env=self._proxy == "system",
-            limits=httpx.Limits(max_connections=4, max_keepalive_connections=4),
-        )
+        try:
+            self._client = httpx.AsyncClient(
+                timeout=REQUEST_TIMEOUT,
+                verify=self._verify,
+                proxy=proxy,
+                trust_env=self._proxy == "system",
+                limits=httpx.Limits(max_connections=4, max_keepalive_connections=4),
+            )
+        except ImportError as exc:  # a socks5:// proxy without httpx's socks extra
+            raise ConfigError(f"sink {self.config.name!r}: proxy {proxy!r}: {exc}") from None
 
     def request_headers(self, post: Post, compression: str | None) -> dict[str, str]:
         headers = super().request_headers(post, compression)
