@@ -18,8 +18,8 @@ $(STAMP): pyproject.toml requirements.lock
 run: $(STAMP)
 	$(BIN)/lakehose serve
 
-## debs: the Debian tools the collector's tests drive (logger, syslog-ng, logrotate), when missing
-DEBS := syslog-ng-core syslog-ng-mod-http logrotate bsdutils
+## debs: the Debian tools the collector's tests drive (logger, syslog-ng, logrotate, journalctl), when missing
+DEBS := syslog-ng-core syslog-ng-mod-http logrotate bsdutils systemd systemd-journal-remote
 debs:
 	@missing=$$(for p in $(DEBS); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
 	if [ -n "$$missing" ] && command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \

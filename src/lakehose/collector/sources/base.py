@@ -66,6 +66,7 @@ class Outlet:
         host: str | None = None,
         times: Sequence[int | None] | None = None,
         fields_each: Sequence[Mapping[str, str]] | None = None,
+        hosts: Sequence[str | None] | None = None,
     ) -> asyncio.Future[None]:
         """Put ``texts`` as events (after filters); the receipt resolves when they are safe."""
         stats = self.stats
@@ -81,14 +82,19 @@ class Outlet:
                 times = [times[i] for i in keep]
             if fields_each is not None:
                 fields_each = [fields_each[i] for i in keep]
+            if hosts is not None:
+                hosts = [hosts[i] for i in keep]
         if not texts:
             done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
             done.set_result(None)
             return done
         if fields_each is not None:
+            n = len(texts)
             events = [
-                CollectedEvent(t, ns, f, host, source, st)
-                for t, ns, f in zip(texts, times or [None] * len(texts), fields_each, strict=True)
+                CollectedEvent(t, ns, f, h or host, source, st)
+                for t, ns, f, h in zip(
+                    texts, times or [None] * n, fields_each, hosts or [None] * n, strict=True
+                )
             ]
         elif times is None:
             events = [CollectedEvent(t, None, fields, host, source, st) for t in texts]

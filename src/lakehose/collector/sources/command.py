@@ -10,6 +10,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import signal
 from collections.abc import Mapping
 
 from lakehose.collector.sources.base import Outlet
@@ -47,6 +49,7 @@ class CommandSource:
                 stdin=asyncio.subprocess.DEVNULL,
                 stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.PIPE,
+                start_new_session=True,  # stop() ends the command's children too
             )
         except OSError as exc:
             log.error("source %s: cannot run %s: %s", cfg.name, cfg.cmd, exc)
@@ -80,8 +83,8 @@ class CommandSource:
     def stop(self) -> None:
         self._stopping.set()
         if self._proc is not None and self._proc.returncode is None:
-            with contextlib.suppress(ProcessLookupError):
-                self._proc.terminate()
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(self._proc.pid, signal.SIGTERM)
 
     async def aclose(self) -> None:
         pass

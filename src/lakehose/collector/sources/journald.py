@@ -105,6 +105,7 @@ class JournaldSource:
         texts: list[str] = []
         times: list[int | None] = []
         each: list[dict[str, str]] = []
+        hosts: list[str | None] = []
         cursor = ""
         for line in lines:
             try:
@@ -119,11 +120,10 @@ class JournaldSource:
             rt = entry.get("__REALTIME_TIMESTAMP")
             times.append(int(rt) * 1000 if isinstance(rt, str) and rt.isdigit() else None)
             extra = {f"journal.{v}": str(entry[k]) for k, v in _KEEP.items() if k in entry}
-            if "_HOSTNAME" in entry:
-                extra["@collect.journal_host"] = str(entry["_HOSTNAME"])
             each.append(self.outlet.fields(extra))
+            hosts.append(str(entry["_HOSTNAME"]) if "_HOSTNAME" in entry else None)
         receipt = await self.outlet.send(
-            texts, {}, source="journald", times=times, fields_each=each
+            texts, {}, source="journald", times=times, fields_each=each, hosts=hosts
         )
         if cursor:
             self._acks.append((cursor, receipt))
