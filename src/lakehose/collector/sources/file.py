@@ -53,6 +53,8 @@ CHUNKS_PER_ROUND = 16
 POLL = 0.05
 SCAN_COOLDOWN = 1.0
 MULTILINE_FLUSH = 1.0
+MAX_IN_FLIGHT = 16
+"""Batches put but not yet safe: reading pauses beyond this, which bounds memory."""
 
 
 def fingerprint(f: IO[bytes], length: int) -> str:
@@ -105,6 +107,7 @@ class FileSource:
         self.scan_cooldown = scan_cooldown
         self._acks: asyncio.Queue[tuple[_Tracked, int, int, asyncio.Future[None]]] = asyncio.Queue()
         self._ack_failed = False
+        self._progress = asyncio.Event()
         self._stopping = asyncio.Event()
         self._acker: asyncio.Task[None] | None = None
         self.scans = 0
@@ -140,6 +143,7 @@ class FileSource:
 
     def stop(self) -> None:
         self._stopping.set()
+        self._progress.set()
 
     async def aclose(self) -> None:
         """After the delivery closed: settle the receipts we hold, write the checkpoint."""
@@ -174,6 +178,7 @@ class FileSource:
                 self._ack_failed = True
             finally:
                 self._acks.task_done()
+                self._progress.set()
 
     async def _put(
         self, t: _Tracked, texts: list[str], end: int, source: str | None = None
@@ -306,6 +311,11 @@ class FileSource:
         assert t.f is not None
         got = False
         for _ in range(CHUNKS_PER_ROUND):
+            while self._acks.qsize() >= MAX_IN_FLIGHT and not self._stopping.is_set():
+                self._progress.clear()
+                await self._progress.wait()
+            if t.f is None:
+                break
             data = t.f.read(CHUNK)
             if not data:
                 if not t.gz:

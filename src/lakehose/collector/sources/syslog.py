@@ -5,7 +5,8 @@ Messages are forwarded as received, RFC 3164 or RFC 5424 alike: the sink side pa
 framing is detected per message (RFC 6587): a frame that starts with digits and a space is
 octet-counted, anything else ends at a newline. A message over ``maxEventSize`` is cut there
 and the rest of it skipped. UDP has no back-pressure: while the delivery makes us wait,
-datagrams are buffered up to a bound and then dropped, counted as ``dropped``.
+datagrams are buffered up to a bound and then dropped, counted as ``dropped``. A thread
+reads the UDP socket, so a busy event loop does not overflow the kernel's buffer.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import logging
 import re
 import socket
 import ssl
+import threading
 from typing import Any
 
 from lakehose.collector.sources.base import Outlet
@@ -25,6 +27,8 @@ log = logging.getLogger(__name__)
 _OCTET = re.compile(rb"(\d{1,10}) ")
 UDP_BUFFER_LIMIT = 200_000
 UDP_BATCH = 2000
+UDP_RCVBUF = 16 << 20
+_SO_RCVBUFFORCE = getattr(socket, "SO_RCVBUFFORCE", 33)  # Linux
 
 
 class Framer:
@@ -114,7 +118,6 @@ class SyslogSource:
         self.address = ""
         self._stopping = asyncio.Event()
         self._server: asyncio.Server | None = None
-        self._transport: asyncio.DatagramTransport | None = None
         self._udp: list[tuple[bytes, str]] = []
         self._udp_ready = asyncio.Event()
         self._peers: dict[str, dict[str, str]] = {}
@@ -133,18 +136,24 @@ class SyslogSource:
         cfg = self.config
         loop = asyncio.get_running_loop()
         if cfg.type == "syslog" and cfg.mode == "udp":
-            sock = socket.socket(
-                socket.AF_INET6 if ":" in cfg.bind else socket.AF_INET, socket.SOCK_DGRAM
-            )
-            with contextlib.suppress(OSError):
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8 << 20)
+            family = socket.AF_INET6 if ":" in cfg.bind else socket.AF_INET
+            sock = socket.socket(family, socket.SOCK_DGRAM)
+            try:  # beyond net.core.rmem_max when we may (CAP_NET_ADMIN)
+                sock.setsockopt(socket.SOL_SOCKET, _SO_RCVBUFFORCE, UDP_RCVBUF)
+            except OSError:
+                with contextlib.suppress(OSError):
+                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, UDP_RCVBUF)
             sock.bind((cfg.bind, cfg.port))
-            transport, _ = await loop.create_datagram_endpoint(lambda: _Udp(self), sock=sock)
-            self._transport = transport
+            sock.settimeout(0.2)
             self.address = "{}:{}".format(*sock.getsockname()[:2])
             flusher = loop.create_task(self._flush_udp())
+            reader = threading.Thread(
+                target=self._receive_udp, args=(sock, loop), name=f"udp-{cfg.name}", daemon=True
+            )
+            reader.start()
             await self._stopping.wait()
-            transport.close()
+            await asyncio.to_thread(reader.join)
+            sock.close()
             await flusher
             return
         tls = self._tls_context() if cfg.type == "syslog_tls" else None
@@ -209,13 +218,24 @@ class SyslogSource:
             writer.close()
             self._tasks.discard(task)
 
-    def datagram(self, data: bytes, ip: str) -> None:
-        if len(self._udp) >= UDP_BUFFER_LIMIT:
-            self.outlet.stats.gauges["dropped"] += 1
-            return
-        self._udp.append((data, ip))
-        if len(self._udp) >= UDP_BATCH:
-            self._udp_ready.set()
+    def _receive_udp(self, sock: socket.socket, loop: asyncio.AbstractEventLoop) -> None:
+        """A thread of its own, so datagrams are taken off the socket while the event
+        loop is busy (compressing, sending): the kernel buffer alone would overflow."""
+        gauges = self.outlet.stats.gauges
+        while not self._stopping.is_set():
+            try:
+                data, addr = sock.recvfrom(65535)
+            except TimeoutError:
+                continue
+            except OSError:
+                break
+            buffered = self._udp  # the flusher swaps in a new list; appends are atomic
+            if len(buffered) >= UDP_BUFFER_LIMIT:
+                gauges["dropped"] += 1
+                continue
+            buffered.append((data, str(addr[0])))
+            if len(buffered) == UDP_BATCH:
+                loop.call_soon_threadsafe(self._udp_ready.set)
 
     async def _flush_udp(self) -> None:
         limit = self.config.max_event_size
@@ -241,11 +261,3 @@ class SyslogSource:
                 )
             if stopping:
                 return
-
-
-class _Udp(asyncio.DatagramProtocol):
-    def __init__(self, source: SyslogSource) -> None:
-        self.source = source
-
-    def datagram_received(self, data: bytes, addr: Any) -> None:
-        self.source.datagram(data, str(addr[0]))
