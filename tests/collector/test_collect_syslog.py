@@ -203,6 +203,20 @@ def test_stdin_source_delivers_and_exits(server: RunningServer, tmp_path: Path) 
     assert texts == [f"stdin line {i}" for i in range(1000)] + ["no newline"]
 
 
+def test_stdin_source_reads_a_redirected_file(server: RunningServer, tmp_path: Path) -> None:
+    """``lakehose collect --config F < file``: a regular file is no pipe, and still works."""
+    feed = tmp_path / "feed.txt"
+    feed.write_text("".join(f"from a file {i}\n" for i in range(300)))
+    sources = {"in": {"type": "stdin", "sink": "lake", "transforms": tagged("stdin-file")}}
+    c = RunningCollector(collector_yaml(tmp_path, server, sources), tmp_path, server.api_key)
+    with feed.open("rb") as stdin:
+        c.start(stdin=stdin, wait=False)
+        assert c.proc is not None
+        assert c.proc.wait(60) == 0, c.logs()
+    texts = [e["event"] for e in lake_events(server, "stdin-file")]
+    assert texts == [f"from a file {i}" for i in range(300)]
+
+
 def test_status_command_and_metrics_endpoint(server: RunningServer, tmp_path: Path) -> None:
     (tmp_path / "logs").mkdir()
     log = tmp_path / "logs" / "app.log"

@@ -25,7 +25,7 @@ from lakehose.collector.config import CollectorConfig, SourceConfig
 from lakehose.collector.delivery import Delivery, OpenDelivery
 from lakehose.collector.sources.base import Outlet, Source
 from lakehose.collector.status import StatusServer, uptime_since
-from lakehose.errors import DataDirError
+from lakehose.errors import ConfigError, DataDirError
 
 log = logging.getLogger(__name__)
 STATE_FILE = "collector.json"
@@ -132,7 +132,13 @@ class Collector:
             outlet = Outlet(scfg, self.deliveries[scfg.sink], self.host)
             self.sources[name] = build_source(scfg, outlet, data_dir, self.environ)
         self.status = StatusServer(self.snapshot, cfg.status.bind, cfg.status.port)
-        await self.status.start()
+        try:
+            await self.status.start()
+        except OSError as exc:
+            raise ConfigError(
+                f"status endpoint {cfg.status.bind}:{cfg.status.port}: {exc.strerror or exc};"
+                " set status.port (0 picks a free port)"
+            ) from exc
         state = {"pid": os.getpid(), "status_url": self.status.url}
         tmp = data_dir / (STATE_FILE + ".tmp")
         tmp.write_bytes(orjson.dumps(state))

@@ -79,6 +79,8 @@ class _Tracked:
     size: int = 0
     last_data: float = field(default_factory=time.monotonic)
     seen: bool = True
+    inflight: int = 0
+    """Batches put and not yet settled: a file is forgotten only at 0."""
 
     @property
     def held_bytes(self) -> int:
@@ -163,6 +165,7 @@ class FileSource:
     async def _ack_loop(self) -> None:
         while True:
             t, gen, end, receipt = await self._acks.get()
+            t.inflight -= 1
             try:
                 await receipt
                 if self._ack_failed or gen != t.gen or self.files.get(t.key) is not t:
@@ -184,6 +187,7 @@ class FileSource:
         self, t: _Tracked, texts: list[str], end: int, source: str | None = None
     ) -> None:
         receipt = await self.outlet.send(texts, t.fields, source=source or t.path)
+        t.inflight += 1
         self._acks.put_nowait((t, t.gen, end, receipt))
 
     # -- discovery ---------------------------------------------------------------------------
@@ -224,15 +228,18 @@ class FileSource:
                     if f"{os.stat(e.path).st_dev}:{e.inode()}" == key and e.is_file():
                         found = e.path
                         break
-            if found is None or self.matcher.excluded(found):
-                self.store.delete(key)
+            size = os.stat(found).st_size if found is not None else 0
+            probe = _Tracked(key, str(found), {}, None, False, size=size)
+            if (
+                found is None
+                or self.matcher.excluded(found)
+                or not self._matches(probe, entry, found)
+            ):
+                self.store.delete(key)  # gone, or its inode now holds another file
                 continue
-            await self._open(found, key, os.stat(found).st_size, first=False)
+            await self._open(found, key, size, first=False)
             t = self.files.get(key)
-            if t is not None and t.acked == 0 and int(entry.get("offset", 0)) > 0:
-                self.files.pop(key)  # not the file we knew after all
-                self.store.delete(key)
-            elif t is not None:
+            if t is not None:
                 t.seen = False  # read to its end, then closed and forgotten
 
     def _open_file(self, path: str) -> tuple[IO[bytes], bool] | None:
@@ -468,6 +475,8 @@ class FileSource:
             gone = not t.seen or os.fstat(t.f.fileno()).st_nlink == 0
             if gone and t.pending:
                 await self._emit_rest(t)
+            if gone and t.inflight:
+                continue  # its checkpoint goes only once all it sent is safe
             t.f.close()
             t.f = None
             if gone:
