@@ -316,6 +316,17 @@ class FileSource:
 
     async def _read(self, t: _Tracked) -> bool:
         assert t.f is not None
+        if not t.gz:
+            st = os.fstat(t.f.fileno())
+            t.size = st.st_size
+            if st.st_size == t.position:
+                if self._replaced(t):
+                    self._rescan = True
+                return False
+            # Shrunk, or other first bytes (truncated, then written past our position
+            # before we looked): a copytruncate. Catch up before reading new content.
+            if st.st_size < t.position or (t.fp_len and fingerprint(t.f, t.fp_len) != t.fp):
+                await self._truncated(t)
         got = False
         for _ in range(CHUNKS_PER_ROUND):
             while self._acks.qsize() >= MAX_IN_FLIGHT and not self._stopping.is_set():
@@ -325,14 +336,7 @@ class FileSource:
                 break
             data = t.f.read(CHUNK)
             if not data:
-                if not t.gz:
-                    st = os.fstat(t.f.fileno())
-                    t.size = st.st_size
-                    if st.st_size < t.position:
-                        await self._truncated(t)
-                    elif self._replaced(t):
-                        self._rescan = True
-                elif t.pending:
+                if t.gz and t.pending:
                     await self._emit_rest(t)
                 break
             got = True
