@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import httpx
@@ -246,6 +247,14 @@ def test_status_command_and_metrics_endpoint(server: RunningServer, tmp_path: Pa
         assert 'lakehose_collector_source_events_total{source="files",type="file"} 10' in metrics
         assert 'lakehose_collector_sink_sent_total{sink="lake"} 10' in metrics
         assert 'lakehose_collector_source_lag_bytes{source="files",type="file"} 0' in metrics
+        second = subprocess.run(
+            [sys.executable, "-m", "lakehose", "collect", "--config", str(c.path)],
+            env=c.env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert second.returncode == 2 and "another collector is using it" in second.stderr
         assert c.stop() == 0
     proc = cli("collect", "status", "--config", str(c.path), check=False)
     assert proc.returncode != 0 and "is it running?" in proc.stderr
