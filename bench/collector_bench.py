@@ -250,6 +250,34 @@ def syslog_net(work: Path, server: RunningServer, messages: int) -> list[dict[st
     return out
 
 
+def glob_scan(work: Path, files: int) -> dict[str, Any]:
+    """A ``**`` glob over a tree of ``files`` files in folders of 20: one scan's time, and the
+    share of a core the source's cooldown (20 x the scan time, at least 1 s) leaves it."""
+    from lakehose.collector.sources.file import SCAN_COOLDOWN
+    from lakehose.collector.sources.globs import FileMatcher
+
+    root = work / "tree"
+    for i in range(files):
+        folder = root / f"a{i // 400}" / f"b{i // 20}"
+        if i % 20 == 0:
+            folder.mkdir(parents=True)
+        (folder / (f"f{i}.log" if i % 10 == 0 else f"f{i}.txt")).touch()
+    matcher = FileMatcher([f"{root}/**/*.log"], [], [])
+    matcher.scan()  # warm the dentry cache, as a running collector's later scans are
+    t0 = time.perf_counter()
+    found = matcher.scan()
+    took = time.perf_counter() - t0
+    cooldown = max(SCAN_COOLDOWN, 20 * took)
+    return {
+        "case": "glob scan (**)",
+        "files in tree": files,
+        "matched": len(found),
+        "scan ms": round(took * 1000, 1),
+        "cooldown s": round(cooldown, 2),
+        "core share %": round(100 * took / (took + cooldown), 1),
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m bench.collector_bench", description=__doc__.split("\n\n")[0]
@@ -258,6 +286,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--messages", type=int, default=200_000, help="messages per syslog case")
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
     parser.add_argument("--skip-syslog-ng", action="store_true")
+    parser.add_argument("--tree-files", type=int, default=50_000, help="files in the glob tree")
     args = parser.parse_args(argv)
     rows: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="lakehose-collector-bench-") as tmp:
@@ -267,6 +296,7 @@ def main(argv: list[str] | None = None) -> int:
             if not args.skip_syslog_ng:
                 rows.append(syslog_ng(work / "syslog-ng", server, args.lines))
             rows += syslog_net(work / "syslog", server, args.messages)
+        rows.append(glob_scan(work, args.tree_files))
     if len(rows) >= 2 and rows[1]["lines/s"]:
         rows[0]["vs syslog-ng"] = round(rows[0]["lines/s"] / rows[1]["lines/s"], 2)
     if args.json:

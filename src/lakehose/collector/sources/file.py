@@ -195,7 +195,7 @@ class FileSource:
     async def _scan(self, first: bool) -> None:
         for known in self.files.values():
             known.seen = False
-        for path in self.matcher.scan():
+        for path in await asyncio.to_thread(self.matcher.scan):  # a big tree: off the loop
             try:
                 st = os.stat(path)
             except OSError:
