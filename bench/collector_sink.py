@@ -2,9 +2,11 @@
 
 Two figures, each over a bounded time on loopback only:
 
-- **disk queue write**: MB/s of event payload appended to a disk queue, every ``put``
-  awaited (so fsynced: what a source waits for), with 1 and with 4 concurrent producers
-  (group commit). Reported with the filesystem; on ``tmpfs`` fsync costs nothing.
+- **disk queue write**: MB/s of event payload made durable (written and fsynced) in a disk
+  queue, with 1 and 4 producers putting 1,000 events at a time as sources do (a put
+  returns at once, its receipt resolves after the fsync; concurrent puts share one fsync),
+  next to the disk's own figure (write + fdatasync of the same size in a loop). Reported
+  with the filesystem; on ``tmpfs`` fsync costs nothing.
 - **sink to lakehose**: events/s from ``Delivery.put`` to a lakehose ``200`` (memory queue,
   gzip, 1 MiB batches), with the collector's CPU seconds, so the figure can be read per
   CPU-second on a shared machine. The lakehose runs with fsync on, one worker.
@@ -17,6 +19,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import random
 import sys
 import tempfile
 import time
@@ -36,12 +39,32 @@ from lakehose.testing import run_server
 MB = 1_000_000
 
 
+WORDS = (
+    "accepted failed session opened closed for user root admin from port ssh2 kernel "
+    "connection reset timeout GET POST /api/v1/items 200 404 500 bytes ms upstream"
+).split()
+
+
+def log_lines(size: int, count: int, seed: int = 7) -> list[str]:
+    """Syslog-like lines of about ``size`` bytes, varied so they compress as logs do."""
+    rng = random.Random(seed)
+    out = []
+    for i in range(count):
+        head = (
+            f"2026-12-05T10:{i % 60:02d}:{rng.randrange(60):02d}.{rng.randrange(10**6):06d}Z "
+            f"web{rng.randrange(40)} app[{rng.randrange(99999)}]: "
+            f"ip=10.{rng.randrange(256)}.{rng.randrange(256)}.{rng.randrange(256)} "
+            f"id={rng.getrandbits(64):016x}"
+        )
+        words: list[str] = []
+        while len(head) + sum(len(w) + 1 for w in words) < size:
+            words.append(rng.choice(WORDS))
+        out.append(head + " " + " ".join(words))
+    return out
+
+
 def event_lines(size: int, count: int) -> list[bytes]:
-    pad = "x" * max(0, size - 60)
-    return [
-        envelope_line(CollectedEvent(f"2026-12-05T10:00:00Z host app[{i}]: message {pad}"))
-        for i in range(count)
-    ]
+    return [envelope_line(CollectedEvent(text)) for text in log_lines(size, count)]
 
 
 async def disk_write(directory: Path, seconds: float, producers: int, size: int) -> dict[str, Any]:
@@ -53,14 +76,18 @@ async def disk_write(directory: Path, seconds: float, producers: int, size: int)
     deadline = t0 + seconds
 
     async def produce() -> None:
+        # as a source does: put, and move on; the receipt (durable future) resolves later
         nonlocal written
         while time.perf_counter() < deadline:
-            await queue.put(batch)
+            _, durable = await queue.append(batch)
+            assert durable is not None
+            durable.add_done_callback(lambda _: queue.commit(queue._durable_last))
             written += batch_bytes
-            # a reader would delete delivered segments; here they are committed at once
-            queue.commit(queue._durable_last)
+        await queue.put([])
 
     await asyncio.gather(*(produce() for _ in range(producers)))
+    while queue._pending or queue._pending_bytes:
+        await asyncio.sleep(0.001)
     elapsed, cpu = time.perf_counter() - t0, time.process_time() - cpu0
     await queue.aclose()
     return {
@@ -70,6 +97,27 @@ async def disk_write(directory: Path, seconds: float, producers: int, size: int)
         "CPU s": round(cpu, 2),
         "MB per CPU-s": round(written / MB / cpu, 1) if cpu else None,
         "event bytes": round(batch_bytes / 1000),
+    }
+
+
+def raw_fsync(directory: Path, seconds: float, chunk: int) -> dict[str, Any]:
+    """The disk's own figure: appends of ``chunk`` bytes, each followed by fdatasync."""
+    directory.mkdir(parents=True, exist_ok=True)
+    data = os.urandom(chunk)
+    written = 0
+    fd = os.open(directory / "raw", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    t0 = time.perf_counter()
+    try:
+        while time.perf_counter() < t0 + seconds:
+            os.write(fd, data)
+            os.fdatasync(fd)
+            written += chunk
+    finally:
+        os.close(fd)
+    elapsed = time.perf_counter() - t0
+    return {
+        "scenario": f"raw write+fdatasync of {chunk // 1000} kB (the disk, for reference)",
+        "MB/s": round(written / MB / elapsed, 1),
     }
 
 
@@ -84,8 +132,7 @@ async def sink_throughput(
         queue=QueueConfig(max_limit_mb=64, flush_timeout_ms=100),
     )
     delivery = await open_delivery(sink, data_dir)
-    pad = "x" * max(0, size - 60)
-    events = [CollectedEvent(f"2026-12-05T10:00:00Z host app[{i}]: m {pad}") for i in range(1000)]
+    events = [CollectedEvent(text) for text in log_lines(size, 1000)]
     cpu0, t0 = time.process_time(), time.perf_counter()
     deadline = t0 + seconds
     receipts = []
@@ -101,12 +148,41 @@ async def sink_throughput(
     return {
         "scenario": f"sink to lakehose, {compression}",
         "events/s": round(stats["sent"] / elapsed),
-        "MB/s": round(stats["sent"] * (size + 20) / MB / elapsed, 1),
+        "MB/s": round(stats["sent"] * (size + 14) / MB / elapsed, 1),
         "collector CPU s": round(cpu, 2),
         "events per collector CPU-s": round(stats["sent"] / cpu) if cpu else None,
         "sent": stats["sent"],
         "put": put,
         "retries": stats["retries"],
+    }
+
+
+async def sdk_throughput(
+    url: str, token: str, seconds: float, size: int, compression: str
+) -> dict[str, Any]:
+    """The same events through the SDK's ``AsyncHEC`` (2 requests in flight): what the
+    server gives any sender now, to read the sink's figure against."""
+    from lakehose.client import AsyncHEC
+
+    envelopes = [{"event": text} for text in log_lines(size, 1000)]
+    sent = 0
+    cpu0, t0 = time.process_time(), time.perf_counter()
+    async with AsyncHEC(
+        token,
+        base_url=url,
+        compression=None if compression == "none" else compression,
+        thread_count=2,
+        batch_size=4000,
+    ) as hec:
+        while time.perf_counter() < t0 + seconds:
+            result = await hec.send_events(envelopes * 4)
+            sent += result.accepted
+    elapsed, cpu = time.perf_counter() - t0, time.process_time() - cpu0
+    return {
+        "scenario": f"SDK AsyncHEC to lakehose, {compression} (reference)",
+        "events/s": round(sent / elapsed),
+        "client CPU s": round(cpu, 2),
+        "sent": sent,
     }
 
 
@@ -121,6 +197,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(dir=args.data_parent) as tmp:
         root = Path(tmp)
         fs = filesystem_of(root)
+        results.append(raw_fsync(root / "raw", args.duration, 266_000))
         for producers in (1, 4):
             directory = root / f"queue-{producers}"
             results.append(
@@ -140,6 +217,17 @@ def main(argv: list[str] | None = None) -> int:
                     )
                 )
                 results.append(result)
+                results.append(
+                    asyncio.run(
+                        sdk_throughput(
+                            server.url,
+                            server.api_key or "",
+                            args.duration,
+                            args.event_size,
+                            compression,
+                        )
+                    )
+                )
             server_cpu1 = read_stat(server.proc.pid) if server.proc else None
     if args.json:
         print(orjson.dumps({"filesystem": fs, "results": results}).decode())
@@ -150,7 +238,7 @@ def main(argv: list[str] | None = None) -> int:
         print("  " + "; ".join(f"{k}: {v}" for k, v in r.items()))
     if server_cpu0 and server_cpu1:
         print(
-            f"  lakehose server CPU s (both sink runs): {server_cpu1.cpu_seconds - server_cpu0.cpu_seconds:.2f}"
+            f"  lakehose server CPU s (the sink and SDK runs): {server_cpu1.cpu_seconds - server_cpu0.cpu_seconds:.2f}"
         )
     return 0
 

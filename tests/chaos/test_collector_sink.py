@@ -1,7 +1,10 @@
-"""The collector's sinks through a long outage of their lakehose (``make chaos``).
+"""The collector's sinks through a long outage of their lakehose, and a delivering process
+killed again and again (``make chaos``).
 
-The same scenario as ``tests/collector/sink/test_sink_outage.py`` with the server down for
-``LAKEHOSE_SINK_OUTAGE_SECONDS`` (60): disk queue, memory ``pause`` and ``deleteOldest``.
+The same scenarios as ``tests/collector/sink/test_sink_outage.py`` (the server SIGKILLed and
+down for ``LAKEHOSE_SINK_OUTAGE_SECONDS``, default 60: disk queue, memory ``pause`` and
+``deleteOldest``) and ``tests/collector/sink/test_collector_crash.py`` (``LAKEHOSE_CHAOS_CYCLES``
+kills, disk and memory queues).
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ def test_a_long_outage_loses_nothing_on_disk_pauses_or_drops_counted(tmp_path: P
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1800)
 @pytest.mark.parametrize("queue", ["disk", "memory"])
 def test_a_collector_killed_again_and_again_loses_no_safe_event(tmp_path: Path, queue: str) -> None:
     from lakehose.testing import run_server

@@ -1,5 +1,6 @@
-"""A full disk under the disk queue (a 1 MiB tmpfs): a clear error, sources held back,
-nothing half-written left behind, and writing resumes once there is room."""
+"""A full disk under the disk queue (a 1 MiB tmpfs): a clear error, receipts held back (so
+sources do not move on), nothing half-written left behind, and writing resumes once there
+is room."""
 
 from __future__ import annotations
 
@@ -50,21 +51,20 @@ def test_a_full_disk_holds_the_sources_back_and_corrupts_nothing(
     async def main() -> tuple[int, dict[str, int]]:
         delivery = await open_delivery(sink, small_disk)
         safe = 0
-        blocked: asyncio.Task[asyncio.Future[None]] | None = None
-        while blocked is None:
+        held: asyncio.Future[None] | None = None
+        while held is None:
             events = [CollectedEvent(f"{run} {n} " + "f" * 500) for n in range(safe, safe + 20)]
-            task = asyncio.create_task(delivery.put(events))
-            while not task.done() and delivery.stats().get("queue_write_errors", 0) == 0:
+            receipt = await delivery.put(events)
+            while not receipt.done() and delivery.stats().get("queue_write_errors", 0) == 0:
                 await asyncio.sleep(0.01)
-            if task.done():
-                await task.result()  # durable: the receipt has resolved
+            if receipt.done():
+                assert receipt.exception() is None  # fsynced: safe
                 safe += 20
             else:
-                blocked = task
+                held = receipt  # the disk is full: not safe, so the source does not move on
         stats = dict(delivery.stats())
-        ballast.unlink()  # room again: the held put goes through
-        receipt = await asyncio.wait_for(blocked, 10)
-        assert receipt.done() and receipt.exception() is None
+        ballast.unlink()  # room again: the held events are written
+        await asyncio.wait_for(held, 10)
         safe += 20
         await delivery.aclose()
         return safe, stats
@@ -73,7 +73,7 @@ def test_a_full_disk_holds_the_sources_back_and_corrupts_nothing(
         safe, stats = asyncio.run(main())
     assert stats["queue_write_errors"] > 0 and safe > 0
     errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
-    assert any("No space left on device" in e and "sources wait" in e for e in errors), errors
+    assert any("No space left on device" in e and "unconfirmed" in e for e in errors), errors
 
     async def read_back() -> tuple[list[int], dict[str, int]]:
         queue = DiskQueue(sink_directory(small_disk, "full") / "queue", 100 << 20, "pause", "r")

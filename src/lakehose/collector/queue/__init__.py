@@ -15,6 +15,7 @@ resolves at once; after a restart it hands out again everything not yet committe
 
 from __future__ import annotations
 
+import asyncio
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -44,9 +45,17 @@ class Queue(ABC):
     """True when ``put`` returns only once its records survive a crash."""
 
     @abstractmethod
+    async def append(self, lines: Sequence[bytes]) -> tuple[int, asyncio.Future[None] | None]:
+        """Append ``lines`` in order, awaiting room under ``fullAction: pause``. Returns the
+        number of the last one (of the last record before them when ``lines`` is empty)
+        and, for a durable queue, a future that resolves once they are on disk."""
+
     async def put(self, lines: Sequence[bytes]) -> int:
-        """Append ``lines`` in order (awaiting room under ``fullAction: pause``); return the
-        number of the last one, or of the last record before them when ``lines`` is empty."""
+        """:meth:`append`, then wait until the records are durable (when the queue is)."""
+        last, durable = await self.append(lines)
+        if durable is not None:
+            await durable
+        return last
 
     @abstractmethod
     async def get(self, max_bytes: int, linger: float) -> QueuedBatch | None:

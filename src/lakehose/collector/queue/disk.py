@@ -1,11 +1,12 @@
 """The disk queue: records in checksummed segment files, fsynced before ``put`` returns.
 
-Theory of operation. Writes go to one open segment, in rounds: every ``put`` waiting
-when a round starts is appended with one ``write`` and made durable with one
-``fdatasync`` (group commit, on a worker thread), and only then do those ``put`` calls
-return. A segment is sealed (renamed ``<first>-<last>.seg``) once it passes the
+Theory of operation. Writes go to one open segment, in rounds: every ``append`` waiting
+when a round starts is written with one ``write`` and made durable with one
+``fdatasync`` (group commit, on a worker thread), and only then do the futures of those
+appends resolve (``append`` itself returns at once, so one source can keep several puts
+in flight). A segment is sealed (renamed ``<first>-<last>.seg``) once it passes the
 segment size, and deleted once the sink committed its last record. What the sink
-committed is kept in ``cursor`` (a number, replaced atomically); after a restart the
+committed is kept in ``cursor`` (a number and its CRC, overwritten in place); after a restart the
 queue hands out again every record above it, so a crash repeats a tail, never loses one.
 
 Startup reads only file names, the cursor, and the segment that was open (to find its
@@ -15,7 +16,8 @@ bounded however much is queued. A damaged record is skipped when read, counted i
 
 A write that fails (``ENOSPC``, ``EIO``) is cut back to the last durable byte with
 ``ftruncate``, logged, and tried again every second (after dropping the oldest segment
-under ``deleteOldest``): the sources wait, nothing half-written stays behind.
+under ``deleteOldest``): their receipts wait (and, past ``MAX_PENDING`` bytes, their puts), nothing half-written
+stays behind.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import contextlib
 import logging
 import os
 import time
+import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,7 +37,7 @@ from lakehose.collector.queue import Queue, QueuedBatch
 from lakehose.collector.queue.segment import (
     HEADER_SIZE,
     SegmentReader,
-    encode,
+    encode_many,
     open_name,
     parse_name,
     scan,
@@ -46,9 +49,27 @@ from lakehose.errors import DeliveryClosedError
 log = logging.getLogger(__name__)
 
 CURSOR = "cursor"
-CURSOR_EVERY = 0.1
 RETRY_WRITE = 1.0
+MAX_PENDING = 16 << 20
+"""Bytes put but not yet written that make ``append`` wait: memory stays bounded while
+the disk is slow or full, whatever ``maxLimitInMB`` says."""
 _NO_LAST = 2**63
+
+
+def _format_cursor(seq: int) -> bytes:
+    text = f"{seq:020d}"
+    return f"{text} {zlib.crc32(text.encode()):08x}\n".encode()
+
+
+def _parse_cursor(data: bytes) -> int | None:
+    """The number in a cursor file, or None when it does not check out."""
+    try:
+        text, crc = data.decode("ascii").split()
+        if int(crc, 16) != zlib.crc32(text.encode()) or len(text) != 20:
+            return None
+        return int(text)
+    except (UnicodeDecodeError, ValueError):
+        return None
 
 
 @dataclass(slots=True)
@@ -113,10 +134,10 @@ class DiskQueue(Queue):
         self._hurry = False
         self._arrived = Signal()
         self._room = Signal()
+        self._flushed = Signal()
         self._waiting_since: float | None = 0.0 if known > self._committed else None
         self._written = sum(s.size for s in self._segments)
-        self._cursor_saved = 0.0
-        self._cursor_timer: asyncio.TimerHandle | None = None
+        self._cursor_fd: int | None = None
         self._consumed = 0
         if self._segments:
             log.info(
@@ -132,17 +153,20 @@ class DiskQueue(Queue):
     def _read_cursor(self) -> int:
         path = self.directory / CURSOR
         try:
-            return max(0, int(path.read_text().strip()))
+            text = path.read_bytes()
         except FileNotFoundError:
             return 0
-        except (OSError, ValueError) as exc:
+        except OSError as exc:
+            text = str(exc).encode()
+        seq = _parse_cursor(text)
+        if seq is None:
             log.warning(
-                "disk queue %s: cursor %s unreadable (%s); sending from the oldest segment",
+                "disk queue %s: cursor %s unreadable; sending again from the oldest segment",
                 self.name,
                 path,
-                exc,
             )
             return 0
+        return seq
 
     def _recover(self) -> list[Segment]:
         segments: list[Segment] = []
@@ -199,11 +223,11 @@ class DiskQueue(Queue):
 
     # writing -------------------------------------------------------------------------------
 
-    async def put(self, lines: Sequence[bytes]) -> int:
+    async def append(self, lines: Sequence[bytes]) -> tuple[int, asyncio.Future[None] | None]:
         if self._closed:
             raise DeliveryClosedError(self.name)
         if not lines:
-            return self._next - 1
+            return self._next - 1, None
         size = sum(len(line) for line in lines) + HEADER_SIZE * len(lines)
         while self._total() + size > self.limit and self._undelivered():
             if self._closed:
@@ -213,16 +237,19 @@ class DiskQueue(Queue):
                     break
             else:
                 await self._room.wait(1.0)
+        while self._pending_bytes >= MAX_PENDING:  # the disk is slow or failing: wait
+            if self._closed:
+                raise DeliveryClosedError(self.name)
+            await self._flushed.wait(1.0)
         first = self._next
         self._next += len(lines)
-        data = b"".join(encode(first + i, line) for i, line in enumerate(lines))
+        data = encode_many(first, lines)
         write = _Write(data, first, self._next - 1, asyncio.get_running_loop().create_future())
         self._pending.append(write)
         self._pending_bytes += len(data)
         if self._writer is None or self._writer.done():
             self._writer = asyncio.create_task(self._write_rounds(), name=f"queue {self.name}")
-        await asyncio.shield(write.done)
-        return write.last
+        return write.last, write.done
 
     def _total(self) -> int:
         return sum(s.size for s in self._segments) + self._pending_bytes
@@ -244,6 +271,7 @@ class DiskQueue(Queue):
                 self._pending_bytes = 0
                 return
             self._pending_bytes -= len(data)
+            self._flushed.fire()
             for w in writes:
                 if not w.done.done():
                     w.done.set_result(None)
@@ -268,7 +296,8 @@ class DiskQueue(Queue):
                     logged = now
                     log.error(
                         "disk queue %s: cannot write %d bytes to %s: %s; nothing partial was "
-                        "kept, sources wait, retrying every %g s",
+                        "kept, the events stay unconfirmed (sources keep their checkpoints), "
+                        "retrying every %g s",
                         self.name,
                         len(data),
                         self.directory,
@@ -441,32 +470,20 @@ class DiskQueue(Queue):
         if through <= self._committed:
             return
         self._committed = through
-        self._save_cursor_soon()
+        self._write_cursor()
         for segment in list(self._segments):
             if segment.sealed and segment.last <= through:
                 segment.path.unlink(missing_ok=True)
                 self._segments.remove(segment)
         self._room.fire()
 
-    def _save_cursor_soon(self) -> None:
-        """Save the cursor at most every ``CURSOR_EVERY`` seconds: a lagging cursor only
-        makes a crash repeat a little more, and a rename per batch costs the sink time."""
-        if self._cursor_timer is not None:
-            return
-        wait = self._cursor_saved + CURSOR_EVERY - time.monotonic()
-        if wait <= 0:
-            self._write_cursor()
-            return
-        self._cursor_timer = asyncio.get_running_loop().call_later(wait, self._write_cursor)
-
     def _write_cursor(self) -> None:
-        self._cursor_timer = None
-        self._cursor_saved = time.monotonic()
-        path = self.directory / CURSOR
-        tmp = path.with_name(CURSOR + ".tmp")
+        """Overwrite the cursor in place: 30 bytes with their own checksum, one ``pwrite``
+        (a rename per commit made ext4 flush; a torn or lost cursor only repeats records)."""
         try:
-            tmp.write_text(f"{self._committed}\n")
-            os.replace(tmp, path)
+            if self._cursor_fd is None:
+                self._cursor_fd = os.open(self.directory / CURSOR, os.O_WRONLY | os.O_CREAT, 0o600)
+            os.pwrite(self._cursor_fd, _format_cursor(self._committed), 0)
         except OSError as exc:  # a full disk: the cursor lags, records are sent again
             log.warning("disk queue %s: cannot save the cursor: %s", self.name, exc)
 
@@ -507,6 +524,7 @@ class DiskQueue(Queue):
                 os.replace(active.path, sealed)
                 active.path, active.sealed = sealed, True
             self._active = None
-        if self._cursor_timer is not None:
-            self._cursor_timer.cancel()
         self._write_cursor()
+        if self._cursor_fd is not None:
+            os.close(self._cursor_fd)
+            self._cursor_fd = None

@@ -37,9 +37,9 @@ class MemoryQueue(Queue):
         self._arrived = Signal()
         self._room = Signal()
 
-    async def put(self, lines: Sequence[bytes]) -> int:
+    async def append(self, lines: Sequence[bytes]) -> tuple[int, asyncio.Future[None] | None]:
         if not lines:
-            return self._last
+            return self._last, None
         size = sum(len(line) for line in lines)
         while self._total() + size > self.limit and self._total() > 0:
             if self._closed:
@@ -57,7 +57,7 @@ class MemoryQueue(Queue):
             self._waiting.append((self._last, line, now))
         self._waiting_bytes += size
         self._arrived.fire()
-        return self._last
+        return self._last, None
 
     def _total(self) -> int:
         return self._waiting_bytes + self._inflight_bytes

@@ -16,6 +16,7 @@ from __future__ import annotations
 import re
 import struct
 import zlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -35,6 +36,25 @@ def encode(seq: int, payload: bytes) -> bytes:
     body = _BODY.pack(len(payload), seq)
     crc = zlib.crc32(payload, zlib.crc32(body))
     return MAGIC + body + struct.pack("<I", crc) + payload
+
+
+_HEAD = struct.Struct("<4sIQ")
+_CRC = struct.Struct("<I")
+
+
+def encode_many(first: int, payloads: Sequence[bytes]) -> bytes:
+    """Records ``first, first+1, ...`` for ``payloads``, joined: :func:`encode` for each,
+    in one pass (the disk queue's hot path)."""
+    parts: list[bytes] = []
+    add, head, crc_of, crc32 = parts.append, _HEAD.pack, _CRC.pack, zlib.crc32
+    seq = first
+    for payload in payloads:
+        header = head(MAGIC, len(payload), seq)
+        add(header)
+        add(crc_of(crc32(payload, crc32(memoryview(header)[4:]))))
+        add(payload)
+        seq += 1
+    return b"".join(parts)
 
 
 def sealed_name(first: int, last: int) -> str:

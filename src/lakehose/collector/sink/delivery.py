@@ -81,11 +81,13 @@ class QueuedDelivery:
             else:
                 lines.append(line)
         try:
-            last = await self.queue.put(lines)
+            last, durable = await self.queue.append(lines)
         except DeliveryClosedError as exc:
             receipt.set_exception(exc)
             return receipt
-        if self.queue.durable:
+        if durable is not None:
+            durable.add_done_callback(lambda done: _pass_on(done, receipt))
+        elif self.queue.durable:
             receipt.set_result(None)
         else:
             self._receipts.append((last, receipt))
@@ -142,3 +144,15 @@ class QueuedDelivery:
     def _drained(self) -> bool:
         stats = self.queue.stats()
         return stats["queue_events"] == 0 and len(self.ledger) == 0
+
+
+def _pass_on(done: asyncio.Future[None], receipt: asyncio.Future[None]) -> None:
+    """Resolve ``receipt`` as the disk write ``done`` ended."""
+    if receipt.done():
+        return
+    if done.cancelled():
+        receipt.cancel()
+    elif (exc := done.exception()) is not None:
+        receipt.set_exception(exc)
+    else:
+        receipt.set_result(None)

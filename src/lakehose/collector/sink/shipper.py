@@ -1,6 +1,7 @@
 """The loop that empties a sink's queue into its HEC, batch by batch, in order.
 
-Per batch (about ``maxBatchSize`` bytes, or less after ``flushTimeOutInMillisecond``):
+Up to ``IN_FLIGHT`` batches travel at once (the queue is still committed in order, see
+:mod:`ledger`). Per batch (about ``maxBatchSize`` bytes, or less after ``flushTimeOutInMillisecond``):
 send it, and follow the verdict (:mod:`verdict`). Stored events are entered in the
 :class:`Ledger`, which commits the queue; on a HEC refusal naming
 ``invalid-event-number`` N, events before N were stored and are never sent again,
@@ -24,13 +25,16 @@ from lakehose.collector.delivery import SinkConfig
 from lakehose.collector.queue import Queue, QueuedBatch
 from lakehose.collector.sink.deadletter import DeadLetters
 from lakehose.collector.sink.hec import SinkHEC
-from lakehose.collector.sink.ledger import Ledger
+from lakehose.collector.sink.ledger import Ledger, Slot
 from lakehose.collector.sink.verdict import RETRY_POLICY, judge
 
 if TYPE_CHECKING:
     from lakehose.collector.sink.acks import AckPoller
 
 log = logging.getLogger(__name__)
+
+IN_FLIGHT = 2
+"""Batches sent at once: one compresses or waits for its answer while the other travels."""
 
 THREAD_COMPRESS_BYTES = 128 * 1024
 """Bodies at least this large are compressed on a worker thread, off the event loop."""
@@ -68,48 +72,74 @@ class Shipper:
         self.acks: AckPoller | None = None
 
     async def run(self) -> None:
-        while True:
-            if self.acks is not None:
-                await self.acks.room.wait()
-            batch = await self.queue.get(self.config.max_batch_size, self.linger)
-            if batch is None:
-                return
-            await self.deliver(batch)
+        """Take batches in queue order and deliver up to ``IN_FLIGHT`` of them at once."""
+        room = asyncio.Semaphore(IN_FLIGHT)
+        running: set[asyncio.Task[None]] = set()
+        try:
+            while True:
+                if self.acks is not None:
+                    await self.acks.room.wait()
+                await room.acquire()
+                batch = await self.queue.get(self.config.max_batch_size, self.linger)
+                if batch is None:
+                    return
+                slot = self.ledger.reserve(batch.through)
+                task = asyncio.create_task(self.deliver(batch, slot))
+                running.add(task)
+                task.add_done_callback(running.discard)
+                task.add_done_callback(lambda _: room.release())
+                task.add_done_callback(self._failed)
+        finally:
+            for task in running:
+                task.cancel()
+            if running:
+                await asyncio.wait(running)
 
-    async def deliver(self, batch: QueuedBatch) -> None:
+    def _failed(self, task: asyncio.Task[None]) -> None:
+        if not task.cancelled() and (exc := task.exception()) is not None:
+            log.error(
+                "sink %s: a batch failed unexpectedly (%r); the queue holds it and what "
+                "follows until the collector restarts",
+                self.config.name,
+                exc,
+                exc_info=exc,
+            )
+
+    async def deliver(self, batch: QueuedBatch, slot: Slot) -> None:
         """Send ``batch`` until every event in it is stored or set aside."""
-        lines, seqs = batch.lines, batch.seqs
+        lines = batch.lines
         pending = [(0, len(lines))]
         while pending:
             lo, hi = pending.pop()
             attempt = 0
             while lo < hi:
+                scheme = self.hec.auth_scheme
                 reply = await self._post(lines[lo:hi])
                 verdict = judge(reply, hi - lo, attempt + 1)
                 if verdict.kind == "stored":
-                    self._stored(lines, seqs, lo, hi, verdict.ack_id)
+                    self._stored(slot, lines, lo, hi, verdict.ack_id)
                     lo = hi
                 elif verdict.kind == "prefix":
                     bad = lo + verdict.index
                     if bad > lo:
-                        self._stored(lines, seqs, lo, bad, verdict.ack_id)
-                    await self._set_aside(lines[bad : bad + 1], seqs[bad], verdict.reason)
+                        self._stored(slot, lines, lo, bad, verdict.ack_id)
+                    await self._set_aside(slot, lines[bad : bad + 1], verdict.reason)
                     lo, attempt = bad + 1, 0
                 elif verdict.kind == "split":
                     mid = (lo + hi) // 2
                     pending += [(mid, hi), (lo, mid)]
                     break
                 elif verdict.kind == "refuse":
-                    await self._set_aside(lines[lo : lo + 1], seqs[lo], verdict.reason)
+                    await self._set_aside(slot, lines[lo : lo + 1], verdict.reason)
                     lo, attempt = lo + 1, 0
                 elif verdict.kind == "switch_auth":
-                    scheme = self.hec.switch_auth_scheme()
-                    log.warning(
-                        "sink %s: %s; trying the Authorization scheme %s",
-                        self.config.name,
-                        verdict.reason,
-                        scheme,
-                    )
+                    if self.hec.auth_scheme == scheme:  # not switched by the other batch yet
+                        log.warning(
+                            "sink %s: %s; trying the Authorization scheme %s",
+                            self.config.name,
+                            verdict.reason,
+                            self.hec.switch_auth_scheme(),
+                        )
                     attempt += 1
                     self.counters.retries += 1
                 else:
@@ -124,8 +154,7 @@ class Shipper:
                         verdict.delay,
                     )
                     await asyncio.sleep(verdict.delay)
-        if batch.through > (seqs[-1] if seqs else 0):
-            self.ledger.settled(batch.through)
+        self.ledger.finish(slot)
 
     async def _post(self, lines: list[bytes]) -> Reply:
         plain = b"".join(lines)
@@ -136,17 +165,15 @@ class Shipper:
             body = compress(plain, compression)
         return await self.hec.post(body, len(lines), len(plain))
 
-    def _stored(
-        self, lines: list[bytes], seqs: list[int], lo: int, hi: int, ack_id: int | None
-    ) -> None:
+    def _stored(self, slot: Slot, lines: list[bytes], lo: int, hi: int, ack_id: int | None) -> None:
         if self.config.use_ack and ack_id is not None:
-            self.ledger.stored(seqs[hi - 1], hi - lo, ack_id, lines[lo:hi])
+            self.ledger.stored(slot, hi - lo, ack_id, lines[lo:hi])
             if self.acks is not None:
                 self.acks.note_sent()
         else:
-            self.ledger.stored(seqs[hi - 1], hi - lo)
+            self.ledger.stored(slot, hi - lo)
 
-    async def _set_aside(self, lines: list[bytes], through: int, reason: str) -> None:
+    async def _set_aside(self, slot: Slot, lines: list[bytes], reason: str) -> None:
         """Write refused events to the dead-letter file (retrying while the disk fails)."""
         attempt = 0
         while True:
@@ -166,4 +193,4 @@ class Shipper:
                 await asyncio.sleep(delay)
         self.counters.refused += len(lines)
         self.counters.dead_lettered += len(lines)
-        self.ledger.settled(through)
+        self.ledger.set_aside(slot)
