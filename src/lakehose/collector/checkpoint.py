@@ -47,6 +47,13 @@ class CheckpointStore:
     def get(self, key: str) -> Any:
         return self.entries.get(key)
 
+    def flush_soon(self) -> None:
+        """Write now rather than at the next interval; a failure is logged and retried later."""
+        try:
+            self.flush()
+        except OSError as exc:
+            log.error("cannot write checkpoint %s: %s", self.path, exc)
+
     def set(self, key: str, value: Any) -> None:
         self.entries[key] = value
         self._dirty = True
@@ -59,7 +66,6 @@ class CheckpointStore:
         """Write the document now if it changed."""
         if not self._dirty:
             return
-        self._dirty = False
         self.path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.path.with_suffix(".tmp")
         with tmp.open("wb") as f:
@@ -72,6 +78,7 @@ class CheckpointStore:
             os.fsync(fd)
         finally:
             os.close(fd)
+        self._dirty = False
         self.writes += 1
 
     async def _run(self) -> None:
@@ -80,7 +87,6 @@ class CheckpointStore:
             try:
                 self.flush()
             except OSError as exc:
-                self._dirty = True
                 log.error("cannot write checkpoint %s: %s", self.path, exc)
 
     def start(self) -> None:

@@ -53,6 +53,8 @@ CHUNKS_PER_ROUND = 16
 POLL = 0.05
 SCAN_COOLDOWN = 1.0
 MULTILINE_FLUSH = 1.0
+SAVE_EVERY_BYTES = 256 * 1024
+"""Besides every checkpoint interval, the checkpoint is written once this much more is safe."""
 MAX_IN_FLIGHT = 16
 """Batches put but not yet safe: reading pauses beyond this, which bounds memory."""
 
@@ -109,6 +111,7 @@ class FileSource:
         self.scan_cooldown = scan_cooldown
         self._acks: asyncio.Queue[tuple[_Tracked, int, int, asyncio.Future[None]]] = asyncio.Queue()
         self._ack_failed = False
+        self._unsaved = 0
         self._progress = asyncio.Event()
         self._stopping = asyncio.Event()
         self._acker: asyncio.Task[None] | None = None
@@ -171,8 +174,12 @@ class FileSource:
                 if self._ack_failed or gen != t.gen or self.files.get(t.key) is not t:
                     continue
                 if end > t.acked:
+                    self._unsaved += end - t.acked
                     t.acked = end
                     self.store.set(t.key, t.entry())
+                    if self._unsaved >= SAVE_EVERY_BYTES:  # bound what a crash re-reads
+                        self._unsaved = 0
+                        self.store.flush_soon()
             except Exception as exc:  # the delivery is closing: nothing later is safe either
                 if not self._ack_failed:
                     log.info(
