@@ -23,6 +23,7 @@ import copy
 import os
 import random
 import shutil
+import signal
 import sys
 import tempfile
 import time
@@ -385,6 +386,8 @@ def main() -> int:
                 print(f"{module}:{mutant.line} {mutant.change}  [key: {mutant.key}]")
         return 0
     equivalents = load_equivalents()
+    # A TERM (from timeout, say) unwinds like Ctrl-C, so the module under test is put back.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     os.chdir(ROOT)
     sys.path.insert(0, str(ROOT))
     _preload()
