@@ -16,6 +16,7 @@ again later can succeed.
     ├── AuthError                bad or missing credentials
     │   └── ScopeError           valid credentials without the scope a route needs
     ├── RateLimitedError         too many requests: retriable
+    │   └── LimitError           a per-client limit (tokens, sessions, feeds) is reached
     ├── QueryError               a search query that does not parse (with its column)
     ├── SearchTimeoutError       a search that scanned longer than search_timeout
     ├── TransportError           SDK: the server could not be reached: retriable
@@ -116,6 +117,15 @@ class RateLimitedError(LakehoseError):
     def __init__(self, retry_after: float) -> None:
         self.retry_after = retry_after
         super().__init__(f"rate limited; retry after {retry_after:.1f} s")
+
+
+class LimitError(RateLimitedError):
+    """A per-client limit (live tokens, stream sessions, open feeds) is reached."""
+
+    def __init__(self, message: str, retry_after: float = 60.0) -> None:
+        self.retry_after = retry_after
+        self.message = message
+        LakehoseError.__init__(self, message)
 
 
 class QueryError(LakehoseError):

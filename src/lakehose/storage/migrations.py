@@ -163,6 +163,18 @@ CATALOG_MIGRATIONS: Sequence[Migration] = (
             """
         ),
     ),
+    (
+        # the bearer token a stream session was issued with: revoking it ends the session
+        "0004_session_issuer",
+        _script(
+            """
+            ALTER TABLE stream_sessions ADD COLUMN issuer BLOB;
+            CREATE INDEX stream_sessions_issuer ON stream_sessions(issuer);
+            CREATE INDEX stream_sessions_client ON stream_sessions(client_id, expires_at);
+            CREATE INDEX access_tokens_client ON access_tokens(client_id, expires_at)
+            """
+        ),
+    ),
 )
 
 
