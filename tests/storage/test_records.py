@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import random
+
+import orjson
 import pytest
 import zstandard
 
@@ -45,6 +48,19 @@ def test_levels_are_kept_apart() -> None:
         level=19, write_checksum=True, write_content_size=True
     ).compress(b"\n".join(lines))
     assert compress_lines(lines) == compress_lines(lines, 1)
+
+
+def test_the_default_level_is_1() -> None:
+    rng = random.Random(1)
+    words = ["alpha", "beta", "gamma", "delta", "eps"]
+    lines = [
+        orjson.dumps({"time": i, "msg": " ".join(rng.choice(words) + str(rng.randint(0, 99))
+                                                 for _ in range(12))})
+        for i in range(3000)
+    ]  # fmt: skip
+    fast = zstandard.ZstdCompressor(level=1, write_checksum=True, write_content_size=True)
+    assert compress_lines(lines) == fast.compress(b"\n".join(lines))
+    assert compress_lines(lines) != compress_lines(lines, 2)  # the levels differ on this text
 
 
 def test_a_corrupt_blob_is_reported_with_its_partition_and_offset() -> None:

@@ -40,3 +40,68 @@ def test_many_addresses_do_not_grow_the_tables_beyond_their_bound() -> None:
     assert len(lockout._locked) <= 1000
     # the most recent failures are the ones remembered
     assert lockout.wait("10.0.195.79", 49.999) > 0
+
+
+def test_the_bucket_arithmetic_exactly() -> None:
+    lockout = Lockout(limit=4, window=40.0)  # one attempt back every 10 s
+    assert [lockout.failed("a", 0.0) for _ in range(4)] == [False, False, False, True]
+    assert lockout.wait("a", 2.5) == 7.5
+    assert lockout.wait("a", 9.999) > 0
+    assert lockout.wait("a", 10.0) == 0.0  # the lockout ends at its time exactly
+    assert lockout.wait("a", 5.0) == 0.0  # and is forgotten once ended
+    assert lockout.failed("a", 15.0) is True  # 1.5 tokens back, one taken: 0.5 is under one
+    assert lockout.wait("a", 15.0) == 5.0  # until the half token left has grown to one
+    assert lockout.failed("a", 30.0) is False  # 0.5 + 1.5 - 1 = 1: one more guess allowed
+    assert lockout.wait("a", 30.0) == 0.0
+    assert lockout.failed("a", 30.0) is True
+    assert lockout.wait("a", 30.0) == 10.0
+
+
+def test_a_long_pause_refills_the_bucket_to_the_limit_and_no_further() -> None:
+    lockout = Lockout(limit=3, window=30.0)
+    lockout.failed("a", 0.0)
+    assert [lockout.failed("a", 1000.0) for _ in range(3)] == [False, False, True]
+
+
+def test_a_window_of_zero_with_no_limit_is_allowed() -> None:
+    lockout = Lockout(limit=0, window=0.0)
+    assert lockout.failed("a", 0.0) is False and len(lockout) == 0
+
+
+def test_another_workers_lock_is_taken_only_when_it_ends_later() -> None:
+    lockout = Lockout(limit=5, window=60.0)
+    assert lockout.wait("a", 0.0) == 0.0
+    lockout.lock("a", 5.0)
+    assert lockout.wait("a", 1.0) == 4.0
+    lockout.lock("a", 3.0)
+    assert lockout.wait("a", 1.0) == 4.0
+    lockout.lock("a", 8.0)
+    assert lockout.wait("a", 1.0) == 7.0
+    assert lockout.wait("b", 1.0) == 0.0
+
+
+def test_locks_from_other_workers_are_bounded_too() -> None:
+    lockout = Lockout(limit=5, window=60.0, max_addresses=4)
+    for n in range(10):
+        lockout.lock(f"10.0.0.{n}", 100.0 + n)
+    assert len(lockout._locked) <= 4
+
+
+def test_refilled_buckets_are_forgotten_first_then_the_oldest() -> None:
+    lockout = Lockout(limit=2, window=10.0, max_addresses=4)
+    for name in "abcd":
+        lockout.failed(name, 0.0)
+    lockout.failed("e", 100.0)  # a to d have refilled by now
+    assert len(lockout) == 1
+    slow = Lockout(limit=2, window=1000.0, max_addresses=4)
+    for t, name in enumerate("abcde"):
+        slow.failed(name, float(t))
+    assert len(slow) == 2  # down to half the bound: d and e kept
+    assert slow.failed("d", 5.0) is True  # d's bucket was kept
+    assert slow.failed("a", 5.0) is False  # a's was dropped: a full bucket again
+
+
+def test_an_address_that_is_not_ip_is_its_own_group() -> None:
+    assert address_group("not:an:address") == "not:an:address"
+    assert address_group("2001:db8:1:2:3:4:5:6") == "2001:db8:1:2::/64"
+    assert address_group("localhost") == "localhost"
