@@ -19,6 +19,7 @@ again later can succeed.
     │   └── LimitError           a per-client limit (tokens, sessions, feeds) is reached
     ├── QueryError               a search query that does not parse (with its column)
     ├── SearchTimeoutError       a search that scanned longer than search_timeout
+    ├── DeliveryClosedError      collector: a sink's delivery closed before events were safe
     ├── TransportError           SDK: the server could not be reached: retriable
     └── ResponseError            SDK: an API refused a request (status, message); 5xx retriable
 """
@@ -148,6 +149,14 @@ class SearchTimeoutError(LakehoseError):
             f"the search ran longer than {seconds:g} s (search_timeout) and was stopped; "
             "narrow the time range or the query"
         )
+
+
+class DeliveryClosedError(LakehoseError):
+    """A collector sink's delivery closed before these events were safe; read them again."""
+
+    def __init__(self, sink: str) -> None:
+        self.sink = sink
+        super().__init__(f"the delivery to sink {sink!r} closed before the events were safe")
 
 
 class TransportError(LakehoseError):
