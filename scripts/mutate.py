@@ -64,6 +64,13 @@ TARGETS: dict[str, list[str]] = {
     "auth/lockout.py": ["tests/unit/test_lockout.py"],
     "auth/scopes.py": ["tests/auth/test_scopes.py"],
     "auth/secrets.py": ["tests/auth/test_secrets.py"],
+    "collector/queue/memory.py": ["tests/collector/queue/test_memory_queue.py"],
+    "collector/queue/segment.py": ["tests/collector/queue/test_disk_queue.py"],
+    "collector/queue/disk.py": [
+        "tests/collector/queue/test_disk_queue.py",
+        "tests/collector/queue/test_disk_full.py",
+    ],
+    "collector/sink/verdict.py": ["tests/collector/sink/test_verdict.py"],
 }
 
 SWAP_COMPARE: dict[type[ast.cmpop], type[ast.cmpop]] = {
