@@ -88,6 +88,7 @@ def test_a_construct_that_needs_backtracking_is_named_at_its_column(
         ("ab{2,1}", "bad regex: invalid repetition size: {2,1}", 3),
         ("(?P<n>a)(?P=n)", "bad regex: invalid perl operator: (?P", 1),
         ("a{2}+", "bad regex: bad repetition operator: {2}+", 2),
+        ("xyz\\", "bad regex: trailing \\", 1),  # RE2's reason quotes nothing of the pattern
     ],
 )
 def test_other_bad_regexes_carry_re2s_reason_and_a_column(
