@@ -3,6 +3,8 @@ error that points at a bad argument."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from lakehose.errors import QueryError
@@ -95,3 +97,13 @@ def test_a_bad_call_is_reported_at_the_argument(query: str, message: str, column
     with pytest.raises(QueryError) as caught:
         plan_query(query)
     assert (caught.value.message, caught.value.column) == (message, column)
+
+
+@pytest.mark.parametrize(
+    "query", ["| head(1)", "| tail(1)", "| sort(a)", "| table(a)", "| groupBy(a)", "| a=1 | b=2"]
+)
+def test_steps_are_immutable_since_a_plan_shares_them_between_runs(query: str) -> None:
+    step = plan_query(query).steps[-1]
+    name = next(iter(step.__dataclass_fields__))
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        setattr(step, name, None)

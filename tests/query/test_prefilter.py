@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from lakehose.query import plan_query
@@ -103,3 +105,11 @@ def test_the_driver_is_the_longest_needle_every_line_must_hold(
     found = tree(query)
     assert found is not None
     assert driver(found) == expected
+
+
+@pytest.mark.parametrize("query", ["user=admin", "a=x b=y", "a=x or b=y"])
+def test_needle_trees_are_immutable_since_a_plan_shares_them_between_batches(query: str) -> None:
+    found = tree(query)
+    name = next(iter(found.__dataclass_fields__))  # type: ignore[union-attr]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        setattr(found, name, None)
