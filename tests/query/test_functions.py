@@ -100,7 +100,8 @@ def test_a_bad_call_is_reported_at_the_argument(query: str, message: str, column
 
 
 @pytest.mark.parametrize(
-    "query", ["| head(1)", "| tail(1)", "| sort(a)", "| table(a)", "| groupBy(a)", "| a=1 | b=2"]
+    "query",
+    ["| head(1)", "| tail(1)", "| sort(a)", "| table(a)", "| groupBy(a)", "| head(1) | b=2"],
 )
 def test_steps_are_immutable_since_a_plan_shares_them_between_runs(query: str) -> None:
     step = plan_query(query).steps[-1]
