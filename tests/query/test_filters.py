@@ -267,6 +267,8 @@ A, B, C = (plan_query(q).scan_filter for q in ("a=1", "b=2", "c=3"))
         (And((Or((A, B)), C)), And((Or((A, B)), C))),  # groups of another kind stay
         (And((A, B)), And((A, B))),
         (Not(Not(A)), A),
+        (And((Or((A, Nothing())), B)), And((A, B))),  # items are simplified first
+        (Or((And((A, Everything())), And((B, Not(Not(C)))))), Or((A, And((B, C))))),
         (Not(Not(Not(A))), Not(A)),
         (Not(Everything()), Nothing()),
         (Not(Nothing()), Everything()),
