@@ -156,3 +156,12 @@ def test_a_bucket_refilled_exactly_to_the_limit_counts_as_full() -> None:
     lockout.failed("a", 0.0)  # one token left: full again at t=5 exactly
     lockout.failed("e", 5.0)  # five buckets: a is full and forgotten; then b and c go
     assert lockout.failed("d", 5.0) is True  # d's bucket was kept (one token back, now taken)
+
+
+def test_a_lockout_ending_exactly_now_has_ended() -> None:
+    lockout = Lockout(limit=1, window=10.0, max_addresses=4)
+    lockout.lock("a", 1000.0)
+    for name in "bcx":
+        lockout.lock(name, 100.0)
+    lockout.failed("d", 100.0)  # five lockouts; b, c and x end at 100 exactly: forgotten
+    assert lockout.wait("a", 100.0) == 900.0
