@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | cksum | cut -d' ' -f1)
 PIP    := $(BIN)/python -m pip --disable-pip-version-check -q
 
-.PHONY: run test check lint typecheck fmt bench chaos soak fuzz mutate lock clean
+.PHONY: run test check lint typecheck fmt bench chaos soak fuzz mutate lock clean chromium
 
 $(STAMP): pyproject.toml requirements.lock
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "lakehose needs Python 3.11 or newer")'
@@ -19,8 +19,15 @@ run: $(STAMP)
 	$(BIN)/lakehose serve
 
 ## test: set up, then run lint, type checks and the whole test suite
-test: $(STAMP) check
+test: $(STAMP) check chromium
 	$(BIN)/python -m pytest -q -m "not slow"
+
+## chromium: Debian's headless browser, which the console's browser tests drive through
+## Playwright (never a browser download); installed with apt-get when missing
+chromium:
+	@test -x /usr/bin/chromium || { apt-get update -q >/dev/null && \
+		apt-get install -y -q chromium >/dev/null; }
+	@test -x /usr/bin/chromium || { echo "make: /usr/bin/chromium is missing (apt-get install chromium)"; exit 1; }
 
 check: lint typecheck
 

@@ -79,6 +79,8 @@ class Settings:
     customer_id: str | None = None
     # administration and logs
     allow_remote_admin: bool = False
+    console_idle_timeout: float = 1800.0
+    console_session_max: float = 43200.0
     allow_remote_metrics: bool = False
     metrics_token: bool = False
     max_tokens_per_client: int = 100
@@ -118,6 +120,8 @@ class Settings:
             "body_timeout",
             "feed_stall_timeout",
             "search_timeout",
+            "console_idle_timeout",
+            "console_session_max",
         ):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"{name} must be more than 0")
@@ -199,6 +203,8 @@ HELP: dict[str, str] = {
     "tail_poll_interval": "how often a worker checks for events committed by other workers",
     "customer_id": "customerIDString in stream metadata (default: generated per data directory)",
     "allow_remote_admin": "allow admin API calls from non-loopback addresses",
+    "console_idle_timeout": "a console session ends after this long without a request",
+    "console_session_max": "a console session ends this long after sign-in, however busy",
     "allow_remote_metrics": (
         "answer /metrics and /api/v1/status to non-loopback addresses (they name connectors"
         " and show counts, offsets and the version)"
@@ -240,6 +246,8 @@ _DURATION_FIELDS = {
     "token_ttl",
     "session_ttl",
     "session_grace",
+    "console_idle_timeout",
+    "console_session_max",
 }
 _SIZE_FIELDS = {
     "max_header_bytes",

@@ -1,4 +1,4 @@
-"""The ``lakehose`` command: ``serve``, ``connector``, ``client``, ``send``, ``stream``, ``search``."""
+"""The ``lakehose`` command: ``serve``, ``connector``, ``client``, ``user``, ``send``, ``stream``, ``search``."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Any
 import click
 
 import lakehose
-from lakehose.cli.commands import client, connector, search, send, serve, stream
+from lakehose.cli.commands import client, connector, search, send, serve, stream, user
 from lakehose.errors import ConfigError, DataDirError, LakehoseError
 
 
@@ -39,6 +39,7 @@ cli.add_command(client.client)
 cli.add_command(send.send)
 cli.add_command(stream.stream)
 cli.add_command(search.search)
+cli.add_command(user.user)
 
 
 def main() -> None:

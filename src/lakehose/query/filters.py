@@ -113,6 +113,8 @@ def simplify(f: Filter) -> Filter:
         if isinstance(inner, Not):
             return inner.item
         return Not(inner)
+    if isinstance(f, FreeText) and isinstance(f.value, Text) and f.value.is_anything:
+        return Everything()  # `*`: every event has an @rawstring, so it matches every one
     return f
 
 

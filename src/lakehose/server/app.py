@@ -10,7 +10,7 @@ from starlette.applications import Starlette
 from starlette.responses import Response
 from starlette.routing import BaseRoute
 
-from lakehose.server import api, clients_api, oauth, search, streams
+from lakehose.server import api, clients_api, console, oauth, search, search_views, streams
 from lakehose.server.errors import EXCEPTION_HANDLERS, error
 from lakehose.server.hec import HecHandler, Receive, Scope, Send, route_of
 from lakehose.server.runtime import Runtime
@@ -24,6 +24,8 @@ def all_routes(runtime: Runtime) -> list[BaseRoute]:
         *clients_api.routes(runtime),
         *streams.routes(runtime),
         *search.routes(runtime),
+        *search_views.routes(runtime),
+        *console.routes(runtime),
     ]
 
 

@@ -10,6 +10,7 @@ from typing import Any
 
 import lakehose
 from lakehose.parsers.hec import CODES
+from lakehose.server import openapi_search
 
 JSON = "application/json"
 
@@ -694,6 +695,8 @@ def _schemas() -> dict[str, Any]:
 
 
 def document() -> dict[str, Any]:
+    from lakehose.server.console.pages_doc import openapi_paths as console_paths
+
     return {
         "openapi": "3.1.0",
         "info": {
@@ -701,10 +704,16 @@ def document() -> dict[str, Any]:
             "version": lakehose.__version__,
             "description": "HEC ingest, Falcon-style event streams, and lakehose's own API.",
         },
-        "paths": {**_hec_paths(), **_api_paths()},
+        "paths": {
+            **_hec_paths(),
+            **_api_paths(),
+            **console_paths(),
+            **openapi_search.paths(),
+        },
         "components": {
-            "schemas": _schemas(),
+            "schemas": {**_schemas(), **openapi_search.schemas()},
             "securitySchemes": {
+                **openapi_search.security_schemes(),
                 "splunkKey": {
                     "type": "apiKey",
                     "in": "header",

@@ -175,6 +175,40 @@ CATALOG_MIGRATIONS: Sequence[Migration] = (
             """
         ),
     ),
+    (
+        "0004_console_users_sessions_audit",
+        _script(
+            """
+            CREATE TABLE console_users (
+                name          TEXT PRIMARY KEY,
+                role          TEXT NOT NULL,
+                password_hash TEXT NOT NULL,
+                disabled      INTEGER NOT NULL DEFAULT 0,
+                created_at    INTEGER NOT NULL,
+                last_login    INTEGER
+            );
+            CREATE TABLE console_sessions (
+                id_hash    BLOB PRIMARY KEY,
+                username   TEXT NOT NULL,
+                csrf_token TEXT NOT NULL,
+                address    TEXT NOT NULL,
+                created_at REAL NOT NULL,
+                last_seen  REAL NOT NULL
+            );
+            CREATE INDEX console_sessions_user ON console_sessions(username);
+            CREATE TABLE audit_log (
+                id       INTEGER PRIMARY KEY AUTOINCREMENT,
+                at       REAL NOT NULL,
+                username TEXT NOT NULL,
+                action   TEXT NOT NULL,
+                target   TEXT NOT NULL DEFAULT '',
+                detail   TEXT NOT NULL DEFAULT '',
+                address  TEXT NOT NULL DEFAULT ''
+            );
+            CREATE INDEX audit_log_at ON audit_log(at)
+            """
+        ),
+    ),
 )
 
 
