@@ -64,6 +64,7 @@ TARGETS: dict[str, list[str]] = {
     "auth/lockout.py": ["tests/unit/test_lockout.py"],
     "auth/scopes.py": ["tests/auth/test_scopes.py"],
     "auth/secrets.py": ["tests/auth/test_secrets.py"],
+    "auth/passwords.py": ["tests/auth/test_passwords.py"],
     "collector/queue/memory.py": ["tests/collector/queue/test_memory_queue.py"],
     "collector/queue/segment.py": ["tests/collector/queue/test_disk_queue.py"],
     "collector/queue/disk.py": [
