@@ -42,3 +42,8 @@ def test_the_hash_is_argon2id_with_19_mib_2_passes_1_lane() -> None:
 def test_a_missing_or_broken_hash_never_matches(stored: str | None) -> None:
     assert verify(stored, "lakehose: no such user") is False
     assert verify(stored, "correct horse") is False
+
+
+def test_a_password_of_the_longest_length_verifies() -> None:
+    longest = "x" * 1024
+    assert verify(hash_password(longest), longest) is True

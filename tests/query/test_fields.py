@@ -31,6 +31,8 @@ from lakehose.query.fields import (
         ("#connector", FieldRef("#connector", "tag", "#connector")),
         ("#sourcetype", FieldRef("#sourcetype", "tag", "#sourcetype")),
         ("fields.env", FieldRef("fields.env", "fields", "env")),
+        ("fields.a", FieldRef("fields.a", "fields", "a")),
+        ("event.a", FieldRef("event.a", "event", "a", ("a",))),
         ("fields.a.b", FieldRef("fields.a.b", "fields", "a.b")),
         ("fields.", FieldRef("fields.", "bare", "fields.", ("fields",))),
         ("event.user.name", FieldRef("event.user.name", "event", "user.name", ("user", "name"))),
