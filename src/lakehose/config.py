@@ -26,6 +26,15 @@ ENV_PREFIX = "LAKEHOSE_"
 MiB = 1024 * 1024
 
 
+def _loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 def _cpu_count() -> int:
     try:
         return len(os.sched_getaffinity(0))
@@ -78,6 +87,7 @@ class Settings:
     tail_poll_interval: float = 0.002
     customer_id: str | None = None
     # administration and logs
+    sandbox: bool = False
     allow_remote_admin: bool = False
     console_idle_timeout: float = 1800.0
     console_session_max: float = 43200.0
@@ -132,6 +142,11 @@ class Settings:
                 raise ConfigError(
                     f"trusted_proxies: {entry!r} is not an IP address or network"
                 ) from None
+        if self.sandbox and not _loopback(self.host):
+            raise ConfigError(
+                f"sandbox needs a loopback host (127.0.0.1, ::1 or localhost), not {self.host!r}:"
+                " it lets anyone who can reach it break ingest and streams"
+            )
         if self.token_ttl <= 120:
             raise ConfigError("token_ttl must exceed 120 s (FalconPy renews 120 s early)")
 
@@ -202,6 +217,10 @@ HELP: dict[str, str] = {
     "search_timeout": "longest a search may scan before it is stopped (422)",
     "tail_poll_interval": "how often a worker checks for events committed by other workers",
     "customer_id": "customerIDString in stream metadata (default: generated per data directory)",
+    "sandbox": (
+        "fault sandbox for integration tests (/api/v1/sandbox, lakehose sandbox): never in"
+        " production; loopback only"
+    ),
     "allow_remote_admin": "allow admin API calls from non-loopback addresses",
     "console_idle_timeout": "a console session ends after this long without a request",
     "console_session_max": "a console session ends this long after sign-in, however busy",

@@ -162,6 +162,20 @@ POLICY: dict[tuple[str, str], Expectation] = {
             "users/{name}/{action}",
         )  # fmt: skip
     },
+    # lakehose's stream extensions: consumer groups, and the sandbox (off here: 404 for admin)
+    ("GET", "/api/v1/stream-groups"): needs(scopes.STREAMS_READ),
+    ("HEAD", "/api/v1/stream-groups"): needs(scopes.STREAMS_READ),
+    ("GET", "/api/v1/stream-groups/{app_id}"): needs(scopes.STREAMS_READ),
+    ("HEAD", "/api/v1/stream-groups/{app_id}"): needs(scopes.STREAMS_READ),
+    ("DELETE", "/api/v1/stream-groups/{app_id}"): needs(scopes.STREAMS_READ),
+    ("POST", "/api/v1/stream-groups/{app_id}/commit"): needs(scopes.STREAMS_READ),
+    ("POST", "/api/v1/stream-groups/{app_id}/reset"): needs(scopes.STREAMS_READ),
+    ("GET", "/api/v1/sandbox"): needs(scopes.ADMIN),
+    ("HEAD", "/api/v1/sandbox"): needs(scopes.ADMIN),
+    ("POST", "/api/v1/sandbox/faults"): needs(scopes.ADMIN),
+    ("DELETE", "/api/v1/sandbox/faults"): needs(scopes.ADMIN),
+    ("POST", "/api/v1/sandbox/sessions/expire"): needs(scopes.ADMIN),
+    ("PUT", "/api/v1/sandbox/clock"): needs(scopes.ADMIN),
 }
 # Path parameters name things that do not exist, so an authorised call changes nothing.
 PARAMS = {
@@ -171,6 +185,7 @@ PARAMS = {
     "action": "disable",
     "partition": "0",
     "offset": "0",
+    "app_id": "no-such-group",
 }
 QUERY = {"/sensors/entities/datafeed/v2": {"appId": "route-table"}}
 

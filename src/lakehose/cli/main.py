@@ -9,7 +9,7 @@ from typing import Any
 import click
 
 import lakehose
-from lakehose.cli.commands import client, connector, search, send, serve, stream, user
+from lakehose.cli.commands import client, connector, sandbox, search, send, serve, stream, user
 from lakehose.errors import ConfigError, DataDirError, LakehoseError
 
 
@@ -40,6 +40,7 @@ cli.add_command(send.send)
 cli.add_command(stream.stream)
 cli.add_command(search.search)
 cli.add_command(user.user)
+cli.add_command(sandbox.sandbox)
 
 
 def main() -> None:

@@ -16,6 +16,7 @@ from lakehose.client._result import Rejection, SendResult
 from lakehose.client._sync import HEC, HTTPEventCollector
 from lakehose.client.checkpoint import Checkpoint, FileCheckpoint, MemoryCheckpoint
 from lakehose.client.inputs import InputError, open_input, read_events, read_lines
+from lakehose.client.positions import BothCheckpoints, ServerPositions, StreamGroups
 from lakehose.client.search import Search, SearchResult
 
 __all__ = [
@@ -23,6 +24,7 @@ __all__ = [
     "AsyncEventStreams",
     "AsyncHEC",
     "AsyncStreamConsumer",
+    "BothCheckpoints",
     "Checkpoint",
     "ConsumerStats",
     "EventStreams",
@@ -36,8 +38,10 @@ __all__ = [
     "Search",
     "SearchResult",
     "SendResult",
+    "ServerPositions",
     "Stream",
     "StreamConsumer",
+    "StreamGroups",
     "open_input",
     "read_events",
     "read_lines",

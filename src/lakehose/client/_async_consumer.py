@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 import httpx
 
 from lakehose.client._api_errors import response_error, transport_error
-from lakehose.client._consumer_base import NO_EVENT, BaseStreamConsumer
+from lakehose.client._consumer_base import NO_EVENT, BaseStreamConsumer, log
 from lakehose.client._event_streams import AsyncEventStreams
 from lakehose.client._feed import FeedLineError
 from lakehose.client._flow import Wait
@@ -32,6 +32,7 @@ from lakehose.client._reconnect import (
     discovery_flow,
     partition_flow,
 )
+from lakehose.client._retry import backoff_delay
 from lakehose.errors import LakehoseError, TransportError
 
 T = TypeVar("T")
@@ -115,6 +116,8 @@ class AsyncStreamConsumer(BaseStreamConsumer):
             pending = self._offsets.pending(include_in_flight=clean)
             if pending is not None:
                 self._save(pending)
+        if self.groups is not None:
+            self.groups.close()
 
     # the caller's side -------------------------------------------------------------------
 
@@ -194,6 +197,18 @@ class AsyncStreamConsumer(BaseStreamConsumer):
             await self._queue.put(_Failure(exc))
 
     async def _bootstrap(self) -> None:
+        attempt = 0
+        while True:  # the server's positions first (commit="server"/"both"), if it is up
+            try:
+                await asyncio.to_thread(self._load_positions)
+                break
+            except LakehoseError as exc:
+                if not exc.retriable:
+                    raise
+                attempt += 1
+                wait = backoff_delay(attempt, None, self.policy)
+                log.warning("consumer group %s: %s (again in %.1f s)", self.app_id, exc, wait)
+                await asyncio.sleep(wait)
         streams = await self._drive(discovery_flow(self.policy), None)
         self._partitions = [s.partition for s in streams]
         for stream in streams:

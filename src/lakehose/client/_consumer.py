@@ -48,6 +48,7 @@ from lakehose.client._reconnect import (
     discovery_flow,
     partition_flow,
 )
+from lakehose.client._retry import backoff_delay
 from lakehose.errors import LakehoseError, TransportError
 
 log = logging.getLogger("lakehose.client.streams")
@@ -186,6 +187,8 @@ class StreamConsumer(BaseStreamConsumer):
             pending = self._offsets.pending(include_in_flight=clean)
             if pending is not None:
                 self._save(pending)
+        if self.groups is not None:
+            self.groups.close()
 
     # the caller's side -------------------------------------------------------------------
 
@@ -272,6 +275,19 @@ class StreamConsumer(BaseStreamConsumer):
         return False
 
     def _bootstrap(self) -> None:
+        attempt = 0
+        while True:  # the server's positions first (commit="server"/"both"), if it is up
+            try:
+                self._load_positions()
+                break
+            except LakehoseError as exc:
+                if not exc.retriable:
+                    raise
+                attempt += 1
+                wait = backoff_delay(attempt, None, self.policy)
+                log.warning("consumer group %s: %s (again in %.1f s)", self.app_id, exc, wait)
+                if self._stop.wait(wait):
+                    return
         streams = self._drive(discovery_flow(self.policy), None)
         if streams is None:
             return

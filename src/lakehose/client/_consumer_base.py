@@ -22,10 +22,12 @@ from lakehose.client._offsets import Offsets
 from lakehose.client._retry import RetryPolicy
 from lakehose.client._sessions import RefreshSchedule
 from lakehose.client.checkpoint import Checkpoint, as_checkpoint
+from lakehose.client.positions import BothCheckpoints, ServerPositions, StreamGroups
 from lakehose.errors import ConfigError, LakehoseError, ResponseError
 
 log = logging.getLogger("lakehose.client.streams")
 NO_EVENT = object()
+COMMIT_MODES = ("checkpoint", "server", "both")
 
 
 @dataclass(slots=True)
@@ -72,6 +74,10 @@ class BaseStreamConsumer:
         reconnect_backoff: float = 0.5,
         max_backoff: float = 30.0,
         verify: bool | str = True,
+        commit: str = "checkpoint",
+        start: str | None = None,
+        filter: str | None = None,
+        on_out_of_range: str | None = None,
     ) -> None:
         if not app_id:
             raise ConfigError("app_id is required (the name of this consumer)")
@@ -91,14 +97,33 @@ class BaseStreamConsumer:
             raise ConfigError("max_pending, read_timeout and timeout must be positive")
         if commit_every is not None and commit_every < 1:
             raise ConfigError("commit_every must be at least 1")
+        if commit not in COMMIT_MODES:
+            raise ConfigError(f"commit must be one of {', '.join(COMMIT_MODES)}, not {commit!r}")
+        if start is not None and (offset is not None or tail):
+            raise ConfigError("start cannot be combined with offset or tail")
         self.auth = auth_object
         self.base_url = auth_object.base_url
         self.app_id = app_id
         self.format = check_format(format)
         self.start_offset = offset
         self.tail = tail
+        self.start_spec = start  # lakehose extension: where partitions without a position start
+        self.filter = filter  # lakehose extension: server-side filter (query language)
+        self.on_out_of_range = on_out_of_range  # lakehose extension: error, earliest, latest
         self.event_types = [t for t in event_types or () if t]
+        self.commit_mode = commit
         self.checkpoint = as_checkpoint(checkpoint)
+        self._deferred_load = commit != "checkpoint"
+        if commit != "checkpoint":  # the server's positions: loaded when the consumer starts
+            self.groups: StreamGroups | None = StreamGroups(
+                auth_object, timeout=timeout, verify=verify
+            )
+            server = ServerPositions(self.groups, app_id)
+            self.checkpoint = (
+                server if commit == "server" else BothCheckpoints(self.checkpoint, server)
+            )
+        else:
+            self.groups = None
         self.auto_commit = auto_commit
         self.raw = raw
         self.max_pending = max_pending
@@ -109,7 +134,9 @@ class BaseStreamConsumer:
         self.stats = ConsumerStats()
         self.headers = {"User-Agent": f"lakehose/{lakehose.__version__}"}
         self._offsets = Offsets(
-            self.checkpoint.load(), every=commit_every, interval=commit_interval
+            {} if self._deferred_load else self.checkpoint.load(),
+            every=commit_every,
+            interval=commit_interval,
         )
         self._schedule = RefreshSchedule(refresh_interval)
         self._schedule_lock = threading.Lock()
@@ -144,6 +171,17 @@ class BaseStreamConsumer:
         """``{partition: offset of the last event handed out}``."""
         return self._offsets.delivered()
 
+    def _load_positions(self) -> None:
+        """With ``commit="server"``/``"both"``: read the positions before any feed opens
+        (called once, by the discovery thread or task; retried by the caller on failure)."""
+        if not self._deferred_load:
+            return
+        loaded = self.checkpoint.load()
+        self._offsets.committed_as(loaded)
+        self._events.handed_out.update(loaded)
+        self._deferred_load = False
+        log.info("consumer group %s: resuming after %s", self.app_id, loaded or "nothing")
+
     def _next_event(self) -> Any:
         """The next event of the block being handed out, or ``NO_EVENT`` at its end."""
         got = self._events.next()
@@ -158,7 +196,14 @@ class BaseStreamConsumer:
         self._events.add(partition, block)
 
     def _save(self, offsets: dict[int, int]) -> None:
-        self.checkpoint.save(offsets)
+        try:
+            self.checkpoint.save(offsets)
+        except LakehoseError as exc:
+            if self.commit_mode == "checkpoint" or not exc.retriable:
+                raise
+            # the server is away: the positions stay pending and go with the next commit
+            log.warning("consumer group %s: commit failed, kept for later: %s", self.app_id, exc)
+            return
         self._offsets.committed_as(offsets)
         self.stats.commits += 1
         log.debug("committed offsets %s", offsets)
@@ -176,11 +221,20 @@ class BaseStreamConsumer:
     def _feed_url(self, stream: Stream) -> str:
         """Where to (re)open a partition: after the last event read, else the chosen start."""
         last = self._cutter_for(stream.partition).last
+        extra = {"filter": self.filter} if self.filter else {}
+        if self.on_out_of_range:
+            extra["on_out_of_range"] = self.on_out_of_range
         if last is not None:
-            return feed_url(stream, offset=last + 1, event_types=self.event_types)
+            return feed_url(stream, offset=last + 1, event_types=self.event_types, extra=extra)
         if self.tail:
-            return feed_url(stream, tail=True, event_types=self.event_types)
-        return feed_url(stream, offset=self.start_offset or 0, event_types=self.event_types)
+            return feed_url(stream, tail=True, event_types=self.event_types, extra=extra)
+        if self.start_spec is not None:
+            return feed_url(
+                stream, event_types=self.event_types, extra={"start": self.start_spec, **extra}
+            )
+        return feed_url(
+            stream, offset=self.start_offset or 0, event_types=self.event_types, extra=extra
+        )
 
     def _count(self, name: str) -> None:
         with self._stats_lock:

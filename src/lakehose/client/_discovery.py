@@ -7,6 +7,7 @@ import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import quote
 
 from lakehose.errors import ConfigError, ResponseError
 
@@ -86,12 +87,22 @@ def feed_url(
     offset: int | None = None,
     tail: bool = False,
     event_types: Iterable[str] | None = None,
+    extra: Mapping[str, str] | None = None,
 ) -> str:
-    """``dataFeedURL`` with ``offset=N`` (inclusive) or ``whence=2``, and ``eventType=A,B``."""
-    params = ["whence=2"] if tail else [f"offset={offset or 0}"]
+    """``dataFeedURL`` with ``offset=N`` (inclusive) or ``whence=2``, and ``eventType=A,B``;
+    ``extra`` adds lakehose's extension parameters (``start`` instead of an offset,
+    ``filter``)."""
+    extra = dict(extra or {})
+    if tail:
+        params = ["whence=2"]
+    elif "start" in extra and offset is None:
+        params = []
+    else:
+        params = [f"offset={offset or 0}"]
     types = [t for t in event_types or () if t]
     if types:
         params.append("eventType=" + ",".join(types))
+    params += [f"{k}={quote(v, safe=':,')}" for k, v in extra.items()]
     url = stream.data_feed_url
     return url + ("&" if "?" in url else "?") + "&".join(params)
 

@@ -22,7 +22,8 @@ The rules:
   still held by a dead connection the server has not noticed yet), a 5xx — the
   reader waits and discovers again, backing off while connections keep failing;
   one that delivered events resets the backoff. A 400 or 404 on the feed (an
-  invalid offset, a partition that no longer exists) is final.
+  invalid offset, a partition that no longer exists) is final, and so is lakehose's
+  416 (a start position retention has dropped, with ``on_out_of_range=error``).
 """
 
 from __future__ import annotations
@@ -103,7 +104,7 @@ def discovery_flow(
 def _final(end: FeedEnd) -> bool:
     """A feed answer that trying again cannot fix."""
     error = end.error
-    return isinstance(error, ResponseError) and error.status in (400, 404, 405, 410)
+    return isinstance(error, ResponseError) and error.status in (400, 404, 405, 410, 416)
 
 
 def partition_flow(

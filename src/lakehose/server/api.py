@@ -13,6 +13,7 @@ from starlette.routing import BaseRoute, Route
 import lakehose
 from lakehose.auth import scopes
 from lakehose.server.bodies import ConnectorRequest, decode
+from lakehose.server.consumer_lag import all_groups, groups_summary, lag_gauges
 from lakehose.server.errors import NO_STORE, ApiError, envelope
 from lakehose.server.runtime import Runtime
 from lakehose.server.security import require, require_admin_origin, require_metrics_access
@@ -165,6 +166,7 @@ def routes(runtime: Runtime) -> list[BaseRoute]:
                     "uptime_seconds": round(time.time() - runtime.started_at, 1),
                     "workers": runtime.workers,
                     "partitions": partitions,
+                    "consumer_groups": groups_summary(all_groups(runtime.groups, runtime.readers)),
                 }
             ],
             started=started,
@@ -173,7 +175,8 @@ def routes(runtime: Runtime) -> list[BaseRoute]:
     async def metrics(request: Request) -> Response:
         require_metrics_access(request, runtime)
         runtime.flush_metrics()
-        body, content_type = runtime.metrics.render()
+        views = all_groups(runtime.groups, runtime.readers)
+        body, content_type = runtime.metrics.render(lag_gauges(views))
         return Response(body, media_type=content_type)
 
     async def openapi(request: Request) -> Response:

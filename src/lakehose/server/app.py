@@ -10,7 +10,17 @@ from starlette.applications import Starlette
 from starlette.responses import Response
 from starlette.routing import BaseRoute
 
-from lakehose.server import api, clients_api, console, oauth, search, search_views, streams
+from lakehose.server import (
+    api,
+    clients_api,
+    console,
+    groups_api,
+    oauth,
+    sandbox_api,
+    search,
+    search_views,
+    streams,
+)
 from lakehose.server.errors import EXCEPTION_HANDLERS, error
 from lakehose.server.hec import HecHandler, Receive, Scope, Send, route_of
 from lakehose.server.runtime import Runtime
@@ -23,6 +33,8 @@ def all_routes(runtime: Runtime) -> list[BaseRoute]:
         *oauth.routes(runtime),
         *clients_api.routes(runtime),
         *streams.routes(runtime),
+        *groups_api.routes(runtime),
+        *sandbox_api.routes(runtime),
         *search.routes(runtime),
         *search_views.routes(runtime),
         *console.routes(runtime),

@@ -59,13 +59,16 @@ from starlette.requests import Request
 
 from lakehose.auth.secrets import digest
 from lakehose.errors import AuthError, LakehoseError, LimitError
-from lakehose.server import stream_params
+from lakehose.server import feed_start, stream_params
 from lakehose.server.errors import ApiError, error, status_for
 from lakehose.server.falcon_envelope import KEEPALIVE, FeedFormat, render_batch
+from lakehose.server.feed_filter import FeedFilter
+from lakehose.server.feed_options import FeedOptions, feed_options
 from lakehose.server.peer import SOCKET_KEY, peer_gone
 from lakehose.server.runtime import Runtime
 from lakehose.server.security import credential
 from lakehose.storage.catalog import StreamSession
+from lakehose.storage.consumer_groups import CommitRequest
 
 log = logging.getLogger(__name__)
 access_log = logging.getLogger("lakehose.access")
@@ -103,6 +106,15 @@ class Feed:
     format: FeedFormat
     deadline: float
     sock: socket.socket | None = None  # to ask the kernel whether the peer is gone
+    options: FeedOptions = field(default_factory=FeedOptions)
+    filter: FeedFilter | None = None
+    how: str = ""  # how the start was chosen (access log)
+    hang_up: Callable[[], None] | None = None  # sandbox: close with no last chunk
+    rate: float | None = None  # sandbox: events per second
+    ended: asyncio.Event = field(default_factory=asyncio.Event)  # taken over on this worker
+    sent_upto: int = 0  # every offset below it was written to the connection
+    tick_mark: int = 0  # sent_upto at the last supervisor tick (auto commit)
+    committed_upto: int = 0
     events: int = 0
     reason: str = ""
     started: float = field(default_factory=time.perf_counter)
@@ -116,6 +128,10 @@ async def _until_disconnect(receive: Receive) -> None:
             return
 
 
+class FeedCut(Exception):
+    """The sandbox cut the feed mid-event (``feed_cut``)."""
+
+
 class ConsumerTooSlow(Exception):
     """A ``send`` waited longer than ``feed_stall_timeout``: the consumer reads nothing."""
 
@@ -127,6 +143,7 @@ class DataFeed:
         self.rt = runtime
         self.customer_id = customer_id
         self.requests = 0
+        self.open_feeds: dict[tuple[str, int], Feed] = {}  # this worker's, for takeover
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         self.requests += 1
@@ -140,11 +157,17 @@ class DataFeed:
             return
         metrics = self.rt.metrics
         metrics.stream_connections.inc()
+        key = (feed.slot, feed.partition)
+        self.open_feeds[key] = feed
         try:
             await self._serve(feed, receive, send)
         finally:
+            if self.open_feeds.get(key) is feed:
+                del self.open_feeds[key]
             self.rt.catalog.release_connection(feed.slot, feed.partition, feed.owner)
             metrics.stream_connections.dec()
+            if feed.options.commit == "auto":
+                await self._auto_commit(feed, feed.tick_mark)
             self._log(scope, number, 200, feed)
 
     # opening ------------------------------------------------------------------------------
@@ -171,15 +194,24 @@ class DataFeed:
                 f"access denied, the session token is for partition {session.partition}"
             )
         qs = scope.get("query_string", b"").decode("latin-1")
-        query = stream_params.feed_query(dict(parse_qsl(qs, keep_blank_values=True)))
+        params = dict(parse_qsl(qs, keep_blank_values=True))
+        query = stream_params.feed_query(params)
         if query.app_id is not None and query.app_id != session.app_id:
             raise AuthError("access denied, the session token is for another appId")
-        reader = self.rt.readers[partition]
-        start, end = reader.bounds()
-        if query.whence == stream_params.WHENCE_END:
-            position = end
-        else:
-            position = max(query.offset, start)
+        options = feed_options(params)
+        selection = FeedFilter(options, query.event_types) if options.filtered else None
+        explicit = params.get("offset", "").strip() != ""
+        try:
+            start = feed_start.resolve(
+                self.rt.readers[partition],
+                explicit_offset=query.offset if explicit else None,
+                tail=query.whence == stream_params.WHENCE_END,
+                options=options,
+                committed=self.rt.groups.committed(session.app_id, partition),
+            )
+        except feed_start.OutOfRange as exc:
+            raise ApiError(416, str(exc), oldest_offset=exc.oldest, next_offset=exc.end) from None
+        position = start.offset
         owner = f"{os.getpid()}-{next(_owner_ids)}"
         slot = slot_name(session.client_id, session.app_id)
         feeds = self.rt.catalog.open_feeds(slot_name(session.client_id, ""))
@@ -187,10 +219,12 @@ class DataFeed:
             raise LimitError(
                 f"this client has {feeds} open data feeds, its limit (max_feeds_per_client)", 5.0
             )
-        if not self._claim(slot, partition, owner):
+        if not self._claim(slot, partition, owner, options.takeover):
             raise AuthError(
                 f"appId {session.app_id} already has an active connection on partition {partition}"
             )
+        sandbox = self.rt.sandbox
+        slow = sandbox.take("feed_slow") if sandbox.enabled else None
         return Feed(
             session=session,
             token_digest=token_digest,
@@ -204,19 +238,37 @@ class DataFeed:
             format=FeedFormat(self.customer_id(), flat=query.format == "flatjson"),
             deadline=session.expires_at + s.session_grace,
             sock=scope.get(SOCKET_KEY),
+            options=options,
+            filter=selection,
+            how=start.how,
+            hang_up=scope.get("lakehose.hang_up"),
+            rate=float(slow.params.get("rate", 10)) if slow is not None else None,
+            sent_upto=position,
+            tick_mark=position,
+            committed_upto=position,
         )
 
-    def _claim(self, app_id: str, partition: int, owner: str) -> bool:
-        """Take the slot; a slot whose worker process has died is taken over at once."""
+    def _claim(self, slot: str, partition: int, owner: str, takeover: bool = False) -> bool:
+        """Take the slot; a slot whose worker process has died is taken over at once, and a
+        live one only with ``takeover`` (the same API client and appId: its feed ends at once
+        on this worker, else at its next heartbeat, when it finds the slot gone)."""
         catalog = self.rt.catalog
         stale_after = 3 * self.rt.settings.heartbeat_interval + 1.0
-        if catalog.claim_connection(app_id, partition, owner, stale_after):
+        if catalog.claim_connection(slot, partition, owner, stale_after):
             return True
-        holder = catalog.connection_owner(app_id, partition)
-        if holder is None or _process_alive(holder.partition("-")[0]):
+        holder = catalog.connection_owner(slot, partition)
+        if holder is None:
             return False
-        catalog.release_connection(app_id, partition, holder)
-        return catalog.claim_connection(app_id, partition, owner, stale_after)
+        if takeover:
+            previous = self.open_feeds.get((slot, partition))
+            if previous is not None and previous.owner == holder:
+                previous.reason = "taken over"
+                previous.ended.set()
+            log.warning("data feed on partition %d: slot %s taken over", partition, slot)
+        elif _process_alive(holder.partition("-")[0]):
+            return False
+        catalog.release_connection(slot, partition, holder)
+        return catalog.claim_connection(slot, partition, owner, stale_after)
 
     async def _refuse(
         self, exc: Exception, scope: Scope, receive: Receive, send: Send, number: int
@@ -236,17 +288,19 @@ class DataFeed:
         watcher = asyncio.create_task(_until_disconnect(receive))
         pump = asyncio.create_task(self._pump(feed, send))
         stopper = asyncio.create_task(self.rt.stopping.wait())
+        ended = asyncio.create_task(feed.ended.wait())
         try:
-            feed.reason = await self._supervise(feed, watcher, pump, stopper)
+            feed.reason = await self._supervise(feed, watcher, pump, stopper, ended)
         finally:
-            for task in (pump, watcher, stopper):
+            for task in (pump, watcher, stopper, ended):
                 task.cancel()
-            await asyncio.gather(pump, watcher, stopper, return_exceptions=True)
+            await asyncio.gather(pump, watcher, stopper, ended, return_exceptions=True)
         if feed.reason not in (
             "disconnected",
             TOO_SLOW,
             PEER_GONE,
-        ):  # a stalled consumer takes no last chunk
+            "cut (sandbox)",
+        ):  # a stalled, gone or cut consumer takes no last chunk
             try:
                 await asyncio.wait_for(
                     send({"type": "http.response.body", "body": b"", "more_body": False}),
@@ -261,6 +315,7 @@ class DataFeed:
         watcher: asyncio.Task[None],
         pump: asyncio.Task[None],
         stopper: asyncio.Task[bool],
+        ended: asyncio.Task[bool],
     ) -> str:
         """Wait for the client to leave or the pump to stop; keep the slot and session checked."""
         s = self.rt.settings
@@ -273,17 +328,21 @@ class DataFeed:
             # a revocation (here, or seen in the catalog by the reload task) ends it at once
             moved = asyncio.ensure_future(self.rt.catalog_change.wait())
             done, _ = await asyncio.wait(
-                {watcher, pump, stopper, moved},
+                {watcher, pump, stopper, moved, ended},
                 timeout=timeout,
                 return_when=asyncio.FIRST_COMPLETED,
             )
             moved.cancel()
+            if ended in done:
+                return feed.reason
             if watcher in done:
-                return "disconnected"
+                return feed.reason or "disconnected"
             if stopper in done:
                 return "server shutting down"
             if pump in done:
                 exc = pump.exception()
+                if isinstance(exc, FeedCut):
+                    return "cut (sandbox)"
                 if isinstance(exc, ConsumerTooSlow):
                     log.warning(
                         "data feed on partition %d: appId %s read nothing for %g s; disconnected "
@@ -309,8 +368,11 @@ class DataFeed:
                     return PEER_GONE
             if now >= next_beat:
                 if not catalog.heartbeat_connection(feed.slot, feed.partition, feed.owner):
-                    return "connection slot lost"
+                    return "connection slot lost (taken over)"
                 next_beat = now + interval
+                if feed.options.commit == "auto":
+                    await self._auto_commit(feed, feed.tick_mark)
+                    feed.tick_mark = feed.sent_upto
             session = catalog.session_by_digest(feed.token_digest)
             if session is None:
                 return "session revoked"
@@ -343,14 +405,35 @@ class DataFeed:
             nonlocal size, events, last_write
             body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
             chunks.clear()
-            await send_body(body)
+            if rt.sandbox.enabled:
+                await self._sandbox_send(feed, body, send_body)
+            else:
+                await send_body(body)
             feed.events += events
+            feed.sent_upto = feed.position
             counter.inc(events)
             size = events = 0
             last_write = time.monotonic()
 
+        selection = feed.filter
         while True:
-            batches = reader.batches_from(feed.position, READ_BATCHES)
+            if selection is not None:
+                step = selection.step(reader, feed.position, fmt)
+                if step.position > feed.position:
+                    feed.position = step.position
+                    if step.chunks:
+                        chunks.extend(step.chunks)
+                        events += step.events
+                        await flush()
+                    elif time.monotonic() - last_write >= interval:
+                        await send_body(KEEPALIVE)  # a long stretch without a match
+                        last_write = time.monotonic()
+                    feed.sent_upto = feed.position
+                    await asyncio.sleep(0)
+                    continue
+                batches = []
+            else:
+                batches = reader.batches_from(feed.position, READ_BATCHES)
             if batches:
                 for info, blob in batches:
                     if types is None or info.sourcetype in types:
@@ -376,6 +459,42 @@ class DataFeed:
                 idle = 0.0
             await rt.wait_for_end_past(p, feed.position, interval - idle)
 
+    async def _auto_commit(self, feed: Feed, upto: int) -> None:
+        """``commit=auto``: commit what was written to the connection one tick ago."""
+        if upto <= feed.committed_upto:
+            return
+        groups = self.rt.groups
+        owner = groups.owner(feed.app_id)
+        if owner is not None and owner != feed.session.client_id:
+            return  # another client's group: never moved by this one's feed
+        try:
+            await self.rt.position_commits.commit(
+                [CommitRequest(feed.app_id, feed.partition, upto - 1, feed.session.client_id)]
+            )
+        except Exception as exc:  # the feed goes on; the next tick tries again
+            log.error("auto commit of appId %s failed: %s", feed.app_id, exc)
+            return
+        feed.committed_upto = upto
+
+    async def _sandbox_send(
+        self, feed: Feed, body: bytes, send_body: Callable[[bytes], Awaitable[None]]
+    ) -> None:
+        """Send a body under the sandbox's feed faults: cut mid-event, or slowed down."""
+        if feed.hang_up is not None and self.rt.sandbox.take("feed_cut"):
+            first = body.find(b"\n") + 1 or len(body)
+            await send_body(body[: max(1, first // 2)])
+            feed.reason = "cut (sandbox)"
+            await asyncio.sleep(0.05)  # let the half line leave before the socket closes
+            feed.hang_up()
+            raise FeedCut
+        if feed.rate is None:
+            await send_body(body)
+            return
+        for line in body.splitlines(keepends=True):
+            await send_body(line)
+            if line.strip():
+                await asyncio.sleep(1.0 / feed.rate)
+
     # logging ------------------------------------------------------------------------------
 
     def _log(self, scope: Scope, number: int, status: int, feed: Feed | None) -> None:
@@ -390,13 +509,14 @@ class DataFeed:
             access_log.info("%x-s%x %s GET %s %d", self.rt.pid, number, client[0], path, status)
             return
         access_log.info(
-            "%x-s%x %s GET %s %d appId=%s offsets=%d-%d events=%d end=%s %.1fms",
+            "%x-s%x %s GET %s %d appId=%s start=%s offsets=%d-%d events=%d end=%s %.1fms",
             self.rt.pid,
             number,
             client[0],
             scope["path"],
             status,
             feed.app_id,
+            feed.how.replace(" ", "_") or "-",
             feed.first,
             feed.position,
             feed.events,

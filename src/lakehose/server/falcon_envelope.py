@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from itertools import repeat
 from operator import itemgetter
@@ -196,15 +197,21 @@ def _render_window(
 def _render_general(info: BatchInfo, data: bytes, skip: int, fmt: FeedFormat) -> bytes:
     """The same lines, decoding each META; for batches the fast path cannot take."""
     lines = check_lines(data.split(b"\n"), info.partition, info.first_offset, info.count)
+    return render_lines(info, enumerate(lines[skip:], skip), fmt)
+
+
+def render_lines(info: BatchInfo, lines: Iterable[tuple[int, bytes]], fmt: FeedFormat) -> bytes:
+    """Feed lines for some stored lines of a batch, each with its position in the batch
+    (a filtered feed sends only the events that match, at their own offsets)."""
     out = []
     fallback_ms = info.ingest_time // 1_000_000
-    for i, line in enumerate(lines[skip:]):
+    for i, line in lines:
         meta_json, _, event_json = line.partition(b"\t")
         meta: dict[str, Any] = orjson.loads(meta_json)
         time_ns = meta.get("time")
         metadata: dict[str, Any] = {
             "customerIDString": fmt.customer_id,
-            "offset": info.first_offset + skip + i,
+            "offset": info.first_offset + i,
             "eventType": info.sourcetype,
             "version": VERSION,
             "partition": info.partition,

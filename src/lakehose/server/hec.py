@@ -10,6 +10,7 @@ answered. Replies are Splunk's JSON, keys in Splunk's order.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import logging
@@ -28,6 +29,7 @@ from lakehose.parsers.hec import CODES, IngestContext, decode_events, decode_raw
 from lakehose.parsers.timestamps import BadTime, seconds_to_ns
 from lakehose.server.body import BodyError, decode_content, read_body
 from lakehose.server.runtime import Runtime
+from lakehose.server.sandbox import HEC_FAULTS
 from lakehose.storage.catalog import Connector, check_index
 from lakehose.storage.sqlite import PendingAppend
 
@@ -192,6 +194,8 @@ class HecHandler:
         channel = self._channel(connector, headers, query, route)
         if route == "ack":
             await self._ack(connector, channel, headers, receive)
+        if self.rt.sandbox.enabled:
+            await self._sandbox_fault(scope)
         if self.rt.shutting_down:
             raise reject(23, Retry_After="5")
         if self.rt.busy():
@@ -220,6 +224,8 @@ class HecHandler:
                 raise reject(8) from None
             rt.metrics.accepted(connector.name, out.count, out.nbytes)
             ack_id = result.ack_id
+            if rt.sandbox.enabled and rt.sandbox.take("hec_close_after_commit"):
+                _hang_up(scope)
         if rejection is not None:
             rej = reject(rejection.code, rejection.index, ack_id if out.count else None)
             rej.events = out.count
@@ -229,6 +235,24 @@ class HecHandler:
         return Reply(200, hec_reply(0, None, ack_id), 0, events=out.count)
 
     # steps --------------------------------------------------------------------------------
+
+    async def _sandbox_fault(self, scope: Scope) -> None:
+        """An armed fault of the sandbox (``server/sandbox.py``), before the body is read."""
+        fault = self.rt.sandbox.take(*HEC_FAULTS)
+        if fault is None:
+            return
+        name = fault.fault
+        if name == "hec_busy":
+            raise reject(9, Retry_After="1")
+        if name == "hec_throttle":
+            retry = str(max(1, math.ceil(fault.params.get("retry_after", 1))))
+            raise plain(429, "Too many requests", Retry_After=retry)
+        if name == "hec_error":
+            raise reject(8)
+        if name == "hec_delay":
+            await asyncio.sleep(float(fault.params.get("seconds", 2)))
+            return
+        _hang_up(scope)  # hec_close_before_commit
 
     def _authenticate(
         self, headers: dict[bytes, bytes], query: dict[str, str], address: str
@@ -399,9 +423,17 @@ class HecHandler:
         except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
             raise reject(6) from None
         p = self.rt.partition_for(channel)
+        if self.rt.sandbox.enabled and self.rt.sandbox.take("ack_false"):
+            raise Reply(200, orjson.dumps({"acks": {str(i): False for i in ids}}), 0)
         found = await self.rt.committers[p].call(lambda w: w.query_acks(channel, ids))
         answer = {str(i): i in found for i in ids}
         raise Reply(200, orjson.dumps({"acks": answer}), 0)
+
+
+def _hang_up(scope: Scope) -> None:
+    """Close the connection without an answer (sandbox faults), and leave the handler."""
+    scope["lakehose.hang_up"]()
+    raise Reply(499, b"", -1)
 
 
 def _index_ok(connector: Connector, name: str) -> bool:

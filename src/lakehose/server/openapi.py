@@ -10,7 +10,7 @@ from typing import Any
 
 import lakehose
 from lakehose.parsers.hec import CODES
-from lakehose.server import openapi_search
+from lakehose.server import openapi_search, openapi_streams
 
 JSON = "application/json"
 
@@ -319,6 +319,7 @@ def _api_paths() -> dict[str, Any]:
                         "description": "comma-separated; empty means all",
                     },
                     {"name": "format", "in": "query", "schema": {"enum": ["json", "flatjson"]}},
+                    *openapi_streams.feed_parameters(),
                 ],
                 "responses": {
                     "200": {
@@ -331,6 +332,7 @@ def _api_paths() -> dict[str, Any]:
                         "on this partition"
                     ),
                     "429": _falcon("The client holds max_feeds_per_client open feeds"),
+                    **openapi_streams.feed_responses(),
                 },
             }
         },
@@ -709,9 +711,10 @@ def document() -> dict[str, Any]:
             **_api_paths(),
             **console_paths(),
             **openapi_search.paths(),
+            **openapi_streams.paths(),
         },
         "components": {
-            "schemas": {**_schemas(), **openapi_search.schemas()},
+            "schemas": {**_schemas(), **openapi_search.schemas(), **openapi_streams.schemas()},
             "securitySchemes": {
                 **openapi_search.security_schemes(),
                 "splunkKey": {

@@ -84,6 +84,7 @@ class Limits:
         self.body_timeout = settings.body_timeout
         self.max_header_bytes = settings.max_header_bytes
         self.max_connections = settings.max_connections
+        self.sandbox = settings.sandbox  # requests may be hung up on (server/sandbox.py)
         # 0: no cap; at most half of max_connections, so one address never takes them all
         cap = settings.max_connections_per_address
         self.per_address = min(cap, max(1, settings.max_connections // 2)) if cap else 0
@@ -210,6 +211,17 @@ class GuardedHttpProtocol(HttpToolsProtocol):
                 self._refuse(431, "Request header fields too large", "header_size")
                 raise _Refused
         super().on_headers_complete()
+        if self.limits.sandbox:
+            self.scope["lakehose.hang_up"] = self._hang_up  # type: ignore[typeddict-unknown-key]
+
+    def _hang_up(self) -> None:
+        """Close the connection with no answer (the sandbox's closed-connection faults)."""
+        cycle = self.cycle
+        if cycle is not None and not cycle.response_complete:
+            cycle.response_complete = True  # the app's own answer, if any, is dropped
+            cycle.disconnected = True
+            cycle.message_event.set()
+        self.transport.close()
         self._body_since = None if route_of(self.scope["path"]) else self.loop.time()
 
     # deadlines ----------------------------------------------------------------------------

@@ -39,10 +39,14 @@ from lakehose.logs import AccessLog, access_log_for
 from lakehose.parsers.formats import ParserRegistry
 from lakehose.server.body import BodyDeadlines
 from lakehose.server.metrics import Metrics
+from lakehose.server.position_commits import PositionCommits
+from lakehose.server.sandbox import Sandbox
 from lakehose.server.search_pool import CONCURRENT_SEARCHES, SearchPool
 from lakehose.storage.catalog import Catalog, Connector, KeyIndex, LoginLimit
 from lakehose.storage.committer import GroupCommitter
-from lakehose.storage.sqlite import PartitionReader, PartitionWriter
+from lakehose.storage.consumer_groups import ConsumerGroups
+from lakehose.storage.feed_reader import FeedReader
+from lakehose.storage.sqlite import PartitionWriter
 
 log = logging.getLogger(__name__)
 
@@ -96,7 +100,7 @@ class Runtime:
         self._keys = KeyIndex()
         self.generation = 0  # bumped whenever connectors or parsers are reloaded
         self.committers: dict[int, GroupCommitter] = {}
-        self.readers: dict[int, PartitionReader] = {}
+        self.readers: dict[int, FeedReader] = {}
         self._own = owned_partitions(worker, workers, settings.partitions)
         self._turn = 0
         self._buckets: dict[tuple[str, str], TokenBucket] = {}
@@ -122,6 +126,10 @@ class Runtime:
         self.loop = asyncio.get_running_loop()
         self.stopping = asyncio.Event()
         self.catalog = Catalog(s.catalog_path)
+        self.groups = ConsumerGroups(s.catalog_path)
+        self.position_commits = PositionCommits(self.groups)
+        self.sandbox = Sandbox(s, self.catalog, self.metrics)
+        self.sandbox.refresh(force=True)
         # signs search cursors: one per data directory, so any worker can continue a page
         self.server_key = bytes.fromhex(
             self.catalog.set_setting_once("server_key", secrets.token_hex(32))
@@ -131,7 +139,11 @@ class Runtime:
         self.reload_parsers()
         for p in range(s.partitions):
             writer = PartitionWriter(
-                s.data_dir, p, durability=s.durability, zstd_level=s.zstd_level
+                s.data_dir,
+                p,
+                durability=s.durability,
+                zstd_level=s.zstd_level,
+                clock=self.sandbox.clock,
             )
             self.committers[p] = GroupCommitter(
                 writer,
@@ -141,7 +153,7 @@ class Runtime:
                 gather=s.commit_gather,
                 on_commit=self._commit_hook(p),
             )
-            self.readers[p] = PartitionReader(s.data_dir, p)
+            self.readers[p] = FeedReader(s.data_dir, p)
             self._ends[p] = self.readers[p].bounds()[1]
             self._wake.append(asyncio.Event())
         self._tasks = [
@@ -181,6 +193,7 @@ class Runtime:
         for reader in self.readers.values():
             reader.close()
         self.flush_metrics()
+        self.groups.close()
         self.catalog.close()
 
     async def _every(self, seconds: float, fn: Callable[[], Any]) -> None:
@@ -205,6 +218,7 @@ class Runtime:
             self.catalog_moved()
             self._sync_lockouts()
         self.reload_parsers()
+        self.sandbox.refresh()
 
     # failed HEC keys: one allowance per address, whatever the number of workers
 

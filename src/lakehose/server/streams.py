@@ -54,6 +54,8 @@ class StreamRoutes:
         token = require(request, self.rt, scopes.STREAMS_READ)
         app = stream_params.app_id(request.query_params.get("appId"))
         fmt = stream_params.feed_format(request.query_params.get("format"))
+        if self.rt.sandbox.enabled and self.rt.sandbox.take("discovery_refuse"):
+            raise ApiError(503, "stream discovery is unavailable (a sandbox fault); try again")
         server = request.scope.get("server") or ("127.0.0.1", s.port)
         base = stream_params.origin(
             s.public_url,

@@ -209,6 +209,38 @@ CATALOG_MIGRATIONS: Sequence[Migration] = (
             """
         ),
     ),
+    (
+        "0005_consumer_positions",
+        _script(
+            """
+            CREATE TABLE consumer_positions (
+                app_id       TEXT NOT NULL,
+                partition    INTEGER NOT NULL,
+                committed    INTEGER NOT NULL,
+                client_id    TEXT NOT NULL,
+                committed_at REAL NOT NULL,
+                commits      INTEGER NOT NULL DEFAULT 1,
+                PRIMARY KEY (app_id, partition)
+            ) WITHOUT ROWID
+            """
+        ),
+    ),
+    (
+        "0006_sandbox_faults",
+        _script(
+            """
+            CREATE TABLE sandbox_faults (
+                id        INTEGER PRIMARY KEY,
+                fault     TEXT NOT NULL,
+                params    TEXT NOT NULL DEFAULT '{}',
+                remaining INTEGER,
+                until     REAL,
+                fired     INTEGER NOT NULL DEFAULT 0,
+                created   REAL NOT NULL
+            )
+            """
+        ),
+    ),
 )
 
 

@@ -28,7 +28,7 @@ import logging
 import os
 import sqlite3
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -99,8 +99,17 @@ def create_partition(data_dir: Path, partition: int) -> None:
 class PartitionWriter:
     """Appends record batches to one partition. Use from one thread only."""
 
-    def __init__(self, data_dir: Path, partition: int, *, durability: str, zstd_level: int):
+    def __init__(
+        self,
+        data_dir: Path,
+        partition: int,
+        *,
+        durability: str,
+        zstd_level: int,
+        clock: Callable[[], int] = time.time_ns,
+    ):
         self.partition = partition
+        self.clock = clock  # ns; the sandbox may shift it (see server/sandbox.py)
         self.path = partition_path(data_dir, partition)
         self.zstd_level = zstd_level
         self._conn = connect(self.path, durability=durability)
@@ -169,9 +178,12 @@ class PartitionWriter:
         Raises :class:`StorageFullError` when the disk is full; nothing is stored then.
         """
         rows, counts = self._rows(pending)
-        now = time.time_ns()
         try:
             with self._sequenced() as conn:
+                # Ingest times never go back within a partition, so a time maps to an
+                # offset by one index lookup (``start=time:``), as Kafka's time index.
+                last = conn.execute("SELECT max(ingest_time) FROM batches").fetchone()[0]
+                now = max(self.clock(), last or 0)
                 next_offset, stored = conn.execute(
                     "SELECT next_offset, stored_bytes FROM state WHERE id = 0"
                 ).fetchone()
