@@ -402,3 +402,8 @@ def load_settings(
             raise ConfigError(f"unknown setting {k!r}")
         values[k] = _coerce(k, v) if isinstance(v, str) else v
     return Settings(**values)
+
+
+def process_environment() -> Mapping[str, str]:
+    """The process environment, for ``${VAR}`` in the collector's YAML and its commands."""
+    return os.environ

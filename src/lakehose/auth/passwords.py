@@ -39,6 +39,6 @@ def verify(stored: str | None, password: str) -> bool:
     if len(password) > MAX_LENGTH:
         return False
     try:
-        return _HASHER.verify(stored or _DUMMY, password) and stored is not None
+        return _HASHER.verify(stored or _DUMMY, password) and bool(stored)  # "" is no hash
     except (VerificationError, InvalidHashError):
         return False

@@ -1,4 +1,4 @@
-"""The ``lakehose`` command: ``serve``, ``connector``, ``client``, ``user``, ``send``, ``stream``, ``search``."""
+"""The ``lakehose`` command: ``serve``, ``connector``, ``client``, ``user``, ``send``, ``stream``, ``search``, ``collect``."""
 
 from __future__ import annotations
 
@@ -9,7 +9,17 @@ from typing import Any
 import click
 
 import lakehose
-from lakehose.cli.commands import client, connector, sandbox, search, send, serve, stream, user
+from lakehose.cli.commands import (
+    client,
+    collect,
+    connector,
+    sandbox,
+    search,
+    send,
+    serve,
+    stream,
+    user,
+)
 from lakehose.errors import ConfigError, DataDirError, LakehoseError
 
 
@@ -41,6 +51,7 @@ cli.add_command(stream.stream)
 cli.add_command(search.search)
 cli.add_command(user.user)
 cli.add_command(sandbox.sandbox)
+cli.add_command(collect.collect)
 
 
 def main() -> None:
