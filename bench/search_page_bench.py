@@ -127,9 +127,9 @@ def in_process(data_dir: Path, start: str, end: str, repeat: int) -> dict[str, A
     """Wall and CPU seconds of the histogram and the field list run in this process (no
     HTTP), best of ``repeat``: the CPU figure is what a quiet core would take."""
     from lakehose.query import plan_query, time_range
-    from lakehose.storage.facets import top_values
-    from lakehose.storage.histogram import histogram
-    from lakehose.storage.search import open_readers
+    from lakehose.search.facets import top_values
+    from lakehose.search.histogram import histogram
+    from lakehose.storage.lake import open_readers
 
     span = time_range(start, end)
     out: dict[str, Any] = {}

@@ -17,7 +17,7 @@ scanned per second of wall time and per CPU-second of the server's worker (from
 ``/proc``), which is the figure that does not depend on what else the machine runs.
 
 ``time-start`` resolves ``start=time:T`` for random T over the lake's span, in
-process (``FeedReader.offset_for_time``, what the feed runs) and over HTTP (open a
+process (``LogReader.offset_for_time``, what the feed runs) and over HTTP (open a
 feed with ``start=time:T``; time to its first event).
 
 ``commits`` starts a server and commits positions from ``--concurrency`` clients at
@@ -46,10 +46,10 @@ import orjson
 
 from bench.procstat import read_stat, tree
 from lakehose.models import Slice
-from lakehose.storage.feed_reader import FeedReader
-from lakehose.storage.lake import open_data_dir
-from lakehose.storage.records import encode_line
-from lakehose.storage.sqlite import PartitionWriter, PendingAppend
+from lakehose.records import encode_line
+from lakehose.storage.base import PendingAppend
+from lakehose.storage.lake import open_data_dir, open_reader
+from lakehose.storage.sqlite.partition import PartitionWriter
 from lakehose.testing import RunningServer, run_server
 
 BATCH = 2000
@@ -78,7 +78,7 @@ def build_lake(data_dir: Path, events: int) -> None:
     settings = Settings(data_dir=data_dir, partitions=1)
     catalog = open_data_dir(settings)
     catalog.close()
-    reader = FeedReader(data_dir, 0)
+    reader = open_reader(data_dir, 0)
     have = reader.bounds()[1]
     reader.close()
     if have >= events:
@@ -197,7 +197,7 @@ def bench_filter(args: argparse.Namespace) -> dict[str, Any]:
 
 def bench_time_start(args: argparse.Namespace) -> dict[str, Any]:
     with lake_server(args.lake, args.events) as server:
-        reader = FeedReader(server.data_dir, 0)
+        reader = open_reader(server.data_dir, 0)
         rng = random.Random(7)
         times = [START_NS + rng.randrange(SPAN_NS) for _ in range(args.lookups)]
         took = []

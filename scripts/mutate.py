@@ -38,10 +38,10 @@ EQUIVALENTS = ROOT / "scripts" / "mutate-equivalents.toml"
 
 # Module (relative to src/lakehose) -> the tests that state its behaviour.
 TARGETS: dict[str, list[str]] = {
-    "parsers/hec.py": ["tests/unit/test_hec_decoder.py"],
-    "parsers/timestamps.py": ["tests/unit/test_timestamps.py"],
-    "parsers/formats.py": ["tests/unit/test_formats.py"],
-    "query/values.py": ["tests/unit/test_wildcard.py", "tests/query/test_values.py"],
+    "parsers/hec.py": ["tests/parsers/test_hec_decoder.py"],
+    "parsers/timestamps.py": ["tests/parsers/test_timestamps.py"],
+    "parsers/formats.py": ["tests/parsers/test_formats.py"],
+    "query/values.py": ["tests/query/test_wildcard.py", "tests/query/test_values.py"],
     "query/timerange.py": ["tests/query/test_timerange.py"],
     "query/parser.py": ["tests/query/test_parser.py"],
     "query/filters.py": ["tests/query/test_filters.py", "tests/query/test_parser.py"],
@@ -53,15 +53,15 @@ TARGETS: dict[str, list[str]] = {
     ],
     "query/nodes.py": ["tests/query/test_parser.py", "tests/query/test_values.py"],
     "query/plan.py": ["tests/query/test_plan.py", "tests/query/test_parser.py"],
-    "query/prefilter.py": ["tests/query/test_prefilter.py", "tests/storage/test_candidates.py"],
+    "query/prefilter.py": ["tests/query/test_prefilter.py", "tests/search/test_candidates.py"],
     "query/regex.py": ["tests/query/test_regex.py"],
     "query/stages.py": [
         "tests/query/test_stages.py",
         "tests/query/test_plan.py",
-        "tests/storage/test_aggregate_scan.py",
+        "tests/search/test_aggregate_scan.py",
     ],
-    "storage/records.py": ["tests/storage/test_records.py"],
-    "auth/lockout.py": ["tests/unit/test_lockout.py"],
+    "records.py": ["tests/test_records.py"],
+    "auth/lockout.py": ["tests/auth/test_lockout.py"],
     "auth/scopes.py": ["tests/auth/test_scopes.py"],
     "auth/secrets.py": ["tests/auth/test_secrets.py"],
     "auth/passwords.py": ["tests/auth/test_passwords.py"],
@@ -287,7 +287,7 @@ def _preload() -> None:
     import lakehose.parsers.formats  # noqa: F401
     import lakehose.parsers.hec  # noqa: F401
     import lakehose.query  # noqa: F401
-    import lakehose.storage.records  # noqa: F401
+    import lakehose.records  # noqa: F401
 
     for name in [n for n in sys.modules if n.split(".")[0] in ("lakehose", "tests")]:
         del sys.modules[name]

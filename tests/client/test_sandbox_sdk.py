@@ -14,7 +14,7 @@ import pytest
 
 from lakehose.client import HEC, AsyncStreamConsumer, FileCheckpoint, StreamConsumer, StreamGroups
 from lakehose.testing import RunningServer, run_server
-from tests.client.streamtools import api_client, atake, new_sourcetype, offsets, send, seqs, take
+from tests.client.consumerkit import api_client, atake, new_sourcetype, offsets, send, seqs, take
 from tests.helpers import bearer_token, cli, stored_events, wait_for
 
 BATCH = 10

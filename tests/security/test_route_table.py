@@ -17,10 +17,10 @@ import pytest
 from lakehose.auth import scopes
 from lakehose.config import Settings
 from lakehose.server.app import all_routes
-from lakehose.server.hec import _ALLOW, _ALLOW_POST, ROUTES
+from lakehose.server.routes.hec import _ALLOW, _ALLOW_POST, ROUTES
 from lakehose.server.runtime import Runtime
 from lakehose.testing import RunningServer, run_server
-from tests.security.creds import KINDS, TOKEN_SCOPES, Credentials, make_credentials
+from tests.security.credkit import KINDS, TOKEN_SCOPES, Credentials, make_credentials
 
 PASS = "passes"  # authorised: any status but 401, 403, 429 and 5xx
 Expectation = Callable[[str], int | str]

@@ -105,7 +105,7 @@ def test_a_bad_on_out_of_range_is_a_400(server: RunningServer, token: str) -> No
 def test_the_sdk_consumer_passes_on_out_of_range(server: RunningServer, token: str) -> None:
     from lakehose.client import StreamConsumer
     from lakehose.errors import ResponseError
-    from tests.client.streamtools import api_client, take
+    from tests.client.consumerkit import api_client, take
 
     client_id, secret = api_client(server)
     common = {"client_id": client_id, "client_secret": secret, "offset": 2}

@@ -9,23 +9,23 @@ import pytest
 
 from lakehose.auth import passwords
 from lakehose.errors import ConflictError
-from lakehose.storage.accounts import Accounts
-from lakehose.storage.catalog import Catalog
+from lakehose.storage.sqlite.accounts import SqliteAccounts
+from lakehose.storage.sqlite.catalog import SqliteCatalog
 
 
 @pytest.fixture
-def accounts(tmp_path: Path) -> Accounts:
-    return Accounts(Catalog.create(tmp_path / "catalog.db"))
+def accounts(tmp_path: Path) -> SqliteAccounts:
+    return SqliteAccounts(SqliteCatalog.create(tmp_path / "catalog.db"))
 
 
-def backdate(accounts: Accounts, seconds: float, column: str) -> None:
+def backdate(accounts: SqliteAccounts, seconds: float, column: str) -> None:
     """Make every session older by ``seconds`` (rather than waiting)."""
     with accounts.catalog._tx() as c:
         c.execute(f"UPDATE console_sessions SET {column} = {column} - ?", (seconds,))
 
 
 def test_a_session_ends_after_idle_time_and_after_its_absolute_lifetime(
-    accounts: Accounts,
+    accounts: SqliteAccounts,
 ) -> None:
     accounts.create_user("ann", "analyst", passwords.hash_password("long enough"))
     secret, _ = accounts.create_session("ann", "127.0.0.1")
@@ -39,7 +39,7 @@ def test_a_session_ends_after_idle_time_and_after_its_absolute_lifetime(
     assert accounts.session(busy, idle=60, absolute=3600) is None
 
 
-def test_sessions_end_with_a_new_password_a_disable_or_a_delete(accounts: Accounts) -> None:
+def test_sessions_end_with_a_new_password_a_disable_or_a_delete(accounts: SqliteAccounts) -> None:
     accounts.create_user("bo", "admin", passwords.hash_password("long enough"))
     for end in (
         lambda: accounts.set_password("bo", passwords.hash_password("another one")),
@@ -56,7 +56,7 @@ def test_sessions_end_with_a_new_password_a_disable_or_a_delete(accounts: Accoun
 
 
 def test_the_catalog_keeps_digests_of_session_ids_and_argon2id_hashes(
-    accounts: Accounts, tmp_path: Path
+    accounts: SqliteAccounts, tmp_path: Path
 ) -> None:
     accounts.create_user("cy", "analyst", passwords.hash_password("cy's password"))
     secret, session = accounts.create_session("cy", "10.1.2.3")

@@ -13,11 +13,11 @@ from collections.abc import Mapping
 from typing import Any
 
 from lakehose.server.metrics import LabelledGauges
+from lakehose.storage.base import LogReader
 from lakehose.storage.consumer_groups import ConsumerGroups, Position
-from lakehose.storage.feed_reader import FeedReader
 
 
-def lag(reader: FeedReader, committed: int) -> tuple[int, float]:
+def lag(reader: LogReader, committed: int) -> tuple[int, float]:
     """``(lag_events, lag_seconds)`` of a position on the reader's partition."""
     _, end = reader.bounds()
     behind = max(0, end - committed - 1)
@@ -33,7 +33,7 @@ def lag(reader: FeedReader, committed: int) -> tuple[int, float]:
 
 
 def group_view(
-    app_id: str, positions: list[Position], readers: Mapping[int, FeedReader]
+    app_id: str, positions: list[Position], readers: Mapping[int, LogReader]
 ) -> dict[str, Any]:
     """A group as the API, the CLI (``stream groups show --json``) and status show it."""
     partitions = []
@@ -60,7 +60,7 @@ def group_view(
     }
 
 
-def all_groups(groups: ConsumerGroups, readers: Mapping[int, FeedReader]) -> list[dict[str, Any]]:
+def all_groups(groups: ConsumerGroups, readers: Mapping[int, LogReader]) -> list[dict[str, Any]]:
     """Every group's view, by appId."""
     by_app: dict[str, list[Position]] = {}
     for position in groups.all_positions():

@@ -4,11 +4,11 @@ Theory of operation
 -------------------
 The query is planned once per feed (``query/plan.py``); only a filter expression
 is accepted, no ``|`` functions. Each step reads the *summaries* of the next
-batches (``FeedReader.summaries_from``): a batch whose connector, index or
+batches (``LogReader.summaries_from``): a batch whose connector, index or
 sourcetype cannot match, or for which the plan settles the filter to nothing
 from those tags alone, is passed over without reading its blob. The blobs of the
 others are fetched in one query and decompressed; the plan's byte needles pick
-the candidate lines (``storage/candidates.py``), and the generated scan loop of
+the candidate lines (``search/candidates.py``), and the generated scan loop of
 the search engine decodes only those and tests the filter. The matching lines are
 rendered at their own offsets, so a filtered consumer commits and resumes with
 the lake's offsets like any other. A step reads a bounded number of events, so a
@@ -24,12 +24,12 @@ from lakehose.models import BatchInfo
 from lakehose.query.fields import TAGS
 from lakehose.query.plan import Plan, plan_query
 from lakehose.query.timerange import TimeRange
-from lakehose.server.falcon_envelope import FeedFormat, render, render_lines
+from lakehose.records import decompress_data
+from lakehose.search.candidates import LineFilter
+from lakehose.search.decoding import BatchContext, LineDecoder, ScanFn
 from lakehose.server.feed_options import FeedOptions
-from lakehose.storage.candidates import LineFilter
-from lakehose.storage.decoding import BatchContext, LineDecoder, ScanFn
-from lakehose.storage.feed_reader import FeedReader
-from lakehose.storage.records import decompress_data
+from lakehose.server.replies.falcon import FeedFormat, render, render_lines
+from lakehose.storage.base import LogReader
 
 SUMMARIES_PER_STEP = 64
 EVENTS_PER_STEP = 32_000  # events decompressed and scanned per step, at most (a few ms)
@@ -88,7 +88,7 @@ class FeedFilter:
             return self.plan.batch(info.connector, info.index, info.sourcetype).skip
         return False
 
-    def step(self, reader: FeedReader, position: int, fmt: FeedFormat) -> Step:
+    def step(self, reader: LogReader, position: int, fmt: FeedFormat) -> Step:
         """Read on from ``position``: the feed lines of the matches, and where to go on."""
         out = Step(position=position)
         infos = reader.summaries_from(position, SUMMARIES_PER_STEP)

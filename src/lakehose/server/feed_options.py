@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from lakehose.errors import QueryError
 from lakehose.query.timerange import parse_time
-from lakehose.server import stream_params
+from lakehose.server.routes import stream_params
 
 START_KINDS = ("earliest", "latest", "committed", "offset", "time")
 OUT_OF_RANGE = ("error", "earliest", "latest")

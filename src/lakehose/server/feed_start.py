@@ -21,7 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from lakehose.server.feed_options import FeedOptions, StartSpec
-from lakehose.storage.feed_reader import FeedReader
+from lakehose.storage.base import LogReader
 
 
 class OutOfRange(Exception):
@@ -49,7 +49,7 @@ class Start:
 
 
 def resolve(
-    reader: FeedReader,
+    reader: LogReader,
     *,
     explicit_offset: int | None,
     tail: bool,
@@ -73,7 +73,7 @@ def resolve(
 
 
 def _from_spec(
-    reader: FeedReader,
+    reader: LogReader,
     spec: StartSpec,
     oldest: int,
     end: int,

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from lakehose.server.sandbox import FAULTS
+from lakehose.storage.faults import FAULTS
 
 JSON = "application/json"
 EXT = "x-lakehose-extension"

@@ -10,9 +10,9 @@ from __future__ import annotations
 from starlette.requests import Request
 
 from lakehose.auth import scopes
+from lakehose.server.routes.guards import require
 from lakehose.server.runtime import Runtime
-from lakehose.server.security import require
-from lakehose.storage.accounts import Accounts
+from lakehose.storage.lake import open_accounts
 
 
 def authorise(request: Request, runtime: Runtime) -> str:
@@ -33,7 +33,7 @@ def console_user(request: Request, runtime: Runtime) -> str | None:
     if not secret or len(secret) > 256:
         return None
     s = runtime.settings
-    session = Accounts(runtime.catalog).session(
+    session = open_accounts(runtime.catalog).session(
         secret, s.console_idle_timeout, s.console_session_max
     )
     return None if session is None else session.user.name

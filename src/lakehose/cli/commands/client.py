@@ -9,7 +9,7 @@ import click
 from lakehose.auth.scopes import ALL_SCOPES
 from lakehose.cli.commands.common import data_dir_options, json_option, settings_for
 from lakehose.cli.output import emit_json, table
-from lakehose.storage.catalog import Catalog
+from lakehose.storage.catalog.base import Catalog
 from lakehose.storage.lake import open_catalog
 
 

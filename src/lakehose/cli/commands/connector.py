@@ -14,7 +14,8 @@ from lakehose.cli.commands.common import data_dir_options, json_option, settings
 from lakehose.cli.output import details, emit_json, fmt_time_ns, table
 from lakehose.config import Settings
 from lakehose.parsers.formats import ParserRegistry
-from lakehose.storage.catalog import Catalog, Connector
+from lakehose.storage.catalog.base import Catalog
+from lakehose.storage.catalog.connectors import Connector
 from lakehose.storage.lake import connector_stats, connector_view, hec_url, open_catalog
 
 _SHOW_KEYS = [
@@ -55,7 +56,7 @@ def _view(settings: Settings, catalog: Catalog, connector: Connector) -> dict[st
 def _check_parser(settings: Settings, parser: str | None) -> None:
     if parser is None:
         return
-    from lakehose.server.runtime import load_parser_file
+    from lakehose.storage.lake import load_parser_file
 
     path = settings.data_dir / "parsers.toml"
     registry = ParserRegistry.build(load_parser_file(path) if path.exists() else None)

@@ -13,15 +13,15 @@ import click
 
 from lakehose.cli.commands.common import data_dir_options, json_option, settings_for
 from lakehose.cli.output import emit_json, table
-from lakehose.server.sandbox import FAULTS, FaultTable
-from lakehose.storage.catalog import Catalog
-from lakehose.storage.lake import open_catalog
+from lakehose.storage.catalog.base import Catalog
+from lakehose.storage.faults import FAULTS, FaultTable
+from lakehose.storage.lake import open_catalog, open_faults
 
 
 def _table(data_dir: str | None, config_file: str | None) -> tuple[FaultTable, Catalog, float]:
     settings = settings_for(data_dir, config_file)
     catalog = open_catalog(settings)
-    return FaultTable(catalog), catalog, float(settings.session_grace)
+    return open_faults(catalog), catalog, float(settings.session_grace)
 
 
 @click.group("sandbox")

@@ -45,21 +45,20 @@ def _local(
     config_file: str | None,
 ) -> Found:
     from lakehose.query import plan_query, time_range
-    from lakehose.storage.search import Search, open_readers
+    from lakehose.search.run import start_search
+    from lakehose.storage.lake import open_readers
 
     plan = plan_query(query)
     span = time_range(start, end)
-    readers = open_readers(settings_for(data_dir, config_file).data_dir)
-    search = Search(plan, readers, span, limit=limit)
+    data = settings_for(data_dir, config_file).data_dir
+    search, found = start_search(lambda: open_readers(data), plan, span, limit=limit)
     summary = _Summary()
 
     def rows() -> Iterator[dict[str, Any]]:
         try:
-            yield from search.rows()
+            yield from found
         finally:
             summary.add(search.stats.to_dict())
-            for reader in readers:
-                reader.close()
 
     return rows(), plan.kind, list(plan.columns), summary
 

@@ -15,13 +15,17 @@ from lakehose.cli.commands.common import data_dir_options, json_option, settings
 from lakehose.cli.output import emit_json, table
 from lakehose.config import Settings
 from lakehose.errors import NotFoundError
-from lakehose.server import feed_start, stream_params
+from lakehose.server import feed_start
 from lakehose.server.consumer_lag import all_groups, group_view
 from lakehose.server.feed_options import FeedOptions, start_spec
-from lakehose.storage.consumer_groups import CommitRequest, ConsumerGroups
-from lakehose.storage.feed_reader import FeedReader
-from lakehose.storage.lake import open_catalog, stored_partitions
-from lakehose.storage.sqlite import partition_path
+from lakehose.server.routes import stream_params
+from lakehose.storage.consumer_groups import CommitRequest
+from lakehose.storage.lake import (
+    open_catalog,
+    open_consumer_groups,
+    open_readers,
+    stored_partitions,
+)
 
 
 class _Lake:
@@ -31,12 +35,8 @@ class _Lake:
         catalog = open_catalog(settings)
         self.partitions = stored_partitions(settings, catalog)
         catalog.close()
-        self.groups = ConsumerGroups(settings.catalog_path)
-        self.readers = {
-            p: FeedReader(settings.data_dir, p)
-            for p in range(self.partitions)
-            if partition_path(settings.data_dir, p).exists()
-        }
+        self.groups = open_consumer_groups(settings.catalog_path)
+        self.readers = {r.partition: r for r in open_readers(settings.data_dir, self.partitions)}
 
     def close(self) -> None:
         self.groups.close()

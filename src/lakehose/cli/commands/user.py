@@ -11,11 +11,11 @@ from lakehose.auth import passwords
 from lakehose.cli.commands.common import data_dir_options, json_option, settings_for
 from lakehose.cli.output import emit_json, table
 from lakehose.storage.accounts import ROLES, Accounts, ConsoleUser
-from lakehose.storage.lake import open_catalog
+from lakehose.storage.lake import open_accounts, open_catalog
 
 
 def _accounts(data_dir: str | None, config_file: str | None) -> Accounts:
-    return Accounts(open_catalog(settings_for(data_dir, config_file)))
+    return open_accounts(open_catalog(settings_for(data_dir, config_file)))
 
 
 def _password(from_stdin: bool) -> str:

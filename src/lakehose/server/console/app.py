@@ -21,9 +21,10 @@ from starlette.responses import HTMLResponse, Response
 
 import lakehose
 from lakehose.server.console.guard import Visitor
-from lakehose.server.hec import Receive, Scope, Send
+from lakehose.server.routes.hec import Receive, Scope, Send
 from lakehose.server.runtime import Runtime
 from lakehose.storage.accounts import Accounts
+from lakehose.storage.lake import open_accounts
 
 HERE = Path(__file__).parent
 TEMPLATES = HERE / "templates"
@@ -125,6 +126,7 @@ class Console:
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
         self._accounts: Accounts | None = None
+        self._accounts_of: object = None  # the catalog they were opened on
         self.env = Environment(
             loader=FileSystemLoader(TEMPLATES),
             autoescape=select_autoescape(default=True, default_for_string=True),
@@ -137,8 +139,9 @@ class Console:
     @property
     def accounts(self) -> Accounts:
         """Accounts over the runtime's catalog (opened when the worker starts)."""
-        if self._accounts is None or self._accounts.catalog is not self.runtime.catalog:
-            self._accounts = Accounts(self.runtime.catalog)
+        if self._accounts is None or self._accounts_of is not self.runtime.catalog:
+            self._accounts = open_accounts(self.runtime.catalog)
+            self._accounts_of = self.runtime.catalog
         return self._accounts
 
     def navigation(self, visitor: Visitor | None) -> list[tuple[str, str]]:

@@ -13,7 +13,8 @@ from lakehose.errors import ConflictError, NotFoundError
 from lakehose.server.console.app import Console
 from lakehose.server.console.forms import Form, read_form
 from lakehose.server.console.guard import Visitor, guarded
-from lakehose.storage.catalog import ApiClient, Catalog
+from lakehose.storage.catalog.base import Catalog
+from lakehose.storage.catalog.clients import ApiClient
 
 
 def routes(console: Console) -> list[BaseRoute]:

@@ -9,7 +9,6 @@ hint. The key itself is never stored anywhere but as its digest.
 from __future__ import annotations
 
 import inspect
-import sqlite3
 import time
 from collections.abc import Callable
 from typing import Any
@@ -25,8 +24,8 @@ from lakehose.server.console import lake_stats
 from lakehose.server.console.app import Console
 from lakehose.server.console.forms import Form, read_form
 from lakehose.server.console.guard import Visitor, guarded
-from lakehose.storage.catalog import Connector
-from lakehose.storage.lake import ACTIVE_WINDOW, connector_stats, hec_url
+from lakehose.storage.catalog.connectors import Connector
+from lakehose.storage.lake import ACTIVE_WINDOW, connector_stats, hec_url, open_console_views
 
 GRACE_CHOICES: tuple[tuple[str, str], ...] = (
     ("0", "none: the old key stops now"),
@@ -107,16 +106,7 @@ def routes(console: Console) -> list[BaseRoute]:
 
     def refusals(connector: Connector, limit: int = 20) -> list[dict[str, Any]]:
         """The connector's recent refused requests, newest first (empty before the ring exists)."""
-        try:
-            rows = runtime.catalog._query(
-                "SELECT time, client, status, code, text, event_number, excerpt, path "
-                "FROM connector_refusals WHERE connector_id = ? ORDER BY id DESC LIMIT ?",
-                (connector.id, limit),
-            )
-        except sqlite3.OperationalError:  # no refusal ring in this catalog yet
-            return []
-        keys = ("time", "client", "status", "code", "text", "event_number", "excerpt", "path")
-        return [dict(zip(keys, row, strict=True)) for row in rows]
+        return open_console_views(runtime.catalog).recent_refusals(connector.id, limit)
 
     def rows() -> list[dict[str, Any]]:
         now = time.time()

@@ -29,7 +29,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from lakehose.server.security import is_loopback
+from lakehose.server.routes.guards import is_loopback
 from lakehose.storage.accounts import ConsoleSession, ConsoleUser, Role
 
 if TYPE_CHECKING:

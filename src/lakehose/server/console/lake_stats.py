@@ -9,14 +9,14 @@ reading an event.
 from __future__ import annotations
 
 import shutil
-import sqlite3
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from lakehose.storage.catalog import Catalog
-from lakehose.storage.sqlite import PartitionReader
+from lakehose.storage.base import LogReader
+from lakehose.storage.catalog.base import Catalog
+from lakehose.storage.lake import open_console_views
 
 DAY = 86400
 BUCKETS = 24  # sparkline points over the last day: one an hour
@@ -34,7 +34,7 @@ class Activity:
 
 
 def activity(
-    readers: Iterable[PartitionReader],
+    readers: Iterable[LogReader],
     now: float | None = None,
     span: float = DAY,
     buckets: int = BUCKETS,
@@ -45,26 +45,19 @@ def activity(
     width = int(span * 1e9) // buckets
     out: dict[str, Activity] = {}
     for reader in readers:
-        rows = reader._conn.execute(
-            "SELECT connector, (ingest_time - ?) / ?, sum(count) FROM batches "
-            "WHERE ingest_time >= ? GROUP BY 1, 2",
-            (start, width, start),
-        ).fetchall()
+        rows = reader.ingest_counts(start, width)
         for connector, bucket, count in rows:
             slot = min(buckets - 1, max(0, int(bucket)))
             out.setdefault(connector, Activity([0] * buckets)).buckets[slot] += int(count)
     return out
 
 
-def events_since(readers: Iterable[PartitionReader], seconds: float) -> int:
+def events_since(readers: Iterable[LogReader], seconds: float) -> int:
     """Events accepted in the last ``seconds`` (all connectors, all partitions)."""
     since = int((time.time() - seconds) * 1e9)
     total = 0
     for reader in readers:
-        row = reader._conn.execute(
-            "SELECT coalesce(sum(count), 0) FROM batches WHERE ingest_time >= ?", (since,)
-        ).fetchone()
-        total += int(row[0])
+        total += reader.events_since(since)
     return total
 
 
@@ -78,14 +71,12 @@ class PartitionUse:
     oldest_ingest_ns: int | None
 
 
-def partition_use(readers: Mapping[int, PartitionReader], data_dir: Path) -> list[PartitionUse]:
+def partition_use(readers: Mapping[int, LogReader], data_dir: Path) -> list[PartitionUse]:
     out = []
     for p, reader in sorted(readers.items()):
         start, end = reader.bounds()
-        stored = int(
-            reader._conn.execute("SELECT stored_bytes FROM state WHERE id = 0").fetchone()[0]
-        )
-        oldest = reader._conn.execute("SELECT min(ingest_time) FROM batches").fetchone()[0]
+        stored = reader.stored_bytes()
+        oldest = reader.oldest_ingest_time()
         files = sum(
             path.stat().st_size for path in data_dir.glob(f"partition-{p}.db*") if path.is_file()
         )
@@ -119,14 +110,7 @@ def disk_use(data_dir: Path) -> DiskUse:
 
 def refused_counts(catalog: Catalog, since: float) -> dict[str, int] | None:
     """Refused requests per connector id since ``since`` (None when no refusal ring exists)."""
-    try:
-        rows = catalog._query(
-            "SELECT connector_id, count(*) FROM connector_refusals WHERE time >= ? GROUP BY 1",
-            (since,),
-        )
-    except sqlite3.OperationalError:
-        return None
-    return {str(cid): int(n) for cid, n in rows}
+    return open_console_views(catalog).refused_counts(since)
 
 
 def sparkline_points(values: list[int], width: int = 120, height: int = 24) -> str:

@@ -34,7 +34,7 @@ from lakehose.server.console.guard import (
     session_secret,
 )
 from lakehose.storage.accounts import Accounts
-from lakehose.storage.catalog import LoginLimit
+from lakehose.storage.catalog.clients import LoginLimit
 
 LOGIN_COOKIE = "lakehose_login"
 # failed sign-ins: a burst, then one more per interval (the OAuth2 limits)

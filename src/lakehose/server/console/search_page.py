@@ -25,15 +25,16 @@ from starlette.routing import BaseRoute
 from lakehose.errors import NotFoundError, QueryError, SearchTimeoutError
 from lakehose.query import Plan, TimeRange, plan_query, time_range
 from lakehose.query.compose import add_filter, clause
-from lakehose.server import search_views
+from lakehose.search import facets
+from lakehose.search.engine import Search
+from lakehose.search.neighbours import around
 from lakehose.server.console import pages_doc
 from lakehose.server.console.app import Console
 from lakehose.server.console.guard import Visitor, guarded
-from lakehose.server.search_stream import raw_text
-from lakehose.storage import facets
-from lakehose.storage.neighbours import around
-from lakehose.storage.search import Search, SearchReader, open_readers
-from lakehose.storage.sqlite import PartitionReader
+from lakehose.server.routes import search_views
+from lakehose.server.routes.search_stream import raw_text
+from lakehose.storage.base import LogReader
+from lakehose.storage.lake import open_reader, open_readers
 
 PAGE_SIZE = 200
 DEFAULT_START = "24h"
@@ -116,7 +117,7 @@ class SearchPage:
         self.console = console
         self._slots = asyncio.Semaphore(CONCURRENT)
 
-    async def scan(self, work: Callable[[list[SearchReader]], T]) -> T:
+    async def scan(self, work: Callable[[list[LogReader]], T]) -> T:
         settings = self.console.runtime.settings
 
         def run() -> T:
@@ -132,11 +133,11 @@ class SearchPage:
 
     def _search(
         self, plan: Plan, span: TimeRange, cursor: str | None = None
-    ) -> Callable[[list[SearchReader]], tuple[list[dict[str, Any]], Search]]:
+    ) -> Callable[[list[LogReader]], tuple[list[dict[str, Any]], Search]]:
         """The first page (or the page at ``cursor``) of a search, for :meth:`scan`."""
         limit = self.console.runtime.settings.search_timeout
 
-        def work(readers: list[SearchReader]) -> tuple[list[dict[str, Any]], Search]:
+        def work(readers: list[LogReader]) -> tuple[list[dict[str, Any]], Search]:
             search = Search(plan, readers, span, limit=PAGE_SIZE, cursor=cursor, time_limit=limit)
             return list(search.rows()), search
 
@@ -255,7 +256,7 @@ class SearchPage:
         n = 0 if fragment else min(int(n_text), MAX_CONTEXT)
 
         def read() -> list[dict[str, Any]]:
-            reader = PartitionReader(settings.data_dir, partition)
+            reader = open_reader(settings.data_dir, partition)
             try:
                 return around(reader, offset, n, n)
             finally:

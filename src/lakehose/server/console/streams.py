@@ -8,7 +8,6 @@ newest event minus that of the committed one (per record batch).
 
 from __future__ import annotations
 
-import sqlite3
 import time
 from typing import Any
 
@@ -18,25 +17,11 @@ from starlette.routing import BaseRoute
 
 from lakehose.server.console.app import Console
 from lakehose.server.console.guard import Visitor, guarded
-from lakehose.storage.sqlite import PartitionReader
+from lakehose.storage.base import LogReader
+from lakehose.storage.lake import open_console_views
 
 
-def ingest_time_at(reader: PartitionReader, offset: int) -> int | None:
-    row = reader._conn.execute(
-        "SELECT ingest_time FROM batches WHERE first_offset <= ? ORDER BY first_offset DESC LIMIT 1",
-        (offset,),
-    ).fetchone()
-    return int(row[0]) if row else None
-
-
-def newest_ingest_time(reader: PartitionReader) -> int | None:
-    row = reader._conn.execute(
-        "SELECT ingest_time FROM batches ORDER BY first_offset DESC LIMIT 1"
-    ).fetchone()
-    return int(row[0]) if row else None
-
-
-def lag(reader: PartitionReader | None, committed: int | None) -> tuple[int | None, float | None]:
+def lag(reader: LogReader | None, committed: int | None) -> tuple[int | None, float | None]:
     """(events, seconds) behind the partition's end, for a committed offset."""
     if reader is None or committed is None:
         return None, None
@@ -44,7 +29,7 @@ def lag(reader: PartitionReader | None, committed: int | None) -> tuple[int | No
     behind = max(0, end - committed - 1)
     if behind == 0:
         return 0, 0.0
-    newest, then = newest_ingest_time(reader), ingest_time_at(reader, max(committed, 0))
+    newest, then = reader.newest_ingest_time(), reader.ingest_time_at(max(committed, 0))
     if newest is None or then is None:
         return behind, None
     return behind, round(max(0, newest - then) / 1e9, 1)
@@ -54,34 +39,17 @@ def routes(console: Console) -> list[BaseRoute]:
     runtime = console.runtime
 
     def positions() -> dict[tuple[str, int], dict[str, Any]]:
-        try:
-            rows = runtime.catalog._query(
-                "SELECT app_id, partition, committed, client_id, committed_at "
-                "FROM consumer_positions"
-            )
-        except sqlite3.OperationalError:  # this catalog keeps no consumer positions
-            return {}
-        return {
-            (r[0], int(r[1])): {"committed": int(r[2]), "client_id": r[3], "committed_at": r[4]}
-            for r in rows
-        }
+        return open_console_views(runtime.catalog).consumer_positions()
 
     def consumers() -> list[dict[str, Any]]:
         now = time.time()
         kept = positions()
         names = {c.client_id: c.name for c in runtime.catalog.list_clients(include_revoked=True)}
-        sessions = {
-            (r[0], int(r[1])): r[2]
-            for r in runtime.catalog._query(
-                "SELECT app_id, partition, client_id FROM stream_sessions WHERE expires_at > ?",
-                (now,),
-            )
-        }
+        views = open_console_views(runtime.catalog)
+        sessions = views.live_session_clients(now)
         out: dict[tuple[str, int], dict[str, Any]] = {}
         holders: dict[tuple[str, int], str] = {}
-        for slot, partition, opened, heartbeat in runtime.catalog._query(
-            "SELECT app_id, partition, opened_at, heartbeat FROM stream_connections"
-        ):
+        for slot, partition, opened, heartbeat in views.feed_slots():
             # a slot is named "<client id>/<appId>" (one connection per client and appId)
             holder, _, app_id = str(slot).rpartition("/")
             out[(app_id, int(partition))] = {"connected": True, "since": opened, "seen": heartbeat}
