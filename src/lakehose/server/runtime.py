@@ -300,6 +300,10 @@ class Runtime:
         """Store one request's events durably, in the partition its ack channel picks."""
         return await self.log.append(self.partition_for(item.ack_channel), item, nbytes)
 
+    def submit(self, item: PendingAppend, nbytes: int) -> asyncio.Future[AppendResult]:
+        """:meth:`append` as a future (the HEC wire protocol answers from its callback)."""
+        return self.log.submit(self.partition_for(item.ack_channel), item, nbytes)
+
     async def query_acks(self, channel: str, ack_ids: Sequence[int]) -> set[int]:
         """HEC acks: which of ``ack_ids`` on ``channel`` are committed (and now reported)."""
         return await self.log.query_acks(self.partition_for(channel), channel, ack_ids)

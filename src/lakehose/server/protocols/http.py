@@ -196,6 +196,17 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         self._head_first = self._head_raw = 0
 
     def on_headers_complete(self) -> None:
+        self._check_head()
+        self._start_asgi_request()
+
+    def _start_asgi_request(self) -> None:
+        """Hand the request whose headers are complete to uvicorn's cycle and the ASGI app."""
+        super().on_headers_complete()
+        if self.limits.sandbox:
+            self.scope["lakehose.hang_up"] = self._hang_up  # type: ignore[typeddict-unknown-key]
+
+    def _check_head(self) -> None:
+        """The header count and size limits, once the headers are complete."""
         self._head_since = None
         self._head_begun = False
         if len(self.headers) > MAX_HEADERS:
@@ -210,9 +221,6 @@ class GuardedHttpProtocol(HttpToolsProtocol):
             if size > limit:
                 self._refuse(431, "Request header fields too large", "header_size")
                 raise _Refused
-        super().on_headers_complete()
-        if self.limits.sandbox:
-            self.scope["lakehose.hang_up"] = self._hang_up  # type: ignore[typeddict-unknown-key]
 
     def _hang_up(self) -> None:
         """Close the connection with no answer (the sandbox's closed-connection faults)."""

@@ -103,11 +103,15 @@ class GroupCommitter:
 
     async def append(self, item: PendingAppend, nbytes: int) -> AppendResult:
         """Queue ``item``; return once it is durable. Raises StorageError on failure."""
+        return await self.submit(item, nbytes)
+
+    def submit(self, item: PendingAppend, nbytes: int) -> asyncio.Future[AppendResult]:
+        """Queue ``item``; the future resolves once it is durable (on the loop thread)."""
         fut: asyncio.Future[AppendResult] = self._loop.create_future()
         self.pending_bytes += nbytes
         self.queue_depth += 1
         self._jobs.put(_AppendJob(item, fut, nbytes))
-        return await fut
+        return fut
 
     async def call(self, fn: Callable[[PartitionWriter], T]) -> T:
         """Run ``fn(writer)`` on the commit thread, between commits."""

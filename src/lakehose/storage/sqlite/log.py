@@ -113,6 +113,11 @@ class SqliteEventLog(EventLog):
     async def append(self, partition: int, item: PendingAppend, nbytes: int) -> AppendResult:
         return await self.committers[partition].append(item, nbytes)
 
+    def submit(
+        self, partition: int, item: PendingAppend, nbytes: int
+    ) -> asyncio.Future[AppendResult]:
+        return self.committers[partition].submit(item, nbytes)
+
     async def query_acks(self, partition: int, channel: str, ack_ids: Sequence[int]) -> set[int]:
         return await self.committers[partition].call(lambda w: w.query_acks(channel, ack_ids))
 
