@@ -8,10 +8,12 @@ A request calls :meth:`append` and awaits a future. The commit thread takes
 once, and resolves every waiter with one hop back to the loop. While it commits,
 new requests queue up for the next round, so the batch size adapts to load with
 no timer: one request alone commits at once; under load, hundreds share a fsync.
-When the previous group held several requests, the thread first waits ``gather``
-(half a millisecond by default) for the rest of the crowd: on a busy core this halves
-the number of commits and the GIL hand-offs between the loop and this thread, while
-a lone sender never waits. ``delay`` adds a fixed wait to every group, for disks
+When the previous group held several requests, the thread first waits up to ``gather``
+(half a millisecond by default) for the rest of the crowd, and no longer than it takes
+as many requests as the previous group held to queue (those senders were just answered
+and are sending again): on a busy core this cuts the number of commits and the GIL
+hand-offs between the loop and this thread several-fold, a lone sender never waits, and
+a crowd that is already back does not wait either. ``delay`` adds a fixed wait to every group, for disks
 where fsync is slow.
 
 Other work that must not interleave with a commit (ack queries, retention) runs
@@ -41,6 +43,7 @@ from lakehose.storage.sqlite.partition import PartitionWriter
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+GATHER_STEP = 0.0001  # how often a gathering commit looks at the queue
 
 
 @dataclass(slots=True)
@@ -132,7 +135,7 @@ class GroupCommitter:
             if self._delay and first is not None:
                 time.sleep(self._delay)  # let more requests join this group
             elif self._gather and self._last_group > 1 and first is not None:
-                time.sleep(self._gather)  # others were committing too: more are on their way
+                self._gather_crowd(self._last_group)  # others committed too: more are coming
             jobs = [first]
             while True:
                 try:
@@ -158,6 +161,17 @@ class GroupCommitter:
                 self._run_call(job)
             if group:
                 self._run_appends(group)
+
+    def _gather_crowd(self, expected: int) -> None:
+        """Wait at most ``gather`` for about ``expected`` jobs (the last group's senders,
+        answered a moment ago, send again): no longer once that many are queued."""
+        deadline = time.monotonic() + self._gather
+        qsize = self._jobs.qsize
+        while qsize() + 1 < expected:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return
+            time.sleep(min(left, GATHER_STEP))
 
     def _run_call(self, job: _CallJob) -> None:
         try:
@@ -198,7 +212,8 @@ class GroupCommitter:
             self.full_since = None
         self.commits += 1
         self.commit_times.append(time.perf_counter() - started)
-        self._loop.call_soon_threadsafe(self._settle, jobs, results, None)
         if self._on_commit is not None and results:
+            # before the waiters wake, so a request that sees its commit sees the new end too
             last = results[-1]
             self._on_commit(last.first_offset + last.count)
+        self._loop.call_soon_threadsafe(self._settle, jobs, results, None)
