@@ -36,7 +36,6 @@ import asyncio
 import logging
 import time
 import urllib.parse
-from collections import deque
 from typing import Any
 
 import httptools
@@ -155,8 +154,9 @@ class HecWireProtocol(GuardedHttpProtocol):
     trusted: Any = None  # uvicorn's trusted proxies (X-Forwarded-For names the client), or None
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        self._exchanges: deque[HecExchange] = deque()
+        self._exchanges: list[HecExchange] = []
         self._drain_close = False
+        self._idle_since: float | None = None  # answered everything at; the keep-alive clock
         super().connection_made(transport)
         peer = self.client[0] if self.client else None
         self._via_proxy = self.trusted is not None and peer in self.trusted
@@ -320,7 +320,7 @@ class HecWireProtocol(GuardedHttpProtocol):
         exchanges = self._exchanges
         transport = self.transport
         while exchanges and exchanges[0].answer is not None:
-            head = exchanges.popleft()
+            head = exchanges.pop(0)
             if not transport.is_closing():
                 transport.write_now(head.answer)  # type: ignore[attr-defined]
             head.response_started = head.response_complete = True
@@ -331,13 +331,34 @@ class HecWireProtocol(GuardedHttpProtocol):
                 transport.close()
                 return
         if not exchanges:
-            self.on_response_complete()  # resumes reading; the keep-alive timer or what waits
+            cycle: Any = self.cycle
+            if isinstance(cycle, HecExchange) and not cycle.more_body:
+                self.cycle = None  # type: ignore[assignment]  # an idle connection holds no request
+                self.headers = []
+                self.url = b""
+            self.on_response_complete()  # resumes reading; the keep-alive clock or what waits
         else:
             first = exchanges[0]
             if first.continue_due:
                 self._send_continue(first)
             if self.flow.read_paused and len(exchanges) < MAX_IN_FLIGHT and not self.pipeline:
                 self.flow.resume_reading()
+
+    def on_response_complete(self) -> None:
+        """uvicorn's, with the keep-alive deadline kept by the sweep rather than a timer."""
+        self.server_state.total_requests += 1
+        if self.transport.is_closing():
+            return
+        self.flow.resume_reading()
+        if self.pipeline:
+            cycle, app = self.pipeline.pop()
+            self._start_asgi_task(cycle, app)
+        else:
+            self._idle_since = self.loop.time()
+
+    def _unset_keepalive_if_required(self) -> None:
+        self._idle_since = None
+        super()._unset_keepalive_if_required()
 
     def _send_continue(self, ex: HecExchange) -> None:
         ex.continue_due = False
@@ -393,6 +414,12 @@ class HecWireProtocol(GuardedHttpProtocol):
     # deadlines ----------------------------------------------------------------------------
 
     def check_deadlines(self, now: float) -> None:
+        idle = self._idle_since
+        if idle is not None and now - idle > self.timeout_keep_alive:
+            self._idle_since = None
+            if not self.transport.is_closing():
+                self.transport.close()
+            return
         ex = self.cycle
         if (
             isinstance(ex, HecExchange)

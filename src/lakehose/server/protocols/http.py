@@ -63,6 +63,7 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from lakehose.auth.lockout import address_group
 from lakehose.config import Settings
 from lakehose.server.metrics import Metrics
+from lakehose.server.protocols.lean import LazyPipeline, LeanFlowControl
 from lakehose.server.protocols.peer import SOCKET_KEY
 from lakehose.server.protocols.transport import CoalescingTransport
 from lakehose.server.replies.envelope import error
@@ -130,6 +131,8 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         self._address: str | None = None
         super().connection_made(transport)
         self.transport = CoalescingTransport(transport, self.loop)  # type: ignore[assignment]
+        self.flow = LeanFlowControl(transport)  # an idle connection costs little (lean.py)
+        self.pipeline = LazyPipeline()  # type: ignore[assignment]
         limits = self.limits
         limits.start(self.loop, self.connections)
         self._socket = transport.get_extra_info("socket")
