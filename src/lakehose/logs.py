@@ -111,6 +111,8 @@ class AccessLog:
         self._stream = stream
         self.capacity = capacity
         self._pending: list[tuple[float, str]] = []
+        self._second = -1  # the second whose time stamp is cached (strftime is most of a line)
+        self._stamp = ""
 
     def add(self, message: str) -> None:
         self._pending.append((time.time(), message))
@@ -118,20 +120,22 @@ class AccessLog:
             self.flush()
 
     def _line(self, when: float, message: str) -> bytes:
-        if self.json_lines:
-            stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(when))
-            return (
-                orjson.dumps(
-                    {
-                        "time": f"{stamp}.{int(when % 1 * 1000):03d}Z",
-                        "level": "info",
-                        "logger": ACCESS_LOGGER,
-                        "message": message,
-                    }
-                )
-                + b"\n"
+        second = int(when)
+        if second != self._second:
+            self._second = second
+            self._stamp = (
+                time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+                if self.json_lines
+                else time.strftime("%H:%M:%S", time.localtime(second))
             )
-        stamp = time.strftime("%H:%M:%S", time.localtime(when))
+        stamp = self._stamp
+        if self.json_lines:  # the bytes orjson makes of {"time", "level", "logger", "message"}
+            return b'{"time":"%s.%03dZ","level":"info","logger":"%s","message":%s}\n' % (
+                stamp.encode(),
+                int(when % 1 * 1000),
+                ACCESS_LOGGER.encode(),
+                orjson.dumps(message),
+            )
         return f"{stamp} INFO    {ACCESS_LOGGER}: {escape_controls(message)}\n".encode()
 
     def flush(self) -> None:
