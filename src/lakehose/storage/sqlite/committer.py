@@ -92,7 +92,9 @@ class GroupCommitter:
         self._gather = gather
         self._last_group = 0
         self._on_commit = on_commit
-        self._jobs: queue.SimpleQueue[_AppendJob | _CallJob | None] = queue.SimpleQueue()
+        self._jobs: queue.SimpleQueue[list[_AppendJob] | _CallJob | None] = queue.SimpleQueue()
+        self._batch: list[_AppendJob] = []  # appends of this loop turn, handed over at its end
+        self._handing = False
         # Touched only on the event loop thread (the commit thread reports back through it).
         self.pending_bytes = 0
         self.queue_depth = 0
@@ -113,12 +115,23 @@ class GroupCommitter:
         fut: asyncio.Future[AppendResult] = self._loop.create_future()
         self.pending_bytes += nbytes
         self.queue_depth += 1
-        self._jobs.put(_AppendJob(item, fut, nbytes))
+        self._batch.append(_AppendJob(item, fut, nbytes))
+        if not self._handing:
+            self._handing = True
+            self._loop.call_soon(self.hand_over)
         return fut
+
+    def hand_over(self) -> None:
+        """Give the commit thread this loop turn's appends at once (on the loop thread)."""
+        self._handing = False
+        if self._batch:
+            batch, self._batch = self._batch, []
+            self._jobs.put(batch)
 
     async def call(self, fn: Callable[[PartitionWriter], T]) -> T:
         """Run ``fn(writer)`` on the commit thread, between commits."""
         fut: asyncio.Future[T] = self._loop.create_future()
+        self.hand_over()  # after the appends queued before it
         self._jobs.put(_CallJob(fn, fut))
         return await fut
 
@@ -136,13 +149,19 @@ class GroupCommitter:
                 time.sleep(self._delay)  # let more requests join this group
             elif self._gather and self._last_group > 1 and first is not None:
                 self._gather_crowd(self._last_group)  # others committed too: more are coming
-            jobs = [first]
+            taken = [first]
             while True:
                 try:
-                    jobs.append(get_nowait())
+                    taken.append(get_nowait())
                 except queue.Empty:
                     break
-            self._last_group = len(jobs)
+            self._last_group = len(taken)
+            jobs: list[_AppendJob | _CallJob | None] = []
+            for one in taken:
+                if isinstance(one, list):
+                    jobs.extend(one)
+                else:
+                    jobs.append(one)
             group: list[_AppendJob] = []
             size = 0
             for job in jobs:

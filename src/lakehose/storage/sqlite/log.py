@@ -104,6 +104,7 @@ class SqliteEventLog(EventLog):
             self._poller.cancel()
             await asyncio.gather(self._poller, return_exceptions=True)
         for committer in self.committers.values():
+            committer.hand_over()  # what this loop turn queued, before the thread stops
             await asyncio.to_thread(committer.close)
         for reader in self.readers.values():
             reader.close()
