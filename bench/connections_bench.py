@@ -182,7 +182,10 @@ async def steady(port: int, key: str, root: int, n: int, seconds: float) -> dict
     for c in clients:
         c.transport.close()
     lat = sorted(latencies)
-    q = lambda p: round(lat[min(len(lat) - 1, int(len(lat) * p))] * 1000, 2)  # noqa: E731
+
+    def q(p: float) -> float:
+        return round(lat[min(len(lat) - 1, int(len(lat) * p))] * 1000, 2)
+
     return {
         "connections": n,
         "seconds": seconds,
@@ -239,7 +242,9 @@ def main(argv: list[str] | None = None) -> int:
                 os.sched_setaffinity(0, args.client_cpus)
             root, key = server.proc.pid, server.api_key
             if args.idle:
-                results["idle"] = uvloop.run(idle(server.port, key, root, args.idle, args.hold, args.silent))
+                results["idle"] = uvloop.run(
+                    idle(server.port, key, root, args.idle, args.hold, args.silent)
+                )
             if args.steady:
                 results["steady"] = uvloop.run(
                     steady(server.port, key, root, args.steady, args.seconds)

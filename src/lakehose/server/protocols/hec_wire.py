@@ -47,16 +47,8 @@ from lakehose.models import AppendResult
 from lakehose.server.metrics import Metrics
 from lakehose.server.protocols.http import GuardedHttpProtocol, Limits
 from lakehose.server.protocols.peer import SOCKET_KEY
-from lakehose.server.routes.hec import (
-    HecHandler,
-    Reply,
-    Staged,
-    append_failed,
-    plain,
-    reject,
-    request_parts,
-    route_of,
-)
+from lakehose.server.replies.hec import Reply, append_failed, plain, reject
+from lakehose.server.routes.hec import HecHandler, Staged, request_parts, route_of
 
 log = logging.getLogger(__name__)
 

@@ -25,9 +25,7 @@ from urllib.parse import parse_qsl
 import orjson
 
 from lakehose.auth.secrets import digest
-from lakehose.errors import StorageError, StorageFullError
 from lakehose.parsers.hec import (
-    CODES,
     IngestContext,
     Normalised,
     Reject,
@@ -36,6 +34,15 @@ from lakehose.parsers.hec import (
 )
 from lakehose.parsers.timestamps import BadTime, seconds_to_ns
 from lakehose.server.protocols.body import BodyError, decode_content, read_body
+from lakehose.server.replies.hec import (
+    SUCCESS,
+    Reply,
+    append_failed,
+    body_failed,
+    hec_reply,
+    plain,
+    reject,
+)
 from lakehose.server.runtime import Runtime
 from lakehose.server.sandbox import HEC_FAULTS
 from lakehose.storage.base import PendingAppend
@@ -72,7 +79,6 @@ _JSON_HEADERS = [
     (b"content-type", b"application/json; charset=UTF-8"),
     (b"x-content-type-options", b"nosniff"),
 ]
-_SUCCESS = b'{"text":"Success","code":0}'
 
 
 def route_of(path: str) -> str | None:
@@ -90,46 +96,6 @@ def route_of(path: str) -> str | None:
     if i < 0:
         return None
     return ROUTES.get(path[i:], "unknown")
-
-
-def hec_reply(code: int, index: int | None = None, ack_id: int | None = None) -> bytes:
-    if code == 0 and ack_id is None:
-        return _SUCCESS
-    body: dict[str, Any] = {"text": CODES[code][1], "code": code}
-    if index is not None:
-        body["invalid-event-number"] = index
-    if ack_id is not None:
-        body["ackId"] = ack_id
-    return orjson.dumps(body)
-
-
-class Reply(Exception):
-    """A finished answer, raised to leave the handler early."""
-
-    def __init__(
-        self,
-        status: int,
-        body: bytes,
-        code: int,
-        headers: list[tuple[bytes, bytes]] | None = None,
-        events: int = 0,
-    ) -> None:
-        self.status = status
-        self.body = body
-        self.code = code
-        self.headers = headers or []
-        self.events = events
-
-
-def reject(code: int, index: int | None = None, ack_id: int | None = None, **headers: str) -> Reply:
-    extra = [(k.replace("_", "-").lower().encode(), v.encode()) for k, v in headers.items()]
-    return Reply(CODES[code][0], hec_reply(code, index, ack_id), code, extra)
-
-
-def plain(status: int, text: str, **headers: str) -> Reply:
-    """A non-HEC-code error (413, 415, 408) in HEC's shape: ``{"text", "code": status}``."""
-    extra = [(k.replace("_", "-").lower().encode(), v.encode()) for k, v in headers.items()]
-    return Reply(status, orjson.dumps({"text": text, "code": status}), status, extra)
 
 
 @dataclass(slots=True)
@@ -156,27 +122,6 @@ def request_parts(
     qs = query_string
     query = dict(parse_qsl(qs.decode("latin-1"), keep_blank_values=True)) if qs else {}
     return headers, query
-
-
-def append_failed(exc: BaseException) -> Reply:
-    """The answer when a commit failed: 503 code 9 when the disk is full, else code 8."""
-    if isinstance(exc, StorageFullError):
-        return reject(9, Retry_After="5")
-    if isinstance(exc, StorageError):
-        return reject(8)
-    raise exc
-
-
-def body_failed(exc: BodyError) -> Reply:
-    if exc.kind == "too_large":
-        return plain(413, "Content too large", Connection="close")
-    if exc.kind == "unsupported":
-        return plain(415, "Unsupported content encoding")
-    if exc.kind == "bad_encoding":
-        return reject(6)
-    if exc.kind == "timeout":
-        return plain(408, "Request timeout", Connection="close")
-    return Reply(400, b"", 0)  # client gone: nobody reads this
 
 
 class HecHandler:
@@ -343,7 +288,7 @@ class HecHandler:
             rej.events = out.count
             raise rej
         if ack_id is None:
-            return Reply(200, _SUCCESS, 0, events=out.count)
+            return Reply(200, SUCCESS, 0, events=out.count)
         return Reply(200, hec_reply(0, None, ack_id), 0, events=out.count)
 
     # steps --------------------------------------------------------------------------------
