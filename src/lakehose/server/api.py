@@ -180,7 +180,26 @@ def routes(runtime: Runtime) -> list[BaseRoute]:
 
         return Response(orjson.dumps(document()), media_type="application/json")
 
+    async def home(request: Request) -> Response:
+        """``GET /``: where to go from here (until the web console lives here)."""
+        base = str(request.base_url).rstrip("/")
+        return Response(
+            orjson.dumps(
+                {
+                    "name": "lakehose",
+                    "version": lakehose.__version__,
+                    "hec": base + "/services/collector",
+                    "health": base + "/services/collector/health",
+                    "status": base + "/api/v1/status",
+                    "openapi": base + "/api/v1/openapi.json",
+                    "docs": "README.md and docs/cli.md in the lakehose source",
+                }
+            ),
+            media_type="application/json",
+        )
+
     return [
+        Route("/", home, methods=["GET"]),
         Route("/api/v1/openapi.json", openapi, methods=["GET"]),
         Route("/api/v1/status", status, methods=["GET"]),
         Route("/metrics", metrics, methods=["GET"]),

@@ -16,6 +16,7 @@ import orjson
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
+from starlette.routing import Match
 
 from lakehose.errors import (
     AuthError,
@@ -99,10 +100,27 @@ def status_for(exc: Exception) -> tuple[int, dict[str, str], dict[str, Any]]:
     return 500, {}, {}
 
 
+def allowed_methods(request: Request) -> str:
+    """The ``Allow`` header of a path: the methods of every route that matches it.
+
+    Starlette names only the first route's methods, and a path such as
+    ``/api/v1/connectors/{name}`` has a route per method.
+    """
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        match, _ = route.matches({**request.scope, "method": "OPTIONS"})
+        if match != Match.NONE:
+            methods.update(getattr(route, "methods", None) or ())
+    return ", ".join(sorted(methods))
+
+
 async def handle_error(request: Request, exc: Exception) -> Response:
     if isinstance(exc, HTTPException):
         messages = {404: "not found", 405: "method not allowed"}
-        return error(exc.status_code, exc.detail or messages.get(exc.status_code, "error"))
+        message = exc.detail or messages.get(exc.status_code, "error")
+        if exc.status_code == 405:
+            return error(405, message, headers={"Allow": allowed_methods(request)})
+        return error(exc.status_code, message)
     status, headers, fields = status_for(exc)
     if status == 500 and not isinstance(exc, LakehoseError):
         message = "internal server error"

@@ -25,7 +25,7 @@ import orjson
 from lakehose.auth.secrets import digest
 from lakehose.errors import StorageError, StorageFullError
 from lakehose.parsers.hec import CODES, IngestContext, decode_events, decode_raw
-from lakehose.parsers.timestamps import BadTime, seconds_to_ns
+from lakehose.parsers.timestamps import BadTime, epoch_to_ns
 from lakehose.server.body import BodyError, decode_content, read_body
 from lakehose.server.runtime import Runtime
 from lakehose.storage.catalog import Connector, check_index
@@ -54,6 +54,7 @@ _COLLECTOR = "/services/collector"
 _ALLOW = {"health": b"GET,HEAD,OPTIONS"}
 _ALLOW_POST = b"POST,OPTIONS"
 _NOT_FOUND = b'{"text":"The requested URL was not found on this server.","code":404}'
+_NOT_ALLOWED = b'{"text":"Method not allowed; see the Allow header","code":405}'
 _GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 _RAW_META = frozenset(
     {"host", "source", "sourcetype", "index", "time", "channel", "token", "auto_extract_timestamp"}
@@ -171,10 +172,10 @@ class HecHandler:
             raise Reply(200, b"", 0, [(b"allow", _ALLOW.get(route, _ALLOW_POST))])
         if route == "health":
             if method not in ("GET", "HEAD"):
-                raise Reply(405, _NOT_FOUND, 405)
+                raise Reply(405, _NOT_ALLOWED, 405, [(b"allow", _ALLOW["health"])])
             raise reject(self.rt.health_code())
         if method != "POST":
-            raise Reply(405, _NOT_FOUND, 405)
+            raise Reply(405, _NOT_ALLOWED, 405, [(b"allow", _ALLOW_POST)])
 
         headers: dict[bytes, bytes] = {}
         for name, value in scope["headers"]:
@@ -183,6 +184,7 @@ class HecHandler:
                 b"content-length",
                 b"content-encoding",
                 b"x-splunk-request-channel",
+                b"host",
             ):
                 headers[name] = value
         qs = scope.get("query_string", b"")
@@ -204,6 +206,8 @@ class HecHandler:
             raise reject(9, Retry_After=str(max(1, round(wait + 0.5))))
         ctx = self._context(connector, query, route) if query else self._cached_context(connector)
         ctx.now_ns = time.time_ns()
+        addressed = headers.get(b"host")
+        ctx.addressed_host = addressed.decode("latin-1")[:255] if addressed else None
         if route == "raw":
             out, rejection = decode_raw(body, ctx)
         else:
@@ -365,15 +369,18 @@ class HecHandler:
             index=index,
             sourcetype=query.get("sourcetype") or connector.default_sourcetype or "httpevent",
             source=query.get("source") or connector.default_source or f"http:{connector.name}",
-            host=query.get("host") or connector.default_host,
+            host=query.get("host") or None,
+            default_host=connector.default_host,
             now_ns=time.time_ns(),
             allowed_index=lambda name: _index_ok(connector, name),
             extract=self.rt.extractor(connector.parser),
+            max_event_size=self.settings.max_event_size,
         )
+        ctx.grouping = getattr(ctx.extract, "grouping", None)  # /raw only, set for the cache
         if route == "raw":
             if query.get("time"):
                 try:
-                    ctx.time_ns = seconds_to_ns(query["time"])
+                    ctx.time_ns = epoch_to_ns(query["time"])
                 except BadTime:
                     raise reject(15, 0) from None
             extra = {k: v for k, v in query.items() if k not in _RAW_META}

@@ -332,6 +332,13 @@ def _api_paths() -> dict[str, Any]:
                 },
             }
         },
+        "/": {
+            "get": {
+                "summary": "Where to go from here: links to HEC, health, status and this document",
+                "tags": ["lakehose"],
+                "responses": {"200": _json({"type": "object"}, "name, version and links")},
+            }
+        },
         "/api/v1/status": {
             "get": {
                 "summary": "Version, health, workers, partitions' offsets",

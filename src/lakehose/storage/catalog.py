@@ -74,7 +74,12 @@ class Connector:
         return self.default_index or DEFAULT_INDEX
 
     def allows_index(self, index: str) -> bool:
-        if index == self.index:
+        """Any index unless ``allowed_indexes`` restricts them (then those and the default).
+
+        Real senders name their own indexes (winston's ``winston-index``); refusing them
+        would refuse every event, so only a connector that lists indexes enforces a list.
+        """
+        if index == self.index or not self.allowed_indexes:
             return True
         return index in self.allowed_indexes
 
