@@ -32,6 +32,16 @@ def cli(
     return proc
 
 
+def new_lake(data_dir: Path) -> Path:
+    """An empty lake in ``data_dir``, as ``lakehose serve`` makes at its first start (only
+    ``serve`` creates one; CLI tests without a server start from this)."""
+    from lakehose.config import load_settings
+    from lakehose.storage.lake import open_data_dir
+
+    open_data_dir(load_settings({"data_dir": str(data_dir)}, environ={})).close()
+    return data_dir
+
+
 def cli_json(*args: str, data_dir: Path | None = None) -> Any:
     return orjson.loads(cli(*args, "--json", data_dir=data_dir).stdout)
 

@@ -137,7 +137,7 @@ def test_latin1_bytes_inside_json_strings_become_replacement_characters(
     body += b'{"event": "na\xefve \xff\xfe end"}'
     with sender(lake, key) as hec:
         reply = hec.post("/services/collector/event", content=body)
-        raw = hec.post("/services/collector/raw", content=b"line \xe9\n{\"k\": \"\xe9\"}\n")
+        raw = hec.post("/services/collector/raw", content=b'line \xe9\n{"k": "\xe9"}\n')
     assert reply.json() == {"text": "Success", "code": 0}
     assert raw.json() == {"text": "Success", "code": 0}
     stored = events_of(lake, "latin1")

@@ -585,7 +585,9 @@ def decode_raw(body: bytes, ctx: IngestContext) -> tuple[Normalised, Reject | No
         if len(line) > ctx.max_event_size:
             b.flush()
             return out, Reject(
-                6, out.count, f"the event is larger than max_event_size ({ctx.max_event_size} bytes)"
+                6,
+                out.count,
+                f"the event is larger than max_event_size ({ctx.max_event_size} bytes)",
             )
         tns = default_time
         fields_part = fixed_fields

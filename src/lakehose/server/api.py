@@ -12,11 +12,14 @@ from starlette.routing import BaseRoute, Route
 
 import lakehose
 from lakehose.auth import scopes
+from lakehose.config import parse_duration
+from lakehose.errors import ConfigError
 from lakehose.server.errors import ApiError, envelope
 from lakehose.server.runtime import Runtime
 from lakehose.server.security import require, require_admin_origin
 from lakehose.storage.catalog import Connector
 from lakehose.storage.lake import connector_stats, connector_view, hec_url
+from lakehose.storage.refusals import RING_SIZE, connector_refusals, iso_time
 
 # request body key -> connector option
 _CONNECTOR_FIELDS = {
@@ -126,13 +129,32 @@ class ConnectorRoutes:
         return envelope([self._view(connector)], started=started)
 
     async def rotate(self, request: Request) -> Response:
+        """A new key; ``{"grace": "10m"}`` (or seconds) keeps the old keys working that long."""
         started = time.perf_counter()
         self._auth(request, scopes.CONNECTORS_WRITE)
-        connector, key = self.rt.catalog.rotate_key(request.path_params["name"])
+        body = await json_body(request) if await request.body() else {}
+        grace = body.get("grace", 0) or 0
+        try:
+            seconds = parse_duration(grace) if isinstance(grace, str) else float(grace)
+        except (ConfigError, TypeError, ValueError):
+            raise ApiError(400, "grace must be a duration such as 10m, or seconds") from None
+        connector, key = self.rt.catalog.rotate_key(request.path_params["name"], grace=seconds)
         self.rt.reload_keys()
         view = self._view(connector)
         view["api_key"] = key
+        view["old_keys_until"] = iso_time(time.time() + seconds) if seconds > 0 else None
         return envelope([view], started=started)
+
+    async def errors(self, request: Request) -> Response:
+        """The connector's recent refused requests, newest first (``?limit=``, 1-100)."""
+        started = time.perf_counter()
+        self._auth(request, scopes.CONNECTORS_READ)
+        limit_text = request.query_params.get("limit", str(RING_SIZE))
+        if not limit_text.isascii() or not limit_text.isdigit() or not 1 <= int(limit_text) <= 100:
+            raise ApiError(400, "limit must be a whole number from 1 to 100")
+        self.rt.refusals.flush(self.rt.catalog)  # this worker's latest too
+        found = connector_refusals(self.rt.catalog, request.path_params["name"], int(limit_text))
+        return envelope([r.to_dict() for r in found], started=started)
 
     async def delete(self, request: Request) -> Response:
         started = time.perf_counter()
@@ -209,4 +231,5 @@ def routes(runtime: Runtime) -> list[BaseRoute]:
         Route("/api/v1/connectors/{name}", c.update, methods=["PATCH"]),
         Route("/api/v1/connectors/{name}", c.delete, methods=["DELETE"]),
         Route("/api/v1/connectors/{name}/rotate", c.rotate, methods=["POST"]),
+        Route("/api/v1/connectors/{name}/errors", c.errors, methods=["GET"]),
     ]

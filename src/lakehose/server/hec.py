@@ -29,6 +29,7 @@ from lakehose.parsers.timestamps import BadTime, epoch_to_ns
 from lakehose.server.body import BodyError, decode_content, read_body
 from lakehose.server.runtime import Runtime
 from lakehose.storage.catalog import Connector, check_index
+from lakehose.storage.refusals import Refusal, excerpt_of, offending_event
 from lakehose.storage.sqlite import PendingAppend
 
 log = logging.getLogger(__name__)
@@ -110,6 +111,9 @@ class Reply(Exception):
         self.code = code
         self.headers = headers or []
         self.events = events
+        self.connector: Connector | None = None  # known once the key was checked
+        self.nbytes = 0  # of the body, decompressed
+        self.offending = b""  # the refused event's first bytes, for the connector's ring
 
 
 def reject(code: int, index: int | None = None, ack_id: int | None = None, **headers: str) -> Reply:
@@ -145,6 +149,7 @@ class HecHandler:
         except Exception:
             log.exception("HEC request failed")
             reply = reject(8)
+        client = scope.get("client") or ("-", 0)
         body = b"" if scope["method"] == "HEAD" else reply.body
         headers = [*_JSON_HEADERS] if reply.body else []
         headers.append((b"content-length", str(len(reply.body)).encode()))
@@ -152,15 +157,41 @@ class HecHandler:
         await send({"type": "http.response.start", "status": reply.status, "headers": headers})
         await send({"type": "http.response.body", "body": body})
         self.rt.metrics.request(route, reply.code)
+        # The path only for known routes: an unknown one is the client's text, and a
+        # client may have put a key in it (access lines are not redacted, see logs.py).
+        path = scope["path"][:200] if route != "unknown" else "(unknown path)"
+        if reply.status >= 400 and reply.connector is not None and reply.body:
+            self.rt.refusals.add(
+                reply.connector.id,
+                Refusal(
+                    time=time.time(),
+                    client=str(client[0]),
+                    status=reply.status,
+                    code=reply.code,
+                    text=orjson.loads(reply.body).get("text", ""),
+                    event_number=orjson.loads(reply.body).get("invalid-event-number"),
+                    excerpt=excerpt_of(reply.offending),
+                    path=path,
+                ),
+            )
         if self.access is not None:
-            client = scope.get("client") or ("-", 0)
-            # The path only for known routes: an unknown one is the client's text, and a
-            # client may have put a key in it (access lines are not redacted, see logs.py).
-            path = scope["path"][:200] if route != "unknown" else "(unknown path)"
+            ms = (time.perf_counter() - started) * 1000
+            connector = reply.connector.name if reply.connector is not None else None
             self.access.add(
                 f"{self.rt.pid:x}-{number:x} {client[0]} {scope['method']} {path} "
-                f"{reply.status} code={reply.code} events={reply.events} "
-                f"{(time.perf_counter() - started) * 1000:.1f}ms"
+                f"{reply.status} code={reply.code} events={reply.events} {ms:.1f}ms",
+                {
+                    "request_id": f"{self.rt.pid:x}-{number:x}",
+                    "client": client[0],
+                    "method": scope["method"],
+                    "path": path,
+                    "status": reply.status,
+                    "hec_code": reply.code,
+                    "connector": connector,
+                    "events": reply.events,
+                    "bytes": reply.nbytes,
+                    "duration_ms": round(ms, 3),
+                },
             )
 
     async def _handle(self, route: str, scope: Scope, receive: Receive) -> Reply:
@@ -191,6 +222,21 @@ class HecHandler:
         query = dict(parse_qsl(qs.decode("latin-1"), keep_blank_values=True)) if qs else {}
 
         connector = self._authenticate(headers, query, (scope.get("client") or ("-", 0))[0])
+        try:
+            return await self._ingest(connector, route, headers, query, receive)
+        except Reply as refused:
+            refused.connector = connector
+            raise
+
+    async def _ingest(
+        self,
+        connector: Connector,
+        route: str,
+        headers: dict[bytes, bytes],
+        query: dict[str, str],
+        receive: Receive,
+    ) -> Reply:
+        """The answer to an authenticated request (a Reply raised for a refusal)."""
         channel = self._channel(connector, headers, query, route)
         if route == "ack":
             await self._ack(connector, channel, headers, receive)
@@ -227,10 +273,12 @@ class HecHandler:
         if rejection is not None:
             rej = reject(rejection.code, rejection.index, ack_id if out.count else None)
             rej.events = out.count
+            rej.nbytes = len(body)
+            rej.offending = offending_event(body, rejection.index, route == "raw")
             raise rej
-        if ack_id is None:
-            return Reply(200, _SUCCESS, 0, events=out.count)
-        return Reply(200, hec_reply(0, None, ack_id), 0, events=out.count)
+        done = Reply(200, _SUCCESS if ack_id is None else hec_reply(0, None, ack_id), 0)
+        done.events, done.nbytes = out.count, len(body)
+        return done
 
     # steps --------------------------------------------------------------------------------
 

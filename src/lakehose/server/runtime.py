@@ -24,6 +24,7 @@ import asyncio
 import logging
 import os
 import shutil
+import sqlite3
 import time
 import tomllib
 import zlib
@@ -40,6 +41,7 @@ from lakehose.server.body import BodyDeadlines
 from lakehose.server.metrics import Metrics
 from lakehose.storage.catalog import Catalog, Connector, KeyIndex
 from lakehose.storage.committer import GroupCommitter
+from lakehose.storage.refusals import RefusalBuffer
 from lakehose.storage.sqlite import PartitionReader, PartitionWriter
 
 log = logging.getLogger(__name__)
@@ -107,6 +109,7 @@ class Runtime:
         self.access_log: AccessLog | None = (
             access_log_for(settings.log_format) if settings.access_log else None
         )
+        self.refusals = RefusalBuffer()  # written to the catalog's ring every second
         self.shutting_down = False
         self.started_at = time.time()
         self.loop: asyncio.AbstractEventLoop
@@ -194,7 +197,10 @@ class Runtime:
         self.reload_parsers()
 
     def connector_for_key(self, key: str, digest: bytes) -> Connector | None:
-        found = self._keys.by_digest.get(digest)
+        keys = self._keys
+        found = keys.by_digest.get(digest)
+        if found is not None and keys.expires and digest in keys.expires:
+            return keys.connector(digest, time.time())  # rotated: valid until its grace ends
         if found is None:
             found = self.catalog.connector_for_key(key)
             if found is not None:
@@ -318,6 +324,11 @@ class Runtime:
     def flush_metrics(self) -> None:
         if self.access_log is not None:
             self.access_log.flush()  # the access lines of the last second
+        if self.refusals.pending:
+            try:
+                self.refusals.flush(self.catalog)
+            except sqlite3.Error as exc:  # the ring is best effort; the counters still count
+                log.warning("could not record refused requests: %s", exc)
         for committer in self.committers.values():
             times, committer.commit_times = committer.commit_times, []
             for seconds in times:

@@ -23,7 +23,7 @@ from lakehose.auth import scopes as scope_names
 from lakehose.auth import secrets
 from lakehose.errors import ConflictError, NotFoundError
 from lakehose.storage import migrations
-from lakehose.storage.sqlite import connect
+from lakehose.storage.sqlite import connect, connect_readonly
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 INDEX_RE = re.compile(r"^[a-z0-9_][a-z0-9_-]{0,79}$")
@@ -157,14 +157,24 @@ class KeyIndex:
 
     by_digest: dict[bytes, Connector] = field(default_factory=dict)
     version: int = -1
+    # digest -> epoch seconds after which the key stops working (rotated with a grace period)
+    expires: dict[bytes, float] = field(default_factory=dict)
+
+    def connector(self, digest: bytes, now: float) -> Connector | None:
+        """The connector of a key digest, unless the key's grace period is over."""
+        found = self.by_digest.get(digest)
+        if found is not None and digest in self.expires and now >= self.expires[digest]:
+            return None
+        return found
 
 
 class Catalog:
     """Access to ``catalog.db``. Thread-safe; every call is one short transaction."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, readonly: bool = False) -> None:
         self.path = path
-        self._conn = connect(path)
+        self.readonly = readonly
+        self._conn = connect_readonly(path) if readonly else connect(path)
         self._lock = threading.RLock()
 
     @classmethod
@@ -304,13 +314,27 @@ class Catalog:
                 )
         return self.get_connector(connector.id)
 
-    def rotate_key(self, name_or_id: str) -> tuple[Connector, str]:
-        """Replace every key of a connector with one new key; the old ones stop working."""
+    def rotate_key(self, name_or_id: str, grace: float = 0.0) -> tuple[Connector, str]:
+        """Give a connector one new key; the old ones stop working now, or after ``grace``
+        seconds (zero-downtime rotation: senders switch keys meanwhile)."""
         connector = self.get_connector(name_or_id)
         key = secrets.new_api_key()
         now = int(time.time())
+        if grace < 0:
+            raise ValueError("grace must not be negative")
         with self._tx() as c:
-            c.execute("DELETE FROM api_keys WHERE connector_id = ?", (connector.id,))
+            c.execute(
+                "DELETE FROM api_keys WHERE connector_id = ? AND expires_at <= ?",
+                (connector.id, time.time()),
+            )
+            if grace > 0:
+                c.execute(
+                    "UPDATE api_keys SET expires_at = min(coalesce(expires_at, ?), ?) "
+                    "WHERE connector_id = ?",
+                    (time.time() + grace, time.time() + grace, connector.id),
+                )
+            else:
+                c.execute("DELETE FROM api_keys WHERE connector_id = ?", (connector.id,))
             c.execute(
                 "INSERT INTO api_keys (key_hash, connector_id, hint, created_at) VALUES (?,?,?,?)",
                 (secrets.digest(key), connector.id, secrets.hint(key), now),
@@ -319,13 +343,19 @@ class Catalog:
         return connector, key
 
     def key_hints(self, connector_id: str) -> list[str]:
-        return [
-            r[0]
-            for r in self._query(
-                "SELECT hint FROM api_keys WHERE connector_id = ? ORDER BY created_at",
-                (connector_id,),
-            )
-        ]
+        """The hints of a connector's live keys (``…1e2a``; ``until <time>`` when expiring)."""
+        out = []
+        for hint, expires_at in self._query(
+            "SELECT hint, expires_at FROM api_keys WHERE connector_id = ? "
+            "AND (expires_at IS NULL OR expires_at > ?) ORDER BY created_at",
+            (connector_id, time.time()),
+        ):
+            if expires_at is None:
+                out.append(hint)
+            else:
+                until = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(expires_at))
+                out.append(f"{hint} (until {until})")
+        return out
 
     def delete_connector(self, name_or_id: str) -> Connector:
         connector = self.get_connector(name_or_id)
@@ -346,16 +376,22 @@ class Catalog:
                         f"SELECT {self._CONNECTOR_COLUMNS} FROM connectors"
                     )
                 }
-                keys = self._conn.execute("SELECT key_hash, connector_id FROM api_keys").fetchall()
+                keys = self._conn.execute(
+                    "SELECT key_hash, connector_id, expires_at FROM api_keys"
+                ).fetchall()
             finally:
                 self._conn.execute("COMMIT")
         return KeyIndex(
-            {bytes(h): connectors[cid] for h, cid in keys if cid in connectors}, version
+            {bytes(h): connectors[cid] for h, cid, _ in keys if cid in connectors},
+            version,
+            {bytes(h): float(exp) for h, _, exp in keys if exp is not None},
         )
 
     def connector_for_key(self, key: str) -> Connector | None:
         rows = self._query(
-            "SELECT connector_id FROM api_keys WHERE key_hash = ?", (secrets.digest(key),)
+            "SELECT connector_id FROM api_keys WHERE key_hash = ? "
+            "AND (expires_at IS NULL OR expires_at > ?)",
+            (secrets.digest(key), time.time()),
         )
         return self.get_connector(rows[0][0]) if rows else None
 
@@ -416,6 +452,23 @@ class Catalog:
             )
             c.execute("DELETE FROM stream_sessions WHERE client_id = ?", (client.client_id,))
         return self.get_client(client.client_id)
+
+    def rotate_client_secret(self, id_or_name: str) -> tuple[ApiClient, str]:
+        """Give a client a new secret (shown only now); the old secret stops working, and so
+        do the tokens issued with it."""
+        client = self.get_client(id_or_name)
+        if client.revoked_at is not None:
+            raise ValueError(f"client {client.name!r} is revoked; create a new one")
+        secret = secrets.new_secret(30)
+        with self._tx() as c:
+            c.execute(
+                "UPDATE api_clients SET secret_hash = ? WHERE client_id = ?",
+                (secrets.digest(secret), client.client_id),
+            )
+            c.execute(
+                "UPDATE access_tokens SET revoked = 1 WHERE client_id = ?", (client.client_id,)
+            )
+        return client, secret
 
     def check_client_secret(self, client_id: str, secret: str) -> ApiClient | None:
         """The client if ``secret`` is right and the client is not revoked (constant time)."""
@@ -592,6 +645,14 @@ class Catalog:
                 (time.time(), app_id, partition, owner),
             )
             return cur.rowcount == 1
+
+    def open_connections(self) -> list[tuple[str, int, float, float]]:
+        """Open data feeds: ``(app_id, partition, opened_at, last heartbeat)``, epoch s."""
+        rows = self._query(
+            "SELECT app_id, partition, opened_at, heartbeat FROM stream_connections "
+            "ORDER BY app_id, partition"
+        )
+        return [(str(r[0]), int(r[1]), float(r[2]), float(r[3])) for r in rows]
 
     def connection_owner(self, app_id: str, partition: int) -> str | None:
         """Who holds the feed slot of ``(appId, partition)``, if anyone."""

@@ -352,7 +352,9 @@ class LineDecoder:
             f"    {v} = {event}",
         ]
         if _is_message(ref):
-            code.append(f"if {v} is MISSING and event_json[:1] == b'\"': {v} = rawstring(event_json)")
+            code.append(
+                f"if {v} is MISSING and event_json[:1] == b'\"': {v} = rawstring(event_json)"
+            )
         return code
 
     def _event_path(self, path: tuple[str | int, ...]) -> Callable[[Any], Any]:

@@ -58,14 +58,35 @@ def open_data_dir(settings: Settings) -> Catalog:
     return catalog
 
 
-def open_catalog(settings: Settings) -> Catalog:
+def require_lake(settings: Settings) -> None:
+    """Raise DataDirError, saying how to point at a lake, unless the data directory holds one.
+
+    Only ``serve`` creates a lake: a command run from the wrong directory must not make
+    a new, empty one (and print a key the running server has never heard of).
+    """
+    if settings.catalog_path.is_file():
+        return
+    where = settings.data_dir.absolute()
+    raise DataDirError(
+        str(settings.data_dir),
+        f"{where} holds no lake (no catalog.db). Point the command at the server's data "
+        "directory with --data-dir DIR or LAKEHOSE_DATA_DIR=DIR (the server's is in its "
+        "start-up lines), or start one here with: lakehose serve --data-dir DIR",
+    )
+
+
+def open_catalog(settings: Settings, *, readonly: bool = False) -> Catalog:
     """The catalog alone, for commands that manage connectors and clients.
 
     It leaves partitions alone, so it works on a data directory of any partition count,
-    with or without a server running on it.
+    with or without a server running on it. ``readonly`` never writes, so listing works
+    on a read-only data directory.
     """
-    check_writable(settings.data_dir)
+    require_lake(settings)
     try:
+        if readonly:
+            return Catalog(settings.catalog_path, readonly=True)
+        check_writable(settings.data_dir)
         return Catalog.create(settings.catalog_path)
     except sqlite3.Error as exc:
         raise DataDirError(str(settings.data_dir), f"database error: {exc}") from exc
@@ -127,7 +148,7 @@ def connector_stats(settings: Settings, catalog: Catalog) -> dict[str, Connector
     for p in range(stored_partitions(settings, catalog)):
         if not partition_path(settings.data_dir, p).exists():
             continue
-        reader = PartitionReader(settings.data_dir, p)
+        reader = PartitionReader(settings.data_dir, p, readonly=catalog.readonly)
         try:
             for name, (events, nbytes, last) in reader.connector_totals().items():
                 acc = out.setdefault(name, [0, 0, 0])
@@ -152,6 +173,10 @@ def connector_view(
         status = "idle"
     view = connector.to_dict()
     view.update(
+        # what applies when a request names none (the defaults, never unset)
+        index=connector.index,
+        source=connector.default_source or f"http:{connector.name}",
+        sourcetype=connector.default_sourcetype or "httpevent",
         status=status,
         event_count=stats.events,
         byte_count=stats.bytes,

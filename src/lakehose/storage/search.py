@@ -129,14 +129,16 @@ class SearchReader(PartitionReader):
         }
 
 
-def open_readers(data_dir: Path, partitions: int | None = None) -> list[SearchReader]:
+def open_readers(
+    data_dir: Path, partitions: int | None = None, *, readonly: bool = False
+) -> list[SearchReader]:
     """Readers for every partition of a data directory (or the first ``partitions``)."""
     if not data_dir.is_dir():
         raise DataDirError(str(data_dir), "no such directory")
     readers = []
     p = 0
     while (partitions is None or p < partitions) and partition_path(data_dir, p).exists():
-        readers.append(SearchReader(data_dir, p))
+        readers.append(SearchReader(data_dir, p, readonly=readonly))
         p += 1
     if not readers:
         raise DataDirError(str(data_dir), "it holds no event lake (no partition-0.db)")

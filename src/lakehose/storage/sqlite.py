@@ -28,6 +28,7 @@ import logging
 import os
 import sqlite3
 import time
+import urllib.parse
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -58,6 +59,25 @@ def connect(path: Path, *, durability: str = "fsync") -> sqlite3.Connection:
         conn.execute("PRAGMA journal_mode = WAL")
     conn.execute("PRAGMA synchronous = " + ("FULL" if durability == "fsync" else "OFF"))
     conn.execute("PRAGMA foreign_keys = ON")
+    return conn
+
+
+def connect_readonly(path: Path) -> sqlite3.Connection:
+    """A connection that never writes, for read-only commands: works on a read-only directory.
+
+    SQLite reads a WAL database by writing its ``-shm`` file; where that cannot be
+    created (a read-only mount, another user's lake) the file is opened as immutable,
+    which is right when no server writes to it meanwhile.
+    """
+    uri = "file:" + urllib.parse.quote(str(path.absolute()))
+    if not path.is_file():
+        raise sqlite3.OperationalError(f"unable to open database file {path}")
+    try:
+        conn = sqlite3.connect(uri + "?mode=ro", uri=True, check_same_thread=False, timeout=30.0)
+        conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+    except sqlite3.OperationalError:
+        conn = sqlite3.connect(uri + "?immutable=1", uri=True, check_same_thread=False)
+    conn.execute("PRAGMA query_only = ON")
     return conn
 
 
@@ -321,9 +341,10 @@ class PartitionWriter:
 class PartitionReader:
     """Reads one partition. Cheap to create; use from one thread at a time."""
 
-    def __init__(self, data_dir: Path, partition: int):
+    def __init__(self, data_dir: Path, partition: int, *, readonly: bool = False):
         self.partition = partition
-        self._conn = connect(partition_path(data_dir, partition))
+        path = partition_path(data_dir, partition)
+        self._conn = connect_readonly(path) if readonly else connect(path)
         self._conn.execute("PRAGMA query_only = ON")
 
     def close(self) -> None:
@@ -382,6 +403,23 @@ class PartitionReader:
             "SELECT data FROM batch_data WHERE first_offset = ?", (first_offset,)
         ).fetchone()
         return None if row is None else bytes(row[0])
+
+    def recent_events(self, since_ns: int) -> dict[str, int]:
+        """Per connector: events ingested since ``since_ns`` (for rates such as events/s)."""
+        return {
+            row[0]: int(row[1])
+            for row in self._conn.execute(
+                "SELECT connector, sum(count) FROM batches WHERE ingest_time >= ? "
+                "GROUP BY connector",
+                (since_ns,),
+            )
+        }
+
+    def stored_bytes(self) -> int:
+        """Compressed bytes of the batches kept."""
+        return int(
+            self._conn.execute("SELECT coalesce(sum(stored_bytes), 0) FROM batches").fetchone()[0]
+        )
 
     def connector_totals(self) -> dict[str, tuple[int, int, int]]:
         """Per connector: ``(events, bytes, last_event_time_ns)`` ever accepted."""

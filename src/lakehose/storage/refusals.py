@@ -1,0 +1,123 @@
+"""Each connector's recent refused requests, kept in a bounded ring in the catalog.
+
+"What happened to my event?": per-code counters say how often, not which request,
+from where, or what the offending event looked like. Workers buffer refusals in
+memory and write them in bulk about once a second (a client hammering a bad request
+costs no write per request); each connector keeps its newest :data:`RING_SIZE`.
+Excerpts are the first bytes of the offending event with anything credential-shaped
+masked, since senders do put keys in events.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections import deque
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from lakehose.logs import redact
+from lakehose.storage.catalog import Catalog
+
+RING_SIZE = 100  # refusals kept per connector
+EXCERPT_BYTES = 200  # of the offending event
+BUFFER_SIZE = 1000  # refusals a worker holds between flushes (the oldest go first)
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    """One refused request of a connector."""
+
+    time: float  # epoch seconds
+    client: str
+    status: int
+    code: int
+    text: str
+    event_number: int | None
+    excerpt: str
+    path: str
+
+    def to_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["time"] = iso_time(self.time)
+        return out
+
+
+def iso_time(seconds: float) -> str:
+    """Epoch seconds as ISO 8601 UTC with milliseconds (``2026-12-05T15:17:32.123Z``)."""
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds))
+    return f"{stamp}.{int(seconds % 1 * 1000):03d}Z"
+
+
+def excerpt_of(data: bytes) -> str:
+    """The first bytes of an event as text, credentials masked, cut at a character."""
+    text = data[:EXCERPT_BYTES].decode("utf-8", "ignore")
+    if len(data) > EXCERPT_BYTES:
+        text += "…"
+    return redact(text)
+
+
+def offending_event(body: bytes, index: int | None, raw: bool) -> bytes:
+    """The bytes of event ``index`` of a body, as far as cheaply known, else its start.
+
+    Raw bodies and newline-separated JSON hold one event per line; other framings
+    (arrays, pretty-printed JSON) show the body's first bytes.
+    """
+    if index is None:
+        return body[: EXCERPT_BYTES + 1]
+    lines = [line for line in body[: 64 * 1024 * 1024].splitlines() if line.strip()]
+    if raw or (len(lines) > index and not body.lstrip().startswith(b"[")):
+        if index < len(lines):
+            return lines[index].strip()[: EXCERPT_BYTES + 1]
+    return body[: EXCERPT_BYTES + 1]
+
+
+class RefusalBuffer:
+    """A worker's refusals not yet written: connector id -> newest first-in order."""
+
+    def __init__(self) -> None:
+        self.pending: deque[tuple[str, Refusal]] = deque(maxlen=BUFFER_SIZE)
+
+    def add(self, connector_id: str, refusal: Refusal) -> None:
+        self.pending.append((connector_id, refusal))
+
+    def flush(self, catalog: Catalog) -> None:
+        if not self.pending:
+            return
+        entries = list(self.pending)
+        self.pending.clear()
+        record_refusals(catalog, entries)
+
+
+def record_refusals(catalog: Catalog, entries: list[tuple[str, Refusal]]) -> None:
+    """Append refusals and trim each connector touched to its newest :data:`RING_SIZE`."""
+    with catalog._tx() as c:
+        c.executemany(
+            "INSERT INTO connector_refusals (connector_id, time, client, status, code, text, "
+            "event_number, excerpt, path) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                (cid, r.time, r.client, r.status, r.code, r.text, r.event_number, r.excerpt, r.path)
+                for cid, r in entries
+            ],
+        )
+        for cid in {cid for cid, _ in entries}:
+            c.execute(
+                "DELETE FROM connector_refusals WHERE connector_id = ? AND id <= coalesce(("
+                "SELECT id FROM connector_refusals WHERE connector_id = ? "
+                "ORDER BY id DESC LIMIT 1 OFFSET ?), -1)",
+                (cid, cid, RING_SIZE),
+            )
+
+
+def connector_refusals(catalog: Catalog, name_or_id: str, limit: int = RING_SIZE) -> list[Refusal]:
+    """A connector's recent refused requests, newest first (NotFoundError for no connector)."""
+    connector = catalog.get_connector(name_or_id)
+    try:
+        rows = catalog._query(
+            "SELECT time, client, status, code, text, event_number, excerpt, path "
+            "FROM connector_refusals WHERE connector_id = ? ORDER BY id DESC LIMIT ?",
+            (connector.id, limit),
+        )
+    except sqlite3.OperationalError:  # a lake no server has migrated yet, opened read-only
+        return []
+    return [Refusal(*row) for row in rows]
