@@ -59,6 +59,11 @@ def print_rows(
     else:
         header = list(columns)
         lines = [[cell(row.get(c)) for c in columns] for row in rows]
+    print_table(header, lines, out, tty)
+
+
+def print_table(header: list[str], lines: Sequence[list[str]], out: TextIO, tty: bool) -> None:
+    """Padded columns under ``header`` on a terminal (the last one unpadded); else TSV."""
     if not tty:
         for line in (header, *lines):
             out.write("\t".join(line) + "\n")

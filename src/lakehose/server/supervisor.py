@@ -99,7 +99,7 @@ def uvicorn_config(settings: Settings, app: Any, metrics: Any = None) -> Any:
     )
 
 
-GRACEFUL_SHUTDOWN = 1.5  # seconds a stopping worker waits for open connections
+GRACEFUL_SHUTDOWN = 1  # seconds a stopping worker waits for open connections
 
 
 def serve_worker(
