@@ -223,10 +223,12 @@ class HecHandler:
 
         connector = self._authenticate(headers, query, (scope.get("client") or ("-", 0))[0])
         try:
-            return await self._ingest(connector, route, headers, query, receive)
+            done = await self._ingest(connector, route, headers, query, receive)
         except Reply as refused:
             refused.connector = connector
             raise
+        done.connector = connector
+        return done
 
     async def _ingest(
         self,
