@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | cksum | cut -d' ' -f1)
 PIP    := $(BIN)/python -m pip --disable-pip-version-check -q
 
-.PHONY: run test check lint typecheck fmt bench chaos soak fuzz lock clean
+.PHONY: run install test check lint typecheck fmt bench chaos soak fuzz lock clean
 
 $(STAMP): pyproject.toml requirements.lock
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "lakehose needs Python 3.11 or newer")'
@@ -16,7 +16,16 @@ $(STAMP): pyproject.toml requirements.lock
 
 ## run: set up, then start the server on the embedded default (./lakehose-data, port 8088)
 run: $(STAMP)
+	@echo 'lakehose is in .venv/bin; for `lakehose ...` in any directory: export PATH="'"$$PWD"'/.venv/bin:$$PATH" (or make install)'
 	$(BIN)/lakehose serve
+
+## install: link lakehose into $(BINDIR) (default ~/.local/bin), so `lakehose ...` works from any
+## directory; or, in this shell only: export PATH="$$PWD/.venv/bin:$$PATH"
+BINDIR ?= $(HOME)/.local/bin
+install: $(STAMP)
+	@mkdir -p $(BINDIR)
+	ln -sf $(abspath $(BIN))/lakehose $(BINDIR)/lakehose
+	@case ":$$PATH:" in *":$(BINDIR):"*) ;; *) echo "note: $(BINDIR) is not on your PATH; add it: export PATH=\"$(BINDIR):\$$PATH\"";; esac
 
 ## test: set up, then run lint, type checks and the whole test suite
 test: $(STAMP) check

@@ -16,6 +16,7 @@ supervisor's own process.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import fcntl
 import logging
@@ -24,7 +25,7 @@ import os
 import signal
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from multiprocessing.process import BaseProcess
 from multiprocessing.synchronize import Event as EventType
 from typing import Any
@@ -121,6 +122,16 @@ def serve_worker(
         def handle_exit(self, sig: int, frame: Any) -> None:
             runtime.begin_shutdown()
             super().handle_exit(sig, frame)
+
+        @contextlib.contextmanager
+        def capture_signals(self) -> Iterator[None]:
+            """A stop signal ends the server cleanly (exit status 0): uvicorn would raise it
+            again once stopped, so Ctrl-C printed ``Aborted!`` and SIGTERM exited 143."""
+            with super().capture_signals():
+                try:
+                    yield
+                finally:
+                    self._captured_signals.clear()
 
     sock = make_socket(settings.host, port, reuse_port=True)
     sock.listen(2048)

@@ -36,7 +36,20 @@ def _view(client: ApiClient) -> dict[str, Any]:
     return view
 
 
-def _print_secret(client: ApiClient, secret: str, as_json: bool) -> None:
+def export_option(fn: Any) -> Any:
+    return click.option(
+        "--export",
+        "as_export",
+        is_flag=True,
+        help="print only `export LAKEHOSE_CLIENT_ID=… LAKEHOSE_CLIENT_SECRET=…`, for "
+        'eval "$(...)" (stream and search read them)',
+    )(fn)
+
+
+def _print_secret(client: ApiClient, secret: str, as_json: bool, as_export: bool = False) -> None:
+    if as_export:
+        click.echo(f"export LAKEHOSE_CLIENT_ID={client.client_id} LAKEHOSE_CLIENT_SECRET={secret}")
+        return
     if as_json:
         emit_json({**_view(client), "client_secret": secret})
         return
@@ -62,12 +75,18 @@ def client() -> None:
 )
 @data_dir_options
 @json_option
+@export_option
 def create(
-    name: str, scopes: tuple[str, ...], data_dir: str | None, config_file: str | None, as_json: bool
+    name: str,
+    scopes: tuple[str, ...],
+    data_dir: str | None,
+    config_file: str | None,
+    as_json: bool,
+    as_export: bool,
 ) -> None:
     """Create API client NAME; print its client_id and client_secret (shown only this once)."""
     created, secret = _catalog(data_dir, config_file).create_client(name, list(scopes))
-    _print_secret(created, secret, as_json)
+    _print_secret(created, secret, as_json, as_export)
 
 
 @client.command("list")
@@ -112,11 +131,14 @@ def show(name_or_id: str, data_dir: str | None, config_file: str | None, as_json
 @click.argument("name_or_id")
 @data_dir_options
 @json_option
-def rotate(name_or_id: str, data_dir: str | None, config_file: str | None, as_json: bool) -> None:
+@export_option
+def rotate(
+    name_or_id: str, data_dir: str | None, config_file: str | None, as_json: bool, as_export: bool
+) -> None:
     """Give an API client a new secret (printed once); the old secret and its tokens stop
     working."""
     changed, secret = _catalog(data_dir, config_file).rotate_client_secret(name_or_id)
-    _print_secret(changed, secret, as_json)
+    _print_secret(changed, secret, as_json, as_export)
 
 
 @client.command("revoke")

@@ -98,7 +98,19 @@ def _check_parser(settings: Settings, parser: str | None) -> None:
         )
 
 
-def _print_key(view: dict[str, Any], key: str, as_json: bool) -> None:
+def export_option(fn: Any) -> Any:
+    return click.option(
+        "--export",
+        "as_export",
+        is_flag=True,
+        help='print only `export LAKEHOSE_TOKEN=KEY`, for eval "$(...)" (lakehose send reads it)',
+    )(fn)
+
+
+def _print_key(view: dict[str, Any], key: str, as_json: bool, as_export: bool = False) -> None:
+    if as_export:
+        click.echo(f"export LAKEHOSE_TOKEN={key}")
+        return
     if as_json:
         emit_json({**view, "api_key": key})
         return
@@ -130,6 +142,7 @@ def connector() -> None:
 @click.option("--rate-bps", type=float, default=None, help="limit body bytes per second")
 @data_dir_options
 @json_option
+@export_option
 def create(
     name: str,
     description: str,
@@ -146,6 +159,7 @@ def create(
     data_dir: str | None,
     config_file: str | None,
     as_json: bool,
+    as_export: bool,
 ) -> None:
     """Create connector NAME and print its API key (shown only this once)."""
     settings, catalog = _open(data_dir, config_file)
@@ -164,7 +178,7 @@ def create(
         rate_rps=rate_rps,
         rate_bps=rate_bps,
     )
-    _print_key(_view(settings, catalog, created), key, as_json)
+    _print_key(_view(settings, catalog, created), key, as_json, as_export)
 
 
 @connector.command("list")
@@ -251,8 +265,14 @@ def enable(name: str, data_dir: str | None, config_file: str | None, as_json: bo
 )
 @data_dir_options
 @json_option
+@export_option
 def rotate(
-    name: str, grace: str, data_dir: str | None, config_file: str | None, as_json: bool
+    name: str,
+    grace: str,
+    data_dir: str | None,
+    config_file: str | None,
+    as_json: bool,
+    as_export: bool,
 ) -> None:
     """Give the connector a new API key (printed once); old keys stop working now, or after
     --grace."""
@@ -261,8 +281,8 @@ def rotate(
     changed, key = catalog.rotate_key(name, grace=seconds)
     view = _view(settings, catalog, changed)
     view["old_keys_until"] = iso_time(time.time() + seconds) if seconds else None
-    _print_key(view, key, as_json)
-    if seconds and not as_json:
+    _print_key(view, key, as_json, as_export)
+    if seconds and not as_json and not as_export:
         click.echo(f"old keys keep working until {view['old_keys_until']}")
 
 

@@ -43,6 +43,6 @@ def serve(config_file: str | None, **flags: Any) -> None:
     configure_logging(settings.log_level, settings.log_format)
     try:
         code = Supervisor(settings, announce=click.echo).run()
-    except KeyboardInterrupt:  # Ctrl-C: uvicorn stopped cleanly, then re-raised the signal
+    except KeyboardInterrupt:  # Ctrl-C before the server was up: nothing to drain
         code = 0
     raise SystemExit(code)
