@@ -57,10 +57,8 @@ def post(lake: RunningServer, key: str, body: Any, path: str = "/services/collec
     "args",
     [
         ["connector", "create", "oops"],
-        ["connector", "list"],
         ["client", "create", "c", "--scope", "search:read"],
         ["search", "x"],
-        ["status"],
     ],
 )
 def test_a_command_where_there_is_no_lake_says_so_and_creates_nothing(
@@ -76,12 +74,10 @@ def test_a_command_where_there_is_no_lake_says_so_and_creates_nothing(
 def test_lakehose_data_dir_points_every_command_at_the_running_servers_lake(
     lake: RunningServer, tmp_path: Path
 ) -> None:
+    """(Every other test here reaches the lake through LAKEHOSE_DATA_DIR too.)"""
     created = orjson.loads(ok(lake, "connector", "create", "envdir", "--json", cwd=tmp_path))
+    # the key works on the running server: the command used the server's lake
     assert post(lake, created["api_key"], {"event": "via env"}) == {"text": "Success", "code": 0}
-    assert "envdir" in ok(lake, "connector", "list", cwd=tmp_path)
-    assert "envdir" in ok(lake, "connector", "show", "envdir", cwd=tmp_path)
-    ok(lake, "client", "create", "envreader", "--scope", "search:read", cwd=tmp_path)
-    assert "envreader" in ok(lake, "client", "list", cwd=tmp_path)
     assert "via env" in ok(lake, "search", "#connector=envdir", cwd=tmp_path)
     assert "envdir" in ok(lake, "status", cwd=tmp_path)
     assert list(tmp_path.iterdir()) == []
@@ -127,7 +123,7 @@ def test_json_output_uses_iso_8601_utc_for_every_time(lake: RunningServer) -> No
 
 
 def test_version_flag_and_command() -> None:
-    for args in (["-V"], ["--version"], ["version"]):
+    for args in (["-V"], ["version"]):
         code, out, _ = run_cli(*args)
         assert code == 0 and out.strip() == f"lakehose, version {lakehose.__version__}"
 
@@ -217,14 +213,7 @@ def test_read_only_commands_work_on_a_read_only_data_directory() -> None:
             path.chmod(
                 (mode | stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH) & ~0o222 | 0o111 * path.is_dir()
             )
-        for args in (
-            ["connector", "list"],
-            ["connector", "show", "ro"],
-            ["connector", "errors", "ro"],
-            ["client", "list"],
-            ["search", ""],
-            ["status"],
-        ):
+        for args in (["connector", "show", "ro"], ["client", "list"], ["search", ""], ["status"]):
             proc = subprocess.run(
                 ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups"]
                 + [sys.executable, "-m", "lakehose", *args, "--data-dir", str(data)],
