@@ -253,13 +253,13 @@ def test_search_reads_url_and_credentials_from_the_environment(
     made = orjson.loads(
         ok(lake, "client", "create", "envsearch", "--scope", "search:read", "--json")
     )
+    key = orjson.loads(ok(lake, "connector", "create", "envsearched", "--json"))["api_key"]
+    assert post(lake, key, {"event": "found through the server"})["code"] == 0
     env = {"LAKEHOSE_URL": lake.url, "LAKEHOSE_CLIENT_ID": made["client_id"]}
     secret = {"LAKEHOSE_CLIENT_SECRET": made["client_secret"]}
     # remote: run where no lake is, so a local search could not answer
-    code, out, err = run_cli(
-        "search", "#connector=envdir | count()", env=env | secret, cwd=tmp_path
-    )
-    assert code == 0, err
+    code, out, err = run_cli("search", "#connector=envsearched", env=env | secret, cwd=tmp_path)
+    assert code == 0 and "found through the server" in out, err
     # without a terminal, no secret is an error naming the variable, never a getpass warning
     code, out, err = run_cli("search", "x", env=env, cwd=tmp_path)
     assert code == 2 and "LAKEHOSE_CLIENT_SECRET" in err and "Warning" not in err
@@ -275,8 +275,8 @@ def test_search_reads_url_and_credentials_from_the_environment(
     )
     assert code == 0 and "client secret" in out and made["client_secret"] not in out
     # $LAKEHOSE_URL alone (set for `send`) keeps search on the local lake
-    code, out, err = at(lake, "search", "#connector=envdir", env={"LAKEHOSE_URL": lake.url})
-    assert code == 0 and "via env" in out, err
+    code, out, err = at(lake, "search", "#connector=envsearched", env={"LAKEHOSE_URL": lake.url})
+    assert code == 0 and "found through the server" in out, err
 
 
 def test_shell_completion_is_documented_and_works() -> None:
@@ -314,11 +314,22 @@ def test_status_shows_health_connectors_partitions_disk_and_consumers(lake: Runn
             tty_text = ok(lake, "status", tty=True)
     assert status["server"]["running"] and status["server"]["health"]["code"] == 17
     assert [c["app_id"] for c in status["consumers"]] == ["status-app"]
-    assert {c["name"] for c in status["connectors"]} >= {"default", "envdir"}
+    consumer = status["consumers"][0]
+    end = status["partitions"][0]["end_offset"]
+    assert 0 <= consumer["next_offset"] <= end  # from offset 0 on, as of its last beat
+    assert consumer["behind"] == end - consumer["next_offset"]
+    assert "default" in {c["name"] for c in status["connectors"]}
     assert all("events_per_second" in c for c in status["connectors"])
     assert status["partitions"][0]["end_offset"] >= 1
     assert status["disk"]["lake_bytes"] > 0
-    for title in ("Server", "Connectors", "Partitions", "Disk and retention", "status-app"):
+    for title in (
+        "Server",
+        "Connectors",
+        "Partitions",
+        "Disk and retention",
+        "status-app",
+        "default",
+    ):
         assert title in text and title in tty_text
 
 
@@ -348,6 +359,16 @@ def test_search_prints_one_whole_line_per_event_piped_and_on_a_terminal(
     assert lines[1].startswith("2023-11-14T22:13:20.500Z  wordy-connector-name  h1")
     assert lines[1].endswith(text.replace("\n", "\\n")) and "…" not in out
     assert lines[2].startswith("1 row; ")
+
+
+def test_table_times_print_in_iso_8601(lake: RunningServer) -> None:
+    key = orjson.loads(ok(lake, "connector", "create", "tabled", "--json"))["api_key"]
+    assert post(lake, key, {"event": "t", "time": 1_700_000_000.25, "host": "h2"})["code"] == 0
+    code, out, _ = at(lake, "search", "#connector=tabled | table([@timestamp, time, host])")
+    assert out.splitlines() == [
+        "@timestamp\ttime\thost",
+        "2023-11-14T22:13:20.250Z\t2023-11-14T22:13:20.250Z\th2",
+    ]
 
 
 def test_a_group_by_on_a_field_no_event_has_says_so(lake: RunningServer) -> None:

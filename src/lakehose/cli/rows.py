@@ -58,8 +58,20 @@ def print_rows(
         lines = [event_cells(row) for row in rows]
     else:
         header = list(columns)
-        lines = [[cell(row.get(c)) for c in columns] for row in rows]
+        lines = [[time_cell(c, row.get(c)) for c in columns] for row in rows]
     print_table(header, lines, out, tty)
+
+
+# Fields that hold times, and their unit in ns: shown in ISO 8601 UTC, as event times are.
+TIME_FIELDS = {"@timestamp": 1_000_000, "time": 1, "ingest_time": 1}
+
+
+def time_cell(column: str, value: Any) -> str:
+    """A table cell; a time field (``@timestamp``, ``time``, ``ingest_time``) as ISO 8601 UTC."""
+    unit = TIME_FIELDS.get(column)
+    if unit is not None and type(value) is int:
+        return iso_ns(value * unit)
+    return cell(value)
 
 
 def print_table(header: list[str], lines: Sequence[list[str]], out: TextIO, tty: bool) -> None:

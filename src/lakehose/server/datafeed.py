@@ -172,7 +172,7 @@ class DataFeed:
         else:
             position = max(query.offset, start)
         owner = f"{os.getpid()}-{next(_owner_ids)}"
-        if not self._claim(session.app_id, partition, owner):
+        if not self._claim(session.app_id, partition, owner, position):
             raise AuthError(
                 f"appId {session.app_id} already has an active connection on partition {partition}"
             )
@@ -189,17 +189,17 @@ class DataFeed:
             deadline=session.expires_at + s.session_grace,
         )
 
-    def _claim(self, app_id: str, partition: int, owner: str) -> bool:
+    def _claim(self, app_id: str, partition: int, owner: str, position: int) -> bool:
         """Take the slot; a slot whose worker process has died is taken over at once."""
         catalog = self.rt.catalog
         stale_after = 3 * self.rt.settings.heartbeat_interval + 1.0
-        if catalog.claim_connection(app_id, partition, owner, stale_after):
+        if catalog.claim_connection(app_id, partition, owner, stale_after, position):
             return True
         holder = catalog.connection_owner(app_id, partition)
         if holder is None or _process_alive(holder.partition("-")[0]):
             return False
         catalog.release_connection(app_id, partition, holder)
-        return catalog.claim_connection(app_id, partition, owner, stale_after)
+        return catalog.claim_connection(app_id, partition, owner, stale_after, position)
 
     async def _refuse(
         self, exc: Exception, scope: Scope, receive: Receive, send: Send, number: int
@@ -277,7 +277,9 @@ class DataFeed:
                 return "stopped"
             now = time.time()
             if now >= next_beat:
-                if not catalog.heartbeat_connection(feed.app_id, feed.partition, feed.owner):
+                if not catalog.heartbeat_connection(
+                    feed.app_id, feed.partition, feed.owner, feed.position
+                ):
                     return "connection slot lost"
                 next_beat = now + interval
             session = catalog.session_by_digest(feed.token_digest)

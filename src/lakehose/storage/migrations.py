@@ -189,6 +189,11 @@ CATALOG_MIGRATIONS: Sequence[Migration] = (
             """
         ),
     ),
+    (
+        # `lakehose status`: the next offset each open data feed will send (at its heartbeat)
+        "0006_stream_connection_position",
+        _script("ALTER TABLE stream_connections ADD COLUMN position INTEGER"),
+    ),
 )
 
 

@@ -171,21 +171,30 @@ def disk_section(ctx: StatusContext) -> Section:
 
 
 def consumers_section(ctx: StatusContext) -> Section:
-    rows = [
-        {
-            "app_id": app_id,
-            "partition": partition,
-            "connected_at": iso_time(opened),
-            "last_heartbeat": iso_time(beat),
-        }
-        for app_id, partition, opened, beat in ctx.catalog.open_connections()
-    ]
+    """Open data feeds, each with the next offset it sends (as of its last heartbeat, every
+    ``heartbeat_interval``) and how many stored events lie past it."""
+    ends = {reader.partition: reader.bounds()[1] for reader in ctx.readers}
+    rows = []
+    for app_id, partition, opened, beat, position in ctx.catalog.open_connections():
+        end = ends.get(partition)
+        rows.append(
+            {
+                "app_id": app_id,
+                "partition": partition,
+                "next_offset": position,
+                "behind": None if position is None or end is None else max(0, end - position),
+                "connected_at": iso_time(opened),
+                "last_heartbeat": iso_time(beat),
+            }
+        )
     return Section(
         "consumers",
         "Open stream consumers",
         [
             ("app_id", "APP ID"),
             ("partition", "PARTITION"),
+            ("next_offset", "NEXT OFFSET"),
+            ("behind", "EVENTS BEHIND"),
             ("connected_at", "CONNECTED"),
             ("last_heartbeat", "LAST HEARTBEAT"),
         ],
