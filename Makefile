@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | cksum | cut -d' ' -f1)
 PIP    := $(BIN)/python -m pip --disable-pip-version-check -q
 
-.PHONY: run install test check lint typecheck fmt bench chaos soak fuzz lock clean
+.PHONY: run install test check lint typecheck fmt bench chaos soak fuzz mutate lock clean
 
 $(STAMP): pyproject.toml requirements.lock
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "lakehose needs Python 3.11 or newer")'
@@ -67,6 +67,12 @@ soak: $(STAMP)
 ## prints the inputs tried per target
 fuzz: $(STAMP)
 	LAKEHOSE_FUZZ_EXAMPLES=$${LAKEHOSE_FUZZ_EXAMPLES:-2000} $(BIN)/python -m pytest -q -m slow tests/fuzz
+
+## mutate: mutation testing of the pure core (parsers, query, record format, auth); prints per
+## module mutants tried, killed, survived and the score, and every survivor with file:line
+## (make mutate MUTATE_ARGS="query/values.py --sample 50")
+mutate: $(STAMP)
+	$(BIN)/python scripts/mutate.py $(MUTATE_ARGS)
 
 ## lock: re-resolve requirements.lock from pyproject.toml in a throwaway virtualenv
 lock:

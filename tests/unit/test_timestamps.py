@@ -88,3 +88,102 @@ def test_falconpy_timestamps_convert_by_their_unit(
 )
 def test_unusable_timestamps_give_none(timestamp: object, unit: object) -> None:
     assert timestamp_to_ns(timestamp, unit) is None
+
+
+MAX_NS = 9223372036 * 10**9  # the last whole second before int64 ns overflow (year 2262)
+
+
+@pytest.mark.parametrize(
+    ("timestamp", "unit", "ns"),
+    [
+        (1767225600119000123, "ns", 1767225600119000123),
+        (1767225600119000, "microseconds", 1767225600119000000),
+        (1767225600119000, "us", 1767225600119000000),
+        (1767225600119, "ms", 1767225600119000000),
+        (1767225600, "s", 1767225600000000000),
+        (1767225600.5, "seconds", 1767225600500000000),  # fractional floats keep their fraction
+        (1767225600119.5, "milliseconds", 1767225600119500000),
+        (0.25, "s", 250000000),
+        ("1767225600.25", "seconds", 1767225600250000000),
+        (0, "nanoseconds", 0),
+        (MAX_NS, "ns", MAX_NS),  # the last representable instant is kept
+        (9223372036, "seconds", MAX_NS),
+        # without a unit, the magnitude decides (seconds, ms, us, ns)
+        (9 * 10**9, None, 9 * 10**18),
+        (10**11, None, 10**11 * 10**6),
+        (10**12, None, 10**12 * 10**6),
+        (10**14, None, 10**14 * 10**3),
+        (10**15, None, 10**15 * 10**3),
+        (10**17, None, 10**17),
+        (10**17 + 1, None, 10**17 + 1),
+        (1767225600.5, None, 1767225600500000000),
+    ],
+)
+def test_timestamp_units_and_magnitudes(timestamp: object, unit: object, ns: int) -> None:
+    assert timestamp_to_ns(timestamp, unit) == ns
+
+
+@pytest.mark.parametrize(
+    ("timestamp", "unit"),
+    [
+        (MAX_NS + 1, "ns"),  # past int64 ns
+        (10**11 - 1, None),  # seconds by its magnitude, and past 2262
+        (10**14 - 1, None),  # milliseconds by its magnitude, and past 2262
+        (10**17 - 1, None),  # microseconds by its magnitude, and past 2262
+        (9223372037, "seconds"),
+        (9223372036.5, "seconds"),
+        (float("nan"), "seconds"),
+        (float("inf"), "seconds"),
+        (-0.5, "seconds"),
+        ("-5", "seconds"),
+        ("soon", "seconds"),
+        (1767225600, 9),  # a unit that is not a string
+        (1767225600, "Seconds"),  # units are exact words
+        (None, "seconds"),
+        ([1], "seconds"),
+        (False, "seconds"),
+    ],
+)
+def test_timestamps_out_of_range_or_unreadable_give_none(timestamp: object, unit: object) -> None:
+    assert timestamp_to_ns(timestamp, unit) is None
+
+
+@pytest.mark.parametrize(
+    ("value", "ns"),
+    [
+        (".5e1", 5_000000000),
+        ("17e8", 1_700_000_000_000000000),
+        ("1.5E9", 1_500_000_000_000000000),
+        ("1e-9", 1),
+        ("1e-10", 0),  # under one nanosecond rounds down to zero
+        ("5e-10", 0),
+        ("2.5e-9", 2),
+        ("+12", 12_000000000),
+        ("12.", 12_000000000),
+        ("9223372036", MAX_NS),
+        ("9223372036.000000000", MAX_NS),
+        (9223372036, MAX_NS),
+        (9223372036.0, MAX_NS),
+        (9223372035.5, MAX_NS - 500000000),
+        ("0.000000001", 1),
+        ("0.0000000019", 1),
+    ],
+)
+def test_seconds_in_exponent_and_boundary_forms(value: object, ns: int) -> None:
+    assert seconds_to_ns(value) == ns
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["e5", ".e5", "1e", "1e1000", "9223372036.1", "9223372037", 9223372037, 9223372036.5, "1..2"],
+)
+def test_seconds_beyond_int64_or_malformed_are_refused(value: object) -> None:
+    with pytest.raises(BadTime):
+        seconds_to_ns(value)
+
+
+@given(st.integers(0, 9223372035), st.integers(0, 999_999_999))
+def test_the_string_fast_path_agrees_with_the_regex_path(seconds: int, nanos: int) -> None:
+    """``"123.456"`` takes a shortcut; the same value with spaces takes the regex: same ns."""
+    text = f"{seconds}.{nanos:09d}"
+    assert seconds_to_ns(text) == seconds_to_ns(f" {text} ")

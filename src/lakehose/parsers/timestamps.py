@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import re
+from decimal import Decimal
 from typing import Any
 
 MAX_SECONDS = 9_223_372_036  # int64 ns overflow, year 2262
@@ -192,7 +193,9 @@ def timestamp_to_ns(timestamp: Any, timeunit: Any) -> int | None:
         if timeunit is not None:
             return None
         unit = guess_unit_ns(int(timestamp))
-    ns = int(timestamp) * unit if isinstance(timestamp, int) else int(timestamp * unit)
+    # A float is taken as the decimal its sender wrote (repr), not its binary value:
+    # 1767225600119.5 ms is ...119500000 ns, where ``int(t * 1e6)`` gives ...119500032.
+    ns = timestamp * unit if isinstance(timestamp, int) else int(Decimal(repr(timestamp)) * unit)
     if ns > MAX_SECONDS * 1_000_000_000:
         return None
     return ns

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from decimal import Decimal
 from typing import Any
 
 from lakehose.query.fields import MISSING
@@ -34,15 +35,16 @@ def as_number(value: Any) -> int | float | None:
 def canonical_number(number: int | float) -> str:
     """The shortest decimal text of a number: every plain decimal spelling of it contains it.
 
-    ``200`` for 200 and 200.0; ``4.5`` for 4.50.
+    ``200`` for 200 and 200.0; ``4.5`` for 4.50; ``0.00001`` for 1e-05. A float is read from
+    its shortest round-trip spelling (``repr``), not its binary value: 4.078834576914385e16 is
+    written ``40788345769143850`` by senders, while ``int()`` of it ends in ``848``.
     """
-    if isinstance(number, float) and number.is_integer() and abs(number) < 1e16:
-        number = int(number)
     if isinstance(number, int):
         return str(number)
-    text = f"{number:.17f}".rstrip("0")
-    short = repr(number)
-    return short if "e" not in short else text
+    if number == 0:
+        return "0"  # -0.0 too: "0" is in every spelling of zero, "-0" is not
+    text = format(Decimal(repr(number)), "f")
+    return text.rstrip("0").rstrip(".") if "." in text else text
 
 
 def as_text(value: Any) -> str | None:
