@@ -3,6 +3,7 @@ connectors, summaries that add up, and plain words for the usual mistakes."""
 
 from __future__ import annotations
 
+import asyncio
 import socket
 from collections.abc import Iterator
 from pathlib import Path
@@ -10,7 +11,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from lakehose.client import HEC
+from lakehose.client import HEC, AsyncHEC
 from lakehose.testing import RunningServer, run_server
 from tests.helpers import cli_json, run_cli
 
@@ -51,6 +52,17 @@ def test_send_and_the_sdk_deliver_to_an_ack_connector_and_count_acknowledgements
     with HEC(key, base_url=lake.url, channel="0aa2d8a4-5b2a-4f43-9b4e-31f7e0f7b0c1") as hec:
         assert hec.send_events([{"event": "named channel"}]).acknowledged is None
         assert hec.last_result is not None and hec.last_result.accepted == 1
+
+
+def test_the_async_sdk_waits_for_acks_too(lake: RunningServer) -> None:
+    key = cli_json("connector", "create", "acked-async", "--ack", data_dir=lake.data_dir)["api_key"]
+
+    async def main() -> tuple[int, int | None]:
+        async with AsyncHEC(key, base_url=lake.url, ack=True, batch_size=3) as hec:
+            result = await hec.send_events([{"event": {"a": n}} for n in range(7)])
+            return result.accepted, result.acknowledged
+
+    assert asyncio.run(main()) == (7, 7)
 
 
 def test_a_wrong_port_is_said_plainly(lake: RunningServer, tmp_path: Path) -> None:

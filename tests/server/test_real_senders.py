@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -13,7 +14,7 @@ import orjson
 import pytest
 
 from lakehose.testing import RunningServer, run_server
-from tests.helpers import bearer_token, create_connector, stored_events
+from tests.helpers import bearer_token, create_connector, new_lake, stored_events
 
 T0 = 1_700_000_000
 NUMBERS = itertools.count()
@@ -298,3 +299,49 @@ def test_the_root_points_at_the_docs_and_health(lake: RunningServer) -> None:
     assert body["health"] == lake.url + "/services/collector/health"
     assert httpx.get(body["health"]).json() == {"text": "HEC is healthy", "code": 17}
     assert httpx.get(body["openapi"]).json()["openapi"].startswith("3.")
+
+
+# item 17 ------------------------------------------------------------------------------------
+
+JAVA_PARSERS = """
+[parsers.java]
+type = "text"
+line_start = '^\\d{4}-\\d\\d-\\d\\d'
+sourcetypes = ["java:app"]
+
+[parsers.indented]
+type = "regex"
+pattern = '^(?P<level>[A-Z]+) '
+line_continue = '^\\s'
+"""
+
+TRACE = (
+    "2024-05-01 12:00:00 ERROR request failed\n"
+    "java.lang.IllegalStateException: boom\n"
+    "\tat com.example.Service.run(Service.java:42)\n"
+    "\tat java.base/java.lang.Thread.run(Thread.java:833)\n"
+    "2024-05-01 12:00:01 INFO recovered\n"
+)
+
+
+def test_raw_lines_group_into_events_by_the_parsers_rules(tmp_path: Path) -> None:
+    data = new_lake(tmp_path / "data")
+    (data / "parsers.toml").write_text(JAVA_PARSERS)
+    with run_server(data) as server, sender(server, server.api_key or "") as hec:
+        reply = hec.post("/services/collector/raw?sourcetype=java:app", content=TRACE)
+        assert reply.json() == {"text": "Success", "code": 0}
+        # never across requests: a continuation line that opens a request starts an event
+        reply = hec.post("/services/collector/raw?sourcetype=java:app", content="\tat orphan\n")
+        assert reply.json()["code"] == 0
+        body = "ERROR first\n  detail one\n\n  detail two\nINFO second\n"
+        reply = hec.post("/services/collector/raw?sourcetype=indented", content=body)
+        assert reply.json()["code"] == 0
+        plain = hec.post("/services/collector/raw?sourcetype=other", content="a\n b\n")
+        assert plain.json()["code"] == 0
+    events = [e["event"] for e in stored_events(data)]
+    lines = TRACE.splitlines()
+    assert events[:2] == ["\n".join(lines[:4]), lines[4]]
+    assert events[2] == "at orphan"  # an event is trimmed, as single lines are
+    assert events[3:5] == ["ERROR first\n  detail one\n  detail two", "INFO second"]
+    assert [e["fields"]["level"] for e in stored_events(data)[3:5]] == ["ERROR", "INFO"]
+    assert events[5:] == ["a", "b"]  # no rules: a line is an event
