@@ -362,7 +362,7 @@ def _fast_envelopes(body: bytes) -> list[_Envelope] | None:
             return one if isinstance(one, list) else [one]
         envelopes = _DECODE_MANY(b"[" + b",".join(lines) + b"]")
         return envelopes if len(envelopes) == len(lines) else None
-    except (msgspec.DecodeError, RecursionError):
+    except (msgspec.DecodeError, RecursionError, UnicodeDecodeError):
         return None
 
 
