@@ -10,6 +10,7 @@ masked, since senders do put keys in events.
 
 from __future__ import annotations
 
+import re
 import sqlite3
 import time
 from collections import deque
@@ -57,18 +58,30 @@ def excerpt_of(data: bytes) -> str:
     return redact(text)
 
 
+_ARRAY_START = re.compile(rb"\s*\[")
+MAX_LINES_WALKED = 100_000  # past this, the excerpt is the body's start (a refusal stays cheap)
+
+
 def offending_event(body: bytes, index: int | None, raw: bool) -> bytes:
-    """The bytes of event ``index`` of a body, as far as cheaply known, else its start.
+    """The first bytes of event ``index`` of a body, as far as cheaply known, else its start.
 
     Raw bodies and newline-separated JSON hold one event per line; other framings
-    (arrays, pretty-printed JSON) show the body's first bytes.
+    (arrays, pretty-printed JSON) show the body's first bytes. Lines are walked, not
+    split, so a refused 10 MiB body costs no copy of itself.
     """
-    if index is None:
+    if index is None or index > MAX_LINES_WALKED or (not raw and _ARRAY_START.match(body)):
         return body[: EXCERPT_BYTES + 1]
-    lines = [line for line in body[: 64 * 1024 * 1024].splitlines() if line.strip()]
-    if raw or (len(lines) > index and not body.lstrip().startswith(b"[")):
-        if index < len(lines):
-            return lines[index].strip()[: EXCERPT_BYTES + 1]
+    seen, pos, end = -1, 0, len(body)
+    while pos < end:
+        stop = body.find(b"\n", pos)
+        if stop < 0:
+            stop = end
+        head = body[pos : min(stop, pos + EXCERPT_BYTES + 1)]
+        if head.strip():
+            seen += 1
+            if seen == index:
+                return head.strip()
+        pos = stop + 1
     return body[: EXCERPT_BYTES + 1]
 
 
