@@ -217,8 +217,11 @@ def process_rss(root: int) -> dict[int, int]:
 
 
 def process_role(pid: int) -> str:
-    """What a process of a server's tree is: ``worker``, ``resource-tracker`` or ``supervisor``."""
+    """What a process of a server's tree is: ``worker``, ``search``, ``resource-tracker`` or
+    ``supervisor``."""
     try:
+        if Path(f"/proc/{pid}/comm").read_text().strip() == "lakehose-search":
+            return "search"
         argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
     except OSError:
         return "gone"

@@ -57,6 +57,7 @@ class Settings:
     header_timeout: float = 20.0
     max_header_bytes: int = 64 * 1024
     max_connections: int = 4096
+    max_connections_per_address: int = 256
     keep_alive_timeout: int = 75
     # the log
     partitions: int = 1
@@ -79,6 +80,11 @@ class Settings:
     customer_id: str | None = None
     # administration and logs
     allow_remote_admin: bool = False
+    allow_remote_metrics: bool = False
+    metrics_token: bool = False
+    max_tokens_per_client: int = 100
+    max_sessions_per_client: int = 1000
+    max_feeds_per_client: int = 64
     trusted_proxies: str = "127.0.0.1,::1"
     access_log: bool = True
     log_level: str = "info"
@@ -101,6 +107,11 @@ class Settings:
             raise ConfigError("max_header_bytes must be at least 1024")
         if self.max_connections < 1:
             raise ConfigError("max_connections must be at least 1")
+        for limit in ("max_tokens_per_client", "max_sessions_per_client", "max_feeds_per_client"):
+            if getattr(self, limit) < 1:
+                raise ConfigError(f"{limit} must be at least 1")
+        if self.max_connections_per_address < 0:
+            raise ConfigError("max_connections_per_address must be 0 (no cap) or more")
         if self.hec_auth_fail_limit < 0:
             raise ConfigError("hec_auth_fail_limit must be 0 (off) or more")
         for name in (
@@ -171,6 +182,10 @@ HELP: dict[str, str] = {
     ),
     "max_header_bytes": "largest request line plus headers accepted (431 above it)",
     "max_connections": "open connections per worker; more are answered 503 and closed",
+    "max_connections_per_address": (
+        "open connections per worker from one client address (IPv6: /64), at most half of"
+        " max_connections; more are answered 503 and closed (0: no cap)"
+    ),
     "keep_alive_timeout": "seconds an idle keep-alive connection is kept open",
     "partitions": "partitions of the log (1 suits every Falcon stream consumer)",
     "durability": "fsync: a 200 means on disk; none: skip fsync (benchmarks only)",
@@ -191,6 +206,15 @@ HELP: dict[str, str] = {
     "tail_poll_interval": "how often a worker checks for events committed by other workers",
     "customer_id": "customerIDString in stream metadata (default: generated per data directory)",
     "allow_remote_admin": "allow admin API calls from non-loopback addresses",
+    "allow_remote_metrics": (
+        "answer /metrics and /api/v1/status to non-loopback addresses (they name connectors"
+        " and show counts, offsets and the version)"
+    ),
+    "metrics_token": "require a bearer token with the metrics:read scope for /metrics and"
+    " /api/v1/status",
+    "max_tokens_per_client": "live OAuth2 access tokens one API client may hold (429 beyond)",
+    "max_sessions_per_client": "live stream sessions one API client may hold (429 beyond)",
+    "max_feeds_per_client": "open data feeds one API client may hold, all workers (429 beyond)",
     "trusted_proxies": (
         "comma-separated addresses or networks of reverse proxies whose X-Forwarded-For names"
         " the client ('' trusts none)"

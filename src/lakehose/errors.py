@@ -16,8 +16,10 @@ again later can succeed.
     ├── AuthError                bad or missing credentials
     │   └── ScopeError           valid credentials without the scope a route needs
     ├── RateLimitedError         too many requests: retriable
+    │   └── LimitError           a per-client limit (tokens, sessions, feeds) is reached
     ├── QueryError               a search query that does not parse (with its column)
     ├── SearchTimeoutError       a search that scanned longer than search_timeout
+    ├── DeliveryClosedError      collector: a sink's delivery closed before events were safe
     ├── TransportError           SDK: the server could not be reached: retriable
     └── ResponseError            SDK: an API refused a request (status, message); 5xx retriable
 """
@@ -118,6 +120,15 @@ class RateLimitedError(LakehoseError):
         super().__init__(f"rate limited; retry after {retry_after:.1f} s")
 
 
+class LimitError(RateLimitedError):
+    """A per-client limit (live tokens, stream sessions, open feeds) is reached."""
+
+    def __init__(self, message: str, retry_after: float = 60.0) -> None:
+        self.retry_after = retry_after
+        self.message = message
+        LakehoseError.__init__(self, message)
+
+
 class QueryError(LakehoseError):
     """A search query or time range that cannot be parsed."""
 
@@ -138,6 +149,14 @@ class SearchTimeoutError(LakehoseError):
             f"the search ran longer than {seconds:g} s (search_timeout) and was stopped; "
             "narrow the time range or the query"
         )
+
+
+class DeliveryClosedError(LakehoseError):
+    """A collector sink's delivery closed before these events were safe; read them again."""
+
+    def __init__(self, sink: str) -> None:
+        self.sink = sink
+        super().__init__(f"the delivery to sink {sink!r} closed before the events were safe")
 
 
 class TransportError(LakehoseError):

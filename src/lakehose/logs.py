@@ -69,8 +69,28 @@ class JsonFormatter(logging.Formatter):
         return orjson.dumps(entry).decode()
 
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def escape_controls(text: str) -> str:
+    """Control characters as visible escapes (``\\n``, ``\\x1b``): a logged value such as a
+    request path with ``%0a`` in it cannot start a forged line or drive a terminal."""
+    return _CONTROL.sub(lambda m: repr(m.group())[1:-1], text)
+
+
 class TextFormatter(logging.Formatter):
-    """Plain text lines; tracebacks are redacted too (the filter sees only the message)."""
+    """Plain text lines; tracebacks are redacted too (the filter sees only the message).
+
+    The message (every value formatted into it) has its control characters escaped;
+    only a traceback, which the logger itself formats, spans several lines."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        saved = record.msg, record.args
+        record.msg, record.args = escape_controls(record.getMessage()), None
+        try:
+            return super().format(record)
+        finally:
+            record.msg, record.args = saved
 
     def formatException(self, ei: Any) -> str:  # noqa: N802 - logging's name
         return redact(super().formatException(ei))
@@ -117,7 +137,7 @@ class AccessLog:
                 entry.update(fields)
             return orjson.dumps(entry) + b"\n"
         stamp = time.strftime("%H:%M:%S", time.localtime(when))
-        return f"{stamp} INFO    {ACCESS_LOGGER}: {message}\n".encode()
+        return f"{stamp} INFO    {ACCESS_LOGGER}: {escape_controls(message)}\n".encode()
 
     def flush(self) -> None:
         pending, self._pending = self._pending, []

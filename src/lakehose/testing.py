@@ -108,6 +108,9 @@ class RunningServer:
                 expect_key = False
             elif "API key, shown only this once" in line:
                 expect_key = True
+            elif "Its API key is in " in line:  # not a terminal: the key is in a 0600 file
+                path = line.split("Its API key is in ", 1)[1].split(" (", 1)[0]
+                self.api_key = Path(path).read_text().strip()
             elif line.startswith("Listening on "):
                 self.url = line.split()[2]
                 listening.set()

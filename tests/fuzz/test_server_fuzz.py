@@ -36,7 +36,7 @@ from tests.fuzz.budget import VARIANTS, fuzz_settings, tried
 from tests.fuzz.query_grammar import DEEPLY_NESTED, broken_queries, queries
 from tests.fuzz.rawhttp import Reply, exchange, head
 from tests.fuzz.strategies import any_body
-from tests.helpers import bearer_token, create_connector, process_rss
+from tests.helpers import bearer_token, create_connector, process_role, process_rss
 
 MAX_BODY = 4 * 1024 * 1024
 PARSERS_TOML = """
@@ -79,9 +79,11 @@ class Target:
 
 
 def rss_kib(server: RunningServer) -> int:
-    """Resident memory of the server's processes, summed (KiB)."""
+    """Resident memory of the server's processes, summed (KiB), without its search processes
+    (started on a worker's first searches, at most 4 a worker: a step, not a leak)."""
     assert server.proc is not None
-    return sum(process_rss(server.proc.pid).values()) // 1024
+    rss = process_rss(server.proc.pid)
+    return sum(v for pid, v in rss.items() if process_role(pid) != "search") // 1024
 
 
 @pytest.fixture(scope="module")

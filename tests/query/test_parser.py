@@ -192,7 +192,7 @@ def test_positions_are_recorded_for_messages() -> None:
             1,
             8,
         ),
-        ("x=/ab(/", "bad regex: missing ), unterminated subpattern", 1, 6),
+        ("x=/ab(/", "bad regex: missing )", 1, 6),
         ("a and", "unexpected end of query", 1, 6),
         ("a or or b", "unexpected 'or'", 1, 6),
         ("not", "unexpected end of query", 1, 4),

@@ -17,6 +17,8 @@ TOKEN_SCOPES: dict[str, tuple[str, ...]] = {
     "streams_read": ("streams:read",),
     "search_read": ("search:read",),
     "admin": ("admin",),
+    "clients_write": ("clients:write",),
+    "metrics_read": ("metrics:read",),
 }
 KINDS = (
     "none",
@@ -26,6 +28,8 @@ KINDS = (
     "streams_read",
     "search_read",
     "admin",
+    "clients_write",
+    "metrics_read",
     "expired_token",
     "revoked_token",
     "client_basic",

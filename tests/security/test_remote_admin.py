@@ -99,8 +99,9 @@ def test_admin_from_a_non_loopback_address_is_refused_unless_allowed(
             # a forged header changes nothing: this peer is no trusted proxy
             spoofed = remote.get("/api/v1/connectors", headers={"X-Forwarded-For": "127.0.0.1"})
             assert spoofed.status_code == 403
-            # the rest of the API is not admin: it answers remote callers
-            assert remote.get("/api/v1/status").status_code == 200
+            # status and metrics name connectors and offsets: loopback only by default
+            assert remote.get("/api/v1/status").status_code == 403
+            assert remote.get("/metrics").status_code == 403
             sent = httpx.post(
                 server.hec_url,
                 headers={"Authorization": f"Splunk {server.api_key}"},
@@ -108,10 +109,11 @@ def test_admin_from_a_non_loopback_address_is_refused_unless_allowed(
             )
             assert sent.json() == {"text": "Success", "code": 0}
 
-        server.args.append("--allow-remote-admin")
+        server.args += ["--allow-remote-admin", "--allow-remote-metrics"]
         server.restart()
         with httpx.Client(base_url=server.url, headers=admin, timeout=30) as remote:
             assert remote.get("/api/v1/connectors").status_code == 200
+            assert remote.get("/api/v1/status").status_code == 200
             made = remote.post("/api/v1/connectors", json={"name": "from-afar"})
             assert made.status_code == 201
     finally:

@@ -181,6 +181,31 @@ def test_every_route_answers_every_credential_kind_as_the_table_says(
     assert not wrong, "\n".join(wrong)
 
 
+METRICS_ROUTES = [
+    ("GET", "/metrics"),
+    ("HEAD", "/metrics"),
+    ("GET", "/api/v1/status"),
+    ("HEAD", "/api/v1/status"),
+]
+
+
+def test_with_metrics_token_metrics_and_status_need_metrics_read(tmp_path: Path) -> None:
+    """``metrics_token`` turns the two public read-outs into ``metrics:read`` routes."""
+    args = ["--hec-auth-fail-limit", "0", "--metrics-token"]
+    with run_server(tmp_path / "data", args=args) as guarded:
+        creds = make_credentials(guarded, "mt")
+        wrong = []
+        with httpx.Client(base_url=guarded.url, timeout=30) as client:
+            for method, path in METRICS_ROUTES:
+                for kind in KINDS:
+                    want = needs(scopes.METRICS_READ)(kind)
+                    got = call(client, method, path, creds.headers[kind])
+                    ok = got == want if isinstance(want, int) else got == 200
+                    if not ok:
+                        wrong.append(f"{method} {path} as {kind}: {got}, expected {want}")
+    assert not wrong, "\n".join(wrong)
+
+
 def test_the_table_is_not_degenerate() -> None:
     """Every kind is refused somewhere, and each real credential opens some non-public route."""
     opens_something = {
@@ -188,6 +213,7 @@ def test_the_table_is_not_degenerate() -> None:
         "streams_read",
         "search_read",
         "admin",
+        "clients_write",
         "client_basic",
         "session_token",
     }
@@ -195,3 +221,46 @@ def test_the_table_is_not_degenerate() -> None:
         outcomes = {expect(kind) for expect in POLICY.values() if expect is not public}
         assert outcomes & {401, 403}, kind
         assert (PASS in outcomes) == (kind in opens_something), kind
+
+
+@pytest.mark.parametrize(
+    ("kind", "target", "want"),
+    [
+        ("clients_write", ("streams:read",), 403),  # a scope it does not hold
+        ("clients_write", ("clients:write",), 200),
+        ("clients_write", ("admin",), 403),  # it could not have made an admin client
+        ("clients_write", ("connectors:write",), 403),
+        ("admin", ("admin",), 200),
+        ("admin", ("streams:read", "search:read"), 200),
+    ],
+)
+def test_a_token_changes_only_clients_whose_scopes_it_could_grant(
+    server: RunningServer, creds: Credentials, kind: str, target: tuple[str, ...], want: int
+) -> None:
+    """Revoking (DELETE, or POST .../revoke) follows the rule creating does."""
+    admin = {"Authorization": f"Bearer {creds.admin_token}"}
+    with httpx.Client(base_url=server.url, timeout=30) as client:
+        for how in ("DELETE", "POST"):
+            made = client.post(
+                "/api/v1/clients",
+                json={
+                    "name": f"target-{kind}-{'-'.join(target).replace(':', '.')}-{how}",
+                    "scopes": list(target),
+                },
+                headers=admin,
+            )
+            assert made.status_code == 201, made.text
+            path = "/api/v1/clients/" + made.json()["resources"][0]["client_id"]
+            if how == "POST":
+                path += "/revoke"
+            reply = client.request(how, path, headers=creds.headers[kind])
+            assert reply.status_code == want, (how, reply.text)
+            creating = client.post(
+                "/api/v1/clients",
+                json={
+                    "name": f"new-{kind}-{'-'.join(target).replace(':', '.')}-{how}",
+                    "scopes": list(target),
+                },
+                headers=creds.headers[kind],
+            )
+            assert creating.status_code == (201 if want == 200 else 403), creating.text

@@ -224,12 +224,12 @@ def test_no_secret_appears_in_anything_the_server_wrote(tmp_path: Path, log_form
         "/metrics": metrics.encode(),
         "error replies": b"\n".join(recorder.errors),
     }
-    bootstrap_lines = [line for line in server.output if str(server.api_key) in line]
-    assert len(bootstrap_lines) == 2  # the first-start banner: the key, and a curl example
-    places["stdout"] = "\n".join(
-        line for line in server.output if line not in bootstrap_lines
-    ).encode()
-    files = [p for p in data_dir.rglob("*") if p.is_file()]
+    # stdout is no terminal here: the first key went to its 0600 file, never to stdout
+    places["stdout"] = "\n".join(server.output).encode()
+    key_file = data_dir / "default-api-key"
+    assert key_file.read_text().strip() == server.api_key
+    assert key_file.stat().st_mode & 0o077 == 0
+    files = [p for p in data_dir.rglob("*") if p.is_file() and p != key_file]
     assert any(p.parent.name == "metrics" for p in files) and any(p.suffix == ".db" for p in files)
     for path in files:
         places[str(path.relative_to(data_dir))] = path.read_bytes()

@@ -197,7 +197,14 @@ def test_endless_headers_on_many_connections_do_not_grow_memory(server: RunningS
 def test_connections_beyond_max_connections_get_503_and_idle_ones_time_out(
     tmp_path: Path,
 ) -> None:
-    args = ["--max-connections", "20", "--header-timeout", "3"]
+    args = [
+        "--max-connections",
+        "20",
+        "--header-timeout",
+        "3",
+        "--max-connections-per-address",
+        "0",
+    ]
     with run_server(tmp_path / "data", args=args) as server:
         idle = [socket.create_connection(("127.0.0.1", server.port), timeout=30) for _ in range(20)]
         wait_for(lambda: _turned_away(server), timeout=10)

@@ -135,6 +135,8 @@ def test_the_listening_line_comes_only_once_every_worker_serves(tmp_path: Path) 
                 key = line.strip()
             if "shown only this once" in line:
                 key = ""
+            if "Its API key is in " in line:
+                key = Path(line.split("Its API key is in ")[1].split(" (")[0]).read_text().strip()
             if line.startswith("Listening on "):
                 url = line.split()[2]
                 break

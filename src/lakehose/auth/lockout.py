@@ -14,10 +14,13 @@ network, since one host usually holds a whole /64. The tables are bounded
 (``max_addresses``): full buckets are forgotten first, then the least recently
 failed ones, so many addresses cannot grow memory without bound.
 
-The state lives in one worker process's memory: with N workers (the kernel
-spreads connections over them) an address gets up to N times ``limit`` failures
-a window. That is enough here: keys carry 122 random bits, so the limit is about
-the cost and noise of guessing, not about the odds of a guess.
+Each worker counts in its memory, and the runtime also counts every failure in
+one bucket per address group in the catalog (``hec:`` rows of
+``login_failures``, as the OAuth2 limits do), shared by the workers: a worker
+whose failure empties the shared bucket locks the address at once, and every
+worker picks up the catalog's locked addresses twice a second (:meth:`lock`).
+So N workers do not multiply the allowance. Keys carry 122 random bits: the
+limit is about the cost and noise of guessing, not about the odds of a guess.
 """
 
 from __future__ import annotations
@@ -93,6 +96,13 @@ class Lockout:
             if excess > 0:
                 for group in list(table)[:excess]:
                     del table[group]
+
+    def lock(self, group: str, until: float) -> None:
+        """Lock ``group`` out until ``until`` (another worker's count said so)."""
+        if until > self._locked.get(group, 0.0):
+            self._locked[group] = until
+        if len(self._locked) > self.max_addresses:
+            self._forget(until)
 
     def __len__(self) -> int:
         return len(self._buckets)

@@ -7,6 +7,7 @@ SEARCH_READ = "search:read"
 CONNECTORS_READ = "connectors:read"
 CONNECTORS_WRITE = "connectors:write"
 CLIENTS_WRITE = "clients:write"
+METRICS_READ = "metrics:read"
 ADMIN = "admin"
 
 ALL_SCOPES: dict[str, str] = {
@@ -15,6 +16,7 @@ ALL_SCOPES: dict[str, str] = {
     CONNECTORS_READ: "list and show connectors",
     CONNECTORS_WRITE: "create, change and delete connectors and their keys",
     CLIENTS_WRITE: "create, list and revoke API clients",
+    METRICS_READ: "read /metrics and /api/v1/status when metrics_token is set",
     ADMIN: "everything above",
 }
 

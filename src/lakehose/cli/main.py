@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from typing import Any
 
@@ -53,6 +54,9 @@ cli.add_command(status.status)
 
 
 def main() -> None:
+    # everything lakehose creates (data directory, databases, key file) is its user's alone:
+    # directories 0700, files 0600, whatever the shell's umask
+    os.umask(0o077)
     cli(prog_name="lakehose")
 
 

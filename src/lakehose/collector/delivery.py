@@ -95,6 +95,9 @@ class Delivery(Protocol):
 
 
 class OpenDelivery(Protocol):
-    """How the collector's runner gets a sink's delivery; ``data_dir`` is ``dataDirectory``."""
+    """How the collector's runner gets a sink's delivery; ``data_dir`` is ``dataDirectory``.
+
+    Implemented by ``lakehose.collector.sink.open_delivery``.
+    """
 
     async def __call__(self, sink: SinkConfig, data_dir: Path) -> Delivery: ...

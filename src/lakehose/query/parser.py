@@ -12,7 +12,6 @@ As in LogScale, ``or`` binds tighter than ``and``: ``a and b or c`` is
 
 from __future__ import annotations
 
-import re
 from functools import lru_cache
 from typing import Any
 
@@ -36,6 +35,7 @@ from lakehose.query.nodes import (
     Stage,
     Text,
 )
+from lakehose.query.regex import compile_search
 
 MAX_QUERY_CHARS = 20_000
 # Deeper trees (``not not … a``, ``[[[…]]]``, calls in calls) are refused: turning a tree into
@@ -96,7 +96,7 @@ _EXPECTED = {
     "_OR": "'or'",
     "$END": "the end of the query",
 }
-_REGEX_FLAGS = {"i": re.IGNORECASE, "m": re.MULTILINE, "s": re.DOTALL}
+_REGEX_FLAGS = frozenset("ims")
 _STRING_ESCAPES = {'"': '"', "\\": "\\", "n": "\n", "t": "\t", "r": "\r"}
 
 
@@ -276,18 +276,11 @@ def _regex(token: Token) -> Regex:
             hint = " (to match a path, quote it)" if "/" not in pattern else ""
             raise error_at(f"unknown regex flag {flag!r}; flags are i, m and s{hint}", where)
     try:
-        re.compile(pattern, regex_flags(flags))
-    except re.error as exc:
-        where = At(at.line, at.column + 1 + (exc.pos or 0))
-        raise error_at(f"bad regex: {exc.msg}", where) from None
+        compile_search(pattern, flags)
+    except QueryError as exc:
+        where = At(at.line, at.column + exc.column)
+        raise error_at(exc.message, where) from None
     return Regex(pattern, "".join(sorted(set(flags))), at)
-
-
-def regex_flags(flags: str) -> int:
-    out = 0
-    for flag in flags:
-        out |= _REGEX_FLAGS[flag]
-    return out
 
 
 def _call(item: Tree[Any]) -> Call:

@@ -101,9 +101,14 @@ class Plan:
         return built + [output]
 
 
+MAX_STAGES = 100
+
+
 def plan_query(query: str | Query) -> Plan:
     """Parse (if needed) and plan a query; raise QueryError with the position of a mistake."""
     parsed = parse(query) if isinstance(query, str) else query
+    if len(parsed.stages) > MAX_STAGES:  # each stage wraps the next: deep enough to recurse out
+        raise QueryError(f"the query has {len(parsed.stages)} stages; at most {MAX_STAGES}")
     leading: list[Filter] = []
     steps: list[functions.Step] = []
     for stage in parsed.stages:

@@ -16,6 +16,7 @@ from typing import Any
 
 from lakehose.query.fields import MISSING
 from lakehose.query.nodes import Regex, Text
+from lakehose.query.regex import compile_search
 
 Matcher = Callable[[Any], bool]
 
@@ -148,13 +149,11 @@ def equals(value: Text | Regex) -> Matcher:
 
 
 def regex_match(value: Regex) -> Matcher:
-    from lakehose.query.parser import regex_flags
-
-    search = re.compile(value.pattern, regex_flags(value.flags)).search
+    search = compile_search(value.pattern, value.flags)
 
     def match(v: Any) -> bool:
         text = as_text(v)
-        return text is not None and search(text) is not None
+        return text is not None and search(text)
 
     return _any_element(match)
 

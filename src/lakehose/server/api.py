@@ -14,9 +14,10 @@ import lakehose
 from lakehose.auth import scopes
 from lakehose.config import parse_duration
 from lakehose.errors import ConfigError
-from lakehose.server.errors import ApiError, envelope
+from lakehose.server.bodies import ConnectorRequest, decode
+from lakehose.server.errors import NO_STORE, ApiError, envelope
 from lakehose.server.runtime import Runtime
-from lakehose.server.security import require, require_admin_origin
+from lakehose.server.security import require, require_admin_origin, require_metrics_access
 from lakehose.storage.catalog import Connector
 from lakehose.storage.lake import connector_stats, connector_view, hec_url
 from lakehose.storage.refusals import RING_SIZE, connector_refusals, iso_time
@@ -57,9 +58,7 @@ async def json_body(request: Request) -> dict[str, Any]:
 
 
 def connector_options(body: dict[str, Any], runtime: Runtime) -> dict[str, Any]:
-    unknown = set(body) - set(_CONNECTOR_FIELDS) - {"name"}
-    if unknown:
-        raise ApiError(400, f"unknown field(s): {', '.join(sorted(unknown))}")
+    """Connector options from a body :class:`ConnectorRequest` validated (types and names)."""
     options = {_CONNECTOR_FIELDS[k]: v for k, v in body.items() if k != "name"}
     parser = options.get("parser")
     if parser is not None and parser not in runtime.parsers.parsers:
@@ -102,7 +101,7 @@ class ConnectorRoutes:
     async def create(self, request: Request) -> Response:
         started = time.perf_counter()
         self._auth(request, scopes.CONNECTORS_WRITE)
-        body = await json_body(request)
+        body = decode(await request.body(), ConnectorRequest).given()
         name = body.get("name")
         if not isinstance(name, str):
             raise ApiError(400, "field 'name' is required")
@@ -110,7 +109,7 @@ class ConnectorRoutes:
         self.rt.reload_keys()
         view = self._view(connector)
         view["api_key"] = key
-        return envelope([view], status=201, started=started)
+        return envelope([view], status=201, started=started, headers=NO_STORE)
 
     async def show(self, request: Request) -> Response:
         started = time.perf_counter()
@@ -121,7 +120,7 @@ class ConnectorRoutes:
     async def update(self, request: Request) -> Response:
         started = time.perf_counter()
         self._auth(request, scopes.CONNECTORS_WRITE)
-        body = await json_body(request)
+        body = decode(await request.body(), ConnectorRequest).given()
         connector = self.rt.catalog.update_connector(
             request.path_params["name"], **connector_options(body, self.rt)
         )
@@ -143,7 +142,7 @@ class ConnectorRoutes:
         view = self._view(connector)
         view["api_key"] = key
         view["old_keys_until"] = iso_time(time.time() + seconds) if seconds > 0 else None
-        return envelope([view], started=started)
+        return envelope([view], started=started, headers=NO_STORE)
 
     async def errors(self, request: Request) -> Response:
         """The connector's recent refused requests, newest first (``?limit=``, 1-100)."""
@@ -175,6 +174,7 @@ def routes(runtime: Runtime) -> list[BaseRoute]:
 
     async def status(request: Request) -> Response:
         started = time.perf_counter()
+        require_metrics_access(request, runtime)
         partitions = []
         for p, reader in runtime.readers.items():
             start, end = reader.bounds()
@@ -193,6 +193,7 @@ def routes(runtime: Runtime) -> list[BaseRoute]:
         )
 
     async def metrics(request: Request) -> Response:
+        require_metrics_access(request, runtime)
         runtime.flush_metrics()
         body, content_type = runtime.metrics.render()
         return Response(body, media_type=content_type)

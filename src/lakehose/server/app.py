@@ -5,11 +5,13 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
+import orjson
 from starlette.applications import Starlette
+from starlette.responses import Response
 from starlette.routing import BaseRoute
 
 from lakehose.server import api, clients_api, oauth, search, streams
-from lakehose.server.errors import EXCEPTION_HANDLERS
+from lakehose.server.errors import EXCEPTION_HANDLERS, error
 from lakehose.server.hec import HecHandler, Receive, Scope, Send, route_of
 from lakehose.server.runtime import Runtime
 
@@ -49,7 +51,28 @@ class LakehoseApp:
         )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and route_of(scope["path"]) is not None:
+        hec = scope["type"] == "http" and route_of(scope["path"]) is not None
+        if scope["type"] == "http" and _authorizations(scope) > 1:
+            await _duplicate_authorization(hec, scope, receive, send)
+            return
+        if hec:
             await self.hec(scope, receive, send)
             return
         await self.web(scope, receive, send)
+
+
+def _authorizations(scope: Scope) -> int:
+    return sum(1 for name, _ in scope["headers"] if name == b"authorization")
+
+
+async def _duplicate_authorization(hec: bool, scope: Scope, receive: Receive, send: Send) -> None:
+    """Two ``Authorization`` headers: which one counts would differ between proxies and
+    routes (HEC took the last, the API the first), so none does: 400 on every route."""
+    text = "more than one Authorization header; send one"
+    if hec:
+        reply: Response = Response(
+            orjson.dumps({"text": text, "code": 400}), 400, media_type="application/json"
+        )
+    else:
+        reply = error(400, text)
+    await reply(scope, receive, send)

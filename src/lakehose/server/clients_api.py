@@ -1,7 +1,8 @@
 """``/api/v1/clients``: the CLI's ``client`` commands over HTTP, for an admin token.
 
 A caller can grant only scopes it holds itself, so a ``clients:write`` token cannot
-mint an ``admin`` client. A new client's secret is in the creation reply only.
+mint an ``admin`` client; likewise it can revoke only a client whose scopes it could
+have granted. A new client's secret is in the creation reply only.
 """
 
 from __future__ import annotations
@@ -14,8 +15,8 @@ from starlette.routing import BaseRoute, Route
 
 from lakehose.auth import scopes
 from lakehose.errors import ScopeError
-from lakehose.server.api import json_body
-from lakehose.server.errors import ApiError, envelope
+from lakehose.server.bodies import ClientRequest, decode
+from lakehose.server.errors import NO_STORE, envelope
 from lakehose.server.runtime import Runtime
 from lakehose.server.security import require, require_admin_origin
 from lakehose.storage.catalog import AccessToken
@@ -45,28 +46,29 @@ class ClientRoutes:
     async def create(self, request: Request) -> Response:
         started = time.perf_counter()
         caller = self._auth(request)
-        body = await json_body(request)
-        unknown = set(body) - {"name", "scopes"}
-        if unknown:
-            raise ApiError(400, f"unknown field(s): {', '.join(sorted(unknown))}")
-        name, wanted = body.get("name"), body.get("scopes")
-        if not isinstance(name, str):
-            raise ApiError(400, "field 'name' is required")
-        if not isinstance(wanted, list) or not all(isinstance(s, str) for s in wanted):
-            raise ApiError(400, "field 'scopes' must be a list of scope names")
+        body = decode(await request.body(), ClientRequest)
+        name, wanted = body.name, body.scopes
         granted = scopes.validate(wanted)
         missing = [s for s in granted if s not in scopes.expand(caller.scopes)]
         if missing:
             raise ScopeError(missing[0])
         client, secret = self.rt.catalog.create_client(name, granted)
         return envelope(
-            [{**client.to_dict(), "client_secret": secret}], status=201, started=started
+            [{**client.to_dict(), "client_secret": secret}],
+            status=201,
+            started=started,
+            headers=NO_STORE,
         )
 
     async def revoke(self, request: Request) -> Response:
         started = time.perf_counter()
-        self._auth(request)
-        client = self.rt.catalog.revoke_client(request.path_params["client"])
+        caller = self._auth(request)
+        target = self.rt.catalog.get_client(request.path_params["client"])
+        beyond = [s for s in target.scopes if s not in scopes.expand(caller.scopes)]
+        if beyond:  # only a client it could have created: clients:write cannot revoke admin
+            raise ScopeError(beyond[0])
+        client = self.rt.catalog.revoke_client(target.client_id)
+        self.rt.catalog_moved()  # its open feeds end now
         return envelope([client.to_dict()], started=started)
 
 

@@ -5,9 +5,10 @@ Theory of operation
 *Opening.* The request carries ``Authorization: Token <session token>`` from
 discovery. The session must be live (not past ``expires_at + session_grace``) and
 issued for this partition (and appId, when the query names one). Then the feed
-claims the catalog's connection slot for ``(appId, partition)``; the slot is shared
-by every worker process, so a second feed for the same appId and partition gets
-401 whichever worker it lands on, and the first one is left alone.
+claims the catalog's connection slot for ``(API client, appId, partition)``; the slot
+is shared by every worker process, so a second feed of the same client for the same
+appId and partition gets 401 whichever worker it lands on, and the first one is left
+alone. Another client's feeds never touch it.
 
 *Three tasks per connection.* The **pump** moves events: it reads a few record
 batches at a time from the partition (``batches_from``), renders them
@@ -17,8 +18,11 @@ step's batches in memory. Between steps it yields to the event loop. When it has
 caught up it waits on ``Runtime.wait_for_end_past``, which wakes it when any
 worker commits past its position; after ``heartbeat_interval`` of idleness it
 writes a bare ``\\r\\n``. The **watcher** awaits ``receive()`` until uvicorn
-reports ``http.disconnect``, which happens as soon as the socket is closed, and at
-the latest when a keep-alive write to a dead peer fails. The **supervisor** (the
+reports ``http.disconnect``, which happens as soon as the socket is closed. A peer
+that vanished without a FIN never closes it: every half interval the supervisor
+asks the kernel whether the feed's writes were retransmitted without any
+acknowledgement for a whole interval (``peer.py``), and if so ends the feed
+("peer gone"). The **supervisor** (the
 request's own coroutine) waits for either, and meanwhile heartbeats the slot and
 re-reads the session every ``heartbeat_interval`` and at the session's deadline
 (a refresh, handled by any worker, moves the deadline; revoking the client deletes
@@ -44,6 +48,7 @@ import asyncio
 import itertools
 import logging
 import os
+import socket
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass, field
@@ -53,10 +58,11 @@ from urllib.parse import parse_qsl
 from starlette.requests import Request
 
 from lakehose.auth.secrets import digest
-from lakehose.errors import AuthError, LakehoseError
+from lakehose.errors import AuthError, LakehoseError, LimitError
 from lakehose.server import stream_params
 from lakehose.server.errors import ApiError, error, status_for
 from lakehose.server.falcon_envelope import KEEPALIVE, FeedFormat, render_batch
+from lakehose.server.peer import SOCKET_KEY, peer_gone
 from lakehose.server.runtime import Runtime
 from lakehose.server.security import credential
 from lakehose.storage.catalog import StreamSession
@@ -72,6 +78,7 @@ READ_BATCHES = 4  # record batches read per step (a batch holds at most 2,000 ev
 SEND_BYTES = 128 * 1024  # send as soon as this much is rendered
 FINAL_SEND_TIMEOUT = 5.0
 TOO_SLOW = "consumer too slow"
+PEER_GONE = "peer gone"  # no acknowledgement of the keep-alive: vanished without a FIN
 _HEADERS = [
     (b"content-type", b"application/json"),
     (b"cache-control", b"no-store"),
@@ -88,12 +95,14 @@ class Feed:
     token_digest: bytes
     partition: int
     app_id: str
+    slot: str  # the connection lock's name: (API client, appId), with the partition beside it
     owner: str
     position: int
     first: int
     event_types: frozenset[str] | None
     format: FeedFormat
     deadline: float
+    sock: socket.socket | None = None  # to ask the kernel whether the peer is gone
     events: int = 0
     reason: str = ""
     started: float = field(default_factory=time.perf_counter)
@@ -134,7 +143,7 @@ class DataFeed:
         try:
             await self._serve(feed, receive, send)
         finally:
-            self.rt.catalog.release_connection(feed.app_id, feed.partition, feed.owner)
+            self.rt.catalog.release_connection(feed.slot, feed.partition, feed.owner)
             metrics.stream_connections.dec()
             self._log(scope, number, 200, feed)
 
@@ -172,7 +181,13 @@ class DataFeed:
         else:
             position = max(query.offset, start)
         owner = f"{os.getpid()}-{next(_owner_ids)}"
-        if not self._claim(session.app_id, partition, owner, position):
+        slot = slot_name(session.client_id, session.app_id)
+        feeds = self.rt.catalog.open_feeds(slot_name(session.client_id, ""))
+        if feeds >= s.max_feeds_per_client:
+            raise LimitError(
+                f"this client has {feeds} open data feeds, its limit (max_feeds_per_client)", 5.0
+            )
+        if not self._claim(slot, partition, owner, position):
             raise AuthError(
                 f"appId {session.app_id} already has an active connection on partition {partition}"
             )
@@ -181,12 +196,14 @@ class DataFeed:
             token_digest=token_digest,
             partition=partition,
             app_id=session.app_id,
+            slot=slot,
             owner=owner,
             position=position,
             first=position,
             event_types=query.event_types,
             format=FeedFormat(self.customer_id(), flat=query.format == "flatjson"),
             deadline=session.expires_at + s.session_grace,
+            sock=scope.get(SOCKET_KEY),
         )
 
     def _claim(self, app_id: str, partition: int, owner: str, position: int) -> bool:
@@ -225,7 +242,11 @@ class DataFeed:
             for task in (pump, watcher, stopper):
                 task.cancel()
             await asyncio.gather(pump, watcher, stopper, return_exceptions=True)
-        if feed.reason not in ("disconnected", TOO_SLOW):  # a stalled consumer takes no last chunk
+        if feed.reason not in (
+            "disconnected",
+            TOO_SLOW,
+            PEER_GONE,
+        ):  # a stalled consumer takes no last chunk
             try:
                 await asyncio.wait_for(
                     send({"type": "http.response.body", "body": b"", "more_body": False}),
@@ -246,11 +267,17 @@ class DataFeed:
         catalog = self.rt.catalog
         interval = s.heartbeat_interval
         next_beat = time.time() + interval
+        next_probe = time.time() + interval / 2
         while True:
-            timeout = max(0.0, min(next_beat, feed.deadline) - time.time())
+            timeout = max(0.0, min(next_beat, feed.deadline, next_probe) - time.time())
+            # a revocation (here, or seen in the catalog by the reload task) ends it at once
+            moved = asyncio.ensure_future(self.rt.catalog_change.wait())
             done, _ = await asyncio.wait(
-                {watcher, pump, stopper}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
+                {watcher, pump, stopper, moved},
+                timeout=timeout,
+                return_when=asyncio.FIRST_COMPLETED,
             )
+            moved.cancel()
             if watcher in done:
                 return "disconnected"
             if stopper in done:
@@ -276,9 +303,13 @@ class DataFeed:
                     return "error"
                 return "stopped"
             now = time.time()
+            if now >= next_probe:
+                next_probe = now + interval / 2
+                if peer_gone(feed.sock, interval):  # unacknowledged for a keep-alive interval
+                    return PEER_GONE
             if now >= next_beat:
                 if not catalog.heartbeat_connection(
-                    feed.app_id, feed.partition, feed.owner, feed.position
+                    feed.slot, feed.partition, feed.owner, feed.position
                 ):
                     return "connection slot lost"
                 next_beat = now + interval
@@ -374,6 +405,12 @@ class DataFeed:
             feed.reason or "-",
             (time.perf_counter() - feed.started) * 1000,
         )
+
+
+def slot_name(client_id: str, app_id: str) -> str:
+    """The one-connection lock is per API client: another client using the same appId
+    (the CLI's default, say) neither locks this one out nor learns that the appId is in use."""
+    return f"{client_id}/{app_id}"
 
 
 def _process_alive(pid_text: str) -> bool:

@@ -42,6 +42,10 @@ def meta(started: float | None = None, **extra: Any) -> dict[str, Any]:
     }
 
 
+# on every reply that carries a secret or events: no cache (browser, proxy) may keep it
+NO_STORE = {"Cache-Control": "no-store"}
+
+
 def envelope(
     resources: Sequence[Any] | None = None,
     *,

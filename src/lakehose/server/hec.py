@@ -305,7 +305,7 @@ class HecHandler:
         try:
             return self._connector(headers, query)
         except Reply as refused:
-            if refused.code in (3, 4) and lockout.failed(address, time.monotonic()):
+            if refused.code in (3, 4) and self.rt.hec_key_failed(address):
                 log.warning(
                     "HEC: %d failed key checks from %s within %gs; refusing its requests (429)",
                     int(lockout.limit),

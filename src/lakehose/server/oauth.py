@@ -12,8 +12,9 @@ the Falcon envelope whether or not the token was live (RFC 7009); a client can
 revoke only its own tokens (an ``admin`` client, any token). Every worker checks tokens in the catalog, so a revoked
 token gets 401 everywhere at once.
 
-Failed attempts on either route are limited per client id and per source address
-(token buckets in the catalog, shared by all workers). Over the limit, every
+Failed attempts on either route are limited per (client id, source address) and per
+source address (token buckets in the catalog, shared by all workers), so wrong
+secrets sent from elsewhere never lock out a client. Over the limit, every
 attempt gets 429 with ``Retry-After`` before its secret is even checked.
 """
 
@@ -30,6 +31,8 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from lakehose.auth import scopes
+from lakehose.auth.lockout import address_group
+from lakehose.errors import LimitError
 from lakehose.server.errors import envelope, error
 from lakehose.server.runtime import Runtime
 from lakehose.server.security import credential
@@ -37,7 +40,7 @@ from lakehose.storage.catalog import ApiClient, LoginLimit
 
 MAX_FORM_BYTES = 64 * 1024
 # failed attempts: a burst, then one more per interval
-CLIENT_BURST, CLIENT_PER_SECOND = 10.0, 1 / 6  # 10, then 10 a minute, per client id
+CLIENT_BURST, CLIENT_PER_SECOND = 10.0, 1 / 6  # 10, then 10 a minute, per client id+address
 ADDRESS_BURST, ADDRESS_PER_SECOND = 30.0, 1 / 2  # 30, then 30 a minute, per source address
 DENIED = "access denied, authorization failed"
 
@@ -57,9 +60,11 @@ async def read_form(request: Request) -> dict[str, str]:
 
 
 def login_limits(request: Request, client_id: str) -> list[LoginLimit]:
-    address = request.client.host if request.client else "-"
+    """A client id's failures count per source address: a stranger who guesses from one place
+    cannot lock out the real client calling from another; each address has its own bound."""
+    address = address_group(request.client.host if request.client else "-")
     return [
-        LoginLimit("client:" + client_id, CLIENT_BURST, CLIENT_PER_SECOND),
+        LoginLimit(f"client:{client_id}@{address}", CLIENT_BURST, CLIENT_PER_SECOND),
         LoginLimit("address:" + address, ADDRESS_BURST, ADDRESS_PER_SECOND),
     ]
 
@@ -109,7 +114,13 @@ def routes(runtime: Runtime) -> list[BaseRoute]:
         client = check(request, client_id, secret)
         if isinstance(client, Response):
             return client
-        access_token, info = runtime.catalog.issue_token(client, runtime.settings.token_ttl)
+        try:
+            access_token, info = runtime.catalog.issue_token(
+                client, runtime.settings.token_ttl, runtime.settings.max_tokens_per_client
+            )
+        except LimitError as exc:
+            seconds = max(1, math.ceil(exc.retry_after))
+            return error(429, exc.message, headers={"Retry-After": str(seconds)})
         body = {
             "access_token": access_token,
             "token_type": "bearer",
@@ -138,7 +149,8 @@ def routes(runtime: Runtime) -> list[BaseRoute]:
         if not value:
             return error(400, "the token to revoke is required (form field 'token')")
         owner = None if scopes.ADMIN in client.scopes else client.client_id
-        runtime.catalog.revoke_token(value, owner)
+        if runtime.catalog.revoke_token(value, owner):
+            runtime.catalog_moved()  # feeds of the sessions issued with it end now
         return envelope([])
 
     return [

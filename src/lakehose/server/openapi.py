@@ -35,9 +35,19 @@ def _falcon(description: str, resource: str | None = None) -> dict[str, Any]:
 
 
 _ERRORS = {
-    "400": _falcon("Bad request: errors[0].message says what"),
+    "400": _falcon(
+        "Bad request: errors[0].message says what (a field of the wrong type is named; "
+        "two Authorization headers are a 400 on every route)"
+    ),
     "401": _falcon("Missing, unknown, expired or revoked bearer token"),
     "403": _falcon("The token lacks the scope, or the caller is not on a loopback address"),
+}
+_METRICS_ACCESS = {
+    "401": _falcon("metrics_token is set and no valid bearer token was sent"),
+    "403": _falcon(
+        "Not from a loopback address (allow_remote_metrics is off), or the token lacks "
+        "metrics:read (metrics_token is set)"
+    ),
 }
 _HEC_REPLIES = {
     "200": _json(_ref("HecReply"), "Success (code 0); ackId when the connector has acks on"),
@@ -228,7 +238,9 @@ def _api_paths() -> dict[str, Any]:
                     ),
                     **_ERRORS,
                     "400": _falcon(
-                        "Bad query (errors[0] has line and column), time, limit or cursor"
+                        "Bad query (errors[0] has line and column; a regex construct RE2 "
+                        "cannot run, such as a backreference or lookaround, is named), "
+                        "time, limit or cursor (cursors are signed: a changed one is refused)"
                     ),
                     "422": _falcon("The search scanned longer than search_timeout and was stopped"),
                 },
@@ -243,7 +255,10 @@ def _api_paths() -> dict[str, Any]:
                     "201": _json(_ref("AccessToken"), "The token (expires_in is an integer)"),
                     "400": _falcon("client_id or client_secret missing"),
                     "403": _falcon("access denied, authorization failed"),
-                    "429": _falcon("Too many failed attempts; see Retry-After"),
+                    "429": _falcon(
+                        "Too many failed attempts from this address, or the client holds "
+                        "max_tokens_per_client live tokens; see Retry-After"
+                    ),
                 },
             }
         },
@@ -269,7 +284,11 @@ def _api_paths() -> dict[str, Any]:
                     app_id,
                     {"name": "format", "in": "query", "schema": {"enum": ["json", "flatjson"]}},
                 ],
-                "responses": {"200": _falcon("Streams", "StreamResource"), **_ERRORS},
+                "responses": {
+                    "200": _falcon("Streams", "StreamResource"),
+                    **_ERRORS,
+                    "429": _falcon("The client holds max_sessions_per_client live sessions"),
+                },
             }
         },
         "/sensors/entities/datafeed/v1/{partition}": {
@@ -306,7 +325,11 @@ def _api_paths() -> dict[str, Any]:
                         "content": {JSON: {"schema": _ref("FalconEvent")}},
                     },
                     "400": _falcon("Bad offset, appId or parameter"),
-                    "401": _falcon("Bad or expired session token, or appId busy on this partition"),
+                    "401": _falcon(
+                        "Bad, expired or revoked session token, or this client's appId busy "
+                        "on this partition"
+                    ),
+                    "429": _falcon("The client holds max_feeds_per_client open feeds"),
                 },
             }
         },
@@ -343,18 +366,23 @@ def _api_paths() -> dict[str, Any]:
             "get": {
                 "summary": "Version, health, workers, partitions' offsets",
                 "tags": ["lakehose"],
-                "responses": {"200": _falcon("Status")},
+                "description": "Loopback only unless allow_remote_metrics; a bearer token with "
+                "metrics:read when metrics_token is set",
+                "responses": {"200": _falcon("Status"), **_METRICS_ACCESS},
             }
         },
         "/metrics": {
             "get": {
                 "summary": "Prometheus metrics of every worker",
                 "tags": ["lakehose"],
+                "description": "Loopback only unless allow_remote_metrics; a bearer token with "
+                "metrics:read when metrics_token is set",
                 "responses": {
                     "200": {
                         "description": "Prometheus text",
                         "content": {"text/plain": {"schema": {"type": "string"}}},
-                    }
+                    },
+                    **_METRICS_ACCESS,
                 },
             }
         },
@@ -492,6 +520,7 @@ def _api_paths() -> dict[str, Any]:
                         JSON: {
                             "schema": {
                                 "type": "object",
+                                "additionalProperties": False,
                                 "required": ["name", "scopes"],
                                 "properties": {
                                     "name": {"type": "string"},
@@ -655,6 +684,9 @@ def _schemas() -> dict[str, Any]:
         },
         "ConnectorRequest": {
             "type": "object",
+            "description": 'Each field has exactly this type (no coercion: "false" is no '
+            "boolean); a field of another type, or an unknown one, is a 400 naming it",
+            "additionalProperties": False,
             "properties": {
                 "name": string,
                 "description": string,
@@ -667,8 +699,8 @@ def _schemas() -> dict[str, Any]:
                 "ack": {"type": "boolean"},
                 "allow_query_token": {"type": "boolean"},
                 "enabled": {"type": "boolean"},
-                "rate_rps": {"type": "number"},
-                "rate_bps": {"type": "number"},
+                "rate_rps": {"type": ["number", "null"], "description": "null: no limit"},
+                "rate_bps": {"type": ["number", "null"], "description": "null: no limit"},
             },
         },
         "Connector": {
@@ -699,6 +731,7 @@ def _schemas() -> dict[str, Any]:
         },
         "SearchRequest": {
             "type": "object",
+            "additionalProperties": False,
             "properties": {
                 "query": {"type": "string", "description": "e.g. failed | groupBy(host)"},
                 "start": {

@@ -31,7 +31,14 @@ hold more than the limit, so an ordinary request pays two comparisons.
 so a response's head and body leave in one ``send`` (see ``server/http.py``).
 
 *Connection bound* (``max_connections`` per worker): a connection beyond it gets
-``503`` with ``Retry-After`` and is closed at once, before anything is read.
+``503`` with ``Retry-After`` and is closed at once, before anything is read. One
+address (IPv6: its /64) may hold at most ``max_connections_per_address`` of them
+(and never more than half), so slow connections from one place cannot take the
+server from every other sender.
+
+*The socket in the scope*: each request's scope carries its connection's socket
+(:data:`SOCKET_KEY`), so the data feed can ask the kernel whether the peer is
+still there (``server/peer.py``).
 
 Deadlines are checked by one sweep per worker (every half second at most) over
 the open connections, not by a timer per request: the ingest path only stamps
@@ -53,11 +60,13 @@ import httptools
 import orjson
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+from lakehose.auth.lockout import address_group
 from lakehose.config import Settings
 from lakehose.server.errors import error
 from lakehose.server.hec import route_of
 from lakehose.server.http import CoalescingTransport
 from lakehose.server.metrics import Metrics
+from lakehose.server.peer import SOCKET_KEY
 
 MAX_HEADERS = 256
 SWEEP_INTERVAL = 0.5
@@ -75,6 +84,10 @@ class Limits:
         self.body_timeout = settings.body_timeout
         self.max_header_bytes = settings.max_header_bytes
         self.max_connections = settings.max_connections
+        # 0: no cap; at most half of max_connections, so one address never takes them all
+        cap = settings.max_connections_per_address
+        self.per_address = min(cap, max(1, settings.max_connections // 2)) if cap else 0
+        self.by_address: dict[str, int] = {}
         self.metrics = metrics
         self.interval = min(SWEEP_INTERVAL, settings.header_timeout / 2, settings.body_timeout / 2)
         self.connections: set[Any] | None = None
@@ -113,15 +126,33 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         self._head_raw = 0  # every chunk so far in which the headers were under way
         self._chunk = 0  # the chunk being parsed
         self._body_since: float | None = None  # a non-HEC body is under way: last byte at
+        self._address: str | None = None
         super().connection_made(transport)
         self.transport = CoalescingTransport(transport, self.loop)  # type: ignore[assignment]
         limits = self.limits
         limits.start(self.loop, self.connections)
+        self._socket = transport.get_extra_info("socket")
         if len(self.connections) > limits.max_connections:
             self._refuse(503, "Server is busy", "connections", retry_after=1, hec_code=9)
+            return
+        peer = transport.get_extra_info("peername")
+        if limits.per_address and isinstance(peer, tuple):
+            self._address = address_group(str(peer[0]))
+            held = limits.by_address.get(self._address, 0) + 1
+            limits.by_address[self._address] = held
+            if held > limits.per_address:
+                self._refuse(
+                    503, "Server is busy", "address_connections", retry_after=1, hec_code=9
+                )
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._head_since = self._body_since = None
+        if self._address is not None:
+            by_address = self.limits.by_address
+            left = by_address.pop(self._address, 1) - 1
+            if left > 0:
+                by_address[self._address] = left
+            self._address = None
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
@@ -157,6 +188,7 @@ class GuardedHttpProtocol(HttpToolsProtocol):
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
+        self.scope[SOCKET_KEY] = self._socket  # type: ignore[literal-required]  # for peer.py
         if self._head_since is None:
             self._head_since = self.loop.time()
         self._head_begun = True

@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import secrets
 import shutil
 import sqlite3
 import time
@@ -33,13 +34,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from lakehose.auth.lockout import Lockout
+from lakehose.auth.lockout import Lockout, address_group
 from lakehose.config import Settings
 from lakehose.logs import AccessLog, access_log_for
 from lakehose.parsers.formats import ParserRegistry
 from lakehose.server.body import BodyDeadlines
 from lakehose.server.metrics import Metrics
-from lakehose.storage.catalog import Catalog, Connector, KeyIndex
+from lakehose.server.search_pool import CONCURRENT_SEARCHES, SearchPool
+from lakehose.storage.catalog import Catalog, Connector, KeyIndex, LoginLimit
 from lakehose.storage.committer import GroupCommitter
 from lakehose.storage.refusals import RefusalBuffer
 from lakehose.storage.sqlite import PartitionReader, PartitionWriter
@@ -47,6 +49,7 @@ from lakehose.storage.sqlite import PartitionReader, PartitionWriter
 log = logging.getLogger(__name__)
 
 RELOAD_INTERVAL = 0.5
+HEC_LOCKOUT = "hec:"  # login_failures rows of failed HEC keys, per address group
 METRICS_INTERVAL = 1.0
 
 
@@ -111,6 +114,7 @@ class Runtime:
         )
         self.refusals = RefusalBuffer()  # written to the catalog's ring every second
         self.shutting_down = False
+        self.catalog_change = asyncio.Event()
         self.started_at = time.time()
         self.loop: asyncio.AbstractEventLoop
 
@@ -121,6 +125,11 @@ class Runtime:
         self.loop = asyncio.get_running_loop()
         self.stopping = asyncio.Event()
         self.catalog = Catalog(s.catalog_path)
+        # signs search cursors: one per data directory, so any worker can continue a page
+        self.server_key = bytes.fromhex(
+            self.catalog.set_setting_once("server_key", secrets.token_hex(32))
+        )
+        self.searches = SearchPool(s.data_dir, s.partitions, self.server_key, CONCURRENT_SEARCHES)
         self.reload_keys()
         self.reload_parsers()
         for p in range(s.partitions):
@@ -168,6 +177,8 @@ class Runtime:
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        if hasattr(self, "searches"):
+            self.searches.close()
         for committer in self.committers.values():
             await asyncio.to_thread(committer.close)
         for reader in self.readers.values():
@@ -194,7 +205,49 @@ class Runtime:
     def _reload_if_changed(self) -> None:
         if self.catalog.data_version() != self._keys.version:
             self.reload_keys()
+            self.catalog_moved()
+            self._sync_lockouts()
         self.reload_parsers()
+
+    # failed HEC keys: one allowance per address, whatever the number of workers
+
+    def _hec_limit(self) -> LoginLimit:
+        s = self.settings
+        return LoginLimit(
+            "", float(s.hec_auth_fail_limit), s.hec_auth_fail_limit / s.hec_auth_fail_window
+        )
+
+    def hec_key_failed(self, address: str) -> bool:
+        """Count a failed HEC key check here and in the catalog; True when it locks the
+        address out (this worker at once, the others within ``RELOAD_INTERVAL``)."""
+        now = time.monotonic()
+        locked = self.lockout.failed(address, now)
+        if self.settings.hec_auth_fail_limit <= 0:
+            return locked
+        group = address_group(address)
+        limit = self._hec_limit()
+        shared = [LoginLimit(HEC_LOCKOUT + group, limit.burst, limit.per_second)]
+        self.catalog.login_failed(shared)
+        wait = self.catalog.login_wait(shared)
+        if wait > 0:
+            locked = locked or self.lockout.wait(address, now) == 0
+            self.lockout.lock(group, now + wait)
+        return locked
+
+    def _sync_lockouts(self) -> None:
+        if self.settings.hec_auth_fail_limit <= 0:
+            return
+        now = time.monotonic()
+        for group, wait in self.catalog.locked_out(
+            HEC_LOCKOUT, self._hec_limit().per_second
+        ).items():
+            self.lockout.lock(group, now + wait)
+
+    def catalog_moved(self) -> None:
+        """Wake whoever waits on :attr:`catalog_change` (open feeds re-check their session):
+        called when another process committed to the catalog, or a route here revoked."""
+        event, self.catalog_change = self.catalog_change, asyncio.Event()
+        event.set()
 
     def connector_for_key(self, key: str, digest: bytes) -> Connector | None:
         keys = self._keys

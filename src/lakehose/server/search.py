@@ -8,100 +8,65 @@ columns, the resolved time range, how many events were scanned and matched,
 milliseconds taken) and ``pagination`` (``next_cursor`` when an event list has
 more: send it back, with the same query, for the next page).
 
-A search runs in a worker thread on its own read connections, so ingest and
-streams on the same worker keep going while it scans.
+A search runs in a child process of the worker (``search_pool.py``), so ingest
+and streams on the same worker keep going while it scans, and ``search_timeout``
+holds whatever the query does.
 """
 
 from __future__ import annotations
 
-import asyncio
 import time
-from typing import Any
 
+from msgspec import UnsetType
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from lakehose.auth import scopes
-from lakehose.query import Plan, TimeRange, plan_query, time_range
-from lakehose.server.api import json_body
-from lakehose.server.errors import ApiError, envelope
+from lakehose.query import plan_query, time_range
+from lakehose.server.bodies import SearchRequest, decode
+from lakehose.server.errors import NO_STORE, ApiError, envelope
 from lakehose.server.runtime import Runtime
+from lakehose.server.search_pool import SearchJob
 from lakehose.server.security import require
-from lakehose.storage.search import DEFAULT_LIMIT, MAX_LIMIT, Search, open_readers
-
-FIELDS = frozenset({"query", "start", "end", "limit", "cursor"})
-CONCURRENT_SEARCHES = 4  # per worker process
+from lakehose.storage.search import DEFAULT_LIMIT, MAX_LIMIT
 
 
-def _limit(body: dict[str, Any]) -> int:
-    limit = body.get("limit", DEFAULT_LIMIT)
-    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_LIMIT:
+def _limit(body: SearchRequest) -> int:
+    limit = DEFAULT_LIMIT if isinstance(body.limit, UnsetType) else body.limit
+    if not 1 <= limit <= MAX_LIMIT:
         raise ApiError(400, f"limit must be a whole number from 1 to {MAX_LIMIT}")
     return limit
-
-
-def _time(body: dict[str, Any], key: str) -> str | int | float | None:
-    value = body.get(key)
-    if value is None or (isinstance(value, str | int | float) and not isinstance(value, bool)):
-        return value
-    raise ApiError(400, f"{key} must be a string (15m, 24h, 2024-05-01T00:00:00Z) or epoch number")
 
 
 class SearchRoutes:
     def __init__(self, runtime: Runtime) -> None:
         self.rt = runtime
-        self._slots = asyncio.Semaphore(CONCURRENT_SEARCHES)
-
-    def _run(
-        self, plan: Plan, span: TimeRange, limit: int, cursor: str | None
-    ) -> tuple[list[dict[str, Any]], Search]:
-        readers = open_readers(self.rt.settings.data_dir, self.rt.settings.partitions)
-        try:
-            search = Search(
-                plan,
-                readers,
-                span,
-                limit=limit,
-                cursor=cursor,
-                time_limit=self.rt.settings.search_timeout,
-            )
-            return list(search.rows()), search
-        finally:
-            for reader in readers:
-                reader.close()
 
     async def search(self, request: Request) -> Response:
         started = time.perf_counter()
         require(request, self.rt, scopes.SEARCH_READ)
-        body = await json_body(request)
-        unknown = set(body) - FIELDS
-        if unknown:
-            raise ApiError(400, f"unknown field(s): {', '.join(sorted(unknown))}")
-        query = body.get("query", "")
-        if not isinstance(query, str):
-            raise ApiError(400, "query must be a string")
-        cursor = body.get("cursor")
-        if cursor is not None and not isinstance(cursor, str):
-            raise ApiError(400, "cursor must be a string")
+        body = decode(await request.body(), SearchRequest)
+        query, cursor = body.query, body.cursor
         limit = _limit(body)
         plan = plan_query(query)
-        span = time_range(_time(body, "start"), _time(body, "end"))
-        async with self._slots:
-            rows, search = await asyncio.to_thread(self._run, plan, span, limit, cursor)
+        span = time_range(body.start, body.end)
+        job = SearchJob(query, span, limit, cursor, self.rt.settings.search_timeout)
+        found = await self.rt.searches.run(job)
         return envelope(
-            rows,
+            found.rows,
             started=started,
+            headers=NO_STORE,
             extra_meta={
                 "search": {
                     "kind": plan.kind,
                     "columns": list(plan.columns),
-                    "start": search.span.start,
-                    "end": search.span.end,
-                    "truncated": search.truncated,
-                    **search.stats.to_dict(),
+                    "start": found.span.start,
+                    "end": found.span.end,
+                    "truncated": found.truncated,
+                    **found.stats,
                 },
-                "pagination": {"limit": limit, "next_cursor": search.next_cursor},
+                "pagination": {"limit": limit, "next_cursor": found.next_cursor},
             },
         )
 

@@ -25,11 +25,13 @@ def credential(request: Request, scheme: str) -> str | None:
 
 
 def is_loopback(request: Request) -> bool:
+    """Whether the caller's address is a loopback IP literal; a name (``localhost``, which a
+    trusted proxy may pass on from ``X-Forwarded-For``) is not an address and never is."""
     host = request.client.host if request.client else ""
     try:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
-        return host in ("localhost", "testclient")
+        return False
 
 
 def require(request: Request, runtime: Runtime, scope: str) -> AccessToken:
@@ -51,3 +53,16 @@ def require_admin_origin(request: Request, runtime: Runtime) -> None:
     """Administration only from loopback addresses unless ``allow_remote_admin`` is set."""
     if not runtime.settings.allow_remote_admin and not is_loopback(request):
         raise ScopeError("admin from a loopback address (set allow_remote_admin to lift this)")
+
+
+def require_metrics_access(request: Request, runtime: Runtime) -> None:
+    """``/metrics`` and ``/api/v1/status`` name connectors and show counts and offsets:
+    loopback only unless ``allow_remote_metrics``; a ``metrics:read`` token if
+    ``metrics_token``."""
+    settings = runtime.settings
+    if not settings.allow_remote_metrics and not is_loopback(request):
+        raise ScopeError("metrics from a loopback address (set allow_remote_metrics to lift this)")
+    if settings.metrics_token:
+        from lakehose.auth.scopes import METRICS_READ
+
+        require(request, runtime, METRICS_READ)

@@ -61,10 +61,13 @@ class StreamRoutes:
             request.headers.get("host"),
             f"{server[0]}:{server[1]}",
         )
+        self.rt.catalog.reserve_sessions(
+            token.client_id, s.partitions, s.max_sessions_per_client, s.session_grace
+        )
         resources: list[dict[str, Any]] = []
         for p in range(s.partitions):
             session_token, session = self.rt.catalog.create_session(
-                token.client_id, app, p, s.session_ttl
+                token.client_id, app, p, s.session_ttl, issuer=token.digest
             )
             resources.append(
                 {

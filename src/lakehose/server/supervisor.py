@@ -22,12 +22,15 @@ import fcntl
 import logging
 import multiprocessing
 import os
+import shlex
 import signal
 import socket
+import sys
 import time
 from collections.abc import Callable, Iterator
 from multiprocessing.process import BaseProcess
 from multiprocessing.synchronize import Event as EventType
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -40,6 +43,21 @@ from lakehose.storage.lake import hec_url, open_data_dir, server_info_path
 
 log = logging.getLogger(__name__)
 PR_SET_PDEATHSIG = 1
+
+
+KEY_FILE = "default-api-key"
+KEY_FILE_NOTE = "readable by this user only; store it elsewhere, then delete the file"
+
+
+def write_key_file(data_dir: Path, key: str) -> Path:
+    """The first connector's key in a 0600 file of the data directory, when no terminal
+    is there to show it to."""
+    path = data_dir / KEY_FILE
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        os.fchmod(f.fileno(), 0o600)
+        f.write(key + "\n")
+    return path
 
 
 def make_socket(host: str, port: int, *, reuse_port: bool) -> socket.socket:
@@ -222,11 +240,20 @@ class Supervisor:
             f"lakehose {lakehose.__version__}: data in {settings.data_dir}, {settings.workers} worker(s)"
         )
         collector = hec_url(settings.replace(public_url=settings.public_url or url))
-        if key:
+        insecure = " -k" if settings.tls_cert else ""
+        if key and not sys.stdout.isatty():  # a log or a pipe others may read: not the key
+            path = write_key_file(settings.data_dir, key)
+            say(f'Created connector "default". Its API key is in {path} ({KEY_FILE_NOTE})')
+            say("Send an event:")
+            quoted = shlex.quote(str(path))
+            say(
+                f'    curl{insecure} {collector} -H "Authorization: Splunk $(cat {quoted})" '
+                '-d \'{"event": "hello, lake"}\''
+            )
+        elif key:
             say('Created connector "default". Its API key, shown only this once:')
             say(f"    {key}")
             say("Send an event:")
-            insecure = " -k" if settings.tls_cert else ""
             say(
                 f"    curl{insecure} {collector} -H 'Authorization: Splunk {key}' "
                 '-d \'{"event": "hello, lake"}\''

@@ -21,7 +21,7 @@ import orjson
 
 from lakehose.auth import scopes as scope_names
 from lakehose.auth import secrets
-from lakehose.errors import ConflictError, NotFoundError
+from lakehose.errors import ConflictError, LimitError, NotFoundError
 from lakehose.storage import migrations
 from lakehose.storage.sqlite import connect, connect_readonly
 
@@ -129,6 +129,7 @@ class AccessToken:
     scopes: frozenset[str]
     issued_at: int
     expires_at: int
+    digest: bytes = b""  # the token's SHA-256, to name it without the secret
 
 
 @dataclass(frozen=True, slots=True)
@@ -483,12 +484,28 @@ class Catalog:
             return None
         return self._client(rows[0][1:])
 
-    def issue_token(self, client: ApiClient, ttl: int) -> tuple[str, AccessToken]:
+    def issue_token(
+        self, client: ApiClient, ttl: int, limit: int | None = None
+    ) -> tuple[str, AccessToken]:
+        """A new bearer token; LimitError when the client holds ``limit`` live ones already.
+
+        Expired and revoked tokens are deleted here, so the table holds live ones only."""
         token = secrets.new_secret(32)
         now = int(time.time())
         info = AccessToken(client.client_id, frozenset(client.scopes), now, now + ttl)
         with self._tx() as c:
-            c.execute("DELETE FROM access_tokens WHERE expires_at < ?", (now - 3600,))
+            c.execute("DELETE FROM access_tokens WHERE expires_at <= ? OR revoked = 1", (now,))
+            if limit is not None:
+                live, soonest = c.execute(
+                    "SELECT COUNT(*), MIN(expires_at) FROM access_tokens WHERE client_id = ?",
+                    (client.client_id,),
+                ).fetchone()
+                if live >= limit:
+                    raise LimitError(
+                        f"this client holds {live} live access tokens, its limit "
+                        "(max_tokens_per_client); reuse one until it expires, or revoke one",
+                        max(1.0, float(soonest - now)),
+                    )
             c.execute(
                 "INSERT INTO access_tokens (token_hash, client_id, scopes, issued_at, expires_at) "
                 "VALUES (?, ?, ?, ?, ?)",
@@ -504,25 +521,33 @@ class Catalog:
 
     def check_token(self, token: str) -> AccessToken | None:
         """What a bearer token grants, or None if unknown, expired or revoked."""
+        token_digest = secrets.digest(token)
         rows = self._query(
             "SELECT client_id, scopes, issued_at, expires_at, revoked FROM access_tokens "
             "WHERE token_hash = ?",
-            (secrets.digest(token),),
+            (token_digest,),
         )
         if not rows or rows[0][4] or rows[0][3] <= time.time():
             return None
         client_id, scopes, issued, expires, _ = rows[0]
-        return AccessToken(client_id, frozenset(orjson.loads(scopes)), issued, expires)
+        return AccessToken(
+            client_id, frozenset(orjson.loads(scopes)), issued, expires, token_digest
+        )
 
     def revoke_token(self, token: str, client_id: str | None = None) -> bool:
-        """Revoke a bearer token (only if ``client_id`` holds it, when given); True if it was live."""
+        """Revoke a bearer token (only if ``client_id`` holds it, when given), and end the
+        stream sessions issued with it; True if it was live."""
         sql = "UPDATE access_tokens SET revoked = 1 WHERE token_hash = ? AND revoked = 0"
-        args: tuple[Any, ...] = (secrets.digest(token),)
+        token_digest = secrets.digest(token)
+        args: tuple[Any, ...] = (token_digest,)
         if client_id is not None:
             sql += " AND client_id = ?"
             args += (client_id,)
         with self._tx() as c:
-            return c.execute(sql, args).rowcount > 0
+            live = c.execute(sql, args).rowcount > 0
+            if live:
+                c.execute("DELETE FROM stream_sessions WHERE issuer = ?", (token_digest,))
+            return live
 
     # failed logins ---------------------------------------------------------------------
 
@@ -570,12 +595,32 @@ class Catalog:
             longest = max((lim.burst / lim.per_second for lim in limits), default=0.0)
             c.execute("DELETE FROM login_failures WHERE stamp < ?", (now - max(longest, 3600),))
 
+    def locked_out(self, prefix: str, per_second: float) -> dict[str, float]:
+        """Keys starting with ``prefix`` whose bucket holds less than one attempt now, and
+        the seconds until it will."""
+        now = time.time()
+        rows = self._query(
+            "SELECT key, tokens, stamp FROM login_failures WHERE substr(key, 1, ?) = ? "
+            "AND tokens + (? - stamp) * ? < 1.0",
+            (len(prefix), prefix, now, per_second),
+        )
+        return {
+            str(key)[len(prefix) :]: (1.0 - (tokens + (now - stamp) * per_second)) / per_second
+            for key, tokens, stamp in rows
+        }
+
     # stream sessions -------------------------------------------------------------------
 
     def create_session(
-        self, client_id: str, app_id: str, partition: int, ttl: float
+        self,
+        client_id: str,
+        app_id: str,
+        partition: int,
+        ttl: float,
+        issuer: bytes | None = None,
     ) -> tuple[str, StreamSession]:
-        """A new session token for ``(client, appId, partition)``, valid ``ttl`` seconds."""
+        """A new session token for ``(client, appId, partition)``, valid ``ttl`` seconds;
+        ``issuer`` is the digest of the bearer token that asked (revoking it ends the session)."""
         token = secrets.new_secret(32)
         now = time.time()
         session = StreamSession(client_id, app_id, partition, now, now + ttl)
@@ -583,11 +628,37 @@ class Catalog:
             c.execute("DELETE FROM stream_sessions WHERE expires_at < ?", (now - 3600,))
             c.execute(
                 "INSERT INTO stream_sessions "
-                "(token_hash, client_id, app_id, partition, issued_at, expires_at) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
-                (secrets.digest(token), client_id, app_id, partition, now, now + ttl),
+                "(token_hash, client_id, app_id, partition, issued_at, expires_at, issuer) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (secrets.digest(token), client_id, app_id, partition, now, now + ttl, issuer),
             )
         return token, session
+
+    def reserve_sessions(self, client_id: str, count: int, limit: int, grace: float) -> None:
+        """Delete sessions past their grace; LimitError if ``count`` more would exceed
+        ``limit`` live sessions of the client."""
+        now = time.time()
+        with self._tx() as c:
+            c.execute("DELETE FROM stream_sessions WHERE expires_at < ?", (now - grace,))
+            live, soonest = c.execute(
+                "SELECT COUNT(*), MIN(expires_at) FROM stream_sessions WHERE client_id = ?",
+                (client_id,),
+            ).fetchone()
+        if live + count > limit:
+            raise LimitError(
+                f"this client holds {live} live stream sessions; {count} more would pass its "
+                "limit (max_sessions_per_client); reuse a session (refresh it) instead of "
+                "discovering again",
+                max(1.0, float(soonest + grace - now)),
+            )
+
+    def open_feeds(self, slot_prefix: str) -> int:
+        """How many feed slots whose name starts with ``slot_prefix`` are held."""
+        rows = self._query(
+            "SELECT COUNT(*) FROM stream_connections WHERE substr(app_id, 1, ?) = ?",
+            (len(slot_prefix), slot_prefix),
+        )
+        return int(rows[0][0])
 
     def check_session(self, token: str) -> StreamSession | None:
         """The session a token names (expired or not), or None if unknown or revoked."""

@@ -26,7 +26,7 @@ ACTIVE_WINDOW = 300  # seconds since the last event for a connector to count as 
 def check_writable(path: Path) -> None:
     """Raise DataDirError unless ``path`` is (or can be made) a writable directory."""
     try:
-        path.mkdir(parents=True, exist_ok=True)
+        path.mkdir(mode=0o700, parents=True, exist_ok=True)
     except OSError as exc:
         raise DataDirError(str(path), exc.strerror or str(exc)) from exc
     if not path.is_dir():

@@ -164,13 +164,25 @@ CATALOG_MIGRATIONS: Sequence[Migration] = (
         ),
     ),
     (
+        # the bearer token a stream session was issued with: revoking it ends the session
+        "0004_session_issuer",
+        _script(
+            """
+            ALTER TABLE stream_sessions ADD COLUMN issuer BLOB;
+            CREATE INDEX stream_sessions_issuer ON stream_sessions(issuer);
+            CREATE INDEX stream_sessions_client ON stream_sessions(client_id, expires_at);
+            CREATE INDEX access_tokens_client ON access_tokens(client_id, expires_at)
+            """
+        ),
+    ),
+    (
         # `connector rotate --grace`: an old key keeps working until expires_at (epoch s)
-        "0004_api_key_expiry",
+        "0005_api_key_expiry",
         _script("ALTER TABLE api_keys ADD COLUMN expires_at REAL"),
     ),
     (
         # `connector errors NAME`: each connector's most recent refused requests (a ring)
-        "0005_connector_refusals",
+        "0006_connector_refusals",
         _script(
             """
             CREATE TABLE connector_refusals (
@@ -191,7 +203,7 @@ CATALOG_MIGRATIONS: Sequence[Migration] = (
     ),
     (
         # `lakehose status`: the next offset each open data feed will send (at its heartbeat)
-        "0006_stream_connection_position",
+        "0007_stream_connection_position",
         _script("ALTER TABLE stream_connections ADD COLUMN position INTEGER"),
     ),
 )

@@ -32,6 +32,7 @@ import base64
 import binascii
 import hashlib
 import heapq
+import hmac
 import logging
 import operator
 import time
@@ -157,7 +158,7 @@ class Cursor:
     positions: dict[int, int]
     span: TimeRange
 
-    def encode(self) -> str:
+    def encode(self, key: bytes) -> str:
         body = {
             "v": 1,
             "q": self.query_hash,
@@ -166,27 +167,48 @@ class Cursor:
             "s": self.span.start,
             "e": self.span.end,
         }
-        return base64.urlsafe_b64encode(orjson.dumps(body)).decode().rstrip("=")
+        data = base64.urlsafe_b64encode(orjson.dumps(body)).decode().rstrip("=")
+        return f"{data}.{_sign(key, data)}"
 
     @classmethod
-    def decode(cls, text: str, query_hash: str) -> Cursor:
+    def decode(cls, text: str, query_hash: str, key: bytes) -> Cursor:
+        """The cursor ``text`` names, if this server signed it (else QueryError: a 400)."""
+        invalid = QueryError("invalid cursor: pass next_cursor from the previous page unchanged")
+        data, _, signature = text.rpartition(".")
+        if not hmac.compare_digest(signature.encode(), _sign(key, data).encode()):
+            raise invalid
         try:
-            body = orjson.loads(base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)))
+            body = orjson.loads(base64.urlsafe_b64decode(data + "=" * (-len(data) % 4)))
             if body.get("v") != 1:
                 raise ValueError("version")
             cursor = cls(
                 str(body["q"]),
                 bool(body["d"]),
-                {int(k): int(v) for k, v in body["p"].items()},
-                TimeRange(body["s"], body["e"]),
+                {_whole(k): _whole(v) for k, v in body["p"].items()},
+                TimeRange(_whole_or_none(body["s"]), _whole_or_none(body["e"])),
             )
         except (ValueError, KeyError, TypeError, AttributeError, binascii.Error):
-            raise QueryError(
-                "invalid cursor: pass next_cursor from the previous page unchanged"
-            ) from None
+            raise invalid from None
         if cursor.query_hash != query_hash:
             raise QueryError("this cursor belongs to another query")
         return cursor
+
+
+def _sign(key: bytes, data: str) -> str:
+    digest = hmac.new(key, data.encode(), hashlib.sha256).digest()[:18]
+    return base64.urlsafe_b64encode(digest).decode()
+
+
+def _whole(value: Any) -> int:
+    """An int that SQLite can bind (a signed cursor holds nothing else; belt and braces)."""
+    number = int(value)
+    if not -(2**63) <= number < 2**63:
+        raise ValueError("out of range")
+    return number
+
+
+def _whole_or_none(value: Any) -> int | None:
+    return None if value is None else _whole(value)
 
 
 def query_hash(text: str) -> str:
@@ -246,8 +268,10 @@ class Search:
         limit: int | None = DEFAULT_LIMIT,
         cursor: str | None = None,
         time_limit: float | None = None,
+        cursor_key: bytes = b"",
     ) -> None:
         self.plan = plan
+        self._key = cursor_key
         self.time_limit = time_limit  # seconds of scanning before SearchTimeoutError
         self.readers = {r.partition: r for r in readers}
         self.limit = limit
@@ -259,7 +283,7 @@ class Search:
             raise QueryError(
                 "only event lists and table() can be paged; this query has no next page"
             )
-        resumed = Cursor.decode(cursor, self._hash) if cursor else None
+        resumed = Cursor.decode(cursor, self._hash, cursor_key) if cursor else None
         self.span = resumed.span if resumed is not None else span
         self.descending = plan.descending
         if resumed is not None:
@@ -397,7 +421,7 @@ class Search:
             if stopped and self.plan.pageable:
                 self.next_cursor = Cursor(
                     self._hash, self.descending, self.positions, self.span
-                ).encode()
+                ).encode(self._key)
         finally:
             self.stats.took_ms = (time.perf_counter() - started) * 1000
 
@@ -528,8 +552,9 @@ def run(
     *,
     limit: int | None = DEFAULT_LIMIT,
     cursor: str | None = None,
+    cursor_key: bytes = b"",
 ) -> tuple[list[dict[str, Any]], Search]:
     """Run to completion (at most ``limit`` rows); the rows and the finished search."""
-    search = Search(plan, readers, span, limit=limit, cursor=cursor)
+    search = Search(plan, readers, span, limit=limit, cursor=cursor, cursor_key=cursor_key)
     rows = list(search.rows())
     return rows, search

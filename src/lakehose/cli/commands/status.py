@@ -175,11 +175,13 @@ def consumers_section(ctx: StatusContext) -> Section:
     ``heartbeat_interval``) and how many stored events lie past it."""
     ends = {reader.partition: reader.bounds()[1] for reader in ctx.readers}
     rows = []
-    for app_id, partition, opened, beat, position in ctx.catalog.open_connections():
+    for slot, partition, opened, beat, position in ctx.catalog.open_connections():
         end = ends.get(partition)
+        client_id, _, app_id = slot.rpartition("/")  # slots are per API client: CLIENT/APPID
         rows.append(
             {
                 "app_id": app_id,
+                "client_id": client_id or None,
                 "partition": partition,
                 "next_offset": position,
                 "behind": None if position is None or end is None else max(0, end - position),
