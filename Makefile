@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | cksum | cut -d' ' -f1)
 PIP    := $(BIN)/python -m pip --disable-pip-version-check -q
 
-.PHONY: run install test check lint typecheck fmt bench chaos soak fuzz mutate lock clean
+.PHONY: run install test tools check lint typecheck fmt bench chaos soak fuzz mutate lock clean
 
 $(STAMP): pyproject.toml requirements.lock
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "lakehose needs Python 3.11 or newer")'
@@ -28,10 +28,22 @@ install: $(STAMP)
 	@case ":$$PATH:" in *":$(BINDIR):"*) ;; *) echo "note: $(BINDIR) is not on your PATH; add it: export PATH=\"$(BINDIR):\$$PATH\"";; esac
 
 ## test: set up, then run lint, type checks and the whole test suite
-test: $(STAMP) check
+test: $(STAMP) tools check
 	$(BIN)/python -m pytest -q -m "not slow"
 
 check: lint typecheck
+
+## tools: Debian packages the tests use, installed when missing (as root, with apt-get):
+## systemd-analyze (the systemd unit's check), curl and ip (the README walkthrough, in a
+## network namespace), setpriv and unshare (util-linux)
+TOOLS := systemd-analyze:systemd curl:curl ip:iproute2 setpriv:util-linux unshare:util-linux
+tools:
+	@missing=""; for t in $(TOOLS); do command -v $${t%%:*} >/dev/null || missing="$$missing $${t#*:}"; done; \
+	if [ -n "$$missing" ] && command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
+		echo "installing$$missing"; \
+		apt-get install -y -q $$missing >/dev/null 2>&1 || \
+		{ apt-get update -q >/dev/null 2>&1 && apt-get install -y -q $$missing >/dev/null 2>&1; }; \
+	fi
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests $(wildcard bench) $(wildcard scripts)
