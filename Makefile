@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | cksum | cut -d' ' -f1)
 PIP    := $(BIN)/python -m pip --disable-pip-version-check -q
 
-.PHONY: run install test tools check lint typecheck fmt bench chaos soak fuzz mutate lock clean
+.PHONY: run install test tools check lint typecheck fmt bench chaos soak fuzz mutate lock clean chromium debs collector-crash
 
 $(STAMP): pyproject.toml requirements.lock
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "lakehose needs Python 3.11 or newer")'
@@ -27,9 +27,26 @@ install: $(STAMP)
 	ln -sf $(abspath $(BIN))/lakehose $(BINDIR)/lakehose
 	@case ":$$PATH:" in *":$(BINDIR):"*) ;; *) echo "note: $(BINDIR) is not on your PATH; add it: export PATH=\"$(BINDIR):\$$PATH\"";; esac
 
+## debs: the Debian tools the collector's tests drive (logger, syslog-ng, logrotate, journalctl), when missing
+DEBS := syslog-ng-core syslog-ng-mod-http logrotate bsdutils systemd systemd-journal-remote
+debs:
+	@missing=$$(for p in $(DEBS); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ] && command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
+		echo "installing $$missing"; \
+		apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive \
+			apt-get install -y -q --no-install-recommends $$missing >/dev/null; \
+	elif [ -n "$$missing" ]; then echo "make debs: please install $$missing"; exit 1; fi
+
 ## test: set up, then run lint, type checks and the whole test suite
-test: $(STAMP) tools check
+test: $(STAMP) check chromium debs tools
 	$(BIN)/python -m pytest -q -m "not slow"
+
+## chromium: Debian's headless browser, which the console's browser tests drive through
+## Playwright (never a browser download); installed with apt-get when missing
+chromium:
+	@test -x /usr/bin/chromium || { apt-get update -q >/dev/null && \
+		apt-get install -y -q chromium >/dev/null; }
+	@test -x /usr/bin/chromium || { echo "make: /usr/bin/chromium is missing (apt-get install chromium)"; exit 1; }
 
 check: lint typecheck
 
@@ -74,6 +91,11 @@ chaos: $(STAMP)
 
 soak: $(STAMP)
 	LAKEHOSE_SOAK_SECONDS=$${LAKEHOSE_SOAK_SECONDS:-600} $(BIN)/python -m pytest -q -s -m slow tests/soak
+
+## collector-crash: SIGKILL the collector LAKEHOSE_COLLECTOR_KILLS times (default 20) while files
+## grow, per queue type; prints lines, lost (must be 0) and duplicates
+collector-crash: $(STAMP) debs
+	LAKEHOSE_COLLECTOR_KILLS=$${LAKEHOSE_COLLECTOR_KILLS:-20} $(BIN)/python -m pytest -q -s -m slow tests/collector/test_collect_crash.py
 
 ## fuzz: every fuzz target with LAKEHOSE_FUZZ_EXAMPLES inputs (default 2000) and a fresh seed;
 ## prints the inputs tried per target

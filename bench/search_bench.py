@@ -41,8 +41,10 @@ import orjson
 
 from lakehose.parsers.hec import IngestContext, decode_events
 from lakehose.query import plan_query, time_range
-from lakehose.storage.search import Search, open_readers
-from lakehose.storage.sqlite import PartitionWriter, PendingAppend, create_partition
+from lakehose.search.engine import Search
+from lakehose.storage.base import PendingAppend
+from lakehose.storage.lake import open_readers
+from lakehose.storage.sqlite.partition import PartitionWriter, create_partition
 
 T0 = 1_700_000_000.0
 STEP = 0.01  # seconds between events
@@ -144,7 +146,7 @@ def decompress_only(data_dir: Path, repeat: int) -> dict[str, Any]:
 
     The machine's speed varies with its load; searches are best compared with this.
     """
-    from lakehose.storage.records import decompress_data
+    from lakehose.records import decompress_data
 
     best_wall = best_cpu = float("inf")
     for _ in range(repeat):

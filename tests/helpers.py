@@ -12,8 +12,8 @@ from typing import Any
 
 import orjson
 
-from lakehose.storage.records import decompress_lines, split_line
-from lakehose.storage.sqlite import PartitionReader, partition_path
+from lakehose.records import decompress_lines, split_line
+from lakehose.storage.sqlite.partition import PartitionReader, partition_path
 
 
 def cli(

@@ -10,7 +10,7 @@ from click.testing import CliRunner
 from lakehose.cli.main import cli
 from lakehose.config import FIELDS
 from lakehose.parsers.hec import CODES
-from lakehose.server.hec import ROUTES
+from lakehose.server.routes.hec import ROUTES
 
 README = (Path(__file__).parent.parent / "README.md").read_text()
 

@@ -26,6 +26,15 @@ ENV_PREFIX = "LAKEHOSE_"
 MiB = 1024 * 1024
 
 
+def _loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 def _cpu_count() -> int:
     try:
         return len(os.sched_getaffinity(0))
@@ -79,7 +88,10 @@ class Settings:
     tail_poll_interval: float = 0.002
     customer_id: str | None = None
     # administration and logs
+    sandbox: bool = False
     allow_remote_admin: bool = False
+    console_idle_timeout: float = 1800.0
+    console_session_max: float = 43200.0
     allow_remote_metrics: bool = False
     metrics_token: bool = False
     max_tokens_per_client: int = 100
@@ -121,6 +133,8 @@ class Settings:
             "body_timeout",
             "feed_stall_timeout",
             "search_timeout",
+            "console_idle_timeout",
+            "console_session_max",
         ):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"{name} must be more than 0")
@@ -131,6 +145,11 @@ class Settings:
                 raise ConfigError(
                     f"trusted_proxies: {entry!r} is not an IP address or network"
                 ) from None
+        if self.sandbox and not _loopback(self.host):
+            raise ConfigError(
+                f"sandbox needs a loopback host (127.0.0.1, ::1 or localhost), not {self.host!r}:"
+                " it lets anyone who can reach it break ingest and streams"
+            )
         if self.token_ttl <= 120:
             raise ConfigError("token_ttl must exceed 120 s (FalconPy renews 120 s early)")
 
@@ -205,7 +224,13 @@ HELP: dict[str, str] = {
     "search_timeout": "longest a search may scan before it is stopped (422)",
     "tail_poll_interval": "how often a worker checks for events committed by other workers",
     "customer_id": "customerIDString in stream metadata (default: generated per data directory)",
+    "sandbox": (
+        "fault sandbox for integration tests (/api/v1/sandbox, lakehose sandbox): never in"
+        " production; loopback only"
+    ),
     "allow_remote_admin": "allow admin API calls from non-loopback addresses",
+    "console_idle_timeout": "a console session ends after this long without a request",
+    "console_session_max": "a console session ends this long after sign-in, however busy",
     "allow_remote_metrics": (
         "answer /metrics and /api/v1/status to non-loopback addresses (they name connectors"
         " and show counts, offsets and the version)"
@@ -247,6 +272,8 @@ _DURATION_FIELDS = {
     "token_ttl",
     "session_ttl",
     "session_grace",
+    "console_idle_timeout",
+    "console_session_max",
 }
 _SIZE_FIELDS = {
     "max_header_bytes",
@@ -383,3 +410,8 @@ def load_settings(
             raise ConfigError(f"unknown setting {k!r}")
         values[k] = _coerce(k, v) if isinstance(v, str) else v
     return Settings(**values)
+
+
+def process_environment() -> Mapping[str, str]:
+    """The process environment, for ``${VAR}`` in the collector's YAML and its commands."""
+    return os.environ

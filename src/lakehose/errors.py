@@ -1,6 +1,6 @@
 """Every error lakehose raises, rooted at :class:`LakehoseError`.
 
-Domain errors know nothing of HTTP; ``server/errors.py`` maps them to replies.
+Domain errors know nothing of HTTP; ``server/replies/errors.py`` maps them to replies.
 The ``retriable`` class flag tells the SDK and the collector whether trying
 again later can succeed.
 

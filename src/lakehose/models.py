@@ -10,7 +10,7 @@ from typing import Any
 class Slice:
     """Consecutive normalised events that share their tags; stored as one record batch.
 
-    ``lines`` are encoded records (see ``storage/records.py``), without newlines.
+    ``lines`` are encoded records (see ``records.py``), without newlines.
     """
 
     connector: str

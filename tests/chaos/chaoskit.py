@@ -23,8 +23,8 @@ import httpx
 import orjson
 
 from lakehose.client import FileCheckpoint, StreamConsumer
-from lakehose.storage.records import decompress_lines, split_line
-from lakehose.storage.sqlite import PartitionReader, partition_path
+from lakehose.records import decompress_lines, split_line
+from lakehose.storage.sqlite.partition import PartitionReader, partition_path
 from lakehose.testing import RunningServer
 from tests.helpers import wait_for
 

@@ -60,7 +60,7 @@ from tests.chaos.chaoskit import (
     summary,
     wait_caught_up,
 )
-from tests.client.streamtools import api_client
+from tests.client.consumerkit import api_client
 from tests.helpers import bearer_token, create_connector, wait_for
 
 CYCLES = int(os.environ.get("LAKEHOSE_CHAOS_CYCLES", "25"))

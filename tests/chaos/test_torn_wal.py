@@ -49,7 +49,7 @@ import pytest
 
 from lakehose.testing import run_server
 from tests.chaos.chaoskit import read_lake
-from tests.client.streamtools import api_client
+from tests.client.consumerkit import api_client
 from tests.helpers import bearer_token, create_connector
 from tests.server.streamkit import first_stream, open_feed, token_of
 
@@ -64,8 +64,9 @@ import os, sys, time
 from pathlib import Path
 import orjson
 from lakehose.models import Slice
-from lakehose.storage.records import encode_line
-from lakehose.storage.sqlite import PartitionWriter, PendingAppend
+from lakehose.records import encode_line
+from lakehose.storage.sqlite.partition import PartitionWriter
+from lakehose.storage.base import PendingAppend
 writer = PartitionWriter(Path(sys.argv[1]), 0, durability="fsync", zstd_level=1)
 batch = Slice("default", "main", "torn")
 for n in range(int(sys.argv[2])):

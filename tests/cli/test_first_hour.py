@@ -312,12 +312,27 @@ def test_status_shows_health_connectors_partitions_disk_and_consumers(lake: Runn
             )
             text = ok(lake, "status")
             tty_text = ok(lake, "status", tty=True)
+    # a consumer group's committed offset (server-kept position) and its lag
+    token = httpx.post(
+        lake.url + "/oauth2/token",
+        data={"client_id": made["client_id"], "client_secret": made["client_secret"]},
+    ).json()["access_token"]
+    committed = httpx.post(
+        f"{lake.url}/api/v1/stream-groups/status-app/commit",
+        json={"partition": 0, "offset": 0},
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    assert committed.status_code == 200, committed.text
+    groups = orjson.loads(ok(lake, "status", "--json"))["consumer_groups"]
+    assert "Consumer groups" in ok(lake, "status")
     assert status["server"]["running"] and status["server"]["health"]["code"] == 17
     assert [c["app_id"] for c in status["consumers"]] == ["status-app"]
     consumer = status["consumers"][0]
     end = status["partitions"][0]["end_offset"]
     assert 0 <= consumer["next_offset"] <= end  # from offset 0 on, as of its last beat
     assert consumer["behind"] == end - consumer["next_offset"]
+    assert [(g["app_id"], g["partition"], g["committed"]) for g in groups] == [("status-app", 0, 0)]
+    assert groups[0]["lag_events"] >= end - 1 >= 0  # events after offset 0 (more may arrive)
     assert "default" in {c["name"] for c in status["connectors"]}
     assert all("events_per_second" in c for c in status["connectors"])
     assert status["partitions"][0]["end_offset"] >= 1

@@ -27,7 +27,7 @@ def _mine(server: RunningServer, run: str) -> list[Any]:
 def test_send_ndjson_file_stores_each_line_and_prints_a_summary(
     server: RunningServer, tmp_path: Path
 ) -> None:
-    run = uuid.uuid4().hex[:8]
+    run = "r" + uuid.uuid4().hex[:8]  # a letter first: YAML reads an all-digit id as a number
     path = tmp_path / "events.ndjson"
     lines = [{"run": run, "n": i} for i in range(50)]
     lines[10] = {"event": {"run": run, "n": 10}, "sourcetype": "app", "time": 1_700_000_000}
@@ -44,7 +44,7 @@ def test_send_ndjson_file_stores_each_line_and_prints_a_summary(
 
 
 def test_send_reads_stdin_and_gzip(server: RunningServer, tmp_path: Path) -> None:
-    run = uuid.uuid4().hex[:8]
+    run = "r" + uuid.uuid4().hex[:8]  # a letter first: YAML reads an all-digit id as a number
     _send(server, "-", "--gzip", input=f'{{"run":"{run}","via":"stdin"}}\n')
     path = tmp_path / "e.ndjson.gz"
     path.write_bytes(gzip.compress(f'{{"run":"{run}","via":"gz"}}\n'.encode()))
@@ -53,7 +53,7 @@ def test_send_reads_stdin_and_gzip(server: RunningServer, tmp_path: Path) -> Non
 
 
 def test_send_yaml_xml_and_csv_become_json_events(server: RunningServer, tmp_path: Path) -> None:
-    run = uuid.uuid4().hex[:8]
+    run = "r" + uuid.uuid4().hex[:8]  # a letter first: YAML reads an all-digit id as a number
     (tmp_path / "e.yaml").write_text(
         f"run: {run}\nfmt: yaml\nn: 1\n---\n- {{run: {run}, fmt: yaml, n: 2}}\n"
     )
@@ -77,7 +77,7 @@ def test_send_yaml_xml_and_csv_become_json_events(server: RunningServer, tmp_pat
 
 
 def test_send_raw_sends_lines_unchanged(server: RunningServer, tmp_path: Path) -> None:
-    run = uuid.uuid4().hex[:8]
+    run = "r" + uuid.uuid4().hex[:8]  # a letter first: YAML reads an all-digit id as a number
     path = tmp_path / "app.log"
     path.write_text(f"{run} first line\n\n{run} second line\r\n")
     out = _send(server, str(path), "--raw").stdout
@@ -88,7 +88,7 @@ def test_send_raw_sends_lines_unchanged(server: RunningServer, tmp_path: Path) -
 def test_rejected_and_unreadable_events_are_listed_and_exit_1(
     server: RunningServer, tmp_path: Path
 ) -> None:
-    run = uuid.uuid4().hex[:8]
+    run = "r" + uuid.uuid4().hex[:8]  # a letter first: YAML reads an all-digit id as a number
     path = tmp_path / "mixed.ndjson"
     path.write_text(f'{{"run":"{run}","n":0}}\n{{"event":""}}\nnot json\n{{"run":"{run}","n":3}}\n')
     proc = _send(server, str(path), check=False)
@@ -130,7 +130,7 @@ def test_a_wrong_token_is_reported_with_its_reason(server: RunningServer, tmp_pa
 
 
 def test_progress_bar_is_drawn_on_stderr_when_asked(server: RunningServer, tmp_path: Path) -> None:
-    run = uuid.uuid4().hex[:8]
+    run = "r" + uuid.uuid4().hex[:8]  # a letter first: YAML reads an all-digit id as a number
     path = tmp_path / "many.ndjson"
     path.write_text("".join(f'{{"run":"{run}","n":{i}}}\n' for i in range(3000)))
     proc = _send(server, str(path), "--progress", "--batch-size", "500")

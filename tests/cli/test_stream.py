@@ -15,7 +15,7 @@ import orjson
 import pytest
 
 from lakehose.testing import RunningServer, run_server
-from tests.client.streamtools import SHORT_SESSIONS, api_client, new_sourcetype, send
+from tests.client.consumerkit import SHORT_SESSIONS, api_client, new_sourcetype, send
 
 
 @pytest.fixture(scope="module")

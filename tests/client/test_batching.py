@@ -10,7 +10,7 @@ import zstandard
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lakehose.client._batching import compress, iter_batches
+from lakehose.client.hec.batching import compress, iter_batches
 
 
 @settings(deadline=None)

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from lakehose.client import FileCheckpoint, MemoryCheckpoint
-from lakehose.client.checkpoint import Checkpoint, as_checkpoint
+from lakehose.client.streams.checkpoint import Checkpoint, as_checkpoint
 from lakehose.errors import ConfigError
 
 

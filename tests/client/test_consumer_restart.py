@@ -14,7 +14,7 @@ import pytest
 from lakehose.client import AsyncStreamConsumer, FileCheckpoint, StreamConsumer
 from lakehose.errors import AuthError
 from lakehose.testing import RunningServer, run_server
-from tests.client.streamtools import (
+from tests.client.consumerkit import (
     api_client,
     atake,
     new_sourcetype,

@@ -10,7 +10,7 @@ import pytest
 from lakehose.client import AsyncEventStreams, EventStreams, OAuth2
 from lakehose.errors import AuthError, ConfigError, ResponseError, TransportError
 from lakehose.testing import RunningServer
-from tests.client.streamtools import api_client
+from tests.client.consumerkit import api_client
 
 
 @pytest.fixture(scope="module")

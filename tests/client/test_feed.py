@@ -7,7 +7,7 @@ from typing import Any
 import orjson
 import pytest
 
-from lakehose.client._feed import MAX_LINE_BYTES, FeedCutter, FeedEvents, FeedLineError
+from lakehose.client.streams.feed import MAX_LINE_BYTES, FeedCutter, FeedEvents, FeedLineError
 
 
 def line(offset: int, **event: object) -> bytes:

@@ -7,10 +7,10 @@ from collections.abc import Iterator
 
 import orjson
 
-from lakehose.client._batching import Batch, iter_batches
-from lakehose.client._flow import Post, Reply, Wait, send_flow
-from lakehose.client._result import BatchOutcome, Rejection
 from lakehose.client._retry import RetryPolicy
+from lakehose.client.hec.batching import Batch, iter_batches
+from lakehose.client.hec.flow import Post, Reply, Wait, send_flow
+from lakehose.client.hec.result import BatchOutcome, Rejection
 
 OK = Reply(200, b'{"text":"Success","code":0}')
 BUSY = Reply(503, b'{"text":"Server is busy","code":9}', retry_after="2")

@@ -47,7 +47,7 @@ def test_zstandard_rich_and_yaml_are_needed_only_when_used() -> None:
         "for name in ('zstandard', 'rich', 'yaml'):\n"
         "    sys.modules[name] = None  # importing it now raises ImportError\n"
         "from lakehose.client import HEC, read_events\n"
-        "from lakehose.client._batching import compress\n"
+        "from lakehose.client.hec.batching import compress\n"
         "print(len(compress(b'x' * 100, 'gzip')) < 100)\n"
         "print(list(read_events(io.BytesIO(b'{\"a\": 1}'), 'json')))\n"
         "try:\n"

@@ -13,7 +13,7 @@ from lakehose.client import OAuth2
 from lakehose.client._urls import api_base_url
 from lakehose.errors import AuthError, ConfigError
 from lakehose.testing import RunningServer
-from tests.client.streamtools import api_client
+from tests.client.consumerkit import api_client
 
 DISCOVERY = "/sensors/entities/datafeed/v2"
 

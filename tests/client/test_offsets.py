@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from lakehose.client._offsets import Offsets
+from lakehose.client.streams.offsets import Offsets
 
 
 class Clock:

@@ -10,7 +10,7 @@ import pytest
 from falconpy import IngestPayload as FalconPayload
 
 from lakehose.client import IngestPayload
-from lakehose.client._payload import falcon_envelope, raw_line, to_envelope
+from lakehose.client.hec.payload import falcon_envelope, raw_line, to_envelope
 
 EVENTS: list[dict[str, Any]] = [
     {"msg": "hello"},
@@ -106,7 +106,7 @@ def test_raw_lines_are_text_or_json() -> None:
 
 @pytest.mark.parametrize("raw", [False, True])
 def test_the_batch_form_shapes_exactly_like_the_single_form(raw: bool) -> None:
-    from lakehose.client._payload import falcon_envelopes
+    from lakehose.client.hec.payload import falcon_envelopes
 
     many = falcon_envelopes([dict(e) for e in EVENTS], "milliseconds", raw=raw)
     one = [falcon_envelope(dict(e), "milliseconds", raw=raw) for e in EVENTS]

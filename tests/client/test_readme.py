@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from lakehose.testing import RunningServer
-from tests.client.streamtools import api_client
+from tests.client.consumerkit import api_client
 
 README = Path(__file__).parents[2] / "README.md"
 EXAMPLE_KEY = 'KEY = "6f1c0a52-2f8e-4d5b-9a51-0d7d3c9f1e2a"'

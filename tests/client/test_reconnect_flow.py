@@ -7,9 +7,10 @@ from typing import Any
 
 import pytest
 
-from lakehose.client._discovery import Stream
-from lakehose.client._flow import Wait
-from lakehose.client._reconnect import (
+from lakehose.client._retry import RetryPolicy
+from lakehose.client.hec.flow import Wait
+from lakehose.client.streams.discovery import Stream
+from lakehose.client.streams.reconnect import (
     Connect,
     Discover,
     Discovered,
@@ -19,7 +20,6 @@ from lakehose.client._reconnect import (
     discovery_flow,
     partition_flow,
 )
-from lakehose.client._retry import RetryPolicy
 from lakehose.errors import AuthError, RateLimitedError, ResponseError, TransportError
 
 POLICY = RetryPolicy(retries=0, base=1.0, cap=8.0)

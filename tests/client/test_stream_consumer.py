@@ -19,7 +19,7 @@ import pytest
 from lakehose.client import FileCheckpoint, StreamConsumer
 from lakehose.errors import AuthError, ConfigError, ResponseError
 from lakehose.testing import RunningServer, run_server
-from tests.client.streamtools import (
+from tests.client.consumerkit import (
     SHORT_SESSIONS,
     api_client,
     new_sourcetype,

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from lakehose.client._discovery import Stream, feed_url, parse_streams
-from lakehose.client._sessions import RefreshSchedule, default_refresh_after
+from lakehose.client.streams.discovery import Stream, feed_url, parse_streams
+from lakehose.client.streams.sessions import RefreshSchedule, default_refresh_after
 from lakehose.errors import ResponseError
 
 

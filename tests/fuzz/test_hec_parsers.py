@@ -29,7 +29,7 @@ from lakehose.parsers.hec import (
     decode_raw,
 )
 from lakehose.parsers.timestamps import MAX_SECONDS
-from tests.fuzz.budget import VARIANTS, fuzz_settings, tried
+from tests.fuzz.budgetkit import VARIANTS, fuzz_settings, tried
 from tests.fuzz.strategies import SPECIAL_BODIES, any_body, event_bodies
 
 MAX_NS = MAX_SECONDS * 1_000_000_000

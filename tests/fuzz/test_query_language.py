@@ -10,8 +10,8 @@ from hypothesis import strategies as st
 
 from lakehose.errors import QueryError
 from lakehose.query import parse, plan_query
-from tests.fuzz.budget import VARIANTS, fuzz_settings, tried
-from tests.fuzz.query_grammar import DEEPLY_NESTED, broken_queries, deeply_nested, queries
+from tests.fuzz.budgetkit import VARIANTS, fuzz_settings, tried
+from tests.fuzz.querykit import DEEPLY_NESTED, broken_queries, deeply_nested, queries
 
 symbols = st.sampled_from(list("abxyz019 _-*./\\\"'()[]|=!<>,#@:\n\t{}~$%&?\u00e9\x00\u00b2\u0661"))
 tokens = st.sampled_from(

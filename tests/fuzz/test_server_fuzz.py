@@ -32,9 +32,9 @@ from hypothesis import strategies as st
 
 from lakehose.parsers.hec import CODES
 from lakehose.testing import RunningServer, run_server
-from tests.fuzz.budget import VARIANTS, fuzz_settings, tried
-from tests.fuzz.query_grammar import DEEPLY_NESTED, broken_queries, queries
-from tests.fuzz.rawhttp import Reply, exchange, head
+from tests.fuzz.budgetkit import VARIANTS, fuzz_settings, tried
+from tests.fuzz.querykit import DEEPLY_NESTED, broken_queries, queries
+from tests.fuzz.rawhttpkit import Reply, exchange, head
 from tests.fuzz.strategies import any_body
 from tests.helpers import bearer_token, create_connector, process_role, process_rss
 

@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from lakehose.server import stream_params as sp
-from tests.fuzz.budget import VARIANTS, fuzz_settings, tried
+from lakehose.server.routes import stream_params as sp
+from tests.fuzz.budgetkit import VARIANTS, fuzz_settings, tried
 
 texts = st.one_of(
     st.none(),

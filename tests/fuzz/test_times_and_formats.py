@@ -19,7 +19,7 @@ from lakehose.errors import QueryError
 from lakehose.parsers.formats import ParserRegistry, parse_time_text
 from lakehose.parsers.timestamps import MAX_SECONDS, BadTime, seconds_to_ns, timestamp_to_ns
 from lakehose.query import time_range
-from tests.fuzz.budget import VARIANTS, fuzz_settings, tried
+from tests.fuzz.budgetkit import VARIANTS, fuzz_settings, tried
 
 MAX_NS = MAX_SECONDS * 1_000_000_000
 INT64 = 2**63 - 1

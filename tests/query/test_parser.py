@@ -291,3 +291,64 @@ def test_a_limit_that_is_not_ascii_digits_is_a_query_error(limit: str) -> None:
     with pytest.raises(QueryError, match="must be a whole number") as error:
         plan_query(f"| head({limit})")
     assert error.value.column == 8
+
+
+@pytest.mark.parametrize(
+    ("query", "message", "line", "column"),
+    [
+        ("a=b)", "unexpected ')'; expected '|' or the end of the query", 1, 4),
+        ("(a or b", "unexpected end of query; expected ')'", 1, 8),
+        ("a\n(a", "unexpected end of query; expected ')' on line 2", 2, 3),
+        ('a\nb="x', 'unterminated string: a closing " is missing on line 2', 2, 3),
+        ("a\n x=/ab", 'unterminated /regex/ (to match a path, quote it: "/var/log") on line 2', 2, 4),
+        ("x=/ab/q", "unknown regex flag 'q'; flags are i, m and s (to match a path, quote it)", 1, 7),
+        ("x=/a\\/b/q", "unknown regex flag 'q'; flags are i, m and s", 1, 9),
+        ("a\nx=/a(/", "bad regex: missing ): a( on line 2", 2, 5),
+        ("x=/ab(/", "bad regex: missing ): ab(", 1, 6),
+        ("user\\x=1", "'user\\\\x' is not a field name", 1, 1),
+        ("\n\nuser*=x", "'user*' is not a field name on line 3", 3, 1),
+        ("a=b\n|\nhead(limit>3)", "expected '=' after 'limit', not '>' on line 3", 3, 11),
+        ("f(a=1,\n a=2)", "argument 'a' is given twice on line 2", 2, 2),
+        ("f(a=1,\n 2)", "a positional argument cannot follow a named one on line 2", 2, 2),
+        ("a=",
+         'unexpected end of query; expected a "quoted string", a /regex/ or a word, value or '
+         "field name", 1, 3),
+    ],
+)  # fmt: skip
+def test_whole_error_messages(query: str, message: str, line: int, column: int) -> None:
+    with pytest.raises(QueryError) as caught:
+        parse(query)
+    assert (caught.value.message, caught.value.line, caught.value.column) == (message, line, column)
+
+
+@pytest.mark.parametrize(
+    ("query", "value"),
+    [
+        ('x="a\\nb\\tc\\rd\\\\e\\qf"', Text(("a\nb\tc\rd\\e\\qf",), quoted=True)),
+        ("x=a\\b", Text(("ab",))),  # a word drops the backslash of an unknown escape
+        ('x="a\\*b*"', Text(("a*b", ""), quoted=True)),
+        ("x=a*b\\*c*", Text(("a", "b*c", ""))),
+        ("x=/a\\/b\\/c/", Regex("a/b/c")),
+        ("x=/a/ism", Regex("a", "ims")),
+        ("x=/a/ii", Regex("a", "i")),
+        ("x=/a/mi", Regex("a", "im")),
+    ],
+)
+def test_escapes_and_flags(query: str, value: Text | Regex) -> None:
+    compare = parse(query).stages[0]
+    assert isinstance(compare, Compare) and compare.value == value
+
+
+def test_the_longest_query_allowed() -> None:
+    assert parse("a" * 20_000).stages == (free("a" * 20_000),)
+    with pytest.raises(QueryError) as caught:
+        parse("a" * 20_001)
+    assert caught.value.message == "the query is longer than 20000 characters"
+    assert (caught.value.line, caught.value.column) == (1, 1)
+
+
+def test_nesting_up_to_the_limit_parses() -> None:
+    plan_query("not " * 98 + "a")  # with the query and its stage: 100 levels
+    with pytest.raises(QueryError, match="nests more than 100 levels") as caught:
+        plan_query("not " * 99 + "a")
+    assert caught.value.column == 397  # the innermost level past the limit

@@ -96,3 +96,71 @@ def test_times_beyond_int64_are_taken_as_the_ends_of_the_lake(value: str | float
 def test_numbers_too_long_to_convert_are_a_query_error(value: str) -> None:
     with pytest.raises(QueryError, match="out of range"):
         parse_time(value, now_ns=NOW, name="start")
+
+
+@pytest.mark.parametrize(
+    ("text", "ns"),
+    [
+        ("15MS", NOW - 15 * 10**6),  # units in any case
+        ("2H", NOW - 2 * 3600 * S),
+        ("1 Minute", NOW - 60 * S),
+        ("1d", NOW - 86400 * S),
+        ("1y", NOW - 365 * 86400 * S),
+        ("2024-05-01 12:00:00", 1714564800 * S),
+        ("2024-05-01T12:00:00 +01:00", 1714561200 * S),
+        ("2024-05-01 12:00:00 +01:00", 1714561200 * S),
+        ("1700000000.1234567891234567891", 1_700_000_000_123_456_789),  # beyond ns: cut
+        ("0", 0),
+        (0, 0),
+        (0.5, S // 2),
+    ],
+)
+def test_more_time_spellings(text: str | float, ns: int) -> None:
+    assert parse_time(text, now_ns=NOW) == ns
+
+
+def test_an_empty_range_is_refused() -> None:
+    with pytest.raises(QueryError, match="start must be before end"):
+        time_range("1700000000", "1700000000", now_ns=NOW)
+    assert time_range("1700000000", "1700000001", now_ns=NOW).end == 1_700_000_001 * S
+
+
+def test_a_bad_time_is_quoted_to_forty_characters() -> None:
+    value = "x" * 39 + "yz" + "w" * 60
+    with pytest.raises(QueryError) as info:
+        parse_time(value, now_ns=NOW)
+    assert repr("x" * 39 + "y") in str(info.value)
+    with pytest.raises(QueryError) as info:
+        parse_time(value + "9" * 400, now_ns=NOW, name="end")
+    assert str(info.value).startswith("end ")
+
+
+@pytest.mark.parametrize(
+    ("start", "end", "lo", "hi", "contains", "covers", "meets"),
+    [
+        (10, 20, 10, 19, True, True, True),
+        (10, 20, 10, 20, True, False, True),  # the end is open
+        (10, 20, 20, 30, False, False, False),
+        (10, 20, 0, 10, False, False, True),  # the start is closed
+        (10, 20, 0, 9, False, False, False),
+        (None, 20, 0, 19, True, True, True),
+        (10, None, 10, 10**18, True, True, True),
+        (None, None, 0, 1, True, True, True),
+        (10, 20, 5, 25, False, False, True),
+    ],
+)
+def test_range_edges(
+    start: int | None,
+    end: int | None,
+    lo: int,
+    hi: int,
+    contains: bool,
+    covers: bool,
+    meets: bool,
+) -> None:
+    from lakehose.query.timerange import TimeRange
+
+    r = TimeRange(start, end)
+    assert r.contains(lo) is contains
+    assert r.covers(lo, hi) is covers
+    assert r.meets(lo, hi) is meets

@@ -217,3 +217,22 @@ def test_wildcards_keep_their_case_when_asked() -> None:
     assert not wildcard(("AB", "CD"), anchored=False, ignore_case=False)("ab-cd")
     assert wildcard(("AB", "CD"), anchored=False, ignore_case=True)("ab-cd")
     assert wildcard(("ab", "cd"), anchored=False, ignore_case=True)("AB-CD")
+
+
+@pytest.mark.parametrize(
+    ("value", "field", "expected"),
+    [
+        (Regex("adm.n", "i"), "Failed login for Admin", True),
+        (Regex("adm.n"), "Failed login for Admin", False),
+        (Regex("^fail"), "Failed", False),
+        (Regex("^fail", "i"), "Failed", True),
+        (Regex("x"), MISSING, False),
+        (Text(("", "")), "any text", True),  # `*`: present, whatever it holds
+        (Text(("", "")), "", True),
+        (Text(("", "")), 12, True),
+        (Text(("", "")), None, True),
+        (Text(("", "")), MISSING, False),
+    ],
+)
+def test_free_text_regexes_and_star(value: Text | Regex, field: Any, expected: bool) -> None:
+    assert free_text(value)(field) is expected

@@ -17,10 +17,10 @@ import pytest
 from lakehose.auth import scopes
 from lakehose.config import Settings
 from lakehose.server.app import all_routes
-from lakehose.server.hec import _ALLOW, _ALLOW_POST, ROUTES
+from lakehose.server.routes.hec import _ALLOW, _ALLOW_POST, ROUTES
 from lakehose.server.runtime import Runtime
 from lakehose.testing import RunningServer, run_server
-from tests.security.creds import KINDS, TOKEN_SCOPES, Credentials, make_credentials
+from tests.security.credkit import KINDS, TOKEN_SCOPES, Credentials, make_credentials
 
 PASS = "passes"  # authorised: any status but 401, 403, 429 and 5xx
 Expectation = Callable[[str], int | str]
@@ -62,6 +62,21 @@ def method_not_allowed(kind: str) -> int | str:
     return 405
 
 
+def console_page(kind: str) -> int | str:
+    """A console page: no API credential is a console session, so every kind is sent to sign in."""
+    return 303
+
+
+def console_action(kind: str) -> int | str:
+    """A console change: 401 (sign in first) for every API credential."""
+    return 401
+
+
+def console_sign_in_post(kind: str) -> int | str:
+    """The sign-in form without its form token (a CSRF token of its own): 403."""
+    return 403
+
+
 HEC_POST = {path: hec_key for path, kind in ROUTES.items() if kind in ("event", "raw", "ack")}
 POLICY: dict[tuple[str, str], Expectation] = {
     **{("POST", path): expect for path, expect in HEC_POST.items()},
@@ -72,8 +87,6 @@ POLICY: dict[tuple[str, str], Expectation] = {
     ("HEAD", "/services/collector/health/1.0"): public,
     ("GET", "/api/v1/openapi.json"): public,
     ("HEAD", "/api/v1/openapi.json"): public,
-    ("GET", "/"): public,
-    ("HEAD", "/"): public,
     ("GET", "/api/v1/status"): public,
     ("HEAD", "/api/v1/status"): public,
     ("GET", "/metrics"): public,
@@ -103,9 +116,79 @@ POLICY: dict[tuple[str, str], Expectation] = {
     ("GET", "/sensors/entities/datafeed/v1/{partition}"): session_token,
     ("HEAD", "/sensors/entities/datafeed/v1/{partition}"): method_not_allowed,
     ("POST", "/api/v1/search"): needs(scopes.SEARCH_READ),
+    # the search page's endpoints, and their mirror under /console (where the session cookie
+    # goes; without one, the Authorization header decides as on /api/v1)
+    **{
+        (method, prefix + f"/api/v1/search/{view}"): needs(scopes.SEARCH_READ)
+        for view in ("histogram", "fields", "events/{partition}/{offset}", "export", "tail")
+        for prefix, methods in (("", ("GET", "HEAD")), ("/console", ("GET",)))
+        for method in methods
+    },
+    ("GET", "/"): public,
+    ("HEAD", "/"): public,
+    ("GET", "/console"): public,
+    ("HEAD", "/console"): public,
+    ("GET", "/console/"): public,
+    ("GET", "/console/login"): public,
+    ("POST", "/console/login"): console_sign_in_post,
+    ("POST", "/console/logout"): console_action,
+    **{
+        ("GET", f"/console/{page}"): console_page
+        for page in (
+            "status",
+            "streams",
+            "connectors",
+            "connectors/new",
+            "connectors/{name}",
+            "clients",
+            "users",
+            "audit",
+            "search",
+            "search/more",
+            "search/fields",
+            "search/event/{partition}/{offset}",
+        )  # fmt: skip
+    },
+    **{
+        ("POST", f"/console/{action}"): console_action
+        for action in (
+            "connectors",
+            "connectors/{name}",
+            "connectors/{name}/rotate",
+            "connectors/{name}/enable",
+            "connectors/{name}/disable",
+            "connectors/{name}/delete",
+            "clients",
+            "clients/{client_id}/revoke",
+            "users",
+            "users/{name}/{action}",
+        )  # fmt: skip
+    },
+    # lakehose's stream extensions: consumer groups, and the sandbox (off here: 404 for admin)
+    ("GET", "/api/v1/stream-groups"): needs(scopes.STREAMS_READ),
+    ("HEAD", "/api/v1/stream-groups"): needs(scopes.STREAMS_READ),
+    ("GET", "/api/v1/stream-groups/{app_id}"): needs(scopes.STREAMS_READ),
+    ("HEAD", "/api/v1/stream-groups/{app_id}"): needs(scopes.STREAMS_READ),
+    ("DELETE", "/api/v1/stream-groups/{app_id}"): needs(scopes.STREAMS_READ),
+    ("POST", "/api/v1/stream-groups/{app_id}/commit"): needs(scopes.STREAMS_READ),
+    ("POST", "/api/v1/stream-groups/{app_id}/reset"): needs(scopes.STREAMS_READ),
+    ("GET", "/api/v1/sandbox"): needs(scopes.ADMIN),
+    ("HEAD", "/api/v1/sandbox"): needs(scopes.ADMIN),
+    ("POST", "/api/v1/sandbox/faults"): needs(scopes.ADMIN),
+    ("DELETE", "/api/v1/sandbox/faults"): needs(scopes.ADMIN),
+    ("POST", "/api/v1/sandbox/sessions/expire"): needs(scopes.ADMIN),
+    ("PUT", "/api/v1/sandbox/clock"): needs(scopes.ADMIN),
 }
 # Path parameters name things that do not exist, so an authorised call changes nothing.
-PARAMS = {"name": "no-such-connector", "client": "no-such-client", "partition": "0"}
+PARAMS = {
+    "name": "no-such-connector",
+    "client": "no-such-client",
+    "client_id": "no-such-client",
+    "action": "disable",
+    "partition": "0",
+    "offset": "0",
+    "app_id": "no-such-group",
+}
 QUERY = {"/sensors/entities/datafeed/v2": {"appId": "route-table"}}
 
 

@@ -22,7 +22,7 @@ import pytest
 
 from lakehose.testing import RunningServer, run_server
 from tests.helpers import stored_events, wait_for
-from tests.security.creds import Credentials, basic, make_credentials
+from tests.security.credkit import Credentials, basic, make_credentials
 
 
 class Recorder:

@@ -3,7 +3,7 @@
 uvicorn's httptools protocol alone has no header deadline, no header size limit
 and no connection bound (a 5 MB header line and 10,000 headers were answered 200,
 and a connection that sent half a request line stayed open for good);
-``server/protocol.py`` adds them.
+``server/protocols/http.py`` adds them.
 """
 
 from __future__ import annotations

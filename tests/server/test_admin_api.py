@@ -123,3 +123,11 @@ def test_a_bearer_token_cannot_ingest(admin: httpx.Client, server: RunningServer
         server.hec_url, headers={"Authorization": f"Bearer {token}"}, json={"event": "x"}
     )
     assert (reply.status_code, reply.json()) == (403, {"text": "Invalid token", "code": 4})
+
+
+def test_the_fault_sandbox_is_off_by_default(admin: httpx.Client) -> None:
+    """Without ``lakehose serve --sandbox`` the sandbox API is not there (404), even for admin."""
+    reply = admin.get("/api/v1/sandbox")
+    assert reply.status_code == 404 and "--sandbox" in reply.text
+    assert admin.put("/api/v1/sandbox/clock", json={"offset_seconds": -60}).status_code == 404
+    assert admin.post("/api/v1/sandbox/faults", json={"fault": "hec_busy"}).status_code == 404

@@ -12,8 +12,8 @@ from hypothesis import strategies as st
 
 from lakehose.errors import CorruptBatchError
 from lakehose.models import BatchInfo
-from lakehose.server import falcon_envelope as fe
-from lakehose.storage.records import compress_lines, encode_line
+from lakehose.records import compress_lines, encode_line
+from lakehose.server.replies import falcon as fe
 
 FMT = fe.FeedFormat("7d1c0f5e9a2b4c6d8e0f1a2b3c4d5e6f")
 T0 = 1767225600123456789

@@ -11,7 +11,7 @@ import orjson
 import pytest
 from starlette.requests import Request
 
-from lakehose.server.errors import EXCEPTION_HANDLERS
+from lakehose.server.replies.errors import EXCEPTION_HANDLERS
 from lakehose.testing import RunningServer
 from tests.helpers import bearer_token
 

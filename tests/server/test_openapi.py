@@ -8,7 +8,7 @@ import httpx
 
 from lakehose.config import Settings
 from lakehose.server.app import all_routes
-from lakehose.server.hec import ROUTES
+from lakehose.server.routes.hec import ROUTES
 from lakehose.server.runtime import Runtime
 from lakehose.testing import RunningServer
 

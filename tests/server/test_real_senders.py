@@ -299,6 +299,9 @@ def test_the_root_points_at_the_docs_and_health(lake: RunningServer) -> None:
     assert body["health"] == lake.url + "/services/collector/health"
     assert httpx.get(body["health"]).json() == {"text": "HEC is healthy", "code": 17}
     assert httpx.get(body["openapi"]).json()["openapi"].startswith("3.")
+    # a browser (it asks for HTML) is sent to the web console instead
+    page = httpx.get(lake.url + "/", headers={"Accept": "text/html,application/xhtml+xml"})
+    assert page.status_code == 303 and page.headers["location"] == "/console"
 
 
 # item 17 ------------------------------------------------------------------------------------

@@ -40,6 +40,16 @@ def test_tls_serves_https_with_the_given_certificate(tmp_path: Path) -> None:
         with pytest.raises(httpx.HTTPError):
             httpx.post(server.hec_url.replace("https", "http"), content=b"{}", timeout=5)
 
+        # over TLS the console's cookies are Secure as well as HttpOnly and SameSite=Strict
+        from tests.console.session import create_user, sign_in_http
+
+        create_user(server.data_dir, "tls-admin", "admin", "a long password")
+        with httpx.Client(base_url=server.url, verify=context) as console:
+            sign_in_http(console, "tls-admin", "a long password")
+            cookie = next(c for c in console.cookies.jar if c.name == "lakehose_session")
+            assert cookie.secure and cookie.has_nonstandard_attr("HttpOnly")
+            assert cookie.get_nonstandard_attr("SameSite") == "strict"
+
 
 def test_a_read_only_data_directory_is_a_clear_error_with_exit_code_2(tmp_path: Path) -> None:
     data = tmp_path / "ro"

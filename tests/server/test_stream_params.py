@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from lakehose.server import stream_params as sp
+from lakehose.server.routes import stream_params as sp
 
 
 @pytest.mark.parametrize(

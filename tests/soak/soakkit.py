@@ -22,8 +22,8 @@ from typing import Any
 import httpx
 import orjson
 
-from lakehose.storage.records import decompress_lines, split_line
-from lakehose.storage.sqlite import PartitionReader
+from lakehose.records import decompress_lines, split_line
+from lakehose.storage.sqlite.partition import PartitionReader
 
 Ledger = dict[int, bytearray]  # sender -> one byte per event
 PAD = b"x" * 120

@@ -38,7 +38,7 @@ import httpx
 import pytest
 
 from lakehose.testing import run_server
-from tests.client.streamtools import api_client
+from tests.client.consumerkit import api_client
 from tests.helpers import bearer_token, create_connector, process_role
 from tests.soak.soakkit import (
     Ledger,

@@ -1,4 +1,4 @@
-"""The ``lakehose`` command: ``serve``, ``connector``, ``client``, ``send``, ``stream``, ``search``."""
+"""The ``lakehose`` command: ``serve``, ``connector``, ``client``, ``user``, ``send``, ``stream``, ``search``, ``collect``."""
 
 from __future__ import annotations
 
@@ -9,7 +9,18 @@ from typing import Any
 import click
 
 import lakehose
-from lakehose.cli.commands import client, connector, search, send, serve, status, stream
+from lakehose.cli.commands import (
+    client,
+    collect,
+    connector,
+    sandbox,
+    search,
+    send,
+    serve,
+    status,
+    stream,
+    user,
+)
 from lakehose.errors import ConfigError, DataDirError, LakehoseError
 
 
@@ -51,6 +62,9 @@ cli.add_command(send.send)
 cli.add_command(stream.stream)
 cli.add_command(search.search)
 cli.add_command(status.status)
+cli.add_command(user.user)
+cli.add_command(sandbox.sandbox)
+cli.add_command(collect.collect)
 
 
 def main() -> None:

@@ -34,7 +34,7 @@ import httpx
 import orjson
 
 import lakehose
-from lakehose.client._api_errors import response_error
+from lakehose.client._errors import response_error
 from lakehose.client._urls import api_base_url
 from lakehose.errors import ConfigError, ResponseError
 

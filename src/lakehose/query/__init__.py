@@ -1,6 +1,6 @@
 """The search language: parse a query, plan it against batch summaries, evaluate it on events.
 
-Nothing here does I/O; ``storage/search.py`` runs a plan over the lake.
+Nothing here does I/O; ``search/engine.py`` runs a plan over the lake.
 """
 
 from __future__ import annotations

@@ -113,6 +113,8 @@ def simplify(f: Filter) -> Filter:
         if isinstance(inner, Not):
             return inner.item
         return Not(inner)
+    if isinstance(f, FreeText) and isinstance(f.value, Text) and f.value.is_anything:
+        return Everything()  # `*`: every event has an @rawstring, so it matches every one
     return f
 
 
@@ -183,6 +185,8 @@ def expression(f: Filter, namespace: dict[str, Any], local: Mapping[str, str] | 
         return "False"
     if isinstance(f, And | Or):
         joiner = " and " if isinstance(f, And) else " or "
+        if not f.items:  # all() of nothing is True, any() of nothing False
+            return "True" if isinstance(f, And) else "False"
         return "(" + joiner.join(expression(item, namespace, local) for item in f.items) + ")"
     if isinstance(f, Not):
         return f"(not {expression(f.item, namespace, local)})"

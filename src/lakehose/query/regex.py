@@ -61,9 +61,8 @@ def compile_search(pattern: str, flags: str = "") -> Search:
     try:
         compiled = re2.compile(text, _options(flags))
     except re2.error as exc:
-        reason = exc.args[0].decode(errors="replace") if exc.args else "invalid pattern"
-        if isinstance(exc.args[0] if exc.args else None, str):
-            reason = exc.args[0]
+        raw = exc.args[0] if exc.args else "invalid pattern"
+        reason = raw if isinstance(raw, str) else raw.decode(errors="replace")  # bytes in 1.1
         message, position = _explain(pattern, reason)
         raise QueryError(message, 1, position + 1) from None
     raw = compiled.search

@@ -97,7 +97,7 @@ def _parse_time(value: str | int | float, now: int, name: str) -> int:
         frac = m.group(2) or ""
         return whole * unit + (int(frac[:18].ljust(18, "0")) * unit // 10**18 if frac else 0)
     try:
-        parsed = datetime.fromisoformat(text.replace(" ", "T", 1) if "T" not in text else text)
+        parsed = datetime.fromisoformat(text)  # 3.11 takes " " for "T", and " +01:00"
     except ValueError:
         raise QueryError(
             f"{name} {text[:40]!r} is not a time; use 15m, 24h, 7d, an ISO 8601 time "

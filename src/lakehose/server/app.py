@@ -10,20 +10,28 @@ from starlette.applications import Starlette
 from starlette.responses import Response
 from starlette.routing import BaseRoute
 
-from lakehose.server import api, clients_api, oauth, search, streams
-from lakehose.server.errors import EXCEPTION_HANDLERS, error
-from lakehose.server.hec import HecHandler, Receive, Scope, Send, route_of
+from lakehose.server import console
+from lakehose.server.replies.envelope import error
+from lakehose.server.replies.errors import EXCEPTION_HANDLERS
+from lakehose.server.routes import clients, connectors, oauth, search, search_views, streams
+from lakehose.server.routes import groups as groups_api
+from lakehose.server.routes import sandbox as sandbox_api
+from lakehose.server.routes.hec import HecHandler, Receive, Scope, Send, route_of
 from lakehose.server.runtime import Runtime
 
 
 def all_routes(runtime: Runtime) -> list[BaseRoute]:
     """Every non-HEC route. Each feature module contributes its own list."""
     return [
-        *api.routes(runtime),
+        *connectors.routes(runtime),
         *oauth.routes(runtime),
-        *clients_api.routes(runtime),
+        *clients.routes(runtime),
         *streams.routes(runtime),
+        *groups_api.routes(runtime),
+        *sandbox_api.routes(runtime),
         *search.routes(runtime),
+        *search_views.routes(runtime),
+        *console.routes(runtime),
     ]
 
 

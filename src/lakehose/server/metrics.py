@@ -31,6 +31,8 @@ import orjson
 log = logging.getLogger(__name__)
 
 Labels = tuple[str, ...]
+# name -> (help, label names, {labels: value})
+LabelledGauges = dict[str, tuple[str, Labels, dict[Labels, float]]]
 COMMIT_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 
 # name -> (help, label names); all counters
@@ -43,6 +45,10 @@ COUNTERS: dict[str, tuple[str, Labels]] = {
     "lakehose_bytes_accepted": ("Normalised event bytes committed, by connector", ("connector",)),
     "lakehose_hec_rejects": ("HEC requests refused, by HEC code", ("code",)),
     "lakehose_stream_events_sent": ("Events written to data-feed connections", ("partition",)),
+    "lakehose_sandbox_faults": (
+        "Faults injected by the sandbox (lakehose serve --sandbox), by fault",
+        ("fault",),
+    ),
     "lakehose_connections_refused": (
         "Connections cut off or refused: header_timeout, body_timeout, idle, header_size,"
         " header_count, malformed, connections (over max_connections)",
@@ -158,6 +164,10 @@ class Metrics:
         self._events[key] = self._events.get(key, 0) + events
         self._bytes[key] = self._bytes.get(key, 0) + nbytes
 
+    def sandbox_fault(self, fault: str) -> None:
+        rows = self.counters["lakehose_sandbox_faults"]
+        rows[(fault,)] = rows.get((fault,), 0) + 1
+
     def connection_refused(self, reason: str) -> None:
         refused = self.counters["lakehose_connections_refused"]
         refused[(reason,)] = refused.get((reason,), 0) + 1
@@ -217,8 +227,11 @@ class Metrics:
             except (OSError, orjson.JSONDecodeError):
                 continue
 
-    def render(self) -> tuple[bytes, str]:
-        """The exposition text summed over every worker, and its content type."""
+    def render(self, labelled_gauges: LabelledGauges | None = None) -> tuple[bytes, str]:
+        """The exposition text summed over every worker, and its content type.
+
+        ``labelled_gauges`` are computed by the caller at scrape time (consumer lag).
+        """
         import prometheus_client as prom
         from prometheus_client.core import (
             CounterMetricFamily,
@@ -254,6 +267,11 @@ class Metrics:
                     yield family
                 for name, doc in GAUGES.items():
                     yield GaugeMetricFamily(name, doc, value=gauges[name])
+                for name, (doc, label_names, rows) in (labelled_gauges or {}).items():
+                    gauge = GaugeMetricFamily(name, doc, labels=list(label_names))
+                    for labels, value in sorted(rows.items()):
+                        gauge.add_metric(list(labels), value)
+                    yield gauge
                 cumulative, running = [], 0
                 for bound, count in zip([*map(str, COMMIT_BUCKETS), "+Inf"], buckets, strict=True):
                     running += count

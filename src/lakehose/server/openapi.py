@@ -10,6 +10,7 @@ from typing import Any
 
 import lakehose
 from lakehose.parsers.hec import CODES
+from lakehose.server import openapi_search, openapi_streams
 
 JSON = "application/json"
 
@@ -318,6 +319,7 @@ def _api_paths() -> dict[str, Any]:
                         "description": "comma-separated; empty means all",
                     },
                     {"name": "format", "in": "query", "schema": {"enum": ["json", "flatjson"]}},
+                    *openapi_streams.feed_parameters(),
                 ],
                 "responses": {
                     "200": {
@@ -330,6 +332,7 @@ def _api_paths() -> dict[str, Any]:
                         "on this partition"
                     ),
                     "429": _falcon("The client holds max_feeds_per_client open feeds"),
+                    **openapi_streams.feed_responses(),
                 },
             }
         },
@@ -756,6 +759,8 @@ def _schemas() -> dict[str, Any]:
 
 
 def document() -> dict[str, Any]:
+    from lakehose.server.console.pages_doc import openapi_paths as console_paths
+
     return {
         "openapi": "3.1.0",
         "info": {
@@ -763,10 +768,17 @@ def document() -> dict[str, Any]:
             "version": lakehose.__version__,
             "description": "HEC ingest, Falcon-style event streams, and lakehose's own API.",
         },
-        "paths": {**_hec_paths(), **_api_paths()},
+        "paths": {
+            **_hec_paths(),
+            **_api_paths(),
+            **console_paths(),
+            **openapi_search.paths(),
+            **openapi_streams.paths(),
+        },
         "components": {
-            "schemas": _schemas(),
+            "schemas": {**_schemas(), **openapi_search.schemas(), **openapi_streams.schemas()},
             "securitySchemes": {
+                **openapi_search.security_schemes(),
                 "splunkKey": {
                     "type": "apiKey",
                     "in": "header",

@@ -1,4 +1,4 @@
-"""Everything one worker process holds: catalog cache, committers, readers, limits, tail wake-ups.
+"""Everything one worker process holds: catalog cache, the event log, limits, parsers, metrics.
 
 Theory of operation
 -------------------
@@ -13,9 +13,9 @@ before it is refused, so a connector created a moment ago works at once.
 hashes to (so a channel's ack ids stay in one database and stay dense), else the
 worker's next partition in turn among those it owns.
 
-*Tailing.* Stream feeds wait for ``end_offset(p)`` to pass their position. A
-commit in this process wakes them at once; commits of other processes are seen
-by polling ``state.next_offset`` every ``tail_poll_interval`` while anyone waits.
+*The lake.* Handlers reach the event log through the methods here (:meth:`append`,
+:meth:`query_acks`, :meth:`bounds`, :meth:`wait_for_end_past`), never a backend's
+members: the log (``storage/base.py``) is chosen by ``storage/lake.py``.
 """
 
 from __future__ import annotations
@@ -25,26 +25,35 @@ import logging
 import os
 import secrets
 import shutil
-import sqlite3
 import time
 import tomllib
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from lakehose.auth.lockout import Lockout, address_group
 from lakehose.config import Settings
+from lakehose.errors import StorageError
 from lakehose.logs import AccessLog, access_log_for
+from lakehose.models import AppendResult
 from lakehose.parsers.formats import ParserRegistry
-from lakehose.server.body import BodyDeadlines
 from lakehose.server.metrics import Metrics
+from lakehose.server.position_commits import PositionCommits
+from lakehose.server.protocols.body import BodyDeadlines
+from lakehose.server.sandbox import Sandbox
 from lakehose.server.search_pool import CONCURRENT_SEARCHES, SearchPool
-from lakehose.storage.catalog import Catalog, Connector, KeyIndex, LoginLimit
-from lakehose.storage.committer import GroupCommitter
+from lakehose.storage.base import EventLog, LogReader, PendingAppend
+from lakehose.storage.catalog.base import Catalog
+from lakehose.storage.catalog.clients import LoginLimit
+from lakehose.storage.catalog.connectors import Connector, KeyIndex
+from lakehose.storage.lake import (
+    load_parser_file,
+    open_consumer_groups,
+    open_log,
+    open_server_catalog,
+)
 from lakehose.storage.refusals import RefusalBuffer
-from lakehose.storage.sqlite import PartitionReader, PartitionWriter
 
 log = logging.getLogger(__name__)
 
@@ -97,15 +106,11 @@ class Runtime:
         self._parsers_mtime: float | None = None
         self._keys = KeyIndex()
         self.generation = 0  # bumped whenever connectors or parsers are reloaded
-        self.committers: dict[int, GroupCommitter] = {}
-        self.readers: dict[int, PartitionReader] = {}
+        self.log: EventLog  # opened in start(), on the sandbox's clock
         self._own = owned_partitions(worker, workers, settings.partitions)
         self._turn = 0
         self._buckets: dict[tuple[str, str], TokenBucket] = {}
         self._tasks: list[asyncio.Task[None]] = []
-        self._ends: list[int] = [0] * settings.partitions
-        self._wake: list[asyncio.Event] = []
-        self._waiters = 0
         self._extractors: dict[str | None, Callable[[str, str], Any]] = {}
         self.body_deadlines = BodyDeadlines(settings.body_timeout)
         self.lockout = Lockout(settings.hec_auth_fail_limit, settings.hec_auth_fail_window)
@@ -124,7 +129,11 @@ class Runtime:
         s = self.settings
         self.loop = asyncio.get_running_loop()
         self.stopping = asyncio.Event()
-        self.catalog = Catalog(s.catalog_path)
+        self.catalog = open_server_catalog(s)
+        self.groups = open_consumer_groups(s.catalog_path)
+        self.position_commits = PositionCommits(self.groups)
+        self.sandbox = Sandbox(s, self.catalog, self.metrics)
+        self.sandbox.refresh(force=True)
         # signs search cursors: one per data directory, so any worker can continue a page
         self.server_key = bytes.fromhex(
             self.catalog.set_setting_once("server_key", secrets.token_hex(32))
@@ -132,25 +141,11 @@ class Runtime:
         self.searches = SearchPool(s.data_dir, s.partitions, self.server_key, CONCURRENT_SEARCHES)
         self.reload_keys()
         self.reload_parsers()
-        for p in range(s.partitions):
-            writer = PartitionWriter(
-                s.data_dir, p, durability=s.durability, zstd_level=s.zstd_level
-            )
-            self.committers[p] = GroupCommitter(
-                writer,
-                self.loop,
-                max_bytes=s.commit_max_bytes,
-                delay=s.commit_delay,
-                gather=s.commit_gather,
-                on_commit=self._commit_hook(p),
-            )
-            self.readers[p] = PartitionReader(s.data_dir, p)
-            self._ends[p] = self.readers[p].bounds()[1]
-            self._wake.append(asyncio.Event())
+        self.log = open_log(s, clock=self.sandbox.clock)
+        await self.log.start(self.loop)
         self._tasks = [
             asyncio.create_task(self._every(RELOAD_INTERVAL, self._reload_if_changed)),
             asyncio.create_task(self._every(METRICS_INTERVAL, self.flush_metrics)),
-            asyncio.create_task(self._every(s.tail_poll_interval, self._poll_ends)),
             asyncio.create_task(
                 self._every(
                     min(1.0, s.body_timeout / 2),
@@ -179,11 +174,9 @@ class Runtime:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         if hasattr(self, "searches"):
             self.searches.close()
-        for committer in self.committers.values():
-            await asyncio.to_thread(committer.close)
-        for reader in self.readers.values():
-            reader.close()
+        await self.log.close()
         self.flush_metrics()
+        self.groups.close()
         self.catalog.close()
 
     async def _every(self, seconds: float, fn: Callable[[], Any]) -> None:
@@ -208,6 +201,7 @@ class Runtime:
             self.catalog_moved()
             self._sync_lockouts()
         self.reload_parsers()
+        self.sandbox.refresh()
 
     # failed HEC keys: one allowance per address, whatever the number of workers
 
@@ -308,18 +302,23 @@ class Runtime:
         self._turn = (self._turn + 1) % len(self._own)
         return self._own[self._turn]
 
+    async def append(self, item: PendingAppend, nbytes: int) -> AppendResult:
+        """Store one request's events durably, in the partition its ack channel picks."""
+        return await self.log.append(self.partition_for(item.ack_channel), item, nbytes)
+
+    async def query_acks(self, channel: str, ack_ids: Sequence[int]) -> set[int]:
+        """HEC acks: which of ``ack_ids`` on ``channel`` are committed (and now reported)."""
+        return await self.log.query_acks(self.partition_for(channel), channel, ack_ids)
+
     @property
     def pending_bytes(self) -> int:
-        return sum(c.pending_bytes for c in self.committers.values())
+        return self.log.pending_bytes
 
     def busy(self) -> bool:
         """True when ingest must answer "server is busy" (queue over its limit, or disk full)."""
         if self.pending_bytes > self.settings.max_queue_bytes:
             return True
-        return (
-            any(c.full_since is not None for c in self.committers.values())
-            and not self._has_space()
-        )
+        return self.log.disk_full and not self._has_space()
 
     def _has_space(self) -> bool:
         """After a disk-full error: is there room for a couple of full-size requests again?"""
@@ -337,40 +336,25 @@ class Runtime:
 
     # tailing ------------------------------------------------------------------------------
 
-    def _commit_hook(self, partition: int) -> Callable[[int], None]:
-        def hook(end: int) -> None:  # runs on the commit thread
-            self.loop.call_soon_threadsafe(self._advance, partition, end)
+    def bounds(self, partition: int) -> tuple[int, int]:
+        """``(start_offset, end_offset)`` of a partition, read now."""
+        return self.log.reader(partition).bounds()
 
-        return hook
+    @property
+    def readers(self) -> dict[int, LogReader]:
+        """The event loop thread's reader of every partition."""
+        return {p: self.log.reader(p) for p in range(self.settings.partitions)}
 
-    def _advance(self, partition: int, end: int) -> None:
-        if end > self._ends[partition]:
-            self._ends[partition] = end
-            event = self._wake[partition]
-            self._wake[partition] = asyncio.Event()
-            event.set()
+    def reader(self, partition: int) -> LogReader:
+        """The event loop thread's reader of ``partition`` (for the data feed)."""
+        return self.log.reader(partition)
 
     def end_offset(self, partition: int) -> int:
-        return self._ends[partition]
+        return self.log.end_offset(partition)
 
     async def wait_for_end_past(self, partition: int, offset: int, timeout: float) -> int:
         """Wait until ``end_offset(partition) > offset`` or ``timeout``; return the end offset."""
-        if self._ends[partition] > offset:
-            return self._ends[partition]
-        self._waiters += 1
-        try:
-            await asyncio.wait_for(self._wake[partition].wait(), timeout)
-        except TimeoutError:
-            pass
-        finally:
-            self._waiters -= 1
-        return self._ends[partition]
-
-    def _poll_ends(self) -> None:
-        if not self._waiters:
-            return
-        for p, reader in self.readers.items():
-            self._advance(p, reader.bounds()[1])
+        return await self.log.wait_for_end_past(partition, offset, timeout)
 
     # maintenance --------------------------------------------------------------------------
 
@@ -380,25 +364,12 @@ class Runtime:
         if self.refusals.pending:
             try:
                 self.refusals.flush(self.catalog)
-            except sqlite3.Error as exc:  # the ring is best effort; the counters still count
-                log.warning("could not record refused requests: %s", exc)
-        for committer in self.committers.values():
-            times, committer.commit_times = committer.commit_times, []
-            for seconds in times:
-                self.metrics.commit(seconds)
-        self.metrics.flush(self.pending_bytes, sum(c.queue_depth for c in self.committers.values()))
+            except StorageError as exc:  # the ring is best effort; the counters still count
+                log.warning("%s", exc)
+        for seconds in self.log.take_commit_times():
+            self.metrics.commit(seconds)
+        self.metrics.flush(self.pending_bytes, self.log.queue_depth)
 
     async def _retention(self) -> None:
         s = self.settings
-        for committer in self.committers.values():
-            await committer.call(lambda w: w.apply_retention(s.retention_age, s.retention_bytes))
-
-
-def load_parser_file(path: Path) -> dict[str, dict[str, Any]]:
-    """The ``[parsers.NAME]`` tables of a parsers.toml file."""
-    with path.open("rb") as f:
-        raw = tomllib.load(f)
-    parsers = raw.get("parsers", {})
-    if not isinstance(parsers, dict) or not all(isinstance(v, dict) for v in parsers.values()):
-        raise ValueError("parsers.toml must hold [parsers.NAME] tables")
-    return parsers
+        await self.log.apply_retention(s.retention_age, s.retention_bytes)

@@ -60,27 +60,21 @@ class SearchOutcome:
 
 def _run(job: SearchJob, data_dir: Path, partitions: int, key: bytes) -> SearchOutcome:
     from lakehose.query import plan_query
-    from lakehose.storage.search import Search, open_readers
+    from lakehose.search.run import run_search
+    from lakehose.storage.lake import open_readers
 
-    plan = plan_query(job.query)
-    readers = open_readers(data_dir, partitions)
-    try:
-        search = Search(
-            plan,
-            readers,
-            job.span,
-            limit=job.limit,
-            cursor=job.cursor,
-            time_limit=job.time_limit,
-            cursor_key=key,
-        )
-        rows = list(search.rows())
-        return SearchOutcome(
-            rows, search.span, search.truncated, search.stats.to_dict(), search.next_cursor
-        )
-    finally:
-        for reader in readers:
-            reader.close()
+    rows, search = run_search(
+        lambda: open_readers(data_dir, partitions),
+        plan_query(job.query),
+        job.span,
+        limit=job.limit,
+        cursor=job.cursor,
+        time_limit=job.time_limit,
+        cursor_key=key,
+    )
+    return SearchOutcome(
+        rows, search.span, search.truncated, search.stats.to_dict(), search.next_cursor
+    )
 
 
 PROCESS_NAME = b"lakehose-search"  # in /proc/PID/comm, so operators (and tests) can tell

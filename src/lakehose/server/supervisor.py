@@ -1,5 +1,7 @@
 """``lakehose serve``: open the data directory, start the workers, watch them, shut down cleanly.
 
+(How one worker boots, binds and serves is ``worker.py``.)
+
 Theory of operation
 -------------------
 The supervisor holds ``run/serve.lock`` for its lifetime, so two servers never
@@ -16,18 +18,15 @@ supervisor's own process.
 
 from __future__ import annotations
 
-import contextlib
-import ctypes
 import fcntl
 import logging
 import multiprocessing
 import os
 import shlex
 import signal
-import socket
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from multiprocessing.process import BaseProcess
 from multiprocessing.synchronize import Event as EventType
 from pathlib import Path
@@ -38,37 +37,11 @@ import orjson
 import lakehose
 from lakehose.config import Settings
 from lakehose.errors import ConfigError, DataDirError
-from lakehose.storage.catalog import Catalog
+from lakehose.server.worker import make_socket, serve_worker, worker_process
+from lakehose.storage.catalog.base import Catalog
 from lakehose.storage.lake import hec_url, open_data_dir, server_info_path
 
 log = logging.getLogger(__name__)
-PR_SET_PDEATHSIG = 1
-
-
-KEY_FILE = "default-api-key"
-KEY_FILE_NOTE = "readable by this user only; store it elsewhere, then delete the file"
-
-
-def write_key_file(data_dir: Path, key: str) -> Path:
-    """The first connector's key in a 0600 file of the data directory, when no terminal
-    is there to show it to."""
-    path = data_dir / KEY_FILE
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as f:
-        os.fchmod(f.fileno(), 0o600)
-        f.write(key + "\n")
-    return path
-
-
-def make_socket(host: str, port: int, *, reuse_port: bool) -> socket.socket:
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    if reuse_port:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-    sock.bind((host, port))
-    sock.set_inheritable(True)
-    return sock
 
 
 def reserve_port(host: str, port: int) -> int:
@@ -83,89 +56,20 @@ def reserve_port(host: str, port: int) -> int:
         probe.close()
 
 
-def _die_with_parent() -> None:
-    try:
-        libc = ctypes.CDLL("libc.so.6", use_errno=True)
-        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-    except OSError:  # pragma: no cover - not Linux
-        pass
+KEY_FILE = "default-api-key"
+
+KEY_FILE_NOTE = "readable by this user only; store it elsewhere, then delete the file"
 
 
-def uvicorn_config(settings: Settings, app: Any, metrics: Any = None) -> Any:
-    import uvicorn
-
-    from lakehose.server.protocol import protocol_for
-
-    return uvicorn.Config(
-        app,
-        loop="uvloop",
-        # httptools, with header deadline and limits, each response in one socket write
-        http=protocol_for(settings, metrics),
-        lifespan="on",
-        access_log=False,
-        server_header=False,
-        log_config=None,
-        timeout_keep_alive=settings.keep_alive_timeout,
-        # the client address (admin from loopback only, per-address limits) comes from
-        # X-Forwarded-For only when the peer is one of these proxies
-        proxy_headers=bool(settings.proxy_list),
-        forwarded_allow_ips=settings.proxy_list,
-        # Ctrl-C stops within 2 s: connections still open after this are cut (every answer
-        # is sent only after its commit, so nothing acknowledged is lost)
-        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN,
-        ssl_certfile=str(settings.tls_cert) if settings.tls_cert else None,
-        ssl_keyfile=str(settings.tls_key) if settings.tls_key else None,
-    )
-
-
-GRACEFUL_SHUTDOWN = 1  # seconds a stopping worker waits for open connections
-
-
-def serve_worker(
-    settings: Settings,
-    worker: int,
-    workers: int,
-    port: int,
-    on_ready: Callable[[], None] | None = None,
-) -> None:
-    """Run one worker until it is told to stop (SIGTERM/SIGINT); ``on_ready`` once it serves."""
-    import uvicorn
-
-    from lakehose.server.app import LakehoseApp
-    from lakehose.server.runtime import Runtime
-
-    class Server(uvicorn.Server):
-        """Tells the runtime the moment a stop signal arrives, before connections drain."""
-
-        def handle_exit(self, sig: int, frame: Any) -> None:
-            runtime.begin_shutdown()
-            super().handle_exit(sig, frame)
-
-        @contextlib.contextmanager
-        def capture_signals(self) -> Iterator[None]:
-            """A stop signal ends the server cleanly (exit status 0): uvicorn would raise it
-            again once stopped, so Ctrl-C printed ``Aborted!`` and SIGTERM exited 143."""
-            with super().capture_signals():
-                try:
-                    yield
-                finally:
-                    self._captured_signals.clear()
-
-    sock = make_socket(settings.host, port, reuse_port=True)
-    sock.listen(2048)
-    runtime = Runtime(settings, worker, workers)
-    app = LakehoseApp(runtime, on_ready)
-    Server(uvicorn_config(settings, app, runtime.metrics)).run(sockets=[sock])
-
-
-def _worker_process(
-    settings: Settings, worker: int, workers: int, port: int, ready: EventType
-) -> None:
-    _die_with_parent()
-    from lakehose.logs import configure_logging
-
-    configure_logging(settings.log_level, settings.log_format)
-    serve_worker(settings, worker, workers, port, ready.set)
+def write_key_file(data_dir: Path, key: str) -> Path:
+    """The first connector's key in a 0600 file of the data directory, when no terminal
+    is there to show it to."""
+    path = data_dir / KEY_FILE
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        os.fchmod(f.fileno(), 0o600)
+        f.write(key + "\n")
+    return path
 
 
 def bootstrap(catalog: Catalog) -> str | None:
@@ -268,7 +172,7 @@ class Supervisor:
         ctx = multiprocessing.get_context("spawn")
         ready = ctx.Event()
         proc = ctx.Process(
-            target=_worker_process,
+            target=worker_process,
             args=(settings, index, settings.workers, port, ready),
             name=f"lakehose-worker-{index}",
             daemon=False,

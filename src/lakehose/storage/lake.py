@@ -1,8 +1,10 @@
-"""A data directory as a whole: open it, check it, and report on what it holds.
+"""A data directory as a whole: open it, check it, pick its backends, report on what it holds.
 
 Used by ``lakehose serve`` at start-up and by CLI commands that work on the data
-directory directly (``connector ...``, ``client ...``), with or without a server
-running on it.
+directory directly (``connector ...``, ``client ...``, ``search``), with or without a
+server running on it. This is the one place that names a backend: everything
+else holds an :class:`EventLog`, :class:`LogReader` or :class:`Catalog`. Today's
+backend is ``sqlite``; another goes beside it here, imported lazily.
 """
 
 from __future__ import annotations
@@ -11,14 +13,23 @@ import os
 import sqlite3
 import tempfile
 import time
+import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from lakehose.config import Settings
 from lakehose.errors import DataDirError
-from lakehose.storage.catalog import Catalog, Connector
-from lakehose.storage.sqlite import PartitionReader, create_partition, partition_path
+from lakehose.storage.accounts import Accounts
+from lakehose.storage.base import EventLog, LogReader
+from lakehose.storage.catalog.base import Catalog
+from lakehose.storage.catalog.connectors import Connector
+from lakehose.storage.console_views import ConsoleViews
+from lakehose.storage.consumer_groups import ConsumerGroups
+from lakehose.storage.faults import FaultTable
+from lakehose.storage.sqlite.catalog import SqliteCatalog
+from lakehose.storage.sqlite.partition import PartitionReader, create_partition, partition_path
 
 ACTIVE_WINDOW = 300  # seconds since the last event for a connector to count as active
 
@@ -42,7 +53,7 @@ def open_data_dir(settings: Settings) -> Catalog:
     """Create or migrate the catalog and every partition; return the catalog."""
     check_writable(settings.data_dir)
     try:
-        catalog = Catalog.create(settings.catalog_path)
+        catalog = SqliteCatalog.create(settings.catalog_path)
         stored = int(catalog.set_setting_once("partitions", str(settings.partitions)))
         if settings.partitions < stored:
             raise DataDirError(
@@ -85,11 +96,58 @@ def open_catalog(settings: Settings, *, readonly: bool = False) -> Catalog:
     require_lake(settings)
     try:
         if readonly:
-            return Catalog(settings.catalog_path, readonly=True)
+            return SqliteCatalog(settings.catalog_path, readonly=True)
         check_writable(settings.data_dir)
-        return Catalog.create(settings.catalog_path)
+        return SqliteCatalog.create(settings.catalog_path)
     except sqlite3.Error as exc:
         raise DataDirError(str(settings.data_dir), f"database error: {exc}") from exc
+
+
+def open_log(settings: Settings, clock: Callable[[], int] = time.time_ns) -> EventLog:
+    """This process's handle on the lake for writing and tailing (``await start()`` it).
+
+    ``clock`` (ns) stamps ingest times; the stream sandbox may shift it.
+    """
+    from lakehose.storage.sqlite.log import SqliteEventLog
+
+    return SqliteEventLog(
+        settings.data_dir,
+        settings.partitions,
+        durability=settings.durability,
+        zstd_level=settings.zstd_level,
+        commit_max_bytes=settings.commit_max_bytes,
+        commit_delay=settings.commit_delay,
+        commit_gather=settings.commit_gather,
+        poll_interval=settings.tail_poll_interval,
+        clock=clock,
+    )
+
+
+def open_readers(
+    data_dir: Path, partitions: int | None = None, *, readonly: bool = False
+) -> list[LogReader]:
+    """Readers of every partition in ``data_dir`` (or the first ``partitions``); close them.
+
+    ``readonly`` never writes, so a search works on a read-only data directory.
+    """
+    from lakehose.storage.sqlite.log import open_readers as sqlite_readers
+
+    return sqlite_readers(data_dir, partitions, readonly=readonly)
+
+
+def open_server_catalog(settings: Settings) -> Catalog:
+    """A worker's catalog connection (the data directory was opened by the supervisor)."""
+    return SqliteCatalog(settings.catalog_path)
+
+
+def load_parser_file(path: Path) -> dict[str, dict[str, Any]]:
+    """The ``[parsers.NAME]`` tables of a data directory's parsers.toml."""
+    with path.open("rb") as f:
+        raw = tomllib.load(f)
+    parsers = raw.get("parsers", {})
+    if not isinstance(parsers, dict) or not all(isinstance(v, dict) for v in parsers.values()):
+        raise ValueError("parsers.toml must hold [parsers.NAME] tables")
+    return parsers
 
 
 def stored_partitions(settings: Settings, catalog: Catalog) -> int:
@@ -185,3 +243,45 @@ def connector_view(
         hec_url=url,
     )
     return view
+
+
+def open_accounts(catalog: Catalog) -> Accounts:
+    """Accounts (``storage/accounts.py``), as the backend keeps them."""
+    from lakehose.storage.sqlite.accounts import SqliteAccounts
+    from lakehose.storage.sqlite.catalog import SqliteCatalog
+
+    assert isinstance(catalog, SqliteCatalog)
+    return SqliteAccounts(catalog)
+
+
+def open_console_views(catalog: Catalog) -> ConsoleViews:
+    """The console's views of the catalog (``storage/console_views.py``)."""
+    from lakehose.storage.sqlite.catalog import SqliteCatalog
+    from lakehose.storage.sqlite.console_views import SqliteConsoleViews
+
+    assert isinstance(catalog, SqliteCatalog)
+    return SqliteConsoleViews(catalog)
+
+
+def open_reader(data_dir: Path, partition: int) -> LogReader:
+    """A reader of one partition of ``data_dir``, for one thread; the caller closes it."""
+    from lakehose.storage.sqlite.partition import PartitionReader
+
+    return PartitionReader(data_dir, partition)
+
+
+def open_consumer_groups(catalog_path: Path, *, readonly: bool = False) -> ConsumerGroups:
+    """ConsumerGroups (``storage/consumer_groups.py``), as the backend keeps them;
+    ``readonly`` never writes (for reports on a read-only data directory)."""
+    from lakehose.storage.sqlite.consumer_groups import SqliteConsumerGroups
+
+    return SqliteConsumerGroups(catalog_path, readonly=readonly)
+
+
+def open_faults(catalog: Catalog) -> FaultTable:
+    """FaultTable (``storage/faults.py``), as the backend keeps them."""
+    from lakehose.storage.sqlite.catalog import SqliteCatalog
+    from lakehose.storage.sqlite.faults import SqliteFaultTable
+
+    assert isinstance(catalog, SqliteCatalog)
+    return SqliteFaultTable(catalog)

@@ -176,13 +176,79 @@ CATALOG_MIGRATIONS: Sequence[Migration] = (
         ),
     ),
     (
+        "0004_console_users_sessions_audit",
+        _script(
+            """
+            CREATE TABLE console_users (
+                name          TEXT PRIMARY KEY,
+                role          TEXT NOT NULL,
+                password_hash TEXT NOT NULL,
+                disabled      INTEGER NOT NULL DEFAULT 0,
+                created_at    INTEGER NOT NULL,
+                last_login    INTEGER
+            );
+            CREATE TABLE console_sessions (
+                id_hash    BLOB PRIMARY KEY,
+                username   TEXT NOT NULL,
+                csrf_token TEXT NOT NULL,
+                address    TEXT NOT NULL,
+                created_at REAL NOT NULL,
+                last_seen  REAL NOT NULL
+            );
+            CREATE INDEX console_sessions_user ON console_sessions(username);
+            CREATE TABLE audit_log (
+                id       INTEGER PRIMARY KEY AUTOINCREMENT,
+                at       REAL NOT NULL,
+                username TEXT NOT NULL,
+                action   TEXT NOT NULL,
+                target   TEXT NOT NULL DEFAULT '',
+                detail   TEXT NOT NULL DEFAULT '',
+                address  TEXT NOT NULL DEFAULT ''
+            );
+            CREATE INDEX audit_log_at ON audit_log(at)
+            """
+        ),
+    ),
+    (
+        "0005_consumer_positions",
+        _script(
+            """
+            CREATE TABLE consumer_positions (
+                app_id       TEXT NOT NULL,
+                partition    INTEGER NOT NULL,
+                committed    INTEGER NOT NULL,
+                client_id    TEXT NOT NULL,
+                committed_at REAL NOT NULL,
+                commits      INTEGER NOT NULL DEFAULT 1,
+                PRIMARY KEY (app_id, partition)
+            ) WITHOUT ROWID
+            """
+        ),
+    ),
+    (
+        "0006_sandbox_faults",
+        _script(
+            """
+            CREATE TABLE sandbox_faults (
+                id        INTEGER PRIMARY KEY,
+                fault     TEXT NOT NULL,
+                params    TEXT NOT NULL DEFAULT '{}',
+                remaining INTEGER,
+                until     REAL,
+                fired     INTEGER NOT NULL DEFAULT 0,
+                created   REAL NOT NULL
+            )
+            """
+        ),
+    ),
+    (
         # `connector rotate --grace`: an old key keeps working until expires_at (epoch s)
-        "0005_api_key_expiry",
+        "0007_api_key_expiry",
         _script("ALTER TABLE api_keys ADD COLUMN expires_at REAL"),
     ),
     (
         # `connector errors NAME`: each connector's most recent refused requests (a ring)
-        "0006_connector_refusals",
+        "0008_connector_refusals",
         _script(
             """
             CREATE TABLE connector_refusals (
@@ -203,7 +269,7 @@ CATALOG_MIGRATIONS: Sequence[Migration] = (
     ),
     (
         # `lakehose status`: the next offset each open data feed will send (at its heartbeat)
-        "0007_stream_connection_position",
+        "0009_stream_connection_position",
         _script("ALTER TABLE stream_connections ADD COLUMN position INTEGER"),
     ),
 )

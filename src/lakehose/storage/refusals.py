@@ -11,14 +11,15 @@ masked, since senders do put keys in events.
 from __future__ import annotations
 
 import re
-import sqlite3
 import time
 from collections import deque
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from lakehose.logs import redact
-from lakehose.storage.catalog import Catalog
+
+if TYPE_CHECKING:
+    from lakehose.storage.catalog.base import Catalog
 
 RING_SIZE = 100  # refusals kept per connector
 EXCERPT_BYTES = 200  # of the offending event
@@ -104,33 +105,22 @@ class RefusalBuffer:
 
 def record_refusals(catalog: Catalog, entries: list[tuple[str, Refusal]]) -> None:
     """Append refusals and trim each connector touched to its newest :data:`RING_SIZE`."""
-    with catalog._tx() as c:
-        c.executemany(
-            "INSERT INTO connector_refusals (connector_id, time, client, status, code, text, "
-            "event_number, excerpt, path) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [
-                (cid, r.time, r.client, r.status, r.code, r.text, r.event_number, r.excerpt, r.path)
-                for cid, r in entries
-            ],
-        )
-        for cid in {cid for cid, _ in entries}:
-            c.execute(
-                "DELETE FROM connector_refusals WHERE connector_id = ? AND id <= coalesce(("
-                "SELECT id FROM connector_refusals WHERE connector_id = ? "
-                "ORDER BY id DESC LIMIT 1 OFFSET ?), -1)",
-                (cid, cid, RING_SIZE),
-            )
+    catalog.record_refusals(entries, RING_SIZE)
 
 
 def connector_refusals(catalog: Catalog, name_or_id: str, limit: int = RING_SIZE) -> list[Refusal]:
     """A connector's recent refused requests, newest first (NotFoundError for no connector)."""
     connector = catalog.get_connector(name_or_id)
-    try:
-        rows = catalog._query(
-            "SELECT time, client, status, code, text, event_number, excerpt, path "
-            "FROM connector_refusals WHERE connector_id = ? ORDER BY id DESC LIMIT ?",
-            (connector.id, limit),
-        )
-    except sqlite3.OperationalError:  # a lake no server has migrated yet, opened read-only
-        return []
-    return [Refusal(*row) for row in rows]
+    return catalog.refusals(connector.id, limit)
+
+
+class RefusalCatalog(Protocol):
+    """Where a catalog keeps each connector's ring of recent refusals."""
+
+    def record_refusals(self, entries: list[tuple[str, Refusal]], ring_size: int) -> None:
+        """Append ``(connector id, refusal)`` entries; keep each connector's newest ``ring_size``."""
+        ...
+
+    def refusals(self, connector_id: str, limit: int) -> list[Refusal]:
+        """A connector's recent refusals, newest first (none on a lake not yet migrated)."""
+        ...

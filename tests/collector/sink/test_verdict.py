@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from lakehose.client._flow import Reply
+from lakehose.client.hec.flow import Reply
 from lakehose.collector.sink.verdict import judge
 
 

@@ -9,7 +9,8 @@ import click
 from lakehose.auth.scopes import ALL_SCOPES
 from lakehose.cli.commands.common import data_dir_options, json_option, settings_for
 from lakehose.cli.output import details, emit_json, table
-from lakehose.storage.catalog import ApiClient, Catalog
+from lakehose.storage.catalog.base import Catalog
+from lakehose.storage.catalog.clients import ApiClient
 from lakehose.storage.lake import open_catalog
 from lakehose.storage.refusals import iso_time
 

@@ -15,7 +15,8 @@ from lakehose.cli.commands.common import data_dir_options, json_option, settings
 from lakehose.cli.output import details, emit_json, table
 from lakehose.config import Settings, parse_duration
 from lakehose.parsers.formats import ParserRegistry
-from lakehose.storage.catalog import Catalog, Connector
+from lakehose.storage.catalog.base import Catalog
+from lakehose.storage.catalog.connectors import Connector
 from lakehose.storage.lake import connector_stats, connector_view, hec_url, open_catalog
 from lakehose.storage.refusals import connector_refusals, iso_time
 
@@ -87,7 +88,7 @@ def _human(view: dict[str, Any]) -> dict[str, Any]:
 def _check_parser(settings: Settings, parser: str | None) -> None:
     if parser is None:
         return
-    from lakehose.server.runtime import load_parser_file
+    from lakehose.storage.lake import load_parser_file
 
     path = settings.data_dir / "parsers.toml"
     registry = ParserRegistry.build(load_parser_file(path) if path.exists() else None)

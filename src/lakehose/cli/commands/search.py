@@ -47,25 +47,22 @@ def _local(
     config_file: str | None,
 ) -> Found:
     from lakehose.query import plan_query, time_range
-    from lakehose.storage.search import Search, open_readers
+    from lakehose.search.run import start_search
+    from lakehose.storage.lake import open_readers, require_lake
 
     plan = plan_query(query)
     span = time_range(start, end)
-    from lakehose.storage.lake import require_lake
-
     settings = settings_for(data_dir, config_file)
     require_lake(settings)
-    readers = open_readers(settings.data_dir, readonly=True)
-    search = Search(plan, readers, span, limit=limit)
+    data = settings.data_dir
+    search, found = start_search(lambda: open_readers(data, readonly=True), plan, span, limit=limit)
     summary = _Summary()
 
     def rows() -> Iterator[dict[str, Any]]:
         try:
-            yield from search.rows()
+            yield from found
         finally:
             summary.add(search.stats.to_dict())
-            for reader in readers:
-                reader.close()
 
     return rows(), plan.kind, list(plan.columns), summary
 

@@ -12,7 +12,7 @@ import click
 from lakehose.cli.output import emit_json
 from lakehose.cli.rows import plural
 from lakehose.client import HEC, InputError, SendResult, open_input, read_events, read_lines
-from lakehose.client.inputs import FORMATS
+from lakehose.client.hec.inputs import FORMATS
 
 _KEPT_INPUT_ERRORS = 1000
 _LISTED = 20
@@ -226,7 +226,7 @@ def send(
         events = read_lines(stream) if raw else skipped(read_events(stream, fmt))
         show = progress if progress is not None else sys.stderr.isatty()
         if show:
-            from lakehose.client._progress import ProgressBar
+            from lakehose.client.hec.progress import ProgressBar
 
             bar = ProgressBar(
                 total,

@@ -1,5 +1,5 @@
 """``lakehose status``: one screen on a data directory: health, connectors, partitions, disk and
-retention, stream consumers.
+retention, stream consumers and consumer groups.
 
 Each concern is a section: a function from :class:`StatusContext` to a title and rows
 (or lines), listed in :data:`SECTIONS`. A new concern (consumer lag, the columnar tier)
@@ -23,17 +23,19 @@ from lakehose.cli.commands.common import data_dir_options, json_option, settings
 from lakehose.cli.output import emit_json
 from lakehose.cli.rows import cell
 from lakehose.config import Settings
-from lakehose.storage.catalog import Catalog
+from lakehose.errors import DataDirError
+from lakehose.storage.base import LogReader
+from lakehose.storage.catalog.base import Catalog
 from lakehose.storage.lake import (
     connector_stats,
     connector_view,
     hec_url,
     open_catalog,
+    open_readers,
     read_server_info,
     stored_partitions,
 )
 from lakehose.storage.refusals import iso_time
-from lakehose.storage.sqlite import PartitionReader, partition_path
 
 RATE_WINDOW = 60  # seconds over which events/s is averaged
 
@@ -45,7 +47,7 @@ class StatusContext:
     settings: Settings
     catalog: Catalog
     server: dict[str, Any] | None
-    readers: list[PartitionReader] = field(default_factory=list)
+    readers: list[LogReader] = field(default_factory=list)
 
 
 @dataclass
@@ -91,8 +93,8 @@ def connectors_section(ctx: StatusContext) -> Section:
     stats = connector_stats(ctx.settings, ctx.catalog)
     since = time.time_ns() - RATE_WINDOW * 1_000_000_000
     recent: dict[str, int] = {}
-    for reader in ctx.readers:
-        for name, count in reader.recent_events(since).items():
+    for reader in ctx.readers:  # every bucket counts: they all lie inside the window
+        for name, _, count in reader.ingest_counts(since, 2 * RATE_WINDOW * 1_000_000_000):
             recent[name] = recent.get(name, 0) + count
     rows = []
     for c in ctx.catalog.list_connectors():
@@ -204,12 +206,47 @@ def consumers_section(ctx: StatusContext) -> Section:
     )
 
 
+def groups_section(ctx: StatusContext) -> Section:
+    """Consumer groups (server-kept positions, ``lakehose stream groups``): each partition's
+    committed offset and how far behind the newest event it is."""
+    from lakehose.cli.commands.stream_groups import lake_group_views
+
+    rows = []
+    for view in lake_group_views(ctx.settings):
+        for p in view["partitions"]:
+            rows.append(
+                {
+                    "app_id": view["app_id"],
+                    "client_id": view["client_id"],
+                    "partition": p["partition"],
+                    "committed": p["committed"],
+                    "lag_events": p["lag_events"],
+                    "lag_seconds": p["lag_seconds"],
+                    "committed_at": iso_time(p["committed_at"]) if p["committed_at"] else None,
+                }
+            )
+    return Section(
+        "consumer_groups",
+        "Consumer groups",
+        [
+            ("app_id", "APP ID"),
+            ("partition", "PARTITION"),
+            ("committed", "COMMITTED"),
+            ("lag_events", "LAG (EVENTS)"),
+            ("lag_seconds", "LAG (S)"),
+            ("committed_at", "COMMITTED AT"),
+        ],
+        rows,
+    )
+
+
 SECTIONS: list[Callable[[StatusContext], Section]] = [
     health_section,
     connectors_section,
     partitions_section,
     disk_section,
     consumers_section,
+    groups_section,
 ]
 
 
@@ -218,14 +255,15 @@ SECTIONS: list[Callable[[StatusContext], Section]] = [
 @json_option
 def status(data_dir: str | None, config_file: str | None, as_json: bool) -> None:
     """One screen on the lake: server health, connectors (status, events/s, last event),
-    partitions, disk use and retention, open stream consumers. Read-only."""
+    partitions, disk use and retention, open stream consumers, consumer groups. Read-only."""
     settings = settings_for(data_dir, config_file)
     catalog = open_catalog(settings, readonly=True)
-    readers = [
-        PartitionReader(settings.data_dir, p, readonly=True)
-        for p in range(stored_partitions(settings, catalog))
-        if partition_path(settings.data_dir, p).exists()
-    ]
+    try:
+        readers = open_readers(
+            settings.data_dir, stored_partitions(settings, catalog), readonly=True
+        )
+    except DataDirError:  # a catalog without partitions: nothing stored yet
+        readers = []
     ctx = StatusContext(settings, catalog, read_server_info(settings), readers)
     try:
         sections = [section(ctx) for section in SECTIONS]

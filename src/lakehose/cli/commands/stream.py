@@ -20,6 +20,7 @@ from typing import Any, TextIO
 
 import click
 
+from lakehose.cli.commands.stream_groups import groups
 from lakehose.client import FileCheckpoint, StreamConsumer
 from lakehose.logs import configure_logging
 
@@ -59,7 +60,7 @@ class _Output:
         return not self.broken
 
 
-@click.command("stream")
+@click.group("stream", invoke_without_command=True)
 @click.option(
     "--url",
     envvar="LAKEHOSE_URL",
@@ -70,13 +71,11 @@ class _Output:
 @click.option(
     "--client-id",
     envvar="LAKEHOSE_CLIENT_ID",
-    required=True,
     help="API client id (or $LAKEHOSE_CLIENT_ID)",
 )
 @click.option(
     "--client-secret",
     envvar="LAKEHOSE_CLIENT_SECRET",
-    required=True,
     help="API client secret (or $LAKEHOSE_CLIENT_SECRET, which keeps it out of ps)",
 )
 @click.option(
@@ -120,12 +119,39 @@ class _Output:
     default=None,
     help="stop after printing this many events",
 )
+@click.option(
+    "--start",
+    "start",
+    metavar="SPEC",
+    default=None,
+    help="lakehose extension: where partitions without a position start: earliest, latest, "
+    "committed, offset:N or time:<RFC 3339 time or epoch seconds>",
+)
+@click.option(
+    "--filter",
+    "query",
+    metavar="QUERY",
+    default=None,
+    help="lakehose extension: only events matching this filter of the query language, "
+    "applied by the server (e.g. '#sourcetype=auth and user=admin')",
+)
+@click.option(
+    "--commit",
+    "commit",
+    type=click.Choice(["file", "server", "both"]),
+    default="file",
+    show_default=True,
+    help="where offsets are committed: the --resume FILE, the server's consumer group of "
+    "--app-id (lakehose extension), or both",
+)
 @click.option("--insecure", is_flag=True, help="do not verify the server's TLS certificate")
 @click.option("-v", "--verbose", count=True, help="log connections (-v) and every request (-vv)")
+@click.pass_context
 def stream(
+    ctx: click.Context,
     url: str,
-    client_id: str,
-    client_secret: str,
+    client_id: str | None,
+    client_secret: str | None,
     app_id: str,
     from_offset: int | None,
     tail: bool,
@@ -133,6 +159,9 @@ def stream(
     fmt: str,
     event_types: tuple[str, ...],
     max_events: int | None,
+    start: str | None,
+    query: str | None,
+    commit: str,
     insecure: bool,
     verbose: int,
 ) -> None:
@@ -144,8 +173,18 @@ def stream(
     Ctrl-C; 1 on an error that reconnecting cannot fix (bad credentials, missing
     scope).
     """
+    if ctx.invoked_subcommand is not None:
+        return
+    for value, flag in ((client_id, "--client-id"), (client_secret, "--client-secret")):
+        if not value:
+            raise click.UsageError(f"Missing option '{flag}'.")
+    assert client_id is not None and client_secret is not None
     if from_offset is not None and tail:
         raise click.UsageError("choose one of --from-offset and --tail")
+    if start is not None and (from_offset is not None or tail):
+        raise click.UsageError("choose one of --start, --from-offset and --tail")
+    if commit == "both" and resume is None:
+        raise click.UsageError("--commit both needs --resume FILE")
     configure_logging(("warning", "info", "debug")[min(verbose, 2)])
     if verbose < 2:
         logging.getLogger("httpx").setLevel(logging.WARNING)
@@ -167,6 +206,9 @@ def stream(
             tail=tail,
             event_types=event_types,
             checkpoint=checkpoint,
+            commit="checkpoint" if commit == "file" else commit,
+            start=start,
+            filter=query,
             auto_commit=False,
             raw=True,
             verify=not insecure,
@@ -183,6 +225,9 @@ def stream(
         _silence_stdout()
     elif stop.signal == signal.SIGINT:
         sys.exit(130)
+
+
+stream.add_command(groups)
 
 
 def _print_events(

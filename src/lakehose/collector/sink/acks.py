@@ -102,7 +102,7 @@ class AckPoller:
             len(entry.lines),
             self.timeout,
         )
-        from lakehose.client._batching import compress
+        from lakehose.client.hec.batching import compress
 
         plain = b"".join(entry.lines)
         body = compress(plain, self.hec.compression)

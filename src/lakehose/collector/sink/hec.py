@@ -16,8 +16,8 @@ import httpx
 import orjson
 
 from lakehose.client import AsyncHEC
-from lakehose.client._base import error_reply
-from lakehose.client._flow import Post, Reply
+from lakehose.client.hec._base import error_reply
+from lakehose.client.hec.flow import Post, Reply
 from lakehose.collector.delivery import SinkConfig
 from lakehose.errors import ConfigError
 

@@ -18,9 +18,9 @@ import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from lakehose.client._batching import compress
-from lakehose.client._flow import Reply
 from lakehose.client._retry import backoff_delay
+from lakehose.client.hec.batching import compress
+from lakehose.client.hec.flow import Reply
 from lakehose.collector.delivery import SinkConfig
 from lakehose.collector.queue import Queue, QueuedBatch
 from lakehose.collector.sink.deadletter import DeadLetters

@@ -13,8 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from lakehose.client._flow import Reply
 from lakehose.client._retry import RetryPolicy, backoff_delay, parse_retry_after
+from lakehose.client.hec.flow import Reply
 
 DATA_CODES = frozenset({6, 7, 12, 13, 15})
 """HEC codes that judge an event (bad format, index, missing or blank event, fields)."""

@@ -1,0 +1,1 @@
+"""The HEC sender: ``HEC`` and ``AsyncHEC``."""

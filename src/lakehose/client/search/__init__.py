@@ -1,0 +1,1 @@
+"""Searching a lakehose over its API: ``Search`` (``_sync.py``)."""

@@ -1,0 +1,1 @@
+"""Falcon event streams: discovery, sessions, the resumable consumers."""

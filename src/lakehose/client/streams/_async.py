@@ -1,0 +1,301 @@
+"""``AsyncStreamConsumer``: the asyncio twin of ``StreamConsumer``, one task per partition.
+
+The same flows (``_reconnect``), offsets and refresh schedule as the threaded
+consumer; a discovery task, a reader task per partition and a keeper task put
+events on a bounded ``asyncio.Queue``. ``aclose()`` cancels the tasks, which closes
+their responses.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator, Coroutine, Generator
+from types import TracebackType
+from typing import Any, TypeVar
+
+import httpx
+
+from lakehose.client._errors import response_error, transport_error
+from lakehose.client._retry import backoff_delay
+from lakehose.client.hec.flow import Wait
+from lakehose.client.streams._base import NO_EVENT, BaseStreamConsumer, log
+from lakehose.client.streams.event_streams import AsyncEventStreams
+from lakehose.client.streams.feed import FeedLineError
+from lakehose.client.streams.reconnect import (
+    Connect,
+    Discover,
+    Discovered,
+    FeedEnd,
+    Reply,
+    Step,
+    discovery_flow,
+    partition_flow,
+)
+from lakehose.errors import LakehoseError, TransportError
+
+T = TypeVar("T")
+_CLOSED = object()
+
+
+class _Failure:
+    def __init__(self, error: BaseException) -> None:
+        self.error = error
+
+
+class AsyncStreamConsumer(BaseStreamConsumer):
+    """:class:`~lakehose.client.StreamConsumer` for asyncio: the same keywords;
+    ``async with``, ``async for event in consumer``, ``await poll(timeout)``,
+    ``await commit()``, ``await aclose()``.
+
+    Checkpoint saves run on the event loop (one small write and fsync per commit).
+    """
+
+    _api: AsyncEventStreams | None
+    _feeds: httpx.AsyncClient | None
+
+    def _setup(self) -> None:
+        self._started = False
+        self._queue: asyncio.Queue[Any] | None = None
+        self._keeper_wake: asyncio.Event | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._api = None
+        self._feeds = None
+
+    # life cycle --------------------------------------------------------------------------
+
+    async def start(self) -> AsyncStreamConsumer:
+        """Start discovering and reading (``poll`` and iteration start it too)."""
+        if self._started or self._closed:
+            return self
+        self._started = True
+        self._queue = asyncio.Queue(self.max_pending)
+        self._keeper_wake = asyncio.Event()
+        self._api = AsyncEventStreams(self.auth, timeout=self.timeout, verify=self.verify)
+        self._feeds = httpx.AsyncClient(
+            timeout=httpx.Timeout(self.timeout, read=self.read_timeout),
+            verify=self.verify,
+            headers={**self.headers, "Accept": "application/json"},
+        )
+        self._spawn(self._bootstrap())
+        self._spawn(self._keep_sessions())
+        return self
+
+    async def __aenter__(self) -> AsyncStreamConsumer:
+        return await self.start()
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self._shutdown(clean=exc_type is None)
+
+    async def aclose(self) -> None:
+        """Stop reading, close the connections, and (with auto-commit) save the offsets."""
+        await self._shutdown(clean=True)
+
+    async def _shutdown(self, clean: bool) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        if self._queue is not None:
+            with contextlib.suppress(asyncio.QueueFull):
+                self._queue.put_nowait(_CLOSED)
+        if self._feeds is not None:
+            await self._feeds.aclose()
+        if self._api is not None:
+            await self._api.aclose()
+        if self.auto_commit:
+            pending = self._offsets.pending(include_in_flight=clean)
+            if pending is not None:
+                self._save(pending)
+        if self.groups is not None:
+            self.groups.close()
+
+    # the caller's side -------------------------------------------------------------------
+
+    async def poll(self, timeout: float | None = None) -> Any:
+        """The next event, waiting up to ``timeout`` seconds (None: for ever); None when
+        none came in time or the consumer is closed."""
+        if self._closed:
+            return None
+        await self.start()
+        assert self._queue is not None
+        offsets = self._offsets
+        offsets.came_back()
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while not self._closed:
+            if self.auto_commit and offsets.due():
+                pending = offsets.pending(include_in_flight=False)
+                if pending is not None:
+                    self._save(pending)
+            event = self._next_event()
+            if event is not NO_EVENT:
+                return event
+            wait = None if deadline is None else max(0.0, deadline - time.monotonic())
+            until_commit = offsets.seconds_until_due() if self.auto_commit else None
+            if until_commit is not None:
+                wait = until_commit if wait is None else min(wait, until_commit)
+            try:
+                if wait is None:
+                    got = await self._queue.get()
+                elif wait <= 0:
+                    got = self._queue.get_nowait()
+                else:
+                    got = await asyncio.wait_for(self._queue.get(), wait)
+            except (TimeoutError, asyncio.QueueEmpty):
+                if deadline is not None and time.monotonic() >= deadline:
+                    return None
+                continue
+            if got is _CLOSED:
+                return None
+            if isinstance(got, _Failure):
+                await self._shutdown(clean=False)
+                raise got.error
+            self._take_block(*got)
+        return None
+
+    async def __aiter__(self) -> AsyncIterator[Any]:
+        while True:
+            event = await self.poll()
+            if event is None:
+                return
+            yield event
+
+    async def commit(self) -> dict[int, int]:
+        """Save the offsets of every event handed out so far; return what is committed."""
+        pending = self._offsets.pending(include_in_flight=True)
+        if pending is not None:
+            self._save(pending)
+        return self.committed()
+
+    # tasks -------------------------------------------------------------------------------
+
+    def _schedule_changed(self) -> None:
+        if self._keeper_wake is not None:
+            self._keeper_wake.set()
+
+    def _spawn(self, work: Coroutine[Any, Any, Any]) -> None:
+        task = asyncio.create_task(self._guard(work))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _guard(self, work: Coroutine[Any, Any, Any]) -> None:
+        try:
+            await work
+        except asyncio.CancelledError:
+            raise
+        except BaseException as exc:
+            assert self._queue is not None
+            await self._queue.put(_Failure(exc))
+
+    async def _bootstrap(self) -> None:
+        attempt = 0
+        while True:  # the server's positions first (commit="server"/"both"), if it is up
+            try:
+                await asyncio.to_thread(self._load_positions)
+                break
+            except LakehoseError as exc:
+                if not exc.retriable:
+                    raise
+                attempt += 1
+                wait = backoff_delay(attempt, None, self.policy)
+                log.warning("consumer group %s: %s (again in %.1f s)", self.app_id, exc, wait)
+                await asyncio.sleep(wait)
+        streams = await self._drive(discovery_flow(self.policy), None)
+        self._partitions = [s.partition for s in streams]
+        for stream in streams:
+            flow = partition_flow(stream.partition, self._feed_url, self.policy, stream)
+            self._spawn(self._drive(flow, stream.partition))
+
+    async def _drive(self, flow: Generator[Step, Reply, T], partition: int | None) -> T:
+        reply: Reply = None
+        try:
+            step = next(flow)
+            while True:
+                if isinstance(step, Wait):
+                    self._waiting(step, reconnect=partition is not None)
+                    await asyncio.sleep(step.seconds)
+                    reply = None
+                elif isinstance(step, Discover):
+                    reply = await self._discover()
+                else:
+                    reply = await self._read(step)
+                step = flow.send(reply)
+        except StopIteration as done:
+            result: T = done.value
+            return result
+
+    async def _discover(self) -> Discovered:
+        assert self._api is not None
+        try:
+            streams = await self._api.discover(self.app_id, self.format)
+        except LakehoseError as exc:
+            return Discovered([], exc)
+        self._count("discoveries")
+        return Discovered(streams)
+
+    async def _read(self, connect: Connect) -> FeedEnd:
+        assert self._feeds is not None and self._queue is not None
+        stream = connect.stream
+        p = stream.partition
+        what = f"data feed of partition {p}"
+        cutter = self._cutter_for(p)
+        cutter.reset()
+        headers = {"Authorization": f"Token {stream.session_token}"}
+        status: int | None = None
+        events = 0
+        try:
+            async with self._feeds.stream("GET", connect.url, headers=headers) as response:
+                status = response.status_code
+                if status != 200:
+                    await response.aread()
+                    return FeedEnd(status, 0, response_error(response, what))
+                self._opened(stream)
+                try:
+                    async for chunk in response.aiter_bytes():
+                        block = cutter.feed(chunk)
+                        if block:
+                            events += block.count(b"\n")
+                            await self._queue.put((p, block))
+                    block = cutter.finish()
+                    if block:
+                        events += block.count(b"\n")
+                        await self._queue.put((p, block))
+                finally:
+                    self._closed_feed(p)
+            return FeedEnd(200, events)
+        except httpx.HTTPError as exc:
+            return FeedEnd(status, events, transport_error(exc, what))
+        except (FeedLineError, OSError) as exc:
+            return FeedEnd(status, events, TransportError(f"{what}: {exc}"))
+
+    async def _keep_sessions(self) -> None:
+        assert self._keeper_wake is not None
+        while True:
+            with self._schedule_lock:
+                wake = self._schedule.next_due()
+            timeout = None if wake is None else max(0.0, wake - time.monotonic())
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._keeper_wake.wait(), timeout)
+            self._keeper_wake.clear()
+            with self._schedule_lock:
+                due = self._schedule.due(time.monotonic())
+            for partition in due:
+                await self._refresh(partition)
+
+    async def _refresh(self, partition: int) -> None:
+        assert self._api is not None
+        try:
+            await self._api.refresh_active_stream(partition=partition, app_id=self.app_id)
+        except LakehoseError as exc:
+            self._refreshed(partition, exc)
+        else:
+            self._refreshed(partition, None)

@@ -1,0 +1,1 @@
+"""The search engine: runs a planned query over any event log's batches."""

@@ -1,0 +1,74 @@
+"""The console's routes in the OpenAPI document: HTML pages and form posts, for people.
+
+Each entry is ``(method, path, summary, role)``; ``role`` is who may use it
+(``public``, ``analyst`` = any signed-in user, ``admin``). A test checks that every
+console route is listed here. State-changing requests need the session's CSRF
+token (form field ``csrf_token`` or header ``X-CSRF-Token``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+CONSOLE_ROUTES: list[tuple[str, str, str, str]] = [
+    ("GET", "/", "redirects to /console", "public"),
+    ("GET", "/console", "redirects to the search page", "public"),
+    ("GET", "/console/", "redirects to the search page", "public"),
+    ("GET", "/console/login", "the sign-in form", "public"),
+    ("POST", "/console/login", "sign in: form fields username, password, csrf_token", "public"),
+    ("POST", "/console/logout", "sign out: ends the session on the server", "analyst"),
+    ("GET", "/console/status", "the Status page", "analyst"),
+    ("GET", "/console/streams", "the Streams page: open consumers, offsets, lag", "analyst"),
+    ("GET", "/console/connectors", "the Data connectors page", "admin"),
+    ("POST", "/console/connectors", "Add data connector (shows the API key once)", "admin"),
+    ("GET", "/console/connectors/new", "the Add data connector form", "admin"),
+    ("GET", "/console/connectors/{name}", "a connector's page", "admin"),
+    ("POST", "/console/connectors/{name}", "save a connector's settings", "admin"),
+    ("POST", "/console/connectors/{name}/rotate", "rotate the key (shown once)", "admin"),
+    ("POST", "/console/connectors/{name}/enable", "enable a connector", "admin"),
+    ("POST", "/console/connectors/{name}/disable", "disable a connector", "admin"),
+    ("POST", "/console/connectors/{name}/delete", "delete (form field confirm = name)", "admin"),
+    ("GET", "/console/clients", "the API clients page", "admin"),
+    ("POST", "/console/clients", "create an API client (secret shown once)", "admin"),
+    ("POST", "/console/clients/{client_id}/revoke", "revoke an API client", "admin"),
+    ("GET", "/console/users", "the Users page", "admin"),
+    ("POST", "/console/users", "add a console user", "admin"),
+    (
+        "POST",
+        "/console/users/{name}/{action}",
+        "enable, disable, delete, role or passwd a user",
+        "admin",
+    ),
+    ("GET", "/console/audit", "the Audit log page", "admin"),
+]
+
+
+def register(method: str, path: str, summary: str, role: str) -> None:
+    """Add a console route to the document (for page modules that live elsewhere)."""
+    CONSOLE_ROUTES.append((method, path, summary, role))
+
+
+def openapi_paths() -> dict[str, Any]:
+    paths: dict[str, Any] = {}
+    for method, path, summary, role in CONSOLE_ROUTES:
+        params = [
+            {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+            for name in _path_params(path)
+        ]
+        paths.setdefault(path, {})[method.lower()] = {
+            "tags": ["console"],
+            "summary": summary,
+            "description": f"HTML for people (who: {role}). Not a stable API.",
+            **({"parameters": params} if params else {}),
+            "responses": {"200": {"description": "an HTML page or fragment"}}
+            if method == "GET"
+            else {
+                "303": {"description": "done; see Location"},
+                "403": {"description": "CSRF token missing or wrong, or the role is lacking"},
+            },
+        }
+    return paths
+
+
+def _path_params(path: str) -> list[str]:
+    return [part[1:-1].split(":")[0] for part in path.split("/") if part.startswith("{")]

@@ -1,0 +1,1 @@
+"""The connection level: HTTP parsing, transports, request bodies."""

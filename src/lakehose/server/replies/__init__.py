@@ -1,0 +1,1 @@
+"""What the server answers: error and success envelopes, Falcon feed lines."""

@@ -1,0 +1,194 @@
+"""The event log's interface: what the server, search, streams and the CLI need from the lake.
+
+Theory of operation
+-------------------
+A lake is a fixed number of partitions; each is a sequence of *record batches*
+(``records.py`` lines, compressed) addressed by dense offsets. Two roles:
+
+* :class:`LogReader` reads one partition: its bounds, batches from an offset,
+  batch summaries for planning (no blobs), blobs by first offset, per-connector
+  totals. Readers are cheap, synchronous, and used by one thread at a time:
+  search opens its own in a worker thread, the data feed shares the process's.
+* :class:`EventLog` is one process's handle on the whole lake for writing and
+  tailing: :meth:`~EventLog.append` returns once the batch is durable (how commits
+  are grouped is the backend's business), :meth:`~EventLog.wait_for_end_past`
+  wakes tailing feeds, retention and HEC ack bookkeeping run between commits.
+
+The contract every backend keeps (``tests/storage/test_log_contract.py``): offsets
+are dense per partition and never reused, across restarts and kills; a reader
+sees a prefix of what was appended (never a gap); an acknowledged append
+survives a SIGKILL; summaries agree with the batches they describe; concurrent
+appenders from several processes get disjoint offset ranges.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from lakehose.models import AppendResult, BatchInfo, Slice
+from lakehose.query.timerange import TimeRange
+
+# (partition, first_offset, count, min_time, max_time, ingest_time, connector, index, sourcetype)
+Summary = tuple[int, int, int, int, int, int, str, str, str]
+# tag name ("#connector", "#index", "#sourcetype") -> the values a batch may have; None = any
+TagChoices = Mapping[str, frozenset[str] | None]
+
+
+@dataclass(slots=True)
+class PendingAppend:
+    """One request's share of a commit: its slices, and the ack channel if it wants an id."""
+
+    slices: Sequence[Slice]
+    ack_channel: str | None = None
+
+    @property
+    def count(self) -> int:
+        return sum(len(s) for s in self.slices)
+
+
+class LogReader(Protocol):
+    """Reads one partition. Cheap to create; use from one thread at a time."""
+
+    partition: int
+
+    def close(self) -> None: ...
+
+    def bounds(self) -> tuple[int, int]:
+        """``(start_offset, end_offset)``: the oldest kept offset and the next one to be written."""
+        ...
+
+    def batches_from(self, offset: int, limit: int) -> list[tuple[BatchInfo, bytes]]:
+        """Up to ``limit`` batches holding offsets >= ``offset``, in order, with their blobs."""
+        ...
+
+    def summaries(
+        self,
+        span: TimeRange,
+        tag_choices: TagChoices,
+        *,
+        descending: bool,
+        below: int | None = None,
+        from_offset: int | None = None,
+    ) -> Iterator[Summary]:
+        """Summaries of the batches that meet ``span`` and ``tag_choices``, in offset order.
+
+        ``below``: only batches starting before it; ``from_offset``: only batches ending after it.
+        """
+        ...
+
+    def blob_range(self, low: int, high: int) -> Iterator[tuple[int, bytes]]:
+        """``(first offset, blob)`` of the batches whose first offset is in ``[low, high)``."""
+        ...
+
+    def blobs(self, first_offsets: Sequence[int]) -> dict[int, bytes]:
+        """``first offset -> blob`` of the named batches (those still kept)."""
+        ...
+
+    def connector_totals(self) -> dict[str, tuple[int, int, int]]:
+        """Per connector: ``(events, bytes, last_event_time_ns)`` ever accepted."""
+        ...
+
+    def ingest_counts(self, since_ns: int, width_ns: int) -> list[tuple[str, int, int]]:
+        """``(connector, bucket, events)`` accepted since ``since_ns``, in ``width_ns`` buckets."""
+        ...
+
+    def events_since(self, since_ns: int) -> int:
+        """Events accepted at or after ``since_ns``."""
+        ...
+
+    def stored_bytes(self) -> int:
+        """Compressed bytes of the batches kept."""
+        ...
+
+    def oldest_ingest_time(self) -> int | None: ...
+
+    def ingest_time_at(self, offset: int) -> int | None:
+        """When the event at ``offset`` was accepted (ns; its batch's time), None if not kept."""
+        ...
+
+    def newest_ingest_time(self) -> int | None: ...
+
+    def offset_for_time(self, ns: int) -> int:
+        """The first offset whose ingest time is >= ``ns`` (the end offset if there is none)."""
+        ...
+
+    def summaries_from(self, offset: int, limit: int) -> list[BatchInfo]:
+        """Up to ``limit`` batch summaries holding offsets >= ``offset``, in order (no blobs)."""
+        ...
+
+    def blobs_of(self, firsts: Sequence[int]) -> dict[int, bytes]:
+        """The stored blobs of the batches starting at ``firsts`` (those still kept)."""
+        ...
+
+
+class EventLog(ABC):
+    """One process's handle on the lake: durable appends, tailing, retention, readers.
+
+    Create, then ``await start()`` on the event loop that will call it; ``await close()``.
+    """
+
+    partitions: int
+
+    @abstractmethod
+    async def start(self, loop: asyncio.AbstractEventLoop) -> None: ...
+
+    @abstractmethod
+    async def close(self) -> None:
+        """Finish queued appends, then release everything."""
+
+    @abstractmethod
+    async def append(self, partition: int, item: PendingAppend, nbytes: int) -> AppendResult:
+        """Store ``item`` in ``partition``; return once it is durable.
+
+        Raises :class:`~lakehose.errors.StorageFullError` (nothing stored) or
+        :class:`~lakehose.errors.StorageError`.
+        """
+
+    @abstractmethod
+    async def query_acks(self, partition: int, channel: str, ack_ids: Sequence[int]) -> set[int]:
+        """The ids among ``ack_ids`` issued on ``channel`` and not yet reported; forget them."""
+
+    @abstractmethod
+    async def apply_retention(self, max_age: float | None, max_bytes: int | None) -> int:
+        """Drop the oldest batches beyond the age or size limit in every partition; events dropped."""
+
+    @abstractmethod
+    def reader(self, partition: int) -> LogReader:
+        """This process's reader of ``partition``, for use on the event loop thread."""
+
+    @abstractmethod
+    def open_readers(self) -> list[LogReader]:
+        """Fresh readers of every partition, for one worker thread; the caller closes them."""
+
+    @abstractmethod
+    def end_offset(self, partition: int) -> int:
+        """The next offset to be written in ``partition``, as this process last saw it."""
+
+    @abstractmethod
+    async def wait_for_end_past(self, partition: int, offset: int, timeout: float) -> int:
+        """Wait until ``end_offset(partition) > offset`` or ``timeout``; return the end offset."""
+
+    # load, for back-pressure and metrics -------------------------------------------------
+
+    @property
+    @abstractmethod
+    def pending_bytes(self) -> int:
+        """Bytes of appends queued and not yet durable (the event loop thread's count)."""
+
+    @property
+    @abstractmethod
+    def queue_depth(self) -> int:
+        """Appends queued and not yet durable."""
+
+    @property
+    @abstractmethod
+    def disk_full(self) -> bool:
+        """True since an append failed for lack of space, until one succeeds again."""
+
+    @abstractmethod
+    def take_commit_times(self) -> list[float]:
+        """Seconds each commit took since the last call."""

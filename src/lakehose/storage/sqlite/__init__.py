@@ -1,0 +1,1 @@
+"""The embedded backend: the event log and the catalog in SQLite files."""

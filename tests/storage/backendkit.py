@@ -1,0 +1,110 @@
+"""Backends for the contract suites: how to create each one's event log and catalog.
+
+A second backend (JetStream, ...) adds one entry to ``LOG_BACKENDS`` and ``CATALOG_BACKENDS``;
+the contract suites then run against it unchanged.
+
+Run as a module, it is the appender the kill test starts in a real subprocess:
+
+    python -m tests.storage.backendkit append|append-exit BACKEND DATA_DIR PARTITION BATCHES PREFIX
+
+It appends ``BATCHES`` batches one after another and prints ``first_offset count tag``
+for each as soon as its append returned (that is, once it is durable); then ``append``
+sleeps (to be killed) and ``append-exit`` closes the log and exits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import orjson
+
+from lakehose.models import Slice
+from lakehose.records import decompress_data, encode_line, split_line
+from lakehose.storage.base import EventLog, LogReader, PendingAppend
+from lakehose.storage.catalog.base import Catalog
+from lakehose.storage.sqlite.catalog import SqliteCatalog
+from lakehose.storage.sqlite.log import SqliteEventLog, open_readers
+from lakehose.storage.sqlite.partition import create_partition
+
+T0 = 1_700_000_000_000_000_000  # ns
+
+
+@dataclass(frozen=True)
+class LogBackend:
+    """How a contract test gets a log (created on first use) and fresh readers of it."""
+
+    name: str
+    open_log: Callable[[Path, int], EventLog]
+    open_readers: Callable[[Path, int], list[LogReader]]
+
+
+def _sqlite_log(data_dir: Path, partitions: int) -> EventLog:
+    data_dir.mkdir(parents=True, exist_ok=True)
+    for p in range(partitions):
+        create_partition(data_dir, p)
+    return SqliteEventLog(data_dir, partitions, durability="fsync", poll_interval=0.02)
+
+
+LOG_BACKENDS = [LogBackend("sqlite", _sqlite_log, open_readers)]
+CATALOG_BACKENDS: dict[str, Callable[[Path], Catalog]] = {
+    "sqlite": lambda data_dir: SqliteCatalog.create(data_dir / "catalog.db"),
+}
+
+
+def make_slice(
+    tag: str, count: int, *, connector: str = "c", index: str = "main", start: int = 0
+) -> Slice:
+    """``count`` events ``{"tag": tag, "n": i}`` one second apart from ``T0 + start`` s."""
+    s = Slice(connector, index, "st")
+    for i in range(count):
+        t = T0 + (start + i) * 1_000_000_000
+        s.add(encode_line({"time": t}, orjson.dumps({"tag": tag, "n": i})), t)
+    return s
+
+
+def pending(tag: str, count: int, **kw: object) -> PendingAppend:
+    return PendingAppend([make_slice(tag, count, **kw)])  # type: ignore[arg-type]
+
+
+def read_all(reader: LogReader, offset: int = 0) -> list[tuple[int, dict[str, object]]]:
+    """``(offset, event)`` of every event at ``offset`` or later, following batches."""
+    out: list[tuple[int, dict[str, object]]] = []
+    while True:
+        batches = reader.batches_from(offset, 16)
+        if not batches:
+            return out
+        for info, blob in batches:
+            lines = decompress_data(blob, info.partition, info.first_offset).split(b"\n")
+            for i, line in enumerate(lines):
+                at = info.first_offset + i
+                if at >= offset:
+                    out.append((at, orjson.loads(split_line(line)[1])))
+            offset = info.end_offset
+
+
+async def _append(
+    backend: str, data_dir: Path, partition: int, batches: int, prefix: str, stay: bool
+) -> None:
+    chosen = next(b for b in LOG_BACKENDS if b.name == backend)
+    log = chosen.open_log(data_dir, partition + 1)
+    await log.start(asyncio.get_running_loop())
+    for i in range(batches):
+        tag = f"{prefix}{i}"
+        result = await log.append(partition, pending(tag, 1 + i % 7), 100)
+        sys.stdout.write(f"{result.first_offset} {result.count} {tag}\n")
+        sys.stdout.flush()
+    if stay:
+        time.sleep(3600)  # wait to be killed
+    await log.close()
+
+
+if __name__ == "__main__":
+    if len(sys.argv) != 7 or sys.argv[1] not in ("append", "append-exit"):
+        raise SystemExit(__doc__)
+    mode, name, where, part, count, prefix = sys.argv[1:]
+    asyncio.run(_append(name, Path(where), int(part), int(count), prefix, mode == "append"))

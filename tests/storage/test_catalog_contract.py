@@ -1,0 +1,146 @@
+"""The catalog contract (``storage/catalog/base.py``), run against every backend in ``backendkit``."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from lakehose.errors import ConflictError, NotFoundError
+from lakehose.storage.catalog.base import Catalog
+from lakehose.storage.catalog.clients import LoginLimit
+from tests.storage.backendkit import CATALOG_BACKENDS
+
+Opener = Callable[[], Catalog]
+
+
+@pytest.fixture(params=sorted(CATALOG_BACKENDS), ids=sorted(CATALOG_BACKENDS))
+def opener(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Opener]:
+    """Opens catalogs on one shared store (a second open is another process's view)."""
+    opened: list[Catalog] = []
+
+    def open_one() -> Catalog:
+        opened.append(CATALOG_BACKENDS[request.param](tmp_path))
+        return opened[-1]
+
+    yield open_one
+    for catalog in opened:
+        catalog.close()
+
+
+@pytest.fixture
+def catalog(opener: Opener) -> Catalog:
+    return opener()
+
+
+def test_a_connector_key_is_shown_once_and_authenticates(catalog: Catalog) -> None:
+    connector, key = catalog.create_connector("fw", description="firewall", parser="kv")
+    assert (connector.name, connector.description, connector.parser) == ("fw", "firewall", "kv")
+    assert catalog.connector_for_key(key) == connector
+    assert catalog.connector_for_key(key + "x") is None
+    index = catalog.key_index()
+    assert list(index.by_digest.values()) == [connector]
+    assert len(catalog.key_hints(connector.id)) == 1
+    assert key not in repr(catalog.list_connectors())
+
+
+def test_connectors_are_found_by_name_or_id_and_names_are_unique(catalog: Catalog) -> None:
+    a, _ = catalog.create_connector("a")
+    catalog.create_connector("b", enabled=False)
+    assert catalog.get_connector("a") == catalog.get_connector(a.id) == a
+    assert [c.name for c in catalog.list_connectors()] == ["a", "b"]
+    with pytest.raises(ConflictError):
+        catalog.create_connector("a")
+    with pytest.raises(NotFoundError):
+        catalog.get_connector("nope")
+    with pytest.raises(ValueError):
+        catalog.create_connector("bad name!")
+
+
+def test_a_connector_update_rotate_and_delete(catalog: Catalog) -> None:
+    connector, old_key = catalog.create_connector("fw")
+    updated = catalog.update_connector("fw", enabled=False, allowed_indexes=["sec"])
+    assert (updated.enabled, updated.allowed_indexes) == (False, ("sec",))
+    _, new_key = catalog.rotate_key("fw")
+    assert catalog.connector_for_key(old_key) is None  # rotation retires every old key
+    assert catalog.connector_for_key(new_key) is not None
+    assert catalog.delete_connector("fw").id == connector.id
+    assert catalog.connector_for_key(new_key) is None
+    with pytest.raises(NotFoundError):
+        catalog.get_connector(connector.id)
+
+
+def test_a_client_secret_yields_tokens_until_revoked(catalog: Catalog) -> None:
+    client, secret = catalog.create_client("reader", ["streams:read"])
+    assert catalog.check_client_secret(client.client_id, secret) == client
+    assert catalog.check_client_secret(client.client_id, secret + "x") is None
+    token, info = catalog.issue_token(client, 60)
+    checked = catalog.check_token(token)
+    assert checked is not None
+    assert (checked.client_id, checked.scopes, checked.expires_at) == (
+        client.client_id,
+        frozenset({"streams:read"}),
+        info.expires_at,
+    )
+    assert catalog.revoke_token(token, "someone-else") is False
+    assert catalog.revoke_token(token, client.client_id) is True
+    assert catalog.check_token(token) is None
+    second, _ = catalog.issue_token(client, 60)
+    catalog.revoke_client("reader")
+    assert catalog.check_token(second) is None
+    assert catalog.check_client_secret(client.client_id, secret) is None
+    assert catalog.list_clients() == []
+    assert [c.name for c in catalog.list_clients(include_revoked=True)] == ["reader"]
+
+
+def test_a_token_past_its_lifetime_grants_nothing(catalog: Catalog) -> None:
+    client, _ = catalog.create_client("reader", ["search:read"])
+    token, _ = catalog.issue_token(client, 0)
+    assert catalog.check_token(token) is None
+
+
+def test_failed_logins_make_the_next_one_wait(catalog: Catalog) -> None:
+    limits = [LoginLimit("client:x", burst=2, per_second=0.01)]
+    assert catalog.login_wait(limits) == 0.0
+    catalog.login_failed(limits)
+    assert catalog.login_wait(limits) == 0.0  # one of a burst of two
+    catalog.login_failed(limits)
+    assert catalog.login_wait(limits) > 10  # the bucket is empty: about 100 s to the next
+    assert catalog.login_wait([LoginLimit("client:y", 2, 0.01)]) == 0.0
+
+
+def test_a_refresh_renews_every_session_of_the_app(catalog: Catalog) -> None:
+    token0, s0 = catalog.create_session("cid", "app", 0, 60)
+    token1, _ = catalog.create_session("cid", "app", 1, 60)
+    catalog.create_session("cid", "other", 0, 60)
+    assert catalog.check_session(token0) == s0
+    assert catalog.check_session("unknown") is None
+    assert catalog.refresh_sessions("cid", "app", 600) == 2
+    renewed = catalog.check_session(token1)
+    assert renewed is not None and renewed.expires_at > s0.expires_at + 500
+
+
+def test_one_feed_slot_per_app_and_partition(catalog: Catalog) -> None:
+    assert catalog.claim_connection("app", 0, "one", stale_after=60)
+    assert not catalog.claim_connection("app", 0, "two", stale_after=60)
+    assert catalog.claim_connection("app", 1, "two", stale_after=60)
+    assert catalog.connection_owner("app", 0) == "one"
+    assert catalog.heartbeat_connection("app", 0, "one")
+    assert not catalog.heartbeat_connection("app", 0, "two")
+    assert catalog.claim_connection("app", 0, "two", stale_after=-1)  # "one" went stale
+    catalog.release_connection("app", 0, "two")
+    assert catalog.connection_owner("app", 0) is None
+    catalog.release_all_connections()
+    assert catalog.connection_owner("app", 1) is None
+
+
+def test_settings_and_the_version_another_view_sees(opener: Opener) -> None:
+    mine, theirs = opener(), opener()
+    assert mine.set_setting_once("partitions", "2") == "2"
+    assert theirs.set_setting_once("partitions", "4") == "2"  # set once, whoever comes first
+    before = mine.data_version()
+    theirs.set_setting("partitions", "4")
+    assert mine.get_setting("partitions") == "4"
+    assert mine.data_version() != before  # so workers know to reload their key index
+    assert mine.get_setting("missing") is None
