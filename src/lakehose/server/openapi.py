@@ -360,9 +360,15 @@ def _api_paths() -> dict[str, Any]:
         },
         "/": {
             "get": {
-                "summary": "Where to go from here: links to HEC, health, status and this document",
+                "summary": "Where to go from here: links to HEC, health, status, the console "
+                "and this document",
                 "tags": ["lakehose"],
-                "responses": {"200": _json({"type": "object"}, "name, version and links")},
+                "description": "A browser (Accept names text/html) is redirected to /console; "
+                "anything else gets the JSON document of links.",
+                "responses": {
+                    "200": _json({"type": "object"}, "name, version and links"),
+                    "303": {"description": "To /console, for a browser"},
+                },
             }
         },
         "/api/v1/status": {
