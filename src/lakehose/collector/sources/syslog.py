@@ -119,6 +119,7 @@ class SyslogSource:
         self._stopping = asyncio.Event()
         self._server: asyncio.Server | None = None
         self._udp: list[tuple[bytes, str]] = []
+        self._udp_lock = threading.Lock()
         self._udp_ready = asyncio.Event()
         self._peers: dict[str, dict[str, str]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
@@ -229,12 +230,14 @@ class SyslogSource:
                 continue
             except OSError:
                 break
-            buffered = self._udp  # the flusher swaps in a new list; appends are atomic
-            if len(buffered) >= UDP_BUFFER_LIMIT:
-                gauges["dropped"] += 1
-                continue
-            buffered.append((data, str(addr[0])))
-            if len(buffered) == UDP_BATCH:
+            with self._udp_lock:  # else an append to the list the flusher just took is lost
+                buffered = self._udp
+                if len(buffered) >= UDP_BUFFER_LIMIT:
+                    gauges["dropped"] += 1
+                    continue
+                buffered.append((data, addr[0]))
+                full = len(buffered) == UDP_BATCH
+            if full:
                 loop.call_soon_threadsafe(self._udp_ready.set)
 
     async def _flush_udp(self) -> None:
@@ -246,7 +249,8 @@ class SyslogSource:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._udp_ready.wait(), 0.05)
             self._udp_ready.clear()
-            batch, self._udp = self._udp, []
+            with self._udp_lock:
+                batch, self._udp = self._udp, []
             by_peer: dict[str, list[str]] = {}
             for data, ip in batch:
                 if len(data) > limit:
