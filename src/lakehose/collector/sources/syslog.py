@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import logging
 import re
+import select
 import socket
 import ssl
 import threading
@@ -145,7 +146,7 @@ class SyslogSource:
                 with contextlib.suppress(OSError):
                     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, UDP_RCVBUF)
             sock.bind((cfg.bind, cfg.port))
-            sock.settimeout(0.2)
+            sock.setblocking(False)  # read until empty, then wait: no poll per datagram
             self.address = "{}:{}".format(*sock.getsockname()[:2])
             flusher = loop.create_task(self._flush_udp())
             reader = threading.Thread(
@@ -223,10 +224,12 @@ class SyslogSource:
         """A thread of its own, so datagrams are taken off the socket while the event
         loop is busy (compressing, sending): the kernel buffer alone would overflow."""
         gauges = self.outlet.stats.gauges
+        recv = sock.recvfrom
         while not self._stopping.is_set():
             try:
-                data, addr = sock.recvfrom(65535)
-            except TimeoutError:
+                data, addr = recv(65535)
+            except BlockingIOError:
+                select.select([sock], [], [], 0.2)
                 continue
             except OSError:
                 break
