@@ -24,12 +24,18 @@ def envelope_lines(events: Sequence[CollectedEvent]) -> list[bytes]:
     that share it (a put from one file or peer: the hot path of a busy source)."""
     lines: list[bytes] = []
     add, dumps = lines.append, orjson.dumps
-    key: tuple[object, ...] | None = None
+    last: CollectedEvent | None = None
     tail = b""
     for event in events:
-        now = (id(event.fields), event.host, event.source, event.sourcetype, event.index)
-        if now != key:  # the events are alive for the whole call: an id is not reused
-            key, tail = now, _tail(event)
+        if last is None or not (
+            event.fields is last.fields  # one mapping per file or peer: identity suffices
+            and event.source == last.source
+            and event.host == last.host
+            and event.sourcetype == last.sourcetype
+            and event.index == last.index
+        ):
+            tail = _tail(event)
+        last = event
         if event.time_ns is None:
             add(b'{"event":' + dumps(event.text) + tail)
         else:
