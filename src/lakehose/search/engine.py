@@ -35,7 +35,7 @@ import heapq
 import logging
 import operator
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -113,8 +113,10 @@ class Search:
         cursor: str | None = None,
         time_limit: float | None = None,
         cursor_key: bytes = b"",
+        older: Callable[[Stage], None] | None = None,
     ) -> None:
         self.plan = plan
+        self.older = older  # pushes rows the readers do not show (search/tiers.py)
         self._key = cursor_key
         self.time_limit = time_limit  # seconds of scanning before SearchTimeoutError
         self.readers = {r.partition: r for r in readers}
@@ -244,6 +246,8 @@ class Search:
                         break
                 if stopped:
                     break
+            if self.older is not None and not stopped:
+                self.older(first)  # the columnar tier's share, oldest, after the row log's
             first.finish()  # stopped or not: held rows (tail, sort, groups) come out now
             yield from self._drain(output)
             self.truncated = output.dropped > 0  # rows were refused past the limit

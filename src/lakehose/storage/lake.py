@@ -25,6 +25,7 @@ from lakehose.storage.accounts import Accounts
 from lakehose.storage.base import EventLog, LogReader
 from lakehose.storage.catalog.base import Catalog
 from lakehose.storage.catalog.connectors import Connector
+from lakehose.storage.columnar.tier import ColumnarTier
 from lakehose.storage.console_views import ConsoleViews
 from lakehose.storage.consumer_groups import ConsumerGroups
 from lakehose.storage.faults import FaultTable
@@ -107,6 +108,13 @@ def open_readers(data_dir: Path, partitions: int | None = None) -> list[LogReade
     from lakehose.storage.sqlite.log import open_readers as sqlite_readers
 
     return sqlite_readers(data_dir, partitions)
+
+
+def open_columnar(data_dir: Path) -> ColumnarTier | None:
+    """The columnar tier of ``data_dir`` for one search (None: nothing compacted); close it."""
+    from lakehose.storage.columnar.tier import open_tier
+
+    return open_tier(data_dir)
 
 
 def open_server_catalog(settings: Settings) -> Catalog:

@@ -46,12 +46,14 @@ def _local(
 ) -> Found:
     from lakehose.query import plan_query, time_range
     from lakehose.search.run import start_search
-    from lakehose.storage.lake import open_readers
+    from lakehose.storage.lake import open_columnar, open_readers
 
     plan = plan_query(query)
     span = time_range(start, end)
     data = settings_for(data_dir, config_file).data_dir
-    search, found = start_search(lambda: open_readers(data), plan, span, limit=limit)
+    search, found = start_search(
+        lambda: open_readers(data), plan, span, limit=limit, columnar=lambda: open_columnar(data)
+    )
     summary = _Summary()
 
     def rows() -> Iterator[dict[str, Any]]:

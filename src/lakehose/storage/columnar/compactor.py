@@ -1,0 +1,241 @@
+"""Rewrite record batches older than ``columnar_after`` into columnar files, partition by partition.
+
+One compactor works on a data directory at a time (``compact.lock``): the server
+runs it in a child process every ``columnar_interval``, ``lakehose compact`` runs
+it once in the foreground. A round, per partition: forget and delete files
+whose offsets retention has dropped from the row log; then, from the end of the
+last file, gather batches older than the cutoff into files of one ingest-time
+slice (:data:`SLICE`) and at most :data:`MAX_ROWS` events each.
+
+What a kill at any point leaves: a temporary file (deleted by the next round),
+a complete file not yet in the manifest (deleted, then written again), or a
+recorded file. Never a gap or an overlap: the manifest accepts a file only if it
+starts where the partition's files ended when the round began.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import os
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from lakehose.records import decompress_lines
+from lakehose.storage.base import LogReader
+from lakehose.storage.columnar.layout import read_line
+from lakehose.storage.columnar.manifest import ASCII, IRREGULAR, OPEN, ColumnarFile, Manifest
+from lakehose.storage.columnar.writer import FileBuilder, tokens, write_parquet
+
+log = logging.getLogger(__name__)
+
+SLICE = 3600 * 10**9  # ns of ingest time one file may span
+MAX_ROWS = 262_144
+_READ = 64  # batches read at a time
+
+
+def tier_dir(data_dir: Path) -> Path:
+    return data_dir / "columnar"
+
+
+def manifest_path(data_dir: Path) -> Path:
+    return tier_dir(data_dir) / "manifest.db"
+
+
+@dataclass
+class RoundResult:
+    events: int = 0
+    files: int = 0
+    dropped_files: int = 0
+
+
+@contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
+class Compactor:
+    """Compaction of one data directory; ``run_once()`` is one round over every partition."""
+
+    def __init__(self, data_dir: Path, partitions: int, after: float) -> None:
+        self.data_dir = data_dir
+        self.partitions = partitions
+        self.after = after
+        self.root = tier_dir(data_dir)
+
+    def run_once(self, now_ns: int | None = None) -> RoundResult:
+        import duckdb
+
+        from lakehose.storage.lake import open_reader
+
+        cutoff = (now_ns if now_ns is not None else time.time_ns()) - int(self.after * 1e9)
+        result = RoundResult()
+        with _locked(self.root / "compact.lock"):
+            manifest = Manifest(manifest_path(self.data_dir))
+            con = duckdb.connect()
+            try:
+                con.execute("SET threads = 1")
+                con.execute("SET preserve_insertion_order = false")
+                self._clean(manifest)
+                for p in range(self.partitions):
+                    reader = open_reader(self.data_dir, p)
+                    try:
+                        result.dropped_files += self._retention(manifest, reader)
+                        self._partition(con, manifest, reader, cutoff, result)
+                    finally:
+                        reader.close()
+            finally:
+                con.close()
+                manifest.close()
+        return result
+
+    def _clean(self, manifest: Manifest) -> None:
+        """Delete what a killed round left: temporary files, files the manifest never took."""
+        known = manifest.names()
+        for path in self.root.glob("p*/*"):
+            if path.relative_to(self.root).as_posix() not in known:
+                path.unlink(missing_ok=True)
+        for path in self.root.glob("tmp/*"):
+            path.unlink(missing_ok=True)
+
+    def _retention(self, manifest: Manifest, reader: LogReader) -> int:
+        start, _ = reader.bounds()
+        names = manifest.drop_below(reader.partition, start)
+        for name in names:
+            (self.root / name).unlink(missing_ok=True)
+        return len(names)
+
+    def _partition(
+        self, con: Any, manifest: Manifest, reader: LogReader, cutoff: int, result: RoundResult
+    ) -> None:
+        p = reader.partition
+        start, end = reader.bounds()
+        boundary = manifest.boundary(p)
+        offset = max(boundary if boundary is not None else start, start)
+        (self.root / f"p{p}").mkdir(parents=True, exist_ok=True)
+        (self.root / "tmp").mkdir(parents=True, exist_ok=True)
+        pending: _Pending | None = None
+        while offset < end:
+            batches = reader.batches_from(offset, _READ)
+            if not batches:
+                break
+            stop = False
+            for info, blob in batches:
+                if info.ingest_time >= cutoff:
+                    stop = True
+                    break
+                if pending is not None and (
+                    info.ingest_time // SLICE != pending.slice
+                    or pending.builder.rows + info.count > MAX_ROWS
+                ):
+                    self._finish(con, manifest, pending, boundary, result)
+                    boundary = pending.end
+                    pending = None
+                if pending is None:
+                    pending = _Pending.open(self.root, p, info.first_offset, info.ingest_time)
+                pending.add(info, decompress_lines(blob, p, info.first_offset, info.count))
+                offset = info.end_offset
+            if stop:
+                break
+        if pending is not None:
+            self._finish(con, manifest, pending, boundary, result)
+
+    def _finish(
+        self,
+        con: Any,
+        manifest: Manifest,
+        pending: _Pending,
+        boundary: int | None,
+        result: RoundResult,
+    ) -> None:
+        b = pending.builder
+        pending.stream.close()
+        name = f"p{pending.partition}/{pending.first:020d}-{pending.end:020d}.parquet"
+        target = self.root / name
+        try:
+            columns, other, is_open = b.layout()
+            size = write_parquet(con, pending.ndjson, columns, target)
+            flags = (ASCII if b.ascii else 0) | (OPEN if is_open else 0)
+            flags |= IRREGULAR if pending.irregular else 0
+            entry = ColumnarFile(
+                name=name,
+                partition=pending.partition,
+                first_offset=pending.first,
+                end_offset=pending.end,
+                min_time=b.min_time or 0,
+                max_time=b.max_time or 0,
+                min_ingest=pending.min_ingest,
+                max_ingest=pending.max_ingest,
+                rows=b.rows,
+                size=size,
+                columns=frozenset(columns),
+                other=frozenset(other),
+                flags=flags,
+                tokens=tokens(con, target) if b.ascii else None,
+            )
+            if boundary is not None and boundary != pending.first:
+                raise RuntimeError("columnar files would not tile the partition")
+            if not manifest.add(entry):
+                target.unlink(missing_ok=True)
+                log.warning("columnar file %s lost a race; removed", name)
+                return
+        finally:
+            pending.ndjson.unlink(missing_ok=True)
+        result.events += b.rows
+        result.files += 1
+
+
+class _Pending:
+    """A file being gathered: its NDJSON stream and builder."""
+
+    def __init__(self, root: Path, partition: int, first: int, ingest: int) -> None:
+        self.partition = partition
+        self.first = self.end = first
+        self.slice = ingest // SLICE
+        self.min_ingest = self.max_ingest = ingest
+        self.ndjson = root / "tmp" / f"{partition}-{first}.ndjson"
+        self.stream = self.ndjson.open("wb")
+        self.builder = FileBuilder(self.stream)
+        self.irregular = False
+
+    @classmethod
+    def open(cls, root: Path, partition: int, first: int, ingest: int) -> _Pending:
+        return cls(root, partition, first, ingest)
+
+    def add(self, info: Any, lines: list[bytes]) -> None:
+        tags = (info.connector, info.index, info.sourcetype)
+        add = self.builder.add
+        first = info.first_offset
+        for i, line in enumerate(lines):
+            try:
+                row = read_line(line)
+            except ValueError:
+                self.irregular = True
+                continue
+            add(first + i, first, info.ingest_time, self.partition, tags, row)
+        self.end = info.end_offset
+        self.min_ingest = min(self.min_ingest, info.ingest_time)
+        self.max_ingest = max(self.max_ingest, info.ingest_time)
+
+
+def run_forever(data_dir: Path, partitions: int, after: float, interval: float) -> None:
+    """The server's compactor process: a round every ``interval`` seconds, until killed."""
+    compactor = Compactor(data_dir, partitions, after)
+    while True:
+        try:
+            done = compactor.run_once()
+            if done.files:
+                log.info("compacted %d events into %d columnar files", done.events, done.files)
+        except Exception:
+            log.exception("columnar compaction failed; retrying in %.0f s", interval)
+        time.sleep(interval)

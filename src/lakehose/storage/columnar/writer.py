@@ -1,0 +1,169 @@
+"""Write one columnar file: rows to NDJSON, DuckDB's COPY to Parquet (zstd), fsync, rename.
+
+The rows go through a temporary NDJSON file because that is the fastest way into
+DuckDB without pyarrow; DuckDB then writes the Parquet file under a temporary
+name. Only a complete, fsynced file is renamed to its final name, and the
+directory is fsynced so the rename survives a power cut.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import orjson
+import zstandard
+
+from lakehose.query.fields import MISSING
+from lakehose.storage.columnar.layout import (
+    FIXED,
+    MAX_COLUMNS,
+    MAX_OTHER,
+    RARE,
+    SQL_TYPES,
+    Row,
+    column_name,
+    value_kind,
+)
+
+ROW_GROUP = 122_880
+TOKEN_LIMIT = 8 * 1024 * 1024  # bytes of distinct tokens kept per file; beyond, none are
+_TOKENS_SQL = (
+    "SELECT DISTINCT t FROM (SELECT unnest(regexp_split_to_array(lower(raw), '[^a-z0-9]+')) AS t"
+    " FROM read_parquet(?)) WHERE t <> ''"
+)
+
+
+@dataclass
+class FileBuilder:
+    """Collects the rows of one file, streaming them to ``ndjson``; counts names and types."""
+
+    ndjson: BinaryIO
+    rows: int = 0
+    min_time: int | None = None
+    max_time: int | None = None
+    ascii: bool = True
+    seen: Counter[str] = field(default_factory=Counter)  # field name -> rows with it
+    impure: set[str] = field(default_factory=set)  # names with a value no column can hold
+    kinds: dict[str, set[str]] = field(default_factory=dict)
+
+    def add(
+        self,
+        offset: int,
+        batch: int,
+        ingest: int,
+        partition: int,
+        tags: tuple[str, str, str],
+        row: Row,
+    ) -> None:
+        out: dict[str, Any] = {
+            "offset": offset,
+            "batch": batch,
+            "time": row.time,
+            "ingest_time": ingest,
+            "partition": partition,
+            "connector": tags[0],
+            "index": tags[1],
+            "sourcetype": tags[2],
+            "raw": row.raw,
+        }
+        raw = row.raw
+        if self.ascii and not (
+            type(raw) is str and raw.isascii() and all(t.isascii() for t in tags)
+        ):
+            self.ascii = False
+        t = row.time
+        if self.min_time is None or t < self.min_time:
+            self.min_time = t
+        if self.max_time is None or t > self.max_time:
+            self.max_time = t
+        values = row.values
+        if row.host is not MISSING:
+            values["host"] = row.host
+        if row.source is not MISSING:
+            values["source"] = row.source
+        seen, kinds = self.seen, self.kinds
+        for name, value in values.items():
+            seen[name] += 1
+            kind = value_kind(value)
+            if kind is None:
+                self.impure.add(name)
+                continue
+            if kind == "s" and self.ascii and not value.isascii():
+                self.ascii = False
+            k = kinds.get(name)
+            if k is None:
+                kinds[name] = {kind}
+            elif kind not in k:
+                k.add(kind)
+            out[column_name(name, kind)] = value
+        self.ndjson.write(orjson.dumps(out))
+        self.ndjson.write(b"\n")
+        self.rows += 1
+
+    def layout(self) -> tuple[dict[str, str], set[str], bool]:
+        """``(typed columns -> SQL type, other names, open)`` for this file's rows."""
+        least = max(1, int(self.rows * RARE))
+        columns: dict[str, str] = {}
+        other: set[str] = set(self.impure)
+        ranked = sorted(self.seen.items(), key=lambda kv: (-kv[1], kv[0]))
+        for name, count in ranked:
+            if name in self.impure:
+                continue
+            if count < least or len(columns) >= MAX_COLUMNS:
+                other.add(name)
+                continue
+            for kind in sorted(self.kinds.get(name, ())):
+                columns[column_name(name, kind)] = SQL_TYPES[kind]
+        # host and source are always columns when pure: every line may have them
+        return columns, other, len(other) > MAX_OTHER
+
+
+def fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def write_parquet(con: Any, ndjson: Path, columns: dict[str, str], target: Path) -> int:
+    """Write ``ndjson``'s rows with ``columns`` (besides the fixed ones) to ``target``, durably.
+
+    Returns the file's size. ``con`` is a DuckDB connection.
+    """
+    spec = {**FIXED, **columns}
+    struct = "{" + ", ".join(f"{_quote_str(k)}: {_quote_str(v)}" for k, v in spec.items()) + "}"
+    tmp = target.with_name(target.name + ".tmp")
+    con.execute(
+        f"COPY (SELECT * FROM read_json(?, columns={struct}, format='newline_delimited',"
+        ' maximum_object_size=268435456) ORDER BY "offset") TO '
+        f"{_quote_str(str(tmp))} (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE {ROW_GROUP})",
+        [str(ndjson)],
+    )
+    fd = os.open(tmp, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+        size = os.fstat(fd).st_size
+    finally:
+        os.close(fd)
+    os.replace(tmp, target)
+    fsync_dir(target.parent)
+    return size
+
+
+def tokens(con: Any, path: Path) -> bytes | None:
+    """The file's distinct lower-cased ``[a-z0-9]+`` tokens, newline-joined and zstd-compressed;
+    None when they exceed :data:`TOKEN_LIMIT` (such a file is never skipped)."""
+    found = con.execute(_TOKENS_SQL, [str(path)]).fetchall()
+    text = "\n".join(sorted(t for (t,) in found)).encode()
+    if len(text) > TOKEN_LIMIT:
+        return None
+    return zstandard.ZstdCompressor(level=3).compress(text)
+
+
+def _quote_str(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
