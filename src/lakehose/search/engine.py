@@ -70,6 +70,7 @@ class SearchStats:
     batches_read: int = 0
     batches_skipped: int = 0  # ruled out by their summary (tags) without reading
     batches_from_summaries: int = 0
+    columnar_files: int = 0  # columnar files the query read through DuckDB (search/tiers.py)
     rows: int = 0
     took_ms: float = 0.0
     warnings: list[str] = field(default_factory=list)
@@ -82,6 +83,7 @@ class SearchStats:
             "batches_read": self.batches_read,
             "batches_skipped": self.batches_skipped,
             "batches_from_summaries": self.batches_from_summaries,
+            "columnar_files": self.columnar_files,
             "rows": self.rows,
             "took_ms": round(self.took_ms, 3),
             "warnings": list(self.warnings),

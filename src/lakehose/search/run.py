@@ -42,6 +42,7 @@ def start_search(
     readers = open_readers()
     tier: ColumnarTier | None = None
     older: Older | None = None
+    files = 0
     shown: Sequence[LogReader] = readers
 
     def done() -> None:
@@ -69,7 +70,7 @@ def start_search(
                 except StorageError:
                     both = None  # a file went away (retention): the row log has it all
                 if both is not None:
-                    shown, older = both
+                    shown, older, files = both.readers, both.older, both.files
         search = Search(
             plan,
             shown,
@@ -80,6 +81,7 @@ def start_search(
             cursor_key=cursor_key,
             older=older,
         )
+        search.stats.columnar_files = files
     except BaseException:
         done()
         raise

@@ -158,18 +158,40 @@ def _equals(columns: list[tuple[str, str]], value: Text, ascii: bool) -> str:
     return _any(out)
 
 
-def _ordered(columns: list[tuple[str, str]], op: str, number: int | float) -> str:
+def _int_bound(op: str, number: int | float) -> int:
+    """The integer ``b`` with ``i OP b`` exactly when ``i OP number``, for integers ``i``."""
+    bound = number
+    if isinstance(number, float):
+        bound = math.ceil(number) if op in ("<", ">=") else math.floor(number)
+    if abs(bound) >= _INT64:
+        raise Untranslatable("a bound beyond 64 bits")
+    return int(bound)
+
+
+def _ordered_text(c: str, op: str, number: int | float) -> str:
+    """``as_number(text) OP number`` for text: integers exactly (HUGEINT, and by sign beyond
+    38 digits), decimals as doubles (both sides round the text the same way)."""
+    bound = _int_bound(op, number)
+    digits = f"length(ltrim(ltrim({c}, '-'), '0'))"
+    huge = "true" if op in (">", ">=") else "false"
+    return (
+        f"(CASE WHEN regexp_full_match({c}, '-?[0-9]+') THEN (CASE WHEN {digits} <= 38"
+        f" THEN TRY_CAST({c} AS HUGEINT) {op} {bound}"
+        f" WHEN starts_with({c}, '-') THEN NOT {huge} ELSE {huge} END)"
+        f" WHEN regexp_full_match({c}, '-?[0-9]+[.][0-9]+')"
+        f" THEN TRY_CAST({c} AS DOUBLE) {op} {_double(number)} ELSE false END)"
+    )
+
+
+def _ordered(columns: list[tuple[str, str]], op: str, number: int | float, ascii: bool) -> str:
     out = []
     for c, k in columns:
         if k == "s":
-            raise Untranslatable("an order comparison on a text column")
+            if not ascii:
+                raise Untranslatable("numeric text in files that are not all ASCII")
+            out.append(_ordered_text(c, op, number))
         if k == "i":
-            bound = number
-            if isinstance(number, float):
-                bound = math.ceil(number) if op in ("<", ">=") else math.floor(number)
-            if abs(bound) >= _INT64:
-                raise Untranslatable("a bound beyond 64 bits")
-            out.append(f"{c} {op} {bound}")
+            out.append(f"{c} {op} {_int_bound(op, number)}")
         elif k == "f":
             out.append(f"{c} {op} {_double(number)}")
     return _any(out)
@@ -214,7 +236,7 @@ def condition(f: Filter, scope: Scope) -> str:
     number = None if f.value.is_wildcard else as_number(f.value.literal)
     if number is None:
         raise Untranslatable("an order comparison without a number")
-    return _ordered(columns, f.op, number)
+    return _ordered(columns, f.op, number, scope.ascii)
 
 
 def span_condition(span: TimeRange) -> str:

@@ -25,6 +25,7 @@ they read few events. For a split query:
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from lakehose.models import BatchInfo
@@ -124,9 +125,16 @@ def _may_hold(tier: ColumnarTier, f: ColumnarFile, runs: list[str]) -> bool:
     return all(run.encode() in text for run in runs)
 
 
+@dataclass
+class Split:
+    readers: list[LogReader]  # the row log above each boundary
+    older: Older  # adds the columnar files' share to the first stage
+    files: int  # columnar files the SQL reads
+
+
 def split(
     plan: Plan, span: TimeRange, readers: Sequence[LogReader], tier: ColumnarTier
-) -> tuple[list[LogReader], Older] | None:
+) -> Split | None:
     """Readers above the boundaries and the step that adds the columnar results; None when
     the query runs on the row engine alone."""
     if not plan.steps or not isinstance(plan.steps[0], GroupBy) or plan.kind != "table":
@@ -160,17 +168,19 @@ def split(
         AboveBoundary(r, boundary[r.partition]) if r.partition in boundary else r for r in readers
     ]
     if sql is None:
-        return wrapped, lambda first: None
+        return Split(wrapped, lambda first: None, 0)
     statement, push = sql
     found = tier.execute(statement, [[tier.path(f) for f in chosen]])
 
     def older(first: Stage) -> None:
         push(first, found)
 
-    return wrapped, older
+    return Split(wrapped, older, len(chosen))
 
 
 Push = Callable[[Stage, list[tuple[Any, ...]]], None]
+# The row engine's order: newest batch first (partitions by number), lines in order.
+_ORDER = '(-"ingest_time", "partition", -"batch", "offset")'
 
 
 def _statement(
@@ -193,16 +203,17 @@ def _statement(
         if any(not cols for cols in keys):
             return f"SELECT 1 FROM {source} WHERE false", lambda first, rows: None
         select = ", ".join(exprs)
-        statement = f"SELECT {select}, count(*) FROM {source} WHERE {filters} GROUP BY {select}"
+        # Groups in the order the row engine meets them first: equal rows keep that order.
+        statement = (
+            f"SELECT {select}, count(*), min({_ORDER}) AS first_seen FROM {source}"
+            f" WHERE {filters} GROUP BY {select} ORDER BY first_seen"
+        )
         widths = [len(cols) for cols in keys]
         return statement, _counts_pusher(group.fields, widths)
     names = sorted(set(group.fields) | {a.field for a in group.aggregates if a.field is not None})
     keys = [scope.typed(name) for name in names]
     exprs = [c for cols in keys for c, _ in cols] or ["NULL"]
-    statement = (
-        f"SELECT {', '.join(exprs)} FROM {source} WHERE {filters} ORDER BY"
-        ' "ingest_time" DESC, "partition", "batch" DESC, "offset"'
-    )
+    statement = f"SELECT {', '.join(exprs)} FROM {source} WHERE {filters} ORDER BY {_ORDER}"
     return statement, _rows_pusher(names, [len(cols) for cols in keys])
 
 
@@ -231,7 +242,7 @@ def _counts_pusher(fields: tuple[str, ...], widths: list[int]) -> Push:
             values = list(_pick(row, widths))
             if any(v is None for v in values):
                 continue  # an event without every group field is left out
-            first.push_count(dict(zip(fields, values, strict=True)), int(row[-1]))
+            first.push_count(dict(zip(fields, values, strict=True)), int(row[-2]))
 
     return push
 

@@ -150,6 +150,15 @@ class Runtime:
                 )
             ),
         ]
+        self.compactor = None
+        if self.worker == 0:
+            from lakehose.server.compaction import start_compactor
+
+            self.compactor = start_compactor(s)
+            if self.compactor is not None:
+                self._tasks.append(
+                    asyncio.create_task(self._every(s.columnar_interval, self._keep_compactor))
+                )
         if self.worker == 0 and (s.retention_age is not None or s.retention_bytes is not None):
             self._tasks.append(
                 asyncio.create_task(self._every(s.retention_interval, self._retention))
@@ -169,6 +178,10 @@ class Runtime:
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        if getattr(self, "compactor", None) is not None:
+            from lakehose.server.compaction import stop_compactor
+
+            stop_compactor(self.compactor)
         if hasattr(self, "searches"):
             self.searches.close()
         await self.log.close()
@@ -358,6 +371,17 @@ class Runtime:
         for seconds in self.log.take_commit_times():
             self.metrics.commit(seconds)
         self.metrics.flush(self.pending_bytes, self.log.queue_depth)
+
+    async def _keep_compactor(self) -> None:
+        """Start the compactor again if it died (killed, or out of memory): it resumes."""
+        from lakehose.server.compaction import start_compactor
+
+        if self.compactor is not None and not self.compactor.is_alive():
+            self.compactor.join(0)
+            log.warning(
+                "the columnar compactor exited (%s); starting it again", self.compactor.exitcode
+            )
+            self.compactor = start_compactor(self.settings)
 
     async def _retention(self) -> None:
         s = self.settings

@@ -67,25 +67,26 @@ def _locked(path: Path) -> Iterator[None]:
 class Compactor:
     """Compaction of one data directory; ``run_once()`` is one round over every partition."""
 
-    def __init__(self, data_dir: Path, partitions: int, after: float) -> None:
+    def __init__(
+        self, data_dir: Path, partitions: int, after: float, max_rows: int = MAX_ROWS
+    ) -> None:
+        self.max_rows = max_rows
         self.data_dir = data_dir
         self.partitions = partitions
         self.after = after
         self.root = tier_dir(data_dir)
 
     def run_once(self, now_ns: int | None = None) -> RoundResult:
-        import duckdb
-
         from lakehose.storage.lake import open_reader
 
         cutoff = (now_ns if now_ns is not None else time.time_ns()) - int(self.after * 1e9)
         result = RoundResult()
+        if not self._due(cutoff):
+            return result
         with _locked(self.root / "compact.lock"):
             manifest = Manifest(manifest_path(self.data_dir))
-            con = duckdb.connect()
+            con = _LazyDuck()
             try:
-                con.execute("SET threads = 1")
-                con.execute("SET preserve_insertion_order = false")
                 self._clean(manifest)
                 for p in range(self.partitions):
                     reader = open_reader(self.data_dir, p)
@@ -98,6 +99,22 @@ class Compactor:
                 con.close()
                 manifest.close()
         return result
+
+    def _due(self, cutoff: int) -> bool:
+        """Whether a round has work: a manifest to keep, or a batch older than the cutoff."""
+        from lakehose.storage.lake import open_reader
+
+        if manifest_path(self.data_dir).exists():
+            return True
+        for p in range(self.partitions):
+            reader = open_reader(self.data_dir, p)
+            try:
+                oldest = reader.oldest_ingest_time()
+            finally:
+                reader.close()
+            if oldest is not None and oldest < cutoff:
+                return True
+        return False
 
     def _clean(self, manifest: Manifest) -> None:
         """Delete what a killed round left: temporary files, files the manifest never took."""
@@ -136,7 +153,7 @@ class Compactor:
                     break
                 if pending is not None and (
                     info.ingest_time // SLICE != pending.slice
-                    or pending.builder.rows + info.count > MAX_ROWS
+                    or pending.builder.rows + info.count > self.max_rows
                 ):
                     self._finish(con, manifest, pending, boundary, result)
                     boundary = pending.end
@@ -193,6 +210,26 @@ class Compactor:
             pending.ndjson.unlink(missing_ok=True)
         result.events += b.rows
         result.files += 1
+
+
+class _LazyDuck:
+    """A DuckDB connection made on first use (a round with nothing to write needs none)."""
+
+    def __init__(self) -> None:
+        self._con: Any = None
+
+    def execute(self, sql: str, params: list[Any] | None = None) -> Any:
+        if self._con is None:
+            import duckdb
+
+            self._con = duckdb.connect()
+            self._con.execute("SET threads = 1")
+            self._con.execute("SET preserve_insertion_order = false")
+        return self._con.execute(sql, params or [])
+
+    def close(self) -> None:
+        if self._con is not None:
+            self._con.close()
 
 
 class _Pending:
