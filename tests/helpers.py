@@ -140,7 +140,7 @@ def process_role(pid: int) -> str:
         comm = Path(f"/proc/{pid}/comm").read_text().strip()
         if comm == "lakehose-search":
             return "search"
-        if comm == "lakehose-compact":
+        if comm == "lakehose-column":
             return "compact"
         argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
     except OSError:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from lakehose.config import Settings
 
-PROCESS_NAME = b"lakehose-compact"
+PROCESS_NAME = b"lakehose-column"  # /proc/PID/comm holds 15 bytes
 
 
 def _main(data_dir: str, partitions: int, after: float, interval: float) -> None:

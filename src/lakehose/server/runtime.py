@@ -376,6 +376,8 @@ class Runtime:
         """Start the compactor again if it died (killed, or out of memory): it resumes."""
         from lakehose.server.compaction import start_compactor
 
+        if self.shutting_down:
+            return
         if self.compactor is not None and not self.compactor.is_alive():
             self.compactor.join(0)
             log.warning(
