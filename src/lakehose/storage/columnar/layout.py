@@ -78,6 +78,18 @@ def _simple_key(k: str) -> bool:
     )
 
 
+_KEYS: dict[str, bool] = {}  # _simple_key, cached: the keys of a lake repeat
+
+
+def _key_ok(k: str) -> bool:
+    found = _KEYS.get(k)
+    if found is None:
+        found = _simple_key(k)
+        if len(_KEYS) < 100_000:
+            _KEYS[k] = found
+    return found
+
+
 _BARE: dict[str, bool] = {}
 
 
@@ -97,8 +109,12 @@ def queryable(name: str) -> bool:
 
 
 def _walk(obj: dict[str, Any], prefix: str, out: dict[str, Any], dup: set[str]) -> None:
+    keys = _KEYS
     for k, v in obj.items():
-        if not _simple_key(k):
+        ok = keys.get(k)
+        if ok is None:
+            ok = _key_ok(k)
+        if not ok:
             continue
         name = prefix + k
         if name in out:
@@ -150,7 +166,12 @@ def read_line(line: bytes) -> Row:
             raise ValueError("fields is no object")
         for k, v in fields.items():
             out[k] = v
-    values = {k: v for k, v in out.items() if v is not MISSING and queryable(k)}
+    bare = _BARE
+    values = {
+        k: v
+        for k, v in out.items()
+        if (bare[k] if k in bare else queryable(k)) and v is not MISSING
+    }
     host, source = meta.get("host", MISSING), meta.get("source", MISSING)
     return Row(
         time,

@@ -30,6 +30,7 @@ from lakehose.storage.columnar.layout import (
 )
 
 ROW_GROUP = 122_880
+_INT64 = (-(2**63), 2**63)
 TOKEN_LIMIT = 8 * 1024 * 1024  # bytes of distinct tokens kept per file; beyond, none are
 _TOKENS_SQL = (
     "SELECT DISTINCT t FROM (SELECT unnest(regexp_split_to_array(lower(raw), '[^a-z0-9]+')) AS t"
@@ -49,6 +50,7 @@ class FileBuilder:
     seen: Counter[str] = field(default_factory=Counter)  # field name -> rows with it
     impure: set[str] = field(default_factory=set)  # names with a value no column can hold
     kinds: dict[str, set[str]] = field(default_factory=dict)
+    names: dict[tuple[str, type], str] = field(default_factory=dict)  # -> its column
 
     def add(
         self,
@@ -85,21 +87,24 @@ class FileBuilder:
             values["host"] = row.host
         if row.source is not MISSING:
             values["source"] = row.source
-        seen, kinds = self.seen, self.kinds
+        seen, names = self.seen, self.names
         for name, value in values.items():
             seen[name] += 1
-            kind = value_kind(value)
-            if kind is None:
+            key = (name, type(value))
+            column = names.get(key)
+            if column is None:
+                kind = value_kind(value)
+                if kind is None:
+                    self.impure.add(name)
+                    continue
+                column = names[key] = column_name(name, kind)
+                self.kinds.setdefault(name, set()).add(kind)
+            elif key[1] is int and not _INT64[0] <= value < _INT64[1]:
                 self.impure.add(name)
                 continue
-            if kind == "s" and self.ascii and not value.isascii():
+            if key[1] is str and self.ascii and not value.isascii():
                 self.ascii = False
-            k = kinds.get(name)
-            if k is None:
-                kinds[name] = {kind}
-            elif kind not in k:
-                k.add(kind)
-            out[column_name(name, kind)] = value
+            out[column] = value
         self.ndjson.write(orjson.dumps(out))
         self.ndjson.write(b"\n")
         self.rows += 1
