@@ -8,6 +8,9 @@ Only a query whose first function aggregates (``count()``, ``groupBy(...)``,
 the row engine alone (which still holds every batch: ``storage/columnar``), since
 they read few events. For a split query:
 
+Nor is a query on tags alone (``#connector=edr | count()``): the row engine counts
+whole batches from their summaries without reading them, faster than any scan.
+
 1. A snapshot of the manifest fixes each partition's *boundary*: the end offset of
    its last file. Files outside the time range, wholly dropped by retention, or
    without a token a free-text word needs (``sql.free_text_runs``) are left out;
@@ -29,6 +32,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from lakehose.models import BatchInfo
+from lakehose.query.fields import UnknownFieldError, field_ref
 from lakehose.query.functions import GroupBy
 from lakehose.query.plan import Plan
 from lakehose.query.stages import CountBy, Stage
@@ -116,6 +120,13 @@ class AboveBoundary:
         return self.reader.blobs_of(firsts)
 
 
+def _per_batch(name: str) -> bool:
+    try:
+        return field_ref(name).per_batch
+    except UnknownFieldError:
+        return False
+
+
 def _may_hold(tier: ColumnarTier, f: ColumnarFile, runs: list[str]) -> bool:
     if not runs:
         return True
@@ -140,6 +151,8 @@ def split(
     if not plan.steps or not isinstance(plan.steps[0], GroupBy) or plan.kind != "table":
         return None
     group: GroupBy = plan.steps[0]
+    if all(_per_batch(name) for name in plan.needed):
+        return None  # tags alone: the row engine counts whole batches from their summaries
     files = tier.files()
     if not files:
         return None

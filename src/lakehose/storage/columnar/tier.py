@@ -8,6 +8,7 @@ to the row log.
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,18 @@ from lakehose.storage.columnar.compactor import manifest_path, tier_dir
 from lakehose.storage.columnar.manifest import ColumnarFile, Manifest
 
 _TOKEN_CACHE = 512  # token dictionaries kept per process
+_local = threading.local()  # one DuckDB connection per thread: connecting costs ~15 ms
+
+
+def _duck() -> Any:
+    con = getattr(_local, "con", None)
+    if con is None:
+        import duckdb
+
+        con = duckdb.connect()
+        con.execute("SET threads = 1")
+        _local.con = con
+    return con
 
 
 class ColumnarTier:
@@ -26,12 +39,9 @@ class ColumnarTier:
     def __init__(self, data_dir: Path) -> None:
         self.root = tier_dir(data_dir)
         self._manifest = Manifest(manifest_path(data_dir))
-        self._con: Any = None
 
     def close(self) -> None:
         self._manifest.close()
-        if self._con is not None:
-            self._con.close()
 
     def files(self) -> list[ColumnarFile]:
         return self._manifest.files()
@@ -55,11 +65,8 @@ class ColumnarTier:
         """Rows of ``sql`` on an in-memory DuckDB (one thread); StorageError on failure."""
         import duckdb
 
-        if self._con is None:
-            self._con = duckdb.connect()
-            self._con.execute("SET threads = 1")
         try:
-            rows: list[tuple[Any, ...]] = self._con.execute(sql, params or []).fetchall()
+            rows: list[tuple[Any, ...]] = _duck().execute(sql, params or []).fetchall()
         except duckdb.Error as exc:
             raise StorageError(f"columnar query failed: {exc}") from exc
         return rows
