@@ -19,9 +19,10 @@ from tests.search.tierkit import SPANS, both, build_lake, queries
 @pytest.fixture(scope="module")
 def lakes(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
     out = []
-    for seed, non_ascii in ((1, False), (2, True)):
+    # flattened in DuckDB (ASCII, then not), and by the Python path
+    for seed, non_ascii, in_sql in ((1, False, True), (2, True, True), (3, False, False)):
         path = tmp_path_factory.mktemp(f"tiers{seed}")
-        build_lake(path, seed, non_ascii=non_ascii)
+        build_lake(path, seed, non_ascii=non_ascii, in_sql=in_sql)
         out.append(path)
     return out
 
@@ -81,7 +82,7 @@ def test_untranslatable_queries_fall_back_and_agree(lakes: list[Path]) -> None:
 @settings(
     max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
-@given(query=queries(), which=st.integers(0, 1), span=st.sampled_from(SPANS))
+@given(query=queries(), which=st.integers(0, 2), span=st.sampled_from(SPANS))
 def test_generated_queries_agree(
     lakes: list[Path], query: str, which: int, span: TimeRange
 ) -> None:
@@ -98,7 +99,7 @@ def test_generated_queries_agree(
 @settings(
     max_examples=2000, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
-@given(query=queries(), which=st.integers(0, 1), span=st.sampled_from(SPANS))
+@given(query=queries(), which=st.integers(0, 2), span=st.sampled_from(SPANS))
 def test_generated_queries_agree_long(
     lakes: list[Path], query: str, which: int, span: TimeRange
 ) -> None:

@@ -68,6 +68,7 @@ def build_lake(
     per_batch: int = 25,
     partitions: int = 2,
     non_ascii: bool = False,
+    in_sql: bool = True,
 ) -> None:
     """A lake of ``batches`` batches; about the first two thirds compacted, in two rounds."""
     rng = random.Random(seed)
@@ -95,7 +96,7 @@ def build_lake(
         stamps.append(time.time_ns())
     for w in writers:
         w.close()
-    compactor = Compactor(path, partitions, 0, max_rows=per_batch * 3)
+    compactor = Compactor(path, partitions, 0, max_rows=per_batch * 3, in_sql=in_sql)
     compactor.run_once(now_ns=stamps[batches // 3])
     compactor.run_once(now_ns=stamps[2 * batches // 3])
 

@@ -25,11 +25,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from lakehose.records import decompress_lines
+from lakehose.models import BatchInfo
+from lakehose.records import decompress_data, decompress_lines
 from lakehose.storage.base import LogReader
+from lakehose.storage.columnar import flatten_sql
 from lakehose.storage.columnar.layout import read_line
 from lakehose.storage.columnar.manifest import ASCII, IRREGULAR, OPEN, ColumnarFile, Manifest
-from lakehose.storage.columnar.writer import FileBuilder, tokens, write_parquet
+from lakehose.storage.columnar.writer import FileBuilder, FileLayout, tokens, write_parquet
 
 log = logging.getLogger(__name__)
 
@@ -68,9 +70,16 @@ class Compactor:
     """Compaction of one data directory; ``run_once()`` is one round over every partition."""
 
     def __init__(
-        self, data_dir: Path, partitions: int, after: float, max_rows: int = MAX_ROWS
+        self,
+        data_dir: Path,
+        partitions: int,
+        after: float,
+        max_rows: int = MAX_ROWS,
+        *,
+        in_sql: bool = True,
     ) -> None:
         self.max_rows = max_rows
+        self.in_sql = in_sql  # False: every file by the Python path (tests compare the two)
         self.data_dir = data_dir
         self.partitions = partitions
         self.after = after
@@ -153,52 +162,59 @@ class Compactor:
                     break
                 if pending is not None and (
                     info.ingest_time // SLICE != pending.slice
-                    or pending.builder.rows + info.count > self.max_rows
+                    or pending.rows + info.count > self.max_rows
                 ):
-                    self._finish(con, manifest, pending, boundary, result)
+                    self._finish(con, manifest, reader, pending, boundary, result)
                     boundary = pending.end
                     pending = None
                 if pending is None:
                     pending = _Pending.open(self.root, p, info.first_offset, info.ingest_time)
-                pending.add(info, decompress_lines(blob, p, info.first_offset, info.count))
+                pending.add(info, blob)
                 offset = info.end_offset
             if stop:
                 break
         if pending is not None:
-            self._finish(con, manifest, pending, boundary, result)
+            self._finish(con, manifest, reader, pending, boundary, result)
 
     def _finish(
         self,
         con: Any,
         manifest: Manifest,
+        reader: LogReader,
         pending: _Pending,
         boundary: int | None,
         result: RoundResult,
     ) -> None:
-        b = pending.builder
         pending.stream.close()
         name = f"p{pending.partition}/{pending.first:020d}-{pending.end:020d}.parquet"
         target = self.root / name
         try:
-            columns, other, is_open = b.layout()
-            size = write_parquet(con, pending.ndjson, columns, target)
-            flags = (ASCII if b.ascii else 0) | (OPEN if is_open else 0)
-            flags |= IRREGULAR if pending.irregular else 0
+            layout = None
+            if self.in_sql and not pending.unflattenable:
+                try:
+                    layout = flatten_sql.write_file(con, pending.text, pending.batches, target)
+                except (flatten_sql.Unflattenable, con.Error) as exc:
+                    log.info("columnar file %s: the Python path writes it (%s)", name, exc)
+            irregular = False
+            if layout is None:
+                layout, irregular = self._python_file(con, reader, pending, target)
+            flags = (ASCII if layout.ascii else 0) | (OPEN if layout.open else 0)
+            flags |= IRREGULAR if irregular else 0
             entry = ColumnarFile(
                 name=name,
                 partition=pending.partition,
                 first_offset=pending.first,
                 end_offset=pending.end,
-                min_time=b.min_time or 0,
-                max_time=b.max_time or 0,
+                min_time=layout.min_time,
+                max_time=layout.max_time,
                 min_ingest=pending.min_ingest,
                 max_ingest=pending.max_ingest,
-                rows=b.rows,
-                size=size,
-                columns=frozenset(columns),
-                other=frozenset(other),
+                rows=layout.rows,
+                size=layout.size,
+                columns=frozenset(layout.columns),
+                other=frozenset(layout.other),
                 flags=flags,
-                tokens=tokens(con, target) if b.ascii else None,
+                tokens=tokens(con, target) if layout.ascii else None,
             )
             if boundary is not None and boundary != pending.first:
                 raise RuntimeError("columnar files would not tile the partition")
@@ -207,9 +223,36 @@ class Compactor:
                 log.warning("columnar file %s lost a race; removed", name)
                 return
         finally:
-            pending.ndjson.unlink(missing_ok=True)
-        result.events += b.rows
+            pending.text.unlink(missing_ok=True)
+        result.events += layout.rows
         result.files += 1
+
+    def _python_file(
+        self, con: Any, reader: LogReader, pending: _Pending, target: Path
+    ) -> tuple[FileLayout, bool]:
+        """The slow, general path: decode each line in Python (``layout.read_line``)."""
+        ndjson = pending.text.with_suffix(".ndjson")
+        irregular = False
+        try:
+            with ndjson.open("wb") as stream:
+                builder = FileBuilder(stream)
+                blobs = reader.blobs([b.first_offset for b in pending.batches])
+                for info in pending.batches:
+                    first = info.first_offset
+                    tags = (info.connector, info.index, info.sourcetype)
+                    lines = decompress_lines(blobs[first], info.partition, first, info.count)
+                    for i, line in enumerate(lines):
+                        try:
+                            row = read_line(line)
+                        except ValueError:
+                            irregular = True
+                            continue
+                        builder.add(first + i, first, info.ingest_time, info.partition, tags, row)
+            columns, other, is_open = builder.layout()
+            size = write_parquet(con, ndjson, columns, target)
+        finally:
+            ndjson.unlink(missing_ok=True)
+        return builder.file_layout(size, columns, other, is_open), irregular
 
 
 class _LazyDuck:
@@ -217,6 +260,12 @@ class _LazyDuck:
 
     def __init__(self) -> None:
         self._con: Any = None
+
+    @property
+    def Error(self) -> type[Exception]:  # noqa: N802 - as duckdb names it
+        import duckdb
+
+        return duckdb.Error
 
     def execute(self, sql: str, params: list[Any] | None = None) -> Any:
         if self._con is None:
@@ -233,33 +282,32 @@ class _LazyDuck:
 
 
 class _Pending:
-    """A file being gathered: its NDJSON stream and builder."""
+    """A file being gathered: its batches, written in ``flatten_sql``'s input format."""
 
     def __init__(self, root: Path, partition: int, first: int, ingest: int) -> None:
         self.partition = partition
         self.first = self.end = first
         self.slice = ingest // SLICE
         self.min_ingest = self.max_ingest = ingest
-        self.ndjson = root / "tmp" / f"{partition}-{first}.ndjson"
-        self.stream = self.ndjson.open("wb")
-        self.builder = FileBuilder(self.stream)
-        self.irregular = False
+        self.text = root / "tmp" / f"{partition}-{first}.lines"
+        self.stream = self.text.open("wb")
+        self.batches: list[BatchInfo] = []
+        self.rows = 0
+        self.unflattenable = False
 
     @classmethod
     def open(cls, root: Path, partition: int, first: int, ingest: int) -> _Pending:
         return cls(root, partition, first, ingest)
 
-    def add(self, info: Any, lines: list[bytes]) -> None:
-        tags = (info.connector, info.index, info.sourcetype)
-        add = self.builder.add
-        first = info.first_offset
-        for i, line in enumerate(lines):
+    def add(self, info: BatchInfo, blob: bytes) -> None:
+        self.batches.append(info)
+        self.rows += info.count
+        if not self.unflattenable:
+            data = decompress_data(blob, info.partition, info.first_offset)
             try:
-                row = read_line(line)
-            except ValueError:
-                self.irregular = True
-                continue
-            add(first + i, first, info.ingest_time, self.partition, tags, row)
+                self.stream.write(flatten_sql.encode_batch(info.first_offset, data))
+            except flatten_sql.Unflattenable:
+                self.unflattenable = True
         self.end = info.end_offset
         self.min_ingest = min(self.min_ingest, info.ingest_time)
         self.max_ingest = max(self.max_ingest, info.ingest_time)

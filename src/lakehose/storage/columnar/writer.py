@@ -39,6 +39,20 @@ _TOKENS_SQL = (
 
 
 @dataclass
+class FileLayout:
+    """What a written file holds, for its manifest row."""
+
+    rows: int
+    min_time: int
+    max_time: int
+    ascii: bool  # every text value and @rawstring is ASCII
+    columns: dict[str, str]  # typed columns -> SQL type
+    other: set[str]  # names present but no column
+    open: bool  # more names than listed in other
+    size: int
+
+
+@dataclass
 class FileBuilder:
     """Collects the rows of one file, streaming them to ``ndjson``; counts names and types."""
 
@@ -109,6 +123,20 @@ class FileBuilder:
         self.ndjson.write(b"\n")
         self.rows += 1
 
+    def file_layout(
+        self, size: int, columns: dict[str, str], other: set[str], is_open: bool
+    ) -> FileLayout:
+        return FileLayout(
+            rows=self.rows,
+            min_time=self.min_time or 0,
+            max_time=self.max_time or 0,
+            ascii=self.ascii,
+            columns=columns,
+            other=other,
+            open=is_open,
+            size=size,
+        )
+
     def layout(self) -> tuple[dict[str, str], set[str], bool]:
         """``(typed columns -> SQL type, other names, open)`` for this file's rows."""
         least = max(1, int(self.rows * RARE))
@@ -142,12 +170,21 @@ def write_parquet(con: Any, ndjson: Path, columns: dict[str, str], target: Path)
     """
     spec = {**FIXED, **columns}
     struct = "{" + ", ".join(f"{_quote_str(k)}: {_quote_str(v)}" for k, v in spec.items()) + "}"
+    select = (
+        f"SELECT * FROM read_json(?, columns={struct}, format='newline_delimited',"
+        ' maximum_object_size=268435456) ORDER BY "offset"'
+    )
+    return finish_parquet(con, select, [str(ndjson)], target)
+
+
+def finish_parquet(con: Any, select: str, params: list[Any], target: Path) -> int:
+    """Write the rows of ``select`` to ``target`` durably: temporary name, fsync, rename, fsync
+    of the directory. Returns the file's size."""
     tmp = target.with_name(target.name + ".tmp")
     con.execute(
-        f"COPY (SELECT * FROM read_json(?, columns={struct}, format='newline_delimited',"
-        ' maximum_object_size=268435456) ORDER BY "offset") TO '
-        f"{_quote_str(str(tmp))} (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE {ROW_GROUP})",
-        [str(ndjson)],
+        f"COPY ({select}) TO {_quote_str(str(tmp))}"
+        f" (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE {ROW_GROUP})",
+        params,
     )
     fd = os.open(tmp, os.O_RDONLY)
     try:
