@@ -35,7 +35,7 @@ from lakehose.models import BatchInfo
 from lakehose.query.fields import UnknownFieldError, field_ref
 from lakehose.query.functions import GroupBy
 from lakehose.query.plan import Plan
-from lakehose.query.stages import CountBy, Stage
+from lakehose.query.stages import SortKey, Stage
 from lakehose.query.timerange import TimeRange
 from lakehose.search.sql import (
     Scope,
@@ -182,8 +182,11 @@ def split(
     ]
     if sql is None:
         return Split(wrapped, lambda first: None, 0)
-    statement, push = sql
-    found = tier.execute(statement, [[tier.path(f) for f in chosen]])
+    paths = [[tier.path(f) for f in chosen]]
+    found = tier.execute(sql.statement, paths)
+    if sql.ordered is not None and sql.ties is not None and sql.ties(found):
+        found = tier.execute(sql.ordered, paths)
+    push = sql.push
 
     def older(first: Stage) -> None:
         push(first, found)
@@ -192,6 +195,19 @@ def split(
 
 
 Push = Callable[[Stage, list[tuple[Any, ...]]], None]
+
+
+@dataclass
+class _Sql:
+    """The statement for the files, how its rows enter the pipeline, and when to ask again
+    in the row engine's order (``ordered``, if ``ties`` of the rows says so)."""
+
+    statement: str
+    push: Push
+    ordered: str | None = None
+    ties: Callable[[list[tuple[Any, ...]]], bool] | None = None
+
+
 # The row engine's order: newest batch first (partitions by number), lines in order.
 _ORDER = '(-"ingest_time", "partition", -"batch", "offset")'
 
@@ -203,7 +219,7 @@ def _statement(
     span: TimeRange,
     starts: dict[int, int],
     where: str,
-) -> tuple[str, Push]:
+) -> _Sql:
     ranges = " OR ".join(f'("partition" = {p} AND "offset" >= {s})' for p, s in starts.items())
     source = "read_parquet(?, union_by_name = true)"
     filters = f"({ranges}) AND {span_condition(span)} AND {where}"
@@ -212,22 +228,27 @@ def _statement(
         keys = [scope.typed(name) for name in group.fields]
         exprs = [c for cols in keys for c, _ in cols]
         if not group.fields:
-            return f"SELECT count(*) FROM {source} WHERE {filters}", _push_total
+            return _Sql(f"SELECT count(*) FROM {source} WHERE {filters}", _push_total)
         if any(not cols for cols in keys):
-            return f"SELECT 1 FROM {source} WHERE false", lambda first, rows: None
+            return _Sql(f"SELECT 1 FROM {source} WHERE false", lambda first, rows: None)
         select = ", ".join(exprs)
-        # Groups in the order the row engine meets them first: equal rows keep that order.
-        statement = (
+        statement = f"SELECT {select}, count(*) FROM {source} WHERE {filters} GROUP BY {select}"
+        # Groups whose output order could tie (equal counts and equal sort keys, as "1" and
+        # "01" do) come out in the order the row engine met them first; finding that order
+        # costs, so it is asked for only when two keys sort equal.
+        ordered = (
             f"SELECT {select}, count(*), min({_ORDER}) AS first_seen FROM {source}"
             f" WHERE {filters} GROUP BY {select} ORDER BY first_seen"
         )
         widths = [len(cols) for cols in keys]
-        return statement, _counts_pusher(group.fields, widths)
+        return _Sql(
+            statement, _counts_pusher(group.fields, widths), ordered, _ties(group.fields, widths)
+        )
     names = sorted(set(group.fields) | {a.field for a in group.aggregates if a.field is not None})
     keys = [scope.typed(name) for name in names]
     exprs = [c for cols in keys for c, _ in cols] or ["NULL"]
     statement = f"SELECT {', '.join(exprs)} FROM {source} WHERE {filters} ORDER BY {_ORDER}"
-    return statement, _rows_pusher(names, [len(cols) for cols in keys])
+    return _Sql(statement, _rows_pusher(names, [len(cols) for cols in keys]))
 
 
 def _push_total(first: Stage, rows: list[tuple[Any, ...]]) -> None:
@@ -249,15 +270,31 @@ def _pick(row: tuple[Any, ...], widths: list[int]) -> Iterator[Any]:
 
 
 def _counts_pusher(fields: tuple[str, ...], widths: list[int]) -> Push:
+
     def push(first: Stage, rows: list[tuple[Any, ...]]) -> None:
-        assert isinstance(first, CountBy)
-        for row in rows:
-            values = list(_pick(row, widths))
-            if any(v is None for v in values):
-                continue  # an event without every group field is left out
-            first.push_count(dict(zip(fields, values, strict=True)), int(row[-2]))
+        for values, count in _groups(fields, widths, rows):
+            first.push_count(values, count)
 
     return push
+
+
+def _groups(
+    fields: tuple[str, ...], widths: list[int], rows: list[tuple[Any, ...]]
+) -> Iterator[tuple[dict[str, Any], int]]:
+    at = sum(widths)
+    for row in rows:
+        values = dict(zip(fields, _pick(row, widths), strict=True))
+        if any(v is None for v in values.values()):
+            continue  # an event without every group field is left out
+        yield values, int(row[at])
+
+
+def _ties(fields: tuple[str, ...], widths: list[int]) -> Callable[[list[tuple[Any, ...]]], bool]:
+    def ties(rows: list[tuple[Any, ...]]) -> bool:
+        keys = [SortKey.of(values, fields).parts for values, _ in _groups(fields, widths, rows)]
+        return len(set(keys)) < len(keys)
+
+    return ties
 
 
 def _rows_pusher(names: list[str], widths: list[int]) -> Push:
