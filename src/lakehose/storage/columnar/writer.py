@@ -183,7 +183,8 @@ def finish_parquet(con: Any, select: str, params: list[Any], target: Path) -> in
     tmp = target.with_name(target.name + ".tmp")
     con.execute(
         f"COPY ({select}) TO {_quote_str(str(tmp))}"
-        f" (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE {ROW_GROUP})",
+        f" (FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL 6, PARQUET_VERSION V2,"
+        f" ROW_GROUP_SIZE {ROW_GROUP})",
         params,
     )
     fd = os.open(tmp, os.O_RDONLY)
