@@ -247,11 +247,12 @@ def span_condition(span: TimeRange) -> str:
     return " AND ".join(parts) or "true"
 
 
-_RUN = re.compile(r"[a-z0-9]+")
+_RUN = re.compile(r"[a-z0-9]*[a-z][a-z0-9]*")
 
 
 def free_text_runs(f: Filter) -> list[str]:
-    """Runs of ``[a-z0-9]`` that every matching row's lower-cased text holds (for skipping files)."""
+    """Runs of ``[a-z0-9]`` with a letter that every matching row's lower-cased text holds
+    within such a run (for skipping files by their token dictionaries)."""
     items = f.items if isinstance(f, And) else (f,)
     runs: list[str] = []
     for item in items:

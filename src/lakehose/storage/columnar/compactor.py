@@ -192,7 +192,9 @@ class Compactor:
             layout = None
             if self.in_sql and not pending.unflattenable:
                 try:
-                    layout = flatten_sql.write_file(con, pending.text, pending.batches, target)
+                    layout = flatten_sql.write_file(
+                        con, pending.text, pending.batches, list(pending.tags), target
+                    )
                 except (flatten_sql.Unflattenable, con.Error) as exc:
                     log.info("columnar file %s: the Python path writes it (%s)", name, exc)
             irregular = False
@@ -214,7 +216,9 @@ class Compactor:
                 columns=frozenset(layout.columns),
                 other=frozenset(layout.other),
                 flags=flags,
-                tokens=tokens(con, target) if layout.ascii else None,
+                tokens=layout.tokens
+                if layout.tokens_made or not layout.ascii
+                else tokens(con, target),
             )
             if boundary is not None and boundary != pending.first:
                 raise RuntimeError("columnar files would not tile the partition")
@@ -273,7 +277,7 @@ class _LazyDuck:
 
             self._con = duckdb.connect()
             self._con.execute("SET threads = 1")
-            self._con.execute("SET preserve_insertion_order = false")
+            self._con.execute("SET enable_progress_bar = false")
         return self._con.execute(sql, params or [])
 
     def close(self) -> None:
@@ -292,6 +296,7 @@ class _Pending:
         self.text = root / "tmp" / f"{partition}-{first}.lines"
         self.stream = self.text.open("wb")
         self.batches: list[BatchInfo] = []
+        self.tags: dict[tuple[str, str, str], int] = {}  # tag triple -> its index
         self.rows = 0
         self.unflattenable = False
 
@@ -304,8 +309,12 @@ class _Pending:
         self.rows += info.count
         if not self.unflattenable:
             data = decompress_data(blob, info.partition, info.first_offset)
+            key = (info.connector, info.index, info.sourcetype)
+            tag = self.tags.setdefault(key, len(self.tags))
             try:
-                self.stream.write(flatten_sql.encode_batch(info.first_offset, data))
+                self.stream.write(
+                    flatten_sql.encode_batch(info.first_offset, info.ingest_time, tag, data)
+                )
             except flatten_sql.Unflattenable:
                 self.unflattenable = True
         self.end = info.end_offset

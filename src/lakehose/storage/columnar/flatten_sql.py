@@ -27,7 +27,7 @@ from lakehose.storage.columnar.layout import (
     column_name,
     queryable,
 )
-from lakehose.storage.columnar.writer import FileLayout, finish_parquet
+from lakehose.storage.columnar.writer import FileLayout, finish_parquet, tokens
 
 SEP = b"\x01"  # never in a stored line: JSON text holds no raw control character
 MAX_NAMES = 512  # names extracted per file; beyond, the file is "open"
@@ -41,14 +41,13 @@ class Unflattenable(Exception):
     """Something this path does not handle exactly; the Python path writes the file."""
 
 
-def encode_batch(first: int, data: bytes) -> bytes:
-    """A batch's lines in this path's input format."""
+def encode_batch(first: int, ingest: int, tags: int, data: bytes) -> bytes:
+    """A batch's lines in this path's input format: each line after its offset, its batch's
+    first offset, ingest time and tags (an index into the file's list of tag triples)."""
     if b"\r" in data or SEP in data:
         raise Unflattenable("a carriage return or SOH in a line")
-    head = b"%d" + SEP + b"%d" + SEP
-    return b"".join(
-        head % (first + i, first) + line + b"\n" for i, line in enumerate(data.split(b"\n"))
-    )
+    head = b"%d\x01" + b"%d\x01%d\x01%d\x01" % (first, ingest, tags)
+    return b"".join(head % (first + i) + line + b"\n" for i, line in enumerate(data.split(b"\n")))
 
 
 def _lit(text: str) -> str:
@@ -83,15 +82,23 @@ def _names_of(structure: Any, prefix: str, out: dict[str, None]) -> None:
         _names_of(v, name + ".", out)
 
 
-def write_file(con: Any, text: Path, batches: Sequence[BatchInfo], target: Path) -> FileLayout:
-    """Write ``text`` (from :func:`encode_batch`) of ``batches`` to the Parquet file ``target``."""
+def write_file(
+    con: Any,
+    text: Path,
+    batches: Sequence[BatchInfo],
+    tags: Sequence[tuple[str, str, str]],
+    target: Path,
+) -> FileLayout:
+    """Write ``text`` (from :func:`encode_batch`) of ``batches`` to the Parquet file ``target``;
+    ``tags`` are the triples the lines' tag indexes name."""
     rows = sum(b.count for b in batches)
     con.execute("DROP TABLE IF EXISTS lines")
     con.execute(
-        "CREATE TEMP TABLE lines AS SELECT o, b, substr(l, 1, strpos(l, chr(9)) - 1) AS meta,"
+        "CREATE TEMP TABLE lines AS SELECT o, b, i, k, substr(l, 1, strpos(l, chr(9)) - 1) AS meta,"
         " substr(l, strpos(l, chr(9)) + 1) AS ev, strpos(l, chr(9)) AS tab FROM read_csv(?,"
         " delim = chr(1), quote = '', escape = '', header = false, new_line = '\\n',"
-        " auto_detect = false, columns = {'o': 'BIGINT', 'b': 'BIGINT', 'l': 'VARCHAR'})",
+        " auto_detect = false, columns = {'o': 'BIGINT', 'b': 'BIGINT', 'i': 'BIGINT',"
+        " 'k': 'INTEGER', 'l': 'VARCHAR'})",
         [str(text)],
     )
     found, bad = con.execute(
@@ -139,9 +146,10 @@ def write_file(con: Any, text: Path, batches: Sequence[BatchInfo], target: Path)
     values = ", ".join(f"coalesce({', '.join(alts)}) AS x{i}" for i, alts in enumerate(pick))
     con.execute("DROP TABLE IF EXISTS vals")
     con.execute(
-        "CREATE TEMP TABLE vals AS SELECT o, b, raw, ev, meta, m[1] AS t, m[2] AS h, m[3] AS s"
+        "CREATE TEMP TABLE vals AS SELECT o, b, i, k, raw, ev, meta, m[1] AS t, m[2] AS h,"
+        " m[3] AS s"
         + (f", {values}" if values else "")
-        + " FROM (SELECT o, b, ev, meta, CASE WHEN starts_with(ev, '\"') THEN json_extract_string(ev, '$')"
+        + " FROM (SELECT o, b, i, k, ev, meta, CASE WHEN starts_with(ev, '\"') THEN json_extract_string(ev, '$')"
         f" ELSE ev END AS raw, json_extract(meta, {_lit_list(meta_paths)}) AS m"
         + (f", json_extract(ev, {_lit_list(event_paths)}) AS e" if event_paths else "")
         + " FROM lines)"
@@ -159,8 +167,7 @@ def write_file(con: Any, text: Path, batches: Sequence[BatchInfo], target: Path)
     for _, x in fields:
         stats += [
             f"list(DISTINCT json_type({x}))",
-            f"count({x}) FILTER (WHERE json_type({x}) <> 'NULL')",
-            f"max(CASE WHEN json_type({x}) = 'UBIGINT' THEN CAST({x} AS UBIGINT) END)",
+            f"count({x})",
         ]
     got = con.execute(f"SELECT {', '.join(stats)} FROM vals").fetchone()
     time_ok, min_time, max_time, ascii_raw = got[:4]
@@ -168,17 +175,20 @@ def write_file(con: Any, text: Path, batches: Sequence[BatchInfo], target: Path)
         raise Unflattenable("an event time that is not an integer")
     if not -(2**63) <= min_time <= max_time < 2**63:
         raise Unflattenable("an event time beyond 64 bits")
-    ascii = bool(ascii_raw) and all(
-        x.isascii() for b in batches for x in (b.connector, b.index, b.sourcetype)
-    )
+    ascii = bool(ascii_raw) and all(x.isascii() for t in tags for x in t)
     least = max(1, int(rows * RARE))
     typed: list[tuple[str, str, str, str]] = []  # (column, SQL type, expression, name)
     ranked = []
     for n, (name, x) in enumerate(fields):
-        kinds, count, ubig = got[4 + 3 * n : 7 + 3 * n]
+        kinds, count = got[4 + 2 * n : 6 + 2 * n]
         kinds = set(kinds or ()) - {None}
         if name in ("host", "source"):
             kinds.discard("NULL")  # a null host is no host
+        ubig = None
+        if "UBIGINT" in kinds:
+            (ubig,) = con.execute(
+                f"SELECT max(TRY_CAST({x} AS UBIGINT)) FROM vals WHERE json_type({x}) = 'UBIGINT'"
+            ).fetchone()
         if kinds - set(_TYPE_KIND) or (ubig is not None and ubig > _INT64_MAX):
             other.add(name)  # null, an array or an object somewhere: no column holds it
             continue
@@ -205,20 +215,19 @@ def write_file(con: Any, text: Path, batches: Sequence[BatchInfo], target: Path)
             typed.append(
                 (column_name(name, kind), sql_type, f"CASE WHEN {cond} THEN {value} END", name)
             )
-    batch_rows = ", ".join(
-        f"({b.first_offset}, {b.ingest_time}, {_lit(b.connector)}, {_lit(b.index)},"
-        f" {_lit(b.sourcetype)})"
-        for b in batches
-    )
+
+    def pick_tag(n: int) -> str:
+        return "[" + ", ".join(_lit(t[n]) for t in tags) + "][k + 1]"
+
     columns = "".join(f", {expr} AS {_quote(col)}" for col, _, expr, _ in typed)
     select = (
-        'SELECT v.o AS "offset", v.b AS "batch", coalesce(CAST(v.t AS BIGINT), 0) AS "time",'
-        ' CAST(bt.ingest AS BIGINT) AS "ingest_time", CAST(? AS INTEGER) AS "partition",'
-        ' bt.connector AS "connector", bt.idx AS "index", bt.sourcetype AS "sourcetype",'
-        f' v.raw AS "raw"{columns} FROM vals v JOIN (VALUES {batch_rows})'
-        " AS bt(first, ingest, connector, idx, sourcetype) ON v.b = bt.first ORDER BY v.o"
+        'SELECT o AS "offset", b AS "batch", coalesce(CAST(t AS BIGINT), 0) AS "time",'
+        ' i AS "ingest_time", CAST(? AS INTEGER) AS "partition",'
+        f' {pick_tag(0)} AS "connector", {pick_tag(1)} AS "index",'
+        f' {pick_tag(2)} AS "sourcetype", raw AS "raw"{columns} FROM vals'
     )
     size = finish_parquet(con, select, [batches[0].partition], target)
+    words = tokens(con, "vals") if ascii else None
     con.execute("DROP TABLE vals")
     return FileLayout(
         rows=rows,
@@ -229,6 +238,8 @@ def write_file(con: Any, text: Path, batches: Sequence[BatchInfo], target: Path)
         other=other,
         open=is_open or len(other) > MAX_OTHER,
         size=size,
+        tokens=words,
+        tokens_made=ascii,
     )
 
 

@@ -27,6 +27,7 @@ def _duck() -> Any:
 
         con = duckdb.connect()
         con.execute("SET threads = 1")
+        con.execute("SET enable_progress_bar = false")
         _local.con = con
     return con
 

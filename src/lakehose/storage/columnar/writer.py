@@ -32,9 +32,11 @@ from lakehose.storage.columnar.layout import (
 ROW_GROUP = 122_880
 _INT64 = (-(2**63), 2**63)
 TOKEN_LIMIT = 8 * 1024 * 1024  # bytes of distinct tokens kept per file; beyond, none are
+# Runs of letters and digits with at least one letter: numbers, most of the distinct runs of
+# logs, are left out (a free-text word of digits alone skips no file).
 _TOKENS_SQL = (
-    "SELECT DISTINCT t FROM (SELECT unnest(regexp_split_to_array(lower(raw), '[^a-z0-9]+')) AS t"
-    " FROM read_parquet(?)) WHERE t <> ''"
+    "SELECT DISTINCT t FROM (SELECT unnest(regexp_extract_all(lower(raw),"
+    " '[a-z0-9]*[a-z][a-z0-9]*')) AS t FROM {})"
 )
 
 
@@ -50,6 +52,8 @@ class FileLayout:
     other: set[str]  # names present but no column
     open: bool  # more names than listed in other
     size: int
+    tokens: bytes | None = None  # the token dictionary (None: too large to keep)
+    tokens_made: bool = False  # whether the writer made it already
 
 
 @dataclass
@@ -198,10 +202,14 @@ def finish_parquet(con: Any, select: str, params: list[Any], target: Path) -> in
     return size
 
 
-def tokens(con: Any, path: Path) -> bytes | None:
-    """The file's distinct lower-cased ``[a-z0-9]+`` tokens, newline-joined and zstd-compressed;
+def tokens(con: Any, source: Path | str) -> bytes | None:
+    """The file's distinct lower-cased ``[a-z0-9]+`` runs holding a letter, newline-joined and
+    zstd-compressed;
     None when they exceed :data:`TOKEN_LIMIT` (such a file is never skipped)."""
-    found = con.execute(_TOKENS_SQL, [str(path)]).fetchall()
+    if isinstance(source, Path):  # a Parquet file, else a table
+        found = con.execute(_TOKENS_SQL.format("read_parquet(?)"), [str(source)]).fetchall()
+    else:
+        found = con.execute(_TOKENS_SQL.format(source)).fetchall()
     text = "\n".join(sorted(t for (t,) in found)).encode()
     if len(text) > TOKEN_LIMIT:
         return None
