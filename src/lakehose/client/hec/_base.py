@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterable, Iterator, Mapping
+import time
+from collections.abc import Iterable, Iterator, Mapping, Sized
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from functools import partial
 from typing import Any
 
@@ -26,6 +28,7 @@ from lakehose.client.hec.payload import (
     falcon_envelopes,
     to_envelope,
 )
+from lakehose.client.hec.progress import OnBatch, ProgressBar
 from lakehose.client.hec.result import BatchOutcome, SendResult
 from lakehose.errors import ConfigError
 
@@ -305,6 +308,57 @@ class BaseHEC:
         refused = {i for r in outcome.rejections for i in range(r.index, r.index + r.count)}
         for i in range(outcome.first, outcome.first + outcome.count):
             yield i not in refused
+
+    def _single(self, outcome: BatchOutcome) -> int | None:
+        """``send_event``'s answer: the batch's status, with ``last_result`` of its one batch."""
+        result = SendResult()
+        result.add(outcome)
+        self.last_result = result
+        return self.last_status
+
+    @contextmanager
+    def _sending(self, what: str) -> Iterator[SendResult]:
+        """The result a send fills in as its batches finish; timed, kept as ``last_result``
+        and logged at the end, however the send ends."""
+        result = SendResult()
+        started = time.perf_counter()
+        try:
+            yield result
+        finally:
+            result.elapsed = time.perf_counter() - started
+            self.last_result = result
+            self._log_result(what, result)
+
+    @staticmethod
+    def _progress(
+        events: Iterable[Any], progress: bool | OnBatch
+    ) -> AbstractContextManager[OnBatch | None]:
+        """``send_events``' progress: a bar on stderr for True, else the caller's callback."""
+        if progress is True:
+            return ProgressBar(len(events) if isinstance(events, Sized) else None)
+        return nullcontext(progress or None)
+
+    def _client_limits(self) -> httpx.Limits:
+        """Keep a connection open for each request that may be in flight."""
+        return httpx.Limits(
+            max_connections=None, max_keepalive_connections=max(20, self.thread_count)
+        )
+
+    def _request(self, post: Post, compression: str | None) -> tuple[str, dict[str, str]]:
+        """The URL and headers of one POST, logged."""
+        url = self.url_for(post)
+        headers = self.request_headers(post, compression)
+        self._log_post(post, url, headers)
+        return url, headers
+
+    def _reply(self, answer: httpx.Response | httpx.HTTPError) -> Reply:
+        """What the send flow is told of a POST: the answer, or the failure; logged."""
+        if isinstance(answer, httpx.HTTPError):
+            reply = error_reply(answer)
+        else:
+            reply = Reply(answer.status_code, answer.content, answer.headers.get("retry-after"))
+        self._log_reply(reply)
+        return reply
 
     def _finish(self, outcome: BatchOutcome) -> None:
         """Note a finished batch's last answer (FalconPy's ``last_status``/``last_message``)."""
