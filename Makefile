@@ -18,8 +18,9 @@ $(STAMP): pyproject.toml requirements.lock
 run: $(STAMP)
 	$(BIN)/lakehose serve
 
-## debs: the Debian tools the collector's tests drive (logger, syslog-ng, logrotate, journalctl), when missing
-DEBS := syslog-ng-core syslog-ng-mod-http logrotate bsdutils systemd systemd-journal-remote
+## debs: the Debian tools the tests drive, when missing: the collector's (logger, syslog-ng,
+## logrotate, journalctl) and the benchmark harness's load generator (wrk)
+DEBS := syslog-ng-core syslog-ng-mod-http logrotate bsdutils systemd systemd-journal-remote wrk
 debs:
 	@missing=$$(for p in $(DEBS); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
 	if [ -n "$$missing" ] && command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
