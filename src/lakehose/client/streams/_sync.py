@@ -22,7 +22,6 @@ within ``timeout``.
 
 from __future__ import annotations
 
-import logging
 import queue
 import socket
 import threading
@@ -48,8 +47,6 @@ from lakehose.client.streams.reconnect import (
     discovery_flow,
 )
 from lakehose.errors import LakehoseError, TransportError
-
-log = logging.getLogger("lakehose.client.streams")
 
 T = TypeVar("T")
 _PUT_POLL = 0.25  # a reader blocked on a full queue looks at the stop event this often
