@@ -29,9 +29,12 @@ debs:
 			apt-get install -y -q --no-install-recommends $$missing >/dev/null; \
 	elif [ -n "$$missing" ]; then echo "make debs: please install $$missing"; exit 1; fi
 
-## test: set up, then run lint, type checks and the whole test suite
+## test: set up, then run lint, type checks and the whole test suite, in TEST_WORKERS processes
+## (pytest-xdist; each test module stays on one worker with its server, as most of a test's
+## time is spent waiting on one); TEST_WORKERS=0 runs it in one process
+TEST_WORKERS ?= 4
 test: $(STAMP) check chromium debs
-	$(BIN)/python -m pytest -q -m "not slow"
+	$(BIN)/python -m pytest -q -m "not slow" -n $(TEST_WORKERS) --dist loadfile
 
 ## chromium: Debian's headless browser, which the console's browser tests drive through
 ## Playwright (never a browser download); installed with apt-get when missing
