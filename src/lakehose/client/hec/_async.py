@@ -90,11 +90,30 @@ class AsyncHEC(BaseHEC):
         self, batches: Iterator[Batch], what: str, on_batch: OnBatch | None = None
     ) -> SendResult:
         with self._sending(what) as result:
+            self._acks.take()  # ids of earlier sends are not this send's to count
             async for outcome in self._outcomes(batches):
                 result.add(outcome)
                 if on_batch is not None:
                     on_batch(outcome, result)
+            if self.ack:
+                result.acknowledged = await self.wait_for_acks()
         return result
+
+    async def wait_for_acks(self) -> int:
+        """Poll ``/services/collector/ack`` until every ackId handed out so far is durable, or
+        ``ack_timeout`` passes; the number of events acknowledged (see ``HEC``)."""
+        polls = self._ack_polls()
+        while polls.pending:
+            try:
+                response = await self._client.post(self.ack_url, **polls.request())
+                polls.answered(response.json())
+            except (httpx.HTTPError, ValueError) as exc:
+                self._debug("ACK POLL FAILED: %s", exc)
+            delay = polls.next_delay()
+            if delay is None:
+                break
+            await asyncio.sleep(delay)
+        return polls.acknowledged
 
     async def _running_counts(self, batches: Iterator[Batch]) -> AsyncIterator[int]:
         accepted = 0
@@ -148,5 +167,5 @@ class AsyncHEC(BaseHEC):
                 url, content=post.body, headers=headers, timeout=self.ingest_timeout
             )
         except httpx.HTTPError as exc:
-            return self._reply(exc)
-        return self._reply(response)
+            return self._reply(post, exc)
+        return self._reply(post, response)

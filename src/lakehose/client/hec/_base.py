@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 import os
 import time
+import uuid
 from collections.abc import Iterable, Iterator, Mapping, Sized
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from functools import partial
@@ -18,6 +19,7 @@ import lakehose
 from lakehose.client._redact import redact, redact_headers
 from lakehose.client._retry import RetryPolicy
 from lakehose.client._urls import format_name, format_type, ingest_urls, region_host
+from lakehose.client.hec.acks import AckLedger, AckPolls
 from lakehose.client.hec.batching import COMPRESSIONS, Batch, iter_batches
 from lakehose.client.hec.flow import Post, Reply, Wait
 from lakehose.client.hec.payload import (
@@ -78,6 +80,9 @@ class BaseHEC:
         auth_scheme: str = "Bearer",
         retry_backoff: float = 0.5,
         verify: bool | str = True,
+        ack: bool = False,
+        channel: str | None = None,
+        ack_timeout: float = 60.0,
     ) -> None:
         if not api_key:
             raise ConfigError("api_key is required")
@@ -114,6 +119,13 @@ class BaseHEC:
         self.last_status: int | None = None
         self.last_message: Any = None
         self.last_result: SendResult | None = None
+        # Indexer acknowledgement: every request names ``channel`` (a new GUID when acks are
+        # on and none is given); ``ack`` waits, after a send, until the server reports every
+        # ackId it handed out durable (HEC's /services/collector/ack), up to ``ack_timeout``.
+        self.ack = bool(ack)
+        self.channel = channel or (str(uuid.uuid4()) if ack else None)
+        self.ack_timeout = ack_timeout
+        self._acks = AckLedger()
         self.log: logging.Logger | None = logging.getLogger(LOGGER_NAME) if debug else None
         self._debug(
             "HTTP EVENT COLLECTOR: lakehose %s; URL %s; format %s; time unit %s; raw %s; "
@@ -248,9 +260,22 @@ class BaseHEC:
     def request_headers(self, post: Post, compression: str | None) -> dict[str, str]:
         headers = self.hec_headers
         headers["User-Agent"] = f"lakehose/{lakehose.__version__}"
+        if self.channel is not None:
+            headers["X-Splunk-Request-Channel"] = self.channel
         if compression is not None:
             headers["Content-Encoding"] = compression
         return headers
+
+    @property
+    def ack_url(self) -> str:
+        """The indexer acknowledgement endpoint beside the event endpoint."""
+        event = self.ingest_url
+        for suffix in ("/services/collector/event/1.0", "/services/collector/event"):
+            if event.endswith(suffix):
+                return event[: -len(suffix)] + "/services/collector/ack"
+        if event.endswith("/services/collector"):
+            return event + "/ack"
+        return event.rstrip("/") + "/ack"
 
     def url_for(self, post: Post) -> str:
         return self.raw_ingest_url if post.raw else self.ingest_url
@@ -351,14 +376,22 @@ class BaseHEC:
         self._log_post(post, url, headers)
         return url, headers
 
-    def _reply(self, answer: httpx.Response | httpx.HTTPError) -> Reply:
-        """What the send flow is told of a POST: the answer, or the failure; logged."""
+    def _reply(self, post: Post, answer: httpx.Response | httpx.HTTPError) -> Reply:
+        """What the send flow is told of a POST: the answer, or the failure; logged, and its
+        ackId kept when acks are on."""
         if isinstance(answer, httpx.HTTPError):
             reply = error_reply(answer)
         else:
             reply = Reply(answer.status_code, answer.content, answer.headers.get("retry-after"))
         self._log_reply(reply)
+        if self.ack:
+            self._acks.note(post.events, reply)
         return reply
+
+    def _ack_polls(self) -> AckPolls:
+        """``wait_for_acks``' state: every ackId handed out so far, until ``ack_timeout``."""
+        headers = self.request_headers(Post(b"", False, 0, 0), None)
+        return AckPolls(self._acks.take(), self.ack_timeout, headers, self.ingest_timeout)
 
     def _finish(self, outcome: BatchOutcome) -> None:
         """Note a finished batch's last answer (FalconPy's ``last_status``/``last_message``)."""

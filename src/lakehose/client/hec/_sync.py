@@ -42,7 +42,9 @@ class HEC(BaseHEC):
     request, 1000), ``batch_bytes`` (about 1 MiB per request), ``compression``
     (``"gzip"``, ``"zstd"`` or None), ``auth_scheme`` (``"Bearer"``; ``"Splunk"`` for
     Splunk Enterprise), ``retry_backoff`` (0.5 s), ``verify`` (TLS: True, False or a
-    CA bundle path).
+    CA bundle path), ``ack`` (indexer acknowledgement: ``send_events`` then waits for
+    every ackId, and ``SendResult.acknowledged`` counts the durable events), ``channel``
+    (the ``X-Splunk-Request-Channel`` GUID; made up when ``ack`` is on), ``ack_timeout``.
 
     Events of one request are stored in order; with ``thread_count`` > 1 several
     requests are in flight, so batches may land out of order. ``thread_count=1`` keeps
@@ -137,10 +139,13 @@ class HEC(BaseHEC):
         self, batches: Iterator[Batch], what: str, on_batch: OnBatch | None = None
     ) -> SendResult:
         with self._sending(what) as result:
+            self._acks.take()  # ids of earlier sends are not this send's to count
             for outcome in self._outcomes(batches):
                 result.add(outcome)
                 if on_batch is not None:
                     on_batch(outcome, result)
+            if self.ack:
+                result.acknowledged = self.wait_for_acks()
         return result
 
     def _running_counts(self, batches: Iterator[Batch]) -> Iterator[int]:
@@ -175,6 +180,22 @@ class HEC(BaseHEC):
         finally:
             wait(running)  # requests already sent finish before the caller goes on
 
+    def wait_for_acks(self) -> int:
+        """Poll ``/services/collector/ack`` until every ackId handed out so far is durable, or
+        ``ack_timeout`` passes; the number of events acknowledged."""
+        polls = self._ack_polls()
+        while polls.pending:
+            try:
+                response = self._client.post(self.ack_url, **polls.request())
+                polls.answered(response.json())
+            except (httpx.HTTPError, ValueError) as exc:
+                self._debug("ACK POLL FAILED: %s", exc)
+            delay = polls.next_delay()
+            if delay is None:
+                break
+            time.sleep(delay)
+        return polls.acknowledged
+
     def _executor(self, size: int) -> ThreadPoolExecutor:
         if self._pool is not None and self._pool._max_workers != size:
             self._pool.shutdown(wait=True)
@@ -207,8 +228,8 @@ class HEC(BaseHEC):
                 url, content=post.body, headers=headers, timeout=self.ingest_timeout
             )
         except httpx.HTTPError as exc:
-            return self._reply(exc)
-        return self._reply(response)
+            return self._reply(post, exc)
+        return self._reply(post, response)
 
 
 HTTPEventCollector = HEC

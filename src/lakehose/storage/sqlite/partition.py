@@ -46,7 +46,7 @@ from lakehose.storage.base import (
     TagGroup,
 )
 from lakehose.storage.sqlite import summaries as summary_sql
-from lakehose.storage.sqlite.connection import connect
+from lakehose.storage.sqlite.connection import connect, connect_readonly
 
 log = logging.getLogger(__name__)
 
@@ -314,9 +314,10 @@ class PartitionWriter:
 class PartitionReader:
     """Reads one partition. Cheap to create; use from one thread at a time."""
 
-    def __init__(self, data_dir: Path, partition: int):
+    def __init__(self, data_dir: Path, partition: int, *, readonly: bool = False):
         self.partition = partition
-        self._conn = connect(partition_path(data_dir, partition))
+        path = partition_path(data_dir, partition)
+        self._conn = connect_readonly(path) if readonly else connect(path)
         self._conn.execute("PRAGMA query_only = ON")
 
     def close(self) -> None:
