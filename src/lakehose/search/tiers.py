@@ -45,7 +45,14 @@ from lakehose.search.sql import (
     literal,
     span_condition,
 )
-from lakehose.storage.base import LogReader, Summary, TagChoices
+from lakehose.storage.base import (
+    BucketCount,
+    Buckets,
+    LogReader,
+    Summary,
+    TagChoices,
+    TagGroup,
+)
 from lakehose.storage.columnar.manifest import IRREGULAR, ColumnarFile
 from lakehose.storage.columnar.tier import ColumnarTier
 
@@ -77,11 +84,44 @@ class AboveBoundary:
         descending: bool,
         below: int | None = None,
         from_offset: int | None = None,
+        straddling: Buckets | None = None,
     ) -> Iterator[Summary]:
         low = self.low if from_offset is None else max(from_offset, self.low)
         return self.reader.summaries(
-            span, tag_choices, descending=descending, below=below, from_offset=low
+            span,
+            tag_choices,
+            descending=descending,
+            below=below,
+            from_offset=low,
+            straddling=straddling,
         )
+
+    def tag_groups(self, span: TimeRange, tag_choices: TagChoices) -> list[TagGroup]:
+        """Aggregated here from the batches above the boundary (the backend's own
+        aggregate would count the compacted ones too)."""
+        groups: dict[tuple[str, str, str], list[int]] = {}
+        for s in self.summaries(span, tag_choices, descending=False):
+            group = groups.get((s[6], s[7], s[8]))
+            if group is None:
+                groups[(s[6], s[7], s[8])] = [1, s[3], s[4]]
+            else:
+                group[0] += 1
+                group[1] = min(group[1], s[3])
+                group[2] = max(group[2], s[4])
+        return [(c, i, t, n, lo, hi) for (c, i, t), (n, lo, hi) in groups.items()]
+
+    def bucket_counts(
+        self, span: TimeRange, tag_choices: TagChoices, buckets: Buckets
+    ) -> list[BucketCount]:
+        """Aggregated here from the batches above the boundary, as :meth:`tag_groups`."""
+        counts: dict[tuple[str, str, str, int], list[int]] = {}
+        for s in self.summaries(span, tag_choices, descending=False):
+            if buckets.holds(s[3], s[4]):
+                key = (s[6], s[7], s[8], (s[3] - buckets.origin) // buckets.width)
+                count = counts.setdefault(key, [0, 0])
+                count[0] += s[2]
+                count[1] += 1
+        return [(c, i, t, b, n, k) for (c, i, t, b), (n, k) in counts.items()]
 
     def blob_range(self, low: int, high: int) -> Iterator[tuple[int, bytes]]:
         return self.reader.blob_range(low, high)
