@@ -22,6 +22,7 @@ import ast
 import copy
 import os
 import random
+import re
 import shutil
 import signal
 import sys
@@ -43,7 +44,12 @@ TARGETS: dict[str, list[str]] = {
     "parsers/formats.py": ["tests/parsers/test_formats.py"],
     "query/values.py": ["tests/query/test_wildcard.py", "tests/query/test_values.py"],
     "query/timerange.py": ["tests/query/test_timerange.py"],
+    "parsers/json_values.py": [
+        "tests/parsers/test_json_values.py",
+        "tests/parsers/test_hec_decoder.py",
+    ],
     "query/parser.py": ["tests/query/test_parser.py"],
+    "query/compose.py": ["tests/query/test_compose.py"],
     "query/filters.py": ["tests/query/test_filters.py", "tests/query/test_parser.py"],
     "query/fields.py": ["tests/query/test_fields.py", "tests/query/test_values.py"],
     "query/functions.py": [
@@ -72,6 +78,7 @@ TARGETS: dict[str, list[str]] = {
         "tests/collector/queue/test_disk_full.py",
     ],
     "collector/sink/verdict.py": ["tests/collector/sink/test_verdict.py"],
+    "collector/checkpoint.py": ["tests/collector/test_checkpoint.py"],
 }
 
 SWAP_COMPARE: dict[type[ast.cmpop], type[ast.cmpop]] = {
@@ -335,7 +342,9 @@ def load_equivalents() -> dict[str, str]:
     return {entry["key"]: entry["reason"] for entry in data.get("equivalent", [])}
 
 
-def mutate_module(module: str, sample: int, seed: int, equivalents: dict[str, str]) -> float:
+def mutate_module(
+    module: str, sample: int, seed: int, equivalents: dict[str, str], only: set[str] | None = None
+) -> float:
     tests = [t for t in TARGETS[module] if (ROOT / t).exists()]
     if not tests:  # pytest with no paths would run the whole suite once per mutant
         print(f"{module}: none of its tests exist: {', '.join(TARGETS[module])}", file=sys.stderr)
@@ -346,6 +355,8 @@ def mutate_module(module: str, sample: int, seed: int, equivalents: dict[str, st
     mutants = list_mutants(module)
     chosen = sorted(random.Random(f"{seed}:{module}").sample(mutants, min(sample, len(mutants))),
                     key=lambda m: m.index)  # fmt: skip
+    if only is not None:  # --keys: re-run earlier survivors of this same sample, nothing else
+        chosen = [m for m in chosen if m.key in only]
     with tempfile.TemporaryDirectory() as cache:
         started = time.monotonic()
         if run_tests(tests, 600, cache) != "survived":
@@ -397,6 +408,12 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=int(os.environ.get("MUTATE_SEED", 7)))
     parser.add_argument("--min-score", type=float, default=95.0)
     parser.add_argument("--list", action="store_true", help="list the mutants, run nothing")
+    parser.add_argument(
+        "--keys",
+        type=Path,
+        help="a file holding '[key: ...]' survivor lines (an earlier run's output): "
+        "run only those mutants of the sample, to check that new tests kill them",
+    )
     args = parser.parse_args()
     modules = args.modules or list(TARGETS)
     unknown = [m for m in modules if m not in TARGETS]
@@ -417,7 +434,8 @@ def main() -> int:
     os.chdir(ROOT)
     sys.path.insert(0, str(ROOT))
     _preload()
-    scores = {m: mutate_module(m, args.sample, args.seed, equivalents) for m in modules}
+    only = set(re.findall(r"\[key: (.*?)\]", args.keys.read_text())) if args.keys else None
+    scores = {m: mutate_module(m, args.sample, args.seed, equivalents, only) for m in modules}
     low = {m: s for m, s in scores.items() if s < args.min_score}
     print(f"modules {len(scores)}, under {args.min_score:.0f} %: {len(low)}")
     return 1 if low else 0
