@@ -32,6 +32,7 @@ import tomllib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 SRC = ROOT / "src" / "lakehose"
@@ -300,6 +301,17 @@ def _preload() -> None:
         del sys.modules[name]
 
 
+class _TablesFirst:
+    """Runs property tests after the table tests: with ``-x`` most mutants then die in the
+    fast rows, and only survivors pay for the generated examples. Same tests, same verdict."""
+
+    @staticmethod
+    def pytest_collection_modifyitems(items: list[Any]) -> None:
+        items.sort(
+            key=lambda item: bool(getattr(getattr(item, "obj", None), "is_hypothesis_test", False))
+        )
+
+
 def run_tests(tests: list[str], timeout: float, cache: str) -> str:
     """``killed``, ``survived`` or ``timeout`` for the module's current source (in a fork)."""
     pid = os.fork()
@@ -315,7 +327,7 @@ def run_tests(tests: list[str], timeout: float, cache: str) -> str:
 
             args = ["-x", "-q", "-p", "no:cacheprovider", "-o", "addopts=", *tests]
             args += ["-W", "ignore::pytest.PytestAssertRewriteWarning"]
-            code = pytest.main(args)
+            code = pytest.main(args, plugins=[_TablesFirst()])
             os._exit(0 if code == 0 else 1)
         except BaseException:
             import traceback
