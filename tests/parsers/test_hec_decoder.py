@@ -223,3 +223,189 @@ def test_an_integer_field_beyond_64_bits_is_stored_as_orjson_reads_it() -> None:
     assert rejection is None
     meta, _ = split_line(out.slices[0].lines[0])
     assert meta["fields"] == {"n": float(2**200)}
+
+
+# -- envelope rules, row by row, on both paths (the msgspec fast path and the exact path) --
+
+
+def decoded(body: bytes, **kw: Any) -> tuple[list[Any], list[dict[str, Any]], Any]:
+    out, rej = decode_events(body, ctx(**kw))
+    lines = [split_line(line) for s in out.slices for line in s.lines]
+    events = [orjson.loads(event) for _, event in lines]
+    return events, [meta for meta, _ in lines], rej and (rej.code, rej.index, rej.detail)
+
+
+@pytest.mark.parametrize(
+    ("body", "events", "rejection"),
+    [
+        (b'{"event":1}\xff', [1], (6, 1, "invalid UTF-8 at byte 11")),  # after the last value
+        (b'{"event":1} \xff {"event":2}', [1], (6, 1, "invalid UTF-8 at byte 12")),  # between
+        (b'{"event":"\xff"}', [], (6, 0, "invalid UTF-8 at byte 10")),  # inside a string
+        (b'{"event":1,"host":true}', [], (6, 0, "host must be a string")),
+        (b'{"event":1,"source":false}', [], (6, 0, "source must be a string")),
+        (b'{"event":1,"sourcetype":[]}', [], (6, 0, "sourcetype must be a string")),
+        (b'{"event":1,"index":{}}', [], (6, 0, "index must be a string")),
+        (b'{"event":1,"index":7}', [], (7, 0, "index '7' is not allowed for this connector")),
+        (
+            b'{"event":1,"index":"nope"}',
+            [],
+            (7, 0, "index 'nope' is not allowed for this connector"),
+        ),
+        (b'{"event":1,"time":"abc"}', [], (6, 0, "time 'abc' is not a number of epoch seconds")),
+        (b'{"event":1,"time":[1]}', [], (6, 0, "time must be a number or a numeric string")),
+        (b'{"event":1,"time":true}', [], (6, 0, "time must be a number or a numeric string")),
+        (
+            b'{"event":1,"time":-1}',
+            [],
+            (6, 0, "time must be between 0 and year 2262, in epoch seconds"),
+        ),
+        (b'{"event":1,"fields":[1]}', [], (6, 0, "fields must be an object")),
+        (
+            b'{"event":1,"fields":{"a":{"b":1}}}',
+            [],
+            (15, 0, "indexed field values cannot be objects"),
+        ),
+        (
+            b'{"event":1,"fields":{"a":[[1]]}}',
+            [],
+            (15, 0, "indexed field arrays hold scalars only"),
+        ),
+        (
+            b'{"event":1,"fields":{"a":[{"b":1}]}}',
+            [],
+            (15, 0, "indexed field arrays hold scalars only"),
+        ),
+        (b'{"event":1,"fields":{"a":[1,"x",null,true]}}', [1], None),
+        (b'{"fields":{"a":1}}', [{}], None),  # fields alone make an empty event
+        (b'{"event":null}', [], (12, 0, "")),
+        (b'{"event":""}', [], (13, 0, "")),
+        (b'{"host":"h"}', [], (12, 0, "")),
+        (b"{}", [], (12, 0, "")),
+        (b"[1]", [], (6, 0, "an event envelope must be a JSON object")),
+        (b'"x"', ["x"], None),  # a body that is one JSON string is raw text
+        (b"[]", [], (5, None, "")),
+        (b" \n ", [], (5, None, "")),
+        (b'[{"event":1},{"event":2}]', [1, 2], None),
+        (b'[{"event":1}]\n[{"event":2},{"event":""}]', [1, 2], (13, 2, "")),
+    ],
+)
+def test_envelope_rules(body: bytes, events: list[Any], rejection: Any) -> None:
+    assert decoded(body)[::2] == (events, rejection)
+    if rejection is not None and rejection[1] is not None and b"\xff" not in body:
+        # the same envelope behind a good one and before a broken line: the exact path
+        shifted = (rejection[0], rejection[1] + 1, rejection[2])
+        assert decoded(b'{"event":0}\n' + body + b"\n}")[::2] == ([0, *events], shifted)
+
+
+@pytest.mark.parametrize(
+    ("member", "meta"),
+    [
+        (b'"host":5', {"host": "5"}),  # numbers are taken as their text
+        (b'"host":1.5', {"host": "1.5"}),
+        (b'"host":"h"', {"host": "h"}),
+        (b'"source":"s"', {"source": "s"}),
+        (b'"source":""', {"source": "http:c"}),  # blank is the default
+        (b'"source":7', {"source": "7"}),
+        (b'"time":1.5', {"time": 1_500_000_000}),
+        (b'"time":"1.5"', {"time": 1_500_000_000}),
+        (b'"time":0', {"time": 0}),
+        (b'"time":0.0', {"time": 0}),
+        (b'"time":8999999999.5', {"time": 8_999_999_999_500_000_000}),  # the float fast path
+        (b'"time":9e9', {"time": 9 * 10**18}),  # past it: the general path, same rule
+        (b'"time":1700000000.1234567', {"time": 1_700_000_000_123_457_000}),
+        (b'"fields":{"a":1}', {"fields": {"a": 1}}),
+        (b'"fields":{}', {}),
+    ],
+)
+def test_envelope_metadata(member: bytes, meta: dict[str, Any]) -> None:
+    base = {"time": 1, "host": None, "source": "http:c"}
+    for body in (b'{"event":1,' + member + b"}", b'{"event":1,' + member + b"}\n}"):
+        events, metas, _ = decoded(body)
+        assert events == [1] and metas == [{**base, **meta}]
+
+
+@pytest.mark.parametrize(
+    ("member", "index", "sourcetype"),
+    [
+        (b'"index":"sec"', "sec", "httpevent"),
+        (b'"index":""', "main", "httpevent"),
+        (b'"index":"main"', "main", "httpevent"),
+        (b'"sourcetype":"st"', "main", "st"),
+        (b'"sourcetype":""', "main", "httpevent"),
+        (b'"sourcetype":"st","index":"sec"', "sec", "st"),
+    ],
+)
+def test_index_and_sourcetype_pick_the_slice(member: bytes, index: str, sourcetype: str) -> None:
+    for body in (b'{"event":1,' + member + b"}", b'{"event":1,' + member + b"}\n}"):
+        out, _ = decode_events(body, ctx())
+        assert [(s.index, s.sourcetype, len(s)) for s in out.slices] == [(index, sourcetype, 1)]
+
+
+def test_the_default_index_needs_no_permission() -> None:
+    out, rejection = decode_events(
+        b'{"event":1,"index":"main"}', ctx(allowed_index=lambda i: False)
+    )
+    assert rejection is None and out.count == 1
+
+
+@pytest.mark.parametrize(
+    ("event", "time"),
+    [
+        (b'{"timestamp":1700000000000,"timeunit":"ms"}', 1_700_000_000 * 10**9),
+        (b'{"timestamp":1700000000}', 1_700_000_000 * 10**9),
+        (b'{"timestamp":"soon"}', 1),  # unusable: the request's time
+        (b'{"timestamp":0}', 1),  # zero is no time either
+        (b'{"x":"\\"timestamp\\""}', 1),  # the word in a value is no member
+        (b'["timestamp", 1700000000]', 1),
+        (b'"timestamp 1700000000"', 1),
+    ],
+)
+def test_falconpy_timestamps_in_the_event_set_its_time(event: bytes, time: int) -> None:
+    for body in (b'{"event":' + event + b"}", b'{"event":' + event + b"}\n}"):
+        assert decoded(body)[1][0]["time"] == time
+
+
+def test_envelope_time_wins_over_a_timestamp_in_the_event() -> None:
+    body = b'{"event":{"timestamp":1700000000},"time":5}'
+    assert decoded(body)[1][0]["time"] == 5 * 10**9
+
+
+def test_nesting_depth_boundary_on_both_paths() -> None:
+    """MAX_DEPTH levels fit; one more is code 6, also when the event is exactly that short."""
+    fits = b"[" * MAX_DEPTH + b"]" * MAX_DEPTH
+    deep = b"[" * (MAX_DEPTH + 1) + b"]" * (MAX_DEPTH + 1)
+    for body, expected in ((fits, None), (deep, 6)):
+        for framed in (b'{"event":' + body + b"}", b'{"event":' + body + b"}\n}"):
+            events, _, rejection = decoded(framed)
+            assert (rejection and rejection[0]) == expected or (
+                expected is None and rejection == (6, 1, rejection[2])
+            )
+            assert len(events) == (expected is None)
+
+
+@pytest.mark.parametrize(
+    ("number", "stored"),
+    [
+        (2**63 - 1, 2**63 - 1),  # int64 is kept exact on the fast path
+        (-(2**63), -(2**63)),
+        (-(2**63) - 1, float(-(2**63) - 1)),  # past it: as orjson reads it, a float
+        (2**63, 2**63),  # ... which reads up to uint64 as an int
+        (2**64, float(2**64)),
+    ],
+)
+def test_integer_fields_at_the_int64_boundary(number: int, stored: Any) -> None:
+    events, metas, rejection = decoded(b'{"event":1,"fields":{"n":%d}}' % number)
+    assert rejection is None and metas[0]["fields"] == {"n": stored}
+    assert type(metas[0]["fields"]["n"]) is type(stored)
+
+
+def test_rejections_carry_splunk_texts() -> None:
+    from lakehose.parsers.hec import CODES, Reject
+
+    assert CODES[8] == (500, "Internal server error")
+    assert CODES[20] == (503, "HEC is unhealthy, queues are full, ack service unavailable")
+    assert str(Reject(8)) == "HEC code 8 at event None: Internal server error"
+    rejection = Reject(20, 3)
+    assert (rejection.code, rejection.index, rejection.detail) == (20, 3, "")
+    assert str(rejection).endswith("queues are full, ack service unavailable")
+    assert str(Reject(6, 1, "why")) == "HEC code 6 at event 1: why"
