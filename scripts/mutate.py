@@ -58,7 +58,11 @@ TARGETS: dict[str, list[str]] = {
         "tests/query/test_parser.py",
         "tests/query/test_plan.py",
     ],
-    "query/nodes.py": ["tests/query/test_parser.py", "tests/query/test_values.py"],
+    "query/nodes.py": [
+        "tests/query/test_nodes.py",
+        "tests/query/test_parser.py",
+        "tests/query/test_values.py",
+    ],
     "query/plan.py": ["tests/query/test_plan.py", "tests/query/test_parser.py"],
     "query/prefilter.py": ["tests/query/test_prefilter.py", "tests/search/test_candidates.py"],
     "query/regex.py": ["tests/query/test_regex.py"],

@@ -182,3 +182,4 @@ def test_a_range_is_an_immutable_hashable_value() -> None:
     assert {r, TimeRange(10, 20)} == {r}
     with pytest.raises(FrozenInstanceError):
         r.start = 0  # type: ignore[misc]
+    assert not hasattr(r, "__dict__")  # slotted: a plan holds one per batch it reads
