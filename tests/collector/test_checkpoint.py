@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from pathlib import Path
 
 import orjson
@@ -135,3 +136,22 @@ def test_close_without_start_still_writes(tmp_path: Path) -> None:
     store.set("cursor", "s=1")
     asyncio.run(store.aclose())
     assert on_disk(tmp_path, "journald") == {"cursor": "s=1"}
+
+
+def test_the_first_write_creates_the_data_directory_too(tmp_path: Path) -> None:
+    store = CheckpointStore(tmp_path / "new" / "data", "files")
+    store.set("a", 1)
+    store.flush()
+    assert on_disk(tmp_path / "new" / "data") == {"a": 1}
+
+
+def test_writes_leave_no_descriptor_open(tmp_path: Path) -> None:
+    """The collector writes a checkpoint every interval for days: a leak would exhaust fds."""
+    store = CheckpointStore(tmp_path, "files")
+    store.set("a", 0)
+    store.flush()
+    before = len(os.listdir("/proc/self/fd"))
+    for n in range(20):
+        store.set("a", n + 1)
+        store.flush()
+    assert len(os.listdir("/proc/self/fd")) == before and store.writes == 21
