@@ -329,7 +329,10 @@ def run_tests(tests: list[str], timeout: float, cache: str) -> str:
                 os.dup2(devnull, 2)
             import pytest
 
-            args = ["-x", "-q", "-p", "no:cacheprovider", "-o", "addopts=", *tests]
+            # --assert=plain: rewriting asserts only improves failure messages, which nobody
+            # reads here, and without a byte-code cache it cost half of each run's CPU time.
+            args = ["-x", "-q", "-p", "no:cacheprovider", "-p", "no:anyio", "--assert=plain"]
+            args += ["-o", "addopts=", *tests]
             args += ["-W", "ignore::pytest.PytestAssertRewriteWarning"]
             code = pytest.main(args, plugins=[_TablesFirst()])
             os._exit(0 if code == 0 else 1)
