@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import time
 from datetime import UTC, datetime
 
 import pytest
@@ -356,3 +358,42 @@ def test_bad_parser_definitions(definition: dict, message: str) -> None:  # type
 def test_time_fields_set_the_event_time(definition: dict, text: str, when: int | None) -> None:  # type: ignore[type-arg]
     result = build_parser("p", definition).extract(text)
     assert result is not None and result[1] == when
+
+
+@pytest.mark.parametrize(
+    ("value", "fmt", "ns"),
+    [
+        ("2026-01-01T00:00:00", "iso8601", 1767225600_000000000),
+        ("2026-01-01T00:00:00.5", None, 1767225600_500000000),
+        ("01/01/2026 00:00:00", "%m/%d/%Y %H:%M:%S", 1767225600_000000000),
+    ],
+)
+def test_a_time_without_a_zone_is_utc_whatever_the_machine_zone(
+    value: str, fmt: str | None, ns: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TZ", "America/New_York")
+    time.tzset()
+    try:
+        assert parse_time_text(value, fmt) == ns
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+
+
+def test_a_parser_is_immutable() -> None:
+    """Parsers are shared by every request of a connector."""
+    parser = build_parser("kv", {})
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        parser.time_field = "ts"  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(
+    ("text", "fields"),
+    [
+        ('a="x b=y"', {"a": '"x', "b": 'y"'}),  # quotes only come off when they pair
+        ("a='' b=\"x\"", {"a": "", "b": "x"}),
+        ('a=" b="', {"a": '"', "b": '"'}),  # a lone quote is a value of one character
+    ],
+)
+def test_a_custom_kv_pattern_strips_only_paired_quotes(text: str, fields: dict) -> None:  # type: ignore[type-arg]
+    assert build_parser("kv", {"pattern": r"(\w+)=(\S+)"}).parse(text) == fields
