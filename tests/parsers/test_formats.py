@@ -218,6 +218,9 @@ FULL_5424 = (
           "appname": "app", "procid": "123", "message": "msg"}),
         ("syslog", {}, '<7>1 - - - - - [a b="q\\"x\\\\y"]',
          {"priority": 7, "facility": 0, "severity": "debug", "version": 1, "sd.a.b": 'q"x\\y'}),
+        ("syslog", {}, '<7>1 - - - - - [a b="c"] -',  # a message of "-" is a message
+         {"priority": 7, "facility": 0, "severity": "debug", "version": 1, "sd.a.b": "c",
+          "message": "-"}),
         ("regex", {"pattern": r"user (?P<name>\w+)(?P<bang>!)?", "ignore_case": True},
          "User Bob logged", {"name": "Bob"}),  # an unmatched group is no field
         ("regex", {"pattern": r"user (?P<name>\w+)"}, "User Bob logged", None),
