@@ -409,3 +409,98 @@ def test_rejections_carry_splunk_texts() -> None:
     assert (rejection.code, rejection.index, rejection.detail) == (20, 3, "")
     assert str(rejection).endswith("queues are full, ack service unavailable")
     assert str(Reject(6, 1, "why")) == "HEC code 6 at event 1: why"
+
+
+# -- string events through the named parsers, and /raw lines -------------------------------
+
+FW = ParserRegistry.build({"fw": {"type": "kv", "time_field": "ts"}})
+BASE = {"time": 1, "host": None, "source": "http:c"}
+
+
+def stored(out: Any) -> list[tuple[dict[str, Any], Any]]:
+    return [(m, orjson.loads(e)) for s in out.slices for m, e in map(split_line, s.lines)]
+
+
+@pytest.mark.parametrize(
+    ("body", "kw", "meta", "event"),
+    [
+        (b'{"event":"a=1 b=2","sourcetype":"kv"}', {}, {"fields": {"a": "1", "b": "2"}}, "a=1 b=2"),
+        (b'{"event":"a=1 b=2"}', {}, {}, "a=1 b=2"),  # no parser for httpevent
+        (b'{"event":"{\\"x\\":1}"}', {}, {"fields": {"x": 1}}, '{"x":1}'),  # JSON text: auto
+        (b'{"event":"a=1","sourcetype":"kv","fields":{"a":"env","c":3}}', {},
+         {"fields": {"a": "env", "c": 3}}, "a=1"),  # the envelope's fields win
+        (b'{"event":{"a":1},"sourcetype":"kv"}', {}, {}, {"a": 1}),  # objects are not parsed
+        (b'{"event":"no pairs","sourcetype":"kv"}', {}, {}, "no pairs"),
+        (b'{"event":"a=1"}', {"extract": FW.extractor("kv")}, {"fields": {"a": "1"}}, "a=1"),
+        (b'{"event":"a=1","sourcetype":"kv"}', {"extract": None}, {}, "a=1"),
+        (b'{"event":"ts=1700000000 a=1","sourcetype":"fw"}', {"extract": FW.extractor(None)},
+         {"time": 1_700_000_000 * 10**9, "fields": {"ts": "1700000000", "a": "1"}},
+         "ts=1700000000 a=1"),
+        (b'{"event":"ts=1700000000 a=1","sourcetype":"fw","time":5}',
+         {"extract": FW.extractor(None)},
+         {"time": 5 * 10**9, "fields": {"ts": "1700000000", "a": "1"}},
+         "ts=1700000000 a=1"),  # the envelope's time wins
+        (b'{"event":{"a":"timestamp"}}', {}, {}, {"a": "timestamp"}),
+    ],
+)  # fmt: skip
+def test_string_events_go_through_their_parser(
+    body: bytes, kw: dict[str, Any], meta: dict[str, Any], event: Any
+) -> None:
+    for framed in (body, body + b"\n}"):
+        out, _ = decode_events(framed, ctx(**kw))
+        assert stored(out) == [({**BASE, **meta}, event)]
+
+
+@pytest.mark.parametrize(
+    ("body", "kw", "rows"),
+    [
+        (b'a=1\r\n{"k":1}\n\n  plain  \n', {"sourcetype": "kv"},
+         [({"fields": {"a": "1"}}, "a=1"), ({"raw": 1}, {"k": 1}), ({}, "plain")]),
+        (b"a=1\nx", {"fields": {"a": "q", "z": 1}, "sourcetype": "kv"},
+         [({"fields": {"a": "q", "z": 1}}, "a=1"), ({"fields": {"a": "q", "z": 1}}, "x")]),
+        (b'{"a":1}', {"fields": {"q": 1}}, [({"fields": {"q": 1}, "raw": 1}, {"a": 1})]),
+        (b"ts=1700000000 a=1", {"sourcetype": "fw", "extract": FW.extractor(None)},
+         [({"time": 1_700_000_000 * 10**9, "fields": {"ts": "1700000000", "a": "1"}},
+           "ts=1700000000 a=1")]),
+        (b"ts=1700000000 a=1", {"sourcetype": "fw", "extract": FW.extractor(None), "time_ns": 7},
+         [({"time": 7, "fields": {"ts": "1700000000", "a": "1"}}, "ts=1700000000 a=1")]),
+        (b"a=1", {"time_ns": 7, "extract": None, "sourcetype": "kv"}, [({"time": 7}, "a=1")]),
+        (b'{"k":1', {"sourcetype": "kv"}, [({}, '{"k":1')]),
+        (b"[1]", {}, [({}, "[1]")]),  # only objects are kept as JSON
+        (b"\xffa", {}, [({}, "\ufffda")]),
+    ],
+)  # fmt: skip
+def test_raw_lines(body: bytes, kw: dict[str, Any], rows: list[tuple[dict[str, Any], Any]]) -> None:
+    out, rejection = decode_raw(body, ctx(**kw))
+    assert rejection is None
+    assert stored(out) == [({**BASE, **meta}, event) for meta, event in rows]
+
+
+def test_a_blank_raw_body_is_no_data() -> None:
+    out, rejection = decode_raw(b" \n\r\n ", ctx())
+    assert out.count == 0 and rejection is not None and rejection.code == 5
+
+
+def test_counts_sizes_and_time_bounds_of_slices() -> None:
+    body = b'{"event":1,"time":3}{"event":2,"time":1}{"event":3,"time":2}{"event":4,"index":"sec"}'
+    out, rejection = decode_events(body, ctx())
+    assert rejection is None and out.count == 4
+    lines = [line for s in out.slices for line in s.lines]
+    assert out.nbytes == sum(len(line) + 1 for line in lines)  # one newline each
+    first, second = out.slices
+    assert (first.min_time, first.max_time, len(first)) == (10**9, 3 * 10**9, 3)
+    assert first.nbytes == sum(len(line) + 1 for line in first.lines)
+    assert (second.min_time, second.max_time, second.connector) == (1, 1, "c")
+
+
+@pytest.mark.parametrize(
+    ("time", "message"),
+    [
+        (b"-1.5", "time must be a finite, non-negative number"),
+        (b"9223372037.0", "time is beyond the year 2262"),
+        (b"1e10", "time is beyond the year 2262"),
+    ],
+)
+def test_float_times_outside_the_lake_are_refused(time: bytes, message: str) -> None:
+    for body in (b'{"event":"x","time":' + time + b"}", b'{"event":"x","time":' + time + b"}\n}"):
+        assert decoded(body)[::2] == ([], (6, 0, message))
