@@ -504,3 +504,45 @@ def test_counts_sizes_and_time_bounds_of_slices() -> None:
 def test_float_times_outside_the_lake_are_refused(time: bytes, message: str) -> None:
     for body in (b'{"event":"x","time":' + time + b"}", b'{"event":"x","time":' + time + b"}\n}"):
         assert decoded(body)[::2] == ([], (6, 0, message))
+
+
+# Splunk's HEC codes with their HTTP status and exact text (specs/hec-protocol.md §4).
+SPLUNK_CODES = """
+0 200 Success
+1 403 Token disabled
+2 401 Token is required
+3 401 Invalid authorization
+4 403 Invalid token
+5 400 No data
+6 400 Invalid data format
+7 400 Incorrect index
+8 500 Internal server error
+9 503 Server is busy
+10 400 Data channel is missing
+11 400 Invalid data channel
+12 400 Event field is required
+13 400 Event field cannot be blank
+14 400 ACK is disabled
+15 400 Error in handling indexed fields
+16 400 Query string authorization is not enabled
+17 200 HEC is healthy
+18 503 HEC is unhealthy, queues are full
+19 503 HEC is unhealthy, ack service unavailable
+20 503 HEC is unhealthy, queues are full, ack service unavailable
+23 503 Server is shutting down
+"""
+
+
+def test_every_code_has_splunks_status_and_text() -> None:
+    from lakehose.parsers.hec import CODES
+
+    expected = {}
+    for row in SPLUNK_CODES.strip().splitlines():
+        code, status, text = row.split(" ", 2)
+        expected[int(code)] = (int(status), text)
+    assert CODES == expected
+
+
+@pytest.mark.parametrize("body", [b"[] []", b"[]\n[]", b"[]\n\n[] "])
+def test_bodies_of_empty_arrays_are_no_data(body: bytes) -> None:
+    assert decoded(body)[::2] == ([], (5, None, ""))
