@@ -21,7 +21,18 @@ from lakehose.query.filters import (
     tag_choices,
     walk,
 )
-from lakehose.query.nodes import And, Compare, Everything, Filter, Not, Nothing, Or, Regex, Text
+from lakehose.query.nodes import (
+    And,
+    Compare,
+    Everything,
+    Filter,
+    FreeText,
+    Not,
+    Nothing,
+    Or,
+    Regex,
+    Text,
+)
 
 ROW: dict[str, Any] = {
     "user": "admin",
