@@ -83,3 +83,34 @@ def test_nesting_limit(text: bytes, deep: bool) -> None:
 )
 def test_numbers_that_may_overflow_a_double(body: bytes, overflow: bool) -> None:
     assert may_overflow(body) is overflow
+
+
+@pytest.mark.parametrize(
+    ("body", "first"),
+    [
+        (b"18446744073709551615 0", 2**64 - 1),  # side by side: the stdlib scanner's path
+        (b"18446744073709551616 0", float(2**64)),
+        (b"-9223372036854775808 0", -(2**63)),
+        (b"-9223372036854775809 0", float(-(2**63) - 1)),
+        (b"9223372036854775808 0", 2**63),
+        (b"4611686018427387904 0", 2**62),
+        (b"-4611686018427387905 0", -(2**62) - 1),
+    ],
+)
+def test_integers_on_the_scanner_path_read_as_orjson_reads_them(body: bytes, first: Any) -> None:
+    (value, zero), error = parse_values(body)
+    assert error is None and zero == 0
+    assert value == first and type(value) is type(first)
+    assert parse_values(body.split()[0])[0] == [first]  # the same as orjson alone
+
+
+def nested(levels: int) -> bytes:
+    """``levels`` levels of arrays, with sibling arrays enough to pass the cheap checks."""
+    return b"[" + b"[]," * 10 + b"[" * (levels - 1) + b"]" * (levels - 1) + b"]"
+
+
+@pytest.mark.parametrize(("levels", "deep"), [(199, False), (200, False), (201, True), (202, True)])
+def test_the_limit_is_two_hundred_levels(levels: int, deep: bool) -> None:
+    """200, written out: orjson writes 254 levels, and replies wrap an event in a few more."""
+    assert MAX_DEPTH == 200
+    assert too_deep(nested(levels)) is deep
