@@ -83,17 +83,30 @@ def test_an_unreadable_or_foreign_document_starts_over(
 def test_flush_soon_logs_a_failed_write_and_keeps_the_change(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    (tmp_path / "checkpoints").write_bytes(b"")  # a file where the folder should be
-    store = CheckpointStore(tmp_path, "files")
-    store.set("a", 1)
-    with caplog.at_level(logging.ERROR):
+    async def main() -> None:
+        (tmp_path / "checkpoints").write_bytes(b"")  # a file where the folder should be
+        store = CheckpointStore(tmp_path, "files")
+        store.set("a", 1)
         store.flush_soon()
-    assert "cannot write checkpoint" in caplog.text and store.writes == 0
-    with pytest.raises(OSError):
-        store.flush()
-    (tmp_path / "checkpoints").unlink()
-    store.flush_soon()
-    assert store.writes == 1 and on_disk(tmp_path) == {"a": 1}
+        await _until(lambda: "cannot write checkpoint" in caplog.text, "a logged failure")
+        assert store.writes == 0
+        with pytest.raises(OSError):
+            store.flush()  # the change is still pending
+        (tmp_path / "checkpoints").unlink()
+        store.flush_soon()
+        await _until(lambda: store.writes == 1, "the retried write")
+        assert on_disk(tmp_path) == {"a": 1}
+        store.set("a", 2)
+        store.flush_soon()
+        store.set("a", 3)
+        store.flush_soon()  # during the write: folded into one more after it
+        await _until(lambda: (tmp_path / "checkpoints" / "files.json").read_bytes() == b'{"a":3}',
+                     "the folded write")  # fmt: skip
+        await store.aclose()
+        assert on_disk(tmp_path) == {"a": 3} and store.writes <= 3
+
+    with caplog.at_level(logging.ERROR):
+        asyncio.run(main())
 
 
 async def _until(condition: object, what: str) -> None:

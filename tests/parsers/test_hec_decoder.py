@@ -238,9 +238,13 @@ def decoded(body: bytes, **kw: Any) -> tuple[list[Any], list[dict[str, Any]], An
 @pytest.mark.parametrize(
     ("body", "events", "rejection"),
     [
-        (b'{"event":1}\xff', [1], (6, 1, "invalid UTF-8 at byte 11")),  # after the last value
-        (b'{"event":1} \xff {"event":2}', [1], (6, 1, "invalid UTF-8 at byte 12")),  # between
-        (b'{"event":"\xff"}', [], (6, 0, "invalid UTF-8 at byte 10")),  # inside a string
+        (b'{"event":1}\xff', [1], (6, 1, "Expecting value: line 1 column 12 (char 11)")),
+        (
+            b'{"event":1} \xff {"event":2}',
+            [1],
+            (6, 1, "Expecting value: line 1 column 13 (char 12)"),
+        ),
+        (b'{"event":"\xff"}', ["\ufffd"], None),  # inside a string: replaced, not refused
         (b'{"event":1,"host":true}', [], (6, 0, "host must be a string")),
         (b'{"event":1,"source":false}', [], (6, 0, "source must be a string")),
         (b'{"event":1,"sourcetype":[]}', [], (6, 0, "sourcetype must be a string")),
@@ -257,7 +261,7 @@ def decoded(body: bytes, **kw: Any) -> tuple[list[Any], list[dict[str, Any]], An
         (
             b'{"event":1,"time":-1}',
             [],
-            (6, 0, "time must be between 0 and year 2262, in epoch seconds"),
+            (6, 0, "time must not be negative"),
         ),
         (b'{"event":1,"fields":[1]}', [], (6, 0, "fields must be an object")),
         (
