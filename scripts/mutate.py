@@ -320,6 +320,7 @@ def run_tests(tests: list[str], timeout: float, cache: str) -> str:
     """``killed``, ``survived`` or ``timeout`` for the module's current source (in a fork)."""
     pid = os.fork()
     if pid == 0:  # the child: fresh lakehose imports, no byte-code cache, quiet pytest
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)  # the parent's handler is for the parent
         try:
             sys.dont_write_bytecode = True
             sys.pycache_prefix = cache
@@ -343,15 +344,20 @@ def run_tests(tests: list[str], timeout: float, cache: str) -> str:
         finally:
             os._exit(2)
     deadline = time.monotonic() + timeout
-    while True:
-        done, status = os.waitpid(pid, os.WNOHANG)
-        if done:
-            return "survived" if os.waitstatus_to_exitcode(status) == 0 else "killed"
-        if time.monotonic() > deadline:
-            os.kill(pid, 9)
-            os.waitpid(pid, 0)
-            return "timeout"
-        time.sleep(0.02)
+    try:
+        while True:
+            done, status = os.waitpid(pid, os.WNOHANG)
+            if done:
+                return "survived" if os.waitstatus_to_exitcode(status) == 0 else "killed"
+            if time.monotonic() > deadline:
+                os.kill(pid, 9)
+                os.waitpid(pid, 0)
+                return "timeout"
+            time.sleep(0.02)
+    except BaseException:  # Ctrl-C or TERM: no test run outlives the script
+        os.kill(pid, 9)
+        os.waitpid(pid, 0)
+        raise
 
 
 def load_equivalents() -> dict[str, str]:
