@@ -16,10 +16,6 @@ class ConsoleViews(Protocol):
         """Refused requests per connector id since ``since`` (None: no refusal ring)."""
         ...
 
-    def recent_refusals(self, connector_id: str, limit: int) -> list[dict[str, Any]]:
-        """A connector's recent refused requests, newest first (empty: no refusal ring)."""
-        ...
-
     def consumer_positions(self) -> dict[tuple[str, int], dict[str, Any]]:
         """``(appId, partition) -> committed, client_id, committed_at`` (empty: none kept)."""
         ...
