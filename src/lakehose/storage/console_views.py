@@ -1,7 +1,7 @@
 """What the console reads from the catalog beyond the other concepts' own methods.
 
 The console shows tables that other features keep (refusal rings, consumer positions,
-live stream sessions and feed slots), each of which a catalog may not have yet; every
+live stream sessions), each of which a catalog may not have yet; every
 method answers "nothing kept" (None or empty) rather than fail then. The SQLite
 queries are ``storage/sqlite/console_views.py``; ``storage/lake.py`` picks them.
 """
@@ -22,8 +22,4 @@ class ConsoleViews(Protocol):
 
     def live_session_clients(self, now: float) -> dict[tuple[str, int], str]:
         """``(appId, partition) -> client id`` of the stream sessions live at ``now``."""
-        ...
-
-    def feed_slots(self) -> list[tuple[str, int, float, float]]:
-        """Open feed slots: ``(slot name, partition, opened_at, heartbeat)``."""
         ...

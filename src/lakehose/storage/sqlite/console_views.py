@@ -43,11 +43,3 @@ class SqliteConsoleViews:
                 (now,),
             )
         }
-
-    def feed_slots(self) -> list[tuple[str, int, float, float]]:
-        return [
-            (str(r[0]), int(r[1]), float(r[2]), float(r[3]))
-            for r in self.catalog._query(
-                "SELECT app_id, partition, opened_at, heartbeat FROM stream_connections"
-            )
-        ]
