@@ -373,7 +373,7 @@ def _api_paths() -> dict[str, Any]:
         },
         "/api/v1/status": {
             "get": {
-                "summary": "Version, health, workers, partitions' offsets",
+                "summary": "Version, health, workers, partitions' offsets, each tier's size",
                 "tags": ["lakehose"],
                 "description": "Loopback only unless allow_remote_metrics; a bearer token with "
                 "metrics:read when metrics_token is set",

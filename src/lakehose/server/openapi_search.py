@@ -181,7 +181,8 @@ def schemas() -> dict[str, Any]:
                 "range": {"type": "object", "description": "the range asked for, in ns"},
                 "stats": {
                     "type": "object",
-                    "description": "events_from_summaries, batches_read, events_scanned, took_ms",
+                    "description": "events_from_summaries, batches_read, events_scanned,"
+                    " columnar_files, took_ms",
                 },
             },
         },
