@@ -157,7 +157,7 @@ def tier_sizes(data_dir: Path, partitions: int) -> list[dict[str, Any]]:
         finally:
             reader.close()
     if manifest_path(data_dir).exists():
-        manifest = Manifest(manifest_path(data_dir))
+        manifest = Manifest(manifest_path(data_dir), readonly=True)
         try:
             for p, _files, rows, nbytes in manifest.totals():
                 out.append(_size("columnar", p, rows, nbytes))

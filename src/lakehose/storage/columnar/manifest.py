@@ -17,6 +17,7 @@ import orjson
 import zstandard
 
 from lakehose.errors import StorageError
+from lakehose.storage.sqlite.connection import connect_readonly
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS files (
@@ -71,8 +72,14 @@ class ColumnarFile:
 class Manifest:
     """A connection to the manifest; use from one thread."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, readonly: bool = False) -> None:
         self.path = path
+        if readonly:  # searches and sizes never write: they work on a read-only lake
+            try:
+                self._conn = connect_readonly(path)
+            except sqlite3.Error as exc:
+                raise StorageError(f"columnar manifest {path}: {exc}") from exc
+            return
         path.parent.mkdir(parents=True, exist_ok=True)
         try:
             self._conn = sqlite3.connect(path, timeout=30, isolation_level=None)

@@ -39,7 +39,7 @@ class ColumnarTier:
 
     def __init__(self, data_dir: Path) -> None:
         self.root = tier_dir(data_dir)
-        self._manifest = Manifest(manifest_path(data_dir))
+        self._manifest = Manifest(manifest_path(data_dir), readonly=True)
 
     def close(self) -> None:
         self._manifest.close()
