@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | cksum | cut -d' ' -f1)
 PIP    := $(BIN)/python -m pip --disable-pip-version-check -q
 
-.PHONY: run test check lint typecheck fmt bench chaos soak fuzz mutate lock clean chromium debs collector-crash
+.PHONY: run install test tools check lint typecheck fmt bench chaos soak fuzz mutate lock clean chromium debs collector-crash
 
 $(STAMP): pyproject.toml requirements.lock
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "lakehose needs Python 3.11 or newer")'
@@ -16,10 +16,20 @@ $(STAMP): pyproject.toml requirements.lock
 
 ## run: set up, then start the server on the embedded default (./lakehose-data, port 8088)
 run: $(STAMP)
+	@echo 'lakehose is in .venv/bin; for `lakehose ...` in any directory: export PATH="'"$$PWD"'/.venv/bin:$$PATH" (or make install)'
 	$(BIN)/lakehose serve
 
-## debs: the Debian tools the collector's tests drive (logger, syslog-ng, logrotate, journalctl), when missing
-DEBS := syslog-ng-core syslog-ng-mod-http logrotate bsdutils systemd systemd-journal-remote
+## install: link lakehose into $(BINDIR) (default ~/.local/bin), so `lakehose ...` works from any
+## directory; or, in this shell only: export PATH="$$PWD/.venv/bin:$$PATH"
+BINDIR ?= $(HOME)/.local/bin
+install: $(STAMP)
+	@mkdir -p $(BINDIR)
+	ln -sf $(abspath $(BIN))/lakehose $(BINDIR)/lakehose
+	@case ":$$PATH:" in *":$(BINDIR):"*) ;; *) echo "note: $(BINDIR) is not on your PATH; add it: export PATH=\"$(BINDIR):\$$PATH\"";; esac
+
+## debs: the Debian tools the tests drive, when missing: the collector's (logger, syslog-ng,
+## logrotate, journalctl) and the benchmark harness's load generator (wrk)
+DEBS := syslog-ng-core syslog-ng-mod-http logrotate bsdutils systemd systemd-journal-remote wrk
 debs:
 	@missing=$$(for p in $(DEBS); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
 	if [ -n "$$missing" ] && command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
@@ -28,9 +38,13 @@ debs:
 			apt-get install -y -q --no-install-recommends $$missing >/dev/null; \
 	elif [ -n "$$missing" ]; then echo "make debs: please install $$missing"; exit 1; fi
 
-## test: set up, then run lint, type checks and the whole test suite
-test: $(STAMP) check chromium debs
-	$(BIN)/python -m pytest -q -m "not slow"
+## test: set up, then run lint, type checks and the whole test suite, in TEST_WORKERS processes
+## (pytest-xdist; each test module stays on one worker with its server, as most of a test's
+## time is spent waiting on one); 0 (the default, for now) runs it in one process; 4 was faster
+## but timing-sensitive tests flaked under load (README, Development)
+TEST_WORKERS ?= 0
+test: $(STAMP) check chromium debs tools
+	$(BIN)/python -m pytest -q -m "not slow" -n $(TEST_WORKERS) --dist loadfile
 
 ## chromium: Debian's headless browser, which the console's browser tests drive through
 ## Playwright (never a browser download); installed with apt-get when missing
@@ -40,6 +54,18 @@ chromium:
 	@test -x /usr/bin/chromium || { echo "make: /usr/bin/chromium is missing (apt-get install chromium)"; exit 1; }
 
 check: lint typecheck
+
+## tools: Debian packages the tests use, installed when missing (as root, with apt-get):
+## systemd-analyze (the systemd unit's check), curl and ip (the README walkthrough, in a
+## network namespace), setpriv and unshare (util-linux)
+TOOLS := systemd-analyze:systemd curl:curl ip:iproute2 setpriv:util-linux unshare:util-linux
+tools:
+	@missing=""; for t in $(TOOLS); do command -v $${t%%:*} >/dev/null || missing="$$missing $${t#*:}"; done; \
+	if [ -n "$$missing" ] && command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
+		echo "installing$$missing"; \
+		apt-get install -y -q $$missing >/dev/null 2>&1 || \
+		{ apt-get update -q >/dev/null 2>&1 && apt-get install -y -q $$missing >/dev/null 2>&1; }; \
+	fi
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests $(wildcard bench) $(wildcard scripts)

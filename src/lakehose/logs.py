@@ -40,8 +40,14 @@ def redact(text: str) -> str:
     return text
 
 
+# uvicorn logs its ordinary lines (started, shutting down) as "uvicorn.error"; they are
+# lakehose's server talking, and "error" in the name of an info line misleads.
+RENAMED_LOGGERS = {"uvicorn.error": "lakehose.server", "uvicorn": "lakehose.server"}
+
+
 class RedactingFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
+        record.name = RENAMED_LOGGERS.get(record.name, record.name)
         message = record.getMessage()
         clean = redact(message)
         if clean != message:
@@ -91,6 +97,7 @@ class TextFormatter(logging.Formatter):
 
 
 ACCESS_LOGGER = "lakehose.access"
+_BASE_KEYS = frozenset({"time", "level", "logger", "message"})
 
 
 class AccessLog:
@@ -110,16 +117,17 @@ class AccessLog:
         self.json_lines = json_lines
         self._stream = stream
         self.capacity = capacity
-        self._pending: list[tuple[float, str]] = []
+        self._pending: list[tuple[float, str, dict[str, Any] | None]] = []
         self._second = -1  # the second whose time stamp is cached (strftime is most of a line)
         self._stamp = ""
 
-    def add(self, message: str) -> None:
-        self._pending.append((time.time(), message))
+    def add(self, message: str, fields: dict[str, Any] | None = None) -> None:
+        """A line: ``message`` for text logs; in JSON, ``fields`` as keys of their own too."""
+        self._pending.append((time.time(), message, fields))
         if len(self._pending) >= self.capacity:
             self.flush()
 
-    def _line(self, when: float, message: str) -> bytes:
+    def _line(self, when: float, message: str, fields: dict[str, Any] | None = None) -> bytes:
         second = int(when)
         if second != self._second:
             self._second = second
@@ -129,13 +137,17 @@ class AccessLog:
                 else time.strftime("%H:%M:%S", time.localtime(second))
             )
         stamp = self._stamp
-        if self.json_lines:  # the bytes orjson makes of {"time", "level", "logger", "message"}
-            return b'{"time":"%s.%03dZ","level":"info","logger":"%s","message":%s}\n' % (
+        if self.json_lines:  # the bytes orjson makes of {"time", "level", "logger", "message", ...}
+            head = b'{"time":"%s.%03dZ","level":"info","logger":"%s","message":%s' % (
                 stamp.encode(),
                 int(when % 1 * 1000),
                 ACCESS_LOGGER.encode(),
                 orjson.dumps(message),
             )
+            if not fields:
+                return head + b"}\n"
+            rest = orjson.dumps({k: v for k, v in fields.items() if k not in _BASE_KEYS})
+            return head + (b"," + rest[1:] if len(rest) > 2 else b"}") + b"\n"
         return f"{stamp} INFO    {ACCESS_LOGGER}: {escape_controls(message)}\n".encode()
 
     def flush(self) -> None:
@@ -145,8 +157,8 @@ class AccessLog:
         stream = self._stream or sys.stderr.buffer
         chunk = bytearray()
         try:
-            for when, message in pending:
-                line = self._line(when, message)
+            for when, message, fields in pending:
+                line = self._line(when, message, fields)
                 if chunk and len(chunk) + len(line) > self.WRITE_LIMIT:
                     stream.write(bytes(chunk))
                     chunk.clear()

@@ -30,10 +30,12 @@ import tomllib
 import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from multiprocessing.process import BaseProcess
 from typing import Any
 
 from lakehose.auth.lockout import Lockout, address_group
 from lakehose.config import Settings
+from lakehose.errors import StorageError
 from lakehose.logs import AccessLog, access_log_for
 from lakehose.models import AppendResult
 from lakehose.parsers.formats import ParserRegistry
@@ -52,6 +54,7 @@ from lakehose.storage.lake import (
     open_log,
     open_server_catalog,
 )
+from lakehose.storage.refusals import RefusalBuffer
 
 log = logging.getLogger(__name__)
 
@@ -115,6 +118,7 @@ class Runtime:
         self.access_log: AccessLog | None = (
             access_log_for(settings.log_format) if settings.access_log else None
         )
+        self.refusals = RefusalBuffer()  # written to the catalog's ring every second
         self.shutting_down = False
         self.catalog_change = asyncio.Event()
         self.started_at = time.time()
@@ -150,6 +154,13 @@ class Runtime:
                 )
             ),
         ]
+        self.compactor: BaseProcess | None = None
+        if self.worker == 0 and s.columnar_after is not None:
+            # started at the first interval's end (and again if it dies): a server that lives
+            # less than columnar_interval has nothing to compact
+            self._tasks.append(
+                asyncio.create_task(self._every(s.columnar_interval, self._keep_compactor))
+            )
         if self.worker == 0 and (s.retention_age is not None or s.retention_bytes is not None):
             self._tasks.append(
                 asyncio.create_task(self._every(s.retention_interval, self._retention))
@@ -169,6 +180,11 @@ class Runtime:
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        if getattr(self, "compactor", None) is not None:
+            from lakehose.server.compaction import stop_compactor
+
+            stop_compactor(self.compactor)
+            self.compactor = None
         if hasattr(self, "searches"):
             self.searches.close()
         await self.log.close()
@@ -241,7 +257,10 @@ class Runtime:
         event.set()
 
     def connector_for_key(self, key: str, digest: bytes) -> Connector | None:
-        found = self._keys.by_digest.get(digest)
+        keys = self._keys
+        found = keys.by_digest.get(digest)
+        if found is not None and keys.expires and digest in keys.expires:
+            return keys.connector(digest, time.time())  # rotated: valid until its grace ends
         if found is None:
             found = self.catalog.connector_for_key(key)
             if found is not None:
@@ -359,9 +378,30 @@ class Runtime:
     def flush_metrics(self) -> None:
         if self.access_log is not None:
             self.access_log.flush()  # the access lines of the last second
+        if self.refusals.pending:
+            try:
+                self.refusals.flush(self.catalog)
+            except StorageError as exc:  # the ring is best effort; the counters still count
+                log.warning("%s", exc)
         for seconds in self.log.take_commit_times():
             self.metrics.commit(seconds)
         self.metrics.flush(self.pending_bytes, self.log.queue_depth)
+
+    async def _keep_compactor(self) -> None:
+        """Start the compactor, or start it again if it died (killed, out of memory): it
+        resumes where the manifest says."""
+        from lakehose.server.compaction import start_compactor
+
+        if self.shutting_down:
+            return
+        if self.compactor is None:
+            self.compactor = start_compactor(self.settings)
+        elif not self.compactor.is_alive():
+            self.compactor.join(0)
+            log.warning(
+                "the columnar compactor exited (%s); starting it again", self.compactor.exitcode
+            )
+            self.compactor = start_compactor(self.settings)
 
     async def _retention(self) -> None:
         s = self.settings

@@ -6,7 +6,10 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterable, Iterator, Mapping
+import time
+import uuid
+from collections.abc import Iterable, Iterator, Mapping, Sized
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from functools import partial
 from typing import Any
 
@@ -16,6 +19,7 @@ import lakehose
 from lakehose.client._redact import redact, redact_headers
 from lakehose.client._retry import RetryPolicy
 from lakehose.client._urls import format_name, format_type, ingest_urls, region_host
+from lakehose.client.hec.acks import AckLedger, AckPolls
 from lakehose.client.hec.batching import COMPRESSIONS, Batch, iter_batches
 from lakehose.client.hec.flow import Post, Reply, Wait
 from lakehose.client.hec.payload import (
@@ -26,6 +30,7 @@ from lakehose.client.hec.payload import (
     falcon_envelopes,
     to_envelope,
 )
+from lakehose.client.hec.progress import OnBatch, ProgressBar
 from lakehose.client.hec.result import BatchOutcome, SendResult
 from lakehose.errors import ConfigError
 
@@ -75,6 +80,9 @@ class BaseHEC:
         auth_scheme: str = "Bearer",
         retry_backoff: float = 0.5,
         verify: bool | str = True,
+        ack: bool = False,
+        channel: str | None = None,
+        ack_timeout: float = 60.0,
     ) -> None:
         if not api_key:
             raise ConfigError("api_key is required")
@@ -111,6 +119,13 @@ class BaseHEC:
         self.last_status: int | None = None
         self.last_message: Any = None
         self.last_result: SendResult | None = None
+        # Indexer acknowledgement: every request names ``channel`` (a new GUID when acks are
+        # on and none is given); ``ack`` waits, after a send, until the server reports every
+        # ackId it handed out durable (HEC's /services/collector/ack), up to ``ack_timeout``.
+        self.ack = bool(ack)
+        self.channel = channel or (str(uuid.uuid4()) if ack else None)
+        self.ack_timeout = ack_timeout
+        self._acks = AckLedger()
         self.log: logging.Logger | None = logging.getLogger(LOGGER_NAME) if debug else None
         self._debug(
             "HTTP EVENT COLLECTOR: lakehose %s; URL %s; format %s; time unit %s; raw %s; "
@@ -245,9 +260,22 @@ class BaseHEC:
     def request_headers(self, post: Post, compression: str | None) -> dict[str, str]:
         headers = self.hec_headers
         headers["User-Agent"] = f"lakehose/{lakehose.__version__}"
+        if self.channel is not None:
+            headers["X-Splunk-Request-Channel"] = self.channel
         if compression is not None:
             headers["Content-Encoding"] = compression
         return headers
+
+    @property
+    def ack_url(self) -> str:
+        """The indexer acknowledgement endpoint beside the event endpoint."""
+        event = self.ingest_url
+        for suffix in ("/services/collector/event/1.0", "/services/collector/event"):
+            if event.endswith(suffix):
+                return event[: -len(suffix)] + "/services/collector/ack"
+        if event.endswith("/services/collector"):
+            return event + "/ack"
+        return event.rstrip("/") + "/ack"
 
     def url_for(self, post: Post) -> str:
         return self.raw_ingest_url if post.raw else self.ingest_url
@@ -305,6 +333,65 @@ class BaseHEC:
         refused = {i for r in outcome.rejections for i in range(r.index, r.index + r.count)}
         for i in range(outcome.first, outcome.first + outcome.count):
             yield i not in refused
+
+    def _single(self, outcome: BatchOutcome) -> int | None:
+        """``send_event``'s answer: the batch's status, with ``last_result`` of its one batch."""
+        result = SendResult()
+        result.add(outcome)
+        self.last_result = result
+        return self.last_status
+
+    @contextmanager
+    def _sending(self, what: str) -> Iterator[SendResult]:
+        """The result a send fills in as its batches finish; timed, kept as ``last_result``
+        and logged at the end, however the send ends."""
+        result = SendResult()
+        started = time.perf_counter()
+        try:
+            yield result
+        finally:
+            result.elapsed = time.perf_counter() - started
+            self.last_result = result
+            self._log_result(what, result)
+
+    @staticmethod
+    def _progress(
+        events: Iterable[Any], progress: bool | OnBatch
+    ) -> AbstractContextManager[OnBatch | None]:
+        """``send_events``' progress: a bar on stderr for True, else the caller's callback."""
+        if progress is True:
+            return ProgressBar(len(events) if isinstance(events, Sized) else None)
+        return nullcontext(progress or None)
+
+    def _client_limits(self) -> httpx.Limits:
+        """Keep a connection open for each request that may be in flight."""
+        return httpx.Limits(
+            max_connections=None, max_keepalive_connections=max(20, self.thread_count)
+        )
+
+    def _request(self, post: Post, compression: str | None) -> tuple[str, dict[str, str]]:
+        """The URL and headers of one POST, logged."""
+        url = self.url_for(post)
+        headers = self.request_headers(post, compression)
+        self._log_post(post, url, headers)
+        return url, headers
+
+    def _reply(self, post: Post, answer: httpx.Response | httpx.HTTPError) -> Reply:
+        """What the send flow is told of a POST: the answer, or the failure; logged, and its
+        ackId kept when acks are on."""
+        if isinstance(answer, httpx.HTTPError):
+            reply = error_reply(answer)
+        else:
+            reply = Reply(answer.status_code, answer.content, answer.headers.get("retry-after"))
+        self._log_reply(reply)
+        if self.ack:
+            self._acks.note(post.events, reply)
+        return reply
+
+    def _ack_polls(self) -> AckPolls:
+        """``wait_for_acks``' state: every ackId handed out so far, until ``ack_timeout``."""
+        headers = self.request_headers(Post(b"", False, 0, 0), None)
+        return AckPolls(self._acks.take(), self.ack_timeout, headers, self.ingest_timeout)
 
     def _finish(self, outcome: BatchOutcome) -> None:
         """Note a finished batch's last answer (FalconPy's ``last_status``/``last_message``)."""

@@ -257,7 +257,7 @@ class HecWireProtocol(GuardedHttpProtocol):
         hec = self.hec
         try:
             body = hec.decode_body(ex.headers, raw)
-            staged = hec.stage(ex.connector, ex.channel, ex.query, ex.route, body)
+            staged = hec.stage(ex.connector, ex.channel, ex.headers, ex.query, ex.route, body)
             if not staged.out.count:
                 self._answer(ex, hec.settle(staged, None))
                 return
@@ -306,6 +306,8 @@ class HecWireProtocol(GuardedHttpProtocol):
     def _answer(self, ex: HecExchange, reply: Reply) -> None:
         """Record ``reply`` as ``ex``'s answer and write every answer now due, in order."""
         ex.answer = self._encode(ex, reply)
+        if reply.connector is None:
+            reply.connector = ex.connector
         self.hec.record(ex.route, ex.method, ex.path, ex.client, reply, ex.started, ex.number)
         if ex.disconnected:
             return

@@ -5,13 +5,16 @@ Shared by the ASGI handler (``routes/hec.py``) and the wire path (``protocols/he
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
 from lakehose.errors import StorageError, StorageFullError
 from lakehose.parsers.hec import CODES
 from lakehose.server.protocols.body import BodyError
+
+if TYPE_CHECKING:
+    from lakehose.storage.catalog.connectors import Connector
 
 SUCCESS = b'{"text":"Success","code":0}'
 
@@ -43,6 +46,9 @@ class Reply(Exception):
         self.code = code
         self.headers = headers or []
         self.events = events
+        self.connector: Connector | None = None  # known once the key was checked
+        self.nbytes = 0  # of the body, decompressed
+        self.offending = b""  # the refused event's first bytes, for the connector's ring
 
 
 def reject(code: int, index: int | None = None, ack_id: int | None = None, **headers: str) -> Reply:

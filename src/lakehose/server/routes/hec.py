@@ -32,7 +32,7 @@ from lakehose.parsers.hec import (
     decode_events,
     decode_raw,
 )
-from lakehose.parsers.timestamps import BadTime, seconds_to_ns
+from lakehose.parsers.timestamps import BadTime, epoch_to_ns
 from lakehose.server.protocols.body import BodyError, decode_content, read_body
 from lakehose.server.replies.hec import (
     SUCCESS,
@@ -47,6 +47,7 @@ from lakehose.server.runtime import Runtime
 from lakehose.server.sandbox import HEC_FAULTS
 from lakehose.storage.base import PendingAppend
 from lakehose.storage.catalog.connectors import Connector, check_index
+from lakehose.storage.refusals import Refusal, excerpt_of, offending_event
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +72,7 @@ _COLLECTOR = "/services/collector"
 _ALLOW = {"health": b"GET,HEAD,OPTIONS"}
 _ALLOW_POST = b"POST,OPTIONS"
 _NOT_FOUND = b'{"text":"The requested URL was not found on this server.","code":404}'
+_NOT_ALLOWED = b'{"text":"Method not allowed; see the Allow header","code":405}'
 _GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 _RAW_META = frozenset(
     {"host", "source", "sourcetype", "index", "time", "channel", "token", "auto_extract_timestamp"}
@@ -106,12 +108,20 @@ class Staged:
     channel: str | None
     out: Normalised
     rejection: Reject | None
+    body: bytes  # decompressed: its size for the access log, the refused event for the ring
+    raw: bool  # a /raw request
 
     def item(self) -> PendingAppend:
         return PendingAppend(self.out.slices, self.channel if self.connector.use_ack else None)
 
 
-_WANTED = (b"authorization", b"content-length", b"content-encoding", b"x-splunk-request-channel")
+_WANTED = (
+    b"authorization",
+    b"content-length",
+    b"content-encoding",
+    b"x-splunk-request-channel",
+    b"host",
+)
 
 
 def request_parts(
@@ -169,16 +179,46 @@ class HecHandler:
         started: float,
         number: int,
     ) -> None:
-        """Count an answered request in the metrics, and add its access-log line."""
+        """Count an answered request in the metrics, its refusal in the connector's ring,
+        and add its access-log line."""
         self.rt.metrics.request(route, reply.code)
+        # The path only for known routes: an unknown one is the client's text, and a
+        # client may have put a key in it (access lines are not redacted, see logs.py).
+        path = path[:200] if route != "unknown" else "(unknown path)"
+        if reply.status >= 400 and reply.connector is not None and reply.body:
+            answer = orjson.loads(reply.body)
+            self.rt.refusals.add(
+                reply.connector.id,
+                Refusal(
+                    time=time.time(),
+                    client=client,
+                    status=reply.status,
+                    code=reply.code,
+                    text=answer.get("text", ""),
+                    event_number=answer.get("invalid-event-number"),
+                    excerpt=excerpt_of(reply.offending),
+                    path=path,
+                ),
+            )
         if self.access is not None:
-            # The path only for known routes: an unknown one is the client's text, and a
-            # client may have put a key in it (access lines are not redacted, see logs.py).
-            path = path[:200] if route != "unknown" else "(unknown path)"
+            ms = (time.perf_counter() - started) * 1000
+            connector = reply.connector.name if reply.connector is not None else None
+            request_id = f"{self.rt.pid:x}-{number:x}"
             self.access.add(
-                f"{self.rt.pid:x}-{number:x} {client} {method} {path} "
-                f"{reply.status} code={reply.code} events={reply.events} "
-                f"{(time.perf_counter() - started) * 1000:.1f}ms"
+                f"{request_id} {client} {method} {path} "
+                f"{reply.status} code={reply.code} events={reply.events} {ms:.1f}ms",
+                {
+                    "request_id": request_id,
+                    "client": client,
+                    "method": method,
+                    "path": path,
+                    "status": reply.status,
+                    "hec_code": reply.code,
+                    "connector": connector,
+                    "events": reply.events,
+                    "bytes": reply.nbytes,
+                    "duration_ms": round(ms, 3),
+                },
             )
 
     async def _handle(self, route: str, scope: Scope, receive: Receive) -> Reply:
@@ -186,13 +226,32 @@ class HecHandler:
         headers, query = request_parts(scope["headers"], scope.get("query_string", b""))
         address = (scope.get("client") or ("-", 0))[0]
         connector, channel = self.authorize(route, scope["method"], headers, query, address)
+        try:
+            done = await self._ingest(connector, channel, route, scope, headers, query, receive)
+        except Reply as refused:
+            refused.connector = connector
+            raise
+        done.connector = connector
+        return done
+
+    async def _ingest(
+        self,
+        connector: Connector,
+        channel: str | None,
+        route: str,
+        scope: Scope,
+        headers: dict[bytes, bytes],
+        query: dict[str, str],
+        receive: Receive,
+    ) -> Reply:
+        """The answer to an authenticated request (a Reply raised for a refusal)."""
         if route == "ack":
             await self._ack(connector, channel, headers, receive)
         if self.rt.sandbox.enabled:
             await self._sandbox_fault(scope)
         self.gate()
         body = await self._read(headers, receive)
-        staged = self.stage(connector, channel, query, route, body)
+        staged = self.stage(connector, channel, headers, query, route, body)
         ack_id = None
         if staged.out.count:
             try:
@@ -222,12 +281,16 @@ class HecHandler:
             raise Reply(200, b"", 0, [(b"allow", _ALLOW.get(route, _ALLOW_POST))])
         if route == "health":
             if method not in ("GET", "HEAD"):
-                raise Reply(405, _NOT_FOUND, 405)
+                raise Reply(405, _NOT_ALLOWED, 405, [(b"allow", _ALLOW["health"])])
             raise reject(self.rt.health_code())
         if method != "POST":
-            raise Reply(405, _NOT_FOUND, 405)
+            raise Reply(405, _NOT_ALLOWED, 405, [(b"allow", _ALLOW_POST)])
         connector = self._authenticate(headers, query, address)
-        return connector, self._channel(connector, headers, query, route)
+        try:
+            return connector, self._channel(connector, headers, query, route)
+        except Reply as refused:
+            refused.connector = connector
+            raise
 
     def gate(self) -> None:
         """Shutting down or busy: 503 before the body is read."""
@@ -260,6 +323,7 @@ class HecHandler:
         self,
         connector: Connector,
         channel: str | None,
+        headers: dict[bytes, bytes],
         query: dict[str, str],
         route: str,
         body: bytes,
@@ -271,11 +335,13 @@ class HecHandler:
             raise reject(9, Retry_After=str(max(1, round(wait + 0.5))))
         ctx = self._context(connector, query, route) if query else self._cached_context(connector)
         ctx.now_ns = time.time_ns()
+        addressed = headers.get(b"host")
+        ctx.addressed_host = addressed.decode("latin-1")[:255] if addressed else None
         if route == "raw":
             out, rejection = decode_raw(body, ctx)
         else:
             out, rejection = decode_events(body, ctx)
-        return Staged(connector, channel, out, rejection)
+        return Staged(connector, channel, out, rejection, body, route == "raw")
 
     def settle(self, staged: Staged, ack_id: int | None) -> Reply:
         """The answer once the staged events (if any) are committed."""
@@ -285,11 +351,12 @@ class HecHandler:
         if staged.rejection is not None:
             rejection = staged.rejection
             rej = reject(rejection.code, rejection.index, ack_id if out.count else None)
-            rej.events = out.count
+            rej.events, rej.nbytes = out.count, len(staged.body)
+            rej.offending = offending_event(staged.body, rejection.index, staged.raw)
             raise rej
-        if ack_id is None:
-            return Reply(200, SUCCESS, 0, events=out.count)
-        return Reply(200, hec_reply(0, None, ack_id), 0, events=out.count)
+        done = Reply(200, SUCCESS if ack_id is None else hec_reply(0, None, ack_id), 0)
+        done.events, done.nbytes = out.count, len(staged.body)
+        return done
 
     # steps --------------------------------------------------------------------------------
 
@@ -434,15 +501,18 @@ class HecHandler:
             index=index,
             sourcetype=query.get("sourcetype") or connector.default_sourcetype or "httpevent",
             source=query.get("source") or connector.default_source or f"http:{connector.name}",
-            host=query.get("host") or connector.default_host,
+            host=query.get("host") or None,
+            default_host=connector.default_host,
             now_ns=time.time_ns(),
             allowed_index=lambda name: _index_ok(connector, name),
             extract=self.rt.extractor(connector.parser),
+            max_event_size=self.settings.max_event_size,
         )
+        ctx.grouping = getattr(ctx.extract, "grouping", None)  # /raw only, set for the cache
         if route == "raw":
             if query.get("time"):
                 try:
-                    ctx.time_ns = seconds_to_ns(query["time"])
+                    ctx.time_ns = epoch_to_ns(query["time"])
                 except BadTime:
                     raise reject(15, 0) from None
             extra = {k: v for k, v in query.items() if k not in _RAW_META}
