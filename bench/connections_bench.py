@@ -91,6 +91,13 @@ def _rss_kb(root: int) -> int:
     return sum(info.rss_kb for pid in tree([root]) if (info := read_proc(pid)) is not None)
 
 
+def _worker_rss_kb(root: int) -> int:
+    """The largest resident set of one process under the supervisor ``root`` (a worker);
+    ``root``'s own when it has no children (one worker serves in the supervisor's process)."""
+    pids = [pid for pid in tree([root]) if pid != root] or [root]
+    return max((info.rss_kb for pid in pids if (info := read_proc(pid))), default=0)
+
+
 def _cpu(root: int) -> float:
     return sum(info.cpu_seconds for pid in tree([root]) if (info := read_proc(pid)) is not None)
 
@@ -117,6 +124,7 @@ async def idle(
     await asyncio.gather(*(c.ask(request) for c in warm))
     await asyncio.sleep(1.0)
     before = _rss_kb(root)
+    worker_before = _worker_rss_kb(root)
     t0 = time.perf_counter()
     clients = await _connect(port, n)
     answers: list[bytes] = []
@@ -125,6 +133,7 @@ async def idle(
     opened = time.perf_counter() - t0
     await asyncio.sleep(hold)
     after = _rss_kb(root)
+    worker_after = _worker_rss_kb(root)
     second = []
     for start in range(0, n, 1000):
         second += await asyncio.gather(
@@ -141,7 +150,9 @@ async def idle(
         "held_s": hold,
         "rss_kb_before": before,
         "rss_kb_after": after,
-        "bytes_per_idle_connection": round((after - before) * 1024 / n),
+        "worker_rss_kb_before": worker_before,
+        "worker_rss_kb_after": worker_after,
+        "bytes_per_idle_connection": round((worker_after - worker_before) * 1024 / n),
         "answered_ok": ok,
         "requests": len(answers) + n,
         "first_request": not silent,

@@ -97,7 +97,6 @@ class TextFormatter(logging.Formatter):
 
 
 ACCESS_LOGGER = "lakehose.access"
-_BASE_KEYS = frozenset({"time", "level", "logger", "message"})
 
 
 class AccessLog:
@@ -113,7 +112,7 @@ class AccessLog:
 
     WRITE_LIMIT = 4096
 
-    def __init__(self, json_lines: bool, stream: Any = None, capacity: int = 512) -> None:
+    def __init__(self, json_lines: bool, stream: Any = None, capacity: int = 64) -> None:
         self.json_lines = json_lines
         self._stream = stream
         self.capacity = capacity
@@ -137,17 +136,17 @@ class AccessLog:
                 else time.strftime("%H:%M:%S", time.localtime(second))
             )
         stamp = self._stamp
-        if self.json_lines:  # the bytes orjson makes of {"time", "level", "logger", "message", ...}
-            head = b'{"time":"%s.%03dZ","level":"info","logger":"%s","message":%s' % (
-                stamp.encode(),
-                int(when % 1 * 1000),
-                ACCESS_LOGGER.encode(),
-                orjson.dumps(message),
+        if self.json_lines:
+            return orjson.dumps(
+                {
+                    "time": f"{stamp}.{int(when % 1 * 1000):03d}Z",
+                    "level": "info",
+                    "logger": ACCESS_LOGGER,
+                    "message": message,
+                    **(fields or {}),
+                },
+                option=orjson.OPT_APPEND_NEWLINE,
             )
-            if not fields:
-                return head + b"}\n"
-            rest = orjson.dumps({k: v for k, v in fields.items() if k not in _BASE_KEYS})
-            return head + (b"," + rest[1:] if len(rest) > 2 else b"}") + b"\n"
         return f"{stamp} INFO    {ACCESS_LOGGER}: {escape_controls(message)}\n".encode()
 
     def flush(self) -> None:

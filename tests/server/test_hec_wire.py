@@ -236,13 +236,16 @@ def test_a_client_gone_mid_request_costs_nothing_and_blocks_no_one(wire: Running
 
 
 def test_one_thousand_connections_all_get_answers(tmp_path: Path) -> None:
-    """A thousand keep-alive connections open at once, each sending events, all answered."""
+    """A thousand keep-alive connections open at once, each sending events, all answered;
+    then each starts a request it never finishes, and the deadline sweep, which checks a
+    slice of the connections per loop turn, reaches every one of them."""
     import resource
 
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft < 2500:
         resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, 4096), hard))
     args = ["--max-connections", "2000", "--max-connections-per-address", "0"]
+    args += ["--header-timeout", "2"]
     with run_server(tmp_path / "data", args=args) as server:
         key = server.api_key
         assert key is not None
@@ -253,6 +256,9 @@ def test_one_thousand_connections_all_get_answers(tmp_path: Path) -> None:
                     conn.send(post(key, ev("thousand", rnd * 1000 + i)))
                 codes = [orjson.loads(conn.response()[2])["code"] for conn in conns]
                 assert codes == [0] * 1000
+            for conn in conns:
+                conn.send(b"POST /services/collector/event HTTP/1.1\r\nHost: x\r\n")
+            assert [conn.response()[0] for conn in conns] == [408] * 1000
         finally:
             for conn in conns:
                 conn.close()

@@ -142,6 +142,8 @@ class _Prefix:
 class HecWireProtocol(GuardedHttpProtocol):
     """The worker's HTTP protocol with the HEC routes served from the parser's callbacks."""
 
+    __slots__ = ("_exchanges", "_drain_close", "_idle_since", "_via_proxy")  # see http.py's
+
     hec: HecHandler  # set on the subclass made by wire_protocol_for
     trusted: Any = None  # uvicorn's trusted proxies (X-Forwarded-For names the client), or None
 

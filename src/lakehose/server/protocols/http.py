@@ -71,6 +71,7 @@ from lakehose.server.routes.hec import route_of
 
 MAX_HEADERS = 256
 SWEEP_INTERVAL = 0.5
+SWEEP_SLICE = 250  # connections checked in one loop turn (about a millisecond)
 
 
 class _Refused(Exception):
@@ -102,13 +103,22 @@ class Limits:
             loop.call_later(self.interval, self._sweep, loop)
 
     def _sweep(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._sweep_slice(loop, list(self.connections or ()), 0)
+
+    def _sweep_slice(self, loop: asyncio.AbstractEventLoop, conns: list[Any], start: int) -> None:
+        """Check ``SWEEP_SLICE`` connections, then let the loop serve before the next ones:
+        ten thousand checks at once held every request up by tens of milliseconds."""
+        end = start + SWEEP_SLICE
         try:
             now = loop.time()
-            for conn in list(self.connections or ()):
+            for conn in conns[start:end]:
                 if isinstance(conn, GuardedHttpProtocol):
                     conn.check_deadlines(now)
         finally:
-            loop.call_later(self.interval, self._sweep, loop)
+            if end < len(conns):
+                loop.call_soon(self._sweep_slice, loop, conns, end)
+            else:
+                loop.call_later(self.interval, self._sweep, loop)
 
     def refused(self, reason: str) -> None:
         if self.metrics is not None:
@@ -118,6 +128,20 @@ class Limits:
 class GuardedHttpProtocol(HttpToolsProtocol):
     """uvicorn's HttpToolsProtocol plus deadlines and size limits (see the module docstring)."""
 
+    # Ours in slots: uvicorn's attributes alone (28) stay under CPython's 30-key limit for
+    # an instance dictionary that shares its keys, 1.3 kB less per connection than a dict
+    # of its own (10,000 idle connections: 13 MB).
+    __slots__ = (
+        "_refused",
+        "_head_since",
+        "_head_begun",
+        "_head_first",
+        "_head_raw",
+        "_chunk",
+        "_body_since",
+        "_address",
+        "_socket",
+    )
     limits: Limits  # set on the subclass made by protocol_for
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
