@@ -226,34 +226,27 @@ def show(name: str, data_dir: str | None, config_file: str | None, as_json: bool
         details(_human(view), _SHOW_KEYS)
 
 
-def _set_enabled(
-    name: str, enabled: bool, data_dir: str | None, config_file: str | None, as_json: bool
-) -> None:
-    settings, catalog = _open(data_dir, config_file)
-    changed = catalog.update_connector(name, enabled=enabled)
-    view = _view(settings, catalog, changed)
-    if as_json:
-        emit_json(view)
-    else:
-        click.echo(f"connector {changed.name} is {'enabled' if enabled else 'disabled'}")
+def _switch(command: str, enabled: bool, summary: str) -> None:
+    """``connector disable`` and ``connector enable``: one body, the word decides."""
+
+    @connector.command(command, help=summary)
+    @click.argument("name")
+    @data_dir_options
+    @json_option
+    def switch(name: str, data_dir: str | None, config_file: str | None, as_json: bool) -> None:
+        settings, catalog = _open(data_dir, config_file)
+        changed = catalog.update_connector(name, enabled=enabled)
+        view = _view(settings, catalog, changed)
+        if as_json:
+            emit_json(view)
+        else:
+            click.echo(f"connector {changed.name} is {command}d")
 
 
-@connector.command("disable")
-@click.argument("name")
-@data_dir_options
-@json_option
-def disable(name: str, data_dir: str | None, config_file: str | None, as_json: bool) -> None:
-    """Refuse events sent with this connector's keys (403 code 1) until enabled."""
-    _set_enabled(name, False, data_dir, config_file, as_json)
-
-
-@connector.command("enable")
-@click.argument("name")
-@data_dir_options
-@json_option
-def enable(name: str, data_dir: str | None, config_file: str | None, as_json: bool) -> None:
-    """Accept events for a disabled connector again."""
-    _set_enabled(name, True, data_dir, config_file, as_json)
+_switch(
+    "disable", False, "Refuse events sent with this connector's keys (403 code 1) until enabled."
+)
+_switch("enable", True, "Accept events for a disabled connector again.")
 
 
 @connector.command("rotate")
