@@ -7,6 +7,7 @@ up within a second.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
 import click
@@ -108,6 +109,59 @@ def export_option(fn: Any) -> Any:
     )(fn)
 
 
+def settings_options(creating: bool) -> Callable[[Any], Any]:
+    """A connector's settings as options, one list for ``create`` (unset: the defaults) and
+    ``update`` (unset: unchanged; the switches come in on/off pairs)."""
+    if creating:
+        switches = [
+            click.option(
+                "--ack", is_flag=True, help="turn on indexer acknowledgement (channels required)"
+            ),
+            click.option("--allow-query-token", is_flag=True, help="accept the key as ?token="),
+        ]
+    else:
+        switches = [
+            click.option("--ack/--no-ack", default=None, help="indexer acknowledgement"),
+            click.option(
+                "--allow-query-token/--no-allow-query-token", default=None, help="accept ?token="
+            ),
+        ]
+    allowed = (
+        "another index senders may name"
+        if creating
+        else "replace the allowed indexes (repeatable; --allowed-index '' allows any)"
+    )
+    options = [
+        click.option("--description", default="" if creating else None, help="free text"),
+        click.option(
+            "--parser", default=None, help="parser for events without a more specific sourcetype"
+        ),
+        click.option("--index", default=None, help=_default("default index", "main", creating)),
+        click.option("--allowed-index", "allowed", multiple=True, help=allowed),
+        click.option(
+            "--source", default=None, help=_default("default source", "http:NAME", creating)
+        ),
+        click.option(
+            "--sourcetype", default=None, help=_default("default sourcetype", "httpevent", creating)
+        ),
+        click.option("--host", default=None, help="default host"),
+        *switches,
+        click.option("--rate-rps", type=float, default=None, help="limit requests per second"),
+        click.option("--rate-bps", type=float, default=None, help="limit body bytes per second"),
+    ]
+
+    def apply(fn: Any) -> Any:
+        for option in reversed(options):
+            fn = option(fn)
+        return fn
+
+    return apply
+
+
+def _default(text: str, value: str, creating: bool) -> str:
+    return f"{text} (default: {value})" if creating else text
+
+
 def _print_key(view: dict[str, Any], key: str, as_json: bool, as_export: bool = False) -> None:
     if as_export:
         click.echo(f"export LAKEHOSE_TOKEN={key}")
@@ -130,17 +184,7 @@ def connector() -> None:
 
 @connector.command("create")
 @click.argument("name")
-@click.option("--description", default="", help="free text")
-@click.option("--parser", default=None, help="parser for events without a more specific sourcetype")
-@click.option("--index", default=None, help="default index (default: main)")
-@click.option("--allowed-index", "allowed", multiple=True, help="another index senders may name")
-@click.option("--source", default=None, help="default source (default: http:NAME)")
-@click.option("--sourcetype", default=None, help="default sourcetype (default: httpevent)")
-@click.option("--host", default=None, help="default host")
-@click.option("--ack", is_flag=True, help="turn on indexer acknowledgement (channels required)")
-@click.option("--allow-query-token", is_flag=True, help="accept the key as ?token=")
-@click.option("--rate-rps", type=float, default=None, help="limit requests per second")
-@click.option("--rate-bps", type=float, default=None, help="limit body bytes per second")
+@settings_options(creating=True)
 @data_dir_options
 @json_option
 @export_option
@@ -282,22 +326,7 @@ def rotate(
 
 @connector.command("update")
 @click.argument("name")
-@click.option("--description", default=None, help="free text")
-@click.option("--parser", default=None, help="parser for events without a more specific sourcetype")
-@click.option("--index", default=None, help="default index")
-@click.option(
-    "--allowed-index",
-    "allowed",
-    multiple=True,
-    help="replace the allowed indexes (repeatable; --allowed-index '' allows any)",
-)
-@click.option("--source", default=None, help="default source")
-@click.option("--sourcetype", default=None, help="default sourcetype")
-@click.option("--host", default=None, help="default host")
-@click.option("--ack/--no-ack", default=None, help="indexer acknowledgement")
-@click.option("--allow-query-token/--no-allow-query-token", default=None, help="accept ?token=")
-@click.option("--rate-rps", type=float, default=None, help="limit requests per second")
-@click.option("--rate-bps", type=float, default=None, help="limit body bytes per second")
+@settings_options(creating=False)
 @data_dir_options
 @json_option
 def update(
