@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import math
+import time
 from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from lakehose.errors import QueryError
+from lakehose.errors import QueryError, SearchTimeoutError
 from lakehose.query import plan_query
+from lakehose.query.stages import Output
 from lakehose.query.timerange import TimeRange
+from lakehose.search.run import run_search
 from lakehose.storage.columnar.compactor import manifest_path
 from lakehose.storage.columnar.manifest import Manifest
+from lakehose.storage.lake import open_columnar, open_readers
 from tests.search.tierkit import SPANS, both, build_lake, queries
 
 
@@ -50,6 +55,8 @@ def test_the_lakes_have_files_in_both_tiers(lakes: list[Path]) -> None:
         "user.name=user0* | groupBy(user.name)",
         "zzz | count()",
         "#connector!=fw | groupBy(host)",
+        "sum(score)",
+        "groupBy(host, function=[sum(score), avg(score)])",
     ],
 )
 def test_known_queries_use_the_columnar_tier_and_agree(lakes: list[Path], query: str) -> None:
@@ -58,6 +65,45 @@ def test_known_queries_use_the_columnar_tier_and_agree(lakes: list[Path], query:
     assert search.stats.columnar_files > 0 or query.startswith("zzz")
     if query.startswith("zzz"):  # a word no file holds: every file skipped by its tokens
         assert search.stats.columnar_files == 0 and rows == [{"_count": 0}]
+
+
+def test_a_float_sum_is_the_same_in_any_order() -> None:
+    """The tiers push values in different orders; sum() and avg() round once, at the end."""
+    values = [0.1, 1e16, 0.7, -1e16, 3, 0.1, 2.5, 1e-3]
+    results = set()
+    for shift in range(len(values)):
+        pipeline = plan_query("groupBy(k, function=[sum(x), avg(x)])").pipeline(None)
+        first, output = pipeline[0], pipeline[-1]
+        for v in values[shift:] + values[:shift]:
+            first.push({"k": "a", "x": v})
+        first.finish()
+        assert isinstance(output, Output)
+        results.add(tuple(sorted(output.rows[0][0].items())))
+    assert len(results) == 1
+    assert dict(results.pop())["_sum"] == math.fsum(values)
+
+
+def test_the_sql_stops_at_search_timeout(lakes: list[Path]) -> None:
+    """The DuckDB part of a search honours search_timeout: the connection is interrupted."""
+    tier = open_columnar(lakes[0])
+    assert tier is not None
+    try:
+        slow = "SELECT count(*) FROM range(1000000000000) a"  # hours, were it not interrupted
+        with pytest.raises(SearchTimeoutError) as caught:
+            tier.execute(slow, deadline=time.monotonic() + 0.2, limit=0.2)
+        assert caught.value.seconds == 0.2
+        assert tier.execute("SELECT 42") == [(42,)]  # the connection is usable again
+    finally:
+        tier.close()
+    # through a search: the columnar part counts against the search's limit
+    with pytest.raises(SearchTimeoutError):
+        run_search(
+            lambda: open_readers(lakes[0]),
+            plan_query("severity=ERROR | groupBy(host)"),
+            TimeRange(),
+            time_limit=1e-9,
+            columnar=lambda: open_columnar(lakes[0]),
+        )
 
 
 def test_untranslatable_queries_fall_back_and_agree(lakes: list[Path]) -> None:

@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from lakehose.testing import RunningServer, run_server
-from tests.helpers import bearer_token, cli_json
+from tests.helpers import bearer_token, cli, cli_json
 from tests.server.streamkit import first_stream, open_feed, send, stream_token
 
 
@@ -87,6 +87,7 @@ def test_compact_reports_what_it_wrote_and_each_tier(compacted: dict[str, Any]) 
                 {"host": "h2", "_count": 33},
             ],
         ),
+        ("sum(n)", [{"_sum": sum(range(400))}]),
     ],
 )
 def test_aggregates_count_both_tiers_once(
@@ -94,8 +95,25 @@ def test_aggregates_count_both_tiers_once(
 ) -> None:
     found = search(server, query)
     assert found["resources"] == expected
-    assert found["meta"]["search"]["columnar_files"] == 1
-    assert found["meta"]["search"]["events_scanned"] == 100  # the newer batch, from the rows
+    stats = found["meta"]["search"]
+    assert stats["columnar_files"] == 1
+    # 300 events in the file and the newer batch of 100 from the rows; matched: every
+    # event the filter kept, in either tier
+    assert stats["events_scanned"] == 400
+    counted = expected[0].get("_count")
+    assert stats["events_matched"] == (
+        sum(r["_count"] for r in expected) if counted is not None else 400
+    )
+
+
+def test_the_cli_summary_counts_the_columnar_tier(
+    server: RunningServer, compacted: dict[str, Any]
+) -> None:
+    """``lakehose search`` on the data directory: the summary counts the events the columnar
+    tier answered for (it said "0 of 0 events matched" when the files answered it all)."""
+    proc = cli("search", "severity=ERROR | count()", data_dir=server.data_dir)
+    assert proc.stdout.split() == ["_count", "100"]
+    assert "1 row; 100 of 400 events matched" in proc.stderr
 
 
 def test_event_lists_and_the_feed_read_the_row_log(

@@ -181,13 +181,27 @@ class Split:
     readers: list[LogReader]  # the row log above each boundary
     older: Older  # adds the columnar files' share to the first stage
     files: int  # columnar files the SQL reads
+    scanned: int = 0  # events in those files (within the partitions' ranges)
+    matched: int = 0  # of them, events the scan filter kept
+
+
+def _rows_in(f: ColumnarFile, start: int) -> int:
+    """Events of ``f`` at or above the partition's ``start`` (retention may cut a file)."""
+    return max(0, min(f.rows, f.end_offset - max(f.first_offset, start)))
 
 
 def split(
-    plan: Plan, span: TimeRange, readers: Sequence[LogReader], tier: ColumnarTier
+    plan: Plan,
+    span: TimeRange,
+    readers: Sequence[LogReader],
+    tier: ColumnarTier,
+    *,
+    deadline: float | None = None,
+    time_limit: float = 0.0,
 ) -> Split | None:
     """Readers above the boundaries and the step that adds the columnar results; None when
-    the query runs on the row engine alone."""
+    the query runs on the row engine alone. The SQL stops at ``deadline`` (monotonic) with
+    SearchTimeoutError(``time_limit``)."""
     if not plan.steps or not isinstance(plan.steps[0], GroupBy) or plan.kind != "table":
         return None
     group: GroupBy = plan.steps[0]
@@ -223,15 +237,17 @@ def split(
     if sql is None:
         return Split(wrapped, lambda first: None, 0)
     paths = [[tier.path(f) for f in chosen]]
-    found = tier.execute(sql.statement, paths)
+    found = tier.execute(sql.statement, paths, deadline=deadline, limit=time_limit)
+    matched = sql.matched(found)
     if sql.ordered is not None and sql.ties is not None and sql.ties(found):
-        found = tier.execute(sql.ordered, paths)
+        found = tier.execute(sql.ordered, paths, deadline=deadline, limit=time_limit)
     push = sql.push
 
     def older(first: Stage) -> None:
         push(first, found)
 
-    return Split(wrapped, older, len(chosen))
+    scanned = sum(_rows_in(f, starts[f.partition]) for f in chosen)
+    return Split(wrapped, older, len(chosen), scanned, matched)
 
 
 Push = Callable[[Stage, list[tuple[Any, ...]]], None]
@@ -246,6 +262,7 @@ class _Sql:
     push: Push
     ordered: str | None = None
     ties: Callable[[list[tuple[Any, ...]]], bool] | None = None
+    matched: Callable[[list[tuple[Any, ...]]], int] = len  # events the statement's rows stand for
 
 
 # The row engine's order: newest batch first (partitions by number), lines in order.
@@ -268,7 +285,9 @@ def _statement(
         keys = [scope.typed(name) for name in group.fields]
         exprs = [c for cols in keys for c, _ in cols]
         if not group.fields:
-            return _Sql(f"SELECT count(*) FROM {source} WHERE {filters}", _push_total)
+            return _Sql(
+                f"SELECT count(*) FROM {source} WHERE {filters}", _push_total, matched=_last_sum
+            )
         if any(not cols for cols in keys):
             return _Sql(f"SELECT 1 FROM {source} WHERE false", lambda first, rows: None)
         select = ", ".join(exprs)
@@ -282,13 +301,22 @@ def _statement(
         )
         widths = [len(cols) for cols in keys]
         return _Sql(
-            statement, _counts_pusher(group.fields, widths), ordered, _ties(group.fields, widths)
+            statement,
+            _counts_pusher(group.fields, widths),
+            ordered,
+            _ties(group.fields, widths),
+            _last_sum,
         )
     names = sorted(set(group.fields) | {a.field for a in group.aggregates if a.field is not None})
     keys = [scope.typed(name) for name in names]
     exprs = [c for cols in keys for c, _ in cols] or ["NULL"]
     statement = f"SELECT {', '.join(exprs)} FROM {source} WHERE {filters} ORDER BY {_ORDER}"
     return _Sql(statement, _rows_pusher(names, [len(cols) for cols in keys]))
+
+
+def _last_sum(rows: list[tuple[Any, ...]]) -> int:
+    """The events counted by rows ending in their count (groups without a key included)."""
+    return sum(int(row[-1]) for row in rows)
 
 
 def _push_total(first: Stage, rows: list[tuple[Any, ...]]) -> None:
