@@ -8,9 +8,11 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import orjson
 import pytest
 
 from lakehose.testing import RunningServer, run_server
+from tests.console.session import ANALYST, PASSWORD, create_user, http_session
 from tests.helpers import bearer_token, cli, cli_json
 from tests.server.streamkit import first_stream, open_feed, send, stream_token
 
@@ -35,6 +37,7 @@ def envelopes(start: int, count: int) -> list[dict[str, Any]]:
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
     data_dir: Path = tmp_path_factory.mktemp("columnar") / "data"
     with run_server(data_dir) as running:
+        create_user(running.data_dir, ANALYST, "analyst", PASSWORD)
         for start in range(0, 300, 100):
             send(running, envelopes(start, 100))
         yield running
@@ -114,6 +117,31 @@ def test_the_cli_summary_counts_the_columnar_tier(
     proc = cli("search", "severity=ERROR | count()", data_dir=server.data_dir)
     assert proc.stdout.split() == ["_count", "100"]
     assert "1 row; 100 of 400 events matched" in proc.stderr
+
+
+def test_the_console_page_and_export_use_both_tiers(
+    server: RunningServer, compacted: dict[str, Any]
+) -> None:
+    """The console's search page and its export answer an aggregate on both tiers: the page
+    says the columnar file was read, and every event is counted once."""
+    query = "severity=ERROR | groupBy(host)"
+    with http_session(server.url, ANALYST, PASSWORD) as client:
+        page = client.get("/console/search", params={"q": query, "start": ""})
+        assert page.status_code == 200, page.text
+        assert 'data-columnar-files="1"' in page.text
+        assert "<td>h0</td><td>34</td>" in page.text
+        events = client.get("/console/search", params={"q": "severity=ERROR", "start": ""})
+        assert 'data-columnar-files="0"' in events.text  # an event list reads the row log
+        export = client.get(
+            "/console/api/v1/search/export", params={"q": query, "start": "", "format": "ndjson"}
+        )
+    assert export.status_code == 200, export.text
+    rows = [orjson.loads(line) for line in export.text.splitlines()]
+    assert rows == [
+        {"host": "h0", "_count": 34},
+        {"host": "h1", "_count": 33},
+        {"host": "h2", "_count": 33},
+    ]
 
 
 def test_event_lists_and_the_feed_read_the_row_log(
