@@ -52,7 +52,7 @@ QUERIES = [
     (
         "free_text_count",
         "failed | count()",
-        "SELECT count(*) FROM read_parquet(?) WHERE raw ILIKE '%failed%'",
+        "SELECT count(*) FROM read_parquet(?) WHERE raw LIKE '%failed%'",  # raw is lower-cased
     ),
 ]
 

@@ -15,8 +15,9 @@ from lakehose.query import plan_query
 from lakehose.query.stages import Output
 from lakehose.query.timerange import TimeRange
 from lakehose.search.run import run_search
+from lakehose.search.sql import Scope, Untranslatable, condition
 from lakehose.storage.columnar.compactor import manifest_path
-from lakehose.storage.columnar.manifest import Manifest
+from lakehose.storage.columnar.manifest import ASCII, LOWER, ColumnarFile, Manifest
 from lakehose.storage.lake import open_columnar, open_readers
 from tests.search.tierkit import SPANS, both, build_lake, queries
 
@@ -155,3 +156,35 @@ def test_generated_queries_agree_long(
         return
     rows, mixed, _ = both(lakes[which], query, span)
     assert mixed == rows, query
+
+
+def _file(flags: int) -> ColumnarFile:
+    return ColumnarFile(
+        name="p0/x.parquet",
+        partition=0,
+        first_offset=0,
+        end_offset=1,
+        min_time=0,
+        max_time=0,
+        min_ingest=0,
+        max_ingest=0,
+        rows=1,
+        size=1,
+        columns=frozenset(),
+        other=frozenset(),
+        flags=flags,
+        tokens=None,
+    )
+
+
+def test_free_text_scans_lower_cased_text_with_like_and_older_files_with_ilike() -> None:
+    """Files keep ``raw`` lower-cased (LOWER): free text is a plain LIKE there, ILIKE over a
+    scope with files written before; ``@rawstring`` (case kept) is then no column."""
+    word = plan_query("FAILED | count()").scan_filter
+    lowered = Scope([_file(ASCII | LOWER)])
+    assert condition(word, lowered) == "coalesce(\"raw\" LIKE '%failed%' ESCAPE '\\', false)"
+    mixed = Scope([_file(ASCII | LOWER), _file(ASCII)])
+    assert condition(word, mixed) == "coalesce(\"raw\" ILIKE '%failed%' ESCAPE '\\', false)"
+    with pytest.raises(Untranslatable):
+        condition(plan_query("@rawstring=*FAILED* | count()").scan_filter, lowered)
+    assert "raw" in condition(plan_query("@rawstring=*x* | count()").scan_filter, Scope([_file(0)]))

@@ -26,7 +26,7 @@ from lakehose.query.nodes import And, Compare, Everything, Filter, FreeText, Not
 from lakehose.query.timerange import TimeRange
 from lakehose.query.values import as_number
 from lakehose.storage.columnar.layout import column_name, queryable
-from lakehose.storage.columnar.manifest import ASCII, OPEN, ColumnarFile
+from lakehose.storage.columnar.manifest import ASCII, LOWER, OPEN, ColumnarFile
 
 _FIXED_INT = {
     "time": "time",
@@ -78,6 +78,11 @@ class Scope:
     def ascii(self) -> bool:
         return all(f.flags & ASCII for f in self.files)
 
+    @property
+    def lower(self) -> bool:
+        """Whether every file's ``raw`` is lower-cased (else free text needs ILIKE)."""
+        return all(f.flags & LOWER for f in self.files)
+
     def typed(self, name: str) -> list[tuple[str, str]]:
         """``(SQL expression, type letter)`` of each column holding field ``name``."""
         ref = field_ref(name)
@@ -87,6 +92,8 @@ class Scope:
         if kind in _FIXED_INT:
             return [(quote(_FIXED_INT[kind]), "i")]
         if kind == "rawstring":
+            if any(f.flags & LOWER for f in self.files):
+                raise Untranslatable("@rawstring: the files keep it lower-cased")
             return [(quote("raw"), "s")]
         if kind in ("host", "source"):
             plain: str = kind
@@ -218,10 +225,12 @@ def condition(f: Filter, scope: Scope) -> str:
             raise Untranslatable("free text over files that are not all ASCII")
         if value.is_anything:
             return "true"
-        # Over ASCII text, ILIKE of the lower-cased needle is Python's ``needle in text.lower()``
-        # (and faster in DuckDB than lower() then contains()).
+        # Over ASCII text, LIKE of the lower-cased needle on the lower-cased text (ILIKE on
+        # files from before it was kept lower-cased) is Python's ``needle in text.lower()``;
+        # a plain LIKE '%word%' is DuckDB's substring search, over twice as fast as ILIKE.
         parts = [p.lower() for p in value.parts] if value.is_wildcard else [value.literal.lower()]
-        return f"coalesce(\"raw\" ILIKE {_like(parts, anchored=False)} ESCAPE '\\', false)"
+        like = "LIKE" if scope.lower else "ILIKE"
+        return f"coalesce(\"raw\" {like} {_like(parts, anchored=False)} ESCAPE '\\', false)"
     assert isinstance(f, Compare)
     if not isinstance(f.value, Text):
         raise Untranslatable("a regex")

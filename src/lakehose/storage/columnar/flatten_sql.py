@@ -224,7 +224,7 @@ def write_file(
         'SELECT o AS "offset", b AS "batch", coalesce(CAST(t AS BIGINT), 0) AS "time",'
         ' i AS "ingest_time", CAST(? AS INTEGER) AS "partition",'
         f' {pick_tag(0)} AS "connector", {pick_tag(1)} AS "index",'
-        f' {pick_tag(2)} AS "sourcetype", raw AS "raw"{columns} FROM vals'
+        f' {pick_tag(2)} AS "sourcetype", lower(raw) AS "raw"{columns} FROM vals'
     )
     size = finish_parquet(con, select, [batches[0].partition], target)
     words = tokens(con, "vals") if ascii else None
