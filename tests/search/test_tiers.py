@@ -14,6 +14,7 @@ from lakehose.errors import QueryError, SearchTimeoutError
 from lakehose.query import plan_query
 from lakehose.query.stages import Output
 from lakehose.query.timerange import TimeRange
+from lakehose.search.histogram import histogram
 from lakehose.search.run import run_search
 from lakehose.search.sql import Scope, Untranslatable, condition
 from lakehose.storage.columnar.compactor import manifest_path
@@ -188,3 +189,48 @@ def test_free_text_scans_lower_cased_text_with_like_and_older_files_with_ilike()
     with pytest.raises(Untranslatable):
         condition(plan_query("@rawstring=*FAILED* | count()").scan_filter, lowered)
     assert "raw" in condition(plan_query("@rawstring=*x* | count()").scan_filter, Scope([_file(0)]))
+
+
+@pytest.mark.parametrize(
+    "query",
+    ["", "severity=ERROR", "failed", "status>=404 or not host=h1", "#connector=fw user.name=*"],
+)
+def test_the_histogram_counts_compacted_events_in_duckdb_and_agrees(
+    lakes: list[Path], query: str
+) -> None:
+    for lake in lakes:
+        for span in SPANS:
+            for buckets in (7, 100):
+                plan = plan_query(query)
+                readers = open_readers(lake)
+                try:
+                    alone = histogram(plan, readers, span, buckets=buckets)
+                finally:
+                    for r in readers:
+                        r.close()
+                readers = open_readers(lake)
+                try:
+                    mixed = histogram(
+                        plan, readers, span, buckets=buckets, columnar=lambda: open_columnar(lake)
+                    )
+                finally:
+                    for r in readers:
+                        r.close()
+                assert (mixed.start, mixed.width, mixed.counts) == (
+                    alone.start,
+                    alone.width,
+                    alone.counts,
+                ), (query, span, buckets)
+                assert mixed.stats.events_matched == alone.stats.events_matched
+    readers = open_readers(lakes[0])
+    try:
+        used = histogram(
+            plan_query("severity=ERROR"),
+            readers,
+            TimeRange(),
+            columnar=lambda: open_columnar(lakes[0]),
+        )
+    finally:
+        for r in readers:
+            r.close()
+    assert used.stats.columnar_files > 0

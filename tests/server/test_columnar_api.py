@@ -144,6 +144,24 @@ def test_the_console_page_and_export_use_both_tiers(
     ]
 
 
+def test_the_histogram_counts_both_tiers_once(
+    server: RunningServer, compacted: dict[str, Any]
+) -> None:
+    token = _tokens.get(server.url) or _tokens.setdefault(
+        server.url, bearer_token(server, "search:read")
+    )
+    reply = httpx.get(
+        server.url + "/api/v1/search/histogram",
+        params={"q": "severity=ERROR", "buckets": "4"},
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    assert reply.status_code == 200, reply.text
+    found = reply.json()["resources"][0]
+    assert found["total"] == 100 and sum(found["counts"]) == 100
+    assert found["stats"]["columnar_files"] == 1
+    assert found["stats"]["events_matched"] == 100
+
+
 def test_event_lists_and_the_feed_read_the_row_log(
     server: RunningServer, compacted: dict[str, Any]
 ) -> None:

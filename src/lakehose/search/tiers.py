@@ -190,21 +190,35 @@ def _rows_in(f: ColumnarFile, start: int) -> int:
     return max(0, min(f.rows, f.end_offset - max(f.first_offset, start)))
 
 
-def split(
-    plan: Plan,
-    span: TimeRange,
-    readers: Sequence[LogReader],
-    tier: ColumnarTier,
-    *,
-    deadline: float | None = None,
-    time_limit: float = 0.0,
-) -> Split | None:
-    """Readers above the boundaries and the step that adds the columnar results; None when
-    the query runs on the row engine alone. The SQL stops at ``deadline`` (monotonic) with
-    SearchTimeoutError(``time_limit``)."""
-    if not plan.steps or not isinstance(plan.steps[0], GroupBy) or plan.kind != "table":
-        return None
-    group: GroupBy = plan.steps[0]
+@dataclass
+class _Choice:
+    """The files a query reads below the boundaries, and the readers above them."""
+
+    readers: list[LogReader]
+    files: list[ColumnarFile]
+    scope: Scope
+    starts: dict[int, int]  # partition -> its first kept offset
+    where: str  # the scan filter in SQL ("false" when no file is chosen)
+
+    def scanned(self) -> int:
+        return sum(_rows_in(f, self.starts[f.partition]) for f in self.files)
+
+    def source(self, span: TimeRange) -> tuple[str, str]:
+        """``(FROM, WHERE)`` of a statement over the chosen files."""
+        ranges = " OR ".join(
+            f'("partition" = {p} AND "offset" >= {s})' for p, s in self.starts.items()
+        )
+        return (
+            "read_parquet(?, union_by_name = true)",
+            f"({ranges}) AND {span_condition(span)} AND {self.where}",
+        )
+
+
+def _choose(
+    plan: Plan, span: TimeRange, readers: Sequence[LogReader], tier: ColumnarTier
+) -> _Choice | None:
+    """Files, SQL filter and readers above the boundaries; None when the row engine alone
+    should run the query (tags alone, no files, an irregular file, no exact translation)."""
     if all(_per_batch(name) for name in plan.needed):
         return None  # tags alone: the row engine counts whole batches from their summaries
     files = tier.files()
@@ -228,15 +242,39 @@ def split(
     scope = Scope(chosen)
     try:
         where = condition(plan.scan_filter, scope) if chosen else "false"
-        sql = _statement(plan, group, scope, span, starts, where) if chosen else None
     except Untranslatable:
         return None
     wrapped: list[LogReader] = [
         AboveBoundary(r, boundary[r.partition]) if r.partition in boundary else r for r in readers
     ]
-    if sql is None:
-        return Split(wrapped, lambda first: None, 0)
-    paths = [[tier.path(f) for f in chosen]]
+    return _Choice(wrapped, chosen, scope, starts, where)
+
+
+def split(
+    plan: Plan,
+    span: TimeRange,
+    readers: Sequence[LogReader],
+    tier: ColumnarTier,
+    *,
+    deadline: float | None = None,
+    time_limit: float = 0.0,
+) -> Split | None:
+    """Readers above the boundaries and the step that adds the columnar results; None when
+    the query runs on the row engine alone. The SQL stops at ``deadline`` (monotonic) with
+    SearchTimeoutError(``time_limit``)."""
+    if not plan.steps or not isinstance(plan.steps[0], GroupBy) or plan.kind != "table":
+        return None
+    group: GroupBy = plan.steps[0]
+    choice = _choose(plan, span, readers, tier)
+    if choice is None:
+        return None
+    if not choice.files:
+        return Split(choice.readers, lambda first: None, 0)
+    try:
+        sql = _statement(plan, group, choice, span)
+    except Untranslatable:
+        return None
+    paths = [[tier.path(f) for f in choice.files]]
     found = tier.execute(sql.statement, paths, deadline=deadline, limit=time_limit)
     matched = sql.matched(found)
     if sql.ordered is not None and sql.ties is not None and sql.ties(found):
@@ -246,8 +284,46 @@ def split(
     def older(first: Stage) -> None:
         push(first, found)
 
-    scanned = sum(_rows_in(f, starts[f.partition]) for f in chosen)
-    return Split(wrapped, older, len(chosen), scanned, matched)
+    return Split(choice.readers, older, len(choice.files), choice.scanned(), matched)
+
+
+@dataclass
+class BucketSplit:
+    """A histogram's share of the columnar files: counts per bucket, and the readers above."""
+
+    readers: list[LogReader]
+    counts: dict[int, int]  # bucket (0 for events before origin; not clamped above) -> events
+    files: int
+    scanned: int
+
+
+def bucket_split(
+    plan: Plan,
+    span: TimeRange,
+    readers: Sequence[LogReader],
+    tier: ColumnarTier,
+    origin: int,
+    width: int,
+    *,
+    deadline: float | None = None,
+    time_limit: float = 0.0,
+) -> BucketSplit | None:
+    """The matching events of the files counted per bucket ``(time - origin) // width`` (the
+    histogram clamps, as it does its own); None when the row engine alone should count."""
+    choice = _choose(plan, span, readers, tier)
+    if choice is None:
+        return None
+    if not choice.files:
+        return BucketSplit(choice.readers, {}, 0, 0)
+    source, filters = choice.source(span)
+    # on HUGEINT, no overflow; an event before origin counts in bucket 0, as the histogram
+    # clamps its own (DuckDB's // truncates, so negatives are clamped first)
+    bucket = f'greatest(CAST("time" AS HUGEINT) - {int(origin)}, 0) // {int(width)}'
+    statement = f"SELECT {bucket} AS b, count(*) FROM {source} WHERE {filters} GROUP BY b"
+    paths = [[tier.path(f) for f in choice.files]]
+    found = tier.execute(statement, paths, deadline=deadline, limit=time_limit)
+    counts = {int(b): int(n) for b, n in found}
+    return BucketSplit(choice.readers, counts, len(choice.files), choice.scanned())
 
 
 Push = Callable[[Stage, list[tuple[Any, ...]]], None]
@@ -269,17 +345,9 @@ class _Sql:
 _ORDER = '(-"ingest_time", "partition", -"batch", "offset")'
 
 
-def _statement(
-    plan: Plan,
-    group: GroupBy,
-    scope: Scope,
-    span: TimeRange,
-    starts: dict[int, int],
-    where: str,
-) -> _Sql:
-    ranges = " OR ".join(f'("partition" = {p} AND "offset" >= {s})' for p, s in starts.items())
-    source = "read_parquet(?, union_by_name = true)"
-    filters = f"({ranges}) AND {span_condition(span)} AND {where}"
+def _statement(plan: Plan, group: GroupBy, choice: _Choice, span: TimeRange) -> _Sql:
+    scope = choice.scope
+    source, filters = choice.source(span)
     counts = all(a.kind == "count" and a.field is None for a in group.aggregates)
     if counts:
         keys = [scope.typed(name) for name in group.fields]
