@@ -211,7 +211,11 @@ def test_the_histogram_counts_compacted_events_in_duckdb_and_agrees(
                 readers = open_readers(lake)
                 try:
                     mixed = histogram(
-                        plan, readers, span, buckets=buckets, columnar=lambda: open_columnar(lake)
+                        plan,
+                        readers,
+                        span,
+                        buckets=buckets,
+                        columnar=lambda lake=lake: open_columnar(lake),
                     )
                 finally:
                     for r in readers:
