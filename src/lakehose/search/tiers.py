@@ -199,19 +199,20 @@ class _Choice:
     scope: Scope
     starts: dict[int, int]  # partition -> its first kept offset
     where: str  # the scan filter in SQL ("false" when no file is chosen)
+    cut: dict[int, int]  # partitions with a chosen file that starts before the first kept offset
 
     def scanned(self) -> int:
         return sum(_rows_in(f, self.starts[f.partition]) for f in self.files)
 
     def source(self, span: TimeRange) -> tuple[str, str]:
         """``(FROM, WHERE)`` of a statement over the chosen files."""
-        ranges = " OR ".join(
-            f'("partition" = {p} AND "offset" >= {s})' for p, s in self.starts.items()
-        )
-        return (
-            "read_parquet(?, union_by_name = true)",
-            f"({ranges}) AND {span_condition(span)} AND {self.where}",
-        )
+        conditions = [
+            f'("partition" != {p} OR "offset" >= {s})' for p, s in sorted(self.cut.items())
+        ]
+        if span.start is not None or span.end is not None:
+            conditions.append(span_condition(span))
+        conditions.append(self.where)
+        return "read_parquet(?, union_by_name = true)", " AND ".join(conditions)
 
 
 def _choose(
@@ -241,13 +242,15 @@ def _choose(
     chosen = [f for f in chosen if _may_hold(tier, f, runs)]
     scope = Scope(chosen)
     try:
-        where = condition(plan.scan_filter, scope) if chosen else "false"
+        where = condition(plan.scan_filter, scope, exact=False) if chosen else "false"
     except Untranslatable:
         return None
+    # a partition whose files retention has cut into needs its offsets checked; others not
+    cut = {f.partition: starts[f.partition] for f in chosen if f.first_offset < starts[f.partition]}
     wrapped: list[LogReader] = [
         AboveBoundary(r, boundary[r.partition]) if r.partition in boundary else r for r in readers
     ]
-    return _Choice(wrapped, chosen, scope, starts, where)
+    return _Choice(wrapped, chosen, scope, starts, where, cut)
 
 
 def split(
