@@ -47,14 +47,29 @@ from lakehose.collector.sink.verdict import judge
         (Reply(413, b"too large"), 2, "split", 0),
         (Reply(401, b'{"text":"Token is required","code":2}'), 5, "retry", 0),
         # every data code judges the event, and only those: 12 and 15 yes, 11, 14 and 16 no
-        (Reply(400, b'{"text":"Event field is required","code":12,"invalid-event-number":2}'),
-         5, "prefix", 2),
-        (Reply(400, b'{"text":"Error in handling indexed fields","code":15,'
-                    b'"invalid-event-number":1}'), 5, "prefix", 1),
+        (
+            Reply(400, b'{"text":"Event field is required","code":12,"invalid-event-number":2}'),
+            5,
+            "prefix",
+            2,
+        ),
+        (
+            Reply(
+                400,
+                b'{"text":"Error in handling indexed fields","code":15,"invalid-event-number":1}',
+            ),
+            5,
+            "prefix",
+            1,
+        ),
         (Reply(400, b'{"text":"Invalid data channel","code":11}'), 5, "retry", 0),
         (Reply(400, b'{"text":"ACK is disabled","code":14}'), 5, "retry", 0),
-        (Reply(400, b'{"text":"Query string authorization is not enabled","code":16}'),
-         5, "retry", 0),
+        (
+            Reply(400, b'{"text":"Query string authorization is not enabled","code":16}'),
+            5,
+            "retry",
+            0,
+        ),
     ],
 )
 def test_judge_reads_hec_replies(reply: Reply, count: int, kind: str, index: int) -> None:
