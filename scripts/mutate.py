@@ -83,15 +83,20 @@ TARGETS: dict[str, list[str]] = {
         "tests/collector/queue/test_disk_full.py",
     ],
     "collector/queue/__init__.py": [
+        "tests/collector/queue/test_queue_parts.py",
         "tests/collector/queue/test_memory_queue.py",
         "tests/collector/queue/test_disk_queue.py",
     ],
-    "collector/queue/cursor.py": ["tests/collector/queue/test_disk_queue.py"],
+    "collector/queue/cursor.py": [
+        "tests/collector/queue/test_queue_parts.py",
+        "tests/collector/queue/test_disk_queue.py",
+    ],
     "collector/queue/recovery.py": [
         "tests/collector/queue/test_disk_queue.py",
         "tests/collector/queue/test_disk_full.py",
     ],
     "collector/queue/signal.py": [
+        "tests/collector/queue/test_queue_parts.py",
         "tests/collector/queue/test_memory_queue.py",
         "tests/collector/queue/test_disk_queue.py",
     ],
