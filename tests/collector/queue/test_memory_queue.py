@@ -203,3 +203,58 @@ def test_delete_oldest_goes_over_the_limit_when_only_in_flight_records_are_left(
         await queue.aclose()
 
     asyncio.run(main())
+
+
+def test_a_waiting_get_wakes_when_records_arrive_and_never_hands_out_an_empty_batch() -> None:
+    async def main() -> None:
+        queue = MemoryQueue(10 * KB, "pause", "m")
+        waiting = asyncio.create_task(queue.get(KB, 0))
+        await asyncio.sleep(0.01)
+        assert not waiting.done()  # nothing to hand out
+        await queue.put([b"a" * 30])
+        batch = await asyncio.wait_for(waiting, 5)
+        assert batch is not None and batch.lines == [b"a" * 30]
+        await queue.put([b"b" * 30])
+        await queue.put([b"c" * 10])  # this run fills the next batch exactly
+        batch = await asyncio.wait_for(queue.get(40, 0), 5)
+        assert batch is not None and batch.lines == [b"b" * 30, b"c" * 10]
+        later = asyncio.create_task(queue.get(40, 0))
+        await asyncio.sleep(0.01)
+        assert not later.done()  # all handed out: it waits, no empty batch
+        await queue.put([b"d" * 5])
+        batch = await asyncio.wait_for(later, 5)
+        assert batch is not None and (batch.lines, batch.seqs) == ([b"d" * 5], [4])
+        await queue.aclose()
+
+    asyncio.run(main())
+
+
+def test_a_closed_queue_refuses_a_put_even_with_room() -> None:
+    from lakehose.errors import DeliveryClosedError
+
+    async def main() -> None:
+        queue = MemoryQueue(10 * KB, "pause", "m")
+        await queue.aclose()
+        with pytest.raises(DeliveryClosedError):
+            await queue.put([b"x\n"])
+        assert queue.stats() == {"queue_events": 0, "queue_bytes": 0, "dropped": 0}
+
+    asyncio.run(main())
+
+
+def test_delete_oldest_counts_the_bytes_of_the_records_it_drops() -> None:
+    async def main() -> None:
+        queue = MemoryQueue(100, "deleteOldest", "m")
+        await queue.put([b"a" * 50, b"b" * 30, b"c" * 20])
+        await queue.put([b"d" * 10])  # frees the 50-byte record, the first
+        assert queue.stats() == {"queue_events": 3, "queue_bytes": 60, "dropped": 1}
+        small = MemoryQueue(10, "deleteOldest", "s")
+        await small.put([b"x"])  # one byte queued is enough to make room for
+        await small.put([b"y" * 10])
+        assert small.stats() == {"queue_events": 1, "queue_bytes": 10, "dropped": 1}
+        batch = await small.get(KB, 0)
+        assert batch is not None and batch.lines == [b"y" * 10]
+        await queue.aclose()
+        await small.aclose()
+
+    asyncio.run(main())
