@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import zlib
 from pathlib import Path
 
@@ -60,6 +61,16 @@ def test_the_cursor_file_round_trips_and_is_overwritten_in_place(tmp_path: Path)
     cursor.write(8)  # reopens
     assert Cursor(tmp_path, "q").read() == 8
     cursor.close()
+
+
+def test_closing_the_cursor_releases_its_descriptor(tmp_path: Path) -> None:
+    """A sink's cursor is opened once per run of the collector; a leak per close adds up."""
+    before = len(os.listdir("/proc/self/fd"))
+    cursor = Cursor(tmp_path, "q")
+    cursor.write(1)
+    assert len(os.listdir("/proc/self/fd")) == before + 1
+    cursor.close()
+    assert len(os.listdir("/proc/self/fd")) == before
 
 
 def test_an_unreadable_cursor_reads_as_zero_with_a_warning(
