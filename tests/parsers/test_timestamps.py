@@ -270,6 +270,12 @@ def test_refusals_say_why(value: object, message: str) -> None:
         ("17672256001191234e2", 1767225600119123400),
         ("1767225600119123456", 1767225600119123456),
         (".5e1", 5_000000000),
+        ("1767225600119123", 1767225600119123_000),  # a µs string
+        ("1767225600119.5", 1767225600119_500000),  # a ms string with a fraction
+        ("1.7672256001195e12", 1767225600119_500000),
+        ("1e11", 10**17),  # the exponent decides the unit: 10**11 is ms
+        (".5e-1", 50_000000),  # no whole part: seconds
+        (9223372036.0, 9223372036_000000000),  # the last second before 2262, as a float
     ],
 )
 def test_epoch_numbers_are_read_by_magnitude(value: object, ns: int) -> None:
@@ -294,6 +300,7 @@ def test_epoch_numbers_are_read_by_magnitude(value: object, ns: int) -> None:
         ("abc", "time 'abc' is not a number of epoch seconds"),
         ("", "time '' is not a number of epoch seconds"),
         ("e5", "time 'e5' is not a number of epoch seconds"),
+        ("x" * 50, f"time {'x' * 40!r} is not a number of epoch seconds"),  # cut at 40
         ([1], "time must be a number or a numeric string"),
         (None, "time must be a number or a numeric string"),
     ],
