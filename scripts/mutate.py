@@ -95,6 +95,7 @@ TARGETS: dict[str, list[str]] = {
         "tests/collector/queue/test_disk_queue.py",
     ],
     "collector/queue/recovery.py": [
+        "tests/collector/queue/test_recovery.py",
         "tests/collector/queue/test_disk_queue.py",
         "tests/collector/queue/test_disk_full.py",
     ],
