@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 
 import pytest
@@ -88,3 +89,20 @@ def test_an_open_segment_already_delivered_is_sealed_then_deleted(tmp_path: Path
     [segment] = recover(tmp_path, 2, "q")
     assert (segment.first, segment.last) == (3, 3)
     assert [p.name for p in tmp_path.iterdir()] == [sealed_name(3, 3)]
+
+
+def test_a_torn_tail_after_damage_inside_is_still_cut(tmp_path: Path) -> None:
+    kept = encode_many(1, [b"a"]) + b"\x00garbage" + encode_many(2, [b"b"])
+    (tmp_path / open_name(1)).write_bytes(kept + encode_many(3, [b"torn"])[:-1])
+    [segment] = recover(tmp_path, 0, "q")
+    assert (segment.last, segment.size) == (2, len(kept))
+    assert segment.path.read_bytes() == kept
+
+
+def test_startup_leaves_no_file_open(tmp_path: Path) -> None:
+    (tmp_path / open_name(1)).write_bytes(encode_many(1, [b"a"]))
+    (tmp_path / open_name(5)).write_bytes(b"garbage only")
+    sealed(tmp_path, 2, 3)
+    before = len(os.listdir("/proc/self/fd"))
+    assert len(recover(tmp_path, 0, "q")) == 2
+    assert len(os.listdir("/proc/self/fd")) == before

@@ -123,7 +123,7 @@ def test_a_false_magic_in_the_garbage_is_passed_over(tmp_path: Path) -> None:
     assert read_all(path) == ([(5, b"ok")], [Skip(0, good), Skip(good + HEADER_SIZE + 2, size)])
 
 
-@pytest.mark.parametrize("gap", [SCAN_CHUNK - 3, SCAN_CHUNK - 1, SCAN_CHUNK, SCAN_CHUNK + 5])
+@pytest.mark.parametrize("gap", [0, 1, SCAN_CHUNK - 3, SCAN_CHUNK - 1, SCAN_CHUNK, SCAN_CHUNK + 5])
 def test_the_resync_finds_a_record_across_its_read_chunks(tmp_path: Path, gap: int) -> None:
     """The next record's magic starting ``gap`` bytes after the scan starts: also when the
     magic straddles two of the scan's reads."""
@@ -136,3 +136,24 @@ def test_records_outside_the_seq_range_are_skipped(tmp_path: Path) -> None:
     got, skips = read_all(path, seq_range=(2, 3))
     assert got == [(2, b"b"), (3, b"c")]
     assert skips == [Skip(0, HEADER_SIZE + 1), Skip(3 * (HEADER_SIZE + 1), 4 * (HEADER_SIZE + 1))]
+
+
+def test_a_record_with_a_damaged_magic_or_cut_by_end_is_not_read(tmp_path: Path) -> None:
+    wrong_magic = b"LHQ\x02" + encode(1, b"abc")[4:]  # the checksum does not cover the magic
+    path = write(tmp_path, wrong_magic, encode(2, b"de"))
+    assert read_all(path) == ([(2, b"de")], [Skip(0, len(wrong_magic))])
+    path = write(tmp_path, encode(1, b"a"), encode(2, b"bcd"))
+    cut = 2 * HEADER_SIZE + 1 + 2  # inside the second record's payload
+    assert read_all(path, end=cut) == ([(1, b"a")], [Skip(HEADER_SIZE + 1, cut)])
+
+
+def test_scan_of_a_segment_without_a_good_record(tmp_path: Path) -> None:
+    path = write(tmp_path, b"no record here")
+    assert scan(path, 14) == (None, 0, 0, [Skip(0, 14)])
+    assert scan(write(tmp_path, b""), 0) == (None, 0, 0, [])
+
+
+def test_the_reader_bound_on_a_record_is_256_mib() -> None:
+    """The format's limit: a header claiming more is damage (tested above with one byte
+    more); a real record that large is too costly to write in a test."""
+    assert MAX_RECORD == 256 << 20
