@@ -12,7 +12,7 @@ import pytest
 
 from lakehose.collector.queue import QueuedBatch
 from lakehose.collector.queue.disk import DiskQueue
-from lakehose.collector.queue.segment import HEADER_SIZE
+from lakehose.collector.queue.segment import HEADER_SIZE, sealed_name
 
 MiB = 1024 * 1024
 
@@ -235,3 +235,32 @@ def test_startup_memory_stays_bounded_however_much_is_queued(tmp_path: Path) -> 
         return peak
 
     assert asyncio.run(reopen()) < 4 * MiB
+
+
+def test_a_commit_below_the_settled_point_changes_nothing(tmp_path: Path) -> None:
+    async def main() -> None:
+        queue = DiskQueue(tmp_path, 16 * MiB, "pause", "t", segment_bytes=4096)
+        await queue.put(lines(0, 10))
+        assert await drain(queue, commit=False) == list(range(10))
+        queue.commit(10)
+        queue.commit(3)  # a late, lower commit: the cursor never goes back
+        assert queue.settled() == 10
+        await queue.aclose()
+
+    asyncio.run(main())
+    assert reopened(tmp_path) == ([], reopened(tmp_path)[1])  # nothing is handed out again
+
+
+def test_closing_seals_the_open_segment_and_leaves_no_file_open(tmp_path: Path) -> None:
+    before = len(os.listdir("/proc/self/fd"))
+
+    async def main() -> None:
+        queue = DiskQueue(tmp_path, 16 * MiB, "pause", "t", segment_bytes=1 << 20)
+        await queue.put(lines(0, 5))
+        batch = await asyncio.wait_for(queue.get(1, 0), 5)  # a reader is left open
+        assert numbers(batch) == [0]
+        await queue.aclose()
+
+    asyncio.run(main())
+    assert len(os.listdir("/proc/self/fd")) == before
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name != "cursor") == [sealed_name(1, 5)]
