@@ -258,9 +258,27 @@ def test_closing_seals_the_open_segment_and_leaves_no_file_open(tmp_path: Path) 
         queue = DiskQueue(tmp_path, 16 * MiB, "pause", "t", segment_bytes=1 << 20)
         await queue.put(lines(0, 5))
         batch = await asyncio.wait_for(queue.get(1, 0), 5)  # a reader is left open
-        assert numbers(batch) == [0]
+        assert numbers(batch) == [0] and batch is not None and batch.seqs == [1]
         await queue.aclose()
 
     asyncio.run(main())
     assert len(os.listdir("/proc/self/fd")) == before
     assert sorted(p.name for p in tmp_path.iterdir() if p.name != "cursor") == [sealed_name(1, 5)]
+
+
+@pytest.mark.parametrize(
+    ("limit", "segment_bytes"),
+    [
+        (1 << 40, 64 << 20),
+        (512 * MiB, 64 << 20),
+        (16 * MiB, 2 * MiB),
+        (MiB, 128 << 10),
+        (MiB // 4, 64 << 10),
+    ],
+)
+def test_the_default_segment_size_is_an_eighth_of_the_limit_within_64_kib_and_64_mib(
+    tmp_path: Path, limit: int, segment_bytes: int
+) -> None:
+    queue = DiskQueue(tmp_path, limit, "pause", "t")
+    assert queue.segment_bytes == segment_bytes
+    queue._cursor.close()
