@@ -282,3 +282,31 @@ def test_the_default_segment_size_is_an_eighth_of_the_limit_within_64_kib_and_64
     queue = DiskQueue(tmp_path, limit, "pause", "t")
     assert queue.segment_bytes == segment_bytes
     queue._cursor.close()
+
+
+def test_hurry_wakes_a_get_that_lingers(tmp_path: Path) -> None:
+    async def main() -> None:
+        queue = DiskQueue(tmp_path, 16 * MiB, "pause", "t")
+        await queue.put(lines(0, 3))
+        lingering = asyncio.create_task(queue.get(MiB, 3600))
+        await asyncio.sleep(0.05)
+        assert not lingering.done()
+        queue.hurry()
+        assert numbers(await asyncio.wait_for(lingering, 5)) == [0, 1, 2]
+        await queue.aclose()
+
+    asyncio.run(main())
+
+
+def test_pause_lets_a_put_fill_the_queue_to_exactly_its_limit(tmp_path: Path) -> None:
+    first, second = lines(0, 5), lines(5, 10)
+    limit = sum(map(len, first + second)) + HEADER_SIZE * 10
+
+    async def main() -> None:
+        queue = DiskQueue(tmp_path, limit, "pause", "t", segment_bytes=1 << 20)
+        await queue.put(first)
+        assert await asyncio.wait_for(queue.put(second), 5) == 10
+        assert queue.stats()["queue_bytes"] == limit
+        await queue.aclose()
+
+    asyncio.run(main())
