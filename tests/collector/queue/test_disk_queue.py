@@ -310,3 +310,32 @@ def test_pause_lets_a_put_fill_the_queue_to_exactly_its_limit(tmp_path: Path) ->
         await queue.aclose()
 
     asyncio.run(main())
+
+
+def test_delete_oldest_removes_the_dropped_segment_files(tmp_path: Path) -> None:
+    def on_disk() -> int:
+        return sum(p.stat().st_size for p in tmp_path.iterdir() if p.name != "cursor")
+
+    async def main() -> None:
+        queue = DiskQueue(tmp_path, 256 * 1024, "deleteOldest", "t", segment_bytes=64 * 1024)
+        for i in range(0, 1000, 50):
+            await queue.put(lines(i, i + 50, pad=900))
+            assert on_disk() == queue.stats()["queue_bytes"]
+        assert queue.stats()["dropped"] > 0
+        await queue.aclose()
+
+    asyncio.run(main())
+
+
+def test_a_get_takes_what_waits_at_once_when_it_reaches_max_bytes(tmp_path: Path) -> None:
+    records = lines(0, 4)
+    on_disk = sum(map(len, records)) + HEADER_SIZE * len(records)
+
+    async def main() -> None:
+        queue = DiskQueue(tmp_path, 16 * MiB, "pause", "t")
+        await queue.put(records)
+        batch = await asyncio.wait_for(queue.get(on_disk, 3600), 5)  # no lingering
+        assert numbers(batch) == [0, 1, 2, 3]
+        await queue.aclose()
+
+    asyncio.run(main())
