@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
+from lakehose.storage.jetstream.devcluster import DevCluster
 from lakehose.testing import RunningServer, run_server
 
 
@@ -42,3 +44,16 @@ def admin(server: RunningServer) -> Iterator[httpx.Client]:
         base_url=server.url, headers={"Authorization": f"Bearer {token}"}, timeout=30
     ) as client:
         yield client
+
+
+@pytest.fixture(scope="session")
+def nats_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevCluster]:
+    """A real 3-node NATS cluster with JetStream on loopback, shared by the session.
+
+    Tests keep apart by namespace (``tests/storage/backendkit.py`` derives one from each
+    test's directory). ``LAKEHOSE_TEST_NATS`` tells subprocesses where it is.
+    """
+    with DevCluster(tmp_path_factory.mktemp("nats"), nodes=3) as cluster:
+        os.environ["LAKEHOSE_TEST_NATS"] = cluster.urls
+        yield cluster
+        os.environ.pop("LAKEHOSE_TEST_NATS", None)

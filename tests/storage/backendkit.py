@@ -15,6 +15,8 @@ sleeps (to be killed) and ``append-exit`` closes the log and exits.
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import os
 import sys
 import time
 from collections.abc import Callable
@@ -50,7 +52,40 @@ def _sqlite_log(data_dir: Path, partitions: int) -> EventLog:
     return SqliteEventLog(data_dir, partitions, durability="fsync", poll_interval=0.02)
 
 
-LOG_BACKENDS = [LogBackend("sqlite", _sqlite_log, open_readers)]
+def nats_urls() -> str:
+    """The session's NATS cluster (the ``nats_cluster`` fixture sets it for subprocesses too)."""
+    urls = os.environ.get("LAKEHOSE_TEST_NATS")
+    if not urls:
+        raise RuntimeError("no NATS cluster: request the nats_cluster fixture")
+    return urls
+
+
+def namespace(data_dir: Path) -> str:
+    """One lake per test directory on the shared cluster."""
+    return "t" + hashlib.sha256(str(data_dir.resolve()).encode()).hexdigest()[:16]
+
+
+def _jetstream_log(data_dir: Path, partitions: int) -> EventLog:
+    from lakehose.storage.jetstream.layout import Layout
+    from lakehose.storage.jetstream.link import link_for
+    from lakehose.storage.jetstream.log import JetStreamEventLog, ensure_streams
+
+    urls, ns = nats_urls(), namespace(data_dir)
+    link = link_for(urls)
+    link.call(ensure_streams(link, Layout(ns), partitions, 3))  # exists before any reader
+    return JetStreamEventLog(urls, partitions, namespace=ns, replicas=3)
+
+
+def _jetstream_readers(data_dir: Path, partitions: int) -> list[LogReader]:
+    from lakehose.storage.jetstream.log import open_readers as jetstream_readers
+
+    return jetstream_readers(nats_urls(), namespace(data_dir), partitions)
+
+
+LOG_BACKENDS = [
+    LogBackend("sqlite", _sqlite_log, open_readers),
+    LogBackend("jetstream", _jetstream_log, _jetstream_readers),
+]
 CATALOG_BACKENDS: dict[str, Callable[[Path], Catalog]] = {
     "sqlite": lambda data_dir: SqliteCatalog.create(data_dir / "catalog.db"),
 }

@@ -25,6 +25,8 @@ T = TypeVar("T")
 @pytest.fixture(params=LOG_BACKENDS, ids=[b.name for b in LOG_BACKENDS])
 def backend(request: pytest.FixtureRequest) -> LogBackend:
     chosen: LogBackend = request.param
+    if chosen.name == "jetstream":
+        request.getfixturevalue("nats_cluster")  # a real 3-node cluster, R3 streams
     return chosen
 
 

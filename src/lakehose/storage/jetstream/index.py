@@ -1,0 +1,165 @@
+"""One partition's batch summaries, as this process knows them: a headers-only tail of its stream.
+
+Theory of operation
+-------------------
+Search plans over batch summaries and the data feed seeks batches by offset, so each
+process keeps every kept batch's summary in memory (about 200 bytes a batch, that is a
+few bytes an event), fed by an ordered push consumer with ``headers_only``: JetStream
+sends the headers of every message of the partition's stream, from the first kept one,
+then every new one as it is stored, whichever node wrote it. Blobs stay in the stream
+and are fetched by sequence (direct get, any replica) when a reader needs them.
+
+:meth:`PartitionIndex.sync` makes a read current: it asks the stream for its state and
+waits until the tail has delivered up to the last sequence (and forgets what retention
+purged). Listeners hear every advance of the end offset, which is how a data feed on any
+node wakes for an event appended on another.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import bisect
+import threading
+from collections.abc import Callable
+
+from nats.aio.msg import Msg
+from nats.js.api import DeliverPolicy
+
+from lakehose.models import BatchInfo
+from lakehose.storage.jetstream.layout import Layout, StoredBatch, decode_head
+from lakehose.storage.jetstream.link import NatsLink
+
+SYNC_WAIT = 10.0  # seconds a read waits for the tail to deliver what the stream holds
+
+
+class PartitionIndex:
+    """Summaries of one partition's kept batches; updated on the link's loop, read anywhere."""
+
+    def __init__(self, link: NatsLink, layout: Layout, partition: int) -> None:
+        self.link = link
+        self.layout = layout
+        self.partition = partition
+        self.stream = layout.stream(partition)
+        self._lock = threading.Condition()
+        self.batches: list[StoredBatch] = []
+        self.firsts: list[int] = []  # batches[i].info.first_offset, for bisect
+        self.msg_seqs: list[int] = []  # every kept message (markers too), in order
+        self.msg_firsts: list[int] = []
+        self.applied_seq = 0
+        self.end = 0
+        self.last_ingest = 0
+        self.listeners: list[Callable[[int], None]] = []
+        self._sub: object | None = None
+
+    async def start(self) -> None:
+        """Subscribe the headers-only tail (on the link's loop)."""
+        self._sub = await self.link.js.subscribe(
+            self.layout.subject(self.partition),
+            stream=self.stream,
+            ordered_consumer=True,
+            headers_only=True,
+            deliver_policy=DeliverPolicy.ALL,
+            cb=self._on_message,
+            idle_heartbeat=2.0,
+        )
+
+    async def stop(self) -> None:
+        sub = self._sub
+        self._sub = None
+        if sub is not None:
+            await sub.unsubscribe()  # type: ignore[attr-defined]
+
+    async def _on_message(self, msg: Msg) -> None:
+        seq = msg.metadata.sequence.stream
+        head = decode_head(self.partition, seq, msg.headers)
+        with self._lock:
+            if seq <= self.applied_seq:
+                return  # a redelivery after the ordered consumer reset
+            self.applied_seq = seq
+            if head is not None:
+                self.msg_seqs.append(seq)
+                self.msg_firsts.append(head.first)
+                for b in head.batches:
+                    self.batches.append(b)
+                    self.firsts.append(b.info.first_offset)
+                self.end = max(self.end, head.first + head.count)
+                self.last_ingest = max(self.last_ingest, head.ingest)
+            self._lock.notify_all()
+            end = self.end
+        for listener in list(self.listeners):
+            listener(end)
+
+    def note_appended(self, end: int) -> None:
+        """This process's own append is durable: the end is at least ``end`` already."""
+        with self._lock:
+            self.end = max(self.end, end)
+
+    # making a read current ---------------------------------------------------------------
+
+    async def stream_state(self) -> tuple[int, int]:
+        info = await self.link.js.stream_info(self.stream)
+        return int(info.state.first_seq), int(info.state.last_seq)
+
+    def sync(self) -> None:
+        """Wait until this index holds what the stream holds now (from a thread)."""
+        first_seq, last_seq = self.link.call(self.stream_state())
+        self.apply_state(first_seq, last_seq)
+
+    async def sync_async(self) -> None:
+        """:meth:`sync` for a caller on another event loop."""
+        first_seq, last_seq = await self.link.run(self.stream_state())
+        await asyncio.to_thread(self.apply_state, first_seq, last_seq)
+
+    def apply_state(self, first_seq: int, last_seq: int) -> None:
+        with self._lock:
+            self._lock.wait_for(lambda: self.applied_seq >= last_seq, SYNC_WAIT)
+            self.forget_below(first_seq)
+
+    def forget_below(self, first_seq: int) -> None:
+        """Drop what retention purged (messages below ``first_seq``)."""
+        with self._lock:
+            cut = bisect.bisect_left(self.msg_seqs, first_seq)
+            if cut:
+                del self.msg_seqs[:cut]
+                del self.msg_firsts[:cut]
+            keep = 0
+            while keep < len(self.batches) and self.batches[keep].seq < first_seq:
+                keep += 1
+            if keep:
+                del self.batches[:keep]
+                del self.firsts[:keep]
+
+    # reading (any thread) ------------------------------------------------------------------
+
+    def bounds(self) -> tuple[int, int]:
+        with self._lock:
+            start = self.msg_firsts[0] if self.msg_firsts else self.end
+            return start, self.end
+
+    def snapshot(self) -> list[StoredBatch]:
+        with self._lock:
+            return list(self.batches)
+
+    def from_offset(self, offset: int, limit: int) -> list[StoredBatch]:
+        """Up to ``limit`` batches holding offsets >= ``offset``, in order."""
+        with self._lock:
+            i = max(0, bisect.bisect_right(self.firsts, offset) - 1)
+            out: list[StoredBatch] = []
+            while i < len(self.batches) and len(out) < limit:
+                b = self.batches[i]
+                if b.info.end_offset > offset:
+                    out.append(b)
+                i += 1
+            return out
+
+    def by_first(self, firsts: list[int]) -> list[StoredBatch]:
+        with self._lock:
+            out: list[StoredBatch] = []
+            for f in firsts:
+                i = bisect.bisect_left(self.firsts, f)
+                if i < len(self.firsts) and self.firsts[i] == f:
+                    out.append(self.batches[i])
+            return out
+
+    def infos(self) -> list[BatchInfo]:
+        return [b.info for b in self.snapshot()]
