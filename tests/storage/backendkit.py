@@ -86,8 +86,17 @@ LOG_BACKENDS = [
     LogBackend("sqlite", _sqlite_log, open_readers),
     LogBackend("jetstream", _jetstream_log, _jetstream_readers),
 ]
+
+
+def _jetstream_catalog(data_dir: Path) -> Catalog:
+    from lakehose.storage.jetstream.catalog import JetStreamCatalog
+
+    return JetStreamCatalog(nats_urls(), namespace(data_dir), replicas=3)
+
+
 CATALOG_BACKENDS: dict[str, Callable[[Path], Catalog]] = {
     "sqlite": lambda data_dir: SqliteCatalog.create(data_dir / "catalog.db"),
+    "jetstream": _jetstream_catalog,
 }
 
 
