@@ -4,7 +4,7 @@ Theory of operation
 -------------------
 Search plans over batch summaries and the data feed seeks batches by offset, so each
 process keeps every kept batch's summary in memory (about 200 bytes a batch, that is a
-few bytes an event), fed by an ordered push consumer with ``headers_only``: JetStream
+few bytes an event), fed by a headers-only tail of the stream (``tail.py``): JetStream
 sends the headers of every message of the partition's stream, from the first kept one,
 then every new one as it is stored, whichever node wrote it. Blobs stay in the stream
 and are fetched by sequence (direct get, any replica) when a reader needs them.
@@ -23,11 +23,11 @@ import threading
 from collections.abc import Callable
 
 from nats.aio.msg import Msg
-from nats.js.api import DeliverPolicy
 
 from lakehose.models import BatchInfo
 from lakehose.storage.jetstream.layout import Layout, StoredBatch, decode_head
 from lakehose.storage.jetstream.link import NatsLink
+from lakehose.storage.jetstream.tail import StreamTail
 
 SYNC_WAIT = 10.0  # seconds a read waits for the tail to deliver what the stream holds
 
@@ -49,32 +49,22 @@ class PartitionIndex:
         self.end = 0
         self.last_ingest = 0
         self.listeners: list[Callable[[int], None]] = []
-        self._sub: object | None = None
-
-    async def start(self) -> None:
-        """Subscribe the headers-only tail (on the link's loop)."""
-        self._sub = await self.link.js.subscribe(
-            self.layout.subject(self.partition),
-            stream=self.stream,
-            ordered_consumer=True,
-            headers_only=True,
-            deliver_policy=DeliverPolicy.ALL,
-            cb=self._on_message,
-            idle_heartbeat=2.0,
+        self._tail = StreamTail(
+            link, self.stream, layout.subject(partition), self._on_message, headers_only=True
         )
 
-    async def stop(self) -> None:
-        sub = self._sub
-        self._sub = None
-        if sub is not None:
-            await sub.unsubscribe()  # type: ignore[attr-defined]
+    async def start(self) -> None:
+        """Start the headers-only tail (on the link's loop)."""
+        self._tail.start()
 
-    async def _on_message(self, msg: Msg) -> None:
-        seq = msg.metadata.sequence.stream
+    async def stop(self) -> None:
+        await self._tail.stop()
+
+    async def _on_message(self, seq: int, msg: Msg) -> None:
         head = decode_head(self.partition, seq, msg.headers)
         with self._lock:
             if seq <= self.applied_seq:
-                return  # a redelivery after the ordered consumer reset
+                return  # delivered already
             self.applied_seq = seq
             if head is not None:
                 self.msg_seqs.append(seq)

@@ -4,8 +4,7 @@ Theory of operation
 -------------------
 The catalog lives in one replicated bucket (``<NS>_CATALOG``), keys prefixed by concept
 (``conn.``, ``key.``, ``client.``, ``token.``, ``sess.``, ``slot.``, ``login.``, ``set.``).
-Each process watches the bucket's stream from its first message (an ordered push
-consumer): every put and delete, from any node, lands in :attr:`KvMirror.entries` within
+Each process watches the bucket's stream from its first message (``tail.py``): every put and delete, from any node, lands in :attr:`KvMirror.entries` within
 milliseconds; nothing polls. A read first :meth:`sync`\\ s (one round trip: the bucket's
 last sequence, then waits for the watch to have applied it), so a process reads what
 another wrote before it answered, as with a shared database.
@@ -22,12 +21,13 @@ import threading
 from collections.abc import Iterator
 
 from nats.aio.msg import Msg
-from nats.js.api import DeliverPolicy, KeyValueConfig
+from nats.js.api import KeyValueConfig
 from nats.js.errors import BadRequestError, KeyWrongLastSequenceError, NotFoundError
 from nats.js.kv import KeyValue
 
 from lakehose.errors import ConflictError, StorageError
 from lakehose.storage.jetstream.link import NatsLink
+from lakehose.storage.jetstream.tail import StreamTail
 
 SYNC_WAIT = 10.0
 
@@ -66,18 +66,11 @@ class KvMirror:
                 )
             except BadRequestError:
                 kv = await self.link.js.key_value(self.bucket)  # another node was first
-        self._sub = await self.link.js.subscribe(
-            f"$KV.{self.bucket}.>",
-            stream=self.stream,
-            ordered_consumer=True,
-            deliver_policy=DeliverPolicy.ALL,
-            cb=self._on_message,
-            idle_heartbeat=2.0,
-        )
+        self._tail = StreamTail(self.link, self.stream, f"$KV.{self.bucket}.>", self._on_message)
+        self._tail.start()
         return kv
 
-    async def _on_message(self, msg: Msg) -> None:
-        seq = msg.metadata.sequence.stream
+    async def _on_message(self, seq: int, msg: Msg) -> None:
         key = msg.subject[len(f"$KV.{self.bucket}.") :]
         op = (msg.headers or {}).get("KV-Operation")
         with self._cond:
