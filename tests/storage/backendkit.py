@@ -6,6 +6,7 @@ the contract suites then run against it unchanged.
 Run as a module, it is the appender the kill test starts in a real subprocess:
 
     python -m tests.storage.backendkit append|append-exit BACKEND DATA_DIR PARTITION BATCHES PREFIX
+    python -m tests.storage.backendkit append-many BACKEND DATA_DIR PARTITION BATCHES PREFIX SENDERS
 
 It appends ``BATCHES`` batches one after another and prints ``first_offset count tag``
 for each as soon as its append returned (that is, once it is durable); then ``append``
@@ -147,7 +148,34 @@ async def _append(
     await log.close()
 
 
+async def _append_many(
+    backend: str, data_dir: Path, partition: int, batches: int, prefix: str, senders: int
+) -> None:
+    """``senders`` concurrent appenders (pipelined), ``batches`` in all; prints
+    ``first_offset count tag ack_seconds`` for each once acknowledged."""
+    chosen = next(b for b in LOG_BACKENDS if b.name == backend)
+    log = chosen.open_log(data_dir, partition + 1)
+    await log.start(asyncio.get_running_loop())
+    todo = iter(range(batches))
+
+    async def sender() -> None:
+        for i in todo:
+            tag = f"{prefix}{i}"
+            started = time.monotonic()
+            result = await log.append(partition, pending(tag, 1 + i % 7), 100)
+            took = time.monotonic() - started
+            sys.stdout.write(f"{result.first_offset} {result.count} {tag} {took:.3f}\n")
+            sys.stdout.flush()
+
+    await asyncio.gather(*(sender() for _ in range(senders)))
+    await log.close()
+
+
 if __name__ == "__main__":
+    if len(sys.argv) == 8 and sys.argv[1] == "append-many":
+        _, _, name, where, part, count, prefix, senders = sys.argv
+        asyncio.run(_append_many(name, Path(where), int(part), int(count), prefix, int(senders)))
+        raise SystemExit(0)
     if len(sys.argv) != 7 or sys.argv[1] not in ("append", "append-exit"):
         raise SystemExit(__doc__)
     mode, name, where, part, count, prefix = sys.argv[1:]

@@ -7,11 +7,12 @@ Each node is a real ``nats-server`` process (from the pinned PyPI package ``nats
 so the project's own install brings it) with its own store directory, client, route and
 monitoring ports on 127.0.0.1. A test can stop, kill, pause (SIGSTOP: a partition as the
 others see it) and restart single nodes; the cluster is up when every node's ``/healthz``
-answers ok. Not for production: there, run ``nats-server`` under your service manager.
+answers ok and every node knows the JetStream meta leader. Not for production: there, run ``nats-server`` under your service manager.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -109,12 +110,20 @@ class NatsNode:
     def running(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
 
-    def healthy(self) -> bool:
+    def healthy(self, clustered: bool = False) -> bool:
+        """``/healthz`` answers ok (and, ``clustered``, the node knows a meta leader)."""
         try:
             url = f"http://127.0.0.1:{self.monitor_port}/healthz"
             with urllib.request.urlopen(url, timeout=1) as r:
-                return bool(r.status == 200)
-        except (urllib.error.URLError, OSError):
+                if r.status != 200:
+                    return False
+            if not clustered:
+                return True
+            url = f"http://127.0.0.1:{self.monitor_port}/jsz"
+            with urllib.request.urlopen(url, timeout=1) as r:
+                meta = json.load(r).get("meta_cluster") or {}
+                return bool(meta.get("leader"))
+        except (urllib.error.URLError, OSError, ValueError):
             return False
 
     def signal(self, sig: int) -> None:
@@ -167,7 +176,7 @@ class DevCluster:
     def wait_healthy(self, timeout: float = 30.0, nodes: list[NatsNode] | None = None) -> None:
         deadline = time.monotonic() + timeout
         for node in nodes or self.nodes:
-            while not node.healthy():
+            while not node.healthy(clustered=len(self.nodes) > 1):
                 if not node.running():
                     raise NatsServerError(f"nats-server {node.name} exited:\n{node.logs()[-3000:]}")
                 if time.monotonic() > deadline:

@@ -14,6 +14,10 @@ sent), each chained to the one before. Stream sequences therefore map to offsets
 headers: sequence ``s`` holds offsets ``[first(s), first(s) + count(s))`` and
 ``first(s + 1) = first(s) + count(s)`` for every stored pair, whichever node wrote them.
 
+*Contention.* Several writers on one partition refuse each other's pipelines, so a
+writer that lost a race sends one message at a time (after a short random pause) and
+doubles its window with every ack, up to ``MAX_IN_FLIGHT``, as TCP does after a loss.
+
 *Conflicts.* When another writer (a node, a process) got in first, JetStream answers
 "wrong last sequence"/"wrong last msg id" for that message and, since each later one
 expects its predecessor, for every later one of the pipeline too: none is stored. The
@@ -37,6 +41,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import random
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -65,8 +70,10 @@ from lakehose.storage.jetstream.link import NatsLink
 log = logging.getLogger(__name__)
 
 MAX_BATCH_EVENTS = 2000  # events in one record batch (as the SQLite backend)
-PUBLISH_TIMEOUT = 2.0  # seconds before a publish is sent again (same id)
+PUBLISH_TIMEOUT = 4.0  # seconds before a publish is sent again (same id)
 CONFLICT_CODES = {10070, 10071}  # wrong last msg id, wrong last sequence
+MAX_IN_FLIGHT = 256  # pipelined messages per partition and process
+CONFLICT_BACKOFF = 0.02  # seconds, at most, a writer waits after losing a race
 HEADER_ROOM = 16 * 1024  # bytes of a message kept for its headers
 
 
@@ -146,6 +153,11 @@ class PartitionWriter:
         self.generation = 0
         self._resync: asyncio.Task[None] | None = None
         self.synced = False
+        self.conflicts = 0
+        # messages in flight at once: MAX_IN_FLIGHT alone, down to 1 after a lost race
+        self.window = MAX_IN_FLIGHT
+        self.inflight = 0
+        self._room = asyncio.Condition()
 
     def next_id(self) -> str:
         self._counter += 1
@@ -154,19 +166,21 @@ class PartitionWriter:
     # the tip ----------------------------------------------------------------------------
 
     async def resync(self) -> None:
-        """Read the stream's last message: the tip every writer must build on."""
-        info = await self.link.js.stream_info(self.stream)
-        last = int(info.state.last_seq)
-        if last == 0 or int(info.state.messages) == 0:
-            self.tip_seq, self.tip_id, self.end = last, None, self.end if last else 0
-            if last and self.end == 0:
-                raise StorageError(f"stream {self.stream} lost its last message")
+        """Read the stream's last message: the tip every writer must build on.
+
+        A direct get (any replica answers, outside the JetStream API's queue, which many
+        writers resyncing at once would overflow); a replica a little behind only costs
+        another conflict and resync.
+        """
+        try:
+            last = await self.link.js.get_msg(self.stream, subject=self.subject, direct=True)
+        except nats.js.errors.NotFoundError:
+            self.tip_seq, self.tip_id, self.end = 0, None, 0  # nothing written yet
         else:
-            msg = await self.link.js.get_msg(self.stream, seq=last)
-            head = decode_head(self.partition, last, msg.headers)
+            head = decode_head(self.partition, last.seq or 0, last.headers)
             if head is None:
                 raise StorageError(f"stream {self.stream} holds a message lakehose did not write")
-            self.tip_seq, self.end = last, head.first + head.count
+            self.tip_seq, self.end = head.seq, head.first + head.count
             self.last_ingest = max(self.last_ingest, head.ingest)
             self.tip_id = None  # check the head of the next pipeline by sequence only
         self.generation += 1
@@ -203,9 +217,13 @@ class PartitionWriter:
         self.tip_id = msg.msg_id
         self.end += msg.count
 
-    def _conflict(self, msg: Message) -> None:
+    async def _conflict(self, msg: Message) -> None:
         if msg.generation == self.generation and self.synced:
             self.synced = False  # the first refusal of this pipeline: resync once
+            self.conflicts += 1
+            # another writer is on this partition: let it finish its run before we retry,
+            # or two pipelines keep refusing each other's heads
+            await asyncio.sleep(random.uniform(0.0, CONFLICT_BACKOFF))
 
     # publishing -------------------------------------------------------------------------
 
@@ -218,15 +236,21 @@ class PartitionWriter:
                 raise StorageError(f"partition {self.partition}: no quorum ack in time")
             if not assigned:
                 await self._ensure_synced()
+                async with self._room:
+                    await self._room.wait_for(lambda: self.inflight < self.window)
+                if not self.synced:
+                    continue  # a conflict while we waited: build on the new tip
                 self._assign(msg)
                 assigned = True
+            self.inflight += 1
             try:
                 ack: PubAck = await self.link.js.publish(
                     self.subject, msg.payload, timeout=PUBLISH_TIMEOUT, headers=dict(msg.headers)
                 )
             except nats.js.errors.APIError as exc:
                 if exc.err_code in CONFLICT_CODES:
-                    self._conflict(msg)
+                    self.window = 1  # contended: one at a time until we win again
+                    await self._conflict(msg)
                     assigned = False
                     continue
                 log.warning("publish to %s refused (%s); retrying", self.stream, exc)
@@ -237,6 +261,11 @@ class PartitionWriter:
                 log.warning("publish to %s: %s; retrying", self.stream, type(exc).__name__)
                 await asyncio.sleep(0.1)
                 continue
+            finally:
+                self.inflight -= 1
+                async with self._room:
+                    self._room.notify_all()
+            self.window = min(MAX_IN_FLIGHT, self.window * 2)  # uncontended: open up again
             if ack.duplicate:
                 return await self._landed(ack.seq), ack.seq
             return msg.first, ack.seq
