@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | cksum | cut -d' ' -f1)
 PIP    := $(BIN)/python -m pip --disable-pip-version-check -q
 
-.PHONY: run test check lint typecheck fmt bench chaos soak fuzz mutate lock clean chromium debs collector-crash
+.PHONY: run test check lint typecheck fmt bench chaos soak fuzz mutate lock clean chromium debs collector-crash cluster-chaos
 
 $(STAMP): pyproject.toml requirements.lock
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "lakehose needs Python 3.11 or newer")'
@@ -70,6 +70,11 @@ chaos: $(STAMP)
 
 soak: $(STAMP)
 	LAKEHOSE_SOAK_SECONDS=$${LAKEHOSE_SOAK_SECONDS:-600} $(BIN)/python -m pytest -q -s -m slow tests/soak
+
+## cluster-chaos: SIGKILL the JetStream stream leader (and followers) LAKEHOSE_JS_KILLS times
+## (default 10) under two pipelined writers; prints batches, events, 0 lost/0 duplicated, longest ack
+cluster-chaos: $(STAMP)
+	LAKEHOSE_JS_KILLS=$${LAKEHOSE_JS_KILLS:-10} $(BIN)/python -m pytest -q -s -m slow tests/storage/test_jetstream_faults.py
 
 ## collector-crash: SIGKILL the collector LAKEHOSE_COLLECTOR_KILLS times (default 20) while files
 ## grow, per queue type; prints lines, lost (must be 0) and duplicates

