@@ -75,6 +75,8 @@ class NatsNode:
         assert self.proc is not None
         return self.proc.pid
 
+    max_payload: str = "8MB"
+
     def config(self, sync_interval: str) -> str:
         routes = ", ".join(f'"nats-route://127.0.0.1:{p}"' for p in self.routes)
         store = self.directory / "jetstream"
@@ -89,7 +91,7 @@ class NatsNode:
             f"server_name: {self.name}\n"
             f"listen: 127.0.0.1:{self.port}\n"
             f"http: 127.0.0.1:{self.monitor_port}\n"
-            "max_payload: 8MB\n"
+            f"max_payload: {self.max_payload}\n"
             f'jetstream {{ store_dir: "{store}", max_memory_store: 256MB, '
             f"max_file_store: 20GB{sync} }}\n"
             f"{cluster}\n"
@@ -148,7 +150,13 @@ class NatsNode:
 class DevCluster:
     """``nodes`` nats-servers clustered on loopback (one node: no cluster block, R1 only)."""
 
-    def __init__(self, directory: Path, nodes: int = 3, sync_interval: str = "always") -> None:
+    def __init__(
+        self,
+        directory: Path,
+        nodes: int = 3,
+        sync_interval: str = "always",
+        max_payload: str = "8MB",
+    ) -> None:
         self.directory = Path(directory)
         self.sync_interval = sync_interval
         cluster_ports = [free_port() for _ in range(nodes)]
@@ -160,6 +168,7 @@ class DevCluster:
                 cluster_port=cluster_ports[i],
                 monitor_port=free_port(),
                 routes=[p for j, p in enumerate(cluster_ports) if j != i] if nodes > 1 else [],
+                max_payload=max_payload,
             )
             for i in range(nodes)
         ]

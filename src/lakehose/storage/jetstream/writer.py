@@ -90,6 +90,23 @@ class Message:
     generation: int = -1
 
 
+def _chunks(lines: list[bytes], max_raw: int) -> list[list[bytes]]:
+    """``lines`` in record batches of at most MAX_BATCH_EVENTS events and ``max_raw`` bytes
+    (an event larger than that alone)."""
+    out: list[list[bytes]] = []
+    current: list[bytes] = []
+    raw = 0
+    for line in lines:
+        if current and (len(current) >= MAX_BATCH_EVENTS or raw + len(line) + 1 > max_raw):
+            out.append(current)
+            current, raw = [], 0
+        current.append(line)
+        raw += len(line) + 1
+    if current:
+        out.append(current)
+    return out
+
+
 def build_messages(
     slices: Sequence[Slice], zstd_level: int, max_payload: int, id_prefix: str
 ) -> list[Message]:
@@ -109,11 +126,13 @@ def build_messages(
         blobs, rows, size = [], [], 0
 
     for sl in slices:
-        for start in range(0, len(sl.lines), MAX_BATCH_EVENTS):
-            lines = sl.lines[start : start + MAX_BATCH_EVENTS]
+        for lines in _chunks(sl.lines, room * 9 // 10):
             blob = compress_lines(lines, zstd_level)
             if len(blob) > room:
-                raise StorageError(f"a record batch of {len(blob)} bytes exceeds max_payload")
+                raise StorageError(
+                    f"an event of {max(map(len, lines))} bytes does not fit in NATS's "
+                    f"max_payload ({max_payload} bytes); raise max_payload"
+                )
             if size + len(blob) > room:
                 flush()
             raw = sum(len(x) + 1 for x in lines)
