@@ -125,6 +125,7 @@ def test_a_leader_kill_loses_and_duplicates_nothing(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(3600)
 def test_leader_and_follower_kills_lose_and_duplicate_nothing(tmp_path: Path) -> None:
     kills = int(os.environ.get("LAKEHOSE_JS_KILLS", "10"))
     report = run_kills(tmp_path, kills=kills, batches=5000 * kills, followers=True)

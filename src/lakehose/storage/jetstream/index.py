@@ -25,6 +25,7 @@ from collections.abc import Callable
 from nats.aio.msg import Msg
 
 from lakehose.models import BatchInfo
+from lakehose.storage.jetstream.base import read_base
 from lakehose.storage.jetstream.layout import Layout, StoredBatch, decode_head
 from lakehose.storage.jetstream.link import NatsLink
 from lakehose.storage.jetstream.tail import StreamTail
@@ -43,7 +44,7 @@ class PartitionIndex:
         self._lock = threading.Condition()
         self.batches: list[StoredBatch] = []
         self.firsts: list[int] = []  # batches[i].info.first_offset, for bisect
-        self.msg_seqs: list[int] = []  # every kept message (markers too), in order
+        self.msg_seqs: list[int] = []  # every kept message, in order
         self.msg_firsts: list[int] = []
         self.applied_seq = 0
         self.end = 0
@@ -54,17 +55,22 @@ class PartitionIndex:
         )
 
     async def start(self) -> None:
-        """Start the headers-only tail (on the link's loop)."""
+        """Start the headers-only tail from the recorded base (on the link's loop)."""
+        base_seq, base_offset = await read_base(self.link, self.layout, self.partition)
+        with self._lock:
+            self.applied_seq = base_seq - 1
+            self.end = base_offset
+        self._tail.delivered = base_seq - 1
         self._tail.start()
 
     async def stop(self) -> None:
         await self._tail.stop()
 
     async def _on_message(self, seq: int, msg: Msg) -> None:
-        head = decode_head(self.partition, seq, msg.headers)
         with self._lock:
             if seq <= self.applied_seq:
                 return  # delivered already
+            head = decode_head(self.partition, seq, msg.headers, self.end, self.last_ingest)
             self.applied_seq = seq
             if head is not None:
                 self.msg_seqs.append(seq)
@@ -79,10 +85,16 @@ class PartitionIndex:
         for listener in list(self.listeners):
             listener(end)
 
-    def note_appended(self, end: int) -> None:
-        """This process's own append is durable: the end is at least ``end`` already."""
-        with self._lock:
-            self.end = max(self.end, end)
+    async def first_of(self, seq: int) -> int:
+        """The first offset of message ``seq`` (on the link's loop: waits for the tail)."""
+        while True:
+            with self._lock:
+                if self.applied_seq >= seq:
+                    i = bisect.bisect_left(self.msg_seqs, seq)
+                    if i < len(self.msg_seqs) and self.msg_seqs[i] == seq:
+                        return self.msg_firsts[i]
+                    return self.end  # purged already: it does not matter where
+            await asyncio.sleep(0.001)
 
     # making a read current ---------------------------------------------------------------
 

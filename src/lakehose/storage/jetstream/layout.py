@@ -7,17 +7,18 @@ A lake is a *namespace* (``lakehose`` by default; tests use one per test) on a c
 * the catalog is in key-value buckets ``<NS>_<name>`` (``catalog/``).
 
 One message is one appended request (or, past ``max_payload``, one slice of it). Its
-payload is the request's record batches' blobs back to back; its headers say where each
-begins and what it holds:
+payload is the request's record batches' blobs back to back; its headers say what each
+holds:
 
-* ``Lh-First``: the offset of its first event (offsets are dense per partition: see
-  ``writer.py`` for how they are assigned);
-* ``Lh-Ingest``: ingest time (ns), never lower than the previous message's;
+* ``Lh-Ingest``: when the writer accepted it (ns); a reader takes the maximum of it and
+  the previous message's, so ingest times never go back within a partition;
 * ``Lh-Batches``: JSON ``[[count, min_time, max_time, connector, index, sourcetype,
   raw_bytes, stored_bytes], ...]``.
 
-A message with no batches (``[]``) is a *marker*: retention writes one before it purges
-every batch, so the stream's last message still tells the end offset.
+Its offsets are not in it: they follow from its place in the stream (``writer.py``). When
+retention purges the head of a stream, it first records the offset of the first message
+it keeps (``base.p<p>`` in the bucket ``<NS>_LOG``: ``{"seq": s, "offset": o}``), a fact
+that stays true forever, so a process that starts later counts from there.
 """
 
 from __future__ import annotations
@@ -29,12 +30,9 @@ import orjson
 
 from lakehose.models import BatchInfo
 
-H_FIRST = "Lh-First"
 H_INGEST = "Lh-Ingest"
 H_BATCHES = "Lh-Batches"
 H_MSG_ID = "Nats-Msg-Id"
-H_EXPECT_SEQ = "Nats-Expected-Last-Sequence"
-H_EXPECT_ID = "Nats-Expected-Last-Msg-Id"
 
 DUPLICATE_WINDOW = 120.0  # seconds; longer than any append's retry horizon (APPEND_DEADLINE)
 APPEND_DEADLINE = 60.0
@@ -90,12 +88,14 @@ def encode_batches(rows: list[tuple[int, int, int, str, str, str, int, int]]) ->
     return orjson.dumps(rows).decode()
 
 
-def decode_head(partition: int, seq: int, headers: dict[str, str] | None) -> MessageHead | None:
-    """A message's headers as a :class:`MessageHead`; None for a message that is not ours."""
-    if not headers or H_FIRST not in headers:
+def decode_head(
+    partition: int, seq: int, headers: dict[str, str] | None, first: int, after: int
+) -> MessageHead | None:
+    """A message's headers as a :class:`MessageHead` starting at offset ``first``, its ingest
+    time no earlier than ``after``; None for a message that is not ours."""
+    if not headers or H_BATCHES not in headers:
         return None
-    first = int(headers[H_FIRST])
-    ingest = int(headers[H_INGEST])
+    ingest = max(int(headers[H_INGEST]), after)
     batches: list[StoredBatch] = []
     offset, start = first, 0
     for count, tmin, tmax, conn, idx, st, raw, stored in orjson.loads(headers[H_BATCHES]):

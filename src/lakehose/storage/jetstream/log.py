@@ -31,6 +31,7 @@ from nats.js.kv import KeyValue
 
 from lakehose.models import AppendResult
 from lakehose.storage.base import EventLog, LogReader, PendingAppend
+from lakehose.storage.jetstream.base import log_bucket, write_base
 from lakehose.storage.jetstream.index import PartitionIndex
 from lakehose.storage.jetstream.layout import DUPLICATE_WINDOW, Layout
 from lakehose.storage.jetstream.link import NatsLink, link_for
@@ -42,7 +43,9 @@ ACK_TTL = 7 * 86400.0  # seconds an unreported ack id is kept
 
 
 async def ensure_streams(link: NatsLink, layout: Layout, partitions: int, replicas: int) -> None:
-    """Create the partitions' streams that do not exist yet (on the link's loop)."""
+    """Create the partitions' streams (and the log bucket) that do not exist yet (on the
+    link's loop)."""
+    await log_bucket(link, layout, replicas)
     for p in range(partitions):
         config = StreamConfig(
             name=layout.stream(p),
@@ -139,16 +142,14 @@ class JetStreamEventLog(EventLog):
         messages = build_messages(
             item.slices, self.zstd_level, self.link.nc.max_payload, writer.next_id()
         )
-        results = await asyncio.gather(*(writer.publish(m) for m in messages))
-        first = results[0][0] if results else self.indexes[partition].end
-        count = sum(m.count for m in messages)
-        self.indexes[partition].note_appended(
-            max((f + m.count for (f, _), m in zip(results, messages, strict=True)), default=0)
-        )
+        seqs = await asyncio.gather(*(writer.publish(m) for m in messages))
+        index = self.indexes[partition]
+        first = await index.first_of(seqs[0]) if seqs else index.end
+        await index.first_of(max(seqs, default=0))  # the end covers every message now
         ack_id = None
         if item.ack_channel is not None:
             ack_id = await self._issue_ack(partition, item.ack_channel)
-        return AppendResult(partition, first, count, ack_id)
+        return AppendResult(partition, first, sum(m.count for m in messages), ack_id)
 
     async def append(self, partition: int, item: PendingAppend, nbytes: int) -> AppendResult:
         self._pending_bytes += nbytes
@@ -231,6 +232,7 @@ class JetStreamEventLog(EventLog):
         total = sum(b.info.stored_bytes for b in batches)
         cut_seq = 0  # purge every message with a sequence <= cut_seq
         events = 0
+        kept_from = 0  # the offset the first kept message starts at
         for b in batches:
             old = cutoff is not None and b.info.ingest_time < cutoff
             big = max_bytes is not None and total > max_bytes
@@ -239,10 +241,10 @@ class JetStreamEventLog(EventLog):
             cut_seq = b.seq
             events += b.info.count
             total -= b.info.stored_bytes
+            kept_from = b.info.end_offset
         if not cut_seq:
             return 0
-        if cut_seq >= last_seq:
-            await self.writers[p].marker()  # the last message must stay: it holds the end
+        await write_base(self.link, self.layout, p, cut_seq + 1, kept_from)  # first: a fact
         await self.link.js.purge_stream(index.stream, seq=cut_seq + 1)
         index.forget_below(cut_seq + 1)
         return events
