@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import bisect
+import heapq
 import threading
 from collections.abc import Callable
 
@@ -50,6 +51,7 @@ class PartitionIndex:
         self.end = 0
         self.last_ingest = 0
         self.listeners: list[Callable[[int], None]] = []
+        self._seq_waiters: list[tuple[int, int, asyncio.Future[None]]] = []
         self._tail = StreamTail(
             link, self.stream, layout.subject(partition), self._on_message, headers_only=True
         )
@@ -82,19 +84,32 @@ class PartitionIndex:
                 self.last_ingest = max(self.last_ingest, head.ingest)
             self._lock.notify_all()
             end = self.end
+        self._wake_seq_waiters()
         for listener in list(self.listeners):
             listener(end)
 
     async def first_of(self, seq: int) -> int:
         """The first offset of message ``seq`` (on the link's loop: waits for the tail)."""
-        while True:
-            with self._lock:
-                if self.applied_seq >= seq:
-                    i = bisect.bisect_left(self.msg_seqs, seq)
-                    if i < len(self.msg_seqs) and self.msg_seqs[i] == seq:
-                        return self.msg_firsts[i]
-                    return self.end  # purged already: it does not matter where
-            await asyncio.sleep(0.001)
+        with self._lock:
+            waiting = self.applied_seq < seq
+        if waiting:
+            fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            heapq.heappush(self._seq_waiters, (seq, id(fut), fut))
+            self._wake_seq_waiters()  # it may have arrived meanwhile
+            await fut
+        with self._lock:
+            i = bisect.bisect_left(self.msg_seqs, seq)
+            if i < len(self.msg_seqs) and self.msg_seqs[i] == seq:
+                return self.msg_firsts[i]
+            return self.end  # purged already: it does not matter where
+
+    def _wake_seq_waiters(self) -> None:
+        """Resolve the appends waiting for a message this index has now applied (link loop)."""
+        applied = self.applied_seq
+        while self._seq_waiters and self._seq_waiters[0][0] <= applied:
+            _, _, fut = heapq.heappop(self._seq_waiters)
+            if not fut.done():
+                fut.set_result(None)
 
     # making a read current ---------------------------------------------------------------
 

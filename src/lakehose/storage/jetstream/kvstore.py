@@ -18,11 +18,20 @@ at most an unreachable record, never a key that opens the wrong connector.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Coroutine, Iterator
+from typing import Any
 
 from nats.aio.msg import Msg
+from nats.errors import NoRespondersError
 from nats.js.api import KeyValueConfig
-from nats.js.errors import BadRequestError, KeyWrongLastSequenceError, NotFoundError
+from nats.js.errors import (
+    BadRequestError,
+    KeyWrongLastSequenceError,
+    NoStreamResponseError,
+    NotFoundError,
+    ServiceUnavailableError,
+)
 from nats.js.kv import KeyValue
 
 from lakehose.errors import ConflictError, StorageError
@@ -30,6 +39,7 @@ from lakehose.storage.jetstream.link import NatsLink
 from lakehose.storage.jetstream.tail import StreamTail
 
 SYNC_WAIT = 10.0
+WRITE_DEADLINE = 30.0  # seconds a catalog write is retried through an election
 
 
 class CasFailed(ConflictError):
@@ -119,15 +129,31 @@ class KvMirror:
         with self._cond:
             self._cond.wait_for(lambda: self.applied >= revision, SYNC_WAIT)
 
+    def _retry(self, make: Callable[[], Coroutine[Any, Any, int]]) -> int:
+        """Run a write, again while the bucket has no leader (an election) or times out."""
+        deadline = time.monotonic() + WRITE_DEADLINE
+        while True:
+            try:
+                return int(self.link.call(make()))
+            except (
+                NoRespondersError,
+                NoStreamResponseError,
+                TimeoutError,
+                ServiceUnavailableError,
+            ):
+                if time.monotonic() > deadline:
+                    raise StorageError("the catalog has no quorum") from None
+                time.sleep(0.1)
+
     def put(self, key: str, value: bytes) -> int:
-        revision = int(self.link.call(self.kv.put(key, value)))
+        revision = self._retry(lambda: self.kv.put(key, value))
         self._wait_applied(revision)
         return revision
 
     def create(self, key: str, value: bytes) -> int:
         """Store ``key`` only if it does not exist; CasFailed if it does."""
         try:
-            revision = int(self.link.call(self.kv.create(key, value)))
+            revision = self._retry(lambda: self.kv.create(key, value))
         except (KeyWrongLastSequenceError, BadRequestError) as exc:
             raise CasFailed(key) from exc
         self._wait_applied(revision)
@@ -136,7 +162,7 @@ class KvMirror:
     def update(self, key: str, value: bytes, revision: int) -> int:
         """Replace ``key`` only if it is still at ``revision``; CasFailed if it moved."""
         try:
-            new = int(self.link.call(self.kv.update(key, value, last=revision)))
+            new = self._retry(lambda: self.kv.update(key, value, last=revision))
         except (KeyWrongLastSequenceError, BadRequestError) as exc:
             raise CasFailed(key) from exc
         self._wait_applied(new)

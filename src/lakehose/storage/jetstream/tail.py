@@ -3,7 +3,9 @@
 Used by the partition index (headers only) and the catalog mirror. It is a loop of
 long-polling fetches on an ephemeral pull consumer (the server answers as soon as a
 message is stored, so a change arrives in milliseconds without polling): each message
-is handed over with its stream sequence, in order, once. When the consumer is lost (a
+is handed over with its stream sequence, in order, once. Idle, it waits for one message;
+once one came it drains in batches (waiting at most ``DRAIN_WAIT`` to fill one) until a
+drain finds nothing. When the consumer is lost (a
 server restarted, the connection dropped, the consumer aged out), the loop makes a new
 one from the sequence after the last it delivered, so nothing is skipped or repeated.
 We keep this loop ourselves rather than nats-py's ordered push consumer because a failed
@@ -25,6 +27,7 @@ from lakehose.storage.jetstream.link import NatsLink
 log = logging.getLogger(__name__)
 
 FETCH_BATCH = 512
+DRAIN_WAIT = 0.02  # seconds a busy tail waits to fill a batch (nats-py waits for a full one)
 FETCH_WAIT = 5.0  # seconds a fetch waits for a message before asking again
 
 
@@ -75,15 +78,23 @@ class StreamTail:
                     self.subject, stream=self.stream, config=config
                 )
                 idle = 0
+                busy = False  # idle: wait long for one message; busy: drain in batches
                 while True:
                     try:
-                        msgs = await sub.fetch(FETCH_BATCH, timeout=FETCH_WAIT)
+                        if busy:
+                            msgs = await sub.fetch(FETCH_BATCH, timeout=DRAIN_WAIT)
+                        else:
+                            msgs = await sub.fetch(1, timeout=FETCH_WAIT)
                     except (TimeoutError, nats.errors.TimeoutError):
+                        if busy:
+                            busy = False
+                            continue
                         idle += 1
                         if idle % 2 == 0:
                             await sub.consumer_info()  # raises if the consumer was lost
                         continue
                     idle = 0
+                    busy = True
                     for msg in msgs:
                         seq = msg.metadata.sequence.stream
                         if seq <= self.delivered:
