@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | cksum | cut -d' ' -f1)
 PIP    := $(BIN)/python -m pip --disable-pip-version-check -q
 
-.PHONY: run test check lint typecheck fmt bench chaos soak fuzz mutate lock clean chromium debs collector-crash cluster-chaos
+.PHONY: run install test tools check lint typecheck fmt bench chaos soak fuzz mutate lock clean chromium debs collector-crash cluster-chaos
 
 $(STAMP): pyproject.toml requirements.lock
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "lakehose needs Python 3.11 or newer")'
@@ -16,7 +16,16 @@ $(STAMP): pyproject.toml requirements.lock
 
 ## run: set up, then start the server on the embedded default (./lakehose-data, port 8088)
 run: $(STAMP)
+	@echo 'lakehose is in .venv/bin; for `lakehose ...` in any directory: export PATH="'"$$PWD"'/.venv/bin:$$PATH" (or make install)'
 	$(BIN)/lakehose serve
+
+## install: link lakehose into $(BINDIR) (default ~/.local/bin), so `lakehose ...` works from any
+## directory; or, in this shell only: export PATH="$$PWD/.venv/bin:$$PATH"
+BINDIR ?= $(HOME)/.local/bin
+install: $(STAMP)
+	@mkdir -p $(BINDIR)
+	ln -sf $(abspath $(BIN))/lakehose $(BINDIR)/lakehose
+	@case ":$$PATH:" in *":$(BINDIR):"*) ;; *) echo "note: $(BINDIR) is not on your PATH; add it: export PATH=\"$(BINDIR):\$$PATH\"";; esac
 
 ## debs: the Debian tools the collector's tests drive (logger, syslog-ng, logrotate, journalctl), when missing
 DEBS := syslog-ng-core syslog-ng-mod-http logrotate bsdutils systemd systemd-journal-remote
@@ -29,7 +38,7 @@ debs:
 	elif [ -n "$$missing" ]; then echo "make debs: please install $$missing"; exit 1; fi
 
 ## test: set up, then run lint, type checks and the whole test suite
-test: $(STAMP) check chromium debs
+test: $(STAMP) check chromium debs tools
 	$(BIN)/python -m pytest -q -m "not slow"
 
 ## chromium: Debian's headless browser, which the console's browser tests drive through
@@ -40,6 +49,18 @@ chromium:
 	@test -x /usr/bin/chromium || { echo "make: /usr/bin/chromium is missing (apt-get install chromium)"; exit 1; }
 
 check: lint typecheck
+
+## tools: Debian packages the tests use, installed when missing (as root, with apt-get):
+## systemd-analyze (the systemd unit's check), curl and ip (the README walkthrough, in a
+## network namespace), setpriv and unshare (util-linux)
+TOOLS := systemd-analyze:systemd curl:curl ip:iproute2 setpriv:util-linux unshare:util-linux
+tools:
+	@missing=""; for t in $(TOOLS); do command -v $${t%%:*} >/dev/null || missing="$$missing $${t#*:}"; done; \
+	if [ -n "$$missing" ] && command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
+		echo "installing$$missing"; \
+		apt-get install -y -q $$missing >/dev/null 2>&1 || \
+		{ apt-get update -q >/dev/null 2>&1 && apt-get install -y -q $$missing >/dev/null 2>&1; }; \
+	fi
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests $(wildcard bench) $(wildcard scripts)

@@ -32,6 +32,89 @@ def cli(
     return proc
 
 
+def run_cli(
+    *args: str,
+    env: dict[str, str] | None = None,
+    cwd: Path | None = None,
+    input: str | None = None,
+    tty: bool = False,
+    expect: str | None = None,
+    timeout: float = 60,
+) -> tuple[int, str, str]:
+    """``lakehose ARGS`` as a subprocess with exactly ``env`` (plus PATH and HOME), from ``cwd``:
+    ``(exit status, stdout, stderr)``. With ``tty`` it runs on a pseudo-terminal (stdin,
+    stdout and stderr all on it, as in an interactive shell); its output comes back as
+    stdout (with ``\r\n`` turned into ``\n``) and stderr is empty; ``input`` is typed once
+    ``expect`` (a prompt) has appeared, or at once (a password prompt flushes what was
+    typed before it).
+    """
+    import pty
+    import select
+
+    full_env = {"PATH": os.environ.get("PATH", ""), "HOME": os.environ.get("HOME", "/root")}
+    full_env.update({"COLUMNS": "100", "LINES": "40", "TERM": "xterm"} if tty else {})
+    full_env.update(env or {})
+    argv = [sys.executable, "-m", "lakehose", *args]
+    if not tty:
+        proc = subprocess.run(
+            argv,
+            capture_output=True,
+            text=True,
+            env=full_env,
+            cwd=cwd,
+            input=input,
+            timeout=timeout,
+        )
+        return proc.returncode, proc.stdout, proc.stderr
+    master, slave = pty.openpty()
+    child = subprocess.Popen(
+        argv,
+        stdin=slave,
+        stdout=slave,
+        stderr=slave,
+        env=full_env,
+        cwd=cwd,
+        close_fds=True,
+        start_new_session=True,
+    )
+    os.close(slave)
+    if input is not None and expect is None:
+        os.write(master, input.encode())
+        input = None
+    chunks: list[bytes] = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([master], [], [], 0.1)
+        if ready:
+            try:
+                data = os.read(master, 65536)
+            except OSError:  # the child closed the terminal
+                break
+            if not data:
+                break
+            chunks.append(data)
+            if input is not None and expect is not None and expect.encode() in b"".join(chunks):
+                time.sleep(0.2)  # the prompt is written before the terminal is set up to read
+                os.write(master, input.encode())
+                input = None
+        elif child.poll() is not None:
+            break
+    os.close(master)
+    code = child.wait(timeout=10)
+    text = b"".join(chunks).decode("utf-8", "replace").replace("\r\n", "\n")
+    return code, text, ""
+
+
+def new_lake(data_dir: Path) -> Path:
+    """An empty lake in ``data_dir``, as ``lakehose serve`` makes at its first start (only
+    ``serve`` creates one; CLI tests without a server start from this)."""
+    from lakehose.config import load_settings
+    from lakehose.storage.lake import open_data_dir
+
+    open_data_dir(load_settings({"data_dir": str(data_dir)}, environ={})).close()
+    return data_dir
+
+
 def cli_json(*args: str, data_dir: Path | None = None) -> Any:
     return orjson.loads(cli(*args, "--json", data_dir=data_dir).stdout)
 

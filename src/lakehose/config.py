@@ -56,6 +56,7 @@ class Settings:
     public_url: str | None = None
     # HEC ingest
     max_body_bytes: int = 10 * MiB
+    max_event_size: int = MiB
     max_queue_bytes: int = 64 * MiB
     body_timeout: float = 60.0
     enable_zstd: bool = True
@@ -112,6 +113,8 @@ class Settings:
             raise ConfigError("tls_cert and tls_key go together")
         if self.max_body_bytes < 1024:
             raise ConfigError("max_body_bytes must be at least 1024")
+        if self.max_event_size < 1:
+            raise ConfigError("max_event_size must be at least 1 byte")
         if self.max_header_bytes < 1024:
             raise ConfigError("max_header_bytes must be at least 1024")
         if self.max_connections < 1:
@@ -180,6 +183,10 @@ HELP: dict[str, str] = {
     "tls_key": "PEM private key for tls_cert",
     "public_url": "base URL clients reach this server at (stream and HEC URLs are built from it)",
     "max_body_bytes": "largest request body accepted, before and after decompression",
+    "max_event_size": (
+        "largest event (its JSON text, or a raw event's text); a larger one gets code 6 with"
+        " its invalid-event-number"
+    ),
     "max_queue_bytes": "bytes waiting for commit per worker before ingest answers 503 code 9",
     "body_timeout": "seconds a client may pause while sending a body before it is cut off",
     "enable_zstd": "accept Content-Encoding: zstd",
@@ -271,6 +278,7 @@ _DURATION_FIELDS = {
 _SIZE_FIELDS = {
     "max_header_bytes",
     "max_body_bytes",
+    "max_event_size",
     "max_queue_bytes",
     "commit_max_bytes",
     "retention_bytes",

@@ -40,8 +40,14 @@ def redact(text: str) -> str:
     return text
 
 
+# uvicorn logs its ordinary lines (started, shutting down) as "uvicorn.error"; they are
+# lakehose's server talking, and "error" in the name of an info line misleads.
+RENAMED_LOGGERS = {"uvicorn.error": "lakehose.server", "uvicorn": "lakehose.server"}
+
+
 class RedactingFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
+        record.name = RENAMED_LOGGERS.get(record.name, record.name)
         message = record.getMessage()
         clean = redact(message)
         if clean != message:
@@ -110,27 +116,26 @@ class AccessLog:
         self.json_lines = json_lines
         self._stream = stream
         self.capacity = capacity
-        self._pending: list[tuple[float, str]] = []
+        self._pending: list[tuple[float, str, dict[str, Any] | None]] = []
 
-    def add(self, message: str) -> None:
-        self._pending.append((time.time(), message))
+    def add(self, message: str, fields: dict[str, Any] | None = None) -> None:
+        """A line: ``message`` for text logs; in JSON, ``fields`` as keys of their own too."""
+        self._pending.append((time.time(), message, fields))
         if len(self._pending) >= self.capacity:
             self.flush()
 
-    def _line(self, when: float, message: str) -> bytes:
+    def _line(self, when: float, message: str, fields: dict[str, Any] | None = None) -> bytes:
         if self.json_lines:
             stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(when))
-            return (
-                orjson.dumps(
-                    {
-                        "time": f"{stamp}.{int(when % 1 * 1000):03d}Z",
-                        "level": "info",
-                        "logger": ACCESS_LOGGER,
-                        "message": message,
-                    }
-                )
-                + b"\n"
-            )
+            entry = {
+                "time": f"{stamp}.{int(when % 1 * 1000):03d}Z",
+                "level": "info",
+                "logger": ACCESS_LOGGER,
+                "message": message,
+            }
+            if fields:
+                entry.update(fields)
+            return orjson.dumps(entry) + b"\n"
         stamp = time.strftime("%H:%M:%S", time.localtime(when))
         return f"{stamp} INFO    {ACCESS_LOGGER}: {escape_controls(message)}\n".encode()
 
@@ -141,8 +146,8 @@ class AccessLog:
         stream = self._stream or sys.stderr.buffer
         chunk = bytearray()
         try:
-            for when, message in pending:
-                line = self._line(when, message)
+            for when, message, fields in pending:
+                line = self._line(when, message, fields)
                 if chunk and len(chunk) + len(line) > self.WRITE_LIMIT:
                     stream.write(bytes(chunk))
                     chunk.clear()

@@ -7,11 +7,11 @@ from pathlib import Path
 import httpx
 
 from lakehose.testing import run_server
-from tests.helpers import cli, cli_json
+from tests.helpers import cli, cli_json, new_lake
 
 
 def test_create_prints_the_key_once_and_stores_only_a_hash(tmp_path: Path) -> None:
-    data = tmp_path / "data"
+    data = new_lake(tmp_path / "data")
     created = cli_json(
         "connector",
         "create",
@@ -65,7 +65,7 @@ def test_show_reports_status_and_counts(tmp_path: Path) -> None:
         )
         shown = cli_json("connector", "show", "counted", data_dir=data)
         assert (shown["status"], shown["event_count"]) == ("active", 2)
-        assert shown["byte_count"] > 0 and shown["last_event_time"] > 0
+        assert shown["byte_count"] > 0 and shown["last_event_time"].endswith("Z")
         assert shown["hec_url"] == server.hec_url
         cli("connector", "disable", "counted", data_dir=data)
         assert cli_json("connector", "show", "counted", data_dir=data)["status"] == "disabled"
@@ -74,7 +74,7 @@ def test_show_reports_status_and_counts(tmp_path: Path) -> None:
 
 
 def test_list_prints_a_table_for_people_and_json_for_scripts(tmp_path: Path) -> None:
-    data = tmp_path / "data"
+    data = new_lake(tmp_path / "data")
     cli("connector", "create", "alpha", data_dir=data)
     cli("connector", "create", "beta", data_dir=data)
     table = cli("connector", "list", data_dir=data).stdout
@@ -84,7 +84,7 @@ def test_list_prints_a_table_for_people_and_json_for_scripts(tmp_path: Path) -> 
 
 
 def test_rotate_replaces_the_key_and_delete_removes_the_connector(tmp_path: Path) -> None:
-    data = tmp_path / "data"
+    data = new_lake(tmp_path / "data")
     first = cli_json("connector", "create", "gone", data_dir=data)["api_key"]
     second = cli_json("connector", "rotate", "gone", data_dir=data)["api_key"]
     assert first != second
@@ -94,7 +94,7 @@ def test_rotate_replaces_the_key_and_delete_removes_the_connector(tmp_path: Path
 
 
 def test_delete_asks_for_confirmation_without_yes(tmp_path: Path) -> None:
-    data = tmp_path / "data"
+    data = new_lake(tmp_path / "data")
     cli("connector", "create", "keep", data_dir=data)
     proc = cli("connector", "delete", "keep", data_dir=data, check=False, input="n\n")
     assert proc.returncode == 1
@@ -104,7 +104,7 @@ def test_delete_asks_for_confirmation_without_yes(tmp_path: Path) -> None:
 
 
 def test_errors_are_one_clear_line_and_a_nonzero_exit(tmp_path: Path) -> None:
-    data = tmp_path / "data"
+    data = new_lake(tmp_path / "data")
     cli("connector", "create", "dup", data_dir=data)
     for args, message in [
         (["connector", "create", "dup"], "already exists"),

@@ -93,7 +93,9 @@ def test_rejected_and_unreadable_events_are_listed_and_exit_1(
     path.write_text(f'{{"run":"{run}","n":0}}\n{{"event":""}}\nnot json\n{{"run":"{run}","n":3}}\n')
     proc = _send(server, str(path), check=False)
     assert proc.returncode == 1
-    assert "sent 3 events" in proc.stdout and "2 accepted, 2 rejected" in proc.stdout
+    # sent = accepted + rejected; the unreadable record was never sent
+    assert "sent 3 events" in proc.stdout and "2 accepted, 1 rejected" in proc.stdout
+    assert "1 unreadable record, not sent" in proc.stdout
     assert "event #2: 400 code 13: Event field cannot be blank" in proc.stdout
     assert "line 3: not valid JSON" in proc.stdout
     assert sorted(e["event"]["n"] for e in _mine(server, run)) == [0, 3]
@@ -102,11 +104,12 @@ def test_rejected_and_unreadable_events_are_listed_and_exit_1(
     assert (summary["sent"], summary["accepted"], summary["rejected"], summary["unreadable"]) == (
         3,
         2,
-        2,
+        1,
         1,
     )
     assert summary["rejections"] == [
         {
+            "event_number": 2,  # as the summary for people says "event #2"
             "index": 1,
             "count": 1,
             "status": 400,

@@ -5,10 +5,19 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-from tests.helpers import cli, cli_json
+import pytest
+
+from tests.helpers import cli, cli_json, new_lake
 
 
-def test_user_create_list_passwd_disable_enable_delete(data_dir: Path) -> None:
+@pytest.fixture
+def lake_dir(data_dir: Path) -> Path:
+    """A lake as ``serve`` makes it (only ``serve`` creates one)."""
+    return new_lake(data_dir)
+
+
+def test_user_create_list_passwd_disable_enable_delete(lake_dir: Path) -> None:
+    data_dir = lake_dir
     created = cli(
         "user", "create", "alice", "--role", "admin", "--password-stdin", "--json",
         data_dir=data_dir, input="s3cret-pass\n",
@@ -40,7 +49,8 @@ def test_user_create_list_passwd_disable_enable_delete(data_dir: Path) -> None:
     assert cli_json("user", "list", data_dir=data_dir) == []
 
 
-def test_user_create_refuses_a_short_password_and_a_taken_name(data_dir: Path) -> None:
+def test_user_create_refuses_a_short_password_and_a_taken_name(lake_dir: Path) -> None:
+    data_dir = lake_dir
     cli("user", "create", "bob", "--role", "analyst", "--password-stdin",
         data_dir=data_dir, input="long enough\n")  # fmt: skip
     short = cli(

@@ -91,7 +91,7 @@ def test_a_revoked_client_stops_working(lake: RunningServer) -> None:
     client_id, secret = client_for(lake, "sdk-revoked")
     with Search(client_id=client_id, client_secret=secret, base_url=lake.url) as s:
         assert s.query("count()").rows == [{"_count": 25}]
-        cli("client", "revoke", "sdk-revoked", data_dir=lake.data_dir)
+        cli("client", "revoke", "sdk-revoked", "--yes", data_dir=lake.data_dir)
         with pytest.raises(AuthError):
             s.query("count()")  # 401, then the token request is refused too
 

@@ -61,6 +61,8 @@ def test_sink_keys_map_to_sink_config() -> None:
                     "maxBatchSize": 4096,
                     "maxEventSize": 2048,
                     "useAck": True,
+                    "ackTimeoutInMillisecond": 5000,
+                    "deadLetter": {"maxFileSizeInMB": 0.5, "maxFiles": 2},
                     "queue": {
                         "type": "disk",
                         "maxLimitInMB": 64,
@@ -80,6 +82,8 @@ def test_sink_keys_map_to_sink_config() -> None:
         "zstd",
     )
     assert (sink.max_batch_size, sink.max_event_size, sink.use_ack) == (4096, 2048, True)
+    assert sink.ack_timeout_ms == 5000
+    assert (sink.dead_letter.max_file_size_mb, sink.dead_letter.max_files) == (0.5, 2)
     q = sink.queue
     assert (q.type, q.max_limit_mb, q.full_action, q.flush_timeout_ms) == (
         "disk",
@@ -110,6 +114,8 @@ def test_every_problem_is_named_by_its_yaml_path() -> None:
                     "url": "ftp://x",
                     "queue": {"type": "tape", "fullAction": "panic", "extra": 1},
                     "tls": {"insecure": "maybe"},
+                    "deadLetter": {"maxFiles": 0, "keep": 3},
+                    "ackTimeoutInMillisecond": 5,
                 }
             },
         }
@@ -130,6 +136,9 @@ def test_every_problem_is_named_by_its_yaml_path() -> None:
         "sinks.lake.queue.type: must be one of memory, disk",
         "sinks.lake.queue.fullAction: must be one of pause, deleteOldest",
         "sinks.lake.tls.insecure: must be true or false",
+        "sinks.lake.deadLetter.keep: unknown key",
+        "sinks.lake.deadLetter.maxFiles: must be between 1 and 1000",
+        "sinks.lake.ackTimeoutInMillisecond: must be between 100",
     ]
     for prefix in expected_paths:
         assert any(p.startswith(prefix) for p in found), (prefix, found)

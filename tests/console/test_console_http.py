@@ -33,8 +33,12 @@ def console_routes(tmp_path: object) -> list[tuple[str, str]]:
 
 
 def test_root_redirects_to_the_console(console_server: RunningServer) -> None:
-    reply = httpx.get(console_server.url + "/")
+    browser = {"Accept": "text/html,application/xhtml+xml,*/*;q=0.8"}
+    reply = httpx.get(console_server.url + "/", headers=browser)
     assert reply.status_code == 303 and reply.headers["location"] == "/console"
+    # a program (no HTML asked for) gets the JSON document of links instead
+    links = httpx.get(console_server.url + "/").json()
+    assert links["console"] == console_server.url + "/console"
     reply = httpx.get(console_server.url + "/console")
     assert reply.status_code == 303 and reply.headers["location"] == "/console/search"
 

@@ -101,6 +101,8 @@ POLICY: dict[tuple[str, str], Expectation] = {
     ("PATCH", "/api/v1/connectors/{name}"): needs(scopes.CONNECTORS_WRITE),
     ("DELETE", "/api/v1/connectors/{name}"): needs(scopes.CONNECTORS_WRITE),
     ("POST", "/api/v1/connectors/{name}/rotate"): needs(scopes.CONNECTORS_WRITE),
+    ("GET", "/api/v1/connectors/{name}/errors"): needs(scopes.CONNECTORS_READ),
+    ("HEAD", "/api/v1/connectors/{name}/errors"): needs(scopes.CONNECTORS_READ),
     ("GET", "/api/v1/clients"): needs(scopes.CLIENTS_WRITE),
     ("HEAD", "/api/v1/clients"): needs(scopes.CLIENTS_WRITE),
     ("POST", "/api/v1/clients"): needs(scopes.CLIENTS_WRITE),

@@ -61,11 +61,13 @@ def test_unknown_path_under_the_collector_gets_splunks_404(server: RunningServer
         ("POST", "/services/collector/health"),
     ],
 )
-def test_wrong_method_gets_405_with_the_404_body(
+def test_wrong_method_gets_405_with_allow_and_a_hec_body(
     server: RunningServer, method: str, path: str
 ) -> None:
     reply = httpx.request(method, server.url + path)
-    assert (reply.status_code, reply.json()) == (405, NOT_FOUND)
+    body = {"text": "Method not allowed; see the Allow header", "code": 405}
+    assert (reply.status_code, reply.json()) == (405, body)
+    assert reply.headers["allow"] == ("GET,HEAD,OPTIONS" if "health" in path else "POST,OPTIONS")
 
 
 def test_a_prefix_before_services_collector_is_ignored(hec: httpx.Client) -> None:

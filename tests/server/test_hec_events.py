@@ -204,7 +204,7 @@ GOOD = '{"event":"ok1"}{"event":"ok2"}'
         ('{"event":"x"', 6, "Invalid data format"),
         ("not json", 6, "Invalid data format"),
         ("42", 6, "Invalid data format"),
-        ('{"event":"\xff"}', 6, "Invalid data format"),
+        ('{"event":\xff}', 6, "Invalid data format"),
     ],
 )
 def test_a_bad_third_event_stores_the_first_two_and_names_event_2(

@@ -158,7 +158,7 @@ def test_revoking_the_client_ends_its_open_feed(server: RunningServer) -> None:
     resource = first_stream(server, token, "cut")
     with open_feed(resource, "&whence=2") as feed:
         assert feed.status == 200
-        cli("client", "revoke", "revoked-reader", data_dir=server.data_dir)
+        cli("client", "revoke", "revoked-reader", "--yes", data_dir=server.data_dir)
         feed.wait_for_end(timeout=30)
         assert feed.ended_cleanly
     with open_feed(resource) as again:

@@ -17,6 +17,7 @@ from lakehose.cli.commands import (
     search,
     send,
     serve,
+    status,
     stream,
     user,
 )
@@ -38,9 +39,20 @@ class Group(click.Group):
 
 
 @click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(lakehose.__version__, prog_name="lakehose")
+@click.version_option(lakehose.__version__, "-V", "--version", prog_name="lakehose")
 def cli() -> None:
-    """lakehose: collect events over HEC, keep them in a durable event lake, re-stream them."""
+    """lakehose: collect events over HEC, keep them in a durable event lake, re-stream them.
+
+    \b
+    Shell completion (bash; zsh and fish alike, see docs/cli.md):
+      eval "$(_LAKEHOSE_COMPLETE=bash_source lakehose)"
+    """
+
+
+@cli.command()
+def version() -> None:
+    """Print lakehose's version."""
+    click.echo(f"lakehose, version {lakehose.__version__}")
 
 
 cli.add_command(serve.serve)
@@ -49,6 +61,7 @@ cli.add_command(client.client)
 cli.add_command(send.send)
 cli.add_command(stream.stream)
 cli.add_command(search.search)
+cli.add_command(status.status)
 cli.add_command(user.user)
 cli.add_command(sandbox.sandbox)
 cli.add_command(collect.collect)

@@ -22,16 +22,16 @@ def fmt_time_ns(ns: int | None) -> str:
 
 
 def table(rows: Sequence[dict[str, Any]], columns: Sequence[tuple[str, str]]) -> None:
-    """Print ``rows`` as a table with ``(key, header)`` columns."""
-    from rich.console import Console
-    from rich.table import Table
+    """Print ``rows`` under ``(key, header)`` columns: padded on a terminal, tab-separated
+    when piped, never truncated (see ``cli/rows.py``)."""
+    from lakehose.cli.rows import cell, print_table
 
-    t = Table(box=None, pad_edge=False, header_style="bold")
-    for _, header in columns:
-        t.add_column(header)
-    for row in rows:
-        t.add_row(*("-" if row.get(k) in (None, "") else str(row.get(k)) for k, _ in columns))
-    Console(file=sys.stdout, soft_wrap=True).print(t)
+    print_table(
+        [h for _, h in columns],
+        [[cell(row.get(k)) for k, _ in columns] for row in rows],
+        sys.stdout,
+        sys.stdout.isatty(),
+    )
 
 
 def details(row: dict[str, Any], keys: Sequence[tuple[str, str]]) -> None:

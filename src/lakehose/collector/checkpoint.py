@@ -5,7 +5,9 @@ journald cursor) in ``<dataDirectory>/checkpoints/<source>.json``. Sources call 
 only when a receipt (and every earlier one) has resolved, so anything on disk here is safe in
 the sink. Writes are batched: :meth:`flush` runs at most every ``interval`` seconds and on
 close; each write goes to a temporary file, is fsynced, renamed over the old one and the
-folder fsynced, so a crash leaves either the old or the new document, never a torn one. A
+folder fsynced, so a crash leaves either the old or the new document, never a torn one.
+While running, the write happens on a worker thread (two fsyncs must not stall the event
+loop), one at a time: a request during a write is folded into one write after it. A
 crash between "delivered" and "written" means re-reading that window: duplicates, bounded
 by one interval of traffic, never a loss.
 """
@@ -33,6 +35,8 @@ class CheckpointStore:
         self.entries: dict[str, Any] = {}
         self._dirty = False
         self._task: asyncio.Task[None] | None = None
+        self._writing: asyncio.Task[None] | None = None
+        self._again = False
         self.writes = 0
         try:
             data = orjson.loads(self.path.read_bytes())
@@ -48,11 +52,27 @@ class CheckpointStore:
         return self.entries.get(key)
 
     def flush_soon(self) -> None:
-        """Write now rather than at the next interval; a failure is logged and retried later."""
-        try:
-            self.flush()
-        except OSError as exc:
-            log.error("cannot write checkpoint %s: %s", self.path, exc)
+        """Write now rather than at the next interval, off the event loop; a failure is
+        logged and retried at the next interval."""
+        if self._writing is not None and not self._writing.done():
+            self._again = True
+            return
+        self._writing = asyncio.get_running_loop().create_task(self._write_behind())
+
+    async def _write_behind(self) -> None:
+        self._again = True
+        while self._again:
+            self._again = False
+            if not self._dirty:
+                return
+            data = orjson.dumps(self.entries)
+            self._dirty = False
+            try:
+                await asyncio.to_thread(self._write, data)
+            except OSError as exc:
+                self._dirty = True
+                log.error("cannot write checkpoint %s: %s", self.path, exc)
+                return
 
     def set(self, key: str, value: Any) -> None:
         self.entries[key] = value
@@ -66,10 +86,15 @@ class CheckpointStore:
         """Write the document now if it changed."""
         if not self._dirty:
             return
+        self._write(orjson.dumps(self.entries))
+        self._dirty = False
+
+    def _write(self, data: bytes) -> None:
+        """Replace the document with ``data``: temporary file, fsync, rename, fsync the folder."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.path.with_suffix(".tmp")
         with tmp.open("wb") as f:
-            f.write(orjson.dumps(self.entries))
+            f.write(data)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, self.path)
@@ -78,16 +103,12 @@ class CheckpointStore:
             os.fsync(fd)
         finally:
             os.close(fd)
-        self._dirty = False
         self.writes += 1
 
     async def _run(self) -> None:
         while True:
             await asyncio.sleep(self.interval)
-            try:
-                self.flush()
-            except OSError as exc:
-                log.error("cannot write checkpoint %s: %s", self.path, exc)
+            self.flush_soon()
 
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._run())
@@ -97,4 +118,6 @@ class CheckpointStore:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+        if self._writing is not None:
+            await self._writing
         self.flush()

@@ -15,7 +15,7 @@ from typing import Any, Literal, cast
 
 import yaml
 
-from lakehose.collector.delivery import QueueConfig, SinkConfig
+from lakehose.collector.delivery import DeadLetterConfig, QueueConfig, SinkConfig
 from lakehose.errors import ConfigError
 
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
@@ -360,7 +360,7 @@ def _source(
 def _sink(w: _Walker, name: str, raw: Any, path: str, base: Path) -> SinkConfig | None:
     known = (
         "type", "url", "token", "proxy", "tls", "compression", "maxBatchSize",
-        "maxEventSize", "useAck", "queue",
+        "maxEventSize", "useAck", "ackTimeoutInMillisecond", "queue", "deadLetter",
     )  # fmt: skip
     m = w.mapping(raw, path, known)
     kind = w.choice(m, "type", path, SINK_TYPES, "hec")
@@ -376,6 +376,13 @@ def _sink(w: _Walker, name: str, raw: Any, path: str, base: Path) -> SinkConfig 
         m.get("queue"),
         f"{path}.queue",
         ("type", "maxLimitInMB", "fullAction", "flushTimeOutInMillisecond"),
+    )
+    dl = w.mapping(m.get("deadLetter"), f"{path}.deadLetter", ("maxFileSizeInMB", "maxFiles"))
+    dead_letter = DeadLetterConfig(
+        max_file_size_mb=w.number(
+            dl, "maxFileSizeInMB", f"{path}.deadLetter", 64, low=0.001, integer=False
+        ),
+        max_files=w.number(dl, "maxFiles", f"{path}.deadLetter", 5, low=1, high=1000),
     )
     qp = f"{path}.queue"
     queue = QueueConfig(
@@ -396,7 +403,9 @@ def _sink(w: _Walker, name: str, raw: Any, path: str, base: Path) -> SinkConfig 
         max_batch_size=w.number(m, "maxBatchSize", path, 1_048_576, low=1024),
         max_event_size=w.number(m, "maxEventSize", path, 1_048_576, low=16),
         use_ack=w.boolean(m, "useAck", path, False),
+        ack_timeout_ms=w.number(m, "ackTimeoutInMillisecond", path, 120_000, low=100),
         queue=queue,
+        dead_letter=dead_letter,
     )
 
 

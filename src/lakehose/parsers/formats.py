@@ -14,6 +14,10 @@ Custom parsers are defined in ``<data-dir>/parsers.toml``::
     time_field = "ts"                 # optional
     time_format = "epoch"             # epoch | epoch_ms | iso8601 | a strptime format
     sourcetypes = ["fortinet:csv"]    # optional: other sourcetypes that select it
+    line_start = '^\\d{4}-'            # optional, /raw: a new event starts only here
+    line_continue = '^\\s'             # optional, /raw: such lines join the event before
+
+``type = "text"`` extracts nothing (for a parser that only groups lines).
 """
 
 from __future__ import annotations
@@ -27,11 +31,12 @@ from typing import Any
 
 import orjson
 
+from lakehose.parsers.lines import LineGrouping
 from lakehose.parsers.timestamps import MAX_SECONDS, BadTime, guess_unit_ns, seconds_to_ns
 
 Fields = dict[str, Any]
 ParseFn = Callable[[str], Fields | None]
-PARSER_TYPES = ("json", "kv", "csv", "syslog", "regex")
+PARSER_TYPES = ("json", "kv", "csv", "syslog", "regex", "text")
 
 
 def flatten(obj: Mapping[str, Any], prefix: str = "", out: Fields | None = None) -> Fields:
@@ -231,6 +236,15 @@ def syslog_time(fields: Fields, now: datetime | None = None) -> int | None:
     return int(dt.timestamp()) * 1_000_000_000
 
 
+def _text_parser(_: Mapping[str, Any]) -> ParseFn:
+    """Extracts nothing: the event stays its text (for a parser that only groups lines)."""
+
+    def parse(text: str) -> Fields | None:
+        return None
+
+    return parse
+
+
 def _regex_parser(options: Mapping[str, Any]) -> ParseFn:
     if "pattern" not in options:
         raise ValueError("a regex parser needs a 'pattern' with named groups")
@@ -254,6 +268,7 @@ _BUILDERS: dict[str, Callable[[Mapping[str, Any]], ParseFn]] = {
     "csv": _csv_parser,
     "syslog": _syslog_parser,
     "regex": _regex_parser,
+    "text": _text_parser,
 }
 
 
@@ -267,6 +282,7 @@ class Parser:
     time_field: str | None = None
     time_format: str | None = None
     sourcetypes: tuple[str, ...] = ()
+    lines: LineGrouping | None = None
 
     def extract(self, text: str) -> tuple[Fields, int | None] | None:
         fields = self.parse(text)
@@ -290,12 +306,13 @@ def build_parser(name: str, definition: Mapping[str, Any]) -> Parser:
             f"parser {name!r}: unknown type {kind!r}; one of {', '.join(PARSER_TYPES)}"
         )
     known = {"type", "time_field", "time_format", "sourcetypes", "pattern", "columns"}
-    known |= {"delimiter", "ignore_case"}
+    known |= {"delimiter", "ignore_case", "line_start", "line_continue"}
     unknown = set(definition) - known
     if unknown:
         raise ValueError(f"parser {name!r}: unknown option(s) {', '.join(sorted(unknown))}")
     try:
         parse = _BUILDERS[kind](definition)
+        lines = LineGrouping.build(definition.get("line_start"), definition.get("line_continue"))
     except re.error as exc:
         raise ValueError(f"parser {name!r}: bad pattern: {exc}") from exc
     return Parser(
@@ -305,6 +322,7 @@ def build_parser(name: str, definition: Mapping[str, Any]) -> Parser:
         time_field=definition.get("time_field"),
         time_format=definition.get("time_format"),
         sourcetypes=tuple(definition.get("sourcetypes", ())),
+        lines=lines,
     )
 
 
@@ -356,6 +374,11 @@ class Extractor:
     def wants(self, sourcetype: str) -> bool:
         """Whether a named parser applies to this sourcetype, whatever the text."""
         return self.fallback is not None or sourcetype in self.by_sourcetype
+
+    def grouping(self, sourcetype: str) -> LineGrouping | None:
+        """How ``/raw`` lines of this sourcetype group into events (None: a line each)."""
+        parser = self.by_sourcetype.get(sourcetype) or self.fallback
+        return parser.lines if parser is not None else None
 
     def __call__(self, sourcetype: str, text: str) -> tuple[Fields, int | None] | None:
         parser = self.by_sourcetype.get(sourcetype) or self.fallback

@@ -19,7 +19,7 @@ code 6, on both paths.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 
@@ -34,7 +34,8 @@ from lakehose.parsers.json_values import (
     parse_values,
     too_deep,
 )
-from lakehose.parsers.timestamps import BadTime, seconds_to_ns, timestamp_to_ns
+from lakehose.parsers.lines import LineGrouping
+from lakehose.parsers.timestamps import BadTime, epoch_to_ns, timestamp_to_ns
 from lakehose.records import LINE_TEMPLATE
 
 # HEC reply codes (specs/hec-protocol.md §4): code -> (HTTP status, text)
@@ -90,6 +91,14 @@ class IngestContext:
     extract: Callable[[str, str], tuple[dict[str, Any], int | None] | None] | None = None
     time_ns: int | None = None  # raw: the request's ``time`` query parameter
     fields: dict[str, Any] | None = None  # raw: the request's other query parameters
+    # An event's host: its envelope's ``host`` (or ``host`` above, the request's ``?host=``),
+    # else the event object's own top-level ``host`` or a parser's ``hostname``, else the
+    # connector's ``default_host``, else the host the client addressed (``Host``, Splunk's).
+    default_host: str | None = None
+    addressed_host: str | None = None
+    max_event_size: int = 1024 * 1024  # bytes of an event's JSON text, or of a raw event
+    # raw: sourcetype -> how lines group into events (Extractor.grouping)
+    grouping: Callable[[str], LineGrouping | None] | None = None
 
 
 @dataclass(slots=True)
@@ -192,11 +201,10 @@ def _fast_envelopes(body: bytes) -> list[_Envelope] | None:
     """The envelopes of a well-formed body, validated in C; None to take the exact path.
 
     Any decode or type error returns None, and the orjson path then finds the first
-    bad envelope and its code. The body's UTF-8 is checked here once, since msgspec
-    does not look inside the raw event text.
+    bad envelope and its code. The body's UTF-8 was made valid before (msgspec does
+    not look inside the raw event text).
     """
     try:
-        body.decode("utf-8")
         if may_overflow(body):
             return None
         lines = list(filter(None, body.splitlines()))
@@ -205,7 +213,7 @@ def _fast_envelopes(body: bytes) -> list[_Envelope] | None:
             return one if isinstance(one, list) else [one]
         envelopes = _DECODE_MANY(b"[" + b",".join(lines) + b"]")
         return envelopes if len(envelopes) == len(lines) else None
-    except (UnicodeDecodeError, msgspec.DecodeError, RecursionError):
+    except (msgspec.DecodeError, RecursionError, UnicodeDecodeError):
         return None
 
 
@@ -236,15 +244,20 @@ def _coerce(env: Any, n: int) -> _Envelope:
     return _Envelope(event=raw, time=t, fields=fields, **text)
 
 
-def _add_fast(envelopes: list[_Envelope], b: _Builder) -> None:
+def _add_fast(envelopes: list[_Envelope], b: _Builder, may_host: bool = True) -> None:
     """Validate type-checked envelopes in order and add their record lines; raise Reject.
 
     The ingest hot loop: per envelope, attribute reads and one bytes format; the event
     stays the JSON text it arrived as. The uncommon shapes go through helper calls.
+    ``may_host`` is False when the body holds no ``"host"`` at all, which spares each event
+    the search for a host of its own.
     """
     ctx = b.ctx
     default_index, default_sourcetype, now = ctx.index, ctx.sourcetype, ctx.now_ns
-    default_host = b.json_text(ctx.host)
+    request_host = ctx.host
+    fallback_host = ctx.default_host or ctx.addressed_host
+    default_host = b.json_text(request_host or fallback_host)
+    max_size = ctx.max_event_size
     default_source = b.json_text(ctx.source)
     cache = b._json_cache
     json_text = b.json_text
@@ -271,7 +284,10 @@ def _add_fast(envelopes: list[_Envelope], b: _Builder) -> None:
                 raise Reject(13, n)
             if size > _DEEP_SIZE and too_deep(bytes(event)):
                 raise Reject(6, n, f"the event nests deeper than {MAX_DEPTH} levels")
+        if size > max_size:
+            raise Reject(6, n, f"the event is larger than max_event_size ({max_size} bytes)")
         t = env.time
+        obj: Any = None  # the event decoded, when something in it was needed
         if t is None:
             tns = now
             head = bytes(event)
@@ -281,14 +297,26 @@ def _add_fast(envelopes: list[_Envelope], b: _Builder) -> None:
                     tns = timestamp_to_ns(obj["timestamp"], obj.get("timeunit")) or now
         elif type(t) is float and 0.0 <= t < 9e9:
             tns = round(t * 1_000_000) * 1000
+        elif type(t) is int and 0 <= t < 9_000_000_000:
+            tns = t * 1_000_000_000
         else:
             try:
-                tns = seconds_to_ns(t)
+                tns = epoch_to_ns(t)
             except BadTime as exc:
                 raise Reject(6, n, str(exc)) from None
         host = env.host
+        inferred = False  # no host of its own yet: a parser's hostname may give one
         if host is None:
             host_json = default_host
+            if request_host is None:
+                inferred = True
+                if may_host and obj is None:
+                    head = bytes(event)
+                    if head[:1] == b"{" and b'"host"' in head:
+                        obj = loads(head)
+                if type(obj) is dict and type(own := obj.get("host")) is str and own:
+                    host_json = cache.get(own) or json_text(own)
+                    inferred = False
         else:
             host_json = cache.get(host) or json_text(host)
         source = env.source
@@ -322,6 +350,8 @@ def _add_fast(envelopes: list[_Envelope], b: _Builder) -> None:
                         fields_part = b',"fields":' + dumps(fields)
                     if parsed_time is not None and t is None:
                         tns = parsed_time
+                    if inferred and type(hostname := extra.get("hostname")) is str and hostname:
+                        host_json = json_text(hostname)
                     line = line_format % (tns, host_json, source_json, fields_part, event)
         lines.append(line)
         times.append(tns)
@@ -336,11 +366,12 @@ def decode_events(body: bytes, ctx: IngestContext) -> tuple[Normalised, Reject |
     out = Normalised()
     if not body.strip():
         return out, Reject(5, None)
+    body = valid_utf8(body)
     fast = _fast_envelopes(body)
     if fast is not None:
         b = _Builder(ctx, out)
         try:
-            _add_fast(fast, b)
+            _add_fast(fast, b, b'"host"' in body)
         except Reject as rej:
             b.flush()
             return out, rej
@@ -383,32 +414,51 @@ def decode_events(body: bytes, ctx: IngestContext) -> tuple[Normalised, Reject |
 
 
 def decode_raw(body: bytes, ctx: IngestContext) -> tuple[Normalised, Reject | None]:
-    """Normalise a ``/raw`` body: one event per line (``\\n``, ``\\r\\n`` or ``\\r``).
+    """Normalise a ``/raw`` body: one event per line (``\\n``, ``\\r\\n`` or ``\\r``), or per
+    group of lines when the sourcetype's parser groups them (``parsers/lines.py``).
 
     A line holding a JSON object is kept as that object (its text verbatim) and is
     marked ``raw`` so ``@rawstring`` is the line itself; other lines are strings.
     """
     out = Normalised()
+    body = valid_utf8(body)
     b = _Builder(ctx, out)
     b.cut((ctx.index, ctx.sourcetype))
     lines, times = b.lines, b.times
-    host_json, source_json = b.json_text(ctx.host), b.json_text(ctx.source)
+    fallback_host = ctx.host or ctx.default_host or ctx.addressed_host
+    host_json, source_json = b.json_text(fallback_host), b.json_text(ctx.source)
     query_fields = ctx.fields
     fixed_fields = b',"fields":' + orjson.dumps(query_fields) if query_fields else b""
     extract, sourcetype = ctx.extract, ctx.sourcetype
     default_time = ctx.time_ns if ctx.time_ns is not None else ctx.now_ns
     loads, dumps = orjson.loads, orjson.dumps
-    for raw_line in body.splitlines():
-        line = raw_line.strip()
-        if not line:
-            continue
+    grouping = ctx.grouping(sourcetype) if ctx.grouping is not None else None
+    events: Iterator[bytes] = (
+        grouping.group(body.splitlines())
+        if grouping is not None
+        else filter(None, (line.strip() for line in body.splitlines()))
+    )
+    infer_host = ctx.host is None
+    for line in events:
+        if len(line) > ctx.max_event_size:
+            b.flush()
+            return out, Reject(
+                6,
+                out.count,
+                f"the event is larger than max_event_size ({ctx.max_event_size} bytes)",
+            )
         tns = default_time
         fields_part = fixed_fields
+        event_host = host_json
         if line[:1] == b"{":
             try:
-                if type(loads(line)) is dict and not too_deep(line):
+                obj = loads(line)
+                if type(obj) is dict and not too_deep(line):
+                    own = obj.get("host") if infer_host else None
+                    if type(own) is str and own:
+                        event_host = b.json_text(own)
                     lines.append(
-                        _LINE % (tns, host_json, source_json, fields_part + b',"raw":1', line)
+                        _LINE % (tns, event_host, source_json, fields_part + b',"raw":1', line)
                     )
                     times.append(tns)
                     continue
@@ -422,11 +472,28 @@ def decode_raw(body: bytes, ctx: IngestContext) -> tuple[Normalised, Reject | No
                 if fields:
                     merged = {**fields, **query_fields} if query_fields else fields
                     fields_part = b',"fields":' + dumps(merged)
+                    hostname = fields.get("hostname") if infer_host else None
+                    if type(hostname) is str and hostname:
+                        event_host = b.json_text(hostname)
                 if parsed_time is not None and ctx.time_ns is None:
                     tns = parsed_time
-        lines.append(_LINE % (tns, host_json, source_json, fields_part, dumps(text)))
+        lines.append(_LINE % (tns, event_host, source_json, fields_part, dumps(text)))
         times.append(tns)
     b.flush()
     if out.count == 0:
         return out, Reject(5, None)
     return out, None
+
+
+def valid_utf8(body: bytes) -> bytes:
+    """``body`` with each invalid UTF-8 sequence replaced by U+FFFD.
+
+    Senders that read Latin-1 files put such bytes inside JSON strings; Splunk stores
+    them replaced, and refusing them would lose the event. Outside a string a bad byte
+    still makes the JSON invalid (code 6). Valid bodies (nearly all) cost one decode.
+    """
+    try:
+        body.decode("utf-8")
+    except UnicodeDecodeError:
+        return body.decode("utf-8", "replace").encode("utf-8")
+    return body

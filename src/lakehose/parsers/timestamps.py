@@ -95,15 +95,80 @@ def seconds_to_ns(value: Any) -> int:
     raise BadTime(f"time {text[:40]!r} is not a number of epoch seconds")
 
 
+# Where an epoch number of unknown unit stops being seconds, milliseconds, microseconds:
+# each threshold is 1973-03-03 in the next unit, and 10**11 seconds (year 5138) is past
+# any time the lake accepts, so no real time is ambiguous.
+MS_FROM = 10**11
+US_FROM = 10**14
+NS_FROM = 10**17
+
+
 def guess_unit_ns(value: int) -> int:
     """Multiplier to ns for an epoch number of unknown unit, by its magnitude."""
-    if value >= 10**17:
+    if value >= NS_FROM:
         return 1
-    if value >= 10**14:
+    if value >= US_FROM:
         return 1_000
-    if value >= 10**11:
+    if value >= MS_FROM:
         return 1_000_000
     return 1_000_000_000
+
+
+_UNIT_DIGITS = {1: 0, 1_000: 3, 1_000_000: 6, 1_000_000_000: 9}
+
+
+def epoch_to_ns(value: Any) -> int:
+    """HEC ``time``: epoch seconds, or ms, µs or ns told apart by magnitude -> ns; BadTime.
+
+    Senders such as npm's ``splunk-events`` write milliseconds; a value of 10**11 or more
+    is read as milliseconds, 10**14 or more as microseconds, 10**17 or more as ns.
+    """
+    kind = type(value)
+    if kind is float and 0.0 <= value < MAX_SECONDS or kind is int and 0 <= value < MS_FROM:
+        return seconds_to_ns(value)
+    if kind is str:
+        fast = _plain_ns(value)
+        if fast is not None:
+            return fast
+    if isinstance(value, bool):
+        raise BadTime("time must be a number, not a boolean")
+    if isinstance(value, int):
+        if value < 0:
+            raise BadTime("time must not be negative")
+        return _checked(value * guess_unit_ns(value))
+    if isinstance(value, float):
+        if not math.isfinite(value) or value < 0:
+            raise BadTime("time must be a finite, non-negative number")
+        unit = guess_unit_ns(int(value))
+        if unit == 1:
+            return _checked(int(value))
+        # ms and µs as floats: rounded to the microsecond, like seconds
+        return _checked(int(round(value * unit / 1000)) * 1000)
+    if not isinstance(value, str):
+        raise BadTime("time must be a number or a numeric string")
+    m = _DECIMAL.match(value)
+    if m:
+        whole, frac, exp = m.group(1), m.group(2) or "", 0
+    else:
+        m = _DECIMAL_EXP.match(value)
+        if not m or not (m.group(1) or m.group(2)):
+            raise BadTime(f"time {value[:40]!r} is not a number of epoch seconds")
+        whole, frac, exp = m.group(1), m.group(2) or "", int(m.group(3))
+    digits = (whole or "0") + frac
+    point = len(whole or "0") + exp
+    if point <= 0:
+        integer = 0
+    elif point >= len(digits):
+        integer = int(digits) * 10 ** (point - len(digits))
+    else:
+        integer = int(digits[:point])
+    return _from_parts(whole, frac, exp - 9 + _UNIT_DIGITS[guess_unit_ns(integer)])
+
+
+def _checked(ns: int) -> int:
+    if ns > MAX_SECONDS * 1_000_000_000:
+        raise BadTime("time is beyond the year 2262")
+    return ns
 
 
 def timestamp_to_ns(timestamp: Any, timeunit: Any) -> int | None:

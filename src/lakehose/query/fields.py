@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from typing import Any, Final, Literal
 
 TAGS: Final = ("#connector", "#index", "#sourcetype")
+# A string event's text is also the field ``message`` (SentinelOne SDL's name for it).
+MESSAGE: Final = "message"
 
 Kind = Literal[
     "tag",  # #connector, #index, #sourcetype: one value per record batch
@@ -64,9 +66,13 @@ def field_ref(name: str) -> FieldRef:
     if kind is not None:
         return FieldRef(name, kind)
     if name.startswith("#"):
-        if name not in TAGS:
-            raise UnknownFieldError(f"unknown tag {name!r}; tags are {', '.join(TAGS)}")
-        return FieldRef(name, "tag", name)
+        if name in TAGS:
+            return FieldRef(name, "tag", name)
+        if len(name) < 2:
+            raise UnknownFieldError(f"a tag needs a name; built-in tags are {', '.join(TAGS)}")
+        # A custom tag: a HEC ``fields`` key that begins with ``#`` (as SDL and LogScale
+        # senders write ``{"fields": {"#env": "prod"}}``), stored with the event's fields.
+        return FieldRef(name, "fields", name)
     if name.startswith("@"):
         raise UnknownFieldError(
             f"unknown field {name!r}; built-in fields are @rawstring, @timestamp"

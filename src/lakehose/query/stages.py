@@ -190,6 +190,7 @@ class Aggregation(Stage):
         self.fields = spec.fields
         self.groups: dict[Any, list[_Accumulator]] = {}
         self.dropped_groups = 0
+        self.rows_made = 0  # after finish(): how many groups came out
 
     def _key(self, values: Values) -> Any:
         """The group key (a tuple), or MISSING when a group field is absent."""
@@ -235,6 +236,7 @@ class Aggregation(Stage):
 
     def finish(self) -> None:
         rows = self._rows()
+        self.rows_made = len(rows)
         self.groups.clear()
         first = self.spec.aggregates[0]
         if self.fields:

@@ -16,7 +16,7 @@ import msgspec
 import orjson
 
 from lakehose.models import Event
-from lakehose.query.fields import MISSING, FieldRef, field_ref, lookup, top_keys
+from lakehose.query.fields import MESSAGE, MISSING, FieldRef, field_ref, lookup, top_keys
 from lakehose.query.filters import expression
 from lakehose.query.nodes import Filter
 from lakehose.query.timerange import TimeRange
@@ -38,6 +38,10 @@ class BatchContext:
         self.first_offset = first_offset
         self.ingest_time = ingest_time
         self.tags = tags
+
+
+def _is_message(ref: FieldRef) -> bool:
+    return ref.kind == "bare" and ref.key == MESSAGE
 
 
 def _rawstring(event_json: bytes) -> Any:
@@ -128,7 +132,9 @@ class LineDecoder:
         self._namespace = namespace
         self._uses_meta = any(ref.kind in _META_KINDS for ref in refs)
         self._event_keys = bool(event_keys)
-        self._rawstring = any(ref.kind == "rawstring" for ref in refs)
+        # Whether the event's text is needed (line by line): @rawstring, or ``message``,
+        # which is a string event's text when neither a field nor a key has that name.
+        self._rawstring = any(ref.kind == "rawstring" or _is_message(ref) for ref in refs)
         # Whether rows read the batch's position or tags (else no BatchContext is needed).
         self.uses_batch = any(ref.kind in _BATCH_KINDS for ref in refs)
         self._field_code = []
@@ -339,13 +345,18 @@ class LineDecoder:
         if kind == "event":
             return [f"{v} = {event}"]
         # bare: the indexed field of that name, else the event's
-        return [
+        code = [
             "if m.fields:",
             f"    {v} = m.fields.get({ref.key!r}, MISSING)",
             f"    if {v} is MISSING: {v} = {event}",
             "else:",
             f"    {v} = {event}",
         ]
+        if _is_message(ref):
+            code.append(
+                f"if {v} is MISSING and event_json[:1] == b'\"': {v} = rawstring(event_json)"
+            )
+        return code
 
     def _event_path(self, path: tuple[str | int, ...]) -> Callable[[Any], Any]:
         """Follow ``path`` from the event struct, longest dotted top-level key first."""
@@ -385,4 +396,8 @@ def full_event(line: bytes, batch: BatchContext, index: int) -> dict[str, Any]:
         fields=meta.get("fields") or {},
         rawstring=event_json.decode("utf-8", "replace") if meta.get("raw") else None,
     )
-    return {"@timestamp": t // 1_000_000, **event.to_dict()}
+    row = {"@timestamp": t // 1_000_000, **event.to_dict()}
+    for name, value in event.fields.items():
+        if name[:1] == "#" and name not in row:
+            row[name] = value  # a custom tag is listed with the built-in ones
+    return row

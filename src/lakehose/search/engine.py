@@ -247,6 +247,14 @@ class Search:
             first.finish()  # stopped or not: held rows (tail, sort, groups) come out now
             yield from self._drain(output)
             self.truncated = output.dropped > 0  # rows were refused past the limit
+            matched = self.stats.events_matched + self.stats.events_from_summaries
+            if isinstance(first, Aggregation) and first.fields and matched and not first.rows_made:
+                names = ", ".join(first.fields)
+                self.stats.warnings.append(
+                    f"groupBy({names}): no matching event has "
+                    f"{'the field' if len(first.fields) == 1 else 'every one of the fields'} "
+                    f"{names} ({matched} events matched the filters)"
+                )
             for stage in pipeline:
                 if isinstance(stage, Aggregation) and stage.dropped_groups:
                     self.stats.warnings.append(

@@ -358,6 +358,19 @@ def _api_paths() -> dict[str, Any]:
                 },
             }
         },
+        "/": {
+            "get": {
+                "summary": "Where to go from here: links to HEC, health, status, the console "
+                "and this document",
+                "tags": ["lakehose"],
+                "description": "A browser (Accept names text/html) is redirected to /console; "
+                "anything else gets the JSON document of links.",
+                "responses": {
+                    "200": _json({"type": "object"}, "name, version and links"),
+                    "303": {"description": "To /console, for a browser"},
+                },
+            }
+        },
         "/api/v1/status": {
             "get": {
                 "summary": "Version, health, workers, partitions' offsets",
@@ -445,12 +458,54 @@ def _api_paths() -> dict[str, Any]:
         },
         "/api/v1/connectors/{name}/rotate": {
             "post": {
-                "summary": "Replace the keys with a new one (in the answer, once)",
+                "summary": "A new key (in the answer, once); the old keys stop now or after grace",
+                "description": "Zero-downtime rotation: with grace the old keys keep working "
+                "until old_keys_until (ISO 8601 UTC), so senders can switch meanwhile.",
                 "tags": ["Connectors"],
                 "security": _bearer("connectors:write"),
                 "parameters": [name],
+                "requestBody": {
+                    "required": False,
+                    "content": {
+                        JSON: {
+                            "schema": {
+                                "type": "object",
+                                "properties": {
+                                    "grace": {
+                                        "oneOf": [{"type": "string"}, {"type": "number"}],
+                                        "description": "how long old keys keep working: 10m, "
+                                        "24h, or seconds (default 0: stop now)",
+                                    }
+                                },
+                            }
+                        }
+                    },
+                },
                 "responses": {
                     "200": _falcon("Rotated", "Connector"),
+                    "404": _falcon("Not found"),
+                    **_ERRORS,
+                },
+            }
+        },
+        "/api/v1/connectors/{name}/errors": {
+            "get": {
+                "summary": "The connector's recent refused requests, newest first",
+                "description": "A bounded ring (100 per connector): time (ISO 8601 UTC), "
+                "client address, HTTP status, HEC code and text, the refused event's number "
+                "and first bytes (credentials masked), path. Recorded within about a second.",
+                "tags": ["Connectors"],
+                "security": _bearer("connectors:read"),
+                "parameters": [
+                    name,
+                    {
+                        "name": "limit",
+                        "in": "query",
+                        "schema": {"type": "integer", "minimum": 1, "maximum": 100},
+                    },
+                ],
+                "responses": {
+                    "200": _falcon("Refused requests", "Refusal"),
                     "404": _falcon("Not found"),
                     **_ERRORS,
                 },
@@ -668,6 +723,19 @@ def _schemas() -> dict[str, Any]:
                 "last_event_time": {"type": ["integer", "null"], "description": "ns"},
                 "hec_url": string,
                 "api_key": {"type": "string", "description": "only when created or rotated"},
+            },
+        },
+        "Refusal": {
+            "type": "object",
+            "properties": {
+                "time": {"type": "string", "format": "date-time"},
+                "client": string,
+                "status": integer,
+                "code": integer,
+                "text": string,
+                "event_number": {"type": ["integer", "null"]},
+                "excerpt": string,
+                "path": string,
             },
         },
         "SearchRequest": {

@@ -34,6 +34,7 @@ from typing import Any
 
 from lakehose.auth.lockout import Lockout, address_group
 from lakehose.config import Settings
+from lakehose.errors import StorageError
 from lakehose.logs import AccessLog, access_log_for
 from lakehose.models import AppendResult
 from lakehose.parsers.formats import ParserRegistry
@@ -52,6 +53,7 @@ from lakehose.storage.lake import (
     open_log,
     open_server_catalog,
 )
+from lakehose.storage.refusals import RefusalBuffer
 
 log = logging.getLogger(__name__)
 
@@ -115,6 +117,7 @@ class Runtime:
         self.access_log: AccessLog | None = (
             access_log_for(settings.log_format) if settings.access_log else None
         )
+        self.refusals = RefusalBuffer()  # written to the catalog's ring every second
         self.shutting_down = False
         self.catalog_change = asyncio.Event()
         self.started_at = time.time()
@@ -241,7 +244,10 @@ class Runtime:
         event.set()
 
     def connector_for_key(self, key: str, digest: bytes) -> Connector | None:
-        found = self._keys.by_digest.get(digest)
+        keys = self._keys
+        found = keys.by_digest.get(digest)
+        if found is not None and keys.expires and digest in keys.expires:
+            return keys.connector(digest, time.time())  # rotated: valid until its grace ends
         if found is None:
             found = self.catalog.connector_for_key(key)
             if found is not None:
@@ -355,6 +361,11 @@ class Runtime:
     def flush_metrics(self) -> None:
         if self.access_log is not None:
             self.access_log.flush()  # the access lines of the last second
+        if self.refusals.pending:
+            try:
+                self.refusals.flush(self.catalog)
+            except StorageError as exc:  # the ring is best effort; the counters still count
+                log.warning("%s", exc)
         for seconds in self.log.take_commit_times():
             self.metrics.commit(seconds)
         self.metrics.flush(self.pending_bytes, self.log.queue_depth)

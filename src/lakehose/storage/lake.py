@@ -69,14 +69,35 @@ def open_data_dir(settings: Settings) -> Catalog:
     return catalog
 
 
-def open_catalog(settings: Settings) -> Catalog:
+def require_lake(settings: Settings) -> None:
+    """Raise DataDirError, saying how to point at a lake, unless the data directory holds one.
+
+    Only ``serve`` creates a lake: a command run from the wrong directory must not make
+    a new, empty one (and print a key the running server has never heard of).
+    """
+    if settings.catalog_path.is_file():
+        return
+    where = settings.data_dir.absolute()
+    raise DataDirError(
+        str(settings.data_dir),
+        f"{where} holds no lake (no catalog.db). Point the command at the server's data "
+        "directory with --data-dir DIR or LAKEHOSE_DATA_DIR=DIR (the server's is in its "
+        "start-up lines), or start one here with: lakehose serve --data-dir DIR",
+    )
+
+
+def open_catalog(settings: Settings, *, readonly: bool = False) -> Catalog:
     """The catalog alone, for commands that manage connectors and clients.
 
     It leaves partitions alone, so it works on a data directory of any partition count,
-    with or without a server running on it.
+    with or without a server running on it. ``readonly`` never writes, so listing works
+    on a read-only data directory.
     """
-    check_writable(settings.data_dir)
+    require_lake(settings)
     try:
+        if readonly:
+            return SqliteCatalog(settings.catalog_path, readonly=True)
+        check_writable(settings.data_dir)
         return SqliteCatalog.create(settings.catalog_path)
     except sqlite3.Error as exc:
         raise DataDirError(str(settings.data_dir), f"database error: {exc}") from exc
@@ -102,11 +123,16 @@ def open_log(settings: Settings, clock: Callable[[], int] = time.time_ns) -> Eve
     )
 
 
-def open_readers(data_dir: Path, partitions: int | None = None) -> list[LogReader]:
-    """Readers of every partition in ``data_dir`` (or the first ``partitions``); close them."""
+def open_readers(
+    data_dir: Path, partitions: int | None = None, *, readonly: bool = False
+) -> list[LogReader]:
+    """Readers of every partition in ``data_dir`` (or the first ``partitions``); close them.
+
+    ``readonly`` never writes, so a search works on a read-only data directory.
+    """
     from lakehose.storage.sqlite.log import open_readers as sqlite_readers
 
-    return sqlite_readers(data_dir, partitions)
+    return sqlite_readers(data_dir, partitions, readonly=readonly)
 
 
 def open_server_catalog(settings: Settings) -> Catalog:
@@ -180,7 +206,7 @@ def connector_stats(settings: Settings, catalog: Catalog) -> dict[str, Connector
     for p in range(stored_partitions(settings, catalog)):
         if not partition_path(settings.data_dir, p).exists():
             continue
-        reader = PartitionReader(settings.data_dir, p)
+        reader = PartitionReader(settings.data_dir, p, readonly=catalog.readonly)
         try:
             for name, (events, nbytes, last) in reader.connector_totals().items():
                 acc = out.setdefault(name, [0, 0, 0])
@@ -205,6 +231,10 @@ def connector_view(
         status = "idle"
     view = connector.to_dict()
     view.update(
+        # what applies when a request names none (the defaults, never unset)
+        index=connector.index,
+        source=connector.default_source or f"http:{connector.name}",
+        sourcetype=connector.default_sourcetype or "httpevent",
         status=status,
         event_count=stats.events,
         byte_count=stats.bytes,
@@ -240,11 +270,12 @@ def open_reader(data_dir: Path, partition: int) -> LogReader:
     return PartitionReader(data_dir, partition)
 
 
-def open_consumer_groups(catalog_path: Path) -> ConsumerGroups:
-    """ConsumerGroups (``storage/consumer_groups.py``), as the backend keeps them."""
+def open_consumer_groups(catalog_path: Path, *, readonly: bool = False) -> ConsumerGroups:
+    """ConsumerGroups (``storage/consumer_groups.py``), as the backend keeps them;
+    ``readonly`` never writes (for reports on a read-only data directory)."""
     from lakehose.storage.sqlite.consumer_groups import SqliteConsumerGroups
 
-    return SqliteConsumerGroups(catalog_path)
+    return SqliteConsumerGroups(catalog_path, readonly=readonly)
 
 
 def open_faults(catalog: Catalog) -> FaultTable:

@@ -241,6 +241,37 @@ CATALOG_MIGRATIONS: Sequence[Migration] = (
             """
         ),
     ),
+    (
+        # `connector rotate --grace`: an old key keeps working until expires_at (epoch s)
+        "0007_api_key_expiry",
+        _script("ALTER TABLE api_keys ADD COLUMN expires_at REAL"),
+    ),
+    (
+        # `connector errors NAME`: each connector's most recent refused requests (a ring)
+        "0008_connector_refusals",
+        _script(
+            """
+            CREATE TABLE connector_refusals (
+                id           INTEGER PRIMARY KEY AUTOINCREMENT,
+                connector_id TEXT NOT NULL,
+                time         REAL NOT NULL,
+                client       TEXT NOT NULL,
+                status       INTEGER NOT NULL,
+                code         INTEGER NOT NULL,
+                text         TEXT NOT NULL,
+                event_number INTEGER,
+                excerpt      TEXT NOT NULL,
+                path         TEXT NOT NULL
+            );
+            CREATE INDEX connector_refusals_by_connector ON connector_refusals(connector_id, id)
+            """
+        ),
+    ),
+    (
+        # `lakehose status`: the next offset each open data feed will send (at its heartbeat)
+        "0009_stream_connection_position",
+        _script("ALTER TABLE stream_connections ADD COLUMN position INTEGER"),
+    ),
 )
 
 

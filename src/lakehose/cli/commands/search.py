@@ -4,17 +4,15 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from typing import Any
 
 import click
 import orjson
+from click.core import ParameterSource
 
 from lakehose.cli.commands.common import data_dir_options, settings_for
-from lakehose.cli.output import table
+from lakehose.cli.rows import plural, print_rows
 from lakehose.errors import QueryError
-
-EVENT_TEXT_CHARS = 160
 
 
 class _Summary:
@@ -24,6 +22,7 @@ class _Summary:
         self.matched = 0
         self.scanned = 0
         self.took_ms = 0.0
+        self.warnings: list[str] = []
 
     def add(self, stats: dict[str, Any]) -> None:
         self.matched += int(stats.get("events_matched", 0))
@@ -31,6 +30,9 @@ class _Summary:
             stats.get("events_from_summaries", 0)
         )
         self.took_ms += float(stats.get("took_ms", 0.0))
+        for warning in stats.get("warnings") or ():
+            if warning not in self.warnings:
+                self.warnings.append(str(warning))
 
 
 Found = tuple[Iterator[dict[str, Any]], str, list[str], _Summary]
@@ -46,12 +48,14 @@ def _local(
 ) -> Found:
     from lakehose.query import plan_query, time_range
     from lakehose.search.run import start_search
-    from lakehose.storage.lake import open_readers
+    from lakehose.storage.lake import open_readers, require_lake
 
     plan = plan_query(query)
     span = time_range(start, end)
-    data = settings_for(data_dir, config_file).data_dir
-    search, found = start_search(lambda: open_readers(data), plan, span, limit=limit)
+    settings = settings_for(data_dir, config_file)
+    require_lake(settings)
+    data = settings.data_dir
+    search, found = start_search(lambda: open_readers(data, readonly=True), plan, span, limit=limit)
     summary = _Summary()
 
     def rows() -> Iterator[dict[str, Any]]:
@@ -102,17 +106,6 @@ def _remote(
     return rows(), first.kind, first.columns, summary
 
 
-def _when(ns: Any) -> str:
-    if not isinstance(ns, int):
-        return "-"
-    return datetime.fromtimestamp(ns / 1e9, UTC).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3] + "Z"
-
-
-def _event_text(event: Any) -> str:
-    text = event if isinstance(event, str) else orjson.dumps(event).decode()
-    return text if len(text) <= EVENT_TEXT_CHARS else text[: EVENT_TEXT_CHARS - 1] + "…"
-
-
 def _show_error(query: str, exc: QueryError) -> None:
     click.echo(f"error: {exc}", err=True)
     if exc.column and exc.line >= 1:
@@ -134,9 +127,23 @@ def _show_error(query: str, exc: QueryError) -> None:
     show_default=True,
     help="most rows to print",
 )
-@click.option("--url", help="search this server instead of the local data directory")
-@click.option("--client-id", help="API client id (with --url; needs the search:read scope)")
-@click.option("--client-secret", help="API client secret (with --url; prompted for if omitted)")
+@click.option(
+    "--url",
+    envvar="LAKEHOSE_URL",
+    help="search this server instead of the local data directory (or $LAKEHOSE_URL, used "
+    "when a client id is given too)",
+)
+@click.option(
+    "--client-id",
+    envvar="LAKEHOSE_CLIENT_ID",
+    help="API client id, with --url; needs the search:read scope (or $LAKEHOSE_CLIENT_ID)",
+)
+@click.option(
+    "--client-secret",
+    envvar="LAKEHOSE_CLIENT_SECRET",
+    help="API client secret (or $LAKEHOSE_CLIENT_SECRET, which keeps it out of ps; asked for "
+    "on a terminal when missing)",
+)
 @click.option("--json", "as_json", is_flag=True, help="print NDJSON, one row per line")
 @data_dir_options
 def search(
@@ -163,12 +170,21 @@ def search(
     if since is not None and start is not None:
         raise click.UsageError("use --since or --from, not both")
     start = since if since is not None else start
+    from_env = click.get_current_context().get_parameter_source("url")
+    if url is not None and not client_id and from_env == ParameterSource.ENVIRONMENT:
+        url = None  # $LAKEHOSE_URL alone (set for `send`) does not move search off the lake
     try:
         if url is not None:
             if not client_id:
-                raise click.UsageError("--url needs --client-id (and --client-secret)")
+                raise click.UsageError(
+                    "--url needs --client-id (or $LAKEHOSE_CLIENT_ID) and the client's secret"
+                )
             if client_secret is None:
-                client_secret = click.prompt("client secret", hide_input=True)
+                if not sys.stdin.isatty():
+                    raise click.UsageError(
+                        "no client secret: set $LAKEHOSE_CLIENT_SECRET (or --client-secret)"
+                    )
+                client_secret = click.prompt("client secret", hide_input=True, err=True)
             rows, kind, columns, summary = _remote(
                 query, start, end, limit, url, client_id, client_secret
             )
@@ -181,38 +197,15 @@ def search(
             out.flush()
             return
         shown = list(rows)
-        _print_table(shown, kind, columns)
+        print_rows(shown, kind, columns, sys.stdout, sys.stdout.isatty())
+        sys.stdout.flush()
         click.echo(
-            f"{len(shown)} rows; {summary.matched} of {summary.scanned} events matched; "
-            f"{summary.took_ms:.0f} ms",
+            f"{plural(len(shown), 'row')}; {summary.matched:,} of "
+            f"{plural(summary.scanned, 'event')} matched; {summary.took_ms:.0f} ms",
             err=True,
         )
+        for warning in summary.warnings:
+            click.echo(f"note: {warning}", err=True)
     except QueryError as exc:
         _show_error(query, exc)
         sys.exit(1)
-
-
-def _print_table(rows: list[dict[str, Any]], kind: str, columns: list[str]) -> None:
-    if kind == "events":
-        shown = [
-            {
-                "time": _when(row.get("time")),
-                "connector": row.get("#connector"),
-                "host": row.get("host"),
-                "event": _event_text(row.get("event")),
-            }
-            for row in rows
-        ]
-        table(
-            shown,
-            [("time", "TIME"), ("connector", "#CONNECTOR"), ("host", "HOST"), ("event", "EVENT")],
-        )
-        return
-    shown = [
-        {
-            c: (v if isinstance(v, str | int | float) else orjson.dumps(v).decode())
-            for c, v in row.items()
-        }
-        for row in rows
-    ]
-    table(shown, [(c, c) for c in columns])

@@ -10,6 +10,7 @@ from typing import Any
 import click
 
 from lakehose.cli.output import emit_json
+from lakehose.cli.rows import plural
 from lakehose.client import HEC, InputError, SendResult, open_input, read_events, read_lines
 from lakehose.client.hec.inputs import FORMATS
 
@@ -40,32 +41,75 @@ def _events_label(r_index: int, count: int) -> str:
     return f"events #{r_index + 1}-#{r_index + count}"
 
 
-def _summary(result: SendResult, skipped: _Skipper, as_json: bool) -> None:
+def _summary(
+    result: SendResult, skipped: _Skipper, as_json: bool, url: str, fmt: str, raw: bool
+) -> None:
+    """What landed: ``sent = accepted + rejected``; unreadable records were never sent.
+
+    Events are numbered from 1 by their position among the events read, in both forms.
+    """
     if as_json:
         out = result.to_dict()
-        out["rejected"] += skipped.count
         out["unreadable"] = skipped.count
+        for r in out["rejections"]:
+            r["event_number"] = r["index"] + 1  # as the summary for people numbers them
         out["input_errors"] = [{"line": e.line, "reason": e.reason} for e in skipped.errors]
         emit_json(out)
         return
-    rejected = result.rejected + skipped.count
+    requests = plural(result.requests, "request")
     click.echo(
-        f"sent {result.sent:,} events in {result.requests:,} "
-        f"request{'' if result.requests == 1 else 's'} ({result.elapsed:.2f} s): "
-        f"{result.accepted:,} accepted, {rejected:,} rejected"
-        + (f", {result.retries:,} retries" if result.retries else "")
+        f"sent {plural(result.sent, 'event')} in {requests} ({result.elapsed:.2f} s): "
+        f"{result.accepted:,} accepted, {result.rejected:,} rejected"
+        + (
+            f", {plural(result.retries, 'retry').replace('retrys', 'retries')}"
+            if result.retries
+            else ""
+        )
+        + (
+            f"; {result.acknowledged:,} acknowledged durable"
+            if result.acknowledged is not None
+            else ""
+        )
     )
     for reason, count in result.reasons():
-        click.echo(f"  {count:,} × {reason}")
+        click.echo(f"  {count:,} × {_plain_reason(reason, url)}")
     listed = sorted(result.rejections, key=lambda r: r.index)[:_LISTED]
     for r in listed:
-        click.echo(f"    {_events_label(r.index, r.count)}: {r.reason}")
+        click.echo(f"    {_events_label(r.index, r.count)}: {_plain_reason(r.reason, url)}")
     if len(result.rejections) > _LISTED:
         click.echo(f"    … and {len(result.rejections) - _LISTED:,} more (see --json)")
     if skipped.count:
-        click.echo(f"  {skipped.count:,} × unreadable input")
+        click.echo(f"{plural(skipped.count, 'unreadable record')}, not sent")
         for e in skipped.errors[:_LISTED]:
             click.echo(f"    {e}")
+        if skipped.count > _LISTED:
+            click.echo(f"    … and {skipped.count - _LISTED:,} more (see --json)")
+        if not raw and fmt == "json" and result.sent == 0:
+            click.echo(
+                "hint: this file is not JSON lines; for CSV use --format csv (or yaml, xml), "
+                "for plain text lines use --raw"
+            )
+
+
+def _plain_reason(reason: str, url: str) -> str:
+    """A transport failure said plainly: ``cannot reach http://…: connection refused``."""
+    if reason.startswith("connection failed:") and "refused" in reason.lower():
+        return f"cannot reach {url}: connection refused (is the server running, on this port?)"
+    if reason.startswith("connection failed:"):
+        return f"cannot reach {url}: {reason.partition(':')[2].strip()}"
+    return reason
+
+
+def _check_text(file: str) -> None:
+    """Refuse a binary file by name (gzip is read as text; other binaries are not events)."""
+    if file == "-":
+        return
+    with open(file, "rb") as f:
+        head = f.read(8192)
+    if head[:2] == b"\x1f\x8b":
+        return
+    if b"\x00" in head:
+        raise click.UsageError(f"{file} is a binary file, not text: nothing to send")
 
 
 @click.command("send")
@@ -127,6 +171,12 @@ def _summary(result: SendResult, skipped: _Skipper, as_json: bool) -> None:
     default=None,
     help="progress bar on stderr (default: when stderr is a terminal and the send takes over a second)",
 )
+@click.option(
+    "--ack",
+    is_flag=True,
+    help="for a connector created with --ack: send a channel and wait until the server reports "
+    "every request durable (/services/collector/ack); the summary counts acknowledged events",
+)
 @click.option("--json", "as_json", is_flag=True, help="print the summary as JSON")
 def send(
     file: str,
@@ -142,6 +192,7 @@ def send(
     timeout: float,
     insecure: bool,
     progress: bool | None,
+    ack: bool,
     as_json: bool,
 ) -> None:
     """Send events from FILE (default: stdin; gzip is detected) to a HEC.
@@ -152,6 +203,9 @@ def send(
     if use_gzip and use_zstd:
         raise click.UsageError("choose one of --gzip and --zstd")
     compression = "gzip" if use_gzip else "zstd" if use_zstd else None
+    _check_text(file)
+    if file == "-" and sys.stdin.isatty():
+        click.echo("reading events from standard input (end with Ctrl-D)…", err=True)
     skipped = _Skipper()
     total = Path(file).stat().st_size if file != "-" else None
     with (
@@ -166,6 +220,7 @@ def send(
             retry_count=retries,
             ingest_timeout=timeout,
             verify=not insecure,
+            ack=ack,
         ) as hec,
     ):
         events = read_lines(stream) if raw else skipped(read_events(stream, fmt))
@@ -183,6 +238,6 @@ def send(
                 result = hec.send_events(events, progress=bar)
         else:
             result = hec.send_events(events)
-    _summary(result, skipped, as_json)
+    _summary(result, skipped, as_json, url, fmt, raw)
     if result.rejected or skipped.count:
         sys.exit(1)

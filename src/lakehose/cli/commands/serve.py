@@ -41,4 +41,8 @@ def serve(config_file: str | None, **flags: Any) -> None:
 
     settings = load_settings(flags, config_file=config_file)
     configure_logging(settings.log_level, settings.log_format)
-    raise SystemExit(Supervisor(settings, announce=click.echo).run())
+    try:
+        code = Supervisor(settings, announce=click.echo).run()
+    except KeyboardInterrupt:  # Ctrl-C before the server was up: nothing to drain
+        code = 0
+    raise SystemExit(code)

@@ -31,12 +31,15 @@ from lakehose.storage.lake import (
 class _Lake:
     """The groups and the partition readers of a data directory."""
 
-    def __init__(self, settings: Settings) -> None:
-        catalog = open_catalog(settings)
+    def __init__(self, settings: Settings, *, readonly: bool = False) -> None:
+        catalog = open_catalog(settings, readonly=readonly)
         self.partitions = stored_partitions(settings, catalog)
         catalog.close()
-        self.groups = open_consumer_groups(settings.catalog_path)
-        self.readers = {r.partition: r for r in open_readers(settings.data_dir, self.partitions)}
+        self.groups = open_consumer_groups(settings.catalog_path, readonly=readonly)
+        self.readers = {
+            r.partition: r
+            for r in open_readers(settings.data_dir, self.partitions, readonly=readonly)
+        }
 
     def close(self) -> None:
         self.groups.close()
@@ -51,8 +54,9 @@ class _Lake:
 
 
 def lake_group_views(settings: Settings) -> list[dict[str, Any]]:
-    """Every consumer group of a data directory with its lag (for ``lakehose status``)."""
-    lake = _Lake(settings)
+    """Every consumer group of a data directory with its lag (for ``lakehose status``, which
+    only reads: it works on a read-only data directory)."""
+    lake = _Lake(settings, readonly=True)
     try:
         return all_groups(lake.groups, lake.readers)
     finally:

@@ -10,8 +10,9 @@ from types import TracebackType
 from typing import Any
 
 import httpx
+from orjson import dumps
 
-from lakehose.client.hec._base import BaseHEC, Event, error_reply
+from lakehose.client.hec._base import BaseHEC, Event, acked_events, error_reply
 from lakehose.client.hec.batching import Batch
 from lakehose.client.hec.flow import Post, Reply, Wait, send_flow
 from lakehose.client.hec.inputs import open_input, read_lines
@@ -102,16 +103,44 @@ class AsyncHEC(BaseHEC):
     ) -> SendResult:
         result = SendResult()
         started = time.perf_counter()
+        self._acks.take()  # ids of earlier sends are not this send's to count
         try:
             async for outcome in self._outcomes(batches):
                 result.add(outcome)
                 if on_batch is not None:
                     on_batch(outcome, result)
+            if self.ack:
+                result.acknowledged = await self.wait_for_acks()
         finally:
             result.elapsed = time.perf_counter() - started
             self.last_result = result
             self._log_result(what, result)
         return result
+
+    async def wait_for_acks(self) -> int:
+        """Poll ``/services/collector/ack`` until every ackId handed out so far is durable, or
+        ``ack_timeout`` passes; the number of events acknowledged (see ``HEC``)."""
+        pending = self._acks.take()
+        acknowledged = 0
+        deadline = time.monotonic() + self.ack_timeout
+        delay = 0.05
+        while pending:
+            try:
+                response = await self._client.post(
+                    self.ack_url,
+                    content=dumps({"acks": sorted(pending)}),
+                    headers=self.request_headers(Post(b"", False, 0, 0), None),
+                    timeout=self.ingest_timeout,
+                )
+                done, pending = acked_events(pending, response.json())
+                acknowledged += done
+            except (httpx.HTTPError, ValueError) as exc:
+                self._debug("ACK POLL FAILED: %s", exc)
+            if not pending or time.monotonic() + delay > deadline:
+                break
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 1.0)
+        return acknowledged
 
     async def _running_counts(self, batches: Iterator[Batch]) -> AsyncIterator[int]:
         result = SendResult()
@@ -179,4 +208,6 @@ class AsyncHEC(BaseHEC):
                 response.status_code, response.content, response.headers.get("retry-after")
             )
         self._log_reply(reply)
+        if self.ack:
+            self._acks.note(post.events, reply)
         return reply

@@ -6,11 +6,14 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
+import uuid
 from collections.abc import Iterable, Iterator, Mapping
 from functools import partial
 from typing import Any
 
 import httpx
+import orjson
 
 import lakehose
 from lakehose.client._redact import redact, redact_headers
@@ -35,6 +38,43 @@ MAX_THREADS = 500
 DEFAULT_BATCH_SIZE = 1000
 DEFAULT_BATCH_BYTES = 1024 * 1024
 _FALCON_FILE_CHUNK = 10_240_000  # FalconPy's largest send_event_file request
+
+
+class AckLedger:
+    """The ackIds a sender was handed and how many events each one covers (thread-safe)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.pending: dict[int, int] = {}
+
+    def note(self, post_events: int, reply: Reply) -> None:
+        """Record the ackId of an answer: all of a 200's events, or the prefix a 400 stored."""
+        if reply.status not in (200, 400) or b"ackId" not in reply.body:
+            return
+        try:
+            body = orjson.loads(reply.body)
+        except orjson.JSONDecodeError:
+            return
+        ack_id = body.get("ackId")
+        if type(ack_id) is not int:
+            return
+        events = post_events if reply.status == 200 else body.get("invalid-event-number", 0)
+        with self._lock:
+            self.pending[ack_id] = self.pending.get(ack_id, 0) + int(events or 0)
+
+    def take(self) -> dict[int, int]:
+        with self._lock:
+            pending, self.pending = self.pending, {}
+        return pending
+
+
+def acked_events(pending: dict[int, int], answer: Any) -> tuple[int, dict[int, int]]:
+    """Events of the ids an ``/ack`` answer says are durable, and the ids still waiting."""
+    acks = answer.get("acks") if isinstance(answer, dict) else None
+    if not isinstance(acks, dict):
+        return 0, pending
+    done = sum(n for i, n in pending.items() if acks.get(str(i)) is True)
+    return done, {i: n for i, n in pending.items() if acks.get(str(i)) is not True}
 
 
 def error_reply(exc: httpx.HTTPError) -> Reply:
@@ -75,6 +115,9 @@ class BaseHEC:
         auth_scheme: str = "Bearer",
         retry_backoff: float = 0.5,
         verify: bool | str = True,
+        ack: bool = False,
+        channel: str | None = None,
+        ack_timeout: float = 60.0,
     ) -> None:
         if not api_key:
             raise ConfigError("api_key is required")
@@ -111,6 +154,13 @@ class BaseHEC:
         self.last_status: int | None = None
         self.last_message: Any = None
         self.last_result: SendResult | None = None
+        # Indexer acknowledgement: every request names ``channel`` (a new GUID when acks are
+        # on and none is given); ``ack`` waits, after a send, until the server reports every
+        # ackId it handed out durable (HEC's /services/collector/ack), up to ``ack_timeout``.
+        self.ack = bool(ack)
+        self.channel = channel or (str(uuid.uuid4()) if ack else None)
+        self.ack_timeout = ack_timeout
+        self._acks = AckLedger()
         self.log: logging.Logger | None = logging.getLogger(LOGGER_NAME) if debug else None
         self._debug(
             "HTTP EVENT COLLECTOR: lakehose %s; URL %s; format %s; time unit %s; raw %s; "
@@ -245,9 +295,22 @@ class BaseHEC:
     def request_headers(self, post: Post, compression: str | None) -> dict[str, str]:
         headers = self.hec_headers
         headers["User-Agent"] = f"lakehose/{lakehose.__version__}"
+        if self.channel is not None:
+            headers["X-Splunk-Request-Channel"] = self.channel
         if compression is not None:
             headers["Content-Encoding"] = compression
         return headers
+
+    @property
+    def ack_url(self) -> str:
+        """The indexer acknowledgement endpoint beside the event endpoint."""
+        event = self.ingest_url
+        for suffix in ("/services/collector/event/1.0", "/services/collector/event"):
+            if event.endswith(suffix):
+                return event[: -len(suffix)] + "/services/collector/ack"
+        if event.endswith("/services/collector"):
+            return event + "/ack"
+        return event.rstrip("/") + "/ack"
 
     def url_for(self, post: Post) -> str:
         return self.raw_ingest_url if post.raw else self.ingest_url

@@ -10,8 +10,9 @@ from types import TracebackType
 from typing import Any
 
 import httpx
+from orjson import dumps
 
-from lakehose.client.hec._base import BaseHEC, Event, error_reply
+from lakehose.client.hec._base import BaseHEC, Event, acked_events, error_reply
 from lakehose.client.hec.batching import Batch
 from lakehose.client.hec.flow import Post, Reply, Wait, send_flow
 from lakehose.client.hec.inputs import open_input, read_lines
@@ -42,7 +43,9 @@ class HEC(BaseHEC):
     request, 1000), ``batch_bytes`` (about 1 MiB per request), ``compression``
     (``"gzip"``, ``"zstd"`` or None), ``auth_scheme`` (``"Bearer"``; ``"Splunk"`` for
     Splunk Enterprise), ``retry_backoff`` (0.5 s), ``verify`` (TLS: True, False or a
-    CA bundle path).
+    CA bundle path), ``ack`` (indexer acknowledgement: ``send_events`` then waits for
+    every ackId, and ``SendResult.acknowledged`` counts the durable events), ``channel``
+    (the ``X-Splunk-Request-Channel`` GUID; made up when ``ack`` is on), ``ack_timeout``.
 
     Events of one request are stored in order; with ``thread_count`` > 1 several
     requests are in flight, so batches may land out of order. ``thread_count=1`` keeps
@@ -148,11 +151,14 @@ class HEC(BaseHEC):
     ) -> SendResult:
         result = SendResult()
         started = time.perf_counter()
+        self._acks.take()  # ids of earlier sends are not this send's to count
         try:
             for outcome in self._outcomes(batches):
                 result.add(outcome)
                 if on_batch is not None:
                     on_batch(outcome, result)
+            if self.ack:
+                result.acknowledged = self.wait_for_acks()
         finally:
             result.elapsed = time.perf_counter() - started
             self.last_result = result
@@ -197,6 +203,31 @@ class HEC(BaseHEC):
         finally:
             wait(running)  # requests already sent finish before the caller goes on
 
+    def wait_for_acks(self) -> int:
+        """Poll ``/services/collector/ack`` until every ackId handed out so far is durable, or
+        ``ack_timeout`` passes; the number of events acknowledged."""
+        pending = self._acks.take()
+        acknowledged = 0
+        deadline = time.monotonic() + self.ack_timeout
+        delay = 0.05
+        while pending:
+            try:
+                response = self._client.post(
+                    self.ack_url,
+                    content=dumps({"acks": sorted(pending)}),
+                    headers=self.request_headers(Post(b"", False, 0, 0), None),
+                    timeout=self.ingest_timeout,
+                )
+                done, pending = acked_events(pending, response.json())
+                acknowledged += done
+            except (httpx.HTTPError, ValueError) as exc:
+                self._debug("ACK POLL FAILED: %s", exc)
+            if not pending or time.monotonic() + delay > deadline:
+                break
+            time.sleep(delay)
+            delay = min(delay * 2, 1.0)
+        return acknowledged
+
     def _executor(self, size: int) -> ThreadPoolExecutor:
         if self._pool is not None and self._pool._max_workers != size:
             self._pool.shutdown(wait=True)
@@ -237,6 +268,8 @@ class HEC(BaseHEC):
                 response.status_code, response.content, response.headers.get("retry-after")
             )
         self._log_reply(reply)
+        if self.ack:
+            self._acks.note(post.events, reply)
         return reply
 
 

@@ -66,7 +66,10 @@ class CountingReader(io.RawIOBase):
         return True
 
     def readinto(self, buffer: Any) -> int:
-        data = self.inner.read(len(buffer))
+        # read1: what is there now, so a terminal's Ctrl-D ends the input at once (read(n)
+        # would wait for n bytes, or a second Ctrl-D)
+        read1 = getattr(self.inner, "read1", None)
+        data = read1(len(buffer)) if read1 is not None else self.inner.read(len(buffer))
         n = len(data)
         buffer[:n] = data
         self.count += n

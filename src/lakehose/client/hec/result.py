@@ -80,6 +80,8 @@ class SendResult:
     retries: int = 0
     bytes_sent: int = 0
     elapsed: float = 0.0
+    # with acks on: events the server reported durable on /services/collector/ack
+    acknowledged: int | None = None
 
     @property
     def ok(self) -> bool:
@@ -129,6 +131,7 @@ class SendResult:
             "retries": self.retries,
             "bytes_sent": self.bytes_sent,
             "elapsed": round(self.elapsed, 3),
+            "acknowledged": self.acknowledged,
             "reasons": [{"reason": reason, "events": n} for reason, n in self.reasons()],
             "rejections": [r.to_dict() for r in sorted(self.rejections, key=lambda r: r.index)],
         }

@@ -6,18 +6,17 @@ when a round starts is written with one ``write`` and made durable with one
 appends resolve (``append`` itself returns at once, so one source can keep several puts
 in flight). A segment is sealed (renamed ``<first>-<last>.seg``) once it passes the
 segment size, and deleted once the sink committed its last record. What the sink
-committed is kept in ``cursor`` (a number and its CRC, overwritten in place); after a restart the
-queue hands out again every record above it, so a crash repeats a tail, never loses one.
+committed is kept in the cursor (:mod:`cursor`); after a restart the queue hands out
+again every record above it, so a crash repeats a tail, never loses one.
 
-Startup reads only file names, the cursor, and the segment that was open (to find its
-last record and cut a torn tail left by a crash, one record at a time): memory stays
-bounded however much is queued. A damaged record is skipped when read, counted in
-``corrupt`` and logged; the records after it are read as usual.
+Startup (:mod:`recovery`) reads only file names, the cursor, and the segment that was
+open: memory stays bounded however much is queued. A damaged record is skipped when
+read, counted in ``corrupt`` and logged; the records after it are read as usual.
 
 A write that fails (``ENOSPC``, ``EIO``) is cut back to the last durable byte with
 ``ftruncate``, logged, and tried again every second (after dropping the oldest segment
-under ``deleteOldest``): their receipts wait (and, past ``MAX_PENDING`` bytes, their puts), nothing half-written
-stays behind.
+under ``deleteOldest``): their receipts wait (and, past ``MAX_PENDING`` bytes, their
+puts), nothing half-written stays behind.
 """
 
 from __future__ import annotations
@@ -27,20 +26,19 @@ import contextlib
 import logging
 import os
 import time
-import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
 from lakehose.collector.queue import Queue, QueuedBatch
+from lakehose.collector.queue.cursor import Cursor
+from lakehose.collector.queue.recovery import Segment, fsync_dir, recover
 from lakehose.collector.queue.segment import (
     HEADER_SIZE,
     SegmentReader,
     encode_many,
     open_name,
-    parse_name,
-    scan,
     sealed_name,
 )
 from lakehose.collector.queue.signal import Signal
@@ -48,43 +46,11 @@ from lakehose.errors import DeliveryClosedError
 
 log = logging.getLogger(__name__)
 
-CURSOR = "cursor"
 RETRY_WRITE = 1.0
 MAX_PENDING = 16 << 20
 """Bytes put but not yet written that make ``append`` wait: memory stays bounded while
 the disk is slow or full, whatever ``maxLimitInMB`` says."""
 _NO_LAST = 2**63
-
-
-def _format_cursor(seq: int) -> bytes:
-    text = f"{seq:020d}"
-    return f"{text} {zlib.crc32(text.encode()):08x}\n".encode()
-
-
-def _parse_cursor(data: bytes) -> int | None:
-    """The number in a cursor file, or None when it does not check out."""
-    try:
-        text, crc = data.decode("ascii").split()
-        if int(crc, 16) != zlib.crc32(text.encode()) or len(text) != 20:
-            return None
-        return int(text)
-    except (UnicodeDecodeError, ValueError):
-        return None
-
-
-@dataclass(slots=True)
-class Segment:
-    """One segment file: records ``first .. last`` (``last < first`` while empty),
-    ``size`` durable bytes."""
-
-    first: int
-    last: int
-    size: int
-    path: Path
-    sealed: bool
-
-    def count_above(self, seq: int) -> int:
-        return max(0, self.last - max(self.first - 1, seq))
 
 
 @dataclass(slots=True)
@@ -112,11 +78,12 @@ class DiskQueue(Queue):
         self.name = name
         self.segment_bytes = segment_bytes or min(64 << 20, max(64 << 10, limit // 8))
         directory.mkdir(parents=True, exist_ok=True)
-        self._committed = self._read_cursor()
+        self._cursor = Cursor(directory, name)
+        self._committed = self._cursor.read()
         self._corrupt = 0
         self._dropped = 0
         self._write_errors = 0
-        self._segments: list[Segment] = self._recover()
+        self._segments: list[Segment] = recover(directory, self._committed, name)
         known = max([s.last for s in self._segments] + [self._committed])
         self._next = known + 1
         self._durable_last = known
@@ -137,7 +104,6 @@ class DiskQueue(Queue):
         self._flushed = Signal()
         self._waiting_since: float | None = 0.0 if known > self._committed else None
         self._written = sum(s.size for s in self._segments)
-        self._cursor_fd: int | None = None
         self._consumed = 0
         if self._segments:
             log.info(
@@ -148,79 +114,6 @@ class DiskQueue(Queue):
                 directory,
             )
 
-    # startup -------------------------------------------------------------------------------
-
-    def _read_cursor(self) -> int:
-        path = self.directory / CURSOR
-        try:
-            text = path.read_bytes()
-        except FileNotFoundError:
-            return 0
-        except OSError as exc:
-            text = str(exc).encode()
-        seq = _parse_cursor(text)
-        if seq is None:
-            log.warning(
-                "disk queue %s: cursor %s unreadable; sending again from the oldest segment",
-                self.name,
-                path,
-            )
-            return 0
-        return seq
-
-    def _recover(self) -> list[Segment]:
-        segments: list[Segment] = []
-        for path in sorted(self.directory.iterdir()):
-            parsed = parse_name(path.name)
-            if parsed is None:
-                if path.name.endswith(".tmp"):
-                    path.unlink(missing_ok=True)
-                continue
-            first, last = parsed
-            size = path.stat().st_size
-            if last is None:
-                segment = self._recover_open(path, first, size)
-                if segment is None:
-                    continue
-            else:
-                segment = Segment(first, last, size, path, True)
-            if segment.last <= self._committed:
-                path.unlink(missing_ok=True)
-                continue
-            segments.append(segment)
-        segments.sort(key=lambda s: s.first)
-        return segments
-
-    def _recover_open(self, path: Path, first: int, size: int) -> Segment | None:
-        """Seal a segment left open by a crash; cut a torn last record (never fsynced, so
-        no receipt covered it)."""
-        last, good_end, _, skips = scan(path, size)
-        if skips and skips[-1].end == size and skips[-1].start == good_end:
-            log.warning(
-                "disk queue %s: cut %d bytes of a record torn by a crash at the end of %s",
-                self.name,
-                size - good_end,
-                path.name,
-            )
-            with open(path, "r+b") as f:
-                f.truncate(good_end)
-                os.fsync(f.fileno())
-            size = good_end
-        if last is None:
-            path.unlink()
-            return None
-        sealed = path.with_name(sealed_name(first, last))
-        os.replace(path, sealed)
-        self._fsync_dir()
-        return Segment(first, last, size, sealed, True)
-
-    def _fsync_dir(self) -> None:
-        fd = os.open(self.directory, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-
     # writing -------------------------------------------------------------------------------
 
     async def append(self, lines: Sequence[bytes]) -> tuple[int, asyncio.Future[None] | None]:
@@ -228,7 +121,7 @@ class DiskQueue(Queue):
             raise DeliveryClosedError(self.name)
         if not lines:
             return self._next - 1, None
-        size = sum(len(line) for line in lines) + HEADER_SIZE * len(lines)
+        size = sum(map(len, lines)) + HEADER_SIZE * len(lines)
         while self._total() + size > self.limit and self._undelivered():
             if self._closed:
                 raise DeliveryClosedError(self.name)
@@ -337,7 +230,7 @@ class DiskQueue(Queue):
             self._active = None
         path = self.directory / open_name(first)
         self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_APPEND, 0o600)
-        self._fsync_dir()
+        fsync_dir(self.directory)
         self._active = Segment(first, first - 1, 0, path, False)
         self._segments.append(self._active)
 
@@ -470,22 +363,12 @@ class DiskQueue(Queue):
         if through <= self._committed:
             return
         self._committed = through
-        self._write_cursor()
+        self._cursor.write(through)
         for segment in list(self._segments):
             if segment.sealed and segment.last <= through:
                 segment.path.unlink(missing_ok=True)
                 self._segments.remove(segment)
         self._room.fire()
-
-    def _write_cursor(self) -> None:
-        """Overwrite the cursor in place: 30 bytes with their own checksum, one ``pwrite``
-        (a rename per commit made ext4 flush; a torn or lost cursor only repeats records)."""
-        try:
-            if self._cursor_fd is None:
-                self._cursor_fd = os.open(self.directory / CURSOR, os.O_WRONLY | os.O_CREAT, 0o600)
-            os.pwrite(self._cursor_fd, _format_cursor(self._committed), 0)
-        except OSError as exc:  # a full disk: the cursor lags, records are sent again
-            log.warning("disk queue %s: cannot save the cursor: %s", self.name, exc)
 
     def settled(self) -> int:
         return self._committed
@@ -524,7 +407,5 @@ class DiskQueue(Queue):
                 os.replace(active.path, sealed)
                 active.path, active.sealed = sealed, True
             self._active = None
-        self._write_cursor()
-        if self._cursor_fd is not None:
-            os.close(self._cursor_fd)
-            self._cursor_fd = None
+        self._cursor.write(self._committed)
+        self._cursor.close()

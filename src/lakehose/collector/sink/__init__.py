@@ -4,7 +4,7 @@
 
 A sink keeps its files under ``<dataDirectory>/sinks/<name>/``: the disk queue's
 segments in ``queue/`` and the events it will never send, each with the reason,
-in ``deadletter.ndjson``.
+in ``deadletter.ndjson`` (rotated to ``deadletter.ndjson.1``, ``.2``, ... by size).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import re
 from pathlib import Path
 
 from lakehose.collector.delivery import Delivery, SinkConfig
-from lakehose.collector.queue import open_queue
+from lakehose.collector.queue import MiB, open_queue
 from lakehose.collector.sink.deadletter import DeadLetters
 from lakehose.collector.sink.delivery import QueuedDelivery
 from lakehose.collector.sink.hec import SinkHEC
@@ -32,8 +32,12 @@ async def open_delivery(sink: SinkConfig, data_dir: Path) -> Delivery:
     directory = sink_directory(data_dir, sink.name)
     hec = SinkHEC(sink)
     queue = open_queue(sink.queue, directory / "queue", sink.name)
-    delivery = QueuedDelivery(
-        sink, queue, hec, DeadLetters(directory / "deadletter.ndjson", sink.name)
+    dead = DeadLetters(
+        directory / "deadletter.ndjson",
+        sink.name,
+        max_bytes=int(sink.dead_letter.max_file_size_mb * MiB),
+        max_files=sink.dead_letter.max_files,
     )
+    delivery = QueuedDelivery(sink, queue, hec, dead)
     delivery.start()
     return delivery

@@ -6,6 +6,13 @@ once a batch is committed, so its acks are true at the first poll), then less of
 while nothing comes (Splunk indexes in seconds), at most every ``MAX_INTERVAL``. An
 ack still false after ``ACK_TIMEOUT`` (the indexer lost it, or restarted and forgot
 the channel) makes the events go out again: at-least-once, never at-most-once.
+
+A resent entry keeps polling its earlier ack ids too: when the first send's ack turns
+up late, the entry is settled by it and not sent a third time, even if the resend's ack
+never comes. The bound: a batch is sent once more per ``ackTimeoutInMillisecond`` that
+passes without an ack, so when the indexer stored it after all (only late), it holds
+one copy more per timeout; a HEC that answers its acks within the timeout never sees a
+duplicate.
 """
 
 from __future__ import annotations
@@ -72,7 +79,8 @@ class AckPoller:
                 self.room.set()
 
     async def _poll(self, waiting: list[Entry]) -> bool:
-        by_id = {e.ack_id: e for e in waiting if e.ack_id is not None}
+        by_id = {i: e for e in waiting for i in e.earlier}
+        by_id.update({e.ack_id: e for e in waiting if e.ack_id is not None})
         answer = await self.hec.query_acks(sorted(by_id))
         if not isinstance(answer, dict):
             code, text, _ = answer.verdict()
@@ -85,8 +93,9 @@ class AckPoller:
             return False
         progressed = False
         for ack_id, durable in answer.items():
-            if durable:
-                self.ledger.acked(by_id[ack_id])
+            entry = by_id.get(ack_id)
+            if durable and entry is not None and not entry.done:
+                self.ledger.acked(entry)
                 progressed = True
         now = time.monotonic()
         for entry in waiting:
@@ -97,7 +106,7 @@ class AckPoller:
     async def _resend(self, entry: Entry) -> None:
         """Send an entry's events again as one request; its new ackId replaces the old."""
         log.warning(
-            "sink %s: no ack for %d events after %.0f s; sending them again",
+            "sink %s: no ack for %d events after %g s; sending them again",
             self.config.name,
             len(entry.lines),
             self.timeout,
@@ -110,6 +119,8 @@ class AckPoller:
         self.counters.retries += 1
         verdict = judge(reply, len(entry.lines), 1)
         if verdict.kind == "stored" and verdict.ack_id is not None:
+            if entry.ack_id is not None:
+                entry.earlier.append(entry.ack_id)
             entry.ack_id = verdict.ack_id
             entry.sent_at = time.monotonic()
         elif verdict.kind == "stored":

@@ -20,7 +20,7 @@ from lakehose.collector.delivery import CollectedEvent, SinkConfig
 from lakehose.collector.queue import Queue
 from lakehose.collector.sink.acks import AckPoller
 from lakehose.collector.sink.deadletter import DeadLetters
-from lakehose.collector.sink.envelope import envelope_line
+from lakehose.collector.sink.envelope import envelope_lines
 from lakehose.collector.sink.hec import SinkHEC
 from lakehose.collector.sink.ledger import Ledger
 from lakehose.collector.sink.shipper import Counters, Shipper
@@ -40,7 +40,11 @@ class QueuedDelivery:
         self.counters = Counters()
         self.ledger = Ledger(queue, self._committed)
         self.shipper = Shipper(config, queue, hec, dead, self.ledger, self.counters)
-        self.acks = AckPoller(config, hec, self.ledger, self.counters) if config.use_ack else None
+        self.acks = (
+            AckPoller(config, hec, self.ledger, self.counters, config.ack_timeout_ms / 1000)
+            if config.use_ack
+            else None
+        )
         self.shipper.acks = self.acks
         self._receipts: deque[tuple[int, asyncio.Future[None]]] = deque()
         self._tasks: list[asyncio.Task[None]] = []
@@ -71,15 +75,9 @@ class QueuedDelivery:
             receipt.set_exception(DeliveryClosedError(self.config.name))
             return receipt
         limit = self.config.max_event_size
-        lines: list[bytes] = []
-        for event in events:
-            line = envelope_line(event)
-            if len(line) > limit:
-                reason = f"event of {len(line)} bytes is over maxEventSize ({limit} bytes)"
-                await asyncio.to_thread(self.dead.add, [line], reason)
-                self.counters.dead_lettered += 1
-            else:
-                lines.append(line)
+        lines = envelope_lines(events)
+        if max(map(len, lines), default=0) > limit:
+            lines = await self._set_aside_large(lines, limit)
         try:
             last, durable = await self.queue.append(lines)
         except DeliveryClosedError as exc:
@@ -93,6 +91,18 @@ class QueuedDelivery:
             self._receipts.append((last, receipt))
             self._settle()
         return receipt
+
+    async def _set_aside_large(self, lines: list[bytes], limit: int) -> list[bytes]:
+        """The lines within ``maxEventSize``; the others go to the dead-letter file."""
+        kept: list[bytes] = []
+        for line in lines:
+            if len(line) > limit:
+                reason = f"event of {len(line)} bytes is over maxEventSize ({limit} bytes)"
+                await asyncio.to_thread(self.dead.add, [line], reason)
+                self.counters.dead_lettered += 1
+            else:
+                kept.append(line)
+        return kept
 
     def _committed(self, through: int, events: int) -> None:
         self.counters.sent += events

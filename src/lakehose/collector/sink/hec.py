@@ -55,7 +55,7 @@ class SinkHEC(AsyncHEC):
 
     def __init__(self, config: SinkConfig) -> None:
         self.config = config
-        self.channel = str(uuid.uuid4()) if config.use_ack else None
+        channel = str(uuid.uuid4()) if config.use_ack else None
         self._verify = ssl_verify(config)
         proxy = config.proxy.strip() or "none"
         if proxy not in ("none", "system") and "://" not in proxy:
@@ -70,6 +70,7 @@ class SinkHEC(AsyncHEC):
             ingest_timeout=REQUEST_TIMEOUT,
             retry_count=0,
             thread_count=1,
+            channel=channel,  # every request names it (BaseHEC.request_headers)
         )
 
     def _setup(self) -> None:
@@ -84,12 +85,6 @@ class SinkHEC(AsyncHEC):
             )
         except ImportError as exc:  # a socks5:// proxy without httpx's socks extra
             raise ConfigError(f"sink {self.config.name!r}: proxy {proxy!r}: {exc}") from None
-
-    def request_headers(self, post: Post, compression: str | None) -> dict[str, str]:
-        headers = super().request_headers(post, compression)
-        if self.channel is not None:
-            headers["X-Splunk-Request-Channel"] = self.channel
-        return headers
 
     def switch_auth_scheme(self) -> str:
         """Bearer (NG-SIEM, LogScale, SDL) <-> Splunk (Splunk Enterprise refuses Bearer)."""

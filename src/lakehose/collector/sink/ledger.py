@@ -27,6 +27,9 @@ class Entry:
     events: int
     """Events the sink stored (counted as ``sent`` once committed); 0 for dead letters."""
     ack_id: int | None = None
+    earlier: list[int] = field(default_factory=list)
+    """Ack ids of earlier sends of these events (resent after the ack timeout): a late
+    ``true`` for any of them settles the entry as well."""
     lines: list[bytes] = field(default_factory=list)
     """Kept while an ack is awaited, to send again if it never comes."""
     sent_at: float = 0.0
@@ -60,7 +63,9 @@ class Ledger:
         self, slot: Slot, events: int, ack_id: int | None = None, lines: list[bytes] | None = None
     ) -> Entry:
         """The sink took ``events`` events of the slot's batch (pending their ack)."""
-        entry = Entry(events, ack_id, lines or [], time.monotonic(), ack_id is None)
+        entry = Entry(
+            events, ack_id, lines=lines or [], sent_at=time.monotonic(), done=ack_id is None
+        )
         slot.entries.append(entry)
         return entry
 

@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import logging
 import re
+import select
 import socket
 import ssl
 import threading
@@ -119,6 +120,7 @@ class SyslogSource:
         self._stopping = asyncio.Event()
         self._server: asyncio.Server | None = None
         self._udp: list[tuple[bytes, str]] = []
+        self._udp_lock = threading.Lock()
         self._udp_ready = asyncio.Event()
         self._peers: dict[str, dict[str, str]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
@@ -144,7 +146,7 @@ class SyslogSource:
                 with contextlib.suppress(OSError):
                     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, UDP_RCVBUF)
             sock.bind((cfg.bind, cfg.port))
-            sock.settimeout(0.2)
+            sock.setblocking(False)  # read until empty, then wait: no poll per datagram
             self.address = "{}:{}".format(*sock.getsockname()[:2])
             flusher = loop.create_task(self._flush_udp())
             reader = threading.Thread(
@@ -222,19 +224,23 @@ class SyslogSource:
         """A thread of its own, so datagrams are taken off the socket while the event
         loop is busy (compressing, sending): the kernel buffer alone would overflow."""
         gauges = self.outlet.stats.gauges
+        recv = sock.recvfrom
         while not self._stopping.is_set():
             try:
-                data, addr = sock.recvfrom(65535)
-            except TimeoutError:
+                data, addr = recv(65535)
+            except BlockingIOError:
+                select.select([sock], [], [], 0.2)
                 continue
             except OSError:
                 break
-            buffered = self._udp  # the flusher swaps in a new list; appends are atomic
-            if len(buffered) >= UDP_BUFFER_LIMIT:
-                gauges["dropped"] += 1
-                continue
-            buffered.append((data, str(addr[0])))
-            if len(buffered) == UDP_BATCH:
+            with self._udp_lock:  # else an append to the list the flusher just took is lost
+                buffered = self._udp
+                if len(buffered) >= UDP_BUFFER_LIMIT:
+                    gauges["dropped"] += 1
+                    continue
+                buffered.append((data, addr[0]))
+                full = len(buffered) == UDP_BATCH
+            if full:
                 loop.call_soon_threadsafe(self._udp_ready.set)
 
     async def _flush_udp(self) -> None:
@@ -246,7 +252,8 @@ class SyslogSource:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._udp_ready.wait(), 0.05)
             self._udp_ready.clear()
-            batch, self._udp = self._udp, []
+            with self._udp_lock:
+                batch, self._udp = self._udp, []
             by_peer: dict[str, list[str]] = {}
             for data, ip in batch:
                 if len(data) > limit:

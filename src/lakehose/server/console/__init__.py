@@ -31,21 +31,17 @@ PAGE_MODULES = (login, status, connectors, clients, streams, users, audit, searc
 
 
 def routes(runtime: Runtime) -> list[BaseRoute]:
-    """``/console/...`` and the redirect of ``/`` to it."""
+    """``/console/...`` (``GET /`` sends browsers here: ``routes/connectors.py``)."""
     console = Console(runtime)
 
     async def home(request: Request) -> Response:
         return RedirectResponse("/console/search", 303)
-
-    async def root(request: Request) -> Response:
-        return RedirectResponse("/console", 303)
 
     pages: list[BaseRoute] = [Route("/", home, methods=["GET"])]
     for module in PAGE_MODULES:
         pages += module.routes(console)
     pages.append(Mount("/static", app=StaticFiles(directory=STATIC), name="console-static"))
     return [
-        Route("/", root, methods=["GET"]),
         Route("/console", home, methods=["GET"]),
         Mount("/console", routes=pages, middleware=[Middleware(SecurityHeaders)]),
     ]

@@ -6,11 +6,13 @@ Every error leaves as the one JSON shape of ``envelope.py``; a route raises
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
+from starlette.routing import BaseRoute, Match, Mount
 
 from lakehose.errors import (
     AuthError,
@@ -59,10 +61,37 @@ def status_for(exc: Exception) -> tuple[int, dict[str, str], dict[str, Any]]:
     return 500, {}, {}
 
 
+def allowed_methods(request: Request) -> str:
+    """The ``Allow`` header of a path: the methods of every route that matches it.
+
+    Starlette names only the first route's methods, and a path such as
+    ``/api/v1/connectors/{name}`` has a route per method.
+    """
+    methods: set[str] = set()
+
+    def collect(routes: Sequence[BaseRoute], scope: dict[str, Any]) -> None:
+        for route in routes:
+            match, child = route.matches(scope)
+            if match == Match.NONE:
+                continue
+            if isinstance(route, Mount):  # the console's pages: a route per method inside
+                collect(route.routes, {**scope, **child})
+            else:
+                methods.update(getattr(route, "methods", None) or ())
+
+    scope = request.scope  # a Mount's match moved root_path into it: match from the top
+    top = scope.get("app_root_path", scope.get("root_path", ""))
+    collect(request.app.router.routes, {**scope, "method": "OPTIONS", "root_path": top})
+    return ", ".join(sorted(methods))
+
+
 async def handle_error(request: Request, exc: Exception) -> Response:
     if isinstance(exc, HTTPException):
         messages = {404: "not found", 405: "method not allowed"}
-        return error(exc.status_code, exc.detail or messages.get(exc.status_code, "error"))
+        message = exc.detail or messages.get(exc.status_code, "error")
+        if exc.status_code == 405:
+            return error(405, message, headers={"Allow": allowed_methods(request)})
+        return error(exc.status_code, message)
     status, headers, fields = status_for(exc)
     if status == 500 and not isinstance(exc, LakehoseError):
         message = "internal server error"

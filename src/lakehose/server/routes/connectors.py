@@ -7,12 +7,15 @@ from typing import Any
 
 import orjson
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
 import lakehose
 from lakehose.auth import scopes
+from lakehose.config import parse_duration
+from lakehose.errors import ConfigError
 from lakehose.server.consumer_lag import all_groups, groups_summary, lag_gauges
+from lakehose.server.protocols.body import json_body
 from lakehose.server.protocols.json_bodies import ConnectorRequest, decode
 from lakehose.server.replies.envelope import NO_STORE, envelope
 from lakehose.server.replies.errors import ApiError
@@ -20,6 +23,7 @@ from lakehose.server.routes.guards import require, require_admin_origin, require
 from lakehose.server.runtime import Runtime
 from lakehose.storage.catalog.connectors import Connector
 from lakehose.storage.lake import connector_stats, connector_view, hec_url
+from lakehose.storage.refusals import RING_SIZE, connector_refusals, iso_time
 
 # request body key -> connector option
 _CONNECTOR_FIELDS = {
@@ -114,13 +118,32 @@ class ConnectorRoutes:
         return envelope([self._view(connector)], started=started)
 
     async def rotate(self, request: Request) -> Response:
+        """A new key; ``{"grace": "10m"}`` (or seconds) keeps the old keys working that long."""
         started = time.perf_counter()
         self._auth(request, scopes.CONNECTORS_WRITE)
-        connector, key = self.rt.catalog.rotate_key(request.path_params["name"])
+        body = await json_body(request) if await request.body() else {}
+        grace = body.get("grace", 0) or 0
+        try:
+            seconds = parse_duration(grace) if isinstance(grace, str) else float(grace)
+        except (ConfigError, TypeError, ValueError):
+            raise ApiError(400, "grace must be a duration such as 10m, or seconds") from None
+        connector, key = self.rt.catalog.rotate_key(request.path_params["name"], grace=seconds)
         self.rt.reload_keys()
         view = self._view(connector)
         view["api_key"] = key
+        view["old_keys_until"] = iso_time(time.time() + seconds) if seconds > 0 else None
         return envelope([view], started=started, headers=NO_STORE)
+
+    async def errors(self, request: Request) -> Response:
+        """The connector's recent refused requests, newest first (``?limit=``, 1-100)."""
+        started = time.perf_counter()
+        self._auth(request, scopes.CONNECTORS_READ)
+        limit_text = request.query_params.get("limit", str(RING_SIZE))
+        if not limit_text.isascii() or not limit_text.isdigit() or not 1 <= int(limit_text) <= 100:
+            raise ApiError(400, "limit must be a whole number from 1 to 100")
+        self.rt.refusals.flush(self.rt.catalog)  # this worker's latest too
+        found = connector_refusals(self.rt.catalog, request.path_params["name"], int(limit_text))
+        return envelope([r.to_dict() for r in found], started=started)
 
     async def delete(self, request: Request) -> Response:
         started = time.perf_counter()
@@ -172,7 +195,29 @@ def routes(runtime: Runtime) -> list[BaseRoute]:
 
         return Response(orjson.dumps(document()), media_type="application/json")
 
+    async def home(request: Request) -> Response:
+        """``GET /``: a browser goes to the console; anything else gets where to go from here."""
+        if "text/html" in request.headers.get("accept", ""):
+            return RedirectResponse("/console", 303)
+        base = str(request.base_url).rstrip("/")
+        return Response(
+            orjson.dumps(
+                {
+                    "name": "lakehose",
+                    "version": lakehose.__version__,
+                    "hec": base + "/services/collector",
+                    "health": base + "/services/collector/health",
+                    "status": base + "/api/v1/status",
+                    "openapi": base + "/api/v1/openapi.json",
+                    "console": base + "/console",
+                    "docs": "README.md and docs/cli.md in the lakehose source",
+                }
+            ),
+            media_type="application/json",
+        )
+
     return [
+        Route("/", home, methods=["GET"]),
         Route("/api/v1/openapi.json", openapi, methods=["GET"]),
         Route("/api/v1/status", status, methods=["GET"]),
         Route("/metrics", metrics, methods=["GET"]),
@@ -182,4 +227,5 @@ def routes(runtime: Runtime) -> list[BaseRoute]:
         Route("/api/v1/connectors/{name}", c.update, methods=["PATCH"]),
         Route("/api/v1/connectors/{name}", c.delete, methods=["DELETE"]),
         Route("/api/v1/connectors/{name}/rotate", c.rotate, methods=["POST"]),
+        Route("/api/v1/connectors/{name}/errors", c.errors, methods=["GET"]),
     ]

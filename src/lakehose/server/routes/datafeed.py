@@ -221,7 +221,7 @@ class DataFeed:
             raise LimitError(
                 f"this client has {feeds} open data feeds, its limit (max_feeds_per_client)", 5.0
             )
-        if not self._claim(slot, partition, owner, options.takeover):
+        if not self._claim(slot, partition, owner, position, options.takeover):
             raise AuthError(
                 f"appId {session.app_id} already has an active connection on partition {partition}"
             )
@@ -250,13 +250,15 @@ class DataFeed:
             committed_upto=position,
         )
 
-    def _claim(self, slot: str, partition: int, owner: str, takeover: bool = False) -> bool:
+    def _claim(
+        self, slot: str, partition: int, owner: str, position: int, takeover: bool = False
+    ) -> bool:
         """Take the slot; a slot whose worker process has died is taken over at once, and a
         live one only with ``takeover`` (the same API client and appId: its feed ends at once
         on this worker, else at its next heartbeat, when it finds the slot gone)."""
         catalog = self.rt.catalog
         stale_after = 3 * self.rt.settings.heartbeat_interval + 1.0
-        if catalog.claim_connection(slot, partition, owner, stale_after):
+        if catalog.claim_connection(slot, partition, owner, stale_after, position):
             return True
         holder = catalog.connection_owner(slot, partition)
         if holder is None:
@@ -270,7 +272,7 @@ class DataFeed:
         elif _process_alive(holder.partition("-")[0]):
             return False
         catalog.release_connection(slot, partition, holder)
-        return catalog.claim_connection(slot, partition, owner, stale_after)
+        return catalog.claim_connection(slot, partition, owner, stale_after, position)
 
     async def _refuse(
         self, exc: Exception, scope: Scope, receive: Receive, send: Send, number: int
@@ -369,7 +371,9 @@ class DataFeed:
                 if peer_gone(feed.sock, interval):  # unacknowledged for a keep-alive interval
                     return PEER_GONE
             if now >= next_beat:
-                if not catalog.heartbeat_connection(feed.slot, feed.partition, feed.owner):
+                if not catalog.heartbeat_connection(
+                    feed.slot, feed.partition, feed.owner, feed.position
+                ):
                     return "connection slot lost (taken over)"
                 next_beat = now + interval
                 if feed.options.commit == "auto":

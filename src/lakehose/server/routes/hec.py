@@ -26,12 +26,13 @@ import orjson
 from lakehose.auth.secrets import digest
 from lakehose.errors import StorageError, StorageFullError
 from lakehose.parsers.hec import CODES, IngestContext, decode_events, decode_raw
-from lakehose.parsers.timestamps import BadTime, seconds_to_ns
+from lakehose.parsers.timestamps import BadTime, epoch_to_ns
 from lakehose.server.protocols.body import BodyError, decode_content, read_body
 from lakehose.server.runtime import Runtime
 from lakehose.server.sandbox import HEC_FAULTS
 from lakehose.storage.base import PendingAppend
 from lakehose.storage.catalog.connectors import Connector, check_index
+from lakehose.storage.refusals import Refusal, excerpt_of, offending_event
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +57,7 @@ _COLLECTOR = "/services/collector"
 _ALLOW = {"health": b"GET,HEAD,OPTIONS"}
 _ALLOW_POST = b"POST,OPTIONS"
 _NOT_FOUND = b'{"text":"The requested URL was not found on this server.","code":404}'
+_NOT_ALLOWED = b'{"text":"Method not allowed; see the Allow header","code":405}'
 _GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 _RAW_META = frozenset(
     {"host", "source", "sourcetype", "index", "time", "channel", "token", "auto_extract_timestamp"}
@@ -111,6 +113,9 @@ class Reply(Exception):
         self.code = code
         self.headers = headers or []
         self.events = events
+        self.connector: Connector | None = None  # known once the key was checked
+        self.nbytes = 0  # of the body, decompressed
+        self.offending = b""  # the refused event's first bytes, for the connector's ring
 
 
 def reject(code: int, index: int | None = None, ack_id: int | None = None, **headers: str) -> Reply:
@@ -146,6 +151,7 @@ class HecHandler:
         except Exception:
             log.exception("HEC request failed")
             reply = reject(8)
+        client = scope.get("client") or ("-", 0)
         body = b"" if scope["method"] == "HEAD" else reply.body
         headers = [*_JSON_HEADERS] if reply.body else []
         headers.append((b"content-length", str(len(reply.body)).encode()))
@@ -153,15 +159,41 @@ class HecHandler:
         await send({"type": "http.response.start", "status": reply.status, "headers": headers})
         await send({"type": "http.response.body", "body": body})
         self.rt.metrics.request(route, reply.code)
+        # The path only for known routes: an unknown one is the client's text, and a
+        # client may have put a key in it (access lines are not redacted, see logs.py).
+        path = scope["path"][:200] if route != "unknown" else "(unknown path)"
+        if reply.status >= 400 and reply.connector is not None and reply.body:
+            self.rt.refusals.add(
+                reply.connector.id,
+                Refusal(
+                    time=time.time(),
+                    client=str(client[0]),
+                    status=reply.status,
+                    code=reply.code,
+                    text=orjson.loads(reply.body).get("text", ""),
+                    event_number=orjson.loads(reply.body).get("invalid-event-number"),
+                    excerpt=excerpt_of(reply.offending),
+                    path=path,
+                ),
+            )
         if self.access is not None:
-            client = scope.get("client") or ("-", 0)
-            # The path only for known routes: an unknown one is the client's text, and a
-            # client may have put a key in it (access lines are not redacted, see logs.py).
-            path = scope["path"][:200] if route != "unknown" else "(unknown path)"
+            ms = (time.perf_counter() - started) * 1000
+            connector = reply.connector.name if reply.connector is not None else None
             self.access.add(
                 f"{self.rt.pid:x}-{number:x} {client[0]} {scope['method']} {path} "
-                f"{reply.status} code={reply.code} events={reply.events} "
-                f"{(time.perf_counter() - started) * 1000:.1f}ms"
+                f"{reply.status} code={reply.code} events={reply.events} {ms:.1f}ms",
+                {
+                    "request_id": f"{self.rt.pid:x}-{number:x}",
+                    "client": client[0],
+                    "method": scope["method"],
+                    "path": path,
+                    "status": reply.status,
+                    "hec_code": reply.code,
+                    "connector": connector,
+                    "events": reply.events,
+                    "bytes": reply.nbytes,
+                    "duration_ms": round(ms, 3),
+                },
             )
 
     async def _handle(self, route: str, scope: Scope, receive: Receive) -> Reply:
@@ -173,10 +205,10 @@ class HecHandler:
             raise Reply(200, b"", 0, [(b"allow", _ALLOW.get(route, _ALLOW_POST))])
         if route == "health":
             if method not in ("GET", "HEAD"):
-                raise Reply(405, _NOT_FOUND, 405)
+                raise Reply(405, _NOT_ALLOWED, 405, [(b"allow", _ALLOW["health"])])
             raise reject(self.rt.health_code())
         if method != "POST":
-            raise Reply(405, _NOT_FOUND, 405)
+            raise Reply(405, _NOT_ALLOWED, 405, [(b"allow", _ALLOW_POST)])
 
         headers: dict[bytes, bytes] = {}
         for name, value in scope["headers"]:
@@ -185,12 +217,31 @@ class HecHandler:
                 b"content-length",
                 b"content-encoding",
                 b"x-splunk-request-channel",
+                b"host",
             ):
                 headers[name] = value
         qs = scope.get("query_string", b"")
         query = dict(parse_qsl(qs.decode("latin-1"), keep_blank_values=True)) if qs else {}
 
         connector = self._authenticate(headers, query, (scope.get("client") or ("-", 0))[0])
+        try:
+            done = await self._ingest(connector, route, scope, headers, query, receive)
+        except Reply as refused:
+            refused.connector = connector
+            raise
+        done.connector = connector
+        return done
+
+    async def _ingest(
+        self,
+        connector: Connector,
+        route: str,
+        scope: Scope,
+        headers: dict[bytes, bytes],
+        query: dict[str, str],
+        receive: Receive,
+    ) -> Reply:
+        """The answer to an authenticated request (a Reply raised for a refusal)."""
         channel = self._channel(connector, headers, query, route)
         if route == "ack":
             await self._ack(connector, channel, headers, receive)
@@ -208,6 +259,8 @@ class HecHandler:
             raise reject(9, Retry_After=str(max(1, round(wait + 0.5))))
         ctx = self._context(connector, query, route) if query else self._cached_context(connector)
         ctx.now_ns = time.time_ns()
+        addressed = headers.get(b"host")
+        ctx.addressed_host = addressed.decode("latin-1")[:255] if addressed else None
         if route == "raw":
             out, rejection = decode_raw(body, ctx)
         else:
@@ -228,10 +281,12 @@ class HecHandler:
         if rejection is not None:
             rej = reject(rejection.code, rejection.index, ack_id if out.count else None)
             rej.events = out.count
+            rej.nbytes = len(body)
+            rej.offending = offending_event(body, rejection.index, route == "raw")
             raise rej
-        if ack_id is None:
-            return Reply(200, _SUCCESS, 0, events=out.count)
-        return Reply(200, hec_reply(0, None, ack_id), 0, events=out.count)
+        done = Reply(200, _SUCCESS if ack_id is None else hec_reply(0, None, ack_id), 0)
+        done.events, done.nbytes = out.count, len(body)
+        return done
 
     # steps --------------------------------------------------------------------------------
 
@@ -388,15 +443,18 @@ class HecHandler:
             index=index,
             sourcetype=query.get("sourcetype") or connector.default_sourcetype or "httpevent",
             source=query.get("source") or connector.default_source or f"http:{connector.name}",
-            host=query.get("host") or connector.default_host,
+            host=query.get("host") or None,
+            default_host=connector.default_host,
             now_ns=time.time_ns(),
             allowed_index=lambda name: _index_ok(connector, name),
             extract=self.rt.extractor(connector.parser),
+            max_event_size=self.settings.max_event_size,
         )
+        ctx.grouping = getattr(ctx.extract, "grouping", None)  # /raw only, set for the cache
         if route == "raw":
             if query.get("time"):
                 try:
-                    ctx.time_ns = seconds_to_ns(query["time"])
+                    ctx.time_ns = epoch_to_ns(query["time"])
                 except BadTime:
                     raise reject(15, 0) from None
             extra = {k: v for k, v in query.items() if k not in _RAW_META}

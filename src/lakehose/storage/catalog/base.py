@@ -12,10 +12,13 @@ from typing import Protocol
 from lakehose.storage.catalog.clients import ClientCatalog
 from lakehose.storage.catalog.connectors import ConnectorCatalog
 from lakehose.storage.catalog.sessions import SessionCatalog
+from lakehose.storage.refusals import RefusalCatalog
 
 
 class SettingsCatalog(Protocol):
     """Small settings of the data directory, and a version that moves on every change."""
+
+    readonly: bool  # opened never to write
 
     def close(self) -> None: ...
 
@@ -32,5 +35,7 @@ class SettingsCatalog(Protocol):
         ...
 
 
-class Catalog(ConnectorCatalog, ClientCatalog, SessionCatalog, SettingsCatalog, Protocol):
+class Catalog(
+    ConnectorCatalog, ClientCatalog, SessionCatalog, RefusalCatalog, SettingsCatalog, Protocol
+):
     """Everything the rest of lakehose keeps in the catalog."""

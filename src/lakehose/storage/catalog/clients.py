@@ -57,6 +57,11 @@ class ClientCatalog(Protocol):
         """Revoke a client and every token and stream session it holds."""
         ...
 
+    def rotate_client_secret(self, id_or_name: str) -> tuple[ApiClient, str]:
+        """Give a client a new secret (shown only now); the old secret stops working, and so
+        do the tokens issued with it."""
+        ...
+
     def check_client_secret(self, client_id: str, secret: str) -> ApiClient | None:
         """The client if ``secret`` is right and the client is not revoked (constant time)."""
         ...

@@ -55,7 +55,12 @@ class Connector:
         return self.default_index or DEFAULT_INDEX
 
     def allows_index(self, index: str) -> bool:
-        if index == self.index:
+        """Any index unless ``allowed_indexes`` restricts them (then those and the default).
+
+        Real senders name their own indexes (winston's ``winston-index``); refusing them
+        would refuse every event, so only a connector that lists indexes enforces a list.
+        """
+        if index == self.index or not self.allowed_indexes:
             return True
         return index in self.allowed_indexes
 
@@ -87,6 +92,15 @@ class KeyIndex:
 
     by_digest: dict[bytes, Connector] = field(default_factory=dict)
     version: int = -1
+    # digest -> epoch seconds after which the key stops working (rotated with a grace period)
+    expires: dict[bytes, float] = field(default_factory=dict)
+
+    def connector(self, digest: bytes, now: float) -> Connector | None:
+        """The connector of a key digest, unless the key's grace period is over."""
+        found = self.by_digest.get(digest)
+        if found is not None and digest in self.expires and now >= self.expires[digest]:
+            return None
+        return found
 
 
 class ConnectorCatalog(Protocol):
@@ -102,11 +116,14 @@ class ConnectorCatalog(Protocol):
 
     def update_connector(self, name_or_id: str, **options: Any) -> Connector: ...
 
-    def rotate_key(self, name_or_id: str) -> tuple[Connector, str]:
-        """Replace every key of a connector with one new key; the old ones stop working."""
+    def rotate_key(self, name_or_id: str, grace: float = 0.0) -> tuple[Connector, str]:
+        """Give a connector one new key; the old ones stop working now, or after ``grace``
+        seconds (zero-downtime rotation: senders switch keys meanwhile)."""
         ...
 
-    def key_hints(self, connector_id: str) -> list[str]: ...
+    def key_hints(self, connector_id: str) -> list[str]:
+        """The hints of a connector's live keys (``…1e2a``; ``until <time>`` when expiring)."""
+        ...
 
     def delete_connector(self, name_or_id: str) -> Connector: ...
 

@@ -55,7 +55,14 @@ class SessionCatalog(Protocol):
         """
         ...
 
-    def claim_connection(self, app_id: str, partition: int, owner: str, stale_after: float) -> bool:
+    def claim_connection(
+        self,
+        app_id: str,
+        partition: int,
+        owner: str,
+        stale_after: float,
+        position: int | None = None,
+    ) -> bool:
         """Take the one live feed slot of ``(appId, partition)``; False if someone holds it.
 
         A slot whose heartbeat is older than ``stale_after`` seconds belonged to a process
@@ -63,8 +70,16 @@ class SessionCatalog(Protocol):
         """
         ...
 
-    def heartbeat_connection(self, app_id: str, partition: int, owner: str) -> bool:
-        """Mark the slot alive; False if ``owner`` no longer holds it."""
+    def heartbeat_connection(
+        self, app_id: str, partition: int, owner: str, position: int | None = None
+    ) -> bool:
+        """Mark the slot alive (and note the feed's next offset); False if ``owner`` no longer
+        holds it."""
+        ...
+
+    def open_connections(self) -> list[tuple[str, int, float, float, int | None]]:
+        """Open data feeds: ``(app_id, partition, opened_at, last heartbeat, next offset as of
+        that heartbeat)``, times in epoch s."""
         ...
 
     def connection_owner(self, app_id: str, partition: int) -> str | None:

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from lakehose.storage.sqlite.clients import SqliteClients
 from lakehose.storage.sqlite.connectors import SqliteConnectors
+from lakehose.storage.sqlite.refusals import SqliteRefusals
 from lakehose.storage.sqlite.sessions import SqliteSessions
 
 
-class SqliteCatalog(SqliteConnectors, SqliteClients, SqliteSessions):
+class SqliteCatalog(SqliteConnectors, SqliteClients, SqliteSessions, SqliteRefusals):
     """Access to ``catalog.db``. Thread-safe; every call is one short transaction."""

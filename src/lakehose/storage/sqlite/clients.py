@@ -72,6 +72,23 @@ class SqliteClients(CatalogStore):
             c.execute("DELETE FROM stream_sessions WHERE client_id = ?", (client.client_id,))
         return self.get_client(client.client_id)
 
+    def rotate_client_secret(self, id_or_name: str) -> tuple[ApiClient, str]:
+        """Give a client a new secret (shown only now); the old secret stops working, and so
+        do the tokens issued with it."""
+        client = self.get_client(id_or_name)
+        if client.revoked_at is not None:
+            raise ValueError(f"client {client.name!r} is revoked; create a new one")
+        secret = secrets.new_secret(30)
+        with self._tx() as c:
+            c.execute(
+                "UPDATE api_clients SET secret_hash = ? WHERE client_id = ?",
+                (secrets.digest(secret), client.client_id),
+            )
+            c.execute(
+                "UPDATE access_tokens SET revoked = 1 WHERE client_id = ?", (client.client_id,)
+            )
+        return client, secret
+
     def check_client_secret(self, client_id: str, secret: str) -> ApiClient | None:
         """The client if ``secret`` is right and the client is not revoked (constant time)."""
         rows = self._query(

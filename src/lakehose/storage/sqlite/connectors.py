@@ -100,13 +100,27 @@ class SqliteConnectors(CatalogStore):
                 )
         return self.get_connector(connector.id)
 
-    def rotate_key(self, name_or_id: str) -> tuple[Connector, str]:
-        """Replace every key of a connector with one new key; the old ones stop working."""
+    def rotate_key(self, name_or_id: str, grace: float = 0.0) -> tuple[Connector, str]:
+        """Give a connector one new key; the old ones stop working now, or after ``grace``
+        seconds (zero-downtime rotation: senders switch keys meanwhile)."""
         connector = self.get_connector(name_or_id)
         key = secrets.new_api_key()
         now = int(time.time())
+        if grace < 0:
+            raise ValueError("grace must not be negative")
         with self._tx() as c:
-            c.execute("DELETE FROM api_keys WHERE connector_id = ?", (connector.id,))
+            c.execute(
+                "DELETE FROM api_keys WHERE connector_id = ? AND expires_at <= ?",
+                (connector.id, time.time()),
+            )
+            if grace > 0:
+                c.execute(
+                    "UPDATE api_keys SET expires_at = min(coalesce(expires_at, ?), ?) "
+                    "WHERE connector_id = ?",
+                    (time.time() + grace, time.time() + grace, connector.id),
+                )
+            else:
+                c.execute("DELETE FROM api_keys WHERE connector_id = ?", (connector.id,))
             c.execute(
                 "INSERT INTO api_keys (key_hash, connector_id, hint, created_at) VALUES (?,?,?,?)",
                 (secrets.digest(key), connector.id, secrets.hint(key), now),
@@ -115,13 +129,19 @@ class SqliteConnectors(CatalogStore):
         return connector, key
 
     def key_hints(self, connector_id: str) -> list[str]:
-        return [
-            r[0]
-            for r in self._query(
-                "SELECT hint FROM api_keys WHERE connector_id = ? ORDER BY created_at",
-                (connector_id,),
-            )
-        ]
+        """The hints of a connector's live keys (``…1e2a``; ``until <time>`` when expiring)."""
+        out = []
+        for hint, expires_at in self._query(
+            "SELECT hint, expires_at FROM api_keys WHERE connector_id = ? "
+            "AND (expires_at IS NULL OR expires_at > ?) ORDER BY created_at",
+            (connector_id, time.time()),
+        ):
+            if expires_at is None:
+                out.append(hint)
+            else:
+                until = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(expires_at))
+                out.append(f"{hint} (until {until})")
+        return out
 
     def delete_connector(self, name_or_id: str) -> Connector:
         connector = self.get_connector(name_or_id)
@@ -142,15 +162,21 @@ class SqliteConnectors(CatalogStore):
                         f"SELECT {self._CONNECTOR_COLUMNS} FROM connectors"
                     )
                 }
-                keys = self._conn.execute("SELECT key_hash, connector_id FROM api_keys").fetchall()
+                keys = self._conn.execute(
+                    "SELECT key_hash, connector_id, expires_at FROM api_keys"
+                ).fetchall()
             finally:
                 self._conn.execute("COMMIT")
         return KeyIndex(
-            {bytes(h): connectors[cid] for h, cid in keys if cid in connectors}, version
+            {bytes(h): connectors[cid] for h, cid, _ in keys if cid in connectors},
+            version,
+            {bytes(h): float(exp) for h, _, exp in keys if exp is not None},
         )
 
     def connector_for_key(self, key: str) -> Connector | None:
         rows = self._query(
-            "SELECT connector_id FROM api_keys WHERE key_hash = ?", (secrets.digest(key),)
+            "SELECT connector_id FROM api_keys WHERE key_hash = ? "
+            "AND (expires_at IS NULL OR expires_at > ?)",
+            (secrets.digest(key), time.time()),
         )
         return self.get_connector(rows[0][0]) if rows else None

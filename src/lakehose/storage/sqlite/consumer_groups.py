@@ -10,23 +10,25 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from lakehose.storage.consumer_groups import _COLUMNS, CommitRequest, Position
-from lakehose.storage.sqlite.connection import connect
+from lakehose.storage.sqlite.connection import connect, connect_readonly
 
 
 class SqliteConsumerGroups:
     """Access to ``consumer_positions`` in the catalog. Thread-safe."""
 
-    def __init__(self, catalog_path: Path) -> None:
+    def __init__(self, catalog_path: Path, *, readonly: bool = False) -> None:
         # Reads and writes on connections of their own: a read (on the event loop) never
         # waits for a write's fsync (on the commit thread); WAL lets them run side by side.
-        self._conn = connect(catalog_path)
+        # ``readonly`` (``lakehose status``) never writes: it works on a read-only lake.
+        self._conn = connect_readonly(catalog_path) if readonly else connect(catalog_path)
         self._lock = threading.Lock()
-        self._writer = connect(catalog_path)
+        self._writer = self._conn if readonly else connect(catalog_path)
         self._write_lock = threading.Lock()
 
     def close(self) -> None:
         self._conn.close()
-        self._writer.close()
+        if self._writer is not self._conn:
+            self._writer.close()
 
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:

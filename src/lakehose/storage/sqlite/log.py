@@ -29,14 +29,19 @@ from lakehose.storage.sqlite.partition import PartitionReader, PartitionWriter, 
 log = logging.getLogger(__name__)
 
 
-def open_readers(data_dir: Path, partitions: int | None = None) -> list[LogReader]:
-    """Readers for every partition of a data directory (or the first ``partitions``)."""
+def open_readers(
+    data_dir: Path, partitions: int | None = None, *, readonly: bool = False
+) -> list[LogReader]:
+    """Readers for every partition of a data directory (or the first ``partitions``).
+
+    ``readonly`` readers never write, so they work on a read-only data directory.
+    """
     if not data_dir.is_dir():
         raise DataDirError(str(data_dir), "no such directory")
     readers: list[LogReader] = []
     p = 0
     while (partitions is None or p < partitions) and partition_path(data_dir, p).exists():
-        readers.append(PartitionReader(data_dir, p))
+        readers.append(PartitionReader(data_dir, p, readonly=readonly))
         p += 1
     if not readers:
         raise DataDirError(str(data_dir), "it holds no event lake (no partition-0.db)")

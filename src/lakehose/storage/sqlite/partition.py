@@ -38,7 +38,7 @@ from lakehose.query.timerange import TimeRange
 from lakehose.records import compress_lines
 from lakehose.storage import migrations
 from lakehose.storage.base import PendingAppend, Summary
-from lakehose.storage.sqlite.connection import connect
+from lakehose.storage.sqlite.connection import connect, connect_readonly
 
 log = logging.getLogger(__name__)
 
@@ -307,9 +307,10 @@ class PartitionWriter:
 class PartitionReader:
     """Reads one partition. Cheap to create; use from one thread at a time."""
 
-    def __init__(self, data_dir: Path, partition: int):
+    def __init__(self, data_dir: Path, partition: int, *, readonly: bool = False):
         self.partition = partition
-        self._conn = connect(partition_path(data_dir, partition))
+        path = partition_path(data_dir, partition)
+        self._conn = connect_readonly(path) if readonly else connect(path)
         self._conn.execute("PRAGMA query_only = ON")
 
     def close(self) -> None:

@@ -87,7 +87,14 @@ class SqliteSessions(CatalogStore):
             )
             return cur.rowcount
 
-    def claim_connection(self, app_id: str, partition: int, owner: str, stale_after: float) -> bool:
+    def claim_connection(
+        self,
+        app_id: str,
+        partition: int,
+        owner: str,
+        stale_after: float,
+        position: int | None = None,
+    ) -> bool:
         """Take the one live feed slot of ``(appId, partition)``; False if someone holds it.
 
         A slot whose heartbeat is older than ``stale_after`` seconds belonged to a process
@@ -102,20 +109,36 @@ class SqliteSessions(CatalogStore):
             )
             cur = c.execute(
                 "INSERT OR IGNORE INTO stream_connections "
-                "(app_id, partition, owner, opened_at, heartbeat) VALUES (?, ?, ?, ?, ?)",
-                (app_id, partition, owner, now, now),
+                "(app_id, partition, owner, opened_at, heartbeat, position) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (app_id, partition, owner, now, now, position),
             )
             return cur.rowcount == 1
 
-    def heartbeat_connection(self, app_id: str, partition: int, owner: str) -> bool:
-        """Mark the slot alive; False if ``owner`` no longer holds it."""
+    def heartbeat_connection(
+        self, app_id: str, partition: int, owner: str, position: int | None = None
+    ) -> bool:
+        """Mark the slot alive (and note the feed's next offset); False if ``owner`` no longer
+        holds it."""
         with self._tx() as c:
             cur = c.execute(
-                "UPDATE stream_connections SET heartbeat = ? WHERE app_id = ? AND partition = ? "
-                "AND owner = ?",
-                (time.time(), app_id, partition, owner),
+                "UPDATE stream_connections SET heartbeat = ?, position = coalesce(?, position) "
+                "WHERE app_id = ? AND partition = ? AND owner = ?",
+                (time.time(), position, app_id, partition, owner),
             )
             return cur.rowcount == 1
+
+    def open_connections(self) -> list[tuple[str, int, float, float, int | None]]:
+        """Open data feeds: ``(app_id, partition, opened_at, last heartbeat, next offset as of
+        that heartbeat)``, times in epoch s."""
+        rows = self._query(
+            "SELECT app_id, partition, opened_at, heartbeat, position FROM stream_connections "
+            "ORDER BY app_id, partition"
+        )
+        return [
+            (str(r[0]), int(r[1]), float(r[2]), float(r[3]), None if r[4] is None else int(r[4]))
+            for r in rows
+        ]
 
     def connection_owner(self, app_id: str, partition: int) -> str | None:
         """Who holds the feed slot of ``(appId, partition)``, if anyone."""

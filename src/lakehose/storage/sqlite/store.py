@@ -15,15 +15,16 @@ from pathlib import Path
 from typing import Any, Self
 
 from lakehose.storage import migrations
-from lakehose.storage.sqlite.connection import connect
+from lakehose.storage.sqlite.connection import connect, connect_readonly
 
 
 class CatalogStore:
     """Access to ``catalog.db``. Thread-safe; every call is one short transaction."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, readonly: bool = False) -> None:
         self.path = path
-        self._conn = connect(path)
+        self.readonly = readonly
+        self._conn = connect_readonly(path) if readonly else connect(path)
         self._lock = threading.RLock()
 
     @classmethod
