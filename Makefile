@@ -27,8 +27,9 @@ install: $(STAMP)
 	ln -sf $(abspath $(BIN))/lakehose $(BINDIR)/lakehose
 	@case ":$$PATH:" in *":$(BINDIR):"*) ;; *) echo "note: $(BINDIR) is not on your PATH; add it: export PATH=\"$(BINDIR):\$$PATH\"";; esac
 
-## debs: the Debian tools the collector's tests drive (logger, syslog-ng, logrotate, journalctl), when missing
-DEBS := syslog-ng-core syslog-ng-mod-http logrotate bsdutils systemd systemd-journal-remote
+## debs: the Debian tools the tests drive, when missing: the collector's (logger, syslog-ng,
+## logrotate, journalctl) and the benchmark harness's load generator (wrk)
+DEBS := syslog-ng-core syslog-ng-mod-http logrotate bsdutils systemd systemd-journal-remote wrk
 debs:
 	@missing=$$(for p in $(DEBS); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
 	if [ -n "$$missing" ] && command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
@@ -37,9 +38,13 @@ debs:
 			apt-get install -y -q --no-install-recommends $$missing >/dev/null; \
 	elif [ -n "$$missing" ]; then echo "make debs: please install $$missing"; exit 1; fi
 
-## test: set up, then run lint, type checks and the whole test suite
+## test: set up, then run lint, type checks and the whole test suite, in TEST_WORKERS processes
+## (pytest-xdist; each test module stays on one worker with its server, as most of a test's
+## time is spent waiting on one); 0 (the default, for now) runs it in one process; 4 was faster
+## but timing-sensitive tests flaked under load (README, Development)
+TEST_WORKERS ?= 0
 test: $(STAMP) check chromium debs tools
-	$(BIN)/python -m pytest -q -m "not slow"
+	$(BIN)/python -m pytest -q -m "not slow" -n $(TEST_WORKERS) --dist loadfile
 
 ## chromium: Debian's headless browser, which the console's browser tests drive through
 ## Playwright (never a browser download); installed with apt-get when missing

@@ -217,11 +217,14 @@ def process_rss(root: int) -> dict[int, int]:
 
 
 def process_role(pid: int) -> str:
-    """What a process of a server's tree is: ``worker``, ``search``, ``resource-tracker`` or
-    ``supervisor``."""
+    """What a process of a server's tree is: ``worker``, ``search``, ``compact``,
+    ``resource-tracker`` or ``supervisor``."""
     try:
-        if Path(f"/proc/{pid}/comm").read_text().strip() == "lakehose-search":
+        comm = Path(f"/proc/{pid}/comm").read_text().strip()
+        if comm == "lakehose-search":
             return "search"
+        if comm == "lakehose-column":
+            return "compact"
         argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
     except OSError:
         return "gone"

@@ -116,8 +116,49 @@ def test_only_storage_names_a_backend(module: str) -> None:
     if _room(module) == "storage":
         return
     backends = [
-        t
-        for t in _imports(module, MODULES[module])
-        if t.startswith("lakehose.storage.sqlite.partition")
+        t for t in _imports(module, MODULES[module]) if t.startswith("lakehose.storage.sqlite")
     ]
     assert not backends, f"{module} imports {backends}; use storage/base.py or storage/lake.py"
+
+
+def _sqlite_uses(source: str) -> list[str]:
+    """Where a module imports ``sqlite3`` or reaches into another object's ``_conn``."""
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        names: list[str] = []
+        if isinstance(node, ast.Import):
+            names = [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom) and not node.level:
+            names = [node.module or ""]
+        if any(n == "sqlite3" or n.startswith("sqlite3.") for n in names):
+            found.append(f"line {node.lineno}: imports sqlite3")
+        if (
+            isinstance(node, ast.Attribute)
+            and node.attr == "_conn"
+            and not (isinstance(node.value, ast.Name) and node.value.id == "self")
+        ):
+            found.append(f"line {node.lineno}: reaches into ._conn")
+    return found
+
+
+@pytest.mark.parametrize("module", sorted(MODULES))
+def test_only_storage_touches_sqlite(module: str) -> None:
+    """SQL is the SQLite backend's business: search, server, console and CLI ask the
+    interfaces of storage/base.py and storage/catalog/base.py, which a second backend offers too."""
+    if _room(module) == "storage":
+        return
+    uses = _sqlite_uses(MODULES[module].read_text(encoding="utf-8"))
+    assert not uses, f"{module}: {'; '.join(uses)}; add a method to the storage interface"
+
+
+def test_the_sqlite_check_sees_sqlite() -> None:
+    """The check above would pass for the wrong reason if it never found anything."""
+    partition = MODULES["lakehose.storage.sqlite.partition"].read_text(encoding="utf-8")
+    assert any("imports sqlite3" in use for use in _sqlite_uses(partition))
+    assert _sqlite_uses(
+        "from sqlite3 import connect\nrows = reader._conn.execute('SELECT 1')\n"
+    ) == [
+        "line 1: imports sqlite3",
+        "line 2: reaches into ._conn",
+    ]
+    assert _sqlite_uses("self._conn.execute('SELECT 1')") == []  # a backend's own connection

@@ -78,6 +78,8 @@ class Settings:
     retention_age: float | None = None
     retention_bytes: int | None = None
     retention_interval: float = 60.0
+    columnar_after: float | None = 600.0
+    columnar_interval: float = 30.0
     # OAuth2 and streams
     token_ttl: int = 1799
     session_ttl: int = 1800
@@ -150,6 +152,10 @@ class Settings:
                 f"sandbox needs a loopback host (127.0.0.1, ::1 or localhost), not {self.host!r}:"
                 " it lets anyone who can reach it break ingest and streams"
             )
+        if self.columnar_after is not None and self.columnar_after < 0:
+            raise ConfigError("columnar_after must be 0 or more (none: off)")
+        if self.columnar_interval <= 0:
+            raise ConfigError("columnar_interval must be more than 0")
         if self.token_ttl <= 120:
             raise ConfigError("token_ttl must exceed 120 s (FalconPy renews 120 s early)")
 
@@ -215,6 +221,11 @@ HELP: dict[str, str] = {
     "retention_age": "drop events older than this (e.g. 30d); unset keeps everything",
     "retention_bytes": "drop the oldest events beyond this stored size per partition (e.g. 50GiB)",
     "retention_interval": "how often retention runs",
+    "columnar_after": (
+        "compact record batches older than this into the columnar tier (Parquet) for fast"
+        " search; none: off"
+    ),
+    "columnar_interval": "how often the compactor looks for batches to compact",
     "token_ttl": "lifetime of OAuth2 access tokens, seconds (expires_in)",
     "session_ttl": "data-feed session lifetime after issue or refresh, seconds",
     "session_grace": "extra seconds a session lives past session_ttl before it is cut",
@@ -259,6 +270,8 @@ _SIZE_UNITS = {"": 1, "b": 1, "k": 1000, "m": 1000**2, "g": 1000**3, "t": 1000**
 _DURATION_FIELDS = {
     "retention_age",
     "retention_interval",
+    "columnar_after",
+    "columnar_interval",
     "body_timeout",
     "header_timeout",
     "keep_alive_timeout",

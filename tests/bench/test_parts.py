@@ -85,3 +85,24 @@ def test_the_streams_script_gets_json_then_the_scenario_name_then_the_arguments(
     assert orjson.loads(out.read_text()) == ["live-latency", "--seconds", "5"]
     assert run_companion("replay", ["--runs", "1", "--json"], here=tmp_path) == 3
     assert orjson.loads(out.read_text()) == ["--json", "replay", "--runs", "1"]
+
+
+def test_the_columnar_bench_runs_and_both_engines_agree(tmp_path: Path) -> None:
+    """``bench/columnar_bench.py`` on a small lake: it asserts the row engine's and the
+    columnar tier's answers are equal, and reports a rate for every query."""
+    import io
+    from contextlib import redirect_stdout
+
+    from bench import columnar_bench
+
+    out = io.StringIO()
+    with redirect_stdout(out):
+        code = columnar_bench.main(
+            ["--events", "3000", "--repeat", "1", "--json", "--data-dir", str(tmp_path / "lake")]
+        )
+    assert code == 0
+    found = orjson.loads(out.getvalue())
+    assert found["compaction"]["events"] == 3000
+    for key in ("filter_group_by", "rare_value_count", "free_text_count"):
+        q = found["queries"][key]
+        assert q["columnar_files"] >= 1 and q["columnar"] > 0 and q["duckdb_parquet"] > 0

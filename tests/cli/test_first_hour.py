@@ -201,6 +201,33 @@ def test_client_show_rotate_and_revoke_with_confirmation(lake: RunningServer) ->
     assert token_status(new) == 403
 
 
+def make_read_only(root: Path) -> None:
+    for path in (root, *root.rglob("*")):
+        mode = path.stat().st_mode
+        path.chmod(
+            (mode | stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH) & ~0o222 | 0o111 * path.is_dir()
+        )
+
+
+def as_nobody(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """``lakehose ARGS`` as an unprivileged user (root writes anyway), from ``root``."""
+    return subprocess.run(
+        ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups"]
+        + [sys.executable, "-m", "lakehose", *args],
+        capture_output=True,
+        text=True,
+        env={"PATH": os.environ["PATH"], "HOME": str(root)},
+        cwd=root,
+        timeout=60,
+    )
+
+
+def remove_tree(root: Path) -> None:
+    for path in (root, *root.rglob("*")):
+        path.chmod(0o755)
+    shutil.rmtree(root)
+
+
 def test_read_only_commands_work_on_a_read_only_data_directory() -> None:
     """As an unprivileged user (root writes anyway) on a lake it may only read."""
     root = Path(tempfile.mkdtemp(prefix="lakehose-ro-"))
@@ -208,43 +235,32 @@ def test_read_only_commands_work_on_a_read_only_data_directory() -> None:
         data = new_lake(root / "lake")
         code, out, err = run_cli("connector", "create", "ro", "--data-dir", str(data))
         assert code == 0, err
-        for path in (root, *root.rglob("*")):
-            mode = path.stat().st_mode
-            path.chmod(
-                (mode | stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH) & ~0o222 | 0o111 * path.is_dir()
-            )
+        make_read_only(root)
         for args in (["connector", "show", "ro"], ["client", "list"], ["search", ""], ["status"]):
-            proc = subprocess.run(
-                ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups"]
-                + [sys.executable, "-m", "lakehose", *args, "--data-dir", str(data)],
-                capture_output=True,
-                text=True,
-                env={"PATH": os.environ["PATH"], "HOME": str(root)},
-                cwd=root,
-                timeout=60,
-            )
+            proc = as_nobody(root, *args, "--data-dir", str(data))
             assert proc.returncode == 0, (args, proc.stdout, proc.stderr)
-        proc = subprocess.run(
-            ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups"]
-            + [
-                sys.executable,
-                "-m",
-                "lakehose",
-                "connector",
-                "create",
-                "w",
-                "--data-dir",
-                str(data),
-            ],
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
+        proc = as_nobody(root, "connector", "create", "w", "--data-dir", str(data))
         assert proc.returncode == 2 and "not writable" in proc.stderr
     finally:
-        for path in (root, *root.rglob("*")):
-            path.chmod(0o755)
-        shutil.rmtree(root)
+        remove_tree(root)
+
+
+def test_search_reads_a_read_only_lake_with_a_columnar_tier() -> None:
+    """The search opens the columnar manifest without writing to it."""
+    from tests.search.tierkit import build_lake
+
+    root = Path(tempfile.mkdtemp(prefix="lakehose-ro-"))
+    try:
+        data = new_lake(root / "lake")
+        build_lake(data, 3, partitions=1)  # two thirds of it compacted
+        assert (data / "columnar" / "manifest.db").is_file()
+        make_read_only(root)
+        proc = as_nobody(root, "search", "severity=ERROR | count()", "--data-dir", str(data))
+        assert proc.returncode == 0, proc.stderr
+        assert proc.stdout.splitlines()[0] == "_count"
+        assert int(proc.stdout.splitlines()[1]) > 0
+    finally:
+        remove_tree(root)
 
 
 def test_search_reads_url_and_credentials_from_the_environment(

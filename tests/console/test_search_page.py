@@ -66,7 +66,8 @@ def test_a_query_shows_its_histogram_and_total(page: Page) -> None:
     assert page.locator("#histogram canvas").count() == 1
     assert page.locator("#total").inner_text() == "250 events · 200 shown"
     assert page.locator("#events > li.event").count() == 200
-    assert page.locator("#fields .field").count() > 0
+    # the field list loads after the histogram: wait for it rather than race it
+    expect(page.locator("#fields .field").first).to_be_attached(timeout=30_000)
     screenshot(page, "search")
     page.click("text=Load more")
     expect(page.locator("#events > li.event")).to_have_count(250)

@@ -223,3 +223,330 @@ def test_an_integer_field_beyond_64_bits_is_stored_as_orjson_reads_it() -> None:
     assert rejection is None
     meta, _ = split_line(out.slices[0].lines[0])
     assert meta["fields"] == {"n": float(2**200)}
+
+
+# -- envelope rules, row by row, on both paths (the msgspec fast path and the exact path) --
+
+
+def decoded(body: bytes, **kw: Any) -> tuple[list[Any], list[dict[str, Any]], Any]:
+    out, rej = decode_events(body, ctx(**kw))
+    lines = [split_line(line) for s in out.slices for line in s.lines]
+    events = [orjson.loads(event) for _, event in lines]
+    return events, [meta for meta, _ in lines], rej and (rej.code, rej.index, rej.detail)
+
+
+@pytest.mark.parametrize(
+    ("body", "events", "rejection"),
+    [
+        (b'{"event":1}\xff', [1], (6, 1, "Expecting value: line 1 column 12 (char 11)")),
+        (
+            b'{"event":1} \xff {"event":2}',
+            [1],
+            (6, 1, "Expecting value: line 1 column 13 (char 12)"),
+        ),
+        (b'{"event":"\xff"}', ["\ufffd"], None),  # inside a string: replaced, not refused
+        (b'{"event":1,"host":true}', [], (6, 0, "host must be a string")),
+        (b'{"event":1,"source":false}', [], (6, 0, "source must be a string")),
+        (b'{"event":1,"sourcetype":[]}', [], (6, 0, "sourcetype must be a string")),
+        (b'{"event":1,"index":{}}', [], (6, 0, "index must be a string")),
+        (b'{"event":1,"index":7}', [], (7, 0, "index '7' is not allowed for this connector")),
+        (
+            b'{"event":1,"index":"nope"}',
+            [],
+            (7, 0, "index 'nope' is not allowed for this connector"),
+        ),
+        (b'{"event":1,"time":"abc"}', [], (6, 0, "time 'abc' is not a number of epoch seconds")),
+        (b'{"event":1,"time":[1]}', [], (6, 0, "time must be a number or a numeric string")),
+        (b'{"event":1,"time":true}', [], (6, 0, "time must be a number or a numeric string")),
+        (
+            b'{"event":1,"time":-1}',
+            [],
+            (6, 0, "time must not be negative"),
+        ),
+        (b'{"event":1,"fields":[1]}', [], (6, 0, "fields must be an object")),
+        (
+            b'{"event":1,"fields":{"a":{"b":1}}}',
+            [],
+            (15, 0, "indexed field values cannot be objects"),
+        ),
+        (
+            b'{"event":1,"fields":{"a":[[1]]}}',
+            [],
+            (15, 0, "indexed field arrays hold scalars only"),
+        ),
+        (
+            b'{"event":1,"fields":{"a":[{"b":1}]}}',
+            [],
+            (15, 0, "indexed field arrays hold scalars only"),
+        ),
+        (b'{"event":1,"fields":{"a":[1,"x",null,true]}}', [1], None),
+        (b'{"fields":{"a":1}}', [{}], None),  # fields alone make an empty event
+        (b'{"event":null}', [], (12, 0, "")),
+        (b'{"event":""}', [], (13, 0, "")),
+        (b'{"host":"h"}', [], (12, 0, "")),
+        (b"{}", [], (12, 0, "")),
+        (b"[1]", [], (6, 0, "an event envelope must be a JSON object")),
+        (b'"x"', ["x"], None),  # a body that is one JSON string is raw text
+        (b"[]", [], (5, None, "")),
+        (b" \n ", [], (5, None, "")),
+        (b'[{"event":1},{"event":2}]', [1, 2], None),
+        (b'[{"event":1}]\n[{"event":2},{"event":""}]', [1, 2], (13, 2, "")),
+    ],
+)
+def test_envelope_rules(body: bytes, events: list[Any], rejection: Any) -> None:
+    assert decoded(body)[::2] == (events, rejection)
+    if rejection is not None and rejection[1] is not None and b"\xff" not in body:
+        # the same envelope behind a good one and before a broken line: the exact path
+        shifted = (rejection[0], rejection[1] + 1, rejection[2])
+        assert decoded(b'{"event":0}\n' + body + b"\n}")[::2] == ([0, *events], shifted)
+
+
+@pytest.mark.parametrize(
+    ("member", "meta"),
+    [
+        (b'"host":5', {"host": "5"}),  # numbers are taken as their text
+        (b'"host":1.5', {"host": "1.5"}),
+        (b'"host":"h"', {"host": "h"}),
+        (b'"source":"s"', {"source": "s"}),
+        (b'"source":""', {"source": "http:c"}),  # blank is the default
+        (b'"source":7', {"source": "7"}),
+        (b'"time":1.5', {"time": 1_500_000_000}),
+        (b'"time":"1.5"', {"time": 1_500_000_000}),
+        (b'"time":0', {"time": 0}),
+        (b'"time":0.0', {"time": 0}),
+        (b'"time":8999999999.5', {"time": 8_999_999_999_500_000_000}),  # the float fast path
+        (b'"time":9e9', {"time": 9 * 10**18}),  # past it: the general path, same rule
+        (b'"time":1700000000.1234567', {"time": 1_700_000_000_123_457_000}),
+        (b'"fields":{"a":1}', {"fields": {"a": 1}}),
+        (b'"fields":{}', {}),
+    ],
+)
+def test_envelope_metadata(member: bytes, meta: dict[str, Any]) -> None:
+    base = {"time": 1, "host": None, "source": "http:c"}
+    for body in (b'{"event":1,' + member + b"}", b'{"event":1,' + member + b"}\n}"):
+        events, metas, _ = decoded(body)
+        assert events == [1] and metas == [{**base, **meta}]
+
+
+@pytest.mark.parametrize(
+    ("member", "index", "sourcetype"),
+    [
+        (b'"index":"sec"', "sec", "httpevent"),
+        (b'"index":""', "main", "httpevent"),
+        (b'"index":"main"', "main", "httpevent"),
+        (b'"sourcetype":"st"', "main", "st"),
+        (b'"sourcetype":""', "main", "httpevent"),
+        (b'"sourcetype":"st","index":"sec"', "sec", "st"),
+    ],
+)
+def test_index_and_sourcetype_pick_the_slice(member: bytes, index: str, sourcetype: str) -> None:
+    for body in (b'{"event":1,' + member + b"}", b'{"event":1,' + member + b"}\n}"):
+        out, _ = decode_events(body, ctx())
+        assert [(s.index, s.sourcetype, len(s)) for s in out.slices] == [(index, sourcetype, 1)]
+
+
+def test_the_default_index_needs_no_permission() -> None:
+    out, rejection = decode_events(
+        b'{"event":1,"index":"main"}', ctx(allowed_index=lambda i: False)
+    )
+    assert rejection is None and out.count == 1
+
+
+@pytest.mark.parametrize(
+    ("event", "time"),
+    [
+        (b'{"timestamp":1700000000000,"timeunit":"ms"}', 1_700_000_000 * 10**9),
+        (b'{"timestamp":1700000000}', 1_700_000_000 * 10**9),
+        (b'{"timestamp":"soon"}', 1),  # unusable: the request's time
+        (b'{"timestamp":0}', 1),  # zero is no time either
+        (b'{"x":"\\"timestamp\\""}', 1),  # the word in a value is no member
+        (b'["timestamp", 1700000000]', 1),
+        (b'"timestamp 1700000000"', 1),
+    ],
+)
+def test_falconpy_timestamps_in_the_event_set_its_time(event: bytes, time: int) -> None:
+    for body in (b'{"event":' + event + b"}", b'{"event":' + event + b"}\n}"):
+        assert decoded(body)[1][0]["time"] == time
+
+
+def test_envelope_time_wins_over_a_timestamp_in_the_event() -> None:
+    body = b'{"event":{"timestamp":1700000000},"time":5}'
+    assert decoded(body)[1][0]["time"] == 5 * 10**9
+
+
+def test_nesting_depth_boundary_on_both_paths() -> None:
+    """MAX_DEPTH levels fit; one more is code 6, also when the event is exactly that short."""
+    fits = b"[" * MAX_DEPTH + b"]" * MAX_DEPTH
+    deep = b"[" * (MAX_DEPTH + 1) + b"]" * (MAX_DEPTH + 1)
+    for body, expected in ((fits, None), (deep, 6)):
+        for framed in (b'{"event":' + body + b"}", b'{"event":' + body + b"}\n}"):
+            events, _, rejection = decoded(framed)
+            assert (rejection and rejection[0]) == expected or (
+                expected is None and rejection == (6, 1, rejection[2])
+            )
+            assert len(events) == (expected is None)
+
+
+@pytest.mark.parametrize(
+    ("number", "stored"),
+    [
+        (2**63 - 1, 2**63 - 1),  # int64 is kept exact on the fast path
+        (-(2**63), -(2**63)),
+        (-(2**63) - 1, float(-(2**63) - 1)),  # past it: as orjson reads it, a float
+        (2**63, 2**63),  # ... which reads up to uint64 as an int
+        (2**64, float(2**64)),
+    ],
+)
+def test_integer_fields_at_the_int64_boundary(number: int, stored: Any) -> None:
+    events, metas, rejection = decoded(b'{"event":1,"fields":{"n":%d}}' % number)
+    assert rejection is None and metas[0]["fields"] == {"n": stored}
+    assert type(metas[0]["fields"]["n"]) is type(stored)
+
+
+def test_rejections_carry_splunk_texts() -> None:
+    from lakehose.parsers.hec import CODES, Reject
+
+    assert CODES[8] == (500, "Internal server error")
+    assert CODES[20] == (503, "HEC is unhealthy, queues are full, ack service unavailable")
+    assert str(Reject(8)) == "HEC code 8 at event None: Internal server error"
+    rejection = Reject(20, 3)
+    assert (rejection.code, rejection.index, rejection.detail) == (20, 3, "")
+    assert str(rejection).endswith("queues are full, ack service unavailable")
+    assert str(Reject(6, 1, "why")) == "HEC code 6 at event 1: why"
+
+
+# -- string events through the named parsers, and /raw lines -------------------------------
+
+FW = ParserRegistry.build({"fw": {"type": "kv", "time_field": "ts"}})
+BASE = {"time": 1, "host": None, "source": "http:c"}
+
+
+def stored(out: Any) -> list[tuple[dict[str, Any], Any]]:
+    return [(m, orjson.loads(e)) for s in out.slices for m, e in map(split_line, s.lines)]
+
+
+@pytest.mark.parametrize(
+    ("body", "kw", "meta", "event"),
+    [
+        (b'{"event":"a=1 b=2","sourcetype":"kv"}', {}, {"fields": {"a": "1", "b": "2"}}, "a=1 b=2"),
+        (b'{"event":"a=1 b=2"}', {}, {}, "a=1 b=2"),  # no parser for httpevent
+        (b'{"event":"{\\"x\\":1}"}', {}, {"fields": {"x": 1}}, '{"x":1}'),  # JSON text: auto
+        (b'{"event":"a=1","sourcetype":"kv","fields":{"a":"env","c":3}}', {},
+         {"fields": {"a": "env", "c": 3}}, "a=1"),  # the envelope's fields win
+        (b'{"event":{"a":1},"sourcetype":"kv"}', {}, {}, {"a": 1}),  # objects are not parsed
+        (b'{"event":"no pairs","sourcetype":"kv"}', {}, {}, "no pairs"),
+        (b'{"event":"a=1"}', {"extract": FW.extractor("kv")}, {"fields": {"a": "1"}}, "a=1"),
+        (b'{"event":"a=1","sourcetype":"kv"}', {"extract": None}, {}, "a=1"),
+        (b'{"event":"ts=1700000000 a=1","sourcetype":"fw"}', {"extract": FW.extractor(None)},
+         {"time": 1_700_000_000 * 10**9, "fields": {"ts": "1700000000", "a": "1"}},
+         "ts=1700000000 a=1"),
+        (b'{"event":"ts=1700000000 a=1","sourcetype":"fw","time":5}',
+         {"extract": FW.extractor(None)},
+         {"time": 5 * 10**9, "fields": {"ts": "1700000000", "a": "1"}},
+         "ts=1700000000 a=1"),  # the envelope's time wins
+        (b'{"event":{"a":"timestamp"}}', {}, {}, {"a": "timestamp"}),
+    ],
+)  # fmt: skip
+def test_string_events_go_through_their_parser(
+    body: bytes, kw: dict[str, Any], meta: dict[str, Any], event: Any
+) -> None:
+    for framed in (body, body + b"\n}"):
+        out, _ = decode_events(framed, ctx(**kw))
+        assert stored(out) == [({**BASE, **meta}, event)]
+
+
+@pytest.mark.parametrize(
+    ("body", "kw", "rows"),
+    [
+        (b'a=1\r\n{"k":1}\n\n  plain  \n', {"sourcetype": "kv"},
+         [({"fields": {"a": "1"}}, "a=1"), ({"raw": 1}, {"k": 1}), ({}, "plain")]),
+        (b"a=1\nx", {"fields": {"a": "q", "z": 1}, "sourcetype": "kv"},
+         [({"fields": {"a": "q", "z": 1}}, "a=1"), ({"fields": {"a": "q", "z": 1}}, "x")]),
+        (b'{"a":1}', {"fields": {"q": 1}}, [({"fields": {"q": 1}, "raw": 1}, {"a": 1})]),
+        (b"ts=1700000000 a=1", {"sourcetype": "fw", "extract": FW.extractor(None)},
+         [({"time": 1_700_000_000 * 10**9, "fields": {"ts": "1700000000", "a": "1"}},
+           "ts=1700000000 a=1")]),
+        (b"ts=1700000000 a=1", {"sourcetype": "fw", "extract": FW.extractor(None), "time_ns": 7},
+         [({"time": 7, "fields": {"ts": "1700000000", "a": "1"}}, "ts=1700000000 a=1")]),
+        (b"a=1", {"time_ns": 7, "extract": None, "sourcetype": "kv"}, [({"time": 7}, "a=1")]),
+        (b'{"k":1', {"sourcetype": "kv"}, [({}, '{"k":1')]),
+        (b"[1]", {}, [({}, "[1]")]),  # only objects are kept as JSON
+        (b"\xffa", {}, [({}, "\ufffda")]),
+    ],
+)  # fmt: skip
+def test_raw_lines(body: bytes, kw: dict[str, Any], rows: list[tuple[dict[str, Any], Any]]) -> None:
+    out, rejection = decode_raw(body, ctx(**kw))
+    assert rejection is None
+    assert stored(out) == [({**BASE, **meta}, event) for meta, event in rows]
+
+
+def test_a_blank_raw_body_is_no_data() -> None:
+    out, rejection = decode_raw(b" \n\r\n ", ctx())
+    assert out.count == 0 and rejection is not None and rejection.code == 5
+
+
+def test_counts_sizes_and_time_bounds_of_slices() -> None:
+    body = b'{"event":1,"time":3}{"event":2,"time":1}{"event":3,"time":2}{"event":4,"index":"sec"}'
+    out, rejection = decode_events(body, ctx())
+    assert rejection is None and out.count == 4
+    lines = [line for s in out.slices for line in s.lines]
+    assert out.nbytes == sum(len(line) + 1 for line in lines)  # one newline each
+    first, second = out.slices
+    assert (first.min_time, first.max_time, len(first)) == (10**9, 3 * 10**9, 3)
+    assert first.nbytes == sum(len(line) + 1 for line in first.lines)
+    assert (second.min_time, second.max_time, second.connector) == (1, 1, "c")
+
+
+@pytest.mark.parametrize(
+    ("time", "message"),
+    [
+        (b"-1.5", "time must be a finite, non-negative number"),
+        (b"9223372037.0", "time is beyond the year 2262"),
+        (b"1e10", "time is beyond the year 2262"),
+    ],
+)
+def test_float_times_outside_the_lake_are_refused(time: bytes, message: str) -> None:
+    for body in (b'{"event":"x","time":' + time + b"}", b'{"event":"x","time":' + time + b"}\n}"):
+        assert decoded(body)[::2] == ([], (6, 0, message))
+
+
+# Splunk's HEC codes with their HTTP status and exact text (specs/hec-protocol.md §4).
+SPLUNK_CODES = """
+0 200 Success
+1 403 Token disabled
+2 401 Token is required
+3 401 Invalid authorization
+4 403 Invalid token
+5 400 No data
+6 400 Invalid data format
+7 400 Incorrect index
+8 500 Internal server error
+9 503 Server is busy
+10 400 Data channel is missing
+11 400 Invalid data channel
+12 400 Event field is required
+13 400 Event field cannot be blank
+14 400 ACK is disabled
+15 400 Error in handling indexed fields
+16 400 Query string authorization is not enabled
+17 200 HEC is healthy
+18 503 HEC is unhealthy, queues are full
+19 503 HEC is unhealthy, ack service unavailable
+20 503 HEC is unhealthy, queues are full, ack service unavailable
+23 503 Server is shutting down
+"""
+
+
+def test_every_code_has_splunks_status_and_text() -> None:
+    from lakehose.parsers.hec import CODES
+
+    expected = {}
+    for row in SPLUNK_CODES.strip().splitlines():
+        code, status, text = row.split(" ", 2)
+        expected[int(code)] = (int(status), text)
+    assert CODES == expected
+
+
+@pytest.mark.parametrize("body", [b"[] []", b"[]\n[]", b"[]\n\n[] "])
+def test_bodies_of_empty_arrays_are_no_data(body: bytes) -> None:
+    assert decoded(body)[::2] == ([], (5, None, ""))

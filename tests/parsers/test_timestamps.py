@@ -187,3 +187,53 @@ def test_the_string_fast_path_agrees_with_the_regex_path(seconds: int, nanos: in
     """``"123.456"`` takes a shortcut; the same value with spaces takes the regex: same ns."""
     text = f"{seconds}.{nanos:09d}"
     assert seconds_to_ns(text) == seconds_to_ns(f" {text} ")
+
+
+@pytest.mark.parametrize(
+    ("value", "ns"),
+    [
+        (-0.0, 0),  # negative zero is zero, not a negative time
+        (1700000000.1234567, 1_700_000_000_123_457_000),  # a float rounds to the microsecond
+        (1e-7, 0),  # even below one microsecond, where repr has an exponent
+        (0.0000004, 0),
+        (0.0000006, 1000),
+    ],
+)
+def test_float_seconds_round_to_the_microsecond(value: float, ns: int) -> None:
+    assert seconds_to_ns(value) == ns
+
+
+class Seconds(int):
+    """An int subclass (an IntEnum, say) is still a number of seconds."""
+
+
+@pytest.mark.parametrize(
+    ("value", "ns"), [(Seconds(0), 0), (Seconds(7), 7 * 10**9), (Seconds(9223372036), MAX_NS)]
+)
+def test_int_subclasses_convert_like_ints(value: int, ns: int) -> None:
+    assert seconds_to_ns(value) == ns
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        (Seconds(-1), "time must be between 0 and year 2262, in epoch seconds"),
+        (Seconds(9223372037), "time must be between 0 and year 2262, in epoch seconds"),
+        (-1, "time must be between 0 and year 2262, in epoch seconds"),
+        (True, "time must be a number, not a boolean"),
+        (-1.5, "time must be a finite, non-negative number"),
+        (float("nan"), "time must be a finite, non-negative number"),
+        (float("inf"), "time must be a finite, non-negative number"),
+        (float("-inf"), "time must be a finite, non-negative number"),
+        (None, "time must be a number or a numeric string"),
+        ([1], "time must be a number or a numeric string"),
+        ("soon", "time 'soon' is not a number of epoch seconds"),
+        ("1" * 39 + "x" * 5, f"time {'1' * 39 + 'x'!r} is not a number of epoch seconds"),
+        ("9223372037", "time is beyond the year 2262"),
+    ],
+)
+def test_refusals_say_why(value: object, message: str) -> None:
+    """The text goes back to the HEC client with code 6, so it is part of the interface."""
+    with pytest.raises(BadTime) as caught:
+        seconds_to_ns(value)
+    assert str(caught.value) == message

@@ -48,6 +48,7 @@ def test_what_a_name_refers_to(name: str, ref: FieldRef) -> None:
 
 
 @pytest.mark.parametrize(("name", "message"), [
+    ("#", "a tag needs a name; built-in tags are #connector, #index, #sourcetype"),
     ("@foo", "unknown field '@foo'; built-in fields are @rawstring, @timestamp"),
     ("@", "unknown field '@'; built-in fields are @rawstring, @timestamp"),
 ])  # fmt: skip
@@ -147,3 +148,13 @@ def test_lookup_into_lists_and_scalars() -> None:
 
 def test_missing_is_falsy_and_shows_its_name() -> None:
     assert not MISSING and repr(MISSING) == "MISSING" and MISSING is not None
+
+
+def test_a_field_ref_is_an_immutable_hashable_value() -> None:
+    """Plans key their per-field readers by reference."""
+    import dataclasses
+
+    ref = field_ref("event.a")
+    assert {ref, field_ref("event.a")} == {ref}
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        ref.kind = "bare"  # type: ignore[misc]

@@ -21,7 +21,18 @@ from lakehose.query.filters import (
     tag_choices,
     walk,
 )
-from lakehose.query.nodes import And, Compare, Everything, Filter, Not, Nothing, Or, Regex, Text
+from lakehose.query.nodes import (
+    And,
+    Compare,
+    Everything,
+    Filter,
+    FreeText,
+    Not,
+    Nothing,
+    Or,
+    Regex,
+    Text,
+)
 
 ROW: dict[str, Any] = {
     "user": "admin",
@@ -276,6 +287,10 @@ A, B, C = (plan_query(q).scan_filter for q in ("a=1", "b=2", "c=3"))
         (Not(A), Not(A)),
         (Not(And((A, Everything()))), Not(A)),
         (A, A),
+        (FreeText(Text(("", ""))), Everything()),  # `*`: every event has an @rawstring
+        (And((A, FreeText(Text(("", ""))))), A),
+        (Not(FreeText(Text(("", "")))), Nothing()),
+        (FreeText(Text(("a", ""))), FreeText(Text(("a", "")))),  # `a*` narrows
     ],
 )
 def test_simplify_folds_units_and_zeros_and_flattens(before: Filter, after: Filter) -> None:

@@ -313,6 +313,13 @@ def test_a_limit_that_is_not_ascii_digits_is_a_query_error(limit: str) -> None:
         ("a=",
          'unexpected end of query; expected a "quoted string", a /regex/ or a word, value or '
          "field name", 1, 3),
+        ('"abc', 'unterminated string: a closing " is missing', 1, 1),  # at the very start
+        ("/abc", 'unterminated /regex/ (to match a path, quote it: "/var/log")', 1, 1),
+        ("user=/a/ix", "unknown regex flag 'x'; flags are i, m and s (to match a path, quote it)",
+         1, 10),  # the second flag: its own column
+        ("a \\", "unexpected character '\\\\'; expected '(', ')', ',', '[', ']', 'and', 'not', "
+         "'or', '|', a \"quoted string\", a /regex/, a function such as count(), a word, value or "
+         "field name or an operator (= != < <= > >=)", 1, 3),
     ],
 )  # fmt: skip
 def test_whole_error_messages(query: str, message: str, line: int, column: int) -> None:

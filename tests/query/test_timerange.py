@@ -164,3 +164,22 @@ def test_range_edges(
     assert r.contains(lo) is contains
     assert r.covers(lo, hi) is covers
     assert r.meets(lo, hi) is meets
+
+
+def test_an_out_of_range_time_is_quoted_to_forty_characters() -> None:
+    with pytest.raises(QueryError) as info:
+        parse_time("9" * 5000, now_ns=NOW, name="start")
+    assert str(info.value) == f"start {'9' * 40!r} is out of range"
+
+
+def test_a_range_is_an_immutable_hashable_value() -> None:
+    """Ranges key caches and sets of plans: two equal ranges are one key, and none changes."""
+    from dataclasses import FrozenInstanceError
+
+    from lakehose.query.timerange import TimeRange
+
+    r = TimeRange(10, 20)
+    assert {r, TimeRange(10, 20)} == {r}
+    with pytest.raises(FrozenInstanceError):
+        r.start = 0  # type: ignore[misc]
+    assert not hasattr(r, "__dict__")  # slotted: a plan holds one per batch it reads

@@ -120,6 +120,8 @@ def test_regexes_against_every_kind_of_value(
         ("fail*", "Failed login", True),  # free text ignores case and is unanchored
         ("*LOGIN", "Failed login", True),
         ("x*y", "Failed login", False),
+        ("led*LOG", "Failed login now", True),  # inside the text: neither end is anchored
+        ("ailed lo*", "Failed login", True),
         ("fail*", 404, False),  # free text looks only at text
         ("fail*", None, False),
         ("fail*", MISSING, False),

@@ -8,7 +8,7 @@ from pathlib import Path
 import httpx
 
 from lakehose.testing import run_server
-from tests.helpers import cli_json, wait_for
+from tests.helpers import cli_json, process_role, wait_for
 
 
 def metric(text: str, name: str, **labels: str) -> float:
@@ -105,11 +105,9 @@ def test_a_killed_worker_is_restarted_and_counters_do_not_drop(data_dir: Path) -
             children = subprocess.run(
                 ["pgrep", "-P", str(server.proc.pid)], capture_output=True, text=True
             )
-            return [
-                int(pid)
-                for pid in children.stdout.split()
-                if "spawn_main" in Path(f"/proc/{pid}/cmdline").read_text()
-            ]
+            # a killed worker may still be listed and gone a moment later: process_role
+            # says "gone" then instead of failing to read it
+            return [int(p) for p in children.stdout.split() if process_role(int(p)) == "worker"]
 
         before = workers()
         assert len(before) == 2

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
+from lakehose.auth.secrets import digest
 from lakehose.errors import ConflictError, NotFoundError
 from lakehose.storage.catalog.base import Catalog
 from lakehose.storage.catalog.clients import LoginLimit
+from lakehose.storage.refusals import Refusal
 from tests.storage.backendkit import CATALOG_BACKENDS
 
 Opener = Callable[[], Catalog]
@@ -73,6 +76,50 @@ def test_a_connector_update_rotate_and_delete(catalog: Catalog) -> None:
         catalog.get_connector(connector.id)
 
 
+def test_a_rotation_with_grace_keeps_the_old_key_until_it_ends(catalog: Catalog) -> None:
+    connector, old_key = catalog.create_connector("fw")
+    _, new_key = catalog.rotate_key("fw", grace=3600)
+    assert catalog.connector_for_key(old_key) == catalog.connector_for_key(new_key) == connector
+    hints = catalog.key_hints(connector.id)
+    assert hints[0].startswith(f"…{old_key[-4:]} (until ") and hints[1] == f"…{new_key[-4:]}"
+    index = catalog.key_index()
+    old, new = (digest(k) for k in (old_key, new_key))
+    assert index.connector(old, time.time()) == connector  # within its grace
+    assert index.connector(old, time.time() + 7200) is None  # past it
+    assert index.connector(new, time.time() + 7200) == connector
+    _, newest = catalog.rotate_key("fw")  # no grace: every older key stops now
+    assert catalog.connector_for_key(old_key) is catalog.connector_for_key(new_key) is None
+    assert catalog.key_hints(connector.id) == [f"…{newest[-4:]}"]
+    with pytest.raises(ValueError):
+        catalog.rotate_key("fw", grace=-1)
+
+
+def test_a_connectors_refusals_are_a_ring_newest_first(catalog: Catalog) -> None:
+    a, _ = catalog.create_connector("a")
+    b, _ = catalog.create_connector("b")
+
+    def refusal(n: int) -> Refusal:
+        return Refusal(float(n), "10.0.0.1", 400, 6, "Invalid data format", n, f"#{n}", "/x")
+
+    catalog.record_refusals([(a.id, refusal(n)) for n in range(5)] + [(b.id, refusal(9))], 3)
+    catalog.record_refusals([(a.id, refusal(5))], 3)
+    assert [r.event_number for r in catalog.refusals(a.id, 10)] == [5, 4, 3]
+    assert catalog.refusals(a.id, 2) == [refusal(5), refusal(4)]
+    assert catalog.refusals(b.id, 10) == [refusal(9)]
+
+
+def test_a_rotated_client_secret_retires_the_old_one_and_its_tokens(catalog: Catalog) -> None:
+    client, old = catalog.create_client("reader", ["streams:read"])
+    token, _ = catalog.issue_token(client, 60)
+    _, new = catalog.rotate_client_secret("reader")
+    assert catalog.check_client_secret(client.client_id, old) is None
+    assert catalog.check_client_secret(client.client_id, new) == client
+    assert catalog.check_token(token) is None
+    catalog.revoke_client("reader")
+    with pytest.raises(ValueError):
+        catalog.rotate_client_secret("reader")
+
+
 def test_a_client_secret_yields_tokens_until_revoked(catalog: Catalog) -> None:
     client, secret = catalog.create_client("reader", ["streams:read"])
     assert catalog.check_client_secret(client.client_id, secret) == client
@@ -131,6 +178,14 @@ def test_one_feed_slot_per_app_and_partition(catalog: Catalog) -> None:
     assert catalog.heartbeat_connection("app", 0, "one")
     assert not catalog.heartbeat_connection("app", 0, "two")
     assert catalog.claim_connection("app", 0, "two", stale_after=-1)  # "one" went stale
+    assert catalog.heartbeat_connection("app", 0, "two", position=42)
+    assert catalog.heartbeat_connection("app", 0, "two")  # no position: the last one stays
+    assert catalog.claim_connection("app", 2, "two", stale_after=60, position=7)
+    assert [(c[0], c[1], c[4]) for c in catalog.open_connections()] == [
+        ("app", 0, 42),
+        ("app", 1, None),
+        ("app", 2, 7),
+    ]
     catalog.release_connection("app", 0, "two")
     assert catalog.connection_owner("app", 0) is None
     catalog.release_all_connections()

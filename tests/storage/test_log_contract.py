@@ -15,7 +15,7 @@ import pytest
 
 from lakehose.query.timerange import TimeRange
 from lakehose.records import decompress_data, split_line
-from lakehose.storage.base import EventLog
+from lakehose.storage.base import Buckets, EventLog
 from tests.storage.backendkit import LOG_BACKENDS, T0, LogBackend, pending, read_all
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -188,6 +188,61 @@ def test_summaries_agree_with_the_batches(backend: LogBackend, tmp_path: Path) -
             s[1] for s in reader.summaries(TimeRange(None, None), {}, descending=True, below=5)
         ] == [3, 0]
         assert reader.connector_totals()["fw"][0] == 7
+    finally:
+        reader.close()
+
+
+def test_aggregated_summaries_agree_with_the_summaries(backend: LogBackend, tmp_path: Path) -> None:
+    s = 10**9
+
+    async def run(log: EventLog) -> None:
+        await log.append(0, pending("x", 3, connector="fw", start=0), 10)  # T0 .. T0+2s
+        await log.append(0, pending("w", 2, connector="fw", start=59), 10)  # across T0+60s
+        await log.append(0, pending("y", 2, connector="edr", index="sec", start=100), 10)
+        await log.append(0, pending("z", 4, connector="fw", start=200), 10)  # T0+200..203s
+
+    with_log(backend, tmp_path, 1, run)
+    (reader,) = backend.open_readers(tmp_path, 1)
+    minute = Buckets(origin=T0, width=60 * s, low=T0, high=T0 + 300 * s)
+    try:
+        everything = TimeRange(None, None)
+        assert sorted(reader.tag_groups(everything, {})) == [
+            ("edr", "sec", "st", 1, T0 + 100 * s, T0 + 101 * s),
+            ("fw", "main", "st", 3, T0, T0 + 203 * s),
+        ]
+        assert sorted(reader.bucket_counts(everything, {}, minute)) == [
+            ("edr", "sec", "st", 1, 2, 1),  # (tags, bucket, events, batches)
+            ("fw", "main", "st", 0, 3, 1),
+            ("fw", "main", "st", 3, 4, 1),
+        ]
+        straddling = reader.summaries(everything, {}, descending=False, straddling=minute)
+        assert [x[1] for x in straddling] == [3]  # "w", across a bucket's edge
+        # the same sums, by hand from the per-batch summaries, for other ranges, tags, buckets
+        cases = [
+            (TimeRange(T0 + 60 * s, None), {}, minute),
+            (everything, {"#connector": frozenset({"fw"})}, Buckets(T0, 60 * s, T0, T0 + 202 * s)),
+            (TimeRange(None, T0 + 101 * s), {}, Buckets(T0 - 7 * s, 10 * s, T0, T0 + 101 * s)),
+            (everything, {"#index": frozenset()}, minute),
+        ]
+        for span, tags, cut in cases:
+            rows = list(reader.summaries(span, tags, descending=False))
+            groups: dict[tuple[str, str, str], list[int]] = {}
+            buckets: dict[tuple[str, str, str, int], list[int]] = {}
+            for _, _, count, low, high, _, *combo in rows:
+                key = (combo[0], combo[1], combo[2])
+                g = groups.setdefault(key, [0, low, high])
+                g[:] = [g[0] + 1, min(g[1], low), max(g[2], high)]
+                if cut.holds(low, high):
+                    b = buckets.setdefault((*key, (low - cut.origin) // cut.width), [0, 0])
+                    b[:] = [b[0] + count, b[1] + 1]
+            assert sorted(reader.tag_groups(span, tags)) == sorted(
+                (*k, *v) for k, v in groups.items()
+            )
+            assert sorted(reader.bucket_counts(span, tags, cut)) == sorted(
+                (*k, *v) for k, v in buckets.items()
+            )
+            straddling = reader.summaries(span, tags, descending=False, straddling=cut)
+            assert list(straddling) == [x for x in rows if not cut.holds(x[3], x[4])]
     finally:
         reader.close()
 

@@ -1,4 +1,4 @@
-"""The ``lakehose`` command: ``serve``, ``connector``, ``client``, ``user``, ``send``, ``stream``, ``search``, ``collect``."""
+"""The ``lakehose`` command: ``serve``, ``connector``, ``client``, ``user``, ``send``, ``stream``, ``search``, ``collect``, ``compact``."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import lakehose
 from lakehose.cli.commands import (
     client,
     collect,
+    compact,
     connector,
     sandbox,
     search,
@@ -65,6 +66,7 @@ cli.add_command(status.status)
 cli.add_command(user.user)
 cli.add_command(sandbox.sandbox)
 cli.add_command(collect.collect)
+cli.add_command(compact.compact)
 
 
 def main() -> None:

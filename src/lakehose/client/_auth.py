@@ -222,3 +222,23 @@ class OAuth2(httpx.Auth):
             self._async_lock = asyncio.Lock()
             self._async_loop = loop
         return self._async_lock
+
+
+def oauth_for(
+    auth_object: OAuth2 | None,
+    *,
+    client_id: str | None,
+    client_secret: str | None,
+    base_url: str | None,
+    member_cid: str | None = None,
+) -> OAuth2:
+    """The OAuth2 a Falcon API client authenticates with: ``auth_object``, or one made of the
+    credentials and ``base_url`` (required then: the SDK never sends credentials to a cloud
+    nobody named)."""
+    if auth_object is not None:
+        return auth_object
+    if base_url is None:
+        raise ConfigError(
+            "base_url is required: lakehose's URL, or a CrowdStrike region such as us-1"
+        )
+    return OAuth2(client_id or "", client_secret or "", base_url, member_cid=member_cid)

@@ -35,7 +35,7 @@ import heapq
 import logging
 import operator
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -70,6 +70,7 @@ class SearchStats:
     batches_read: int = 0
     batches_skipped: int = 0  # ruled out by their summary (tags) without reading
     batches_from_summaries: int = 0
+    columnar_files: int = 0  # columnar files the query read through DuckDB (search/tiers.py)
     rows: int = 0
     took_ms: float = 0.0
     warnings: list[str] = field(default_factory=list)
@@ -82,6 +83,7 @@ class SearchStats:
             "batches_read": self.batches_read,
             "batches_skipped": self.batches_skipped,
             "batches_from_summaries": self.batches_from_summaries,
+            "columnar_files": self.columnar_files,
             "rows": self.rows,
             "took_ms": round(self.took_ms, 3),
             "warnings": list(self.warnings),
@@ -113,8 +115,10 @@ class Search:
         cursor: str | None = None,
         time_limit: float | None = None,
         cursor_key: bytes = b"",
+        older: Callable[[Stage], None] | None = None,
     ) -> None:
         self.plan = plan
+        self.older = older  # pushes rows the readers do not show (search/tiers.py)
         self._key = cursor_key
         self.time_limit = time_limit  # seconds of scanning before SearchTimeoutError
         self.readers = {r.partition: r for r in readers}
@@ -244,6 +248,8 @@ class Search:
                         break
                 if stopped:
                     break
+            if self.older is not None and not stopped:
+                self.older(first)  # the columnar tier's share, oldest, after the row log's
             first.finish()  # stopped or not: held rows (tail, sort, groups) come out now
             yield from self._drain(output)
             self.truncated = output.dropped > 0  # rows were refused past the limit

@@ -27,7 +27,7 @@ from summaries and how many lines were read.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -40,7 +40,7 @@ from lakehose.records import ZstdError, decompressor
 from lakehose.search.candidates import LineFilter
 from lakehose.search.decoding import Aggregator, BatchContext, LineDecoder, ScanFn
 from lakehose.search.engine import SearchStats
-from lakehose.storage.base import LogReader, Summary
+from lakehose.storage.base import Buckets, LogReader, Summary
 
 DEFAULT_BUCKETS = 100
 MAX_BUCKETS = 1000
@@ -135,16 +135,12 @@ def histogram(
     deadline = None if time_limit is None else time.monotonic() + time_limit
     plan = filter_plan(plan)
     stats = SearchStats()
-    where = _Where(span, plan.tag_choices)
-    # Per tag combination: batches, earliest and latest event time (one grouped query).
+    tags = plan.tag_choices
+    # Per tag combination: batches, earliest and latest event time.
     combos: dict[Combo, list[int]] = {}
     for reader in readers:
-        for *tags, batches, low, high in where.run(
-            reader,
-            "connector, idx, sourcetype, count(*), min(min_time), max(max_time)",
-            "GROUP BY 1, 2, 3",
-        ):
-            seen = combos.setdefault((tags[0], tags[1], tags[2]), [0, low, high])
+        for connector, index, sourcetype, batches, low, high in reader.tag_groups(span, tags):
+            seen = combos.setdefault((connector, index, sourcetype), [0, low, high])
             seen[0] += batches
             seen[1], seen[2] = min(seen[1], low), max(seen[2], high)
     everything: set[Combo] = set()
@@ -165,20 +161,12 @@ def histogram(
     origin = low - low % width
     counts = [0] * (-(-(high - origin) // width))
     last = len(counts) - 1
-    # Batches inside the range and inside one bucket: counted by SQLite, per bucket.
-    one_bucket = "min_time >= ? AND max_time < ? AND (min_time - ?) / ? = (max_time - ?) / ?"
-    bounds = [max(low, origin), high, origin, width, origin, width]
+    # Batches inside the range and inside one bucket: counted from their summaries.
+    cut = Buckets(origin, width, low, high)
     if everything:
         for reader in readers:
-            for *tags, bucket, events, batches in where.run(
-                reader,
-                "connector, idx, sourcetype, (min_time - ?) / ?, sum(count), count(*)",
-                "GROUP BY 1, 2, 3, 4",
-                extra=one_bucket,
-                extra_args=bounds,
-                select_args=[origin, width],
-            ):
-                if (tags[0], tags[1], tags[2]) in everything and 0 <= bucket <= last:
+            for c, i, s, bucket, events, batches in reader.bucket_counts(span, tags, cut):
+                if (c, i, s) in everything and 0 <= bucket <= last:
                     counts[bucket] += events
                     stats.batches_from_summaries += batches
                     stats.events_from_summaries += events
@@ -186,18 +174,11 @@ def histogram(
     # batches of the others that straddle a bucket's edge or the range's.
     to_read: list[Summary] = []
     for reader in readers:
-        if scanned:
-            rows = where.summaries(reader)
-        else:
-            rows = where.summaries(reader, extra=f"NOT ({one_bucket})", extra_args=bounds)
+        straddling = None if scanned else cut
+        rows = reader.summaries(span, tags, descending=False, straddling=straddling)
         for row in rows:
             combo = (row[6], row[7], row[8])
-            if combo in scanned:
-                to_read.append(row)
-            elif combo in everything and not (
-                span.covers(row[3], row[4])
-                and (row[3] - origin) // width == (row[4] - origin) // width
-            ):
+            if combo in scanned or (combo in everything and not cut.holds(row[3], row[4])):
                 to_read.append(row)
 
     def push(values: dict[str, Any], _: Any) -> bool:
@@ -212,64 +193,6 @@ def histogram(
 
 
 Combo = tuple[str, str, str]
-_TAG_COLUMNS = {"#connector": "connector", "#index": "idx", "#sourcetype": "sourcetype"}
-
-
-class _Where:
-    """The conditions on a partition's batch summaries for a time range and tag choices
-    (those of ``LogReader.summaries``), for the grouped queries the histogram makes."""
-
-    def __init__(self, span: TimeRange, tag_choices: dict[str, frozenset[str] | None]) -> None:
-        where: list[str] = []
-        args: list[int | str] = []
-        if span.start is not None:
-            where.append("max_time >= ?")
-            args.append(span.start)
-        if span.end is not None:
-            where.append("min_time < ?")
-            args.append(span.end)
-        for tag, column in _TAG_COLUMNS.items():
-            choices = tag_choices.get(tag)
-            if choices is not None:
-                where.append(f"{column} IN ({','.join('?' * len(choices))})" if choices else "0")
-                args.extend(sorted(choices))
-        self.sql = " AND ".join(where) or "1"
-        self.args = args
-
-    def run(
-        self,
-        reader: LogReader,
-        columns: str,
-        tail: str = "",
-        *,
-        extra: str = "",
-        extra_args: Sequence[int] = (),
-        select_args: Sequence[int] = (),
-    ) -> Iterator[tuple[Any, ...]]:
-        sql = f"SELECT {columns} FROM batches WHERE {self.sql}"
-        if extra:
-            sql += f" AND {extra}"
-        # SQL over the batch summaries: SQLite's reader only, until LogReader offers
-        # aggregated summaries (the columnar tier will need them too)
-        conn = reader._conn  # type: ignore[attr-defined]
-        rows: Iterator[tuple[Any, ...]] = conn.execute(
-            f"{sql} {tail}", [*select_args, *self.args, *extra_args]
-        )
-        return rows
-
-    def summaries(
-        self, reader: LogReader, *, extra: str = "", extra_args: Sequence[int] = ()
-    ) -> Iterator[Summary]:
-        """Batch summaries (as ``LogReader.summaries`` gives them), in offset order."""
-        rows: Iterator[Summary] = self.run(
-            reader,
-            "?, first_offset, count, min_time, max_time, ingest_time, connector, idx, sourcetype",
-            "ORDER BY first_offset",
-            extra=extra,
-            extra_args=extra_args,
-            select_args=[reader.partition],
-        )
-        return rows
 
 
 def _length(span: TimeRange) -> int:

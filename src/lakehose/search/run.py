@@ -5,10 +5,13 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
+from lakehose.errors import StorageError
 from lakehose.query.plan import Plan
 from lakehose.query.timerange import TimeRange
 from lakehose.search.engine import Search
+from lakehose.search.tiers import Older, split
 from lakehose.storage.base import LogReader
+from lakehose.storage.columnar.tier import ColumnarTier
 
 DEFAULT_LIMIT = 200
 MAX_LIMIT = 10_000
@@ -28,15 +31,27 @@ def start_search(
     cursor: str | None = None,
     time_limit: float | None = None,
     cursor_key: bytes = b"",
+    columnar: Callable[[], ColumnarTier | None] | None = None,
 ) -> tuple[Search, Iterator[dict[str, Any]]]:
     """A search over the readers ``open_readers()`` gives, and its rows as they are found.
 
-    The readers belong to the search: they are closed when the rows run out, when the
-    iterator is closed, or at once if the search cannot start.
+    With ``columnar`` (the data directory's columnar tier, if any), an aggregate runs on
+    both tiers (``search/tiers.py``). The readers belong to the search: they are closed
+    when the rows run out, when the iterator is closed, or at once if it cannot start.
     """
     readers = open_readers()
-    try:
-        search = Search(
+    tier: ColumnarTier | None = None
+    older: Older | None = None
+    files = 0
+    shown: Sequence[LogReader] = readers
+
+    def done() -> None:
+        _close(readers)
+        if tier is not None:
+            tier.close()
+
+    def row_search() -> Search:
+        return Search(
             plan,
             readers,
             span,
@@ -45,15 +60,46 @@ def start_search(
             time_limit=time_limit,
             cursor_key=cursor_key,
         )
+
+    try:
+        if columnar is not None and cursor is None:
+            tier = columnar()
+            if tier is not None:
+                try:
+                    both = split(plan, span, readers, tier)
+                except StorageError:
+                    both = None  # a file went away (retention): the row log has it all
+                if both is not None:
+                    shown, older, files = both.readers, both.older, both.files
+        search = Search(
+            plan,
+            shown,
+            span,
+            limit=limit,
+            cursor=cursor,
+            time_limit=time_limit,
+            cursor_key=cursor_key,
+            older=older,
+        )
+        search.stats.columnar_files = files
     except BaseException:
-        _close(readers)
+        done()
         raise
 
     def rows() -> Iterator[dict[str, Any]]:
         try:
-            yield from search.rows()
+            if older is None:
+                yield from search.rows()
+                return
+            out = list(search.rows())
+            if any(w.startswith("groupBy() kept") for w in search.stats.warnings):
+                # Which groups are kept depends on the order rows come in: the row log's.
+                again = row_search()
+                out = list(again.rows())
+                search.stats, search.truncated = again.stats, again.truncated
+            yield from out
         finally:
-            _close(readers)
+            done()
 
     return search, rows()
 
@@ -67,6 +113,7 @@ def run_search(
     cursor: str | None = None,
     time_limit: float | None = None,
     cursor_key: bytes = b"",
+    columnar: Callable[[], ColumnarTier | None] | None = None,
 ) -> tuple[list[dict[str, Any]], Search]:
     """Run to completion (at most ``limit`` rows); the rows and the finished search."""
     search, rows = start_search(
@@ -77,5 +124,6 @@ def run_search(
         cursor=cursor,
         time_limit=time_limit,
         cursor_key=cursor_key,
+        columnar=columnar,
     )
     return list(rows), search

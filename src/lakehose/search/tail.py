@@ -17,7 +17,7 @@ from lakehose.query.plan import Plan
 from lakehose.query.timerange import TimeRange
 from lakehose.search.engine import Search
 from lakehose.search.histogram import filter_plan
-from lakehose.storage.base import LogReader, Summary, TagChoices
+from lakehose.storage.base import Buckets, LogReader, Summary, TagChoices
 from lakehose.storage.lake import open_readers
 
 MAX_POLL = 1000  # matches returned by one poll; older ones of a burst are skipped
@@ -43,11 +43,13 @@ class _FromReader:
         descending: bool,
         below: int | None = None,
         from_offset: int | None = None,
+        straddling: Buckets | None = None,
     ) -> Iterator[Summary]:
         low = self.low if from_offset is None else max(from_offset, self.low)
         return self._reader.summaries(
-            span, tag_choices, descending=descending, below=below, from_offset=low
-        )
+            span, tag_choices, descending=descending, below=below, from_offset=low,
+            straddling=straddling,
+        )  # fmt: skip
 
 
 class Tail:

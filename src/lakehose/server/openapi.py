@@ -11,55 +11,33 @@ from typing import Any
 import lakehose
 from lakehose.parsers.hec import CODES
 from lakehose.server import openapi_search, openapi_streams
-
-JSON = "application/json"
-
-
-def _ref(name: str) -> dict[str, str]:
-    return {"$ref": f"#/components/schemas/{name}"}
-
-
-def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
-    return {"description": description, "content": {JSON: {"schema": schema}}}
-
-
-def _falcon(description: str, resource: str | None = None) -> dict[str, Any]:
-    schema: dict[str, Any] = _ref("FalconEnvelope")
-    if resource:
-        schema = {
-            "allOf": [
-                _ref("FalconEnvelope"),
-                {"properties": {"resources": {"type": "array", "items": _ref(resource)}}},
-            ]
-        }
-    return _json(schema, description)
-
+from lakehose.server.openapi_parts import JSON, falcon, json_reply, ref
 
 _ERRORS = {
-    "400": _falcon(
+    "400": falcon(
         "Bad request: errors[0].message says what (a field of the wrong type is named; "
         "two Authorization headers are a 400 on every route)"
     ),
-    "401": _falcon("Missing, unknown, expired or revoked bearer token"),
-    "403": _falcon("The token lacks the scope, or the caller is not on a loopback address"),
+    "401": falcon("Missing, unknown, expired or revoked bearer token"),
+    "403": falcon("The token lacks the scope, or the caller is not on a loopback address"),
 }
 _METRICS_ACCESS = {
-    "401": _falcon("metrics_token is set and no valid bearer token was sent"),
-    "403": _falcon(
+    "401": falcon("metrics_token is set and no valid bearer token was sent"),
+    "403": falcon(
         "Not from a loopback address (allow_remote_metrics is off), or the token lacks "
         "metrics:read (metrics_token is set)"
     ),
 }
 _HEC_REPLIES = {
-    "200": _json(_ref("HecReply"), "Success (code 0); ackId when the connector has acks on"),
-    "400": _json(_ref("HecReply"), "Bad data or metadata (codes 5, 6, 7, 10-16)"),
-    "401": _json(_ref("HecReply"), "No key, or a malformed Authorization header (codes 2, 3)"),
-    "403": _json(_ref("HecReply"), "Unknown or disabled key (codes 1, 4)"),
-    "408": _json(_ref("HecReply"), "The body stalled longer than body_timeout"),
-    "413": _json(_ref("HecReply"), "Body over max_body_bytes, before or after decompression"),
-    "415": _json(_ref("HecReply"), "Content-Encoding other than gzip, zstd or identity"),
-    "503": _json(
-        _ref("HecReply"), "Busy, over the rate limit or disk full (code 9): nothing was stored"
+    "200": json_reply(ref("HecReply"), "Success (code 0); ackId when the connector has acks on"),
+    "400": json_reply(ref("HecReply"), "Bad data or metadata (codes 5, 6, 7, 10-16)"),
+    "401": json_reply(ref("HecReply"), "No key, or a malformed Authorization header (codes 2, 3)"),
+    "403": json_reply(ref("HecReply"), "Unknown or disabled key (codes 1, 4)"),
+    "408": json_reply(ref("HecReply"), "The body stalled longer than body_timeout"),
+    "413": json_reply(ref("HecReply"), "Body over max_body_bytes, before or after decompression"),
+    "415": json_reply(ref("HecReply"), "Content-Encoding other than gzip, zstd or identity"),
+    "503": json_reply(
+        ref("HecReply"), "Busy, over the rate limit or disk full (code 9): nothing was stored"
     ),
 }
 _HEC_AUTH: list[dict[str, list[str]]] = [
@@ -91,8 +69,8 @@ def _hec_paths() -> dict[str, Any]:
                     JSON: {
                         "schema": {
                             "oneOf": [
-                                _ref("HecEnvelope"),
-                                {"type": "array", "items": _ref("HecEnvelope")},
+                                ref("HecEnvelope"),
+                                {"type": "array", "items": ref("HecEnvelope")},
                                 {"type": "string"},
                             ]
                         }
@@ -143,7 +121,7 @@ def _hec_paths() -> dict[str, Any]:
                 }
             },
             "responses": {
-                "200": _json(
+                "200": json_reply(
                     {
                         "type": "object",
                         "properties": {
@@ -152,7 +130,7 @@ def _hec_paths() -> dict[str, Any]:
                     },
                     "Each id: true once (then forgotten)",
                 ),
-                "400": _json(_ref("HecReply"), "Codes 6, 10, 11, 14"),
+                "400": json_reply(ref("HecReply"), "Codes 6, 10, 11, 14"),
             },
         },
         "options": event["options"],
@@ -162,8 +140,10 @@ def _hec_paths() -> dict[str, Any]:
             "summary": "Health (no key)",
             "tags": ["HEC"],
             "responses": {
-                "200": _json(_ref("HecReply"), "HEC is healthy (code 17)"),
-                "503": _json(_ref("HecReply"), "Queues full or disk full (18), shutting down (23)"),
+                "200": json_reply(ref("HecReply"), "HEC is healthy (code 17)"),
+                "503": json_reply(
+                    ref("HecReply"), "Queues full or disk full (18), shutting down (23)"
+                ),
             },
         },
         "options": {
@@ -230,20 +210,20 @@ def _api_paths() -> dict[str, Any]:
                 "summary": "Search the lake with a LogScale-style query (see README, Search)",
                 "tags": ["Search"],
                 "security": _bearer("search:read"),
-                "requestBody": {"content": {JSON: {"schema": _ref("SearchRequest")}}},
+                "requestBody": {"content": {JSON: {"schema": ref("SearchRequest")}}},
                 "responses": {
-                    "200": _falcon(
+                    "200": falcon(
                         "Rows: whole events newest first, or the table an aggregate or table() "
                         "makes; meta.search has the counts and time taken, "
                         "meta.pagination.next_cursor the next page of an event list"
                     ),
                     **_ERRORS,
-                    "400": _falcon(
+                    "400": falcon(
                         "Bad query (errors[0] has line and column; a regex construct RE2 "
                         "cannot run, such as a backreference or lookaround, is named), "
                         "time, limit or cursor (cursors are signed: a changed one is refused)"
                     ),
-                    "422": _falcon("The search scanned longer than search_timeout and was stopped"),
+                    "422": falcon("The search scanned longer than search_timeout and was stopped"),
                 },
             }
         },
@@ -253,10 +233,10 @@ def _api_paths() -> dict[str, Any]:
                 "tags": ["OAuth2"],
                 "requestBody": {"required": True, "content": form},
                 "responses": {
-                    "201": _json(_ref("AccessToken"), "The token (expires_in is an integer)"),
-                    "400": _falcon("client_id or client_secret missing"),
-                    "403": _falcon("access denied, authorization failed"),
-                    "429": _falcon(
+                    "201": json_reply(ref("AccessToken"), "The token (expires_in is an integer)"),
+                    "400": falcon("client_id or client_secret missing"),
+                    "403": falcon("access denied, authorization failed"),
+                    "429": falcon(
                         "Too many failed attempts from this address, or the client holds "
                         "max_tokens_per_client live tokens; see Retry-After"
                     ),
@@ -270,9 +250,9 @@ def _api_paths() -> dict[str, Any]:
                 "security": [{"clientBasic": []}],
                 "requestBody": {"required": True, "content": form},
                 "responses": {
-                    "200": _falcon("Revoked (or was not live)"),
-                    "401": _falcon("Bad client credentials"),
-                    "429": _falcon("Too many failed attempts"),
+                    "200": falcon("Revoked (or was not live)"),
+                    "401": falcon("Bad client credentials"),
+                    "429": falcon("Too many failed attempts"),
                 },
             }
         },
@@ -286,9 +266,9 @@ def _api_paths() -> dict[str, Any]:
                     {"name": "format", "in": "query", "schema": {"enum": ["json", "flatjson"]}},
                 ],
                 "responses": {
-                    "200": _falcon("Streams", "StreamResource"),
+                    "200": falcon("Streams", "StreamResource"),
                     **_ERRORS,
-                    "429": _falcon("The client holds max_sessions_per_client live sessions"),
+                    "429": falcon("The client holds max_sessions_per_client live sessions"),
                 },
             }
         },
@@ -324,14 +304,14 @@ def _api_paths() -> dict[str, Any]:
                 "responses": {
                     "200": {
                         "description": "Chunked NDJSON; a CRLF keep-alive line when idle",
-                        "content": {JSON: {"schema": _ref("FalconEvent")}},
+                        "content": {JSON: {"schema": ref("FalconEvent")}},
                     },
-                    "400": _falcon("Bad offset, appId or parameter"),
-                    "401": _falcon(
+                    "400": falcon("Bad offset, appId or parameter"),
+                    "401": falcon(
                         "Bad, expired or revoked session token, or this client's appId busy "
                         "on this partition"
                     ),
-                    "429": _falcon("The client holds max_feeds_per_client open feeds"),
+                    "429": falcon("The client holds max_feeds_per_client open feeds"),
                     **openapi_streams.feed_responses(),
                 },
             }
@@ -352,8 +332,8 @@ def _api_paths() -> dict[str, Any]:
                     },
                 ],
                 "responses": {
-                    "200": _falcon("Refreshed"),
-                    "404": _falcon("No active session"),
+                    "200": falcon("Refreshed"),
+                    "404": falcon("No active session"),
                     **_ERRORS,
                 },
             }
@@ -366,18 +346,18 @@ def _api_paths() -> dict[str, Any]:
                 "description": "A browser (Accept names text/html) is redirected to /console; "
                 "anything else gets the JSON document of links.",
                 "responses": {
-                    "200": _json({"type": "object"}, "name, version and links"),
+                    "200": json_reply({"type": "object"}, "name, version and links"),
                     "303": {"description": "To /console, for a browser"},
                 },
             }
         },
         "/api/v1/status": {
             "get": {
-                "summary": "Version, health, workers, partitions' offsets",
+                "summary": "Version, health, workers, partitions' offsets, each tier's size",
                 "tags": ["lakehose"],
                 "description": "Loopback only unless allow_remote_metrics; a bearer token with "
                 "metrics:read when metrics_token is set",
-                "responses": {"200": _falcon("Status"), **_METRICS_ACCESS},
+                "responses": {"200": falcon("Status"), **_METRICS_ACCESS},
             }
         },
         "/metrics": {
@@ -399,7 +379,7 @@ def _api_paths() -> dict[str, Any]:
             "get": {
                 "summary": "This document",
                 "tags": ["lakehose"],
-                "responses": {"200": _json({"type": "object"}, "OpenAPI 3.1")},
+                "responses": {"200": json_reply({"type": "object"}, "OpenAPI 3.1")},
             }
         },
         "/api/v1/connectors": {
@@ -407,7 +387,7 @@ def _api_paths() -> dict[str, Any]:
                 "summary": "List connectors with status and counts",
                 "tags": ["Connectors"],
                 "security": _bearer("connectors:read"),
-                "responses": {"200": _falcon("Connectors", "Connector"), **_ERRORS},
+                "responses": {"200": falcon("Connectors", "Connector"), **_ERRORS},
             },
             "post": {
                 "summary": "Create a connector (its API key is in the answer, once)",
@@ -415,11 +395,11 @@ def _api_paths() -> dict[str, Any]:
                 "security": _bearer("connectors:write"),
                 "requestBody": {
                     "required": True,
-                    "content": {JSON: {"schema": _ref("ConnectorRequest")}},
+                    "content": {JSON: {"schema": ref("ConnectorRequest")}},
                 },
                 "responses": {
-                    "201": _falcon("Created", "Connector"),
-                    "409": _falcon("Name taken"),
+                    "201": falcon("Created", "Connector"),
+                    "409": falcon("Name taken"),
                     **_ERRORS,
                 },
             },
@@ -431,8 +411,8 @@ def _api_paths() -> dict[str, Any]:
                 "security": _bearer("connectors:read"),
                 "parameters": [name],
                 "responses": {
-                    "200": _falcon("Connector", "Connector"),
-                    "404": _falcon("Not found"),
+                    "200": falcon("Connector", "Connector"),
+                    "404": falcon("Not found"),
                     **_ERRORS,
                 },
             },
@@ -441,10 +421,10 @@ def _api_paths() -> dict[str, Any]:
                 "tags": ["Connectors"],
                 "security": _bearer("connectors:write"),
                 "parameters": [name],
-                "requestBody": {"content": {JSON: {"schema": _ref("ConnectorRequest")}}},
+                "requestBody": {"content": {JSON: {"schema": ref("ConnectorRequest")}}},
                 "responses": {
-                    "200": _falcon("Changed", "Connector"),
-                    "404": _falcon("Not found"),
+                    "200": falcon("Changed", "Connector"),
+                    "404": falcon("Not found"),
                     **_ERRORS,
                 },
             },
@@ -453,7 +433,7 @@ def _api_paths() -> dict[str, Any]:
                 "tags": ["Connectors"],
                 "security": _bearer("connectors:write"),
                 "parameters": [name],
-                "responses": {"200": _falcon("Deleted"), "404": _falcon("Not found"), **_ERRORS},
+                "responses": {"200": falcon("Deleted"), "404": falcon("Not found"), **_ERRORS},
             },
         },
         "/api/v1/connectors/{name}/rotate": {
@@ -482,8 +462,8 @@ def _api_paths() -> dict[str, Any]:
                     },
                 },
                 "responses": {
-                    "200": _falcon("Rotated", "Connector"),
-                    "404": _falcon("Not found"),
+                    "200": falcon("Rotated", "Connector"),
+                    "404": falcon("Not found"),
                     **_ERRORS,
                 },
             }
@@ -505,8 +485,8 @@ def _api_paths() -> dict[str, Any]:
                     },
                 ],
                 "responses": {
-                    "200": _falcon("Refused requests", "Refusal"),
-                    "404": _falcon("Not found"),
+                    "200": falcon("Refused requests", "Refusal"),
+                    "404": falcon("Not found"),
                     **_ERRORS,
                 },
             }
@@ -517,7 +497,7 @@ def _api_paths() -> dict[str, Any]:
                 "tags": ["Clients"],
                 "security": _bearer("clients:write"),
                 "parameters": [{"name": "all", "in": "query", "schema": {"type": "boolean"}}],
-                "responses": {"200": _falcon("Clients", "ApiClient"), **_ERRORS},
+                "responses": {"200": falcon("Clients", "ApiClient"), **_ERRORS},
             },
             "post": {
                 "summary": "Create an API client (its secret is in the answer, once)",
@@ -540,8 +520,8 @@ def _api_paths() -> dict[str, Any]:
                     },
                 },
                 "responses": {
-                    "201": _falcon("Created", "ApiClient"),
-                    "409": _falcon("Name taken"),
+                    "201": falcon("Created", "ApiClient"),
+                    "409": falcon("Name taken"),
                     **_ERRORS,
                 },
             },
@@ -553,8 +533,8 @@ def _api_paths() -> dict[str, Any]:
                 "security": _bearer("clients:write"),
                 "parameters": [client],
                 "responses": {
-                    "200": _falcon("Client", "ApiClient"),
-                    "404": _falcon("Not found"),
+                    "200": falcon("Client", "ApiClient"),
+                    "404": falcon("Not found"),
                     **_ERRORS,
                 },
             },
@@ -564,8 +544,8 @@ def _api_paths() -> dict[str, Any]:
                 "security": _bearer("clients:write"),
                 "parameters": [client],
                 "responses": {
-                    "200": _falcon("Revoked", "ApiClient"),
-                    "404": _falcon("Not found"),
+                    "200": falcon("Revoked", "ApiClient"),
+                    "404": falcon("Not found"),
                     **_ERRORS,
                 },
             },
@@ -577,8 +557,8 @@ def _api_paths() -> dict[str, Any]:
                 "security": _bearer("clients:write"),
                 "parameters": [client],
                 "responses": {
-                    "200": _falcon("Revoked", "ApiClient"),
-                    "404": _falcon("Not found"),
+                    "200": falcon("Revoked", "ApiClient"),
+                    "404": falcon("Not found"),
                     **_ERRORS,
                 },
             }

@@ -7,46 +7,20 @@ from __future__ import annotations
 
 from typing import Any
 
-JSON = "application/json"
-
-
-def _ref(name: str) -> dict[str, str]:
-    return {"$ref": f"#/components/schemas/{name}"}
-
-
-def _falcon(description: str, resource: str | None = None) -> dict[str, Any]:
-    schema: dict[str, Any] = _ref("FalconEnvelope")
-    if resource:
-        schema = {
-            "allOf": [
-                _ref("FalconEnvelope"),
-                {"properties": {"resources": {"type": "array", "items": _ref(resource)}}},
-            ]
-        }
-    return {"description": description, "content": {JSON: {"schema": schema}}}
-
+from lakehose.server.openapi_parts import falcon, query_param
 
 _SECURITY: list[dict[str, list[str]]] = [{"bearerToken": ["search:read"]}, {"consoleSession": []}]
 _ERRORS = {
-    "400": _falcon("Bad query (errors[0] has line and column), time or parameter"),
-    "401": _falcon("No bearer token or console session, or an invalid one"),
-    "403": _falcon("The token lacks search:read"),
+    "400": falcon("Bad query (errors[0] has line and column), time or parameter"),
+    "401": falcon("No bearer token or console session, or an invalid one"),
+    "403": falcon("The token lacks search:read"),
 }
 
 
-def _param(name: str, description: str, schema: dict[str, Any] | None = None) -> dict[str, Any]:
-    return {
-        "name": name,
-        "in": "query",
-        "schema": schema or {"type": "string"},
-        "description": description,
-    }
-
-
 _QUERY = [
-    _param("q", "the query; only its leading filter (before the first |) counts here"),
-    _param("start", "15m, 24h, 7d, now, ISO 8601, or epoch s/ms/us/ns (default: all)"),
-    _param("end", "exclusive end, same forms (default: open)"),
+    query_param("q", "the query; only its leading filter (before the first |) counts here"),
+    query_param("start", "15m, 24h, 7d, now, ISO 8601, or epoch s/ms/us/ns (default: all)"),
+    query_param("end", "exclusive end, same forms (default: open)"),
 ]
 
 
@@ -63,16 +37,16 @@ def paths() -> dict[str, Any]:
                 "security": _SECURITY,
                 "parameters": [
                     *_QUERY,
-                    _param(
+                    query_param(
                         "buckets",
                         "at most this many buckets (default 100)",
                         {"type": "integer", "minimum": 1, "maximum": 1000},
                     ),
                 ],
                 "responses": {
-                    "200": _falcon("One histogram", "SearchHistogram"),
+                    "200": falcon("One histogram", "SearchHistogram"),
                     **_ERRORS,
-                    "422": _falcon("The scan took longer than search_timeout"),
+                    "422": falcon("The scan took longer than search_timeout"),
                 },
             }
         },
@@ -83,18 +57,18 @@ def paths() -> dict[str, Any]:
                 "security": _SECURITY,
                 "parameters": [
                     *_QUERY,
-                    _param(
+                    query_param(
                         "sample",
                         "events looked at, newest first (default 10000)",
                         {"type": "integer", "minimum": 1, "maximum": 100000},
                     ),
-                    _param(
+                    query_param(
                         "top",
                         "values per field (default 5)",
                         {"type": "integer", "minimum": 1, "maximum": 100},
                     ),
                 ],
-                "responses": {"200": _falcon("One field list", "SearchFields"), **_ERRORS},
+                "responses": {"200": falcon("One field list", "SearchFields"), **_ERRORS},
             }
         },
         "/api/v1/search/events/{partition}/{offset}": {
@@ -104,21 +78,21 @@ def paths() -> dict[str, Any]:
                 "security": _SECURITY,
                 "parameters": [
                     *position,
-                    _param(
+                    query_param(
                         "before",
                         "events before it (default 0)",
                         {"type": "integer", "minimum": 0, "maximum": 1000},
                     ),
-                    _param(
+                    query_param(
                         "after",
                         "events after it (default 0)",
                         {"type": "integer", "minimum": 0, "maximum": 1000},
                     ),
                 ],
                 "responses": {
-                    "200": _falcon("The events, oldest first, as POST /api/v1/search lists them"),
+                    "200": falcon("The events, oldest first, as POST /api/v1/search lists them"),
                     **_ERRORS,
-                    "404": _falcon("No such partition, or no event kept at that offset"),
+                    "404": falcon("No such partition, or no event kept at that offset"),
                 },
             }
         },
@@ -128,10 +102,12 @@ def paths() -> dict[str, Any]:
                 "tags": ["Search"],
                 "security": _SECURITY,
                 "parameters": [
-                    _param("q", "the query (events or an aggregate)"),
+                    query_param("q", "the query (events or an aggregate)"),
                     *_QUERY[1:],
-                    _param("format", "ndjson (default) or csv", {"enum": ["ndjson", "csv"]}),
-                    _param("limit", "at most this many rows (default: all)", {"type": "integer"}),
+                    query_param("format", "ndjson (default) or csv", {"enum": ["ndjson", "csv"]}),
+                    query_param(
+                        "limit", "at most this many rows (default: all)", {"type": "integer"}
+                    ),
                 ],
                 "responses": {
                     "200": {
@@ -181,7 +157,8 @@ def schemas() -> dict[str, Any]:
                 "range": {"type": "object", "description": "the range asked for, in ns"},
                 "stats": {
                     "type": "object",
-                    "description": "events_from_summaries, batches_read, events_scanned, took_ms",
+                    "description": "events_from_summaries, batches_read, events_scanned,"
+                    " columnar_files, took_ms",
                 },
             },
         },

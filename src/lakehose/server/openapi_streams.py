@@ -8,37 +8,16 @@ from __future__ import annotations
 
 from typing import Any
 
+from lakehose.server.openapi_parts import JSON, falcon, query_param
 from lakehose.storage.faults import FAULTS
 
-JSON = "application/json"
 EXT = "x-lakehose-extension"
 _NOTE = "(lakehose extension; not in CrowdStrike's API) "
 
 
-def _ref(name: str) -> dict[str, str]:
-    return {"$ref": f"#/components/schemas/{name}"}
-
-
-def _falcon(description: str, resource: str | None = None) -> dict[str, Any]:
-    schema: dict[str, Any] = _ref("FalconEnvelope")
-    if resource:
-        schema = {
-            "allOf": [
-                _ref("FalconEnvelope"),
-                {"properties": {"resources": {"type": "array", "items": _ref(resource)}}},
-            ]
-        }
-    return {"description": description, "content": {JSON: {"schema": schema}}}
-
-
 def _param(name: str, schema: dict[str, Any], description: str) -> dict[str, Any]:
-    return {
-        "name": name,
-        "in": "query",
-        "schema": schema,
-        "description": _NOTE + description,
-        EXT: True,
-    }
+    """A query parameter that Falcon's API lacks."""
+    return {**query_param(name, _NOTE + description, schema), EXT: True}
 
 
 def feed_parameters() -> list[dict[str, Any]]:
@@ -86,7 +65,7 @@ def feed_parameters() -> list[dict[str, Any]]:
 def feed_responses() -> dict[str, Any]:
     return {
         "416": {
-            **_falcon(
+            **falcon(
                 _NOTE + "the start position is older than retention or beyond the end; "
                 "errors[0] has oldest_offset and next_offset"
             ),
@@ -110,39 +89,39 @@ def _op(summary: str, scope: str, responses: dict[str, Any], **extra: Any) -> di
 def paths() -> dict[str, Any]:
     app = {"name": "app_id", "in": "path", "required": True, "schema": {"type": "string"}}
     errors = {
-        "400": _falcon("Bad request"),
-        "401": _falcon("Missing or bad bearer token"),
-        "403": _falcon("Another API client's group, or a missing scope"),
-        "404": _falcon("No such group or partition"),
+        "400": falcon("Bad request"),
+        "401": falcon("Missing or bad bearer token"),
+        "403": falcon("Another API client's group, or a missing scope"),
+        "404": falcon("No such group or partition"),
     }
     body = {
         "required": True,
         "content": {JSON: {"schema": {"type": "object"}}},
     }
     sandbox_errors = {
-        "401": _falcon("Missing or bad bearer token"),
-        "403": _falcon("Not admin, or not from a loopback address"),
-        "404": _falcon("The server was not started with --sandbox"),
+        "401": falcon("Missing or bad bearer token"),
+        "403": falcon("Not admin, or not from a loopback address"),
+        "404": falcon("The server was not started with --sandbox"),
     }
     return {
         "/api/v1/stream-groups": {
             "get": _op(
                 "Consumer groups with their positions and lag (own; all for admin)",
                 "streams:read",
-                {"200": _falcon("Groups", "ConsumerGroup"), **errors},
+                {"200": falcon("Groups", "ConsumerGroup"), **errors},
             )
         },
         "/api/v1/stream-groups/{app_id}": {
             "get": _op(
                 "A group's committed offset and lag (events, seconds) per partition",
                 "streams:read",
-                {"200": _falcon("The group", "ConsumerGroup"), **errors},
+                {"200": falcon("The group", "ConsumerGroup"), **errors},
                 parameters=[app],
             ),
             "delete": _op(
                 "Forget a group and its positions",
                 "streams:read",
-                {"200": _falcon("Deleted"), **errors},
+                {"200": falcon("Deleted"), **errors},
                 parameters=[app],
             ),
         },
@@ -151,7 +130,7 @@ def paths() -> dict[str, Any]:
                 'Commit {"partition": P, "offset": N} (N: the last event processed; the group '
                 'resumes at N+1), or {"positions": [...]}; durable when answered',
                 "streams:read",
-                {"200": _falcon("The group after the commit", "ConsumerGroup"), **errors},
+                {"200": falcon("The group after the commit", "ConsumerGroup"), **errors},
                 parameters=[app],
                 requestBody=body,
             )
@@ -161,8 +140,8 @@ def paths() -> dict[str, Any]:
                 'Move a group: {"start": "earliest|latest|offset:N|time:T", "partitions": [P]}',
                 "streams:read",
                 {
-                    "200": _falcon("The group after the reset", "ConsumerGroup"),
-                    "416": _falcon("The position is not kept"),
+                    "200": falcon("The group after the reset", "ConsumerGroup"),
+                    "416": falcon("The position is not kept"),
                     **errors,
                 },
                 parameters=[app],
@@ -173,7 +152,7 @@ def paths() -> dict[str, Any]:
             "get": _op(
                 "Faults armed and fired, the faults there are, the sandbox clock",
                 "admin",
-                {"200": _falcon("The sandbox"), **sandbox_errors},
+                {"200": falcon("The sandbox"), **sandbox_errors},
             )
         },
         "/api/v1/sandbox/faults": {
@@ -183,8 +162,8 @@ def paths() -> dict[str, Any]:
                 + "; ".join(f"{k}: {v}" for k, v in FAULTS.items() if k != "session_expire"),
                 "admin",
                 {
-                    "201": _falcon("Armed"),
-                    "400": _falcon("Unknown fault or bad spec"),
+                    "201": falcon("Armed"),
+                    "400": falcon("Unknown fault or bad spec"),
                     **sandbox_errors,
                 },
                 requestBody=body,
@@ -192,21 +171,21 @@ def paths() -> dict[str, Any]:
             "delete": _op(
                 "Disarm and forget every fault",
                 "admin",
-                {"200": _falcon("Cleared"), **sandbox_errors},
+                {"200": falcon("Cleared"), **sandbox_errors},
             ),
         },
         "/api/v1/sandbox/sessions/expire": {
             "post": _op(
                 "Expire every stream session now (open feeds end, refreshes answer 404)",
                 "admin",
-                {"200": _falcon("Expired"), **sandbox_errors},
+                {"200": falcon("Expired"), **sandbox_errors},
             )
         },
         "/api/v1/sandbox/clock": {
             "put": _op(
                 'Stamp new batches with now + offset: {"offset_seconds": S} (tests only)',
                 "admin",
-                {"200": _falcon("Set"), **sandbox_errors},
+                {"200": falcon("Set"), **sandbox_errors},
                 requestBody=body,
             )
         },

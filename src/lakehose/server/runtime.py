@@ -30,6 +30,7 @@ import tomllib
 import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from multiprocessing.process import BaseProcess
 from typing import Any
 
 from lakehose.auth.lockout import Lockout, address_group
@@ -153,6 +154,13 @@ class Runtime:
                 )
             ),
         ]
+        self.compactor: BaseProcess | None = None
+        if self.worker == 0 and s.columnar_after is not None:
+            # started at the first interval's end (and again if it dies): a server that lives
+            # less than columnar_interval has nothing to compact
+            self._tasks.append(
+                asyncio.create_task(self._every(s.columnar_interval, self._keep_compactor))
+            )
         if self.worker == 0 and (s.retention_age is not None or s.retention_bytes is not None):
             self._tasks.append(
                 asyncio.create_task(self._every(s.retention_interval, self._retention))
@@ -172,6 +180,11 @@ class Runtime:
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        if getattr(self, "compactor", None) is not None:
+            from lakehose.server.compaction import stop_compactor
+
+            stop_compactor(self.compactor)
+            self.compactor = None
         if hasattr(self, "searches"):
             self.searches.close()
         await self.log.close()
@@ -369,6 +382,22 @@ class Runtime:
         for seconds in self.log.take_commit_times():
             self.metrics.commit(seconds)
         self.metrics.flush(self.pending_bytes, self.log.queue_depth)
+
+    async def _keep_compactor(self) -> None:
+        """Start the compactor, or start it again if it died (killed, out of memory): it
+        resumes where the manifest says."""
+        from lakehose.server.compaction import start_compactor
+
+        if self.shutting_down:
+            return
+        if self.compactor is None:
+            self.compactor = start_compactor(self.settings)
+        elif not self.compactor.is_alive():
+            self.compactor.join(0)
+            log.warning(
+                "the columnar compactor exited (%s); starting it again", self.compactor.exitcode
+            )
+            self.compactor = start_compactor(self.settings)
 
     async def _retention(self) -> None:
         s = self.settings

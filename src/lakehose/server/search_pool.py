@@ -61,7 +61,7 @@ class SearchOutcome:
 def _run(job: SearchJob, data_dir: Path, partitions: int, key: bytes) -> SearchOutcome:
     from lakehose.query import plan_query
     from lakehose.search.run import run_search
-    from lakehose.storage.lake import open_readers
+    from lakehose.storage.lake import open_columnar, open_readers
 
     rows, search = run_search(
         lambda: open_readers(data_dir, partitions),
@@ -71,6 +71,7 @@ def _run(job: SearchJob, data_dir: Path, partitions: int, key: bytes) -> SearchO
         cursor=job.cursor,
         time_limit=job.time_limit,
         cursor_key=key,
+        columnar=lambda: open_columnar(data_dir),
     )
     return SearchOutcome(
         rows, search.span, search.truncated, search.stats.to_dict(), search.next_cursor

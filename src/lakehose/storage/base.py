@@ -36,6 +36,30 @@ from lakehose.query.timerange import TimeRange
 Summary = tuple[int, int, int, int, int, int, str, str, str]
 # tag name ("#connector", "#index", "#sourcetype") -> the values a batch may have; None = any
 TagChoices = Mapping[str, frozenset[str] | None]
+# (connector, index, sourcetype, batches, earliest min_time, latest max_time)
+TagGroup = tuple[str, str, str, int, int, int]
+# (connector, index, sourcetype, bucket, events, batches)
+BucketCount = tuple[str, str, str, int, int, int]
+
+
+@dataclass(frozen=True, slots=True)
+class Buckets:
+    """Time buckets for counting from summaries: bucket ``i`` covers
+    ``[origin + i * width, origin + (i + 1) * width)``; only ``[low, high)`` is counted
+    (``origin <= low``), so a batch counts whole only when its times lie inside both."""
+
+    origin: int
+    width: int
+    low: int
+    high: int
+
+    def holds(self, min_time: int, max_time: int) -> bool:
+        """True when a batch's event times lie inside ``[low, high)`` and inside one bucket."""
+        return (
+            self.low <= min_time
+            and max_time < self.high
+            and (min_time - self.origin) // self.width == (max_time - self.origin) // self.width
+        )
 
 
 @dataclass(slots=True)
@@ -73,11 +97,27 @@ class LogReader(Protocol):
         descending: bool,
         below: int | None = None,
         from_offset: int | None = None,
+        straddling: Buckets | None = None,
     ) -> Iterator[Summary]:
         """Summaries of the batches that meet ``span`` and ``tag_choices``, in offset order.
 
-        ``below``: only batches starting before it; ``from_offset``: only batches ending after it.
+        ``below``: only batches starting before it; ``from_offset``: only batches ending after
+        it; ``straddling``: only batches that it does not :meth:`~Buckets.holds`.
         """
+        ...
+
+    # aggregated summaries: what a histogram plans with, without a row per batch -----------
+
+    def tag_groups(self, span: TimeRange, tag_choices: TagChoices) -> list[TagGroup]:
+        """Per tag combination of the batches that meet ``span`` and ``tag_choices``: how many
+        batches, their earliest and latest event time."""
+        ...
+
+    def bucket_counts(
+        self, span: TimeRange, tag_choices: TagChoices, buckets: Buckets
+    ) -> list[BucketCount]:
+        """Per tag combination and bucket: events and batches of the batches that meet
+        ``span`` and ``tag_choices`` and that ``buckets`` :meth:`~Buckets.holds`."""
         ...
 
     def blob_range(self, low: int, high: int) -> Iterator[tuple[int, bytes]]:

@@ -25,6 +25,7 @@ from lakehose.storage.accounts import Accounts
 from lakehose.storage.base import EventLog, LogReader
 from lakehose.storage.catalog.base import Catalog
 from lakehose.storage.catalog.connectors import Connector
+from lakehose.storage.columnar.tier import ColumnarTier
 from lakehose.storage.console_views import ConsoleViews
 from lakehose.storage.consumer_groups import ConsumerGroups
 from lakehose.storage.faults import FaultTable
@@ -133,6 +134,47 @@ def open_readers(
     from lakehose.storage.sqlite.log import open_readers as sqlite_readers
 
     return sqlite_readers(data_dir, partitions, readonly=readonly)
+
+
+def open_columnar(data_dir: Path) -> ColumnarTier | None:
+    """The columnar tier of ``data_dir`` for one search (None: nothing compacted); close it."""
+    from lakehose.storage.columnar.tier import open_tier
+
+    return open_tier(data_dir)
+
+
+def tier_sizes(data_dir: Path, partitions: int) -> list[dict[str, Any]]:
+    """Events and bytes kept per partition in each tier (``rows``, ``columnar``)."""
+    from lakehose.storage.columnar.compactor import manifest_path
+    from lakehose.storage.columnar.manifest import Manifest
+
+    out: list[dict[str, Any]] = []
+    for p in range(partitions):
+        reader = open_reader(data_dir, p)
+        try:
+            start, end = reader.bounds()
+            out.append(_size("rows", p, end - start, reader.stored_bytes()))
+        finally:
+            reader.close()
+    if manifest_path(data_dir).exists():
+        manifest = Manifest(manifest_path(data_dir), readonly=True)
+        try:
+            for p, _files, rows, nbytes in manifest.totals():
+                out.append(_size("columnar", p, rows, nbytes))
+        finally:
+            manifest.close()
+    return out
+
+
+def _size(tier: str, partition: int, events: int, nbytes: int) -> dict[str, Any]:
+    per = round(nbytes / events, 1) if events else 0.0
+    return {
+        "tier": tier,
+        "partition": partition,
+        "events": events,
+        "bytes": nbytes,
+        "bytes_per_event": per,
+    }
 
 
 def open_server_catalog(settings: Settings) -> Catalog:

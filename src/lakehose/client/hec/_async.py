@@ -3,20 +3,18 @@
 from __future__ import annotations
 
 import asyncio
-import time
-from collections.abc import AsyncIterator, Iterable, Iterator, Sized
+from collections.abc import AsyncIterator, Iterable, Iterator
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
 import httpx
-from orjson import dumps
 
-from lakehose.client.hec._base import BaseHEC, Event, acked_events, error_reply
+from lakehose.client.hec._base import BaseHEC, Event
 from lakehose.client.hec.batching import Batch
 from lakehose.client.hec.flow import Post, Reply, Wait, send_flow
 from lakehose.client.hec.inputs import open_input, read_lines
-from lakehose.client.hec.progress import OnBatch, ProgressBar
+from lakehose.client.hec.progress import OnBatch
 from lakehose.client.hec.result import BatchOutcome, SendResult
 
 
@@ -31,9 +29,7 @@ class AsyncHEC(BaseHEC):
     _client: httpx.AsyncClient
 
     def _setup(self) -> None:
-        limits = httpx.Limits(
-            max_connections=None, max_keepalive_connections=max(20, self.thread_count)
-        )
+        limits = self._client_limits()
         self._client = httpx.AsyncClient(
             timeout=self.ingest_timeout, verify=self.verify, limits=limits
         )
@@ -55,11 +51,7 @@ class AsyncHEC(BaseHEC):
 
     async def send_event(self, event: Event) -> int | None:
         """Send one event (FalconPy's normalisation); return the HTTP status."""
-        outcome = await self._drive(self._one_event_batch(event))
-        result = SendResult()
-        result.add(outcome)
-        self.last_result = result
-        return self.last_status
+        return self._single(await self._drive(self._one_event_batch(event)))
 
     async def send_event_list(
         self, event_list: Iterable[Event], show_progress: bool = False
@@ -89,73 +81,48 @@ class AsyncHEC(BaseHEC):
         self, events: Iterable[Any], *, progress: bool | OnBatch = False
     ) -> SendResult:
         """Send HEC envelopes (or raw lines with ``raw_ingest``); see :meth:`HEC.send_events`."""
-        batches = self._envelope_batches(events)
-        if progress is True:
-            total = len(events) if isinstance(events, Sized) else None
-            with ProgressBar(total) as bar:
-                return await self._send(batches, "EVENTS", bar)
-        return await self._send(batches, "EVENTS", progress or None)
+        with self._progress(events, progress) as on_batch:
+            return await self._send(self._envelope_batches(events), "EVENTS", on_batch)
 
     # driving ------------------------------------------------------------------------------
 
     async def _send(
         self, batches: Iterator[Batch], what: str, on_batch: OnBatch | None = None
     ) -> SendResult:
-        result = SendResult()
-        started = time.perf_counter()
-        self._acks.take()  # ids of earlier sends are not this send's to count
-        try:
+        with self._sending(what) as result:
+            self._acks.take()  # ids of earlier sends are not this send's to count
             async for outcome in self._outcomes(batches):
                 result.add(outcome)
                 if on_batch is not None:
                     on_batch(outcome, result)
             if self.ack:
                 result.acknowledged = await self.wait_for_acks()
-        finally:
-            result.elapsed = time.perf_counter() - started
-            self.last_result = result
-            self._log_result(what, result)
         return result
 
     async def wait_for_acks(self) -> int:
         """Poll ``/services/collector/ack`` until every ackId handed out so far is durable, or
         ``ack_timeout`` passes; the number of events acknowledged (see ``HEC``)."""
-        pending = self._acks.take()
-        acknowledged = 0
-        deadline = time.monotonic() + self.ack_timeout
-        delay = 0.05
-        while pending:
+        polls = self._ack_polls()
+        while polls.pending:
             try:
-                response = await self._client.post(
-                    self.ack_url,
-                    content=dumps({"acks": sorted(pending)}),
-                    headers=self.request_headers(Post(b"", False, 0, 0), None),
-                    timeout=self.ingest_timeout,
-                )
-                done, pending = acked_events(pending, response.json())
-                acknowledged += done
+                response = await self._client.post(self.ack_url, **polls.request())
+                polls.answered(response.json())
             except (httpx.HTTPError, ValueError) as exc:
                 self._debug("ACK POLL FAILED: %s", exc)
-            if not pending or time.monotonic() + delay > deadline:
+            delay = polls.next_delay()
+            if delay is None:
                 break
             await asyncio.sleep(delay)
-            delay = min(delay * 2, 1.0)
-        return acknowledged
+        return polls.acknowledged
 
     async def _running_counts(self, batches: Iterator[Batch]) -> AsyncIterator[int]:
-        result = SendResult()
         accepted = 0
-        started = time.perf_counter()
-        try:
+        with self._sending("EVENT LIST") as result:
             async for outcome in self._outcomes(batches):
                 result.add(outcome)
                 for ok in self._accepted_flags(outcome):
                     accepted += ok
                     yield accepted
-        finally:
-            result.elapsed = time.perf_counter() - started
-            self.last_result = result
-            self._log_result("EVENT LIST", result)
 
     async def _outcomes(self, batches: Iterator[Batch]) -> AsyncIterator[BatchOutcome]:
         """Each batch's outcome as it finishes, with up to ``thread_count`` in flight."""
@@ -194,20 +161,11 @@ class AsyncHEC(BaseHEC):
         return outcome
 
     async def _post(self, post: Post, compression: str | None) -> Reply:
-        url = self.url_for(post)
-        headers = self.request_headers(post, compression)
-        self._log_post(post, url, headers)
+        url, headers = self._request(post, compression)
         try:
             response = await self._client.post(
                 url, content=post.body, headers=headers, timeout=self.ingest_timeout
             )
         except httpx.HTTPError as exc:
-            reply = error_reply(exc)
-        else:
-            reply = Reply(
-                response.status_code, response.content, response.headers.get("retry-after")
-            )
-        self._log_reply(reply)
-        if self.ack:
-            self._acks.note(post.events, reply)
-        return reply
+            return self._reply(post, exc)
+        return self._reply(post, response)

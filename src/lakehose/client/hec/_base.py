@@ -6,19 +6,20 @@ from __future__ import annotations
 
 import logging
 import os
-import threading
+import time
 import uuid
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sized
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from functools import partial
 from typing import Any
 
 import httpx
-import orjson
 
 import lakehose
 from lakehose.client._redact import redact, redact_headers
 from lakehose.client._retry import RetryPolicy
 from lakehose.client._urls import format_name, format_type, ingest_urls, region_host
+from lakehose.client.hec.acks import AckLedger, AckPolls
 from lakehose.client.hec.batching import COMPRESSIONS, Batch, iter_batches
 from lakehose.client.hec.flow import Post, Reply, Wait
 from lakehose.client.hec.payload import (
@@ -29,6 +30,7 @@ from lakehose.client.hec.payload import (
     falcon_envelopes,
     to_envelope,
 )
+from lakehose.client.hec.progress import OnBatch, ProgressBar
 from lakehose.client.hec.result import BatchOutcome, SendResult
 from lakehose.errors import ConfigError
 
@@ -38,43 +40,6 @@ MAX_THREADS = 500
 DEFAULT_BATCH_SIZE = 1000
 DEFAULT_BATCH_BYTES = 1024 * 1024
 _FALCON_FILE_CHUNK = 10_240_000  # FalconPy's largest send_event_file request
-
-
-class AckLedger:
-    """The ackIds a sender was handed and how many events each one covers (thread-safe)."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self.pending: dict[int, int] = {}
-
-    def note(self, post_events: int, reply: Reply) -> None:
-        """Record the ackId of an answer: all of a 200's events, or the prefix a 400 stored."""
-        if reply.status not in (200, 400) or b"ackId" not in reply.body:
-            return
-        try:
-            body = orjson.loads(reply.body)
-        except orjson.JSONDecodeError:
-            return
-        ack_id = body.get("ackId")
-        if type(ack_id) is not int:
-            return
-        events = post_events if reply.status == 200 else body.get("invalid-event-number", 0)
-        with self._lock:
-            self.pending[ack_id] = self.pending.get(ack_id, 0) + int(events or 0)
-
-    def take(self) -> dict[int, int]:
-        with self._lock:
-            pending, self.pending = self.pending, {}
-        return pending
-
-
-def acked_events(pending: dict[int, int], answer: Any) -> tuple[int, dict[int, int]]:
-    """Events of the ids an ``/ack`` answer says are durable, and the ids still waiting."""
-    acks = answer.get("acks") if isinstance(answer, dict) else None
-    if not isinstance(acks, dict):
-        return 0, pending
-    done = sum(n for i, n in pending.items() if acks.get(str(i)) is True)
-    return done, {i: n for i, n in pending.items() if acks.get(str(i)) is not True}
 
 
 def error_reply(exc: httpx.HTTPError) -> Reply:
@@ -368,6 +333,65 @@ class BaseHEC:
         refused = {i for r in outcome.rejections for i in range(r.index, r.index + r.count)}
         for i in range(outcome.first, outcome.first + outcome.count):
             yield i not in refused
+
+    def _single(self, outcome: BatchOutcome) -> int | None:
+        """``send_event``'s answer: the batch's status, with ``last_result`` of its one batch."""
+        result = SendResult()
+        result.add(outcome)
+        self.last_result = result
+        return self.last_status
+
+    @contextmanager
+    def _sending(self, what: str) -> Iterator[SendResult]:
+        """The result a send fills in as its batches finish; timed, kept as ``last_result``
+        and logged at the end, however the send ends."""
+        result = SendResult()
+        started = time.perf_counter()
+        try:
+            yield result
+        finally:
+            result.elapsed = time.perf_counter() - started
+            self.last_result = result
+            self._log_result(what, result)
+
+    @staticmethod
+    def _progress(
+        events: Iterable[Any], progress: bool | OnBatch
+    ) -> AbstractContextManager[OnBatch | None]:
+        """``send_events``' progress: a bar on stderr for True, else the caller's callback."""
+        if progress is True:
+            return ProgressBar(len(events) if isinstance(events, Sized) else None)
+        return nullcontext(progress or None)
+
+    def _client_limits(self) -> httpx.Limits:
+        """Keep a connection open for each request that may be in flight."""
+        return httpx.Limits(
+            max_connections=None, max_keepalive_connections=max(20, self.thread_count)
+        )
+
+    def _request(self, post: Post, compression: str | None) -> tuple[str, dict[str, str]]:
+        """The URL and headers of one POST, logged."""
+        url = self.url_for(post)
+        headers = self.request_headers(post, compression)
+        self._log_post(post, url, headers)
+        return url, headers
+
+    def _reply(self, post: Post, answer: httpx.Response | httpx.HTTPError) -> Reply:
+        """What the send flow is told of a POST: the answer, or the failure; logged, and its
+        ackId kept when acks are on."""
+        if isinstance(answer, httpx.HTTPError):
+            reply = error_reply(answer)
+        else:
+            reply = Reply(answer.status_code, answer.content, answer.headers.get("retry-after"))
+        self._log_reply(reply)
+        if self.ack:
+            self._acks.note(post.events, reply)
+        return reply
+
+    def _ack_polls(self) -> AckPolls:
+        """``wait_for_acks``' state: every ackId handed out so far, until ``ack_timeout``."""
+        headers = self.request_headers(Post(b"", False, 0, 0), None)
+        return AckPolls(self._acks.take(), self.ack_timeout, headers, self.ingest_timeout)
 
     def _finish(self, outcome: BatchOutcome) -> None:
         """Note a finished batch's last answer (FalconPy's ``last_status``/``last_message``)."""

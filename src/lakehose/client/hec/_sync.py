@@ -3,20 +3,19 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Iterator, Sized
+from collections.abc import Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
 import httpx
-from orjson import dumps
 
-from lakehose.client.hec._base import BaseHEC, Event, acked_events, error_reply
+from lakehose.client.hec._base import BaseHEC, Event
 from lakehose.client.hec.batching import Batch
 from lakehose.client.hec.flow import Post, Reply, Wait, send_flow
 from lakehose.client.hec.inputs import open_input, read_lines
-from lakehose.client.hec.progress import OnBatch, ProgressBar
+from lakehose.client.hec.progress import OnBatch
 from lakehose.client.hec.result import BatchOutcome, SendResult
 
 
@@ -56,9 +55,7 @@ class HEC(BaseHEC):
     _pool: ThreadPoolExecutor | None
 
     def _setup(self) -> None:
-        limits = httpx.Limits(
-            max_connections=None, max_keepalive_connections=max(20, self.thread_count)
-        )
+        limits = self._client_limits()
         self._client = httpx.Client(timeout=self.ingest_timeout, verify=self.verify, limits=limits)
         self._pool = None
 
@@ -89,11 +86,7 @@ class HEC(BaseHEC):
         keeps the previous one), and 500 when no answer came after the retries.
         ``last_result`` says what happened in detail.
         """
-        outcome = self._drive(self._one_event_batch(event))
-        result = SendResult()
-        result.add(outcome)
-        self.last_result = result
-        return self.last_status
+        return self._single(self._drive(self._one_event_batch(event)))
 
     def send_event_list(
         self, event_list: Iterable[Event], show_progress: bool = False
@@ -137,48 +130,32 @@ class HEC(BaseHEC):
         ``progress=True`` draws a progress bar on stderr; a callable is called with each
         finished batch and the running result.
         """
-        batches = self._envelope_batches(events)
-        if progress is True:
-            total = len(events) if isinstance(events, Sized) else None
-            with ProgressBar(total) as bar:
-                return self._send(batches, "EVENTS", bar)
-        return self._send(batches, "EVENTS", progress or None)
+        with self._progress(events, progress) as on_batch:
+            return self._send(self._envelope_batches(events), "EVENTS", on_batch)
 
     # driving ------------------------------------------------------------------------------
 
     def _send(
         self, batches: Iterator[Batch], what: str, on_batch: OnBatch | None = None
     ) -> SendResult:
-        result = SendResult()
-        started = time.perf_counter()
-        self._acks.take()  # ids of earlier sends are not this send's to count
-        try:
+        with self._sending(what) as result:
+            self._acks.take()  # ids of earlier sends are not this send's to count
             for outcome in self._outcomes(batches):
                 result.add(outcome)
                 if on_batch is not None:
                     on_batch(outcome, result)
             if self.ack:
                 result.acknowledged = self.wait_for_acks()
-        finally:
-            result.elapsed = time.perf_counter() - started
-            self.last_result = result
-            self._log_result(what, result)
         return result
 
     def _running_counts(self, batches: Iterator[Batch]) -> Iterator[int]:
-        result = SendResult()
         accepted = 0
-        started = time.perf_counter()
-        try:
+        with self._sending("EVENT LIST") as result:
             for outcome in self._outcomes(batches):
                 result.add(outcome)
                 for ok in self._accepted_flags(outcome):
                     accepted += ok
                     yield accepted
-        finally:
-            result.elapsed = time.perf_counter() - started
-            self.last_result = result
-            self._log_result("EVENT LIST", result)
 
     def _outcomes(self, batches: Iterator[Batch]) -> Iterator[BatchOutcome]:
         """Each batch's outcome as it finishes, with up to ``thread_count`` in flight."""
@@ -206,27 +183,18 @@ class HEC(BaseHEC):
     def wait_for_acks(self) -> int:
         """Poll ``/services/collector/ack`` until every ackId handed out so far is durable, or
         ``ack_timeout`` passes; the number of events acknowledged."""
-        pending = self._acks.take()
-        acknowledged = 0
-        deadline = time.monotonic() + self.ack_timeout
-        delay = 0.05
-        while pending:
+        polls = self._ack_polls()
+        while polls.pending:
             try:
-                response = self._client.post(
-                    self.ack_url,
-                    content=dumps({"acks": sorted(pending)}),
-                    headers=self.request_headers(Post(b"", False, 0, 0), None),
-                    timeout=self.ingest_timeout,
-                )
-                done, pending = acked_events(pending, response.json())
-                acknowledged += done
+                response = self._client.post(self.ack_url, **polls.request())
+                polls.answered(response.json())
             except (httpx.HTTPError, ValueError) as exc:
                 self._debug("ACK POLL FAILED: %s", exc)
-            if not pending or time.monotonic() + delay > deadline:
+            delay = polls.next_delay()
+            if delay is None:
                 break
             time.sleep(delay)
-            delay = min(delay * 2, 1.0)
-        return acknowledged
+        return polls.acknowledged
 
     def _executor(self, size: int) -> ThreadPoolExecutor:
         if self._pool is not None and self._pool._max_workers != size:
@@ -254,23 +222,14 @@ class HEC(BaseHEC):
         return outcome
 
     def _post(self, post: Post, compression: str | None) -> Reply:
-        url = self.url_for(post)
-        headers = self.request_headers(post, compression)
-        self._log_post(post, url, headers)
+        url, headers = self._request(post, compression)
         try:
             response = self._client.post(
                 url, content=post.body, headers=headers, timeout=self.ingest_timeout
             )
         except httpx.HTTPError as exc:
-            reply = error_reply(exc)
-        else:
-            reply = Reply(
-                response.status_code, response.content, response.headers.get("retry-after")
-            )
-        self._log_reply(reply)
-        if self.ack:
-            self._acks.note(post.events, reply)
-        return reply
+            return self._reply(post, exc)
+        return self._reply(post, response)
 
 
 HTTPEventCollector = HEC

@@ -18,9 +18,8 @@ from typing import Any, TypeVar
 import httpx
 
 from lakehose.client._errors import response_error, transport_error
-from lakehose.client._retry import backoff_delay
 from lakehose.client.hec.flow import Wait
-from lakehose.client.streams._base import NO_EVENT, BaseStreamConsumer, log
+from lakehose.client.streams._base import CLOSED, NO_EVENT, BaseStreamConsumer, Failure
 from lakehose.client.streams.event_streams import AsyncEventStreams
 from lakehose.client.streams.feed import FeedLineError
 from lakehose.client.streams.reconnect import (
@@ -31,17 +30,10 @@ from lakehose.client.streams.reconnect import (
     Reply,
     Step,
     discovery_flow,
-    partition_flow,
 )
 from lakehose.errors import LakehoseError, TransportError
 
 T = TypeVar("T")
-_CLOSED = object()
-
-
-class _Failure:
-    def __init__(self, error: BaseException) -> None:
-        self.error = error
 
 
 class AsyncStreamConsumer(BaseStreamConsumer):
@@ -73,11 +65,7 @@ class AsyncStreamConsumer(BaseStreamConsumer):
         self._queue = asyncio.Queue(self.max_pending)
         self._keeper_wake = asyncio.Event()
         self._api = AsyncEventStreams(self.auth, timeout=self.timeout, verify=self.verify)
-        self._feeds = httpx.AsyncClient(
-            timeout=httpx.Timeout(self.timeout, read=self.read_timeout),
-            verify=self.verify,
-            headers={**self.headers, "Accept": "application/json"},
-        )
+        self._feeds = httpx.AsyncClient(**self._feed_client_options())
         self._spawn(self._bootstrap())
         self._spawn(self._keep_sessions())
         return self
@@ -107,17 +95,12 @@ class AsyncStreamConsumer(BaseStreamConsumer):
         await asyncio.gather(*tasks, return_exceptions=True)
         if self._queue is not None:
             with contextlib.suppress(asyncio.QueueFull):
-                self._queue.put_nowait(_CLOSED)
+                self._queue.put_nowait(CLOSED)
         if self._feeds is not None:
             await self._feeds.aclose()
         if self._api is not None:
             await self._api.aclose()
-        if self.auto_commit:
-            pending = self._offsets.pending(include_in_flight=clean)
-            if pending is not None:
-                self._save(pending)
-        if self.groups is not None:
-            self.groups.close()
+        self._closing(clean)
 
     # the caller's side -------------------------------------------------------------------
 
@@ -128,21 +111,14 @@ class AsyncStreamConsumer(BaseStreamConsumer):
             return None
         await self.start()
         assert self._queue is not None
-        offsets = self._offsets
-        offsets.came_back()
+        self._offsets.came_back()
         deadline = None if timeout is None else time.monotonic() + timeout
         while not self._closed:
-            if self.auto_commit and offsets.due():
-                pending = offsets.pending(include_in_flight=False)
-                if pending is not None:
-                    self._save(pending)
+            self._commit_if_due()
             event = self._next_event()
             if event is not NO_EVENT:
                 return event
-            wait = None if deadline is None else max(0.0, deadline - time.monotonic())
-            until_commit = offsets.seconds_until_due() if self.auto_commit else None
-            if until_commit is not None:
-                wait = until_commit if wait is None else min(wait, until_commit)
+            wait = self._wait_for(deadline)
             try:
                 if wait is None:
                     got = await self._queue.get()
@@ -154,9 +130,9 @@ class AsyncStreamConsumer(BaseStreamConsumer):
                 if deadline is not None and time.monotonic() >= deadline:
                     return None
                 continue
-            if got is _CLOSED:
+            if got is CLOSED:
                 return None
-            if isinstance(got, _Failure):
+            if isinstance(got, Failure):
                 await self._shutdown(clean=False)
                 raise got.error
             self._take_block(*got)
@@ -171,10 +147,7 @@ class AsyncStreamConsumer(BaseStreamConsumer):
 
     async def commit(self) -> dict[int, int]:
         """Save the offsets of every event handed out so far; return what is committed."""
-        pending = self._offsets.pending(include_in_flight=True)
-        if pending is not None:
-            self._save(pending)
-        return self.committed()
+        return self._commit_all()
 
     # tasks -------------------------------------------------------------------------------
 
@@ -194,7 +167,7 @@ class AsyncStreamConsumer(BaseStreamConsumer):
             raise
         except BaseException as exc:
             assert self._queue is not None
-            await self._queue.put(_Failure(exc))
+            await self._queue.put(Failure(exc))
 
     async def _bootstrap(self) -> None:
         attempt = 0
@@ -203,17 +176,11 @@ class AsyncStreamConsumer(BaseStreamConsumer):
                 await asyncio.to_thread(self._load_positions)
                 break
             except LakehoseError as exc:
-                if not exc.retriable:
-                    raise
                 attempt += 1
-                wait = backoff_delay(attempt, None, self.policy)
-                log.warning("consumer group %s: %s (again in %.1f s)", self.app_id, exc, wait)
-                await asyncio.sleep(wait)
+                await asyncio.sleep(self._positions_failed(exc, attempt))
         streams = await self._drive(discovery_flow(self.policy), None)
-        self._partitions = [s.partition for s in streams]
-        for stream in streams:
-            flow = partition_flow(stream.partition, self._feed_url, self.policy, stream)
-            self._spawn(self._drive(flow, stream.partition))
+        for partition, flow in self._partition_flows(streams):
+            self._spawn(self._drive(flow, partition))
 
     async def _drive(self, flow: Generator[Step, Reply, T], partition: int | None) -> T:
         reply: Reply = None
@@ -236,11 +203,9 @@ class AsyncStreamConsumer(BaseStreamConsumer):
     async def _discover(self) -> Discovered:
         assert self._api is not None
         try:
-            streams = await self._api.discover(self.app_id, self.format)
+            return self._discovered(await self._api.discover(self.app_id, self.format))
         except LakehoseError as exc:
-            return Discovered([], exc)
-        self._count("discoveries")
-        return Discovered(streams)
+            return self._discovered(exc)
 
     async def _read(self, connect: Connect) -> FeedEnd:
         assert self._feeds is not None and self._queue is not None
@@ -280,15 +245,10 @@ class AsyncStreamConsumer(BaseStreamConsumer):
     async def _keep_sessions(self) -> None:
         assert self._keeper_wake is not None
         while True:
-            with self._schedule_lock:
-                wake = self._schedule.next_due()
-            timeout = None if wake is None else max(0.0, wake - time.monotonic())
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._keeper_wake.wait(), timeout)
+                await asyncio.wait_for(self._keeper_wake.wait(), self._refresh_wait())
             self._keeper_wake.clear()
-            with self._schedule_lock:
-                due = self._schedule.due(time.monotonic())
-            for partition in due:
+            for partition in self._due_refreshes():
                 await self._refresh(partition)
 
     async def _refresh(self, partition: int) -> None:

@@ -9,24 +9,28 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Generator, Iterable
 from dataclasses import asdict, dataclass
 from typing import Any
 
+import httpx
+
 import lakehose
-from lakehose.client._auth import OAuth2
-from lakehose.client._retry import RetryPolicy
+from lakehose.client._auth import OAuth2, oauth_for
+from lakehose.client._retry import RetryPolicy, backoff_delay
 from lakehose.client.hec.flow import Wait
 from lakehose.client.streams.checkpoint import Checkpoint, as_checkpoint
 from lakehose.client.streams.discovery import Stream, check_format, feed_url
 from lakehose.client.streams.feed import FeedCutter, FeedEvents
 from lakehose.client.streams.offsets import Offsets
 from lakehose.client.streams.positions import BothCheckpoints, ServerPositions, StreamGroups
+from lakehose.client.streams.reconnect import Discovered, Reply, Step, partition_flow
 from lakehose.client.streams.sessions import RefreshSchedule
 from lakehose.errors import ConfigError, LakehoseError, ResponseError
 
 log = logging.getLogger("lakehose.client.streams")
 NO_EVENT = object()
+CLOSED = object()  # put on the queue to wake a waiting poll when the consumer closes
 COMMIT_MODES = ("checkpoint", "server", "both")
 
 
@@ -44,6 +48,13 @@ class ConsumerStats:
 
     def to_dict(self) -> dict[str, int]:
         return asdict(self)
+
+
+class Failure:
+    """What stopped a reader, discovery or keeper, queued for the caller to raise."""
+
+    def __init__(self, error: BaseException) -> None:
+        self.error = error
 
 
 class BaseStreamConsumer:
@@ -81,14 +92,13 @@ class BaseStreamConsumer:
     ) -> None:
         if not app_id:
             raise ConfigError("app_id is required (the name of this consumer)")
-        if auth_object is None:
-            if base_url is None:
-                raise ConfigError(
-                    "base_url is required: lakehose's URL, or a CrowdStrike region such as us-1"
-                )
-            auth_object = OAuth2(
-                client_id or "", client_secret or "", base_url, member_cid=member_cid
-            )
+        auth_object = oauth_for(
+            auth_object,
+            client_id=client_id,
+            client_secret=client_secret,
+            base_url=base_url,
+            member_cid=member_cid,
+        )
         if offset is not None and (offset < 0 or tail):
             raise ConfigError("offset must be >= 0, and cannot be combined with tail")
         if refresh_interval is not None and refresh_interval <= 0:
@@ -195,6 +205,57 @@ class BaseStreamConsumer:
     def _take_block(self, partition: int, block: bytes) -> None:
         self._events.add(partition, block)
 
+    def _commit_if_due(self) -> None:
+        """With auto-commit: save what the caller has finished with, when it is time."""
+        if self.auto_commit and self._offsets.due():
+            pending = self._offsets.pending(include_in_flight=False)
+            if pending is not None:
+                self._save(pending)
+
+    def _commit_all(self) -> dict[int, int]:
+        """``commit()``: save the offsets of every event handed out; what is committed."""
+        pending = self._offsets.pending(include_in_flight=True)
+        if pending is not None:
+            self._save(pending)
+        return self.committed()
+
+    def _wait_for(self, deadline: float | None) -> float | None:
+        """How long a poll may wait for a block: until ``deadline`` or the next auto-commit."""
+        wait = None if deadline is None else max(0.0, deadline - time.monotonic())
+        until_commit = self._offsets.seconds_until_due() if self.auto_commit else None
+        if until_commit is not None:
+            wait = until_commit if wait is None else min(wait, until_commit)
+        return wait
+
+    def _closing(self, clean: bool) -> None:
+        """The end of a shutdown, once the feeds are closed: the last auto-commit (of the
+        events in the caller's hands too when ``clean``), then the server's positions."""
+        if self.auto_commit:
+            pending = self._offsets.pending(include_in_flight=clean)
+            if pending is not None:
+                self._save(pending)
+        if self.groups is not None:
+            self.groups.close()
+
+    def _positions_failed(self, exc: LakehoseError, attempt: int) -> float:
+        """Loading the server's positions failed: raise, or the seconds to wait before the
+        next try when the failure may pass."""
+        if not exc.retriable:
+            raise exc
+        wait = backoff_delay(attempt, None, self.policy)
+        log.warning("consumer group %s: %s (again in %.1f s)", self.app_id, exc, wait)
+        return wait
+
+    def _partition_flows(
+        self, streams: list[Stream]
+    ) -> list[tuple[int, Generator[Step, Reply, None]]]:
+        """The streams discovery found: a reconnecting flow per partition."""
+        self._partitions = [s.partition for s in streams]
+        return [
+            (s.partition, partition_flow(s.partition, self._feed_url, self.policy, s))
+            for s in streams
+        ]
+
     def _save(self, offsets: dict[int, int]) -> None:
         try:
             self.checkpoint.save(offsets)
@@ -209,6 +270,21 @@ class BaseStreamConsumer:
         log.debug("committed offsets %s", offsets)
 
     # feeds -------------------------------------------------------------------------------
+
+    def _feed_client_options(self) -> dict[str, Any]:
+        """The httpx client settings of the data feeds (``read_timeout`` between bytes)."""
+        return {
+            "timeout": httpx.Timeout(self.timeout, read=self.read_timeout),
+            "verify": self.verify,
+            "headers": {**self.headers, "Accept": "application/json"},
+        }
+
+    def _discovered(self, found: list[Stream] | LakehoseError) -> Discovered:
+        """A discovery's streams, or the error that stopped it, for the discovery flow."""
+        if isinstance(found, LakehoseError):
+            return Discovered([], found)
+        self._count("discoveries")
+        return Discovered(found)
 
     def _cutter_for(self, partition: int) -> FeedCutter:
         """The partition's cutter (used by its reader only)."""
@@ -254,6 +330,17 @@ class BaseStreamConsumer:
     def _closed_feed(self, partition: int) -> None:
         with self._schedule_lock:
             self._schedule.forget(partition)
+
+    def _refresh_wait(self) -> float | None:
+        """Seconds until the next session refresh is due (None: no session open)."""
+        with self._schedule_lock:
+            wake = self._schedule.next_due()
+        return None if wake is None else max(0.0, wake - time.monotonic())
+
+    def _due_refreshes(self) -> list[int]:
+        """The partitions whose session is due for a refresh now."""
+        with self._schedule_lock:
+            return self._schedule.due(time.monotonic())
 
     def _refreshed(self, partition: int, error: LakehoseError | None) -> None:
         """A refresh of ``partition``'s session ended, with ``error`` or not."""

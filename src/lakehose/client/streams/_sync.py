@@ -22,7 +22,6 @@ within ``timeout``.
 
 from __future__ import annotations
 
-import logging
 import queue
 import socket
 import threading
@@ -34,9 +33,8 @@ from typing import Any, TypeVar
 import httpx
 
 from lakehose.client._errors import response_error, transport_error
-from lakehose.client._retry import backoff_delay
 from lakehose.client.hec.flow import Wait
-from lakehose.client.streams._base import NO_EVENT, BaseStreamConsumer
+from lakehose.client.streams._base import CLOSED, NO_EVENT, BaseStreamConsumer, Failure
 from lakehose.client.streams.event_streams import EventStreams
 from lakehose.client.streams.feed import FeedLineError
 from lakehose.client.streams.reconnect import (
@@ -47,21 +45,12 @@ from lakehose.client.streams.reconnect import (
     Reply,
     Step,
     discovery_flow,
-    partition_flow,
 )
 from lakehose.errors import LakehoseError, TransportError
 
-log = logging.getLogger("lakehose.client.streams")
-
 T = TypeVar("T")
-_CLOSED = object()
 _PUT_POLL = 0.25  # a reader blocked on a full queue looks at the stop event this often
 _JOIN_TIMEOUT = 10.0
-
-
-class _Failure:
-    def __init__(self, error: BaseException) -> None:
-        self.error = error
 
 
 def hang_up(response: httpx.Response) -> None:
@@ -135,11 +124,7 @@ class StreamConsumer(BaseStreamConsumer):
             return self
         self._started = True
         self._api = EventStreams(self.auth, timeout=self.timeout, verify=self.verify)
-        self._feeds = httpx.Client(
-            timeout=httpx.Timeout(self.timeout, read=self.read_timeout),
-            verify=self.verify,
-            headers={**self.headers, "Accept": "application/json"},
-        )
+        self._feeds = httpx.Client(**self._feed_client_options())
         self._spawn("discovery", self._bootstrap)
         self._spawn("keeper", self._keep_sessions)
         return self
@@ -170,7 +155,7 @@ class StreamConsumer(BaseStreamConsumer):
             for response in self._open.values():
                 hang_up(response)
         try:
-            self._queue.put_nowait(_CLOSED)  # wakes a poll() waiting in another thread
+            self._queue.put_nowait(CLOSED)  # wakes a poll() waiting in another thread
         except queue.Full:
             pass
         deadline = time.monotonic() + _JOIN_TIMEOUT
@@ -183,12 +168,7 @@ class StreamConsumer(BaseStreamConsumer):
             self._feeds.close()
         if self._api is not None:
             self._api.close()
-        if self.auto_commit:
-            pending = self._offsets.pending(include_in_flight=clean)
-            if pending is not None:
-                self._save(pending)
-        if self.groups is not None:
-            self.groups.close()
+        self._closing(clean)
 
     # the caller's side -------------------------------------------------------------------
 
@@ -199,30 +179,22 @@ class StreamConsumer(BaseStreamConsumer):
         if self._closed:
             return None
         self.start()
-        offsets = self._offsets
-        offsets.came_back()
+        self._offsets.came_back()
         deadline = None if timeout is None else time.monotonic() + timeout
         while not self._closed:
-            if self.auto_commit and offsets.due():
-                pending = offsets.pending(include_in_flight=False)
-                if pending is not None:
-                    self._save(pending)
+            self._commit_if_due()
             event = self._next_event()
             if event is not NO_EVENT:
                 return event
-            wait = None if deadline is None else max(0.0, deadline - time.monotonic())
-            until_commit = offsets.seconds_until_due() if self.auto_commit else None
-            if until_commit is not None:
-                wait = until_commit if wait is None else min(wait, until_commit)
             try:
-                got = self._queue.get(timeout=wait)
+                got = self._queue.get(timeout=self._wait_for(deadline))
             except queue.Empty:
                 if deadline is not None and time.monotonic() >= deadline:
                     return None
                 continue
-            if got is _CLOSED:
+            if got is CLOSED:
                 return None
-            if isinstance(got, _Failure):
+            if isinstance(got, Failure):
                 self._shutdown(clean=False)
                 raise got.error
             self._take_block(*got)
@@ -237,10 +209,7 @@ class StreamConsumer(BaseStreamConsumer):
 
     def commit(self) -> dict[int, int]:
         """Save the offsets of every event handed out so far; return what is committed."""
-        pending = self._offsets.pending(include_in_flight=True)
-        if pending is not None:
-            self._save(pending)
-        return self.committed()
+        return self._commit_all()
 
     # threads -----------------------------------------------------------------------------
 
@@ -263,7 +232,7 @@ class StreamConsumer(BaseStreamConsumer):
             target(*args)
         except BaseException as exc:
             if not self._stop.is_set():
-                self._put(_Failure(exc))
+                self._put(Failure(exc))
 
     def _put(self, item: Any) -> bool:
         while not self._stop.is_set():
@@ -281,20 +250,14 @@ class StreamConsumer(BaseStreamConsumer):
                 self._load_positions()
                 break
             except LakehoseError as exc:
-                if not exc.retriable:
-                    raise
                 attempt += 1
-                wait = backoff_delay(attempt, None, self.policy)
-                log.warning("consumer group %s: %s (again in %.1f s)", self.app_id, exc, wait)
-                if self._stop.wait(wait):
+                if self._stop.wait(self._positions_failed(exc, attempt)):
                     return
         streams = self._drive(discovery_flow(self.policy), None)
         if streams is None:
             return
-        self._partitions = [s.partition for s in streams]
-        for stream in streams:
-            flow = partition_flow(stream.partition, self._feed_url, self.policy, stream)
-            self._spawn(f"p{stream.partition}", self._drive, flow, stream.partition)
+        for partition, flow in self._partition_flows(streams):
+            self._spawn(f"p{partition}", self._drive, flow, partition)
 
     def _drive(self, flow: Generator[Step, Reply, T], partition: int | None) -> T | None:
         """Step a flow: discover, read feeds and sleep for it; None when stopped."""
@@ -323,11 +286,9 @@ class StreamConsumer(BaseStreamConsumer):
     def _discover(self) -> Discovered:
         assert self._api is not None
         try:
-            streams = self._api.discover(self.app_id, self.format)
+            return self._discovered(self._api.discover(self.app_id, self.format))
         except LakehoseError as exc:
-            return Discovered([], exc)
-        self._count("discoveries")
-        return Discovered(streams)
+            return self._discovered(exc)
 
     def _read(self, connect: Connect) -> FeedEnd:
         """Open one feed and put its events on the queue until it ends."""
@@ -384,16 +345,11 @@ class StreamConsumer(BaseStreamConsumer):
     def _keep_sessions(self) -> None:
         """Refresh each open session when it is due, until the consumer stops."""
         while not self._stop.is_set():
-            with self._schedule_lock:
-                wake = self._schedule.next_due()
-            timeout = None if wake is None else max(0.0, wake - time.monotonic())
-            if self._keeper_wake.wait(timeout):
+            if self._keeper_wake.wait(self._refresh_wait()):
                 self._keeper_wake.clear()
             if self._stop.is_set():
                 return
-            with self._schedule_lock:
-                due = self._schedule.due(time.monotonic())
-            for partition in due:
+            for partition in self._due_refreshes():
                 self._refresh(partition)
 
     def _refresh(self, partition: int) -> None:

@@ -16,7 +16,7 @@ import httpx
 import orjson
 
 import lakehose
-from lakehose.client._auth import OAuth2
+from lakehose.client._auth import OAuth2, oauth_for
 from lakehose.client._errors import response_error, transport_error
 from lakehose.client.streams.discovery import REFRESH_ACTION, Stream, check_format, parse_streams
 from lakehose.errors import ConfigError, ResponseError
@@ -48,22 +48,38 @@ class BaseEventStreams:
         timeout: float = 30.0,
         verify: bool | str = True,
     ) -> None:
-        if auth_object is None:
-            if base_url is None:
-                raise ConfigError(
-                    "base_url is required: lakehose's URL, or a CrowdStrike region such as us-1"
-                )
-            auth_object = OAuth2(
-                client_id or "", client_secret or "", base_url, member_cid=member_cid
-            )
-        self.auth = auth_object
-        self.base_url = auth_object.base_url
+        self.auth = oauth_for(
+            auth_object,
+            client_id=client_id,
+            client_secret=client_secret,
+            base_url=base_url,
+            member_cid=member_cid,
+        )
+        self.base_url = self.auth.base_url
         self.timeout = timeout
         self.verify = verify
         self.headers = {
             "Accept": "application/json",
             "User-Agent": f"lakehose/{lakehose.__version__}",
         }
+        self._connect()
+
+    def _connect(self) -> None:
+        """Open the httpx client the twin sends with (``self._client``)."""
+        raise NotImplementedError
+
+    def _client_options(self) -> dict[str, Any]:
+        return {
+            "auth": self.auth,
+            "timeout": self.timeout,
+            "verify": self.verify,
+            "headers": self.headers,
+        }
+
+    @staticmethod
+    def _request_options(method: str, params: Params) -> dict[str, Any]:
+        """``params`` as the query; a POST carries an empty JSON object, as FalconPy's does."""
+        return {"params": params, "json": {} if method == "POST" else None}
 
     def _discovery(self, app_id: str, format: str | None) -> tuple[str, Params]:
         params = {"appId": app_id}
@@ -107,29 +123,10 @@ class EventStreams(BaseEventStreams):
     answer).
     """
 
-    def __init__(
-        self,
-        auth_object: OAuth2 | None = None,
-        *,
-        client_id: str | None = None,
-        client_secret: str | None = None,
-        base_url: str | None = None,
-        member_cid: str | None = None,
-        timeout: float = 30.0,
-        verify: bool | str = True,
-    ) -> None:
-        super().__init__(
-            auth_object,
-            client_id=client_id,
-            client_secret=client_secret,
-            base_url=base_url,
-            member_cid=member_cid,
-            timeout=timeout,
-            verify=verify,
-        )
-        self._client = httpx.Client(
-            auth=self.auth, timeout=timeout, verify=verify, headers=self.headers
-        )
+    _client: httpx.Client
+
+    def _connect(self) -> None:
+        self._client = httpx.Client(**self._client_options())
 
     def __enter__(self) -> EventStreams:
         return self
@@ -171,9 +168,7 @@ class EventStreams(BaseEventStreams):
 
     def _send(self, method: str, url: str, params: Params, what: str) -> httpx.Response:
         try:
-            return self._client.request(
-                method, url, params=params, json={} if method == "POST" else None
-            )
+            return self._client.request(method, url, **self._request_options(method, params))
         except httpx.HTTPError as exc:
             raise transport_error(exc, what) from exc
 
@@ -181,29 +176,10 @@ class EventStreams(BaseEventStreams):
 class AsyncEventStreams(BaseEventStreams):
     """:class:`EventStreams` for asyncio: the same keywords and methods, awaited."""
 
-    def __init__(
-        self,
-        auth_object: OAuth2 | None = None,
-        *,
-        client_id: str | None = None,
-        client_secret: str | None = None,
-        base_url: str | None = None,
-        member_cid: str | None = None,
-        timeout: float = 30.0,
-        verify: bool | str = True,
-    ) -> None:
-        super().__init__(
-            auth_object,
-            client_id=client_id,
-            client_secret=client_secret,
-            base_url=base_url,
-            member_cid=member_cid,
-            timeout=timeout,
-            verify=verify,
-        )
-        self._client = httpx.AsyncClient(
-            auth=self.auth, timeout=timeout, verify=verify, headers=self.headers
-        )
+    _client: httpx.AsyncClient
+
+    def _connect(self) -> None:
+        self._client = httpx.AsyncClient(**self._client_options())
 
     async def __aenter__(self) -> AsyncEventStreams:
         return self
@@ -244,8 +220,6 @@ class AsyncEventStreams(BaseEventStreams):
 
     async def _send(self, method: str, url: str, params: Params, what: str) -> httpx.Response:
         try:
-            return await self._client.request(
-                method, url, params=params, json={} if method == "POST" else None
-            )
+            return await self._client.request(method, url, **self._request_options(method, params))
         except httpx.HTTPError as exc:
             raise transport_error(exc, what) from exc

@@ -8,7 +8,7 @@ hint. The key itself is never stored anywhere but as its digest.
 
 from __future__ import annotations
 
-import inspect
+import logging
 import time
 from collections.abc import Callable
 from typing import Any
@@ -18,14 +18,17 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute
 
-from lakehose.errors import ConflictError, NotFoundError
+from lakehose.errors import ConflictError, NotFoundError, StorageError
 from lakehose.parsers.formats import ParserRegistry
 from lakehose.server.console import lake_stats
 from lakehose.server.console.app import Console
 from lakehose.server.console.forms import Form, read_form
 from lakehose.server.console.guard import Visitor, guarded
 from lakehose.storage.catalog.connectors import Connector
-from lakehose.storage.lake import ACTIVE_WINDOW, connector_stats, hec_url, open_console_views
+from lakehose.storage.lake import ACTIVE_WINDOW, connector_stats, hec_url
+from lakehose.storage.refusals import Refusal
+
+log = logging.getLogger(__name__)
 
 GRACE_CHOICES: tuple[tuple[str, str], ...] = (
     ("0", "none: the old key stops now"),
@@ -52,18 +55,6 @@ def server_root(url: str) -> str:
     """``http://host:port`` of a HEC URL."""
     parts = urlsplit(url)
     return f"{parts.scheme}://{parts.netloc}"
-
-
-def rotate_key(console: Console, name: str, grace: float) -> tuple[Connector, str]:
-    """Rotate, with a grace period where the catalog supports one."""
-    rotate: Callable[..., tuple[Connector, str]] = console.runtime.catalog.rotate_key
-    if grace > 0 and supports_grace(console):
-        return rotate(name, grace=grace)
-    return rotate(name)
-
-
-def supports_grace(console: Console) -> bool:
-    return "grace" in inspect.signature(console.runtime.catalog.rotate_key).parameters
 
 
 def options_from(form: Form, registry: ParserRegistry, full: bool) -> dict[str, Any]:
@@ -104,15 +95,25 @@ def routes(console: Console) -> list[BaseRoute]:
             for name in runtime.parsers.names()
         ]
 
-    def refusals(connector: Connector, limit: int = 20) -> list[dict[str, Any]]:
-        """The connector's recent refused requests, newest first (empty before the ring exists)."""
-        return open_console_views(runtime.catalog).recent_refusals(connector.id, limit)
+    def flush_refusals() -> None:
+        """This worker's refusals of the last second into the ring first (as the API's
+        ``connector errors`` does), so a request refused just now is on the page."""
+        try:
+            runtime.refusals.flush(runtime.catalog)
+        except StorageError as exc:  # the ring is best effort; the page still shows the rest
+            log.warning("%s", exc)
+
+    def refusals(connector: Connector, limit: int = 20) -> list[Refusal]:
+        """The connector's recent refused requests, newest first."""
+        flush_refusals()
+        return runtime.catalog.refusals(connector.id, limit)
 
     def rows() -> list[dict[str, Any]]:
         now = time.time()
         stats = connector_stats(runtime.settings, runtime.catalog)
         activity = lake_stats.activity(runtime.readers.values(), now)
         recent = lake_stats.activity(runtime.readers.values(), now, 3600, 60)
+        flush_refusals()
         refused = lake_stats.refused_counts(runtime.catalog, now - lake_stats.DAY)
         out = []
         for c in runtime.catalog.list_connectors():
@@ -185,7 +186,7 @@ def routes(console: Console) -> list[BaseRoute]:
             "new_key": new_key,
             "show_events": show_events_url(connector.name),
             "parsers": parser_choices(),
-            "grace_choices": GRACE_CHOICES if supports_grace(console) else GRACE_CHOICES[:1],
+            "grace_choices": GRACE_CHOICES,
             "error": error,
             "notice": notice,
             "page_location": page_url if request.method == "POST" else None,
@@ -278,7 +279,7 @@ def routes(console: Console) -> list[BaseRoute]:
             grace = max(0.0, float(form.get("grace") or 0))
         except ValueError:
             grace = 0.0
-        connector, key = rotate_key(console, connector.name, grace)
+        connector, key = runtime.catalog.rotate_key(connector.name, grace=grace)
         runtime.reload_keys()
         visitor.audit("connector rotate key", connector.name, f"grace {int(grace)} s")
         return connector_page(request, visitor, connector, new_key=key)

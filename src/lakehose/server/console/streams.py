@@ -1,9 +1,11 @@
 """The Streams page: open data-feed consumers (appId, partition, offset, lag) and kept positions.
 
-Open connections come from the catalog's feed slots (one per appId and partition);
-committed offsets from the consumer positions the server keeps, where it keeps
-them. Lag in events is ``end - committed - 1``; in seconds, the ingest time of the
-newest event minus that of the committed one (per record batch).
+Open connections come from the catalog's feed slots (one per appId and partition), each
+with the next offset its feed sends as of its last heartbeat; committed offsets from the
+consumer positions the server keeps, where it keeps them. Lag in events is
+``end - committed - 1`` (for a consumer that commits nothing, ``end - next offset``); in
+seconds, the ingest time of the newest event minus that of the committed one (per record
+batch).
 """
 
 from __future__ import annotations
@@ -49,14 +51,19 @@ def routes(console: Console) -> list[BaseRoute]:
         sessions = views.live_session_clients(now)
         out: dict[tuple[str, int], dict[str, Any]] = {}
         holders: dict[tuple[str, int], str] = {}
-        for slot, partition, opened, heartbeat in views.feed_slots():
+        for slot, partition, opened, heartbeat, feed_at in runtime.catalog.open_connections():
             # a slot is named "<client id>/<appId>" (one connection per client and appId)
             holder, _, app_id = str(slot).rpartition("/")
-            out[(app_id, int(partition))] = {"connected": True, "since": opened, "seen": heartbeat}
+            out[(app_id, int(partition))] = {
+                "connected": True,
+                "since": opened,
+                "seen": heartbeat,
+                "feed_at": feed_at,
+            }
             if holder:
                 holders[(app_id, int(partition))] = holder
         for key in kept:
-            out.setdefault(key, {"connected": False, "since": None, "seen": None})
+            out.setdefault(key, {"connected": False, "since": None, "seen": None, "feed_at": None})
         rows = []
         for (app_id, partition), row in sorted(out.items()):
             position = kept.get((app_id, partition), {})
@@ -66,7 +73,10 @@ def routes(console: Console) -> list[BaseRoute]:
                 or position.get("client_id")
                 or sessions.get((app_id, partition))
             )
-            events, seconds = lag(runtime.readers.get(partition), committed)
+            # a consumer that commits nothing (Falcon's own) is as far as its feed has sent
+            feed_at = row["feed_at"]
+            upto = committed if committed is not None or feed_at is None else feed_at - 1
+            events, seconds = lag(runtime.readers.get(partition), upto)
             rows.append(
                 {
                     "app_id": app_id,
@@ -85,7 +95,7 @@ def routes(console: Console) -> list[BaseRoute]:
         return console.render(
             request,
             "streams.html",
-            {"consumers": consumers(), "ends": ends, "kept": bool(positions())},
+            {"consumers": consumers(), "ends": ends},
             visitor=visitor,
         )
 

@@ -15,6 +15,7 @@ from lakehose.auth import scopes
 from lakehose.config import parse_duration
 from lakehose.errors import ConfigError
 from lakehose.server.consumer_lag import all_groups, groups_summary, lag_gauges
+from lakehose.server.metrics import LabelledGauges
 from lakehose.server.protocols.body import json_body
 from lakehose.server.protocols.json_bodies import ConnectorRequest, decode
 from lakehose.server.replies.envelope import NO_STORE, envelope
@@ -22,7 +23,7 @@ from lakehose.server.replies.errors import ApiError
 from lakehose.server.routes.guards import require, require_admin_origin, require_metrics_access
 from lakehose.server.runtime import Runtime
 from lakehose.storage.catalog.connectors import Connector
-from lakehose.storage.lake import connector_stats, connector_view, hec_url
+from lakehose.storage.lake import connector_stats, connector_view, hec_url, tier_sizes
 from lakehose.storage.refusals import RING_SIZE, connector_refusals, iso_time
 
 # request body key -> connector option
@@ -155,6 +156,21 @@ class ConnectorRoutes:
         )
 
 
+def tier_gauges(runtime: Runtime) -> LabelledGauges:
+    """``lakehose_tier_events`` and ``lakehose_tier_bytes`` by tier and partition."""
+    events: dict[tuple[str, ...], float] = {}
+    nbytes: dict[tuple[str, ...], float] = {}
+    for t in tier_sizes(runtime.settings.data_dir, runtime.settings.partitions):
+        key = (t["tier"], str(t["partition"]))
+        events[key] = t["events"]
+        nbytes[key] = t["bytes"]
+    labels = ("tier", "partition")
+    return {
+        "lakehose_tier_events": ("Events kept in each tier (rows, columnar)", labels, events),
+        "lakehose_tier_bytes": ("Bytes kept in each tier (rows, columnar)", labels, nbytes),
+    }
+
+
 def public_hec_url(runtime: Runtime) -> str:
     return hec_url(runtime.settings)
 
@@ -178,6 +194,7 @@ def routes(runtime: Runtime) -> list[BaseRoute]:
                     "workers": runtime.workers,
                     "partitions": partitions,
                     "consumer_groups": groups_summary(all_groups(runtime.groups, runtime.readers)),
+                    "tiers": tier_sizes(runtime.settings.data_dir, runtime.settings.partitions),
                 }
             ],
             started=started,
@@ -187,7 +204,9 @@ def routes(runtime: Runtime) -> list[BaseRoute]:
         require_metrics_access(request, runtime)
         runtime.flush_metrics()
         views = all_groups(runtime.groups, runtime.readers)
-        body, content_type = runtime.metrics.render(lag_gauges(views))
+        gauges = lag_gauges(views)
+        gauges.update(tier_gauges(runtime))
+        body, content_type = runtime.metrics.render(gauges)
         return Response(body, media_type=content_type)
 
     async def openapi(request: Request) -> Response:

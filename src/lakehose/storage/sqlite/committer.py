@@ -194,7 +194,10 @@ class GroupCommitter:
             self.full_since = None
         self.commits += 1
         self.commit_times.append(time.perf_counter() - started)
-        self._loop.call_soon_threadsafe(self._settle, jobs, results, None)
-        if self._on_commit is not None and results:
-            last = results[-1]
-            self._on_commit(last.first_offset + last.count)
+        try:
+            if self._on_commit is not None and results:
+                # before the waiters wake, so a request that sees its commit sees the new end too
+                last = results[-1]
+                self._on_commit(last.first_offset + last.count)
+        finally:
+            self._loop.call_soon_threadsafe(self._settle, jobs, results, None)

@@ -7,8 +7,6 @@ from typing import Any
 
 from lakehose.storage.sqlite.catalog import SqliteCatalog
 
-REFUSAL_KEYS = ("time", "client", "status", "code", "text", "event_number", "excerpt", "path")
-
 
 class SqliteConsoleViews:
     def __init__(self, catalog: SqliteCatalog) -> None:
@@ -23,17 +21,6 @@ class SqliteConsoleViews:
         except sqlite3.OperationalError:
             return None
         return {str(cid): int(n) for cid, n in rows}
-
-    def recent_refusals(self, connector_id: str, limit: int) -> list[dict[str, Any]]:
-        try:
-            rows = self.catalog._query(
-                "SELECT time, client, status, code, text, event_number, excerpt, path "
-                "FROM connector_refusals WHERE connector_id = ? ORDER BY id DESC LIMIT ?",
-                (connector_id, limit),
-            )
-        except sqlite3.OperationalError:  # no refusal ring in this catalog yet
-            return []
-        return [dict(zip(REFUSAL_KEYS, row, strict=True)) for row in rows]
 
     def consumer_positions(self) -> dict[tuple[str, int], dict[str, Any]]:
         try:
@@ -56,11 +43,3 @@ class SqliteConsoleViews:
                 (now,),
             )
         }
-
-    def feed_slots(self) -> list[tuple[str, int, float, float]]:
-        return [
-            (str(r[0]), int(r[1]), float(r[2]), float(r[3]))
-            for r in self.catalog._query(
-                "SELECT app_id, partition, opened_at, heartbeat FROM stream_connections"
-            )
-        ]

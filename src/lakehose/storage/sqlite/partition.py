@@ -28,7 +28,7 @@ import logging
 import os
 import sqlite3
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -37,7 +37,15 @@ from lakehose.models import AppendResult, BatchInfo, Slice
 from lakehose.query.timerange import TimeRange
 from lakehose.records import compress_lines
 from lakehose.storage import migrations
-from lakehose.storage.base import PendingAppend, Summary
+from lakehose.storage.base import (
+    BucketCount,
+    Buckets,
+    PendingAppend,
+    Summary,
+    TagChoices,
+    TagGroup,
+)
+from lakehose.storage.sqlite import summaries as summary_sql
 from lakehose.storage.sqlite.connection import connect, connect_readonly
 
 log = logging.getLogger(__name__)
@@ -46,7 +54,6 @@ MAX_ROW_EVENTS = 2000
 MAX_ROW_BYTES = 1024 * 1024
 _SQLITE_FULL = 13
 
-_TAG_COLUMNS = {"#connector": "connector", "#index": "idx", "#sourcetype": "sourcetype"}
 _BATCH_COLUMNS = (
     "first_offset, count, min_time, max_time, ingest_time, connector, idx, sourcetype, "
     "raw_bytes, stored_bytes"
@@ -345,41 +352,28 @@ class PartitionReader:
     def summaries(
         self,
         span: TimeRange,
-        tag_choices: Mapping[str, frozenset[str] | None],
+        tag_choices: TagChoices,
         *,
         descending: bool,
         below: int | None = None,
         from_offset: int | None = None,
+        straddling: Buckets | None = None,
     ) -> Iterator[Summary]:
         """Summaries of batches that may hold matching events, in offset order."""
-        where: list[str] = []
-        args: list[int | str] = [self.partition]  # the first column: rows come out as Summary
-        if span.start is not None:
-            where.append("max_time >= ?")
-            args.append(span.start)
-        if span.end is not None:
-            where.append("min_time < ?")
-            args.append(span.end)
-        for tag, column in _TAG_COLUMNS.items():
-            choices = tag_choices.get(tag)
-            if choices is not None:
-                where.append(f"{column} IN ({','.join('?' * len(choices))})" if choices else "0")
-                args.extend(sorted(choices))
-        if below is not None:
-            where.append("first_offset < ?")
-            args.append(below)
-        if from_offset is not None:
-            where.append("first_offset + count > ?")
-            args.append(from_offset)
-        sql = (
-            "SELECT ?, first_offset, count, min_time, max_time, ingest_time, connector, idx, "
-            "sourcetype FROM batches"
-        )
-        if where:
-            sql += " WHERE " + " AND ".join(where)
-        sql += " ORDER BY first_offset" + (" DESC" if descending else "")
-        rows: Iterator[Summary] = self._conn.execute(sql, args)
-        return rows
+        return summary_sql.summaries(
+            self._conn, self.partition, span, tag_choices, descending=descending,
+            below=below, from_offset=from_offset, straddling=straddling,
+        )  # fmt: skip
+
+    def tag_groups(self, span: TimeRange, tag_choices: TagChoices) -> list[TagGroup]:
+        """Per tag combination: batches, earliest and latest event time."""
+        return summary_sql.tag_groups(self._conn, span, tag_choices)
+
+    def bucket_counts(
+        self, span: TimeRange, tag_choices: TagChoices, buckets: Buckets
+    ) -> list[BucketCount]:
+        """Per tag combination and bucket: events and batches of the batches it holds."""
+        return summary_sql.bucket_counts(self._conn, span, tag_choices, buckets)
 
     def blob_range(self, low: int, high: int) -> Iterator[tuple[int, bytes]]:
         """``(first offset, blob)`` of the batches whose first offset is in ``[low, high)``."""

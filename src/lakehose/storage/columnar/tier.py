@@ -1,0 +1,80 @@
+"""A reader's handle on the columnar tier: the manifest's files, their tokens, DuckDB to query them.
+
+Search (``search/tiers.py``) takes one :meth:`ColumnarTier.files` snapshot per query
+and runs SQL over those files only; files added later are above its boundaries and
+files retention removes meanwhile make the query fail, and search then falls back
+to the row log.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any
+
+from lakehose.errors import StorageError
+from lakehose.storage.columnar.compactor import manifest_path, tier_dir
+from lakehose.storage.columnar.manifest import ColumnarFile, Manifest
+
+_TOKEN_CACHE = 512  # token dictionaries kept per process
+_local = threading.local()  # one DuckDB connection per thread: connecting costs ~15 ms
+
+
+def _duck() -> Any:
+    con = getattr(_local, "con", None)
+    if con is None:
+        import duckdb
+
+        con = duckdb.connect()
+        con.execute("SET threads = 1")
+        con.execute("SET enable_progress_bar = false")
+        _local.con = con
+    return con
+
+
+class ColumnarTier:
+    """Open with :func:`open_tier`; use from one thread; ``close()`` when done."""
+
+    _tokens: dict[str, bytes | None] = {}  # per process: file name -> token text
+
+    def __init__(self, data_dir: Path) -> None:
+        self.root = tier_dir(data_dir)
+        self._manifest = Manifest(manifest_path(data_dir), readonly=True)
+
+    def close(self) -> None:
+        self._manifest.close()
+
+    def files(self) -> list[ColumnarFile]:
+        return self._manifest.files()
+
+    def path(self, f: ColumnarFile) -> str:
+        return str(self.root / f.name)
+
+    def token_text(self, f: ColumnarFile) -> bytes | None:
+        """The file's token dictionary (newline-joined), None when it keeps none."""
+        cache = ColumnarTier._tokens
+        if f.name in cache:
+            return cache[f.name]
+        found = [x for x in self._manifest.files(f.partition, tokens=True) if x.name == f.name]
+        text = found[0].token_text() if found else None
+        if len(cache) >= _TOKEN_CACHE:
+            cache.clear()
+        cache[f.name] = text
+        return text
+
+    def execute(self, sql: str, params: list[Any] | None = None) -> list[tuple[Any, ...]]:
+        """Rows of ``sql`` on an in-memory DuckDB (one thread); StorageError on failure."""
+        import duckdb
+
+        try:
+            rows: list[tuple[Any, ...]] = _duck().execute(sql, params or []).fetchall()
+        except duckdb.Error as exc:
+            raise StorageError(f"columnar query failed: {exc}") from exc
+        return rows
+
+
+def open_tier(data_dir: Path) -> ColumnarTier | None:
+    """The tier of ``data_dir``, or None when nothing was ever compacted there."""
+    if not manifest_path(data_dir).exists():
+        return None
+    return ColumnarTier(data_dir)

@@ -1,0 +1,109 @@
+"""SQL over one partition's batch summaries (the ``batches`` table, no blobs).
+
+One filter (time range, tag choices, offsets, buckets) serves the three shapes a
+search plans with: a row per batch (``LogReader.summaries``), a row per tag
+combination (``tag_groups``) and a row per tag combination and time bucket
+(``bucket_counts``), so the conditions are written once.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+
+from lakehose.query.timerange import TimeRange
+from lakehose.storage.base import BucketCount, Buckets, Summary, TagChoices, TagGroup
+
+_TAG_COLUMNS = {"#connector": "connector", "#index": "idx", "#sourcetype": "sourcetype"}
+# A batch's times inside [low, high) and inside one bucket (see ``Buckets.holds``); the
+# difference is never negative there, so SQLite's truncating division is Python's floor.
+_HELD = "(min_time >= ? AND max_time < ? AND (min_time - ?) / ? = (max_time - ?) / ?)"
+
+
+def _held_args(b: Buckets) -> list[int | str]:
+    return [b.low, b.high, b.origin, b.width, b.origin, b.width]
+
+
+class _Where:
+    """The conditions of one query, and their arguments in order."""
+
+    def __init__(self, span: TimeRange, tag_choices: TagChoices) -> None:
+        self.terms: list[str] = []
+        self.args: list[int | str] = []
+        if span.start is not None:
+            self.add("max_time >= ?", span.start)
+        if span.end is not None:
+            self.add("min_time < ?", span.end)
+        for tag, column in _TAG_COLUMNS.items():
+            choices = tag_choices.get(tag)
+            if choices is not None:
+                marks = ",".join("?" * len(choices))
+                self.add(f"{column} IN ({marks})" if choices else "0", *sorted(choices))
+
+    def add(self, term: str, *args: int | str) -> None:
+        self.terms.append(term)
+        self.args.extend(args)
+
+    @property
+    def sql(self) -> str:
+        return " WHERE " + " AND ".join(self.terms) if self.terms else ""
+
+
+def summaries(
+    conn: sqlite3.Connection,
+    partition: int,
+    span: TimeRange,
+    tag_choices: TagChoices,
+    *,
+    descending: bool,
+    below: int | None,
+    from_offset: int | None,
+    straddling: Buckets | None,
+) -> Iterator[Summary]:
+    """A row per batch, as ``LogReader.summaries`` gives them."""
+    where = _Where(span, tag_choices)
+    if below is not None:
+        where.add("first_offset < ?", below)
+    if from_offset is not None:
+        where.add("first_offset + count > ?", from_offset)
+    if straddling is not None:
+        where.add(f"NOT {_HELD}", *_held_args(straddling))
+    # The partition is the first column, so that rows come out as Summary.
+    sql = (
+        "SELECT ?, first_offset, count, min_time, max_time, ingest_time, connector, idx, "
+        f"sourcetype FROM batches{where.sql} ORDER BY first_offset"
+        + (" DESC" if descending else "")
+    )
+    rows: Iterator[Summary] = conn.execute(sql, [partition, *where.args])
+    return rows
+
+
+def tag_groups(
+    conn: sqlite3.Connection, span: TimeRange, tag_choices: TagChoices
+) -> list[TagGroup]:
+    """A row per tag combination: batches, earliest and latest event time."""
+    where = _Where(span, tag_choices)
+    return [
+        (str(c), str(i), str(s), int(n), int(lo), int(hi))
+        for c, i, s, n, lo, hi in conn.execute(
+            "SELECT connector, idx, sourcetype, count(*), min(min_time), max(max_time) "
+            f"FROM batches{where.sql} GROUP BY 1, 2, 3",
+            where.args,
+        )
+    ]
+
+
+def bucket_counts(
+    conn: sqlite3.Connection, span: TimeRange, tag_choices: TagChoices, buckets: Buckets
+) -> list[BucketCount]:
+    """A row per tag combination and bucket of the batches ``buckets`` holds."""
+    where = _Where(span, tag_choices)
+    where.add(_HELD, *_held_args(buckets))
+    return [
+        (str(c), str(i), str(s), int(b), int(n), int(k))
+        for c, i, s, b, n, k in conn.execute(
+            "SELECT connector, idx, sourcetype, (min_time - ?) / ?, sum(count), count(*) "
+            f"FROM batches{where.sql} GROUP BY 1, 2, 3, 4",
+            [buckets.origin, buckets.width, *where.args],
+        )
+    ]
