@@ -49,6 +49,7 @@ from lakehose.storage.catalog.base import Catalog
 from lakehose.storage.catalog.clients import LoginLimit
 from lakehose.storage.catalog.connectors import Connector, KeyIndex
 from lakehose.storage.lake import (
+    lake_address,
     load_parser_file,
     open_consumer_groups,
     open_log,
@@ -131,7 +132,7 @@ class Runtime:
         self.loop = asyncio.get_running_loop()
         self.stopping = asyncio.Event()
         self.catalog = open_server_catalog(s)
-        self.groups = open_consumer_groups(s.catalog_path)
+        self.groups = open_consumer_groups(s.catalog_path, catalog=self.catalog)
         self.position_commits = PositionCommits(self.groups)
         self.sandbox = Sandbox(s, self.catalog, self.metrics)
         self.sandbox.refresh(force=True)
@@ -139,7 +140,9 @@ class Runtime:
         self.server_key = bytes.fromhex(
             self.catalog.set_setting_once("server_key", secrets.token_hex(32))
         )
-        self.searches = SearchPool(s.data_dir, s.partitions, self.server_key, CONCURRENT_SEARCHES)
+        self.searches = SearchPool(
+            lake_address(s), s.partitions, self.server_key, CONCURRENT_SEARCHES
+        )
         self.reload_keys()
         self.reload_parsers()
         self.log = open_log(s, clock=self.sandbox.clock)
@@ -155,7 +158,7 @@ class Runtime:
             ),
         ]
         self.compactor: BaseProcess | None = None
-        if self.worker == 0 and s.columnar_after is not None:
+        if self.worker == 0 and s.columnar_after is not None and not s.cluster:
             # started at the first interval's end (and again if it dies): a server that lives
             # less than columnar_interval has nothing to compact
             self._tasks.append(

@@ -34,7 +34,7 @@ from lakehose.server.console.guard import Visitor, guarded
 from lakehose.server.routes import search_views
 from lakehose.server.routes.search_stream import raw_text
 from lakehose.storage.base import LogReader
-from lakehose.storage.lake import open_reader, open_readers
+from lakehose.storage.lake import lake_address, open_reader, open_readers
 
 PAGE_SIZE = 200
 DEFAULT_START = "24h"
@@ -121,7 +121,7 @@ class SearchPage:
         settings = self.console.runtime.settings
 
         def run() -> T:
-            readers = open_readers(settings.data_dir, settings.partitions)
+            readers = open_readers(lake_address(settings), settings.partitions)
             try:
                 return work(readers)
             finally:
@@ -256,7 +256,7 @@ class SearchPage:
         n = 0 if fragment else min(int(n_text), MAX_CONTEXT)
 
         def read() -> list[dict[str, Any]]:
-            reader = open_reader(settings.data_dir, partition)
+            reader = open_reader(lake_address(settings), partition)
             try:
                 return around(reader, offset, n, n)
             finally:

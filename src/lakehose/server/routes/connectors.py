@@ -23,7 +23,13 @@ from lakehose.server.replies.errors import ApiError
 from lakehose.server.routes.guards import require, require_admin_origin, require_metrics_access
 from lakehose.server.runtime import Runtime
 from lakehose.storage.catalog.connectors import Connector
-from lakehose.storage.lake import connector_stats, connector_view, hec_url, tier_sizes
+from lakehose.storage.lake import (
+    connector_stats,
+    connector_view,
+    hec_url,
+    lake_address,
+    tier_sizes,
+)
 from lakehose.storage.refusals import RING_SIZE, connector_refusals, iso_time
 
 # request body key -> connector option
@@ -160,7 +166,7 @@ def tier_gauges(runtime: Runtime) -> LabelledGauges:
     """``lakehose_tier_events`` and ``lakehose_tier_bytes`` by tier and partition."""
     events: dict[tuple[str, ...], float] = {}
     nbytes: dict[tuple[str, ...], float] = {}
-    for t in tier_sizes(runtime.settings.data_dir, runtime.settings.partitions):
+    for t in tier_sizes(lake_address(runtime.settings), runtime.settings.partitions):
         key = (t["tier"], str(t["partition"]))
         events[key] = t["events"]
         nbytes[key] = t["bytes"]
@@ -194,7 +200,9 @@ def routes(runtime: Runtime) -> list[BaseRoute]:
                     "workers": runtime.workers,
                     "partitions": partitions,
                     "consumer_groups": groups_summary(all_groups(runtime.groups, runtime.readers)),
-                    "tiers": tier_sizes(runtime.settings.data_dir, runtime.settings.partitions),
+                    "tiers": tier_sizes(
+                        lake_address(runtime.settings), runtime.settings.partitions
+                    ),
                 }
             ],
             started=started,
