@@ -58,6 +58,7 @@ class Settings:
     cluster: str | None = None
     cluster_replicas: int = 3
     cluster_namespace: str = "lakehose"
+    cluster_ack_timeout: float = 10.0
     # HEC ingest
     max_body_bytes: int = 10 * MiB
     max_event_size: int = MiB
@@ -141,6 +142,7 @@ class Settings:
             "search_timeout",
             "console_idle_timeout",
             "console_session_max",
+            "cluster_ack_timeout",
         ):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"{name} must be more than 0")
@@ -198,6 +200,10 @@ HELP: dict[str, str] = {
         " admin commands take --cluster in place of --data-dir"
     ),
     "cluster_replicas": "copies JetStream keeps of every partition stream and catalog bucket",
+    "cluster_ack_timeout": (
+        "seconds an ingest request waits for the cluster's quorum to acknowledge it before it"
+        " is answered 503 code 9 (nothing acknowledged; the sender retries)"
+    ),
     "cluster_namespace": "name of the lake in the cluster (its streams and buckets), for several"
     " lakes on one cluster",
     "host": "address to listen on",
@@ -287,6 +293,7 @@ _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]i?b?|b)?\s*$", re.IGNORECASE)
 _SIZE_UNITS = {"": 1, "b": 1, "k": 1000, "m": 1000**2, "g": 1000**3, "t": 1000**4}
 _DURATION_FIELDS = {
     "retention_age",
+    "cluster_ack_timeout",
     "retention_interval",
     "columnar_after",
     "columnar_interval",

@@ -35,7 +35,7 @@ from typing import Any
 
 from lakehose.auth.lockout import Lockout, address_group
 from lakehose.config import Settings
-from lakehose.errors import StorageError
+from lakehose.errors import StorageError, StorageUnavailableError
 from lakehose.logs import AccessLog, access_log_for
 from lakehose.models import AppendResult
 from lakehose.parsers.formats import ParserRegistry
@@ -319,8 +319,27 @@ class Runtime:
         return self._own[self._turn]
 
     async def append(self, item: PendingAppend, nbytes: int) -> AppendResult:
-        """Store one request's events durably, in the partition its ack channel picks."""
-        return await self.log.append(self.partition_for(item.ack_channel), item, nbytes)
+        """Store one request's events durably, in the partition its ack channel picks.
+
+        On a cluster, a request the quorum has not acknowledged within
+        ``cluster_ack_timeout`` fails with StorageUnavailableError (503 code 9): a node cut
+        off from the quorum answers at once instead of holding every sender, and never
+        acknowledges what it could not commit (the sender's retry may store it twice, as
+        HEC's at-least-once delivery allows).
+        """
+        partition = self.partition_for(item.ack_channel)
+        if not self.settings.cluster:
+            return await self.log.append(partition, item, nbytes)
+        try:
+            return await asyncio.wait_for(
+                self.log.append(partition, item, nbytes), self.settings.cluster_ack_timeout
+            )
+        except TimeoutError:
+            raise StorageUnavailableError(
+                "the NATS cluster did not acknowledge the write in time"
+            ) from None
+        except StorageError as exc:
+            raise StorageUnavailableError(str(exc)) from exc
 
     async def query_acks(self, channel: str, ack_ids: Sequence[int]) -> set[int]:
         """HEC acks: which of ``ack_ids`` on ``channel`` are committed (and now reported)."""

@@ -24,7 +24,7 @@ from urllib.parse import parse_qsl
 import orjson
 
 from lakehose.auth.secrets import digest
-from lakehose.errors import StorageError, StorageFullError
+from lakehose.errors import StorageError, StorageFullError, StorageUnavailableError
 from lakehose.parsers.hec import CODES, IngestContext, decode_events, decode_raw
 from lakehose.parsers.timestamps import BadTime, epoch_to_ns
 from lakehose.server.protocols.body import BodyError, decode_content, read_body
@@ -270,7 +270,7 @@ class HecHandler:
             ack_channel = channel if connector.use_ack else None
             try:
                 result = await rt.append(PendingAppend(out.slices, ack_channel), out.nbytes)
-            except StorageFullError:
+            except (StorageFullError, StorageUnavailableError):
                 raise reject(9, Retry_After="5") from None
             except StorageError:
                 raise reject(8) from None
