@@ -68,7 +68,6 @@ def test_cli_changes_reach_every_node(lake: Lake, ab: list[RunningServer]) -> No
     lh_json(lake, "connector", "disable", "web")
     for node in ab:
         wait_for(lambda n=node: send(n, rotated, ["off"]).status_code == 403, timeout=10)
-    assert [c["name"] for c in lh_json(lake, "connector", "list")] == ["default", "web"]
 
 
 def test_a_token_issued_by_one_node_works_on_the_other(

@@ -211,13 +211,33 @@ class Runtime:
         self._keys = self.catalog.key_index()
         self.generation += 1
 
-    def _reload_if_changed(self) -> None:
+    async def _reload_if_changed(self) -> None:
+        if self.settings.cluster:
+            await self._reload_from_cluster()
+            return
         if self.catalog.data_version() != self._keys.version:
             self.reload_keys()
             self.catalog_moved()
             self._sync_lockouts()
         self.reload_parsers()
         self.sandbox.refresh()
+
+    async def _reload_from_cluster(self) -> None:
+        """As above, with the cluster's round trips off the event loop: a node cut off from
+        the quorum keeps answering (503 code 9) instead of stalling on the catalog."""
+        version = await asyncio.to_thread(self.catalog.data_version)
+        if version != self._keys.version:
+            self._keys = await asyncio.to_thread(self.catalog.key_index)
+            self.generation += 1
+            self.catalog_moved()
+            if self.settings.hec_auth_fail_limit > 0:
+                locked = await asyncio.to_thread(
+                    self.catalog.locked_out, HEC_LOCKOUT, self._hec_limit().per_second
+                )
+                now = time.monotonic()
+                for group, wait in locked.items():
+                    self.lockout.lock(group, now + wait)
+        self.reload_parsers()
 
     # failed HEC keys: one allowance per address, whatever the number of workers
 
