@@ -215,3 +215,21 @@ def test_the_cli_searches_the_cluster(lake: Lake, ab: list[RunningServer]) -> No
     out = lh(lake, "search", f"cli={marker}", "--json").stdout
     rows = [orjson.loads(line) for line in out.splitlines() if line.strip()]
     assert sorted(r["event"]["n"] for r in rows) == list(range(4))
+
+
+def test_status_shows_the_cluster(lake: Lake, ab: list[RunningServer]) -> None:
+    a, _ = ab
+    reply = httpx.get(a.url + "/api/v1/status")
+    assert reply.status_code == 200, reply.text
+    cluster = reply.json()["resources"][0]["cluster"]
+    assert cluster["namespace"] == lake.namespace
+    assert sorted(s["server"] for s in cluster["servers"]) == ["n1", "n2", "n3"]
+    streams = {s["stream"]: s for s in cluster["streams"]}
+    partition = streams[f"{lake.namespace.upper()}_P0"]
+    assert partition["leader"] in ("n1", "n2", "n3")
+    assert len(partition["replicas"]) == 2  # R3: the leader and two followers
+    assert f"KV_{lake.namespace.upper()}_CATALOG" in streams
+    shown = lh_json(lake, "status")["cluster"]
+    assert {s["stream"] for s in shown["streams"]} == set(streams)
+    text = lh(lake, "status").stdout
+    assert "LEADER" in text and f"{lake.namespace.upper()}_P0" in text

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Any
 
@@ -191,9 +192,18 @@ def routes(runtime: Runtime) -> list[BaseRoute]:
         for p in range(runtime.settings.partitions):
             start, end = runtime.bounds(p)
             partitions.append({"partition": p, "start_offset": start, "end_offset": end})
+        s = runtime.settings
+        cluster = None
+        if s.cluster:
+            from lakehose.storage.cluster.status import cluster_status
+
+            cluster = await asyncio.to_thread(
+                cluster_status, s.cluster, s.cluster_namespace, s.partitions
+            )
         return envelope(
             [
                 {
+                    "cluster": cluster,
                     "version": lakehose.__version__,
                     "healthy": runtime.health_code() == 17,
                     "uptime_seconds": round(time.time() - runtime.started_at, 1),
