@@ -1,4 +1,4 @@
-"""The ``lakehose`` command: ``serve``, ``connector``, ``client``, ``user``, ``send``, ``stream``, ``search``, ``collect``, ``compact``."""
+"""The ``lakehose`` command: ``serve``, ``connector``, ``client``, ``user``, ``send``, ``stream``, ``search``, ``collect``, ``compact``, ``dev-cluster``."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from lakehose.cli.commands import (
     collect,
     compact,
     connector,
+    dev_cluster,
     sandbox,
     search,
     send,
@@ -67,6 +68,7 @@ cli.add_command(user.user)
 cli.add_command(sandbox.sandbox)
 cli.add_command(collect.collect)
 cli.add_command(compact.compact)
+cli.add_command(dev_cluster.dev_cluster)
 
 
 def main() -> None:
