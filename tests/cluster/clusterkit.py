@@ -40,6 +40,7 @@ def nodes(
 ) -> Iterator[list[RunningServer]]:
     """``count`` running ``lakehose serve --cluster`` nodes (1 worker each); node ``i`` is given
     ``urls[i]`` when set, else every URL."""
+    root.mkdir(parents=True, exist_ok=True)
     with ExitStack() as stack:
         out = []
         for i in range(count):

@@ -1,4 +1,4 @@
-"""The ``lakehose`` command: ``serve``, ``connector``, ``client``, ``user``, ``send``, ``stream``, ``search``, ``collect``, ``compact``, ``dev-cluster``."""
+"""The ``lakehose`` command: ``serve``, ``connector``, ``client``, ``user``, ``send``, ``stream``, ``search``, ``collect``, ``compact``, ``dev-cluster``, ``migrate``."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from lakehose.cli.commands import (
     compact,
     connector,
     dev_cluster,
+    migrate,
     sandbox,
     search,
     send,
@@ -69,6 +70,7 @@ cli.add_command(sandbox.sandbox)
 cli.add_command(collect.collect)
 cli.add_command(compact.compact)
 cli.add_command(dev_cluster.dev_cluster)
+cli.add_command(migrate.migrate)
 
 
 def main() -> None:

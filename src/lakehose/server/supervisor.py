@@ -39,7 +39,7 @@ from lakehose.config import Settings
 from lakehose.errors import ConfigError, DataDirError
 from lakehose.server.worker import make_socket, serve_worker, worker_process
 from lakehose.storage.catalog.base import Catalog
-from lakehose.storage.lake import hec_url, open_data_dir, server_info_path
+from lakehose.storage.lake import hec_url, open_data_dir, server_info_path, stored_partitions
 
 log = logging.getLogger(__name__)
 
@@ -112,6 +112,8 @@ class Supervisor:
     def run(self) -> int:
         s = self.settings
         catalog = open_data_dir(s)
+        if s.cluster:  # every node serves every partition of the cluster's lake
+            s = s.replace(partitions=stored_partitions(s, catalog))
         self._lock_data_dir()
         try:
             key = bootstrap(catalog)

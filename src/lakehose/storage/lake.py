@@ -77,11 +77,7 @@ def _open_cluster(settings: Settings) -> Catalog:
     assert settings.cluster
     catalog = _cluster_catalog(settings)
     stored = int(catalog.set_setting_once("partitions", str(settings.partitions)))
-    if settings.partitions < stored:
-        raise DataDirError(
-            settings.cluster,
-            f"its lake holds {stored} partitions; start with --partitions {stored} or more",
-        )
+    # a node given fewer partitions than the lake has serves them all (stored_partitions)
     if settings.partitions > stored:
         catalog.set_setting("partitions", str(settings.partitions))
     link = link_for(settings.cluster)
