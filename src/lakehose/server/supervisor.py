@@ -39,7 +39,13 @@ from lakehose.config import Settings
 from lakehose.errors import ConfigError, DataDirError
 from lakehose.server.worker import make_socket, serve_worker, worker_process
 from lakehose.storage.catalog.base import Catalog
-from lakehose.storage.lake import hec_url, open_data_dir, server_info_path, stored_partitions
+from lakehose.storage.lake import (
+    hec_url,
+    open_data_dir,
+    server_info_path,
+    shown_urls,
+    stored_partitions,
+)
 
 log = logging.getLogger(__name__)
 
@@ -143,7 +149,7 @@ class Supervisor:
         """Say how to send an event; return the "Listening on" line, said once workers serve."""
         say = self.announce
         where = (
-            f"cluster {settings.cluster} (lake {settings.cluster_namespace!r}, "
+            f"cluster {shown_urls(settings.cluster)} (lake {settings.cluster_namespace!r}, "
             f"{settings.cluster_replicas} replicas; run files in {settings.data_dir})"
             if settings.cluster
             else str(settings.data_dir)

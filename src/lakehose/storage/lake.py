@@ -11,6 +11,7 @@ else holds an :class:`EventLog`, :class:`LogReader` or :class:`Catalog`. The bac
 from __future__ import annotations
 
 import os
+import re
 import sqlite3
 import tempfile
 import time
@@ -47,6 +48,11 @@ class ClusterAddress:
 
 
 Where = Path | ClusterAddress  # a data directory, or a lake on a cluster
+
+
+def shown_urls(urls: str) -> str:
+    """Cluster URLs fit for logs and messages: any ``user:password@`` or token left out."""
+    return re.sub(r"(://)[^/@,]*@", r"\1***@", urls)
 
 
 def lake_address(settings: Settings) -> Where:
@@ -132,7 +138,7 @@ def require_lake(settings: Settings) -> None:
     if settings.cluster:
         if _cluster_catalog(settings, readonly=True).get_setting("partitions") is None:
             raise DataDirError(
-                settings.cluster,
+                shown_urls(settings.cluster),
                 f"the cluster holds no lake named {settings.cluster_namespace!r}; start a node "
                 "on it first: lakehose serve --cluster URLS",
             )

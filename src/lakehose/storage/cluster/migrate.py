@@ -29,7 +29,7 @@ from lakehose.storage.jetstream.layout import Layout
 from lakehose.storage.jetstream.link import link_for
 from lakehose.storage.jetstream.log import ensure_streams, open_readers
 from lakehose.storage.jetstream.writer import HEADER_ROOM, Message, PartitionWriter
-from lakehose.storage.lake import stored_partitions
+from lakehose.storage.lake import shown_urls, stored_partitions
 from lakehose.storage.sqlite.catalog import SqliteCatalog
 from lakehose.storage.sqlite.partition import PartitionReader
 
@@ -162,7 +162,7 @@ def migrate(
         target = ClusterCatalog(urls, namespace, replicas)
         if target.get_setting("partitions") is not None:
             raise DataDirError(
-                urls, f"the cluster already holds a lake named {namespace!r}; migrate into a new "
+                shown_urls(urls), f"the cluster already holds a lake named {namespace!r}; migrate into a new "
                 "one (--cluster-namespace NAME)",
             )  # fmt: skip
         layout = Layout(namespace)
@@ -179,7 +179,7 @@ def migrate(
             time.sleep(0.05)
         if reader.bounds() != (c.start, c.end):
             raise DataDirError(
-                urls, f"partition {c.partition}: copied {c.start}-{c.end} but the cluster holds "
+                shown_urls(urls), f"partition {c.partition}: copied {c.start}-{c.end} but the cluster holds "
                 f"{reader.bounds()}",
             )  # fmt: skip
     return counts, copied
