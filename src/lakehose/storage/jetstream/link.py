@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import threading
 from collections.abc import Awaitable, Callable, Coroutine
 from concurrent.futures import Future
@@ -39,6 +40,11 @@ def _noted(what: str) -> Callable[[], Awaitable[None]]:
         log.info("%s the NATS cluster", what)
 
     return note
+
+
+def _shown(urls: list[str]) -> str:
+    """The URLs without ``user:password@`` or tokens, for an error message."""
+    return ",".join(re.sub(r"(://)[^/@]*@", r"\1***@", u) for u in urls)
 
 
 def parse_urls(urls: str) -> list[str]:
@@ -84,7 +90,7 @@ class NatsLink:
             )
         except Exception as exc:  # nats-py raises several unrelated types here
             raise StorageError(
-                f"cannot reach the NATS cluster at {','.join(self.urls)}: {exc}"
+                f"cannot reach the NATS cluster at {_shown(self.urls)}: {exc}"
             ) from exc
 
     def submit(self, coro: Coroutine[Any, Any, T]) -> Future[T]:
