@@ -46,7 +46,8 @@ def reserve(
         total = 0
         for rid, at, n in entries:
             assert isinstance(rid, str) and isinstance(at, float | int) and isinstance(n, int)
-            counted = n if at > now - YOUNG else live.pop(str(rid), 0)
+            records = live.pop(str(rid), 0)
+            counted = n if at > now - YOUNG else records
             if counted:
                 kept.append([rid, at, n])
                 total += counted
