@@ -33,7 +33,7 @@ from lakehose.models import AppendResult
 from lakehose.storage.base import EventLog, LogReader, PendingAppend
 from lakehose.storage.jetstream.base import log_bucket, write_base
 from lakehose.storage.jetstream.index import PartitionIndex
-from lakehose.storage.jetstream.layout import DUPLICATE_WINDOW, Layout
+from lakehose.storage.jetstream.layout import APPEND_DEADLINE, DUPLICATE_WINDOW, Layout
 from lakehose.storage.jetstream.link import NatsLink, link_for
 from lakehose.storage.jetstream.reader import JetStreamReader
 from lakehose.storage.jetstream.writer import PartitionWriter, build_messages
@@ -102,8 +102,12 @@ class JetStreamEventLog(EventLog):
         zstd_level: int = 1,
         clock: Callable[[], int] = time.time_ns,
         max_message: int | None = None,
+        append_deadline: float = APPEND_DEADLINE,
     ) -> None:
-        """``max_message``: bytes of one message (default: the server's max_payload)."""
+        """``max_message``: bytes of one message (default: the server's max_payload);
+        ``append_deadline``: seconds an append retries before it fails (at most
+        APPEND_DEADLINE, which the duplicate window covers)."""
+        self.append_deadline = min(append_deadline, APPEND_DEADLINE)
         self.urls = urls
         self.max_message = max_message
         self.partitions = partitions
@@ -132,7 +136,9 @@ class JetStreamEventLog(EventLog):
             index.listeners.append(self._listeners[-1])
             await index.sync_async()
             self.indexes.append(index)
-            self.writers.append(PartitionWriter(self.link, self.layout, p, self.clock))
+            self.writers.append(
+                PartitionWriter(self.link, self.layout, p, self.clock, self.append_deadline)
+            )
 
     async def close(self) -> None:
         for index, listener in zip(self.indexes, self._listeners, strict=True):

@@ -142,8 +142,10 @@ class PartitionWriter:
         layout: Layout,
         partition: int,
         clock: Callable[[], int] = time.time_ns,
+        deadline: float = APPEND_DEADLINE,
     ) -> None:
         self.link = link
+        self.deadline = deadline
         self.layout = layout
         self.partition = partition
         self.stream = layout.stream(partition)
@@ -165,7 +167,7 @@ class PartitionWriter:
         }
         if msg.part:
             headers[H_PART] = msg.part
-        deadline = time.monotonic() + APPEND_DEADLINE
+        deadline = time.monotonic() + self.deadline
         while True:
             if time.monotonic() > deadline:
                 raise StorageError(f"partition {self.partition}: no quorum ack in time")
