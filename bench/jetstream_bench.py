@@ -11,7 +11,7 @@ uses (so no HTTP: this measures the log alone), into:
 * ``jetstream-r1``: one NATS node, an R1 stream.
 
 Reports events/s and events per CPU-second of everything involved (this Python process
-plus the nats-servers), from ``/proc``. Loopback only, bounded in count; on a shared
+plus the nats-servers, split between them), from ``/proc``. Loopback only, bounded in count; on a shared
 machine the figures are noisy: compare them side by side, run twice.
 """
 
@@ -73,13 +73,15 @@ def cpu(pids: list[int]) -> float:
 
 
 def run(name: str, make: Callable[[], EventLog], pids: list[int], args: argparse.Namespace) -> None:
-    before = cpu(pids)
+    ours_before, nats_before = cpu(pids[:1]), cpu(pids[1:])
     took = asyncio.run(drive(make(), args.events, args.batch, args.concurrency))
-    spent = cpu(pids) - before
+    ours, nats = cpu(pids[:1]) - ours_before, cpu(pids[1:]) - nats_before
+    spent = ours + nats
     rate = args.events / took
     print(
         f"{name:14} {rate:>10,.0f} events/s  {took:6.2f} s  "
-        f"cpu {spent:6.2f} s  {args.events / max(spent, 1e-9):>10,.0f} events/cpu-s"
+        f"cpu {spent:6.2f} s (lakehose {ours:.2f}, nats {nats:.2f})  "
+        f"{args.events / max(spent, 1e-9):>10,.0f} events/cpu-s"
     )
 
 

@@ -12,7 +12,10 @@ name, claimed first with create); ``key.<sha256 hex>`` -> ``{"c": id, "hint", "a
 
 from __future__ import annotations
 
+import socket
+import threading
 import time
+from dataclasses import asdict
 from typing import Any
 
 import orjson
@@ -30,6 +33,7 @@ from lakehose.storage.jetstream.catalog_access import AccessRecords
 from lakehose.storage.jetstream.kvstore import CasFailed, KvMirror, hex_key
 from lakehose.storage.jetstream.layout import Layout
 from lakehose.storage.jetstream.link import link_for
+from lakehose.storage.refusals import Refusal
 
 
 def _check_options(options: dict[str, Any]) -> dict[str, Any]:
@@ -63,8 +67,18 @@ def _connector(value: bytes) -> Connector:
 class JetStreamCatalog(AccessRecords):
     """The catalog of a lake on a NATS cluster, as one process sees it. Thread-safe."""
 
-    def __init__(self, urls: str, namespace: str = "lakehose", replicas: int = 3) -> None:
+    def __init__(
+        self,
+        urls: str,
+        namespace: str = "lakehose",
+        replicas: int = 3,
+        node: str | None = None,
+    ) -> None:
+        """``node`` names this lakehose node (the feed slots it holds); the host name by
+        default, so two nodes on one host need names of their own."""
         self.urls = urls
+        self.node = node or socket.gethostname()
+        self._local = threading.local()
         self.layout = Layout(namespace)
         self.store = KvMirror(link_for(urls), self.layout.bucket("CATALOG"), replicas)
 
@@ -152,18 +166,35 @@ class JetStreamCatalog(AccessRecords):
             record = orjson.loads(v)
             if record["c"] == connector_id:
                 out.append((k, record))
-        return sorted(out, key=lambda kr: kr[1]["at"])
+        return sorted(out, key=lambda kr: (kr[1]["at"], "until" not in kr[1]))
 
-    def rotate_key(self, name_or_id: str) -> tuple[Connector, str]:
+    def rotate_key(self, name_or_id: str, grace: float = 0.0) -> tuple[Connector, str]:
+        if grace < 0:
+            raise ValueError("grace must not be negative")
         connector = self.get_connector(name_or_id)
+        now = time.time()
         old = self._keys_of(connector.id)
-        key = self._add_key(connector.id, int(time.time()))
-        for k, _ in old:
-            self.store.delete(k)
+        key = self._add_key(connector.id, int(now))
+        for k, record in old:
+            ends = record.get("until")
+            if grace > 0 and (ends is None or ends > now):
+                until = now + grace if ends is None else min(float(ends), now + grace)
+                self.store.put(k, orjson.dumps(record | {"until": until}))
+            else:
+                self.store.delete(k)
         return connector, key
 
     def key_hints(self, connector_id: str) -> list[str]:
-        return [str(record["hint"]) for _, record in self._keys_of(connector_id)]
+        out = []
+        now = time.time()
+        for _, record in self._keys_of(connector_id):
+            until = record.get("until")
+            if until is None:
+                out.append(str(record["hint"]))
+            elif until > now:
+                stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(until))
+                out.append(f"{record['hint']} (until {stamp})")
+        return out
 
     def delete_connector(self, name_or_id: str) -> Connector:
         connector = self.get_connector(name_or_id)
@@ -179,17 +210,55 @@ class JetStreamCatalog(AccessRecords):
             k[len("conn.") :]: _connector(v) for k, v, _ in self.store.items("conn.", sync=False)
         }
         by_digest = {}
+        expires = {}
         for k, v, _ in self.store.items("key.", sync=False):
-            cid = orjson.loads(v)["c"]
-            if cid in connectors:
-                by_digest[bytes.fromhex(k[len("key.") :])] = connectors[cid]
-        return KeyIndex(by_digest, version)
+            record = orjson.loads(v)
+            if record["c"] in connectors:
+                digest = bytes.fromhex(k[len("key.") :])
+                by_digest[digest] = connectors[record["c"]]
+                if record.get("until") is not None:
+                    expires[digest] = float(record["until"])
+        return KeyIndex(by_digest, version, expires)
 
     def connector_for_key(self, key: str) -> Connector | None:
         found = self.store.get("key." + secrets.digest(key).hex())
         if found is None:
             return None
+        record = orjson.loads(found[0])
+        if record.get("until") is not None and record["until"] <= time.time():
+            return None
         try:
-            return self.get_connector(orjson.loads(found[0])["c"])
+            return self.get_connector(record["c"])
         except NotFoundError:
             return None
+
+    # refused requests ---------------------------------------------------------------------
+
+    def record_refusals(self, entries: list[tuple[str, Refusal]], ring_size: int) -> None:
+        """One ring per connector (``refused.<id>``: a list, oldest first), by
+        compare-and-set, so workers on several nodes append without losing each other's."""
+        by_connector: dict[str, list[Refusal]] = {}
+        for cid, refusal in entries:
+            by_connector.setdefault(cid, []).append(refusal)
+        for cid, new in by_connector.items():
+            key = "refused." + cid if _safe(cid) else "refused." + hex_key(cid)
+            while True:
+                found = self.store.get(key)
+                ring = orjson.loads(found[0]) if found else []
+                ring = (ring + [asdict(r) for r in new])[-ring_size:]
+                try:
+                    if found is None:
+                        self.store.create(key, orjson.dumps(ring))
+                    else:
+                        self.store.update(key, orjson.dumps(ring), found[1])
+                    break
+                except CasFailed:
+                    continue
+
+    def refusals(self, connector_id: str, limit: int) -> list[Refusal]:
+        key = (
+            "refused." + connector_id if _safe(connector_id) else "refused." + hex_key(connector_id)
+        )
+        found = self.store.get(key)
+        ring = orjson.loads(found[0]) if found else []
+        return [Refusal(**r) for r in reversed(ring)][:limit]

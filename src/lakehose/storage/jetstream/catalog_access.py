@@ -5,13 +5,14 @@ Records (JSON), secrets only as SHA-256 digests: ``client.<id>``; ``token.<sha25
 partition, claimed with create, taken over from a dead owner with compare-and-set);
 ``login.<hex key>`` (a token bucket of failed logins).
 
-Limits that count records (tokens and sessions per client) are checked against this
-node's mirror, so nodes racing each other may pass a limit by the few requests in
-flight; the slot is exact (compare-and-set).
+Limits that count records (tokens and sessions per client) hold across nodes: each
+issue first reserves in the client's ledger by compare-and-set (``ledger.py``).
+Feed slots are in ``catalog_slots.py``.
 """
 
 from __future__ import annotations
 
+import threading
 import time
 from typing import Any
 
@@ -23,7 +24,9 @@ from lakehose.errors import ConflictError, LimitError, NotFoundError
 from lakehose.storage.catalog.clients import AccessToken, ApiClient, LoginLimit
 from lakehose.storage.catalog.connectors import check_name
 from lakehose.storage.catalog.sessions import StreamSession
+from lakehose.storage.jetstream.catalog_slots import FeedSlots
 from lakehose.storage.jetstream.kvstore import CasFailed, KvMirror, hex_key
+from lakehose.storage.jetstream.ledger import new_reservation, reserve
 
 
 def _client(value: bytes) -> ApiClient:
@@ -33,10 +36,19 @@ def _client(value: bytes) -> ApiClient:
     )
 
 
-class AccessRecords:
+class AccessRecords(FeedSlots):
     """Clients, tokens, logins, sessions and slots over a :class:`KvMirror`."""
 
     store: KvMirror
+    _local: threading.local
+
+    @property
+    def _reserved(self) -> dict[str, str]:
+        """client id -> this thread's last session reservation."""
+        found: dict[str, str] | None = getattr(self._local, "reserved", None)
+        if found is None:
+            found = self._local.reserved = {}
+        return found
 
     # clients ------------------------------------------------------------------------------
 
@@ -90,6 +102,26 @@ class AccessRecords:
             return None
         return _client(found[0]) if found else None  # found is set when record is
 
+    def rotate_client_secret(self, id_or_name: str) -> tuple[ApiClient, str]:
+        """A new secret (shown only now); the old one and the tokens issued with it stop."""
+        while True:
+            client = self.get_client(id_or_name)
+            if client.revoked_at is not None:
+                raise ValueError(f"client {client.name!r} is revoked; create a new one")
+            found = self.store.get("client." + client.client_id, sync=False)
+            assert found is not None
+            secret = secrets.new_secret(30)
+            record = orjson.loads(found[0]) | {"secret": secrets.digest(secret).hex()}
+            try:
+                self.store.update("client." + client.client_id, orjson.dumps(record), found[1])
+                break
+            except CasFailed:
+                continue
+        for k, v, _ in self.store.items("token.", sync=False):
+            if orjson.loads(v)["client_id"] == client.client_id:
+                self.store.delete(k)
+        return client, secret
+
     # tokens -------------------------------------------------------------------------------
 
     def issue_token(
@@ -97,24 +129,34 @@ class AccessRecords:
     ) -> tuple[str, AccessToken]:
         token = secrets.new_secret(32)
         now = int(time.time())
-        live = []
-        for k, v, _ in self.store.items("token."):
-            record = orjson.loads(v)
-            if record["expires_at"] <= now:
-                self.store.delete(k)
-            elif record["client_id"] == client.client_id:
-                live.append(record["expires_at"])
-        if limit is not None and len(live) >= limit:
-            raise LimitError(
-                f"this client holds {len(live)} live access tokens, its limit "
-                "(max_tokens_per_client); reuse one until it expires, or revoke one",
-                max(1.0, float(min(live) - now)),
-            )
+        res = new_reservation()
+
+        def live() -> dict[str, int]:
+            out: dict[str, int] = {}
+            for k, v, _ in self.store.items("token.", sync=False):
+                record = orjson.loads(v)
+                if record["expires_at"] <= now:
+                    self.store.delete(k)
+                elif record["client_id"] == client.client_id:
+                    rid = str(record.get("res", ""))
+                    out[rid] = out.get(rid, 0) + 1
+            return out
+
+        def refuse(live_count: int) -> None:
+            if limit is not None and live_count + 1 > limit:
+                raise LimitError(
+                    f"this client holds {live_count} live access tokens, its limit "
+                    "(max_tokens_per_client); reuse one until it expires, or revoke one",
+                    1.0,
+                )
+
+        reserve(self.store, "tlim." + client.client_id, 1, live, refuse, res)
         record = {
             "client_id": client.client_id,
             "scopes": sorted(client.scopes),
             "issued_at": now,
             "expires_at": now + ttl,
+            "res": res,
         }
         self.store.put("token." + secrets.digest(token).hex(), orjson.dumps(record))
         return token, AccessToken(client.client_id, frozenset(client.scopes), now, now + ttl)
@@ -211,6 +253,7 @@ class AccessRecords:
             "issued_at": now,
             "expires_at": now + ttl,
             "issuer": issuer.hex() if issuer else None,
+            "res": self._reserved.get(client_id, ""),
         }
         self.store.put("sess." + secrets.digest(token).hex(), orjson.dumps(record))
         return token, session
@@ -219,20 +262,35 @@ class AccessRecords:
         return [(k, orjson.loads(v), r) for k, v, r in self.store.items("sess.")]
 
     def reserve_sessions(self, client_id: str, count: int, limit: int, grace: float) -> None:
+        """Reserve ``count`` sessions in the client's ledger; the sessions this thread
+        creates next carry the reservation's id (discovery reserves, then creates)."""
         now = time.time()
-        live = []
-        for k, s, _ in self._sessions():
-            if s["expires_at"] < now - grace:
-                self.store.delete(k)
-            elif s["client_id"] == client_id:
-                live.append(s["expires_at"])
-        if len(live) + count > limit:
-            raise LimitError(
-                f"this client holds {len(live)} live stream sessions; {count} more would pass "
-                "its limit (max_sessions_per_client); reuse a session (refresh it) instead of "
-                "discovering again",
-                max(1.0, float(min(live, default=now) + grace - now)),
-            )
+        res = new_reservation()
+        soonest: list[float] = []
+
+        def live() -> dict[str, int]:
+            out: dict[str, int] = {}
+            soonest.clear()
+            for k, s, _ in self._sessions():
+                if s["expires_at"] < now - grace:
+                    self.store.delete(k)
+                elif s["client_id"] == client_id:
+                    rid = str(s.get("res") or "")
+                    out[rid] = out.get(rid, 0) + 1
+                    soonest.append(s["expires_at"])
+            return out
+
+        def refuse(live_count: int) -> None:
+            if live_count + count > limit:
+                raise LimitError(
+                    f"this client holds {live_count} live stream sessions; {count} more would "
+                    "pass its limit (max_sessions_per_client); reuse a session (refresh it) "
+                    "instead of discovering again",
+                    max(1.0, float(min(soonest, default=now) + grace - now)),
+                )
+
+        reserve(self.store, "slim." + client_id, count, live, refuse, res)
+        self._reserved[client_id] = res
 
     def open_feeds(self, slot_prefix: str) -> int:
         return sum(
@@ -269,51 +327,3 @@ class AccessRecords:
                 except CasFailed:
                     continue  # revoked or renewed meanwhile
         return renewed
-
-    # feed slots ---------------------------------------------------------------------------
-
-    @staticmethod
-    def _slot(app_id: str, partition: int) -> str:
-        return f"slot.{hex_key(app_id)}.{partition}"
-
-    def claim_connection(self, app_id: str, partition: int, owner: str, stale_after: float) -> bool:
-        key = self._slot(app_id, partition)
-        now = time.time()
-        value = orjson.dumps({"owner": owner, "opened_at": now, "heartbeat": now})
-        found = self.store.get(key)
-        try:
-            if found is None:
-                self.store.create(key, value)
-                return True
-            if orjson.loads(found[0])["heartbeat"] < now - stale_after:
-                self.store.update(key, value, found[1])
-                return True
-        except CasFailed:
-            return False
-        return False
-
-    def heartbeat_connection(self, app_id: str, partition: int, owner: str) -> bool:
-        key = self._slot(app_id, partition)
-        found = self.store.get(key)
-        if found is None or orjson.loads(found[0])["owner"] != owner:
-            return False
-        record = orjson.loads(found[0]) | {"heartbeat": time.time()}
-        try:
-            self.store.update(key, orjson.dumps(record), found[1])
-        except CasFailed:
-            return False
-        return True
-
-    def connection_owner(self, app_id: str, partition: int) -> str | None:
-        found = self.store.get(self._slot(app_id, partition))
-        return None if found is None else str(orjson.loads(found[0])["owner"])
-
-    def release_connection(self, app_id: str, partition: int, owner: str) -> None:
-        key = self._slot(app_id, partition)
-        found = self.store.get(key)
-        if found is not None and orjson.loads(found[0])["owner"] == owner:
-            self.store.delete(key, found[1])
-
-    def release_all_connections(self) -> None:
-        for k, _, _ in self.store.items("slot."):
-            self.store.delete(k)

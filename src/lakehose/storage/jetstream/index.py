@@ -13,6 +13,17 @@ and are fetched by sequence (direct get, any replica) when a reader needs them.
 waits until the tail has delivered up to the last sequence (and forgets what retention
 purged). Listeners hear every advance of the end offset, which is how a data feed on any
 node wakes for an event appended on another.
+
+*Split requests.* The parts of a request split over several messages (``Lh-Part: k/n``)
+wait in :attr:`PartitionIndex.parts` until all ``n`` are in the stream; then their
+batches take the next offsets together, in part order, so the request's events are
+contiguous and it is all or nothing (a writer that dies mid-request leaves parts that
+never complete, and no offsets). Every process follows the same stream in the same order,
+so every process assigns the same offsets. A part group still incomplete when a later
+message's ingest time is ``ABANDON_AFTER`` past the group's is dropped (its writer gave up
+after ``APPEND_DEADLINE``, half that): the rule reads only the stream, so every process
+drops it at the same place. Retention cuts only where every purged message's offsets come
+before every kept one's (and no waiting part is purged).
 """
 
 from __future__ import annotations
@@ -22,16 +33,41 @@ import bisect
 import heapq
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass, field
 
 from nats.aio.msg import Msg
 
+from lakehose.errors import StorageError
 from lakehose.models import BatchInfo
 from lakehose.storage.jetstream.base import read_base
-from lakehose.storage.jetstream.layout import Layout, StoredBatch, decode_head
+from lakehose.storage.jetstream.layout import (
+    APPEND_DEADLINE,
+    H_BATCHES,
+    H_INGEST,
+    H_MSG_ID,
+    H_PART,
+    Layout,
+    StoredBatch,
+    decode_head,
+)
 from lakehose.storage.jetstream.link import NatsLink
 from lakehose.storage.jetstream.tail import StreamTail
 
 SYNC_WAIT = 10.0  # seconds a read waits for the tail to deliver what the stream holds
+ABANDON_AFTER = int(2 * APPEND_DEADLINE * 1e9)  # ns of ingest time an incomplete request waits
+
+
+class AbandonedError(StorageError):
+    """A split request's parts did not all reach the stream in time; it has no offsets."""
+
+
+@dataclass(slots=True)
+class PartGroup:
+    """The parts of one split request seen so far: ``k -> (seq, headers)``."""
+
+    n: int
+    ingest: int
+    parts: dict[int, tuple[int, dict[str, str]]] = field(default_factory=dict)
 
 
 class PartitionIndex:
@@ -45,8 +81,9 @@ class PartitionIndex:
         self._lock = threading.Condition()
         self.batches: list[StoredBatch] = []
         self.firsts: list[int] = []  # batches[i].info.first_offset, for bisect
-        self.msg_seqs: list[int] = []  # every kept message, in order
-        self.msg_firsts: list[int] = []
+        self.msg_first: dict[int, int] = {}  # seq -> first offset of every kept message
+        self.parts: dict[str, PartGroup] = {}  # split requests still incomplete, by id
+        self.abandoned: set[int] = set()  # seqs of parts of requests given up
         self.applied_seq = 0
         self.end = 0
         self.last_ingest = 0
@@ -72,21 +109,57 @@ class PartitionIndex:
         with self._lock:
             if seq <= self.applied_seq:
                 return  # delivered already
-            head = decode_head(self.partition, seq, msg.headers, self.end, self.last_ingest)
             self.applied_seq = seq
-            if head is not None:
-                self.msg_seqs.append(seq)
-                self.msg_firsts.append(head.first)
-                for b in head.batches:
-                    self.batches.append(b)
-                    self.firsts.append(b.info.first_offset)
-                self.end = max(self.end, head.first + head.count)
-                self.last_ingest = max(self.last_ingest, head.ingest)
+            headers = msg.headers
+            if headers and H_BATCHES in headers:
+                if H_PART in headers:
+                    self._add_part(seq, headers)
+                else:
+                    self._add_message(seq, headers)
+                self._abandon_stale()
             self._lock.notify_all()
             end = self.end
         self._wake_seq_waiters()
         for listener in list(self.listeners):
             listener(end)
+
+    def _add_message(self, seq: int, headers: dict[str, str]) -> None:
+        """Give a (whole) message's batches the next offsets (lock held)."""
+        head = decode_head(self.partition, seq, headers, self.end, self.last_ingest)
+        if head is None:
+            return
+        self.msg_first[seq] = head.first
+        for b in head.batches:
+            self.batches.append(b)
+            self.firsts.append(b.info.first_offset)
+        self.end = head.first + head.count
+        self.last_ingest = max(self.last_ingest, head.ingest)
+
+    def _add_part(self, seq: int, headers: dict[str, str]) -> None:
+        k, n = (int(x) for x in headers[H_PART].split("/"))
+        request = headers.get(H_MSG_ID, "").rpartition(".")[0]
+        ingest = int(headers[H_INGEST])
+        group = self.parts.setdefault(request, PartGroup(n, ingest))
+        group.parts[k] = (seq, headers)
+        group.ingest = min(group.ingest, ingest)
+        self.last_ingest = max(self.last_ingest, ingest)
+        if len(group.parts) == group.n:
+            del self.parts[request]
+            for k in sorted(group.parts):
+                self._add_message(*group.parts[k])
+
+    def _abandon_stale(self) -> None:
+        for request, group in list(self.parts.items()):
+            if self.last_ingest - group.ingest > ABANDON_AFTER:
+                del self.parts[request]
+                self.abandoned.update(seq for seq, _ in group.parts.values())
+
+    def waiting_seq(self) -> int | None:
+        """The lowest sequence of a part still waiting for its request's others."""
+        with self._lock:
+            return min(
+                (seq for g in self.parts.values() for seq, _ in g.parts.values()), default=None
+            )
 
     async def first_of(self, seq: int) -> int:
         """The first offset of message ``seq`` (on the link's loop: waits for the tail)."""
@@ -98,10 +171,11 @@ class PartitionIndex:
             self._wake_seq_waiters()  # it may have arrived meanwhile
             await fut
         with self._lock:
-            i = bisect.bisect_left(self.msg_seqs, seq)
-            if i < len(self.msg_seqs) and self.msg_seqs[i] == seq:
-                return self.msg_firsts[i]
-            return self.end  # purged already: it does not matter where
+            if seq in self.abandoned:
+                raise AbandonedError(
+                    f"partition {self.partition}: a split request's parts did not all arrive"
+                )
+            return self.msg_first.get(seq, self.end)  # not there: purged, it does not matter
 
     def _wake_seq_waiters(self) -> None:
         """Resolve the appends waiting for a message this index has now applied (link loop)."""
@@ -135,10 +209,12 @@ class PartitionIndex:
     def forget_below(self, first_seq: int) -> None:
         """Drop what retention purged (messages below ``first_seq``)."""
         with self._lock:
-            cut = bisect.bisect_left(self.msg_seqs, first_seq)
-            if cut:
-                del self.msg_seqs[:cut]
-                del self.msg_firsts[:cut]
+            for seq in [s for s in self.msg_first if s < first_seq]:
+                del self.msg_first[seq]
+            self.abandoned = {s for s in self.abandoned if s >= first_seq}
+            for request, group in list(self.parts.items()):
+                if min(seq for seq, _ in group.parts.values()) < first_seq:
+                    del self.parts[request]  # purged under it: it can never complete
             keep = 0
             while keep < len(self.batches) and self.batches[keep].seq < first_seq:
                 keep += 1
@@ -150,7 +226,7 @@ class PartitionIndex:
 
     def bounds(self) -> tuple[int, int]:
         with self._lock:
-            start = self.msg_firsts[0] if self.msg_firsts else self.end
+            start = self.firsts[0] if self.firsts else self.end
             return start, self.end
 
     def snapshot(self) -> list[StoredBatch]:

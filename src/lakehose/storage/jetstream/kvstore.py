@@ -27,6 +27,7 @@ from nats.errors import NoRespondersError
 from nats.js.api import KeyValueConfig
 from nats.js.errors import (
     BadRequestError,
+    KeyNotFoundError,
     KeyWrongLastSequenceError,
     NoStreamResponseError,
     NotFoundError,
@@ -154,7 +155,9 @@ class KvMirror:
         """Store ``key`` only if it does not exist; CasFailed if it does."""
         try:
             revision = self._retry(lambda: self.kv.create(key, value))
-        except (KeyWrongLastSequenceError, BadRequestError) as exc:
+        except (KeyWrongLastSequenceError, BadRequestError, KeyNotFoundError) as exc:
+            # KeyNotFoundError: lost the race, and nats-py's look at the winner's key asked
+            # a replica that does not hold it yet
             raise CasFailed(key) from exc
         self._wait_applied(revision)
         return revision

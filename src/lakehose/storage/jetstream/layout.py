@@ -15,6 +15,11 @@ holds:
 * ``Lh-Batches``: JSON ``[[count, min_time, max_time, connector, index, sourcetype,
   raw_bytes, stored_bytes], ...]``.
 
+A request larger than a message is split over ``n`` messages, each with ``Lh-Part:
+k/n`` and the id ``<request id>.<k>``; their batches get offsets only once all ``n`` are
+in the stream, then all together, in part order, so a request's events are contiguous
+whatever other writers stored between its parts (``index.py``).
+
 Its offsets are not in it: they follow from its place in the stream (``writer.py``). When
 retention purges the head of a stream, it first records the offset of the first message
 it keeps (``base.p<p>`` in the bucket ``<NS>_LOG``: ``{"seq": s, "offset": o}``), a fact
@@ -33,6 +38,7 @@ from lakehose.models import BatchInfo
 H_INGEST = "Lh-Ingest"
 H_BATCHES = "Lh-Batches"
 H_MSG_ID = "Nats-Msg-Id"
+H_PART = "Lh-Part"  # "k/n": slice k of a request split over n messages (absent when n = 1)
 
 DUPLICATE_WINDOW = 120.0  # seconds; longer than any append's retry horizon (APPEND_DEADLINE)
 APPEND_DEADLINE = 60.0

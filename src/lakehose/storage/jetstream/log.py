@@ -33,7 +33,7 @@ from lakehose.models import AppendResult
 from lakehose.storage.base import EventLog, LogReader, PendingAppend
 from lakehose.storage.jetstream.base import log_bucket, write_base
 from lakehose.storage.jetstream.index import PartitionIndex
-from lakehose.storage.jetstream.layout import DUPLICATE_WINDOW, Layout
+from lakehose.storage.jetstream.layout import APPEND_DEADLINE, DUPLICATE_WINDOW, Layout
 from lakehose.storage.jetstream.link import NatsLink, link_for
 from lakehose.storage.jetstream.reader import JetStreamReader
 from lakehose.storage.jetstream.writer import PartitionWriter, build_messages
@@ -101,8 +101,15 @@ class JetStreamEventLog(EventLog):
         replicas: int = 3,
         zstd_level: int = 1,
         clock: Callable[[], int] = time.time_ns,
+        max_message: int | None = None,
+        append_deadline: float = APPEND_DEADLINE,
     ) -> None:
+        """``max_message``: bytes of one message (default: the server's max_payload);
+        ``append_deadline``: seconds an append retries before it fails (at most
+        APPEND_DEADLINE, which the duplicate window covers)."""
+        self.append_deadline = min(append_deadline, APPEND_DEADLINE)
         self.urls = urls
+        self.max_message = max_message
         self.partitions = partitions
         self.layout = Layout(namespace)
         self.replicas = replicas
@@ -129,7 +136,9 @@ class JetStreamEventLog(EventLog):
             index.listeners.append(self._listeners[-1])
             await index.sync_async()
             self.indexes.append(index)
-            self.writers.append(PartitionWriter(self.link, self.layout, p, self.clock))
+            self.writers.append(
+                PartitionWriter(self.link, self.layout, p, self.clock, self.append_deadline)
+            )
 
     async def close(self) -> None:
         for index, listener in zip(self.indexes, self._listeners, strict=True):
@@ -140,12 +149,15 @@ class JetStreamEventLog(EventLog):
     async def _append(self, partition: int, item: PendingAppend) -> AppendResult:
         writer = self.writers[partition]
         messages = build_messages(
-            item.slices, self.zstd_level, self.link.nc.max_payload, writer.next_id()
+            item.slices,
+            self.zstd_level,
+            self.max_message or self.link.nc.max_payload,
+            writer.next_id(),
         )
         seqs = await asyncio.gather(*(writer.publish(m) for m in messages))
         index = self.indexes[partition]
+        await index.first_of(max(seqs, default=0))  # every part is in: the request has offsets
         first = await index.first_of(seqs[0]) if seqs else index.end
-        await index.first_of(max(seqs, default=0))  # the end covers every message now
         ack_id = None
         if item.ack_channel is not None:
             ack_id = await self._issue_ack(partition, item.ack_channel)
@@ -230,18 +242,26 @@ class JetStreamEventLog(EventLog):
             return 0
         cutoff = self.clock() - int(max_age * 1e9) if max_age is not None else None
         total = sum(b.info.stored_bytes for b in batches)
+        # a cut after batch i is valid when every purged message's offsets come before every
+        # kept one's: the purged sequences all below the kept ones (and any waiting part)
+        later = [0] * len(batches)
+        low = index.waiting_seq() or 1 << 62
+        for i in range(len(batches) - 1, -1, -1):
+            later[i] = low
+            low = min(low, batches[i].seq)
         cut_seq = 0  # purge every message with a sequence <= cut_seq
-        events = 0
+        highest = events = counted = 0
         kept_from = 0  # the offset the first kept message starts at
-        for b in batches:
+        for i, b in enumerate(batches):
             old = cutoff is not None and b.info.ingest_time < cutoff
             big = max_bytes is not None and total > max_bytes
-            if not (old or big or b.seq == cut_seq):
+            if not (old or big):
                 break
-            cut_seq = b.seq
-            events += b.info.count
+            highest = max(highest, b.seq)
+            counted += b.info.count
             total -= b.info.stored_bytes
-            kept_from = b.info.end_offset
+            if highest < later[i]:
+                cut_seq, events, kept_from = highest, counted, b.info.end_offset
         if not cut_seq:
             return 0
         await write_base(self.link, self.layout, p, cut_seq + 1, kept_from)  # first: a fact

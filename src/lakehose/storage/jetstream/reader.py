@@ -14,7 +14,7 @@ import nats.js.errors
 
 from lakehose.models import BatchInfo
 from lakehose.query.timerange import TimeRange
-from lakehose.storage.base import Summary, TagChoices
+from lakehose.storage.base import BucketCount, Buckets, Summary, TagChoices, TagGroup
 from lakehose.storage.jetstream.index import PartitionIndex
 from lakehose.storage.jetstream.layout import StoredBatch
 
@@ -97,6 +97,7 @@ class JetStreamReader:
         descending: bool,
         below: int | None = None,
         from_offset: int | None = None,
+        straddling: Buckets | None = None,
     ) -> Iterator[Summary]:
         self.index.sync()
         out: list[Summary] = []
@@ -108,6 +109,8 @@ class JetStreamReader:
             if below is not None and i.first_offset >= below:
                 continue
             if from_offset is not None and i.end_offset <= from_offset:
+                continue
+            if straddling is not None and straddling.holds(i.min_time, i.max_time):
                 continue
             row: Summary = (
                 self.partition,
@@ -129,6 +132,32 @@ class JetStreamReader:
         if descending:
             out.reverse()
         return iter(out)
+
+    def tag_groups(self, span: TimeRange, tag_choices: TagChoices) -> list[TagGroup]:
+        """Aggregated here from the index's summaries (they are in memory already)."""
+        groups: dict[tuple[str, str, str], list[int]] = {}
+        for s in self.summaries(span, tag_choices, descending=False):
+            group = groups.get((s[6], s[7], s[8]))
+            if group is None:
+                groups[(s[6], s[7], s[8])] = [1, s[3], s[4]]
+            else:
+                group[0] += 1
+                group[1] = min(group[1], s[3])
+                group[2] = max(group[2], s[4])
+        return [(c, i, t, n, lo, hi) for (c, i, t), (n, lo, hi) in groups.items()]
+
+    def bucket_counts(
+        self, span: TimeRange, tag_choices: TagChoices, buckets: Buckets
+    ) -> list[BucketCount]:
+        """Aggregated here from the index's summaries, as :meth:`tag_groups`."""
+        counts: dict[tuple[str, str, str, int], list[int]] = {}
+        for s in self.summaries(span, tag_choices, descending=False):
+            if buckets.holds(s[3], s[4]):
+                key = (s[6], s[7], s[8], (s[3] - buckets.origin) // buckets.width)
+                count = counts.setdefault(key, [0, 0])
+                count[0] += s[2]
+                count[1] += 1
+        return [(c, i, t, b, n, k) for (c, i, t, b), (n, k) in counts.items()]
 
     def summaries_from(self, offset: int, limit: int) -> list[BatchInfo]:
         self.index.sync()

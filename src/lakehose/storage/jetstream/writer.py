@@ -50,6 +50,7 @@ from lakehose.storage.jetstream.layout import (
     H_BATCHES,
     H_INGEST,
     H_MSG_ID,
+    H_PART,
     Layout,
     encode_batches,
 )
@@ -70,6 +71,7 @@ class Message:
     rows: list[tuple[int, int, int, str, str, str, int, int]]
     count: int
     msg_id: str
+    part: str = ""  # "k/n" when the request is split over n > 1 messages
 
 
 def _chunks(lines: list[bytes], max_raw: int) -> list[list[bytes]]:
@@ -93,7 +95,7 @@ def build_messages(
     slices: Sequence[Slice], zstd_level: int, max_payload: int, id_prefix: str
 ) -> list[Message]:
     """A request's slices as record batches, packed into as few messages as fit."""
-    room = max(64 * 1024, max_payload - HEADER_ROOM)
+    room = max(4096, max_payload - HEADER_ROOM)
     out: list[Message] = []
     blobs: list[bytes] = []
     rows: list[tuple[int, int, int, str, str, str, int, int]] = []
@@ -125,6 +127,9 @@ def build_messages(
             blobs.append(blob)
             size += len(blob)
     flush()
+    if len(out) > 1:
+        for k, m in enumerate(out):
+            m.part = f"{k}/{len(out)}"
     return out
 
 
@@ -137,8 +142,10 @@ class PartitionWriter:
         layout: Layout,
         partition: int,
         clock: Callable[[], int] = time.time_ns,
+        deadline: float = APPEND_DEADLINE,
     ) -> None:
         self.link = link
+        self.deadline = deadline
         self.layout = layout
         self.partition = partition
         self.stream = layout.stream(partition)
@@ -158,7 +165,9 @@ class PartitionWriter:
             H_INGEST: str(self.clock()),
             H_BATCHES: encode_batches(msg.rows),
         }
-        deadline = time.monotonic() + APPEND_DEADLINE
+        if msg.part:
+            headers[H_PART] = msg.part
+        deadline = time.monotonic() + self.deadline
         while True:
             if time.monotonic() > deadline:
                 raise StorageError(f"partition {self.partition}: no quorum ack in time")
