@@ -137,7 +137,10 @@ def main() -> None:
             f"search count() through node 1: {body['resources']} in "
             f"{body['meta'].get('query_time', 0) * 1000:.0f} ms (meta query_time)"
         )
-        print(f"  stats: {orjson.dumps(body['meta'].get('stats', {})).decode()[:300]}")
+        replay = _replay(urls[-1], _token(urls[-1], nats_urls), events)
+        print(
+            f"replay of partition 0 from offset 0 through node {len(urls)}: {replay:,.0f} events/s"
+        )
     finally:
         proc.send_signal(signal.SIGINT)
         try:
@@ -146,10 +149,28 @@ def main() -> None:
             os.killpg(proc.pid, signal.SIGKILL)
 
 
+def _replay(url: str, token: str, events: int) -> float:
+    """Events per second a data feed from offset 0 delivers until ``events`` have come."""
+    auth = {"Authorization": f"Bearer {token}"}
+    found = httpx.get(url + "/sensors/entities/datafeed/v2", params={"appId": "bench"},
+                      headers=auth).json()["resources"][0]  # fmt: skip
+    feed = found["dataFeedURL"] + "&offset=0"
+    session = {"Authorization": f"Token {found['sessionToken']['token']}"}
+    seen = 0
+    started = time.monotonic()
+    with httpx.stream("GET", feed, headers=session, timeout=120) as reply:
+        for line in reply.iter_lines():
+            if line.startswith("{") and '"metadata"' in line:
+                seen += 1
+                if seen >= events:
+                    break
+    return seen / (time.monotonic() - started)
+
+
 def _token(url: str, nats_urls: str) -> str:
     out = subprocess.run(
         [sys.executable, "-m", "lakehose", "client", "create", f"bench-{time.time_ns()}",
-         "--scope", "search:read", "--cluster", nats_urls, "--json"],
+         "--scope", "search:read", "--scope", "streams:read", "--cluster", nats_urls, "--json"],
         capture_output=True, text=True, check=True,
     ).stdout  # fmt: skip
     created = orjson.loads(out)
