@@ -66,11 +66,15 @@ def lake_address(settings: Settings) -> Where:
 
 
 def _cluster_catalog(settings: Settings, *, readonly: bool = False) -> Catalog:
-    from lakehose.storage.cluster.catalog import ClusterCatalog
+    from lakehose.storage.cluster.catalog import ClusterCatalog, node_name
 
     assert settings.cluster
     return ClusterCatalog(
-        settings.cluster, settings.cluster_namespace, settings.cluster_replicas, readonly
+        settings.cluster,
+        settings.cluster_namespace,
+        settings.cluster_replicas,
+        readonly,
+        node_name(settings.run_dir),
     )
 
 

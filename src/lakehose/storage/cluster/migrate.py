@@ -60,7 +60,7 @@ def copy_catalog(source: SqliteCatalog, target: ClusterCatalog, partitions: int)
             continue
         record = {"c": cid, "hint": hint, "at": created}
         if expires is not None:
-            record["exp"] = expires
+            record["until"] = expires  # rotated with a grace period
         put("key." + bytes(key_hash).hex(), orjson.dumps(record))
         counts["keys"] += 1
     for client in source.list_clients(include_revoked=True):
