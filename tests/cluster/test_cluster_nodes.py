@@ -32,7 +32,10 @@ def lake(nats_cluster: DevCluster, tmp_path_factory: pytest.TempPathFactory) -> 
 
 @pytest.fixture(scope="module")
 def ab(lake: Lake, tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[RunningServer]]:
-    with nodes(lake, tmp_path_factory.mktemp("nodes")) as running:
+    # heartbeats every second: a taken-over feed notices within a second, not ten
+    with nodes(
+        lake, tmp_path_factory.mktemp("nodes"), args=["--heartbeat-interval", "1"]
+    ) as running:
         yield running
 
 
