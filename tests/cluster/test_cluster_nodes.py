@@ -8,6 +8,10 @@ the cluster; server-kept consumer positions shared.
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+import time
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -19,6 +23,7 @@ import pytest
 from lakehose.storage.jetstream.devcluster import DevCluster
 from lakehose.testing import RunningServer
 from tests.cluster.clusterkit import Lake, lh, lh_json, namespace_for, nodes, send, token
+from tests.console.session import sign_in_http
 from tests.helpers import wait_for
 from tests.server.streamkit import bearer, first_stream, open_feed
 
@@ -65,8 +70,11 @@ def test_cli_changes_reach_every_node(lake: Lake, ab: list[RunningServer]) -> No
     for node in ab:  # a key created a moment ago works at once on every node
         assert _status(send(node, key, ["new"])) == (200, {"text": "Success", "code": 0})
     rotated = lh_json(lake, "connector", "rotate", "web")["api_key"]
+    rotated_at = time.monotonic()  # the CLI has exited: the rotation is committed
     for node in ab:
         wait_for(lambda n=node: send(n, key, ["old"]).status_code == 403, timeout=10)
+    print(f"\nrotation in effect on both nodes {time.monotonic() - rotated_at:.2f} s after")
+    for node in ab:
         assert send(node, rotated, ["rotated"]).status_code == 200
     lh_json(lake, "connector", "disable", "web")
     for node in ab:
@@ -236,3 +244,20 @@ def test_status_shows_the_cluster(lake: Lake, ab: list[RunningServer]) -> None:
     assert {s["stream"] for s in shown["streams"]} == set(streams)
     text = lh(lake, "status").stdout
     assert "LEADER" in text and f"{lake.namespace.upper()}_P0" in text
+
+
+def test_a_user_made_by_the_cli_signs_in_on_either_node(
+    lake: Lake, ab: list[RunningServer]
+) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LAKEHOSE_")}
+    made = subprocess.run(
+        [sys.executable, "-m", "lakehose", "user", "create", "ana", "--role", "analyst",
+         "--password-stdin", "--cluster", lake.urls],
+        input="correct horse battery staple\n", capture_output=True, text=True,
+        env={**env, **lake.env()}, timeout=120,
+    )  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    for node in ab:  # a console session signed in on either node
+        with httpx.Client(base_url=node.url, timeout=30) as client:
+            sign_in_http(client, "ana", "correct horse battery staple")
+    assert [u["name"] for u in lh_json(lake, "user", "list")] == ["ana"]
