@@ -112,11 +112,13 @@ class AccessLog:
 
     WRITE_LIMIT = 4096
 
-    def __init__(self, json_lines: bool, stream: Any = None, capacity: int = 512) -> None:
+    def __init__(self, json_lines: bool, stream: Any = None, capacity: int = 64) -> None:
         self.json_lines = json_lines
         self._stream = stream
         self.capacity = capacity
         self._pending: list[tuple[float, str, dict[str, Any] | None]] = []
+        self._second = -1  # the second whose time stamp is cached (strftime is most of a line)
+        self._stamp = ""
 
     def add(self, message: str, fields: dict[str, Any] | None = None) -> None:
         """A line: ``message`` for text logs; in JSON, ``fields`` as keys of their own too."""
@@ -125,18 +127,26 @@ class AccessLog:
             self.flush()
 
     def _line(self, when: float, message: str, fields: dict[str, Any] | None = None) -> bytes:
+        second = int(when)
+        if second != self._second:
+            self._second = second
+            self._stamp = (
+                time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+                if self.json_lines
+                else time.strftime("%H:%M:%S", time.localtime(second))
+            )
+        stamp = self._stamp
         if self.json_lines:
-            stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(when))
-            entry = {
-                "time": f"{stamp}.{int(when % 1 * 1000):03d}Z",
-                "level": "info",
-                "logger": ACCESS_LOGGER,
-                "message": message,
-            }
-            if fields:
-                entry.update(fields)
-            return orjson.dumps(entry) + b"\n"
-        stamp = time.strftime("%H:%M:%S", time.localtime(when))
+            return orjson.dumps(
+                {
+                    "time": f"{stamp}.{int(when % 1 * 1000):03d}Z",
+                    "level": "info",
+                    "logger": ACCESS_LOGGER,
+                    "message": message,
+                    **(fields or {}),
+                },
+                option=orjson.OPT_APPEND_NEWLINE,
+            )
         return f"{stamp} INFO    {ACCESS_LOGGER}: {escape_controls(message)}\n".encode()
 
     def flush(self) -> None:

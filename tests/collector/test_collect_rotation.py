@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 import subprocess
 import threading
 import time
@@ -87,3 +89,49 @@ def test_logrotate_while_appending_loses_nothing(
     assert [t for t, n in counts.items() if n > 1] == []  # no crash: no duplicates either
     if mode == "copytruncate":
         assert len(expected) >= LINES * 0.9
+
+
+def test_a_copytruncate_while_reading_waits_tears_no_line(
+    server: RunningServer, tmp_path: Path
+) -> None:
+    """The reader waits for receipts (16 batches unconfirmed) between its look at the file
+    and its read; the file is copied, truncated and written past the old position
+    meanwhile. The read must not start in the middle of a new line: it finds the copy,
+    reads its rest, then the new file from its start."""
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    live = logs / "app.log"
+    live.write_text("")
+    tag = "rotate-wait"
+    sources = {
+        "app": {
+            "type": "file",
+            "include": [str(live)],
+            "inactivityTimeout": 30,
+            "sink": "lake",
+            "transforms": tagged(tag),
+        }
+    }
+    # The sink holds events up to 6 s for a batch: receipts stay open that long, so the
+    # reader stops before a read once 16 puts wait (the source's MAX_IN_FLIGHT).
+    config = collector_yaml(tmp_path, server, sources, queue={"flushTimeOutInMillisecond": 6000})
+    old = [f"old {i:03d}" for i in range(40)]
+    new = [f"new line {i:04d} after the cut" for i in range(200)]
+    with RunningCollector(config, tmp_path, server.api_key) as c:
+        c.start()
+        for line in old:  # one read and one put each
+            with live.open("a") as f:
+                f.write(line + "\n")
+            time.sleep(0.06)
+        time.sleep(0.5)  # the reader has seen the last lines and waits for receipts
+        shutil.copyfile(live, logs / "app.log.1")  # what logrotate's copytruncate does
+        os.truncate(live, 0)
+        with live.open("a") as f:
+            f.write("".join(line + "\n" for line in new))  # past where the reader was
+
+        wait_for(lambda: new[-1] in {e["event"] for e in lake_events(server, tag)}, timeout=60)
+        assert c.stop() == 0  # sends what it still holds
+    counts = Counter(e["event"] for e in lake_events(server, tag))
+    assert sorted(set(counts) - set(old + new)) == []  # no torn line
+    assert sorted(set(old + new) - set(counts)) == []  # the copy's rest, the new file whole
+    assert [t for t, n in counts.items() if n > 1] == []

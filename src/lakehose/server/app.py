@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
@@ -45,6 +46,11 @@ class LakehoseApp:
         @asynccontextmanager
         async def lifespan(_: Starlette) -> AsyncIterator[None]:
             await runtime.start()
+            # What exists now (modules, routes, the runtime) lives as long as the process:
+            # out of the collector's sight, so a full collection walks only what requests
+            # and connections made (107 ms -> a few ms with 1,000 connections open)
+            gc.collect()
+            gc.freeze()
             if on_ready is not None:
                 on_ready()  # the socket already listens: from now on connections are served
             try:

@@ -196,8 +196,17 @@ class Metrics:
 
     def flush(self, queue_bytes: int, queue_depth: int) -> None:
         """Write this worker's snapshot; a failed write (disk full) is skipped and logged once."""
+        self.write(self.encoded(queue_bytes, queue_depth))
+
+    def encoded(self, queue_bytes: int, queue_depth: int) -> bytes:
+        """The snapshot to write, with the commit queue's gauges (on the loop thread)."""
         self.gauges["lakehose_commit_queue_bytes"].set(queue_bytes)
         self.gauges["lakehose_commit_queue_depth"].set(queue_depth)
+        return orjson.dumps(self.snapshot())
+
+    def write(self, data: bytes) -> None:
+        """Replace the snapshot file with ``data`` (any thread: a file create and rename
+        can wait milliseconds for the journal while commits fsync)."""
         path = self.path
         if path is None:
             return
@@ -205,7 +214,7 @@ class Metrics:
             fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".worker-", suffix=".tmp")
             try:
                 with os.fdopen(fd, "wb") as f:
-                    f.write(orjson.dumps(self.snapshot()))
+                    f.write(data)
                 os.replace(tmp, path)
             except BaseException:
                 Path(tmp).unlink(missing_ok=True)

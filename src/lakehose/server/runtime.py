@@ -113,6 +113,7 @@ class Runtime:
         self._turn = 0
         self._buckets: dict[tuple[str, str], TokenBucket] = {}
         self._tasks: list[asyncio.Task[None]] = []
+        self._metrics_writing = False  # a snapshot file write is under way (a thread)
         self._extractors: dict[str | None, Callable[[str, str], Any]] = {}
         self.body_deadlines = BodyDeadlines(settings.body_timeout)
         self.lockout = Lockout(settings.hec_auth_fail_limit, settings.hec_auth_fail_window)
@@ -149,7 +150,7 @@ class Runtime:
         await self.log.start(self.loop)
         self._tasks = [
             asyncio.create_task(self._every(RELOAD_INTERVAL, self._reload_if_changed)),
-            asyncio.create_task(self._every(METRICS_INTERVAL, self.flush_metrics)),
+            asyncio.create_task(self._every(METRICS_INTERVAL, self._flush_metrics_soon)),
             asyncio.create_task(
                 self._every(
                     min(1.0, s.body_timeout / 2),
@@ -191,7 +192,7 @@ class Runtime:
         if hasattr(self, "searches"):
             self.searches.close()
         await self.log.close()
-        self.flush_metrics()
+        self.flush_metrics_now()
         self.groups.close()
         self.catalog.close()
 
@@ -361,6 +362,12 @@ class Runtime:
         except StorageError as exc:
             raise StorageUnavailableError(str(exc)) from exc
 
+    def submit(self, item: PendingAppend, nbytes: int) -> asyncio.Future[AppendResult]:
+        """:meth:`append` as a future (the HEC wire protocol answers from its callback)."""
+        if self.settings.cluster:  # with the cluster's acknowledgement deadline
+            return asyncio.ensure_future(self.append(item, nbytes))
+        return self.log.submit(self.partition_for(item.ack_channel), item, nbytes)
+
     async def query_acks(self, channel: str, ack_ids: Sequence[int]) -> set[int]:
         """HEC acks: which of ``ack_ids`` on ``channel`` are committed (and now reported)."""
         return await self.log.query_acks(self.partition_for(channel), channel, ack_ids)
@@ -414,6 +421,7 @@ class Runtime:
     # maintenance --------------------------------------------------------------------------
 
     def flush_metrics(self) -> None:
+        """The access lines, refused requests and commit times of the last second."""
         if self.access_log is not None:
             self.access_log.flush()  # the access lines of the last second
         if self.refusals.pending:
@@ -423,7 +431,22 @@ class Runtime:
                 log.warning("%s", exc)
         for seconds in self.log.take_commit_times():
             self.metrics.commit(seconds)
+
+    def flush_metrics_now(self) -> None:
+        """:meth:`flush_metrics` and the snapshot file written at once (when stopping)."""
+        self.flush_metrics()
         self.metrics.flush(self.pending_bytes, self.log.queue_depth)
+
+    async def _flush_metrics_soon(self) -> None:
+        """Every second: :meth:`flush_metrics` here, the snapshot file from a thread."""
+        self.flush_metrics()
+        data = self.metrics.encoded(self.pending_bytes, self.log.queue_depth)
+        if not self._metrics_writing:
+            self._metrics_writing = True
+            try:
+                await asyncio.to_thread(self.metrics.write, data)
+            finally:
+                self._metrics_writing = False
 
     async def _keep_compactor(self) -> None:
         """Start the compactor, or start it again if it died (killed, out of memory): it

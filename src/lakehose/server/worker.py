@@ -43,13 +43,18 @@ def _die_with_parent() -> None:
 def uvicorn_config(settings: Settings, app: Any, metrics: Any = None) -> Any:
     import uvicorn
 
+    from lakehose.server.protocols.hec_wire import wire_protocol_for
     from lakehose.server.protocols.http import protocol_for
 
+    hec = getattr(app, "hec", None)
     return uvicorn.Config(
         app,
         loop="uvloop",
-        # httptools, with header deadline and limits, each response in one socket write
-        http=protocol_for(settings, metrics),
+        # httptools, with header deadline and limits, each response in one socket write;
+        # HEC routes answered from the parser's callbacks (protocols/hec_wire.py)
+        http=protocol_for(settings, metrics)
+        if hec is None
+        else wire_protocol_for(settings, metrics, hec),
         lifespan="on",
         access_log=False,
         server_header=False,

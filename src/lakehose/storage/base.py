@@ -188,6 +188,13 @@ class EventLog(ABC):
         :class:`~lakehose.errors.StorageError`.
         """
 
+    def submit(
+        self, partition: int, item: PendingAppend, nbytes: int
+    ) -> asyncio.Future[AppendResult]:
+        """:meth:`append` as a future, for callers that answer from a callback, not a task
+        (the HEC wire protocol): a backend with its own futures overrides this."""
+        return asyncio.ensure_future(self.append(partition, item, nbytes))
+
     @abstractmethod
     async def query_acks(self, partition: int, channel: str, ack_ids: Sequence[int]) -> set[int]:
         """The ids among ``ack_ids`` issued on ``channel`` and not yet reported; forget them."""

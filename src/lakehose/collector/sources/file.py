@@ -17,7 +17,8 @@ come back, nothing is skipped.
 *Rotation.* Rename / create: we keep the open descriptor, read the old file to its end, and
 close it after ``inactivityTimeout`` without new data; the new file at the path is a new
 identity, read from 0. Copytruncate: a size below ``position`` (or a changed fingerprint)
-means truncation; before starting again at 0 we look for the copy next to it (same
+means truncation, looked for right before every read (reading may wait for receipts, and
+the file can be cut meanwhile); before starting again at 0 we look for the copy next to it (same
 fingerprint, another inode) and read it from ``emit_end`` to its end, so lines appended
 between our last read and the copy are not lost; without a copy, what we already read is
 emitted as it is.
@@ -330,10 +331,6 @@ class FileSource:
                 if self._replaced(t):
                     self._rescan = True
                 return False
-            # Shrunk, or other first bytes (truncated, then written past our position
-            # before we looked): a copytruncate. Catch up before reading new content.
-            if st.st_size < t.position or (t.fp_len and fingerprint(t.f, t.fp_len) != t.fp):
-                await self._truncated(t)
         got = False
         for _ in range(CHUNKS_PER_ROUND):
             while self._acks.qsize() >= MAX_IN_FLIGHT and not self._stopping.is_set():
@@ -341,6 +338,11 @@ class FileSource:
                 await self._progress.wait()
             if t.f is None:
                 break
+            # Looked at right before each read, with no wait in between: a copytruncate
+            # while we waited (above, or in a put) would have us read the new content from
+            # the old position, that is from the middle of a line.
+            if not t.gz and self._cut_under(t):
+                await self._truncated(t)  # catch up from the copy, then read from 0
             data = t.f.read(CHUNK)
             if not data:
                 if t.gz and t.pending:
@@ -356,6 +358,15 @@ class FileSource:
             if len(data) < CHUNK:
                 break
         return got
+
+    @staticmethod
+    def _cut_under(t: _Tracked) -> bool:
+        """A copytruncate under our position: the file shrank below it, or its first bytes
+        changed (truncated, then written past our position before we looked)."""
+        assert t.f is not None
+        if os.fstat(t.f.fileno()).st_size < t.position:
+            return True
+        return bool(t.fp_len) and fingerprint(t.f, t.fp_len) != t.fp
 
     def _replaced(self, t: _Tracked) -> bool:
         """Another, unknown file is now at this file's path: it was rotated; look at once."""

@@ -63,6 +63,7 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from lakehose.auth.lockout import address_group
 from lakehose.config import Settings
 from lakehose.server.metrics import Metrics
+from lakehose.server.protocols.lean import LazyPipeline, LeanFlowControl
 from lakehose.server.protocols.peer import SOCKET_KEY
 from lakehose.server.protocols.transport import CoalescingTransport
 from lakehose.server.replies.envelope import error
@@ -70,6 +71,7 @@ from lakehose.server.routes.hec import route_of
 
 MAX_HEADERS = 256
 SWEEP_INTERVAL = 0.5
+SWEEP_SLICE = 250  # connections checked in one loop turn (about a millisecond)
 
 
 class _Refused(Exception):
@@ -101,13 +103,22 @@ class Limits:
             loop.call_later(self.interval, self._sweep, loop)
 
     def _sweep(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._sweep_slice(loop, list(self.connections or ()), 0)
+
+    def _sweep_slice(self, loop: asyncio.AbstractEventLoop, conns: list[Any], start: int) -> None:
+        """Check ``SWEEP_SLICE`` connections, then let the loop serve before the next ones:
+        ten thousand checks at once held every request up by tens of milliseconds."""
+        end = start + SWEEP_SLICE
         try:
             now = loop.time()
-            for conn in list(self.connections or ()):
+            for conn in conns[start:end]:
                 if isinstance(conn, GuardedHttpProtocol):
                     conn.check_deadlines(now)
         finally:
-            loop.call_later(self.interval, self._sweep, loop)
+            if end < len(conns):
+                loop.call_soon(self._sweep_slice, loop, conns, end)
+            else:
+                loop.call_later(self.interval, self._sweep, loop)
 
     def refused(self, reason: str) -> None:
         if self.metrics is not None:
@@ -117,6 +128,20 @@ class Limits:
 class GuardedHttpProtocol(HttpToolsProtocol):
     """uvicorn's HttpToolsProtocol plus deadlines and size limits (see the module docstring)."""
 
+    # Ours in slots: uvicorn's attributes alone (28) stay under CPython's 30-key limit for
+    # an instance dictionary that shares its keys, 1.3 kB less per connection than a dict
+    # of its own (10,000 idle connections: 13 MB).
+    __slots__ = (
+        "_refused",
+        "_head_since",
+        "_head_begun",
+        "_head_first",
+        "_head_raw",
+        "_chunk",
+        "_body_since",
+        "_address",
+        "_socket",
+    )
     limits: Limits  # set on the subclass made by protocol_for
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
@@ -130,6 +155,8 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         self._address: str | None = None
         super().connection_made(transport)
         self.transport = CoalescingTransport(transport, self.loop)  # type: ignore[assignment]
+        self.flow = LeanFlowControl(transport)  # an idle connection costs little (lean.py)
+        self.pipeline = LazyPipeline()  # type: ignore[assignment]
         limits = self.limits
         limits.start(self.loop, self.connections)
         self._socket = transport.get_extra_info("socket")
@@ -196,6 +223,17 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         self._head_first = self._head_raw = 0
 
     def on_headers_complete(self) -> None:
+        self._check_head()
+        self._start_asgi_request()
+
+    def _start_asgi_request(self) -> None:
+        """Hand the request whose headers are complete to uvicorn's cycle and the ASGI app."""
+        super().on_headers_complete()
+        if self.limits.sandbox:
+            self.scope["lakehose.hang_up"] = self._hang_up  # type: ignore[typeddict-unknown-key]
+
+    def _check_head(self) -> None:
+        """The header count and size limits, once the headers are complete."""
         self._head_since = None
         self._head_begun = False
         if len(self.headers) > MAX_HEADERS:
@@ -210,9 +248,6 @@ class GuardedHttpProtocol(HttpToolsProtocol):
             if size > limit:
                 self._refuse(431, "Request header fields too large", "header_size")
                 raise _Refused
-        super().on_headers_complete()
-        if self.limits.sandbox:
-            self.scope["lakehose.hang_up"] = self._hang_up  # type: ignore[typeddict-unknown-key]
 
     def _hang_up(self) -> None:
         """Close the connection with no answer (the sandbox's closed-connection faults)."""

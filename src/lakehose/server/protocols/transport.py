@@ -36,6 +36,14 @@ class CoalescingTransport:
         else:
             self._held.append(bytes(data))
 
+    def write_now(self, data: bytes) -> None:
+        """Write at once (a whole response), after anything held, so order is kept."""
+        if self._held is None:
+            if not self._transport.is_closing():
+                self._transport.write(data)
+        else:
+            self._held.append(data)
+
     def writelines(self, chunks: Any) -> None:
         for chunk in chunks:
             self.write(chunk)

@@ -220,7 +220,7 @@ def routes(runtime: Runtime) -> list[BaseRoute]:
 
     async def metrics(request: Request) -> Response:
         require_metrics_access(request, runtime)
-        runtime.flush_metrics()
+        runtime.flush_metrics_now()
         views = all_groups(runtime.groups, runtime.readers)
         gauges = lag_gauges(views)
         gauges.update(tier_gauges(runtime))

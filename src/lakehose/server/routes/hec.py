@@ -17,17 +17,32 @@ import logging
 import math
 import re
 import time
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable, Iterable, MutableMapping
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl
 
 import orjson
 
 from lakehose.auth.secrets import digest
-from lakehose.errors import StorageError, StorageFullError, StorageUnavailableError
-from lakehose.parsers.hec import CODES, IngestContext, decode_events, decode_raw
+from lakehose.parsers.hec import (
+    IngestContext,
+    Normalised,
+    Reject,
+    decode_events,
+    decode_raw,
+)
 from lakehose.parsers.timestamps import BadTime, epoch_to_ns
 from lakehose.server.protocols.body import BodyError, decode_content, read_body
+from lakehose.server.replies.hec import (
+    SUCCESS,
+    Reply,
+    append_failed,
+    body_failed,
+    hec_reply,
+    plain,
+    reject,
+)
 from lakehose.server.runtime import Runtime
 from lakehose.server.sandbox import HEC_FAULTS
 from lakehose.storage.base import PendingAppend
@@ -66,7 +81,6 @@ _JSON_HEADERS = [
     (b"content-type", b"application/json; charset=UTF-8"),
     (b"x-content-type-options", b"nosniff"),
 ]
-_SUCCESS = b'{"text":"Success","code":0}'
 
 
 def route_of(path: str) -> str | None:
@@ -86,47 +100,38 @@ def route_of(path: str) -> str | None:
     return ROUTES.get(path[i:], "unknown")
 
 
-def hec_reply(code: int, index: int | None = None, ack_id: int | None = None) -> bytes:
-    if code == 0 and ack_id is None:
-        return _SUCCESS
-    body: dict[str, Any] = {"text": CODES[code][1], "code": code}
-    if index is not None:
-        body["invalid-event-number"] = index
-    if ack_id is not None:
-        body["ackId"] = ack_id
-    return orjson.dumps(body)
+@dataclass(slots=True)
+class Staged:
+    """A request's decoded events, waiting for their commit."""
+
+    connector: Connector
+    channel: str | None
+    out: Normalised
+    rejection: Reject | None
+    body: bytes  # decompressed: its size for the access log, the refused event for the ring
+    raw: bool  # a /raw request
+
+    def item(self) -> PendingAppend:
+        return PendingAppend(self.out.slices, self.channel if self.connector.use_ack else None)
 
 
-class Reply(Exception):
-    """A finished answer, raised to leave the handler early."""
-
-    def __init__(
-        self,
-        status: int,
-        body: bytes,
-        code: int,
-        headers: list[tuple[bytes, bytes]] | None = None,
-        events: int = 0,
-    ) -> None:
-        self.status = status
-        self.body = body
-        self.code = code
-        self.headers = headers or []
-        self.events = events
-        self.connector: Connector | None = None  # known once the key was checked
-        self.nbytes = 0  # of the body, decompressed
-        self.offending = b""  # the refused event's first bytes, for the connector's ring
+_WANTED = (
+    b"authorization",
+    b"content-length",
+    b"content-encoding",
+    b"x-splunk-request-channel",
+    b"host",
+)
 
 
-def reject(code: int, index: int | None = None, ack_id: int | None = None, **headers: str) -> Reply:
-    extra = [(k.replace("_", "-").lower().encode(), v.encode()) for k, v in headers.items()]
-    return Reply(CODES[code][0], hec_reply(code, index, ack_id), code, extra)
-
-
-def plain(status: int, text: str, **headers: str) -> Reply:
-    """A non-HEC-code error (413, 415, 408) in HEC's shape: ``{"text", "code": status}``."""
-    extra = [(k.replace("_", "-").lower().encode(), v.encode()) for k, v in headers.items()]
-    return Reply(status, orjson.dumps({"text": text, "code": status}), status, extra)
+def request_parts(
+    raw_headers: Iterable[tuple[bytes, bytes]], query_string: bytes
+) -> tuple[dict[bytes, bytes], dict[str, str]]:
+    """The headers HEC reads (lower-case names; the last of each wins) and the query."""
+    headers = {name: value for name, value in raw_headers if name in _WANTED}
+    qs = query_string
+    query = dict(parse_qsl(qs.decode("latin-1"), keep_blank_values=True)) if qs else {}
+    return headers, query
 
 
 class HecHandler:
@@ -142,8 +147,7 @@ class HecHandler:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = time.perf_counter()
         route = route_of(scope["path"]) or "unknown"
-        self._requests += 1
-        number = self._requests  # this request's: others may come in while it waits
+        number = self.next_number()  # this request's: others may come in while it waits
         try:
             reply = await self._handle(route, scope, receive)
         except Reply as done:
@@ -151,27 +155,47 @@ class HecHandler:
         except Exception:
             log.exception("HEC request failed")
             reply = reject(8)
-        client = scope.get("client") or ("-", 0)
         body = b"" if scope["method"] == "HEAD" else reply.body
         headers = [*_JSON_HEADERS] if reply.body else []
         headers.append((b"content-length", str(len(reply.body)).encode()))
         headers.extend(reply.headers)
         await send({"type": "http.response.start", "status": reply.status, "headers": headers})
         await send({"type": "http.response.body", "body": body})
+        client = (scope.get("client") or ("-", 0))[0]
+        self.record(route, scope["method"], scope["path"], client, reply, started, number)
+
+    def next_number(self) -> int:
+        """A new request's number (its access-log id within this worker)."""
+        self._requests += 1
+        return self._requests
+
+    def record(
+        self,
+        route: str,
+        method: str,
+        path: str,
+        client: str,
+        reply: Reply,
+        started: float,
+        number: int,
+    ) -> None:
+        """Count an answered request in the metrics, its refusal in the connector's ring,
+        and add its access-log line."""
         self.rt.metrics.request(route, reply.code)
         # The path only for known routes: an unknown one is the client's text, and a
         # client may have put a key in it (access lines are not redacted, see logs.py).
-        path = scope["path"][:200] if route != "unknown" else "(unknown path)"
+        path = path[:200] if route != "unknown" else "(unknown path)"
         if reply.status >= 400 and reply.connector is not None and reply.body:
+            answer = orjson.loads(reply.body)
             self.rt.refusals.add(
                 reply.connector.id,
                 Refusal(
                     time=time.time(),
-                    client=str(client[0]),
+                    client=client,
                     status=reply.status,
                     code=reply.code,
-                    text=orjson.loads(reply.body).get("text", ""),
-                    event_number=orjson.loads(reply.body).get("invalid-event-number"),
+                    text=answer.get("text", ""),
+                    event_number=answer.get("invalid-event-number"),
                     excerpt=excerpt_of(reply.offending),
                     path=path,
                 ),
@@ -179,13 +203,14 @@ class HecHandler:
         if self.access is not None:
             ms = (time.perf_counter() - started) * 1000
             connector = reply.connector.name if reply.connector is not None else None
+            request_id = f"{self.rt.pid:x}-{number:x}"
             self.access.add(
-                f"{self.rt.pid:x}-{number:x} {client[0]} {scope['method']} {path} "
+                f"{request_id} {client} {method} {path} "
                 f"{reply.status} code={reply.code} events={reply.events} {ms:.1f}ms",
                 {
-                    "request_id": f"{self.rt.pid:x}-{number:x}",
-                    "client": client[0],
-                    "method": scope["method"],
+                    "request_id": request_id,
+                    "client": client,
+                    "method": method,
                     "path": path,
                     "status": reply.status,
                     "hec_code": reply.code,
@@ -198,7 +223,58 @@ class HecHandler:
 
     async def _handle(self, route: str, scope: Scope, receive: Receive) -> Reply:
         """The answer to a HEC request: returned on success, raised as a Reply otherwise."""
-        method = scope["method"]
+        headers, query = request_parts(scope["headers"], scope.get("query_string", b""))
+        address = (scope.get("client") or ("-", 0))[0]
+        connector, channel = self.authorize(route, scope["method"], headers, query, address)
+        try:
+            done = await self._ingest(connector, channel, route, scope, headers, query, receive)
+        except Reply as refused:
+            refused.connector = connector
+            raise
+        done.connector = connector
+        return done
+
+    async def _ingest(
+        self,
+        connector: Connector,
+        channel: str | None,
+        route: str,
+        scope: Scope,
+        headers: dict[bytes, bytes],
+        query: dict[str, str],
+        receive: Receive,
+    ) -> Reply:
+        """The answer to an authenticated request (a Reply raised for a refusal)."""
+        if route == "ack":
+            await self._ack(connector, channel, headers, receive)
+        if self.rt.sandbox.enabled:
+            await self._sandbox_fault(scope)
+        self.gate()
+        body = await self._read(headers, receive)
+        staged = self.stage(connector, channel, headers, query, route, body)
+        ack_id = None
+        if staged.out.count:
+            try:
+                result = await self.rt.append(staged.item(), staged.out.nbytes)
+            except Exception as exc:
+                raise append_failed(exc) from None
+            ack_id = result.ack_id
+            if self.rt.sandbox.enabled and self.rt.sandbox.take("hec_close_after_commit"):
+                self.rt.metrics.accepted(connector.name, staged.out.count, staged.out.nbytes)
+                _hang_up(scope)
+        return self.settle(staged, ack_id)
+
+    # the steps, shared with the HEC wire protocol (server/protocols/hec_wire.py) -----------
+
+    def authorize(
+        self,
+        route: str,
+        method: str,
+        headers: dict[bytes, bytes],
+        query: dict[str, str],
+        address: str,
+    ) -> tuple[Connector, str | None]:
+        """Route, method, key and channel: the connector and channel, or a Reply raised."""
         if route == "unknown":
             raise Reply(404, _NOT_FOUND, 404)
         if method == "OPTIONS":
@@ -209,50 +285,50 @@ class HecHandler:
             raise reject(self.rt.health_code())
         if method != "POST":
             raise Reply(405, _NOT_ALLOWED, 405, [(b"allow", _ALLOW_POST)])
-
-        headers: dict[bytes, bytes] = {}
-        for name, value in scope["headers"]:
-            if name in (
-                b"authorization",
-                b"content-length",
-                b"content-encoding",
-                b"x-splunk-request-channel",
-                b"host",
-            ):
-                headers[name] = value
-        qs = scope.get("query_string", b"")
-        query = dict(parse_qsl(qs.decode("latin-1"), keep_blank_values=True)) if qs else {}
-
-        connector = self._authenticate(headers, query, (scope.get("client") or ("-", 0))[0])
+        connector = self._authenticate(headers, query, address)
         try:
-            done = await self._ingest(connector, route, scope, headers, query, receive)
+            return connector, self._channel(connector, headers, query, route)
         except Reply as refused:
             refused.connector = connector
             raise
-        done.connector = connector
-        return done
 
-    async def _ingest(
-        self,
-        connector: Connector,
-        route: str,
-        scope: Scope,
-        headers: dict[bytes, bytes],
-        query: dict[str, str],
-        receive: Receive,
-    ) -> Reply:
-        """The answer to an authenticated request (a Reply raised for a refusal)."""
-        channel = self._channel(connector, headers, query, route)
-        if route == "ack":
-            await self._ack(connector, channel, headers, receive)
-        if self.rt.sandbox.enabled:
-            await self._sandbox_fault(scope)
+    def gate(self) -> None:
+        """Shutting down or busy: 503 before the body is read."""
         if self.rt.shutting_down:
             raise reject(23, Retry_After="5")
         if self.rt.busy():
             raise reject(9, Retry_After="1")
 
-        body = await self._read(headers, receive)
+    def body_length(self, headers: dict[bytes, bytes]) -> int | None:
+        """The declared body length (400 when unreadable, 413 over the limit)."""
+        try:
+            length_text = headers.get(b"content-length")
+            length = int(length_text) if length_text else None
+        except ValueError:
+            raise plain(400, "Invalid Content-Length", Connection="close") from None
+        if length is not None and length > self.settings.max_body_bytes:
+            raise plain(413, "Content too large", Connection="close")
+        return length
+
+    def decode_body(self, headers: dict[bytes, bytes], raw: bytes) -> bytes:
+        """The body after its ``Content-Encoding``, within the size limit."""
+        s = self.settings
+        try:
+            encoding = headers.get(b"content-encoding", b"").decode("latin-1")
+            return decode_content(raw, encoding, s.max_body_bytes, allow_zstd=s.enable_zstd)
+        except BodyError as exc:
+            raise body_failed(exc) from None
+
+    def stage(
+        self,
+        connector: Connector,
+        channel: str | None,
+        headers: dict[bytes, bytes],
+        query: dict[str, str],
+        route: str,
+        body: bytes,
+    ) -> Staged:
+        """Rate limits, then the body decoded into events (nothing stored yet)."""
         rt = self.rt
         wait = rt.rate_wait(connector, len(body))
         if wait:
@@ -265,27 +341,21 @@ class HecHandler:
             out, rejection = decode_raw(body, ctx)
         else:
             out, rejection = decode_events(body, ctx)
-        ack_id = None
+        return Staged(connector, channel, out, rejection, body, route == "raw")
+
+    def settle(self, staged: Staged, ack_id: int | None) -> Reply:
+        """The answer once the staged events (if any) are committed."""
+        out = staged.out
         if out.count:
-            ack_channel = channel if connector.use_ack else None
-            try:
-                result = await rt.append(PendingAppend(out.slices, ack_channel), out.nbytes)
-            except (StorageFullError, StorageUnavailableError):
-                raise reject(9, Retry_After="5") from None
-            except StorageError:
-                raise reject(8) from None
-            rt.metrics.accepted(connector.name, out.count, out.nbytes)
-            ack_id = result.ack_id
-            if rt.sandbox.enabled and rt.sandbox.take("hec_close_after_commit"):
-                _hang_up(scope)
-        if rejection is not None:
+            self.rt.metrics.accepted(staged.connector.name, out.count, out.nbytes)
+        if staged.rejection is not None:
+            rejection = staged.rejection
             rej = reject(rejection.code, rejection.index, ack_id if out.count else None)
-            rej.events = out.count
-            rej.nbytes = len(body)
-            rej.offending = offending_event(body, rejection.index, route == "raw")
+            rej.events, rej.nbytes = out.count, len(staged.body)
+            rej.offending = offending_event(staged.body, rejection.index, staged.raw)
             raise rej
-        done = Reply(200, _SUCCESS if ack_id is None else hec_reply(0, None, ack_id), 0)
-        done.events, done.nbytes = out.count, len(body)
+        done = Reply(200, SUCCESS if ack_id is None else hec_reply(0, None, ack_id), 0)
+        done.events, done.nbytes = out.count, len(staged.body)
         return done
 
     # steps --------------------------------------------------------------------------------
@@ -393,26 +463,14 @@ class HecHandler:
         return channel.lower()
 
     async def _read(self, headers: dict[bytes, bytes], receive: Receive) -> bytes:
-        s = self.settings
+        length = self.body_length(headers)
         try:
-            length_text = headers.get(b"content-length")
-            length = int(length_text) if length_text else None
-        except ValueError:
-            raise plain(400, "Invalid Content-Length", Connection="close") from None
-        try:
-            raw = await read_body(receive, length, s.max_body_bytes, self.rt.body_deadlines)
-            encoding = headers.get(b"content-encoding", b"").decode("latin-1")
-            return decode_content(raw, encoding, s.max_body_bytes, allow_zstd=s.enable_zstd)
+            raw = await read_body(
+                receive, length, self.settings.max_body_bytes, self.rt.body_deadlines
+            )
         except BodyError as exc:
-            if exc.kind == "too_large":
-                raise plain(413, "Content too large", Connection="close") from None
-            if exc.kind == "unsupported":
-                raise plain(415, "Unsupported content encoding") from None
-            if exc.kind == "bad_encoding":
-                raise reject(6) from None
-            if exc.kind == "timeout":
-                raise plain(408, "Request timeout", Connection="close") from None
-            raise Reply(400, b"", 0) from None  # client gone: nobody reads this
+            raise body_failed(exc) from None
+        return self.decode_body(headers, raw)
 
     def _cached_context(self, connector: Connector) -> IngestContext:
         """The context of a request without query parameters: built once per connector.

@@ -8,10 +8,12 @@ A request calls :meth:`append` and awaits a future. The commit thread takes
 once, and resolves every waiter with one hop back to the loop. While it commits,
 new requests queue up for the next round, so the batch size adapts to load with
 no timer: one request alone commits at once; under load, hundreds share a fsync.
-When the previous group held several requests, the thread first waits ``gather``
-(half a millisecond by default) for the rest of the crowd: on a busy core this halves
-the number of commits and the GIL hand-offs between the loop and this thread, while
-a lone sender never waits. ``delay`` adds a fixed wait to every group, for disks
+When the previous group held several requests, the thread first waits up to ``gather``
+(half a millisecond by default) for the rest of the crowd, and no longer than it takes
+as many requests as the previous group held to queue (those senders were just answered
+and are sending again): on a busy core this cuts the number of commits and the GIL
+hand-offs between the loop and this thread several-fold, a lone sender never waits, and
+a crowd that is already back does not wait either. ``delay`` adds a fixed wait to every group, for disks
 where fsync is slow.
 
 Other work that must not interleave with a commit (ack queries, retention) runs
@@ -41,6 +43,7 @@ from lakehose.storage.sqlite.partition import PartitionWriter
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+GATHER_STEP = 0.0001  # how often a gathering commit looks at the queue
 
 
 @dataclass(slots=True)
@@ -89,7 +92,9 @@ class GroupCommitter:
         self._gather = gather
         self._last_group = 0
         self._on_commit = on_commit
-        self._jobs: queue.SimpleQueue[_AppendJob | _CallJob | None] = queue.SimpleQueue()
+        self._jobs: queue.SimpleQueue[list[_AppendJob] | _CallJob | None] = queue.SimpleQueue()
+        self._batch: list[_AppendJob] = []  # appends of this loop turn, handed over at its end
+        self._handing = False
         # Touched only on the event loop thread (the commit thread reports back through it).
         self.pending_bytes = 0
         self.queue_depth = 0
@@ -103,15 +108,30 @@ class GroupCommitter:
 
     async def append(self, item: PendingAppend, nbytes: int) -> AppendResult:
         """Queue ``item``; return once it is durable. Raises StorageError on failure."""
+        return await self.submit(item, nbytes)
+
+    def submit(self, item: PendingAppend, nbytes: int) -> asyncio.Future[AppendResult]:
+        """Queue ``item``; the future resolves once it is durable (on the loop thread)."""
         fut: asyncio.Future[AppendResult] = self._loop.create_future()
         self.pending_bytes += nbytes
         self.queue_depth += 1
-        self._jobs.put(_AppendJob(item, fut, nbytes))
-        return await fut
+        self._batch.append(_AppendJob(item, fut, nbytes))
+        if not self._handing:
+            self._handing = True
+            self._loop.call_soon(self.hand_over)
+        return fut
+
+    def hand_over(self) -> None:
+        """Give the commit thread this loop turn's appends at once (on the loop thread)."""
+        self._handing = False
+        if self._batch:
+            batch, self._batch = self._batch, []
+            self._jobs.put(batch)
 
     async def call(self, fn: Callable[[PartitionWriter], T]) -> T:
         """Run ``fn(writer)`` on the commit thread, between commits."""
         fut: asyncio.Future[T] = self._loop.create_future()
+        self.hand_over()  # after the appends queued before it
         self._jobs.put(_CallJob(fn, fut))
         return await fut
 
@@ -128,14 +148,20 @@ class GroupCommitter:
             if self._delay and first is not None:
                 time.sleep(self._delay)  # let more requests join this group
             elif self._gather and self._last_group > 1 and first is not None:
-                time.sleep(self._gather)  # others were committing too: more are on their way
-            jobs = [first]
+                self._gather_crowd(self._last_group)  # others committed too: more are coming
+            taken = [first]
             while True:
                 try:
-                    jobs.append(get_nowait())
+                    taken.append(get_nowait())
                 except queue.Empty:
                     break
-            self._last_group = len(jobs)
+            self._last_group = len(taken)
+            jobs: list[_AppendJob | _CallJob | None] = []
+            for one in taken:
+                if isinstance(one, list):
+                    jobs.extend(one)
+                else:
+                    jobs.append(one)
             group: list[_AppendJob] = []
             size = 0
             for job in jobs:
@@ -154,6 +180,17 @@ class GroupCommitter:
                 self._run_call(job)
             if group:
                 self._run_appends(group)
+
+    def _gather_crowd(self, expected: int) -> None:
+        """Wait at most ``gather`` for about ``expected`` jobs (the last group's senders,
+        answered a moment ago, send again): no longer once that many are queued."""
+        deadline = time.monotonic() + self._gather
+        qsize = self._jobs.qsize
+        while qsize() + 1 < expected:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return
+            time.sleep(min(left, GATHER_STEP))
 
     def _run_call(self, job: _CallJob) -> None:
         try:

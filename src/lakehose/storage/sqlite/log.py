@@ -109,6 +109,7 @@ class SqliteEventLog(EventLog):
             self._poller.cancel()
             await asyncio.gather(self._poller, return_exceptions=True)
         for committer in self.committers.values():
+            committer.hand_over()  # what this loop turn queued, before the thread stops
             await asyncio.to_thread(committer.close)
         for reader in self.readers.values():
             reader.close()
@@ -117,6 +118,11 @@ class SqliteEventLog(EventLog):
 
     async def append(self, partition: int, item: PendingAppend, nbytes: int) -> AppendResult:
         return await self.committers[partition].append(item, nbytes)
+
+    def submit(
+        self, partition: int, item: PendingAppend, nbytes: int
+    ) -> asyncio.Future[AppendResult]:
+        return self.committers[partition].submit(item, nbytes)
 
     async def query_acks(self, partition: int, channel: str, ack_ids: Sequence[int]) -> set[int]:
         return await self.committers[partition].call(lambda w: w.query_acks(channel, ack_ids))
