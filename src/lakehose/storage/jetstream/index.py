@@ -53,7 +53,8 @@ from lakehose.storage.jetstream.layout import (
 from lakehose.storage.jetstream.link import NatsLink
 from lakehose.storage.jetstream.tail import StreamTail
 
-SYNC_WAIT = 10.0  # seconds a read waits for the tail to deliver what the stream holds
+SYNC_WAIT = 120.0  # seconds a read waits for the tail to deliver what the stream holds (a
+# hang guard: under heavy load the tail can take seconds; past it the read answers as of now)
 ABANDON_AFTER = int(2 * APPEND_DEADLINE * 1e9)  # ns of ingest time an incomplete request waits
 
 

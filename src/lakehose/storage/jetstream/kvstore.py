@@ -39,7 +39,7 @@ from lakehose.errors import ConflictError, StorageError
 from lakehose.storage.jetstream.link import NatsLink
 from lakehose.storage.jetstream.tail import StreamTail
 
-SYNC_WAIT = 10.0
+SYNC_WAIT = 120.0  # seconds a read waits for the watch (a hang guard; load can make it slow)
 WRITE_DEADLINE = 30.0  # seconds a catalog write is retried through an election
 
 
