@@ -1,9 +1,11 @@
 """Drive load from Python: N processes, each with M keep-alive connections on uvloop.
 
 The fallback when wrk is missing. Each process is ``python -m bench.python_load``
-with a JSON job in a file beside the body; all of them connect, send from the moment
-they are up (warm-up), count only replies that arrive between ``start_at`` and
-``stop_at`` (wall clock, shared by all processes), and print one JSON result.
+with a JSON job in a file beside the body; each says ``ready`` once it is up, and when all
+are, they are told the window: they connect, send from then on (warm-up), count only
+replies that arrive between ``start_at`` and ``stop_at`` (wall clock, shared by all
+processes), and print one JSON result. The window opens only once every process is up, so
+a loaded machine that is slow to start them shortens no measurement.
 One request is in flight per connection, as with wrk.
 """
 
@@ -128,7 +130,8 @@ async def _drive(job: dict[str, Any]) -> Tally:
         f"Content-Length: {len(body)}",
     ]
     request = ("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + body
-    tally = Tally(job["start_at"], job["stop_at"])
+    start_at, stop_at = await asyncio.to_thread(await_window)
+    tally = Tally(start_at, stop_at)
     loop = asyncio.get_running_loop()
 
     async def keep_connected() -> None:
@@ -146,9 +149,17 @@ async def _drive(job: dict[str, Any]) -> Tally:
 
     await asyncio.wait_for(
         asyncio.gather(*(keep_connected() for _ in range(job["connections"]))),
-        timeout=job["stop_at"] - time.time() + 30,
+        timeout=stop_at - time.time() + 30,
     )
     return tally
+
+
+def await_window() -> tuple[float, float]:
+    """Say ``ready`` on stdout; read ``START STOP`` (wall-clock seconds) from stdin."""
+    sys.stdout.buffer.write(b"ready\n")
+    sys.stdout.buffer.flush()
+    start_at, stop_at = sys.stdin.readline().split()
+    return float(start_at), float(stop_at)
 
 
 def run_job(job: dict[str, Any]) -> dict[str, Any]:
@@ -170,8 +181,6 @@ class PythonLoad:
     def __init__(self, spec: LoadSpec, *, processes: int, seconds: float, warmup: float) -> None:
         connections = spec.connections
         processes = max(1, min(processes, connections))
-        self.start_at = time.time() + max(warmup, 1.0)  # every process is up and connected by then
-        self.stop_at = self.start_at + seconds
         self.processes = processes
         env = {**os.environ, "PYTHONPATH": PACKAGE_PARENT}
         self.procs: list[subprocess.Popen[bytes]] = []
@@ -181,8 +190,6 @@ class PythonLoad:
                 "headers": spec.payload.headers(spec.token),
                 "body_file": str(spec.body_file),
                 "connections": connections // processes + (i < connections % processes),
-                "start_at": self.start_at,
-                "stop_at": self.stop_at,
             }
             job_file = spec.body_file.with_name(f"job-{i}.json")  # a file keeps the key out of `ps`
             job_file.write_bytes(orjson.dumps(job))
@@ -190,11 +197,23 @@ class PythonLoad:
                 self.procs.append(
                     subprocess.Popen(
                         [sys.executable, "-m", "bench.python_load", str(job_file)],
+                        stdin=subprocess.PIPE,
                         stdout=subprocess.PIPE,
                         env=env,
                     )
                 )
         self.pids = [p.pid for p in self.procs]
+        for proc in self.procs:
+            assert proc.stdout is not None
+            if proc.stdout.readline() != b"ready\n":
+                raise RuntimeError(f"python generator failed ({proc.wait()})")
+        # every process is up: a moment to connect (at least), then the warm-up, then the window
+        self.start_at = time.time() + max(warmup, 0.5)
+        self.stop_at = self.start_at + seconds
+        for proc in self.procs:
+            assert proc.stdin is not None
+            proc.stdin.write(f"{self.start_at!r} {self.stop_at!r}\n".encode())
+            proc.stdin.flush()  # communicate() closes it
 
     @property
     def measure_from(self) -> float:

@@ -11,15 +11,14 @@ from pathlib import Path
 import click
 from click.testing import CliRunner
 
-from lakehose.cli.main import cli
+from lakehose.cli.main import cli, subcommands
 
 OUT = Path(__file__).resolve().parent.parent / "docs" / "cli.md"
 
 
 def commands(group: click.Group, prefix: list[str]) -> list[list[str]]:
     found = [prefix]
-    for name in sorted(group.commands):
-        command = group.commands[name]
+    for name, command in sorted(subcommands(group).items()):
         if isinstance(command, click.Group):
             found += commands(command, [*prefix, name])
         else:

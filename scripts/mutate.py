@@ -82,6 +82,24 @@ TARGETS: dict[str, list[str]] = {
         "tests/collector/queue/test_disk_queue.py",
         "tests/collector/queue/test_disk_full.py",
     ],
+    "collector/queue/__init__.py": [
+        "tests/collector/queue/test_queue_parts.py",
+        "tests/collector/queue/test_memory_queue.py",
+        "tests/collector/queue/test_disk_queue.py",
+    ],
+    "collector/queue/cursor.py": [
+        "tests/collector/queue/test_queue_parts.py",
+        "tests/collector/queue/test_disk_queue.py",
+    ],
+    "collector/queue/recovery.py": [
+        "tests/collector/queue/test_disk_queue.py",
+        "tests/collector/queue/test_disk_full.py",
+    ],
+    "collector/queue/signal.py": [
+        "tests/collector/queue/test_queue_parts.py",
+        "tests/collector/queue/test_memory_queue.py",
+        "tests/collector/queue/test_disk_queue.py",
+    ],
     "collector/sink/verdict.py": ["tests/collector/sink/test_verdict.py"],
     "collector/checkpoint.py": ["tests/collector/test_checkpoint.py"],
 }

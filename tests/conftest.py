@@ -8,9 +8,16 @@ from pathlib import Path
 
 import httpx
 import pytest
+from hypothesis import HealthCheck, settings
 
 from lakehose.storage.jetstream.devcluster import DevCluster
 from lakehose.testing import RunningServer, run_server
+
+# Hypothesis's deadline (200 ms an example) and its too-slow health check are timed assertions:
+# on a loaded machine, with the suite in parallel, a plain example can take longer. What an
+# example computes is what is tested; speed belongs in bench/.
+settings.register_profile("lakehose", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("lakehose")
 
 
 @pytest.fixture(scope="module")

@@ -7,9 +7,19 @@ import random
 import orjson
 import pytest
 import zstandard
+from hypothesis import given
+from hypothesis import strategies as st
 
 from lakehose.errors import CorruptBatchError
 from lakehose.records import (
+    FIXED_WIDTH_NS,
+    LINE_TEMPLATE,
+    META_HEAD,
+    META_MILLIS,
+    META_REST,
+    RAW_KEY,
+    RAW_TAIL,
+    SEPARATOR,
     ZstdError,
     check_lines,
     compress_lines,
@@ -82,3 +92,41 @@ def test_a_batch_with_the_wrong_line_count_is_corrupt() -> None:
         decompress_lines(blob, 1, 7, 3)
     with pytest.raises(CorruptBatchError, match="2 lines, expected 1"):
         check_lines([b"a", b"b"], 1, 7, 1)
+
+
+@pytest.mark.parametrize(
+    "ns", [10**18 - 1, 10**18, 1_767_225_600_119_000_123, 10**19 - 1, 10**19, 0, 2**63 - 1]
+)
+def test_fixed_width_times_are_exactly_the_19_digit_ones(ns: int) -> None:
+    low, high = FIXED_WIDTH_NS
+    assert (low <= ns < high) == (len(str(ns)) == 19)
+
+
+def _ingest_line(ns: int, host: str | None, fields: dict[str, str] | None, raw: bool) -> bytes:
+    """A line as ingest writes it (parsers/hec.py fills LINE_TEMPLATE the same way)."""
+    extra = b',"fields":' + orjson.dumps(fields) if fields else b""
+    extra += b',"raw":1' if raw else b""
+    return LINE_TEMPLATE % (ns, orjson.dumps(host), orjson.dumps("src"), extra, b'{"a":1}')
+
+
+@given(
+    st.integers(10**18, 10**19 - 1),
+    st.none() | st.text(max_size=8),
+    st.none() | st.dictionaries(st.sampled_from(["env", "user", "#tag"]), st.text(max_size=4)),
+    st.booleans(),
+)
+def test_the_positional_read_of_meta_agrees_with_parsing_it(
+    ns: int, host: str | None, fields: dict[str, str] | None, raw: bool
+) -> None:
+    """The data feed reads a fixed-width META by position (time in ms, then the rest from
+    ``,"host":``) and spots the raw flag by its tail; parsing the line must say the same."""
+    line = _ingest_line(ns, host, fields, raw)
+    meta_text = line.partition(SEPARATOR)[0]
+    meta, event = split_line(line)
+    assert event == b'{"a":1}'
+    assert meta_text.startswith(META_HEAD) and meta["time"] == ns
+    assert int(meta_text[META_MILLIS]) == ns // 1_000_000
+    rest = meta_text[META_REST]
+    assert rest.startswith(b',"host":')
+    assert orjson.loads(b"{" + rest[1:]) == {k: v for k, v in meta.items() if k != "time"}
+    assert meta_text.endswith(RAW_TAIL) == (RAW_KEY in meta_text) == raw == (meta.get("raw") == 1)

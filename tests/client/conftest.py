@@ -7,10 +7,12 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
 import pytest
 import zstandard
+
+from tests.loopback import Answer, loopback_http
 
 SUCCESS = (200, b'{"text":"Success","code":0}', {})
 
@@ -47,50 +49,20 @@ class ScriptedHEC:
 def scripted() -> Iterator[ScriptedHEC]:
     state = ScriptedHEC()
 
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
+    def respond(request: BaseHTTPRequestHandler, body: bytes) -> Answer:
+        encoding = request.headers.get("Content-Encoding", "")
+        if encoding == "gzip":
+            body = gzip.decompress(body)
+        elif encoding == "zstd":
+            body = zstandard.ZstdDecompressor().decompressobj().decompress(body)
+        seen = Seen(
+            request.path, dict(request.headers), body, time.monotonic(), request.client_address[1]
+        )
+        with state.lock:
+            state.seen.append(seen)
+        status, answer, headers = state.next_answer()
+        return None if status == 0 else (status, answer, headers)
 
-        def do_POST(self) -> None:  # noqa: N802 - http.server's naming
-            body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-            encoding = self.headers.get("Content-Encoding", "")
-            if encoding == "gzip":
-                body = gzip.decompress(body)
-            elif encoding == "zstd":
-                body = zstandard.ZstdDecompressor().decompressobj().decompress(body)
-            with state.lock:
-                state.seen.append(
-                    Seen(
-                        self.path,
-                        dict(self.headers),
-                        body,
-                        time.monotonic(),
-                        self.client_address[1],
-                    )
-                )
-            status, answer, headers = state.next_answer()
-            if status == 0:
-                self.close_connection = True
-                self.connection.shutdown(2)
-                return
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(answer)))
-            for name, value in headers.items():
-                self.send_header(name, value)
-            self.end_headers()
-            self.wfile.write(answer)
-
-        def log_message(self, format: str, *args: object) -> None:
-            pass
-
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    httpd.daemon_threads = True
-    thread = threading.Thread(target=httpd.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    state.url = f"http://127.0.0.1:{httpd.server_address[1]}"
-    try:
+    with loopback_http(respond) as url:
+        state.url = url
         yield state
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
-        thread.join(5)

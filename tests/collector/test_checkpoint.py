@@ -168,3 +168,55 @@ def test_writes_leave_no_descriptor_open(tmp_path: Path) -> None:
         store.set("a", n + 1)
         store.flush()
     assert len(os.listdir("/proc/self/fd")) == before and store.writes == 21
+
+
+def test_writes_behind_the_loop_one_at_a_time_and_only_when_asked(tmp_path: Path) -> None:
+    async def main() -> None:
+        store = CheckpointStore(tmp_path, "files")
+        store.flush_soon()  # nothing changed: nothing written
+        assert store._writing is not None
+        await store._writing
+        assert store.writes == 0 and not store.path.exists()
+        store.set("a", 1)
+        store.flush_soon()
+        await asyncio.sleep(0)  # the write is now on its worker thread
+        first = store._writing
+        store.set("a", 2)
+        store.flush_soon()  # during the write: no second writer, one more write after it
+        assert store._writing is first
+        await first
+        assert store.writes == 2 and on_disk(tmp_path) == {"a": 2}
+        store.flush()  # written: nothing left to write
+        assert store.writes == 2
+        store.set("a", 3)
+        store.flush_soon()
+        await asyncio.sleep(0)
+        store.set("a", 4)  # changed during the write but not asked for: waits for the next ask
+        await store._writing
+        assert store.writes == 3 and on_disk(tmp_path) == {"a": 3}
+        store.set("a", 5)
+        store.flush_soon()
+        await asyncio.sleep(0)
+        await store.aclose()  # waits for the write under way
+        assert store.writes == 4 and on_disk(tmp_path) == {"a": 5}
+
+    asyncio.run(main())
+
+
+def test_a_failed_write_behind_is_not_retried_at_once(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    async def main() -> None:
+        (tmp_path / "checkpoints").write_bytes(b"")  # a file where the folder should be
+        store = CheckpointStore(tmp_path, "files")
+        store.set("a", 1)
+        store.flush_soon()
+        await asyncio.sleep(0)
+        store.flush_soon()  # asked again during the failing write
+        assert store._writing is not None
+        await store._writing
+        failures = caplog.text.count("cannot write checkpoint")
+        assert failures == 1 and store.writes == 0  # retried at the next interval, not now
+
+    with caplog.at_level(logging.ERROR):
+        asyncio.run(main())

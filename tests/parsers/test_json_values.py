@@ -39,6 +39,8 @@ from lakehose.parsers.json_values import MAX_DEPTH, may_overflow, parse_values, 
         (b'1 2 "\xff"', [1, 2], "invalid UTF-8 at byte 5"),
         (b'1 2 {"\xff', [1, 2], "invalid UTF-8 at byte 6"),
         (b'1 2 {"a" \xff', [1, 2], "invalid UTF-8 at byte 9"),  # bad JSON before the byte
+        (b"1 2 \xff", [1, 2], "invalid UTF-8 at byte 4"),  # after the values, outside strings
+        (b"1 \xff 2", [1], "invalid UTF-8 at byte 2"),  # between values
     ],
 )
 def test_values_up_to_the_first_bad_one(body: bytes, values: list[Any], error: str | None) -> None:

@@ -8,7 +8,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from lakehose.parsers.timestamps import BadTime, seconds_to_ns, timestamp_to_ns
+from lakehose.parsers.timestamps import (
+    BadTime,
+    epoch_to_ns,
+    guess_unit_ns,
+    seconds_to_ns,
+    timestamp_to_ns,
+)
 
 
 @pytest.mark.parametrize(
@@ -237,3 +243,87 @@ def test_refusals_say_why(value: object, message: str) -> None:
     with pytest.raises(BadTime) as caught:
         seconds_to_ns(value)
     assert str(caught.value) == message
+
+
+@pytest.mark.parametrize(
+    ("value", "ns"),
+    [
+        # HEC ``time`` of unknown unit: seconds below 10**11, ms from it, µs from 10**14, ns
+        # from 10**17 (each threshold is 1973 in the next unit)
+        (0, 0),
+        (1767225600, 1767225600_000000000),
+        (10**11, 10**17),  # the first millisecond value
+        (1767225600119, 1767225600119_000000),
+        (10**14, 10**17),  # the first microsecond value
+        (1767225600119123, 1767225600119123_000),
+        (10**17, 10**17),  # the first nanosecond value
+        (1767225600119123456, 1767225600119123456),
+        (9223372036_000000000, 9223372036_000000000),  # the last ns before 2262
+        (1767225600.5, 1767225600_500000000),
+        (1767225600119.5, 1767225600119_500000),  # float ms, to the microsecond
+        (1767225600119123.8, 1767225600119124_000),  # float µs, rounded to the microsecond
+        (1.7672256001191235e18, 1767225600119123456),  # float ns
+        ("1767225600119", 1767225600119_000000),  # strings by magnitude too
+        ("100000000000", 10**17),
+        ("1767225600.25", 1767225600_250000000),
+        ("1.767225600119e12", 1767225600119_000000),
+        ("17672256001191234e2", 1767225600119123400),
+        ("1767225600119123456", 1767225600119123456),
+        (".5e1", 5_000000000),
+        ("1767225600119123", 1767225600119123_000),  # a µs string
+        ("1767225600119.5", 1767225600119_500000),  # a ms string with a fraction
+        ("1.7672256001195e12", 1767225600119_500000),
+        ("1e11", 10**17),  # the exponent decides the unit: 10**11 is ms
+        (".5e-1", 50_000000),  # no whole part: seconds
+        (9223372036.0, 9223372036_000000000),  # the last second before 2262, as a float
+    ],
+)
+def test_epoch_numbers_are_read_by_magnitude(value: object, ns: int) -> None:
+    assert epoch_to_ns(value) == ns
+    assert type(epoch_to_ns(value)) is int
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        (True, "time must be a number, not a boolean"),
+        (False, "time must be a number, not a boolean"),
+        (-1, "time must not be negative"),
+        (-0.5, "time must be a finite, non-negative number"),
+        (float("nan"), "time must be a finite, non-negative number"),
+        (float("inf"), "time must be a finite, non-negative number"),
+        (99999999999, "time must be between 0 and year 2262, in epoch seconds"),
+        (99999999999999, "time is beyond the year 2262"),  # ms
+        (9223372036_000000001, "time is beyond the year 2262"),  # ns, one past the limit
+        (2**63, "time is beyond the year 2262"),
+        ("99999999999", "time is beyond the year 2262"),
+        ("abc", "time 'abc' is not a number of epoch seconds"),
+        ("", "time '' is not a number of epoch seconds"),
+        ("e5", "time 'e5' is not a number of epoch seconds"),
+        ("x" * 50, f"time {'x' * 40!r} is not a number of epoch seconds"),  # cut at 40
+        ([1], "time must be a number or a numeric string"),
+        (None, "time must be a number or a numeric string"),
+    ],
+)
+def test_bad_epoch_numbers_say_why(value: object, message: str) -> None:
+    with pytest.raises(BadTime) as caught:
+        epoch_to_ns(value)
+    assert str(caught.value) == message
+
+
+@pytest.mark.parametrize(
+    ("value", "unit"),
+    [
+        (0, 1_000_000_000),
+        (10**11 - 1, 1_000_000_000),
+        (10**11, 1_000_000),
+        (10**14 - 1, 1_000_000),
+        (10**14, 1_000),
+        (10**17 - 1, 1_000),
+        (10**17, 1),
+    ],
+)
+def test_the_unit_of_an_epoch_number_changes_exactly_at_each_threshold(
+    value: int, unit: int
+) -> None:
+    assert guess_unit_ns(value) == unit

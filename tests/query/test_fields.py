@@ -30,6 +30,9 @@ from lakehose.query.fields import (
         ("@rawstring", FieldRef("@rawstring", "rawstring")),
         ("#connector", FieldRef("#connector", "tag", "#connector")),
         ("#sourcetype", FieldRef("#sourcetype", "tag", "#sourcetype")),
+        # a custom tag is a HEC ``fields`` key that begins with "#", the shortest has one letter
+        ("#env", FieldRef("#env", "fields", "#env")),
+        ("#e", FieldRef("#e", "fields", "#e")),
         ("fields.env", FieldRef("fields.env", "fields", "env")),
         ("fields.a", FieldRef("fields.a", "fields", "a")),
         ("event.a", FieldRef("event.a", "event", "a", ("a",))),

@@ -3,6 +3,7 @@ are read, per-batch decisions, and the run-time pipeline a plan builds."""
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import pytest
@@ -144,6 +145,12 @@ def test_a_batch_decision_per_tag_combination() -> None:
     assert (
         by_type.everything and not plan_query("#sourcetype=syslog").batch("a", "b", "c").everything
     )
+
+
+def test_a_batch_decision_is_immutable_since_every_batch_with_those_tags_shares_it() -> None:
+    decision = plan_query("user=admin").batch("fw", "main", "json")
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        decision.skip = True  # type: ignore[misc]
 
 
 def test_tag_choices_cover_every_tag() -> None:

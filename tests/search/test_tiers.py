@@ -2,17 +2,24 @@
 
 from __future__ import annotations
 
+import math
+import time
 from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from lakehose.errors import QueryError
+from lakehose.errors import QueryError, SearchTimeoutError
 from lakehose.query import plan_query
+from lakehose.query.stages import Output
 from lakehose.query.timerange import TimeRange
+from lakehose.search.histogram import histogram
+from lakehose.search.run import run_search
+from lakehose.search.sql import Scope, Untranslatable, condition
 from lakehose.storage.columnar.compactor import manifest_path
-from lakehose.storage.columnar.manifest import Manifest
+from lakehose.storage.columnar.manifest import ASCII, LOWER, ColumnarFile, Manifest
+from lakehose.storage.lake import open_columnar, open_readers
 from tests.search.tierkit import SPANS, both, build_lake, queries
 
 
@@ -50,6 +57,8 @@ def test_the_lakes_have_files_in_both_tiers(lakes: list[Path]) -> None:
         "user.name=user0* | groupBy(user.name)",
         "zzz | count()",
         "#connector!=fw | groupBy(host)",
+        "sum(score)",
+        "groupBy(host, function=[sum(score), avg(score)])",
     ],
 )
 def test_known_queries_use_the_columnar_tier_and_agree(lakes: list[Path], query: str) -> None:
@@ -58,6 +67,45 @@ def test_known_queries_use_the_columnar_tier_and_agree(lakes: list[Path], query:
     assert search.stats.columnar_files > 0 or query.startswith("zzz")
     if query.startswith("zzz"):  # a word no file holds: every file skipped by its tokens
         assert search.stats.columnar_files == 0 and rows == [{"_count": 0}]
+
+
+def test_a_float_sum_is_the_same_in_any_order() -> None:
+    """The tiers push values in different orders; sum() and avg() round once, at the end."""
+    values = [0.1, 1e16, 0.7, -1e16, 3, 0.1, 2.5, 1e-3]
+    results = set()
+    for shift in range(len(values)):
+        pipeline = plan_query("groupBy(k, function=[sum(x), avg(x)])").pipeline(None)
+        first, output = pipeline[0], pipeline[-1]
+        for v in values[shift:] + values[:shift]:
+            first.push({"k": "a", "x": v})
+        first.finish()
+        assert isinstance(output, Output)
+        results.add(tuple(sorted(output.rows[0][0].items())))
+    assert len(results) == 1
+    assert dict(results.pop())["_sum"] == math.fsum(values)
+
+
+def test_the_sql_stops_at_search_timeout(lakes: list[Path]) -> None:
+    """The DuckDB part of a search honours search_timeout: the connection is interrupted."""
+    tier = open_columnar(lakes[0])
+    assert tier is not None
+    try:
+        slow = "SELECT count(*) FROM range(1000000000000) a"  # hours, were it not interrupted
+        with pytest.raises(SearchTimeoutError) as caught:
+            tier.execute(slow, deadline=time.monotonic() + 0.2, limit=0.2)
+        assert caught.value.seconds == 0.2
+        assert tier.execute("SELECT 42") == [(42,)]  # the connection is usable again
+    finally:
+        tier.close()
+    # through a search: the columnar part counts against the search's limit
+    with pytest.raises(SearchTimeoutError):
+        run_search(
+            lambda: open_readers(lakes[0]),
+            plan_query("severity=ERROR | groupBy(host)"),
+            TimeRange(),
+            time_limit=1e-9,
+            columnar=lambda: open_columnar(lakes[0]),
+        )
 
 
 def test_untranslatable_queries_fall_back_and_agree(lakes: list[Path]) -> None:
@@ -109,3 +157,84 @@ def test_generated_queries_agree_long(
         return
     rows, mixed, _ = both(lakes[which], query, span)
     assert mixed == rows, query
+
+
+def _file(flags: int) -> ColumnarFile:
+    return ColumnarFile(
+        name="p0/x.parquet",
+        partition=0,
+        first_offset=0,
+        end_offset=1,
+        min_time=0,
+        max_time=0,
+        min_ingest=0,
+        max_ingest=0,
+        rows=1,
+        size=1,
+        columns=frozenset(),
+        other=frozenset(),
+        flags=flags,
+        tokens=None,
+    )
+
+
+def test_free_text_scans_lower_cased_text_with_like_and_older_files_with_ilike() -> None:
+    """Files keep ``raw`` lower-cased (LOWER): free text is a plain LIKE there, ILIKE over a
+    scope with files written before; ``@rawstring`` (case kept) is then no column."""
+    word = plan_query("FAILED | count()").scan_filter
+    lowered = Scope([_file(ASCII | LOWER)])
+    assert condition(word, lowered) == "coalesce(\"raw\" LIKE '%failed%' ESCAPE '\\', false)"
+    mixed = Scope([_file(ASCII | LOWER), _file(ASCII)])
+    assert condition(word, mixed) == "coalesce(\"raw\" ILIKE '%failed%' ESCAPE '\\', false)"
+    with pytest.raises(Untranslatable):
+        condition(plan_query("@rawstring=*FAILED* | count()").scan_filter, lowered)
+    assert "raw" in condition(plan_query("@rawstring=*x* | count()").scan_filter, Scope([_file(0)]))
+
+
+@pytest.mark.parametrize(
+    "query",
+    ["", "severity=ERROR", "failed", "status>=404 or not host=h1", "#connector=fw user.name=*"],
+)
+def test_the_histogram_counts_compacted_events_in_duckdb_and_agrees(
+    lakes: list[Path], query: str
+) -> None:
+    for lake in lakes:
+        for span in SPANS:
+            for buckets in (7, 100):
+                plan = plan_query(query)
+                readers = open_readers(lake)
+                try:
+                    alone = histogram(plan, readers, span, buckets=buckets)
+                finally:
+                    for r in readers:
+                        r.close()
+                readers = open_readers(lake)
+                try:
+                    mixed = histogram(
+                        plan,
+                        readers,
+                        span,
+                        buckets=buckets,
+                        columnar=lambda lake=lake: open_columnar(lake),
+                    )
+                finally:
+                    for r in readers:
+                        r.close()
+                assert (mixed.start, mixed.width, mixed.counts) == (
+                    alone.start,
+                    alone.width,
+                    alone.counts,
+                ), (query, span, buckets)
+                assert mixed.stats.events_matched == alone.stats.events_matched
+    readers = open_readers(lakes[0])
+    try:
+        used = histogram(
+            plan_query("severity=ERROR"),
+            readers,
+            TimeRange(),
+            columnar=lambda: open_columnar(lakes[0]),
+        )
+    finally:
+        for r in readers:
+            r.close()
+    assert used.stats.columnar_files > 0

@@ -51,7 +51,9 @@ def _event(rng: random.Random, n: int, non_ascii: bool) -> dict[str, Any]:
     if rng.random() < 0.02:
         event["rare"] = _value(rng)
     if rng.random() < 0.2:
-        event["score"] = rng.choice([1, 2.5, 0.5, 7])
+        # 0.1, 0.7 and 1e16 make a float sum depend on the order of adding, as the two
+        # tiers' orders differ: sum() and avg() must add exactly
+        event["score"] = rng.choice([1, 2.5, 0.5, 7, 0.1, 0.7, 1e16, -1e16, 3])
     envelope: dict[str, Any] = {"time": T0 + n, "event": event}
     if rng.random() < 0.8:
         envelope["host"] = rng.choice(["h1", "h2", "h3"])

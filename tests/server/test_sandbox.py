@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -149,9 +150,18 @@ def test_a_delay_holds_the_answer(server: RunningServer, admin: str) -> None:
 
 
 def test_faults_for_a_duration_expire(server: RunningServer, admin: str) -> None:
-    arm(server, admin, "hec_busy", duration=0.5)
-    assert hec_post(server, b'{"event": "x"}').status_code == 503
-    wait_for(lambda: hec_post(server, b'{"event": "y"}').status_code == 200, timeout=5)
+    # a loaded machine may take longer than the duration to send the first request: then the
+    # fault must already have expired (its "until" passed), and a longer one is tried
+    for duration in (0.5, 2.0, 8.0, 30.0):
+        armed = arm(server, admin, "hec_busy", duration=duration)
+        reply = hec_post(server, b'{"event": "x"}')
+        if reply.status_code == 503:
+            break
+        assert reply.status_code == 200 and time.time() >= armed["until"], reply.text
+    else:
+        raise AssertionError("the fault never fired while armed")
+    wait_for(lambda: hec_post(server, b'{"event": "y"}').status_code == 200, timeout=duration + 30)
+    assert time.time() >= armed["until"]
 
 
 def test_injected_faults_are_logged_and_counted_in_metrics(

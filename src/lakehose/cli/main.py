@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import os
 import sys
 from typing import Any
@@ -9,26 +10,40 @@ from typing import Any
 import click
 
 import lakehose
-from lakehose.cli.commands import (
-    client,
-    collect,
-    compact,
-    connector,
-    dev_cluster,
-    migrate,
-    sandbox,
-    search,
-    send,
-    serve,
-    status,
-    stream,
-    user,
-)
 from lakehose.errors import ConfigError, DataDirError, LakehoseError
+
+COMMANDS = {
+    "serve": "serve",
+    "connector": "connector",
+    "client": "client",
+    "send": "send",
+    "stream": "stream",
+    "search": "search",
+    "status": "status",
+    "user": "user",
+    "sandbox": "sandbox",
+    "collect": "collect",
+    "compact": "compact",
+    "dev-cluster": "dev_cluster",
+    "migrate": "migrate",
+}
+"""Each command and its module in ``lakehose.cli.commands`` (which defines it under its name):
+imported only when the command runs or help lists it, so that ``lakehose collect`` does not
+pay for the server's, the SDK's and the search engine's imports at every start."""
 
 
 class Group(click.Group):
-    """Turns lakehose errors into one clear line on stderr and an exit code."""
+    """Turns lakehose errors into one clear line on stderr and an exit code; imports a
+    command's module only when the command is used."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*self.commands, *COMMANDS})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.commands and cmd_name in COMMANDS:
+            module = importlib.import_module(f"lakehose.cli.commands.{COMMANDS[cmd_name]}")
+            self.add_command(getattr(module, cmd_name.replace("-", "_")), cmd_name)
+        return super().get_command(ctx, cmd_name)
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -58,19 +73,11 @@ def version() -> None:
     click.echo(f"lakehose, version {lakehose.__version__}")
 
 
-cli.add_command(serve.serve)
-cli.add_command(connector.connector)
-cli.add_command(client.client)
-cli.add_command(send.send)
-cli.add_command(stream.stream)
-cli.add_command(search.search)
-cli.add_command(status.status)
-cli.add_command(user.user)
-cli.add_command(sandbox.sandbox)
-cli.add_command(collect.collect)
-cli.add_command(compact.compact)
-cli.add_command(dev_cluster.dev_cluster)
-cli.add_command(migrate.migrate)
+def subcommands(group: click.Group) -> dict[str, click.Command]:
+    """Every subcommand of ``group`` by name, imported (for the docs and their test)."""
+    ctx = click.Context(group)
+    found = {name: group.get_command(ctx, name) for name in group.list_commands(ctx)}
+    return {name: command for name, command in found.items() if command is not None}
 
 
 def main() -> None:

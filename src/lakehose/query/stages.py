@@ -11,6 +11,7 @@ bounded by their limits, never by the size of the lake.
 from __future__ import annotations
 
 import heapq
+import math
 from collections import deque
 from collections.abc import Mapping
 from typing import Any
@@ -131,14 +132,37 @@ def group_value(value: Any) -> Any:
     return value
 
 
-class _Accumulator:
-    """State of one aggregate in one group."""
+def _add_exact(partials: list[float], x: float) -> None:
+    """Add ``x`` to the exact sum ``partials`` (non-overlapping floats, Shewchuk's algorithm,
+    as ``math.fsum`` keeps it): the sum no longer depends on the order values come in."""
+    i = 0
+    for y in partials:
+        if abs(x) < abs(y):
+            x, y = y, x
+        hi = x + y
+        lo = y - (hi - x)
+        if lo:
+            partials[i] = lo
+            i += 1
+        x = hi
+    partials[i:] = [x]
 
-    __slots__ = ("count", "total", "low", "high", "distinct")
+
+class _Accumulator:
+    """State of one aggregate in one group.
+
+    ``sum`` and ``avg`` add exactly (integers as integers, floats as exact partial sums,
+    rounded once at the end), so the result is the same in any order: the columnar tier
+    and the row engine meet the events in different orders (``search/tiers.py``).
+    """
+
+    __slots__ = ("count", "total", "floats", "special", "low", "high", "distinct")
 
     def __init__(self) -> None:
         self.count = 0
-        self.total: int | float = 0
+        self.total = 0  # the integers' sum
+        self.floats: list[float] | None = None  # the finite floats' exact sum, as partials
+        self.special = 0.0  # the sum of infinities and NaNs (the same in any order)
         self.low: int | float | None = None
         self.high: int | float | None = None
         self.distinct: set[Any] | None = None
@@ -162,19 +186,38 @@ class _Accumulator:
         if number is None:
             return
         self.count += 1
-        self.total += number
+        if type(number) is int:
+            self.total += number
+        elif math.isfinite(number):
+            if self.floats is None:
+                self.floats = []
+            _add_exact(self.floats, number)
+        else:
+            self.special += number
+            if self.floats is None:
+                self.floats = []
         if self.low is None or number < self.low:
             self.low = number
         if self.high is None or number > self.high:
             self.high = number
 
+    def _sum(self) -> int | float:
+        if self.floats is None:
+            return self.total
+        if self.special != 0.0 or math.isnan(self.special):
+            return self.special
+        try:
+            return math.fsum([*self.floats, self.total])
+        except OverflowError:  # beyond a double: as large as adding in order would give
+            return math.copysign(math.inf, self.floats[-1] if self.floats else self.total)
+
     def result(self, spec: Aggregate) -> Any:
         if spec.kind == "count":
             return len(self.distinct or ()) if spec.distinct else self.count
         if spec.kind == "sum":
-            return self.total
+            return self._sum()
         if spec.kind == "avg":
-            return self.total / self.count if self.count else None
+            return self._sum() / self.count if self.count else None
         return self.low if spec.kind == "min" else self.high
 
 

@@ -121,6 +121,7 @@ class Search:
         self.older = older  # pushes rows the readers do not show (search/tiers.py)
         self._key = cursor_key
         self.time_limit = time_limit  # seconds of scanning before SearchTimeoutError
+        self.started: float | None = None  # monotonic start of the limit (default: rows())
         self.readers = {r.partition: r for r in readers}
         self.limit = limit
         self.stats = SearchStats()
@@ -228,7 +229,8 @@ class Search:
         assert isinstance(output, Output)
         stopped = False
         limit = self.time_limit
-        deadline = time.monotonic() + limit if limit is not None else None
+        begun = self.started if self.started is not None else time.monotonic()
+        deadline = begun + limit if limit is not None else None
         try:
             for chunk in self._chunks(first):
                 if deadline is not None and time.monotonic() > deadline:

@@ -27,11 +27,11 @@ from summaries and how many lines were read.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from lakehose.errors import CorruptBatchError, SearchTimeoutError
+from lakehose.errors import CorruptBatchError, SearchTimeoutError, StorageError
 from lakehose.query.fields import TAGS
 from lakehose.query.nodes import Call, Filter, Query
 from lakehose.query.plan import Plan, plan_query
@@ -40,7 +40,9 @@ from lakehose.records import ZstdError, decompressor
 from lakehose.search.candidates import LineFilter
 from lakehose.search.decoding import Aggregator, BatchContext, LineDecoder, ScanFn
 from lakehose.search.engine import SearchStats
+from lakehose.search.tiers import bucket_split
 from lakehose.storage.base import Buckets, LogReader, Summary
+from lakehose.storage.columnar.tier import ColumnarTier
 
 DEFAULT_BUCKETS = 100
 MAX_BUCKETS = 1000
@@ -129,8 +131,10 @@ def histogram(
     *,
     buckets: int = DEFAULT_BUCKETS,
     time_limit: float | None = None,
+    columnar: Callable[[], ColumnarTier | None] | None = None,
 ) -> Histogram:
-    """Count the events the leading filter of ``plan`` matches in ``span``, in buckets."""
+    """Count the events the leading filter of ``plan`` matches in ``span``, in buckets; with
+    ``columnar`` (the data directory's tier), compacted events are counted there."""
     started = time.perf_counter()
     deadline = None if time_limit is None else time.monotonic() + time_limit
     plan = filter_plan(plan)
@@ -163,6 +167,10 @@ def histogram(
     last = len(counts) - 1
     # Batches inside the range and inside one bucket: counted from their summaries.
     cut = Buckets(origin, width, low, high)
+    if columnar is not None:
+        readers = _columnar_share(
+            plan, span, readers, columnar, origin, width, counts, stats, deadline, time_limit
+        )
     if everything:
         for reader in readers:
             for c, i, s, bucket, events, batches in reader.bucket_counts(span, tags, cut):
@@ -193,6 +201,49 @@ def histogram(
 
 
 Combo = tuple[str, str, str]
+
+
+def _columnar_share(
+    plan: Plan,
+    span: TimeRange,
+    readers: Sequence[LogReader],
+    columnar: Callable[[], ColumnarTier | None],
+    origin: int,
+    width: int,
+    counts: list[int],
+    stats: SearchStats,
+    deadline: float | None,
+    time_limit: float | None,
+) -> Sequence[LogReader]:
+    """Count the compacted events in DuckDB (``search/tiers.py``); the readers that show the
+    batches above the columnar boundaries, or all of them when the row engine counts alone."""
+    tier = columnar()
+    if tier is None:
+        return readers
+    try:
+        try:
+            share = bucket_split(
+                plan,
+                span,
+                readers,
+                tier,
+                origin,
+                width,
+                deadline=deadline,
+                time_limit=time_limit or 0.0,
+            )
+        except StorageError:
+            return readers  # a file went away (retention): the row log has it all
+    finally:
+        tier.close()
+    if share is None:
+        return readers
+    last = len(counts) - 1
+    for bucket, n in share.counts.items():
+        counts[min(bucket, last)] += n
+    stats.columnar_files = share.files
+    stats.events_scanned += share.scanned
+    return share.readers
 
 
 def _length(span: TimeRange) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
@@ -39,10 +40,11 @@ def start_search(
     both tiers (``search/tiers.py``). The readers belong to the search: they are closed
     when the rows run out, when the iterator is closed, or at once if it cannot start.
     """
+    started = time.monotonic()  # search_timeout counts from here, the SQL's time included
     readers = open_readers()
     tier: ColumnarTier | None = None
     older: Older | None = None
-    files = 0
+    both = None
     shown: Sequence[LogReader] = readers
 
     def done() -> None:
@@ -65,12 +67,15 @@ def start_search(
         if columnar is not None and cursor is None:
             tier = columnar()
             if tier is not None:
+                deadline = None if time_limit is None else started + time_limit
                 try:
-                    both = split(plan, span, readers, tier)
+                    both = split(
+                        plan, span, readers, tier, deadline=deadline, time_limit=time_limit or 0.0
+                    )
                 except StorageError:
                     both = None  # a file went away (retention): the row log has it all
                 if both is not None:
-                    shown, older, files = both.readers, both.older, both.files
+                    shown, older = both.readers, both.older
         search = Search(
             plan,
             shown,
@@ -81,7 +86,11 @@ def start_search(
             cursor_key=cursor_key,
             older=older,
         )
-        search.stats.columnar_files = files
+        search.started = started
+        if both is not None:
+            search.stats.columnar_files = both.files
+            search.stats.events_scanned += both.scanned
+            search.stats.events_matched += both.matched
     except BaseException:
         done()
         raise

@@ -26,7 +26,7 @@ from lakehose.query.nodes import And, Compare, Everything, Filter, FreeText, Not
 from lakehose.query.timerange import TimeRange
 from lakehose.query.values import as_number
 from lakehose.storage.columnar.layout import column_name, queryable
-from lakehose.storage.columnar.manifest import ASCII, OPEN, ColumnarFile
+from lakehose.storage.columnar.manifest import ASCII, LOWER, OPEN, ColumnarFile
 
 _FIXED_INT = {
     "time": "time",
@@ -78,6 +78,11 @@ class Scope:
     def ascii(self) -> bool:
         return all(f.flags & ASCII for f in self.files)
 
+    @property
+    def lower(self) -> bool:
+        """Whether every file's ``raw`` is lower-cased (else free text needs ILIKE)."""
+        return all(f.flags & LOWER for f in self.files)
+
     def typed(self, name: str) -> list[tuple[str, str]]:
         """``(SQL expression, type letter)`` of each column holding field ``name``."""
         ref = field_ref(name)
@@ -87,6 +92,8 @@ class Scope:
         if kind in _FIXED_INT:
             return [(quote(_FIXED_INT[kind]), "i")]
         if kind == "rawstring":
+            if any(f.flags & LOWER for f in self.files):
+                raise Untranslatable("@rawstring: the files keep it lower-cased")
             return [(quote("raw"), "s")]
         if kind in ("host", "source"):
             plain: str = kind
@@ -107,16 +114,18 @@ class Scope:
         return out
 
 
-def _any(parts: list[str]) -> str:
-    parts = [f"coalesce({p}, false)" for p in parts]
+def _any(parts: list[str], exact: bool = True) -> str:
+    """Any of ``parts``; with ``exact``, NULL (a missing field) is false, as ``not`` needs."""
+    if exact:
+        parts = [f"coalesce({p}, false)" for p in parts]
     if not parts:
         return "false"
     return parts[0] if len(parts) == 1 else "(" + " OR ".join(parts) + ")"
 
 
-def _equals(columns: list[tuple[str, str]], value: Text, ascii: bool) -> str:
+def _equals(columns: list[tuple[str, str]], value: Text, ascii: bool, exact: bool = True) -> str:
     if value.is_anything:
-        return _any([f"{c} IS NOT NULL" for c, _ in columns])
+        return _any([f"{c} IS NOT NULL" for c, _ in columns], exact)
     if value.is_wildcard:
         pattern = _like(value.parts, anchored=True)
         out = []
@@ -131,7 +140,7 @@ def _equals(columns: list[tuple[str, str]], value: Text, ascii: bool) -> str:
                 )
             else:
                 raise Untranslatable("a wildcard on a float column")
-        return _any(out)
+        return _any(out, exact)
     text = value.literal
     number = as_number(text)
     out = []
@@ -155,7 +164,7 @@ def _equals(columns: list[tuple[str, str]], value: Text, ascii: bool) -> str:
             out.append(f"{c} = {_double(number)}")
         elif k == "b" and text in ("true", "false"):
             out.append(f"{c} = {text}")
-    return _any(out)
+    return _any(out, exact)
 
 
 def _int_bound(op: str, number: int | float) -> int:
@@ -183,7 +192,9 @@ def _ordered_text(c: str, op: str, number: int | float) -> str:
     )
 
 
-def _ordered(columns: list[tuple[str, str]], op: str, number: int | float, ascii: bool) -> str:
+def _ordered(
+    columns: list[tuple[str, str]], op: str, number: int | float, ascii: bool, exact: bool
+) -> str:
     out = []
     for c, k in columns:
         if k == "s":
@@ -194,11 +205,16 @@ def _ordered(columns: list[tuple[str, str]], op: str, number: int | float, ascii
             out.append(f"{c} {op} {_int_bound(op, number)}")
         elif k == "f":
             out.append(f"{c} {op} {_double(number)}")
-    return _any(out)
+    return _any(out, exact)
 
 
-def condition(f: Filter, scope: Scope) -> str:
-    """SQL that is true exactly for the rows ``f`` matches."""
+def condition(f: Filter, scope: Scope, *, exact: bool = True) -> str:
+    """SQL that is true exactly for the rows ``f`` matches.
+
+    With ``exact`` False (a WHERE clause's own filter) a comparison may be NULL where the
+    row engine says false: outside ``not``, ``and`` and ``or`` keep a row on NULL exactly
+    when they would on false, and a bare comparison lets DuckDB filter inside the scan.
+    """
     if isinstance(f, Everything):
         return "true"
     if isinstance(f, Nothing):
@@ -207,7 +223,7 @@ def condition(f: Filter, scope: Scope) -> str:
         if not f.items:
             return "true" if isinstance(f, And) else "false"
         joiner = " AND " if isinstance(f, And) else " OR "
-        return "(" + joiner.join(condition(i, scope) for i in f.items) + ")"
+        return "(" + joiner.join(condition(i, scope, exact=exact) for i in f.items) + ")"
     if isinstance(f, Not):
         return f"(NOT {condition(f.item, scope)})"
     if isinstance(f, FreeText):
@@ -218,10 +234,12 @@ def condition(f: Filter, scope: Scope) -> str:
             raise Untranslatable("free text over files that are not all ASCII")
         if value.is_anything:
             return "true"
-        # Over ASCII text, ILIKE of the lower-cased needle is Python's ``needle in text.lower()``
-        # (and faster in DuckDB than lower() then contains()).
+        # Over ASCII text, LIKE of the lower-cased needle on the lower-cased text (ILIKE on
+        # files from before it was kept lower-cased) is Python's ``needle in text.lower()``;
+        # a plain LIKE '%word%' is DuckDB's substring search, over twice as fast as ILIKE.
         parts = [p.lower() for p in value.parts] if value.is_wildcard else [value.literal.lower()]
-        return f"coalesce(\"raw\" ILIKE {_like(parts, anchored=False)} ESCAPE '\\', false)"
+        like = "LIKE" if scope.lower else "ILIKE"
+        return _any([f"\"raw\" {like} {_like(parts, anchored=False)} ESCAPE '\\'"], exact)
     assert isinstance(f, Compare)
     if not isinstance(f.value, Text):
         raise Untranslatable("a regex")
@@ -229,13 +247,14 @@ def condition(f: Filter, scope: Scope) -> str:
         columns = scope.typed(f.field)
     except UnknownFieldError as exc:
         raise Untranslatable(str(exc)) from None
-    if f.op in ("=", "!="):
-        found = _equals(columns, f.value, scope.ascii)
-        return f"(NOT {found})" if f.op == "!=" else found
+    if f.op == "=":
+        return _equals(columns, f.value, scope.ascii, exact)
+    if f.op == "!=":
+        return f"(NOT {_equals(columns, f.value, scope.ascii)})"
     number = None if f.value.is_wildcard else as_number(f.value.literal)
     if number is None:
         raise Untranslatable("an order comparison without a number")
-    return _ordered(columns, f.op, number, scope.ascii)
+    return _ordered(columns, f.op, number, scope.ascii, exact)
 
 
 def span_condition(span: TimeRange) -> str:

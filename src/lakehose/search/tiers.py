@@ -181,16 +181,45 @@ class Split:
     readers: list[LogReader]  # the row log above each boundary
     older: Older  # adds the columnar files' share to the first stage
     files: int  # columnar files the SQL reads
+    scanned: int = 0  # events in those files (within the partitions' ranges)
+    matched: int = 0  # of them, events the scan filter kept
 
 
-def split(
+def _rows_in(f: ColumnarFile, start: int) -> int:
+    """Events of ``f`` at or above the partition's ``start`` (retention may cut a file)."""
+    return max(0, min(f.rows, f.end_offset - max(f.first_offset, start)))
+
+
+@dataclass
+class _Choice:
+    """The files a query reads below the boundaries, and the readers above them."""
+
+    readers: list[LogReader]
+    files: list[ColumnarFile]
+    scope: Scope
+    starts: dict[int, int]  # partition -> its first kept offset
+    where: str  # the scan filter in SQL ("false" when no file is chosen)
+    cut: dict[int, int]  # partitions with a chosen file that starts before the first kept offset
+
+    def scanned(self) -> int:
+        return sum(_rows_in(f, self.starts[f.partition]) for f in self.files)
+
+    def source(self, span: TimeRange) -> tuple[str, str]:
+        """``(FROM, WHERE)`` of a statement over the chosen files."""
+        conditions = [
+            f'("partition" != {p} OR "offset" >= {s})' for p, s in sorted(self.cut.items())
+        ]
+        if span.start is not None or span.end is not None:
+            conditions.append(span_condition(span))
+        conditions.append(self.where)
+        return "read_parquet(?, union_by_name = true)", " AND ".join(conditions)
+
+
+def _choose(
     plan: Plan, span: TimeRange, readers: Sequence[LogReader], tier: ColumnarTier
-) -> Split | None:
-    """Readers above the boundaries and the step that adds the columnar results; None when
-    the query runs on the row engine alone."""
-    if not plan.steps or not isinstance(plan.steps[0], GroupBy) or plan.kind != "table":
-        return None
-    group: GroupBy = plan.steps[0]
+) -> _Choice | None:
+    """Files, SQL filter and readers above the boundaries; None when the row engine alone
+    should run the query (tags alone, no files, an irregular file, no exact translation)."""
     if all(_per_batch(name) for name in plan.needed):
         return None  # tags alone: the row engine counts whole batches from their summaries
     files = tier.files()
@@ -213,25 +242,91 @@ def split(
     chosen = [f for f in chosen if _may_hold(tier, f, runs)]
     scope = Scope(chosen)
     try:
-        where = condition(plan.scan_filter, scope) if chosen else "false"
-        sql = _statement(plan, group, scope, span, starts, where) if chosen else None
+        where = condition(plan.scan_filter, scope, exact=False) if chosen else "false"
     except Untranslatable:
         return None
+    # a partition whose files retention has cut into needs its offsets checked; others not
+    cut = {f.partition: starts[f.partition] for f in chosen if f.first_offset < starts[f.partition]}
     wrapped: list[LogReader] = [
         AboveBoundary(r, boundary[r.partition]) if r.partition in boundary else r for r in readers
     ]
-    if sql is None:
-        return Split(wrapped, lambda first: None, 0)
-    paths = [[tier.path(f) for f in chosen]]
-    found = tier.execute(sql.statement, paths)
+    return _Choice(wrapped, chosen, scope, starts, where, cut)
+
+
+def split(
+    plan: Plan,
+    span: TimeRange,
+    readers: Sequence[LogReader],
+    tier: ColumnarTier,
+    *,
+    deadline: float | None = None,
+    time_limit: float = 0.0,
+) -> Split | None:
+    """Readers above the boundaries and the step that adds the columnar results; None when
+    the query runs on the row engine alone. The SQL stops at ``deadline`` (monotonic) with
+    SearchTimeoutError(``time_limit``)."""
+    if not plan.steps or not isinstance(plan.steps[0], GroupBy) or plan.kind != "table":
+        return None
+    group: GroupBy = plan.steps[0]
+    choice = _choose(plan, span, readers, tier)
+    if choice is None:
+        return None
+    if not choice.files:
+        return Split(choice.readers, lambda first: None, 0)
+    try:
+        sql = _statement(plan, group, choice, span)
+    except Untranslatable:
+        return None
+    paths = [[tier.path(f) for f in choice.files]]
+    found = tier.execute(sql.statement, paths, deadline=deadline, limit=time_limit)
+    matched = sql.matched(found)
     if sql.ordered is not None and sql.ties is not None and sql.ties(found):
-        found = tier.execute(sql.ordered, paths)
+        found = tier.execute(sql.ordered, paths, deadline=deadline, limit=time_limit)
     push = sql.push
 
     def older(first: Stage) -> None:
         push(first, found)
 
-    return Split(wrapped, older, len(chosen))
+    return Split(choice.readers, older, len(choice.files), choice.scanned(), matched)
+
+
+@dataclass
+class BucketSplit:
+    """A histogram's share of the columnar files: counts per bucket, and the readers above."""
+
+    readers: list[LogReader]
+    counts: dict[int, int]  # bucket (0 for events before origin; not clamped above) -> events
+    files: int
+    scanned: int
+
+
+def bucket_split(
+    plan: Plan,
+    span: TimeRange,
+    readers: Sequence[LogReader],
+    tier: ColumnarTier,
+    origin: int,
+    width: int,
+    *,
+    deadline: float | None = None,
+    time_limit: float = 0.0,
+) -> BucketSplit | None:
+    """The matching events of the files counted per bucket ``(time - origin) // width`` (the
+    histogram clamps, as it does its own); None when the row engine alone should count."""
+    choice = _choose(plan, span, readers, tier)
+    if choice is None:
+        return None
+    if not choice.files:
+        return BucketSplit(choice.readers, {}, 0, 0)
+    source, filters = choice.source(span)
+    # on HUGEINT, no overflow; an event before origin counts in bucket 0, as the histogram
+    # clamps its own (DuckDB's // truncates, so negatives are clamped first)
+    bucket = f'greatest(CAST("time" AS HUGEINT) - {int(origin)}, 0) // {int(width)}'
+    statement = f"SELECT {bucket} AS b, count(*) FROM {source} WHERE {filters} GROUP BY b"
+    paths = [[tier.path(f) for f in choice.files]]
+    found = tier.execute(statement, paths, deadline=deadline, limit=time_limit)
+    counts = {int(b): int(n) for b, n in found}
+    return BucketSplit(choice.readers, counts, len(choice.files), choice.scanned())
 
 
 Push = Callable[[Stage, list[tuple[Any, ...]]], None]
@@ -246,29 +341,24 @@ class _Sql:
     push: Push
     ordered: str | None = None
     ties: Callable[[list[tuple[Any, ...]]], bool] | None = None
+    matched: Callable[[list[tuple[Any, ...]]], int] = len  # events the statement's rows stand for
 
 
 # The row engine's order: newest batch first (partitions by number), lines in order.
 _ORDER = '(-"ingest_time", "partition", -"batch", "offset")'
 
 
-def _statement(
-    plan: Plan,
-    group: GroupBy,
-    scope: Scope,
-    span: TimeRange,
-    starts: dict[int, int],
-    where: str,
-) -> _Sql:
-    ranges = " OR ".join(f'("partition" = {p} AND "offset" >= {s})' for p, s in starts.items())
-    source = "read_parquet(?, union_by_name = true)"
-    filters = f"({ranges}) AND {span_condition(span)} AND {where}"
+def _statement(plan: Plan, group: GroupBy, choice: _Choice, span: TimeRange) -> _Sql:
+    scope = choice.scope
+    source, filters = choice.source(span)
     counts = all(a.kind == "count" and a.field is None for a in group.aggregates)
     if counts:
         keys = [scope.typed(name) for name in group.fields]
         exprs = [c for cols in keys for c, _ in cols]
         if not group.fields:
-            return _Sql(f"SELECT count(*) FROM {source} WHERE {filters}", _push_total)
+            return _Sql(
+                f"SELECT count(*) FROM {source} WHERE {filters}", _push_total, matched=_last_sum
+            )
         if any(not cols for cols in keys):
             return _Sql(f"SELECT 1 FROM {source} WHERE false", lambda first, rows: None)
         select = ", ".join(exprs)
@@ -282,13 +372,22 @@ def _statement(
         )
         widths = [len(cols) for cols in keys]
         return _Sql(
-            statement, _counts_pusher(group.fields, widths), ordered, _ties(group.fields, widths)
+            statement,
+            _counts_pusher(group.fields, widths),
+            ordered,
+            _ties(group.fields, widths),
+            _last_sum,
         )
     names = sorted(set(group.fields) | {a.field for a in group.aggregates if a.field is not None})
     keys = [scope.typed(name) for name in names]
     exprs = [c for cols in keys for c, _ in cols] or ["NULL"]
     statement = f"SELECT {', '.join(exprs)} FROM {source} WHERE {filters} ORDER BY {_ORDER}"
     return _Sql(statement, _rows_pusher(names, [len(cols) for cols in keys]))
+
+
+def _last_sum(rows: list[tuple[Any, ...]]) -> int:
+    """The events counted by rows ending in their count (groups without a key included)."""
+    return sum(int(row[-1]) for row in rows)
 
 
 def _push_total(first: Stage, rows: list[tuple[Any, ...]]) -> None:

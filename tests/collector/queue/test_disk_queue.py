@@ -41,6 +41,32 @@ async def drain(queue: DiskQueue, commit: bool = True) -> list[int]:
     return out
 
 
+def filled(folder: Path, records: list[bytes], close: bool = True) -> None:
+    """Put ``records`` into a new queue in ``folder`` (one segment); closed, or left ``.open``
+    as after a crash."""
+
+    async def fill() -> None:
+        queue = DiskQueue(folder, 16 * MiB, "pause", "t", segment_bytes=1 << 20)
+        await queue.put(records)
+        if close:
+            await queue.aclose()
+
+    asyncio.run(fill())
+
+
+def reopened(folder: Path) -> tuple[list[int], dict[str, int]]:
+    """What a queue opened again on ``folder`` hands out, committing it; and its stats then."""
+
+    async def read() -> tuple[list[int], dict[str, int]]:
+        queue = DiskQueue(folder, 16 * MiB, "pause", "t")
+        got = await drain(queue)
+        stats = queue.stats()
+        await queue.aclose()
+        return got, stats
+
+    return asyncio.run(read())
+
+
 def test_records_come_back_in_order_and_committed_segments_are_deleted(tmp_path: Path) -> None:
     async def main() -> None:
         queue = DiskQueue(tmp_path, 16 * MiB, "pause", "t", segment_bytes=4096)
@@ -88,28 +114,17 @@ def test_a_damaged_cursor_sends_everything_again_rather_than_lose_any(tmp_path: 
         queue.commit(batch.through)
         await queue.aclose()
 
-    async def second() -> list[int]:
-        queue = DiskQueue(tmp_path, 16 * MiB, "pause", "t")
-        got = await drain(queue)
-        await queue.aclose()
-        return got
-
     asyncio.run(first())
     cursor = tmp_path / "cursor"
     cursor.write_bytes(cursor.read_bytes().replace(b"0", b"9", 1))  # checksum no longer holds
-    got = asyncio.run(second())
+    got, _ = reopened(tmp_path)
     assert set(range(100)) <= set(got)  # the segments not yet deleted come again, whole
 
 
 def test_damaged_bytes_skip_exactly_the_damaged_record_counted_and_logged(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    async def fill() -> None:
-        queue = DiskQueue(tmp_path, 16 * MiB, "pause", "t", segment_bytes=1 << 20)
-        await queue.put(lines(0, 100))
-        await queue.aclose()
-
-    asyncio.run(fill())
+    filled(tmp_path, lines(0, 100))
     [segment] = tmp_path.glob("*.seg")
     data = bytearray(segment.read_bytes())
     record = HEADER_SIZE + len(lines(0, 1)[0])  # events 0..9 have the same length
@@ -117,15 +132,8 @@ def test_damaged_bytes_skip_exactly_the_damaged_record_counted_and_logged(
     data[7 * record + 4] ^= 0xFF  # length field of event 7: header implausible
     segment.write_bytes(bytes(data))
 
-    async def read() -> tuple[list[int], dict[str, int]]:
-        queue = DiskQueue(tmp_path, 16 * MiB, "pause", "t")
-        got = await drain(queue)
-        stats = queue.stats()
-        await queue.aclose()
-        return got, stats
-
     with caplog.at_level(logging.ERROR):
-        got, stats = asyncio.run(read())
+        got, stats = reopened(tmp_path)
     assert got == [n for n in range(100) if n not in (5, 7)]
     assert stats["corrupt"] == 2
     assert sum("skipped damaged bytes" in r.getMessage() for r in caplog.records) == 2
@@ -133,26 +141,14 @@ def test_damaged_bytes_skip_exactly_the_damaged_record_counted_and_logged(
 
 
 def test_garbage_in_place_of_a_whole_segment_tail_loses_only_those_records(tmp_path: Path) -> None:
-    async def fill() -> None:
-        queue = DiskQueue(tmp_path, 16 * MiB, "pause", "t", segment_bytes=1 << 20)
-        await queue.put(lines(0, 50))
-        await queue.aclose()
-
-    asyncio.run(fill())
+    filled(tmp_path, lines(0, 50))
     [segment] = tmp_path.glob("*.seg")
     data = bytearray(segment.read_bytes())
     half = len(data) // 2
     data[half:] = os.urandom(len(data) - half)
     segment.write_bytes(bytes(data))
 
-    async def read() -> tuple[list[int], dict[str, int]]:
-        queue = DiskQueue(tmp_path, 16 * MiB, "pause", "t")
-        got = await drain(queue)
-        stats = queue.stats()
-        await queue.aclose()
-        return got, stats
-
-    got, stats = asyncio.run(read())
+    got, stats = reopened(tmp_path)
     assert got == list(range(len(got))) and 20 <= len(got) < 26
     assert stats["corrupt"] == 50 - len(got)
 
@@ -160,24 +156,12 @@ def test_garbage_in_place_of_a_whole_segment_tail_loses_only_those_records(tmp_p
 def test_a_torn_last_record_of_an_open_segment_is_cut_at_startup(tmp_path: Path) -> None:
     """A crash mid-write leaves a partial record that no receipt covered: cut, not counted."""
 
-    async def fill() -> None:
-        queue = DiskQueue(tmp_path, 16 * MiB, "pause", "t", segment_bytes=1 << 20)
-        await queue.put(lines(0, 10))
-        # no aclose: the segment stays ``.open``, as after a crash
-
-    asyncio.run(fill())
+    filled(tmp_path, lines(0, 10), close=False)  # the segment stays ``.open``, as after a crash
     [segment] = tmp_path.glob("*.open")
     with open(segment, "ab") as f:
         f.write(b"LHQ\x01\x40\x00\x00\x00partial")
 
-    async def read() -> tuple[list[int], dict[str, int]]:
-        queue = DiskQueue(tmp_path, 16 * MiB, "pause", "t")
-        got = await drain(queue)
-        stats = queue.stats()
-        await queue.aclose()
-        return got, stats
-
-    got, stats = asyncio.run(read())
+    got, stats = reopened(tmp_path)
     assert got == list(range(10)) and stats["corrupt"] == 0
 
 

@@ -13,12 +13,13 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
 import httpx
 import orjson
 
 from lakehose.testing import RunningServer
+from tests.loopback import Answer, loopback_http
 
 PASSED_HEADERS = ("authorization", "content-type", "content-encoding", "x-splunk-request-channel")
 
@@ -59,39 +60,18 @@ class AckGate:
 @contextmanager
 def ack_gate(server: RunningServer, **policy: object) -> Iterator[AckGate]:
     gate = AckGate(**policy)  # type: ignore[arg-type]
-    upstream = httpx.Client(base_url=server.url, timeout=60)
 
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
+    def relay(request: BaseHTTPRequestHandler, body: bytes) -> Answer:
+        headers = {k: v for k, v in request.headers.items() if k.lower() in PASSED_HEADERS}
+        reply = upstream.post(request.path, content=body, headers=headers)
+        content = reply.content
+        if reply.status_code == 200 and request.path.endswith("/ack"):
+            acks = orjson.loads(content)["acks"]
+            content = orjson.dumps({"acks": gate.answer_acks(acks)})
+        elif reply.status_code == 200:
+            gate.posted(int(orjson.loads(content)["ackId"]))
+        return reply.status_code, content, {}
 
-        def do_POST(self) -> None:  # noqa: N802 - http.server's naming
-            body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-            headers = {k: v for k, v in self.headers.items() if k.lower() in PASSED_HEADERS}
-            reply = upstream.post(self.path, content=body, headers=headers)
-            content = reply.content
-            if reply.status_code == 200 and self.path.endswith("/ack"):
-                acks = orjson.loads(content)["acks"]
-                content = orjson.dumps({"acks": gate.answer_acks(acks)})
-            elif reply.status_code == 200:
-                gate.posted(int(orjson.loads(content)["ackId"]))
-            self.send_response(reply.status_code)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(content)))
-            self.end_headers()
-            self.wfile.write(content)
-
-        def log_message(self, format: str, *args: object) -> None:
-            pass
-
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    httpd.daemon_threads = True
-    thread = threading.Thread(target=httpd.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    gate.url = f"http://127.0.0.1:{httpd.server_address[1]}"
-    try:
+    with httpx.Client(base_url=server.url, timeout=60) as upstream, loopback_http(relay) as url:
+        gate.url = url
         yield gate
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
-        thread.join(5)
-        upstream.close()

@@ -7,6 +7,7 @@ up within a second.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
 import click
@@ -108,6 +109,59 @@ def export_option(fn: Any) -> Any:
     )(fn)
 
 
+def settings_options(creating: bool) -> Callable[[Any], Any]:
+    """A connector's settings as options, one list for ``create`` (unset: the defaults) and
+    ``update`` (unset: unchanged; the switches come in on/off pairs)."""
+    if creating:
+        switches = [
+            click.option(
+                "--ack", is_flag=True, help="turn on indexer acknowledgement (channels required)"
+            ),
+            click.option("--allow-query-token", is_flag=True, help="accept the key as ?token="),
+        ]
+    else:
+        switches = [
+            click.option("--ack/--no-ack", default=None, help="indexer acknowledgement"),
+            click.option(
+                "--allow-query-token/--no-allow-query-token", default=None, help="accept ?token="
+            ),
+        ]
+    allowed = (
+        "another index senders may name"
+        if creating
+        else "replace the allowed indexes (repeatable; --allowed-index '' allows any)"
+    )
+    options = [
+        click.option("--description", default="" if creating else None, help="free text"),
+        click.option(
+            "--parser", default=None, help="parser for events without a more specific sourcetype"
+        ),
+        click.option("--index", default=None, help=_default("default index", "main", creating)),
+        click.option("--allowed-index", "allowed", multiple=True, help=allowed),
+        click.option(
+            "--source", default=None, help=_default("default source", "http:NAME", creating)
+        ),
+        click.option(
+            "--sourcetype", default=None, help=_default("default sourcetype", "httpevent", creating)
+        ),
+        click.option("--host", default=None, help="default host"),
+        *switches,
+        click.option("--rate-rps", type=float, default=None, help="limit requests per second"),
+        click.option("--rate-bps", type=float, default=None, help="limit body bytes per second"),
+    ]
+
+    def apply(fn: Any) -> Any:
+        for option in reversed(options):
+            fn = option(fn)
+        return fn
+
+    return apply
+
+
+def _default(text: str, value: str, creating: bool) -> str:
+    return f"{text} (default: {value})" if creating else text
+
+
 def _print_key(view: dict[str, Any], key: str, as_json: bool, as_export: bool = False) -> None:
     if as_export:
         click.echo(f"export LAKEHOSE_TOKEN={key}")
@@ -130,17 +184,7 @@ def connector() -> None:
 
 @connector.command("create")
 @click.argument("name")
-@click.option("--description", default="", help="free text")
-@click.option("--parser", default=None, help="parser for events without a more specific sourcetype")
-@click.option("--index", default=None, help="default index (default: main)")
-@click.option("--allowed-index", "allowed", multiple=True, help="another index senders may name")
-@click.option("--source", default=None, help="default source (default: http:NAME)")
-@click.option("--sourcetype", default=None, help="default sourcetype (default: httpevent)")
-@click.option("--host", default=None, help="default host")
-@click.option("--ack", is_flag=True, help="turn on indexer acknowledgement (channels required)")
-@click.option("--allow-query-token", is_flag=True, help="accept the key as ?token=")
-@click.option("--rate-rps", type=float, default=None, help="limit requests per second")
-@click.option("--rate-bps", type=float, default=None, help="limit body bytes per second")
+@settings_options(creating=True)
 @data_dir_options
 @json_option
 @export_option
@@ -226,34 +270,27 @@ def show(name: str, data_dir: str | None, config_file: str | None, as_json: bool
         details(_human(view), _SHOW_KEYS)
 
 
-def _set_enabled(
-    name: str, enabled: bool, data_dir: str | None, config_file: str | None, as_json: bool
-) -> None:
-    settings, catalog = _open(data_dir, config_file)
-    changed = catalog.update_connector(name, enabled=enabled)
-    view = _view(settings, catalog, changed)
-    if as_json:
-        emit_json(view)
-    else:
-        click.echo(f"connector {changed.name} is {'enabled' if enabled else 'disabled'}")
+def _switch(command: str, enabled: bool, summary: str) -> None:
+    """``connector disable`` and ``connector enable``: one body, the word decides."""
+
+    @connector.command(command, help=summary)
+    @click.argument("name")
+    @data_dir_options
+    @json_option
+    def switch(name: str, data_dir: str | None, config_file: str | None, as_json: bool) -> None:
+        settings, catalog = _open(data_dir, config_file)
+        changed = catalog.update_connector(name, enabled=enabled)
+        view = _view(settings, catalog, changed)
+        if as_json:
+            emit_json(view)
+        else:
+            click.echo(f"connector {changed.name} is {command}d")
 
 
-@connector.command("disable")
-@click.argument("name")
-@data_dir_options
-@json_option
-def disable(name: str, data_dir: str | None, config_file: str | None, as_json: bool) -> None:
-    """Refuse events sent with this connector's keys (403 code 1) until enabled."""
-    _set_enabled(name, False, data_dir, config_file, as_json)
-
-
-@connector.command("enable")
-@click.argument("name")
-@data_dir_options
-@json_option
-def enable(name: str, data_dir: str | None, config_file: str | None, as_json: bool) -> None:
-    """Accept events for a disabled connector again."""
-    _set_enabled(name, True, data_dir, config_file, as_json)
+_switch(
+    "disable", False, "Refuse events sent with this connector's keys (403 code 1) until enabled."
+)
+_switch("enable", True, "Accept events for a disabled connector again.")
 
 
 @connector.command("rotate")
@@ -289,22 +326,7 @@ def rotate(
 
 @connector.command("update")
 @click.argument("name")
-@click.option("--description", default=None, help="free text")
-@click.option("--parser", default=None, help="parser for events without a more specific sourcetype")
-@click.option("--index", default=None, help="default index")
-@click.option(
-    "--allowed-index",
-    "allowed",
-    multiple=True,
-    help="replace the allowed indexes (repeatable; --allowed-index '' allows any)",
-)
-@click.option("--source", default=None, help="default source")
-@click.option("--sourcetype", default=None, help="default sourcetype")
-@click.option("--host", default=None, help="default host")
-@click.option("--ack/--no-ack", default=None, help="indexer acknowledgement")
-@click.option("--allow-query-token/--no-allow-query-token", default=None, help="accept ?token=")
-@click.option("--rate-rps", type=float, default=None, help="limit requests per second")
-@click.option("--rate-bps", type=float, default=None, help="limit body bytes per second")
+@settings_options(creating=False)
 @data_dir_options
 @json_option
 def update(

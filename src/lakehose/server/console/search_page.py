@@ -28,13 +28,14 @@ from lakehose.query.compose import add_filter, clause
 from lakehose.search import facets
 from lakehose.search.engine import Search
 from lakehose.search.neighbours import around
+from lakehose.search.run import start_search
 from lakehose.server.console import pages_doc
 from lakehose.server.console.app import Console
 from lakehose.server.console.guard import Visitor, guarded
 from lakehose.server.routes import search_views
 from lakehose.server.routes.search_stream import raw_text
 from lakehose.storage.base import LogReader
-from lakehose.storage.lake import lake_address, open_reader, open_readers
+from lakehose.storage.lake import lake_address, open_columnar, open_reader, open_readers
 
 PAGE_SIZE = 200
 DEFAULT_START = "24h"
@@ -135,11 +136,20 @@ class SearchPage:
         self, plan: Plan, span: TimeRange, cursor: str | None = None
     ) -> Callable[[list[LogReader]], tuple[list[dict[str, Any]], Search]]:
         """The first page (or the page at ``cursor``) of a search, for :meth:`scan`."""
-        limit = self.console.runtime.settings.search_timeout
+        settings = self.console.runtime.settings
 
         def work(readers: list[LogReader]) -> tuple[list[dict[str, Any]], Search]:
-            search = Search(plan, readers, span, limit=PAGE_SIZE, cursor=cursor, time_limit=limit)
-            return list(search.rows()), search
+            # an aggregate the columnar tier can answer runs there too (search/tiers.py)
+            search, rows = start_search(
+                lambda: readers,
+                plan,
+                span,
+                limit=PAGE_SIZE,
+                cursor=cursor,
+                time_limit=settings.search_timeout,
+                columnar=lambda: open_columnar(lake_address(settings)),
+            )
+            return list(rows), search
 
         return work
 

@@ -26,13 +26,13 @@ from starlette.responses import Response, StreamingResponse
 
 from lakehose.errors import SearchTimeoutError
 from lakehose.query import Plan, TimeRange
-from lakehose.search.engine import Search
+from lakehose.search.run import start_search
 from lakehose.search.tail import Tail
 from lakehose.server.replies.errors import ApiError
 from lakehose.server.routes.search_views import query_and_range, whole_number
 from lakehose.server.runtime import Runtime
 from lakehose.server.search_access import authorise
-from lakehose.storage.lake import lake_address, open_accounts, open_readers
+from lakehose.storage.lake import lake_address, open_accounts, open_columnar, open_readers
 
 log = logging.getLogger(__name__)
 
@@ -104,11 +104,19 @@ class SearchStreams:
         settings = self.rt.settings
         readers = open_readers(lake_address(settings), settings.partitions)
         try:
-            search = Search(plan, readers, span, limit=limit, time_limit=settings.search_timeout)
+            # an aggregate the columnar tier can answer runs there too (search/tiers.py)
+            _, found = start_search(
+                lambda: readers,
+                plan,
+                span,
+                limit=limit,
+                time_limit=settings.search_timeout,
+                columnar=lambda: open_columnar(lake_address(settings)),
+            )
             events = plan.kind == "events"
             if fmt == "csv":
                 yield csv_line(list(EVENT_COLUMNS if events else plan.columns))
-            for row in search.rows():
+            for row in found:
                 if fmt == "ndjson":
                     yield orjson.dumps(row) + b"\n"
                 elif events:

@@ -32,7 +32,7 @@ from lakehose.server.replies.errors import ApiError
 from lakehose.server.runtime import Runtime
 from lakehose.server.search_access import authorise
 from lakehose.storage.base import LogReader
-from lakehose.storage.lake import lake_address, open_reader, open_readers
+from lakehose.storage.lake import lake_address, open_columnar, open_reader, open_readers
 
 CONCURRENT_SCANS = 4  # per worker process
 T = TypeVar("T")
@@ -79,9 +79,16 @@ class SearchViews:
         authorise(request, self.rt)
         plan, span = query_and_range(request)
         buckets = whole_number(request.query_params, "buckets", DEFAULT_BUCKETS, 1, MAX_BUCKETS)
-        limit = self.rt.settings.search_timeout
+        settings = self.rt.settings
         result = await self.scan(
-            lambda readers: histogram(plan, readers, span, buckets=buckets, time_limit=limit)
+            lambda readers: histogram(
+                plan,
+                readers,
+                span,
+                buckets=buckets,
+                time_limit=settings.search_timeout,
+                columnar=lambda: open_columnar(lake_address(settings)),
+            )
         )
         return envelope([result.to_dict()], started=started)
 

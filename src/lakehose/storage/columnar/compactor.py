@@ -30,7 +30,14 @@ from lakehose.records import decompress_data, decompress_lines
 from lakehose.storage.base import LogReader
 from lakehose.storage.columnar import flatten_sql
 from lakehose.storage.columnar.layout import read_line
-from lakehose.storage.columnar.manifest import ASCII, IRREGULAR, OPEN, ColumnarFile, Manifest
+from lakehose.storage.columnar.manifest import (
+    ASCII,
+    IRREGULAR,
+    LOWER,
+    OPEN,
+    ColumnarFile,
+    Manifest,
+)
 from lakehose.storage.columnar.writer import FileBuilder, FileLayout, tokens, write_parquet
 
 log = logging.getLogger(__name__)
@@ -200,7 +207,7 @@ class Compactor:
             irregular = False
             if layout is None:
                 layout, irregular = self._python_file(con, reader, pending, target)
-            flags = (ASCII if layout.ascii else 0) | (OPEN if layout.open else 0)
+            flags = LOWER | (ASCII if layout.ascii else 0) | (OPEN if layout.open else 0)
             flags |= IRREGULAR if irregular else 0
             entry = ColumnarFile(
                 name=name,

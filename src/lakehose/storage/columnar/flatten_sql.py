@@ -101,9 +101,12 @@ def write_file(
         " 'k': 'INTEGER', 'l': 'VARCHAR'})",
         [str(text)],
     )
-    found, bad = con.execute(
+    # ASCII: no byte above 127 in the text, and no \u escape that could decode to one (so
+    # @rawstring, the event's text or the string it holds, is ASCII too)
+    found, bad, ascii_text = con.execute(
         "SELECT count(*), count(*) FILTER (WHERE tab = 0 OR NOT json_valid(meta)"
-        " OR NOT json_valid(ev)) FROM lines"
+        " OR NOT json_valid(ev)), bool_and(strlen(ev) = length(ev) AND strlen(meta) ="
+        " length(meta) AND NOT contains(ev, '\\u') AND NOT contains(meta, '\\u')) FROM lines"
     ).fetchone()
     if found != rows or bad:
         raise Unflattenable("lines that do not decode")
@@ -146,7 +149,7 @@ def write_file(
     values = ", ".join(f"coalesce({', '.join(alts)}) AS x{i}" for i, alts in enumerate(pick))
     con.execute("DROP TABLE IF EXISTS vals")
     con.execute(
-        "CREATE TEMP TABLE vals AS SELECT o, b, i, k, raw, ev, meta, m[1] AS t, m[2] AS h,"
+        "CREATE TEMP TABLE vals AS SELECT o, b, i, k, raw, m[1] AS t, m[2] AS h,"
         " m[3] AS s"
         + (f", {values}" if values else "")
         + " FROM (SELECT o, b, i, k, ev, meta, CASE WHEN starts_with(ev, '\"') THEN json_extract_string(ev, '$')"
@@ -156,13 +159,10 @@ def write_file(
     )
     con.execute("DROP TABLE lines")
     fields = [("host", "h"), ("source", "s")] + [(n, f"x{i}") for i, n in enumerate(chosen)]
-    # ASCII: no byte above 127 in the text, and no \u escape that could decode to one
     stats = [
         "coalesce(bool_and(json_type(t) IN ('BIGINT', 'UBIGINT')), true)",
         "min(coalesce(TRY_CAST(t AS HUGEINT), 0))",
         "max(coalesce(TRY_CAST(t AS HUGEINT), 0))",
-        "bool_and(strlen(raw) = length(raw) AND strlen(ev) = length(ev) AND strlen(meta) ="
-        " length(meta) AND NOT contains(ev, '\\u') AND NOT contains(meta, '\\u'))",
     ]
     for _, x in fields:
         stats += [
@@ -170,17 +170,17 @@ def write_file(
             f"count({x})",
         ]
     got = con.execute(f"SELECT {', '.join(stats)} FROM vals").fetchone()
-    time_ok, min_time, max_time, ascii_raw = got[:4]
+    time_ok, min_time, max_time = got[:3]
     if not time_ok:
         raise Unflattenable("an event time that is not an integer")
     if not -(2**63) <= min_time <= max_time < 2**63:
         raise Unflattenable("an event time beyond 64 bits")
-    ascii = bool(ascii_raw) and all(x.isascii() for t in tags for x in t)
+    ascii = bool(ascii_text) and all(x.isascii() for t in tags for x in t)
     least = max(1, int(rows * RARE))
     typed: list[tuple[str, str, str, str]] = []  # (column, SQL type, expression, name)
     ranked = []
     for n, (name, x) in enumerate(fields):
-        kinds, count = got[4 + 2 * n : 6 + 2 * n]
+        kinds, count = got[3 + 2 * n : 5 + 2 * n]
         kinds = set(kinds or ()) - {None}
         if name in ("host", "source"):
             kinds.discard("NULL")  # a null host is no host
@@ -224,7 +224,7 @@ def write_file(
         'SELECT o AS "offset", b AS "batch", coalesce(CAST(t AS BIGINT), 0) AS "time",'
         ' i AS "ingest_time", CAST(? AS INTEGER) AS "partition",'
         f' {pick_tag(0)} AS "connector", {pick_tag(1)} AS "index",'
-        f' {pick_tag(2)} AS "sourcetype", raw AS "raw"{columns} FROM vals'
+        f' {pick_tag(2)} AS "sourcetype", lower(raw) AS "raw"{columns} FROM vals'
     )
     size = finish_parquet(con, select, [batches[0].partition], target)
     words = tokens(con, "vals") if ascii else None

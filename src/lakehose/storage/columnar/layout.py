@@ -2,7 +2,8 @@
 
 Fixed columns: ``offset``, ``batch`` (its batch's first offset), ``time``,
 ``ingest_time``, ``partition``, the tags ``connector``, ``index``, ``sourcetype``,
-and ``raw`` (``@rawstring``: the event's JSON text, or the text of a string event).
+and ``raw`` (``@rawstring``: the event's JSON text, or the text of a string event; lower-cased
+in files flagged ``LOWER``, so free text scans it with a plain ``LIKE``).
 
 A field is named as a query names it (``user.name``) and holds the value the row
 engine would read for that name (``query/fields.py``: an indexed field, else the

@@ -42,6 +42,7 @@ CREATE UNIQUE INDEX IF NOT EXISTS files_by_offset ON files (partition, first_off
 ASCII = 1  # every text value and @rawstring of the file is ASCII
 OPEN = 2  # too many rare field names to list: a field that is no column may be anywhere
 IRREGULAR = 4  # a line failed to decode: the file is never used to answer a query
+LOWER = 8  # ``raw`` holds @rawstring lower-cased (free text scans it with a plain LIKE)
 
 
 @dataclass(frozen=True, slots=True)

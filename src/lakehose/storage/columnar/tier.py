@@ -9,10 +9,11 @@ to the row log.
 from __future__ import annotations
 
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
-from lakehose.errors import StorageError
+from lakehose.errors import SearchTimeoutError, StorageError
 from lakehose.storage.columnar.compactor import manifest_path, tier_dir
 from lakehose.storage.columnar.manifest import ColumnarFile, Manifest
 
@@ -62,14 +63,42 @@ class ColumnarTier:
         cache[f.name] = text
         return text
 
-    def execute(self, sql: str, params: list[Any] | None = None) -> list[tuple[Any, ...]]:
-        """Rows of ``sql`` on an in-memory DuckDB (one thread); StorageError on failure."""
+    def execute(
+        self,
+        sql: str,
+        params: list[Any] | None = None,
+        *,
+        deadline: float | None = None,
+        limit: float = 0.0,
+    ) -> list[tuple[Any, ...]]:
+        """Rows of ``sql`` on an in-memory DuckDB (one thread); StorageError on failure.
+
+        At ``deadline`` (``time.monotonic()``) the connection is interrupted and
+        SearchTimeoutError(``limit``) raised: ``search_timeout`` holds inside DuckDB too,
+        and the connection stays usable for the next query.
+        """
         import duckdb
 
+        con = _duck()
+        timer: threading.Timer | None = None
+        if deadline is not None:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise SearchTimeoutError(limit)
+            timer = threading.Timer(left, con.interrupt)
+            timer.daemon = True
+            timer.start()
         try:
-            rows: list[tuple[Any, ...]] = _duck().execute(sql, params or []).fetchall()
+            rows: list[tuple[Any, ...]] = con.execute(sql, params or []).fetchall()
+        except duckdb.InterruptException:
+            raise SearchTimeoutError(limit) from None
         except duckdb.Error as exc:
             raise StorageError(f"columnar query failed: {exc}") from exc
+        finally:
+            if timer is not None:
+                timer.cancel()
+        if deadline is not None and time.monotonic() > deadline:
+            raise SearchTimeoutError(limit)  # the interrupt came as the query ended
         return rows
 
 

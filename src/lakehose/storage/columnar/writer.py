@@ -175,8 +175,8 @@ def write_parquet(con: Any, ndjson: Path, columns: dict[str, str], target: Path)
     spec = {**FIXED, **columns}
     struct = "{" + ", ".join(f"{_quote_str(k)}: {_quote_str(v)}" for k, v in spec.items()) + "}"
     select = (
-        f"SELECT * FROM read_json(?, columns={struct}, format='newline_delimited',"
-        ' maximum_object_size=268435456) ORDER BY "offset"'
+        f'SELECT * REPLACE (lower("raw") AS "raw") FROM read_json(?, columns={struct},'
+        " format='newline_delimited', maximum_object_size=268435456) ORDER BY \"offset\""
     )
     return finish_parquet(con, select, [str(ndjson)], target)
 

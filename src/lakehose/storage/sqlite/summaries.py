@@ -65,7 +65,15 @@ def summaries(
     if below is not None:
         where.add("first_offset < ?", below)
     if from_offset is not None:
-        where.add("first_offset + count > ?", from_offset)
+        # batches tile the offsets: the one holding from_offset starts at the greatest
+        # first_offset not above it, a range on the primary key (not a scan of the table)
+        where.add(
+            "first_offset >= coalesce((SELECT max(first_offset) FROM batches"
+            " WHERE first_offset <= ?), ?) AND first_offset + count > ?",
+            from_offset,
+            from_offset,
+            from_offset,
+        )
     if straddling is not None:
         where.add(f"NOT {_HELD}", *_held_args(straddling))
     # The partition is the first column, so that rows come out as Summary.
