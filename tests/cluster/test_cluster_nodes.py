@@ -204,6 +204,8 @@ def test_one_feed_per_app_and_partition_across_the_cluster(
 
 def test_consumer_positions_are_shared(ab: list[RunningServer], reader: dict[str, Any]) -> None:
     a, b = ab
+    assert a.api_key is not None
+    assert send(a, a.api_key, [{"pos": n} for n in range(10)]).status_code == 200
     committer = token(a, reader)
     reply = httpx.post(
         f"{a.url}/api/v1/stream-groups/shared/commit", json={"partition": 0, "offset": 7},
