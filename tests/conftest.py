@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -9,6 +10,7 @@ import httpx
 import pytest
 from hypothesis import HealthCheck, settings
 
+from lakehose.storage.jetstream.devcluster import DevCluster
 from lakehose.testing import RunningServer, run_server
 
 # Hypothesis's deadline (200 ms an example) and its too-slow health check are timed assertions:
@@ -49,3 +51,16 @@ def admin(server: RunningServer) -> Iterator[httpx.Client]:
         base_url=server.url, headers={"Authorization": f"Bearer {token}"}, timeout=30
     ) as client:
         yield client
+
+
+@pytest.fixture(scope="session")
+def nats_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevCluster]:
+    """A real 3-node NATS cluster with JetStream on loopback, shared by the session.
+
+    Tests keep apart by namespace (``tests/storage/backendkit.py`` derives one from each
+    test's directory). ``LAKEHOSE_TEST_NATS`` tells subprocesses where it is.
+    """
+    with DevCluster(tmp_path_factory.mktemp("nats"), nodes=3) as cluster:
+        os.environ["LAKEHOSE_TEST_NATS"] = cluster.urls
+        yield cluster
+        os.environ.pop("LAKEHOSE_TEST_NATS", None)

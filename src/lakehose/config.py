@@ -54,6 +54,11 @@ class Settings:
     tls_cert: Path | None = None
     tls_key: Path | None = None
     public_url: str | None = None
+    # distributed mode (NATS JetStream)
+    cluster: str | None = None
+    cluster_replicas: int = 3
+    cluster_namespace: str = "lakehose"
+    cluster_ack_timeout: float = 10.0
     # HEC ingest
     max_body_bytes: int = 10 * MiB
     max_event_size: int = MiB
@@ -137,6 +142,7 @@ class Settings:
             "search_timeout",
             "console_idle_timeout",
             "console_session_max",
+            "cluster_ack_timeout",
         ):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"{name} must be more than 0")
@@ -156,6 +162,12 @@ class Settings:
             raise ConfigError("columnar_after must be 0 or more (none: off)")
         if self.columnar_interval <= 0:
             raise ConfigError("columnar_interval must be more than 0")
+        if not 1 <= self.cluster_replicas <= 5:
+            raise ConfigError("cluster_replicas must be 1 to 5 (JetStream keeps at most 5 copies)")
+        if not re.match(r"^[a-z0-9][a-z0-9_-]{0,31}$", self.cluster_namespace):
+            raise ConfigError("cluster_namespace must be 1-32 lower-case letters, digits, _ or -")
+        if self.cluster and self.sandbox:
+            raise ConfigError("sandbox is for a single node; it cannot be used with cluster")
         if self.token_ttl <= 120:
             raise ConfigError("token_ttl must exceed 120 s (FalconPy renews 120 s early)")
 
@@ -182,6 +194,18 @@ class Settings:
 
 HELP: dict[str, str] = {
     "data_dir": "directory holding the lake (catalog.db, partition-N.db)",
+    "cluster": (
+        "comma-separated NATS URLs (nats://h1:4222,nats://h2:4222; user:password@, tls://"
+        " accepted) of a JetStream cluster that holds the lake: the node keeps no state, and"
+        " admin commands take --cluster in place of --data-dir"
+    ),
+    "cluster_replicas": "copies JetStream keeps of every partition stream and catalog bucket",
+    "cluster_ack_timeout": (
+        "seconds an ingest request waits for the cluster's quorum to acknowledge it before it"
+        " is answered 503 code 9 (nothing acknowledged; the sender retries)"
+    ),
+    "cluster_namespace": "name of the lake in the cluster (its streams and buckets), for several"
+    " lakes on one cluster",
     "host": "address to listen on",
     "port": "TCP port (HEC's conventional 8088; 0 picks a free one)",
     "workers": "HTTP worker processes (default: one per CPU core)",
@@ -269,6 +293,7 @@ _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]i?b?|b)?\s*$", re.IGNORECASE)
 _SIZE_UNITS = {"": 1, "b": 1, "k": 1000, "m": 1000**2, "g": 1000**3, "t": 1000**4}
 _DURATION_FIELDS = {
     "retention_age",
+    "cluster_ack_timeout",
     "retention_interval",
     "columnar_after",
     "columnar_interval",

@@ -50,6 +50,13 @@ class StorageError(LakehoseError):
     """The event log failed to read or write."""
 
 
+class StorageUnavailableError(StorageError):
+    """The store cannot commit now (a cluster node cut off from the quorum): nothing of the
+    failed write is acknowledged; the sender retries (HEC 503 code 9)."""
+
+    retriable = True
+
+
 class StorageFullError(StorageError):
     """The disk holding the log is full; nothing of the failed write was kept."""
 

@@ -6,6 +6,7 @@ the contract suites then run against it unchanged.
 Run as a module, it is the appender the kill test starts in a real subprocess:
 
     python -m tests.storage.backendkit append|append-exit BACKEND DATA_DIR PARTITION BATCHES PREFIX
+    python -m tests.storage.backendkit append-many BACKEND DATA_DIR PARTITION BATCHES PREFIX SENDERS
 
 It appends ``BATCHES`` batches one after another and prints ``first_offset count tag``
 for each as soon as its append returned (that is, once it is durable); then ``append``
@@ -15,6 +16,8 @@ sleeps (to be killed) and ``append-exit`` closes the log and exits.
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import os
 import sys
 import time
 from collections.abc import Callable
@@ -50,9 +53,51 @@ def _sqlite_log(data_dir: Path, partitions: int) -> EventLog:
     return SqliteEventLog(data_dir, partitions, durability="fsync", poll_interval=0.02)
 
 
-LOG_BACKENDS = [LogBackend("sqlite", _sqlite_log, open_readers)]
+def nats_urls() -> str:
+    """The session's NATS cluster (the ``nats_cluster`` fixture sets it for subprocesses too)."""
+    urls = os.environ.get("LAKEHOSE_TEST_NATS")
+    if not urls:
+        raise RuntimeError("no NATS cluster: request the nats_cluster fixture")
+    return urls
+
+
+def namespace(data_dir: Path) -> str:
+    """One lake per test directory on the shared cluster."""
+    return "t" + hashlib.sha256(str(data_dir.resolve()).encode()).hexdigest()[:16]
+
+
+def _jetstream_log(data_dir: Path, partitions: int) -> EventLog:
+    from lakehose.storage.jetstream.layout import Layout
+    from lakehose.storage.jetstream.link import link_for
+    from lakehose.storage.jetstream.log import JetStreamEventLog, ensure_streams
+
+    urls, ns = nats_urls(), namespace(data_dir)
+    link = link_for(urls)
+    link.call(ensure_streams(link, Layout(ns), partitions, 3))  # exists before any reader
+    return JetStreamEventLog(urls, partitions, namespace=ns, replicas=3)
+
+
+def _jetstream_readers(data_dir: Path, partitions: int) -> list[LogReader]:
+    from lakehose.storage.jetstream.log import open_readers as jetstream_readers
+
+    return jetstream_readers(nats_urls(), namespace(data_dir), partitions)
+
+
+LOG_BACKENDS = [
+    LogBackend("sqlite", _sqlite_log, open_readers),
+    LogBackend("jetstream", _jetstream_log, _jetstream_readers),
+]
+
+
+def _jetstream_catalog(data_dir: Path) -> Catalog:
+    from lakehose.storage.jetstream.catalog import JetStreamCatalog
+
+    return JetStreamCatalog(nats_urls(), namespace(data_dir), replicas=3)
+
+
 CATALOG_BACKENDS: dict[str, Callable[[Path], Catalog]] = {
     "sqlite": lambda data_dir: SqliteCatalog.create(data_dir / "catalog.db"),
+    "jetstream": _jetstream_catalog,
 }
 
 
@@ -103,7 +148,34 @@ async def _append(
     await log.close()
 
 
+async def _append_many(
+    backend: str, data_dir: Path, partition: int, batches: int, prefix: str, senders: int
+) -> None:
+    """``senders`` concurrent appenders (pipelined), ``batches`` in all; prints
+    ``first_offset count tag ack_seconds`` for each once acknowledged."""
+    chosen = next(b for b in LOG_BACKENDS if b.name == backend)
+    log = chosen.open_log(data_dir, partition + 1)
+    await log.start(asyncio.get_running_loop())
+    todo = iter(range(batches))
+
+    async def sender() -> None:
+        for i in todo:
+            tag = f"{prefix}{i}"
+            started = time.monotonic()
+            result = await log.append(partition, pending(tag, 1 + i % 7), 100)
+            took = time.monotonic() - started
+            sys.stdout.write(f"{result.first_offset} {result.count} {tag} {took:.3f}\n")
+            sys.stdout.flush()
+
+    await asyncio.gather(*(sender() for _ in range(senders)))
+    await log.close()
+
+
 if __name__ == "__main__":
+    if len(sys.argv) == 8 and sys.argv[1] == "append-many":
+        _, _, name, where, part, count, prefix, senders = sys.argv
+        asyncio.run(_append_many(name, Path(where), int(part), int(count), prefix, int(senders)))
+        raise SystemExit(0)
     if len(sys.argv) != 7 or sys.argv[1] not in ("append", "append-exit"):
         raise SystemExit(__doc__)
     mode, name, where, part, count, prefix = sys.argv[1:]

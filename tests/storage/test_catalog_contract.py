@@ -22,6 +22,8 @@ Opener = Callable[[], Catalog]
 def opener(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Opener]:
     """Opens catalogs on one shared store (a second open is another process's view)."""
     opened: list[Catalog] = []
+    if request.param == "jetstream":
+        request.getfixturevalue("nats_cluster")  # a real 3-node cluster, R3 bucket
 
     def open_one() -> Catalog:
         opened.append(CATALOG_BACKENDS[request.param](tmp_path))

@@ -1,4 +1,4 @@
-"""The ``lakehose`` command: ``serve``, ``connector``, ``client``, ``user``, ``send``, ``stream``, ``search``, ``collect``, ``compact``."""
+"""The ``lakehose`` command: ``serve``, ``connector``, ``client``, ``user``, ``send``, ``stream``, ``search``, ``collect``, ``compact``, ``dev-cluster``, ``migrate``."""
 
 from __future__ import annotations
 
@@ -24,6 +24,8 @@ COMMANDS = {
     "sandbox": "sandbox",
     "collect": "collect",
     "compact": "compact",
+    "dev-cluster": "dev_cluster",
+    "migrate": "migrate",
 }
 """Each command and its module in ``lakehose.cli.commands`` (which defines it under its name):
 imported only when the command runs or help lists it, so that ``lakehose collect`` does not
@@ -40,7 +42,7 @@ class Group(click.Group):
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         if cmd_name not in self.commands and cmd_name in COMMANDS:
             module = importlib.import_module(f"lakehose.cli.commands.{COMMANDS[cmd_name]}")
-            self.add_command(getattr(module, cmd_name), cmd_name)
+            self.add_command(getattr(module, cmd_name.replace("-", "_")), cmd_name)
         return super().get_command(ctx, cmd_name)
 
     def invoke(self, ctx: click.Context) -> Any:

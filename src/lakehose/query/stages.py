@@ -221,6 +221,13 @@ class _Accumulator:
         return self.low if spec.kind == "min" else self.high
 
 
+def type_order(row: Values, fields: tuple[str, ...]) -> tuple[str, ...]:
+    """Breaks the ties :class:`SortKey` leaves between group values that are equal as
+    numbers or text but differ in type (``404`` and ``"404"``), so the order of groups never
+    depends on which event came first: the columnar tier meets them in another order."""
+    return tuple(type(row.get(f)).__name__ for f in fields)
+
+
 class Aggregation(Stage):
     """``groupBy(fields, function=[...])``; no fields means one group (``count()`` alone).
 
@@ -283,10 +290,17 @@ class Aggregation(Stage):
         self.groups.clear()
         first = self.spec.aggregates[0]
         if self.fields:
+            fields = self.fields
             if first.kind == "count":
-                rows.sort(key=lambda r: (-r.get(first.name, 0), SortKey.of(r, self.fields)))
+                rows.sort(
+                    key=lambda r: (
+                        -r.get(first.name, 0),
+                        SortKey.of(r, fields),
+                        type_order(r, fields),
+                    )
+                )
             else:
-                rows.sort(key=lambda r: SortKey.of(r, self.fields))
+                rows.sort(key=lambda r: (SortKey.of(r, fields), type_order(r, fields)))
         for row in rows:
             self.downstream.push(row)
         super().finish()

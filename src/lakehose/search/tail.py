@@ -10,7 +10,6 @@ time range is not applied: a tail shows what arrives, whatever time it carries.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 from lakehose.query.plan import Plan
@@ -18,7 +17,7 @@ from lakehose.query.timerange import TimeRange
 from lakehose.search.engine import Search
 from lakehose.search.histogram import filter_plan
 from lakehose.storage.base import Buckets, LogReader, Summary, TagChoices
-from lakehose.storage.lake import open_readers
+from lakehose.storage.lake import Where, open_readers
 
 MAX_POLL = 1000  # matches returned by one poll; older ones of a burst are skipped
 
@@ -55,7 +54,7 @@ class _FromReader:
 class Tail:
     """Follows one query across the partitions of a data directory."""
 
-    def __init__(self, plan: Plan, data_dir: Path, partitions: int) -> None:
+    def __init__(self, plan: Plan, data_dir: Where, partitions: int) -> None:
         self.plan = filter_plan(plan)
         self.readers = [_FromReader(r) for r in open_readers(data_dir, partitions)]
         self.positions = {r.partition: r.bounds()[1] for r in self.readers}

@@ -356,7 +356,12 @@ def _api_paths() -> dict[str, Any]:
                 "summary": "Version, health, workers, partitions' offsets, each tier's size",
                 "tags": ["lakehose"],
                 "description": "Loopback only unless allow_remote_metrics; a bearer token with "
-                "metrics:read when metrics_token is set",
+                "metrics:read when metrics_token is set. `cluster` is null on a single node; on "
+                "a cluster (serve --cluster) it holds `namespace`, `connected_to`, "
+                "`nats_version`, `servers` (`server`, `leads`: streams it leads, `offline`) and "
+                "`streams` (`stream`, `leader`, `replicas`: `server`, `current`, `offline`, "
+                "`lag`, `active_seconds`; `messages`, `bytes`), for every partition stream and "
+                "catalog bucket",
                 "responses": {"200": falcon("Status"), **_METRICS_ACCESS},
             }
         },

@@ -35,7 +35,7 @@ from typing import Any
 
 from lakehose.auth.lockout import Lockout, address_group
 from lakehose.config import Settings
-from lakehose.errors import StorageError
+from lakehose.errors import StorageError, StorageUnavailableError
 from lakehose.logs import AccessLog, access_log_for
 from lakehose.models import AppendResult
 from lakehose.parsers.formats import ParserRegistry
@@ -49,6 +49,7 @@ from lakehose.storage.catalog.base import Catalog
 from lakehose.storage.catalog.clients import LoginLimit
 from lakehose.storage.catalog.connectors import Connector, KeyIndex
 from lakehose.storage.lake import (
+    lake_address,
     load_parser_file,
     open_consumer_groups,
     open_log,
@@ -132,7 +133,7 @@ class Runtime:
         self.loop = asyncio.get_running_loop()
         self.stopping = asyncio.Event()
         self.catalog = open_server_catalog(s)
-        self.groups = open_consumer_groups(s.catalog_path)
+        self.groups = open_consumer_groups(s.catalog_path, catalog=self.catalog)
         self.position_commits = PositionCommits(self.groups)
         self.sandbox = Sandbox(s, self.catalog, self.metrics)
         self.sandbox.refresh(force=True)
@@ -140,7 +141,9 @@ class Runtime:
         self.server_key = bytes.fromhex(
             self.catalog.set_setting_once("server_key", secrets.token_hex(32))
         )
-        self.searches = SearchPool(s.data_dir, s.partitions, self.server_key, CONCURRENT_SEARCHES)
+        self.searches = SearchPool(
+            lake_address(s), s.partitions, self.server_key, CONCURRENT_SEARCHES
+        )
         self.reload_keys()
         self.reload_parsers()
         self.log = open_log(s, clock=self.sandbox.clock)
@@ -156,7 +159,7 @@ class Runtime:
             ),
         ]
         self.compactor: BaseProcess | None = None
-        if self.worker == 0 and s.columnar_after is not None:
+        if self.worker == 0 and s.columnar_after is not None and not s.cluster:
             # started at the first interval's end (and again if it dies): a server that lives
             # less than columnar_interval has nothing to compact
             self._tasks.append(
@@ -209,13 +212,33 @@ class Runtime:
         self._keys = self.catalog.key_index()
         self.generation += 1
 
-    def _reload_if_changed(self) -> None:
+    async def _reload_if_changed(self) -> None:
+        if self.settings.cluster:
+            await self._reload_from_cluster()
+            return
         if self.catalog.data_version() != self._keys.version:
             self.reload_keys()
             self.catalog_moved()
             self._sync_lockouts()
         self.reload_parsers()
         self.sandbox.refresh()
+
+    async def _reload_from_cluster(self) -> None:
+        """As above, with the cluster's round trips off the event loop: a node cut off from
+        the quorum keeps answering (503 code 9) instead of stalling on the catalog."""
+        version = await asyncio.to_thread(self.catalog.data_version)
+        if version != self._keys.version:
+            self._keys = await asyncio.to_thread(self.catalog.key_index)
+            self.generation += 1
+            self.catalog_moved()
+            if self.settings.hec_auth_fail_limit > 0:
+                locked = await asyncio.to_thread(
+                    self.catalog.locked_out, HEC_LOCKOUT, self._hec_limit().per_second
+                )
+                now = time.monotonic()
+                for group, wait in locked.items():
+                    self.lockout.lock(group, now + wait)
+        self.reload_parsers()
 
     # failed HEC keys: one allowance per address, whatever the number of workers
 
@@ -317,11 +340,32 @@ class Runtime:
         return self._own[self._turn]
 
     async def append(self, item: PendingAppend, nbytes: int) -> AppendResult:
-        """Store one request's events durably, in the partition its ack channel picks."""
-        return await self.log.append(self.partition_for(item.ack_channel), item, nbytes)
+        """Store one request's events durably, in the partition its ack channel picks.
+
+        On a cluster, a request the quorum has not acknowledged within
+        ``cluster_ack_timeout`` fails with StorageUnavailableError (503 code 9): a node cut
+        off from the quorum answers at once instead of holding every sender, and never
+        acknowledges what it could not commit (the sender's retry may store it twice, as
+        HEC's at-least-once delivery allows).
+        """
+        partition = self.partition_for(item.ack_channel)
+        if not self.settings.cluster:
+            return await self.log.append(partition, item, nbytes)
+        try:
+            return await asyncio.wait_for(
+                self.log.append(partition, item, nbytes), self.settings.cluster_ack_timeout
+            )
+        except TimeoutError:
+            raise StorageUnavailableError(
+                "the NATS cluster did not acknowledge the write in time"
+            ) from None
+        except StorageError as exc:
+            raise StorageUnavailableError(str(exc)) from exc
 
     def submit(self, item: PendingAppend, nbytes: int) -> asyncio.Future[AppendResult]:
         """:meth:`append` as a future (the HEC wire protocol answers from its callback)."""
+        if self.settings.cluster:  # with the cluster's acknowledgement deadline
+            return asyncio.ensure_future(self.append(item, nbytes))
         return self.log.submit(self.partition_for(item.ack_channel), item, nbytes)
 
     async def query_acks(self, channel: str, ack_ids: Sequence[int]) -> set[int]:

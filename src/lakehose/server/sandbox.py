@@ -36,6 +36,16 @@ from lakehose.storage.lake import open_faults
 log = logging.getLogger(__name__)
 
 
+class _NoFaults:
+    """The table of a server without the sandbox (on a cluster there is none to open)."""
+
+    def __getattr__(self, name: str) -> Any:
+        raise AttributeError(f"the fault sandbox is off ({name})")
+
+
+_NO_FAULTS: Any = _NoFaults()
+
+
 # fault -> what it does (the admin API, the CLI and the README list these)
 HEC_FAULTS = ("hec_busy", "hec_throttle", "hec_error", "hec_delay", "hec_close_before_commit")
 
@@ -47,7 +57,7 @@ class Sandbox:
         self.enabled = settings.sandbox
         self.settings = settings
         self.catalog = catalog
-        self.table = open_faults(catalog)
+        self.table = open_faults(catalog) if self.enabled else _NO_FAULTS
         self.metrics = metrics
         self._version = -1
         self._armed: list[Fault] = []

@@ -27,11 +27,11 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
-from pathlib import Path
 from typing import Any
 
 from lakehose.errors import LakehoseError, QueryError, SearchTimeoutError, StorageError
 from lakehose.query import TimeRange
+from lakehose.storage.lake import Where
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +58,7 @@ class SearchOutcome:
     next_cursor: str | None
 
 
-def _run(job: SearchJob, data_dir: Path, partitions: int, key: bytes) -> SearchOutcome:
+def _run(job: SearchJob, data_dir: Where, partitions: int, key: bytes) -> SearchOutcome:
     from lakehose.query import plan_query
     from lakehose.search.run import run_search
     from lakehose.storage.lake import open_columnar, open_readers
@@ -88,7 +88,7 @@ def _die_with_parent() -> None:
         libc.prctl(15, PROCESS_NAME)  # PR_SET_NAME
 
 
-def _child(conn: Connection, data_dir: str, partitions: int, key: bytes) -> None:
+def _child(conn: Connection, data_dir: Where, partitions: int, key: bytes) -> None:
     """A child's life: answer jobs until the pipe closes."""
     _die_with_parent()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the worker decides when children stop
@@ -99,7 +99,7 @@ def _child(conn: Connection, data_dir: str, partitions: int, key: bytes) -> None
         except (EOFError, OSError):
             return
         try:
-            conn.send(("ok", _run(job, Path(data_dir), partitions, key)))
+            conn.send(("ok", _run(job, data_dir, partitions, key)))
         except QueryError as exc:
             conn.send(("query", (exc.message, exc.line, exc.column)))
         except RecursionError:
@@ -113,12 +113,12 @@ def _child(conn: Connection, data_dir: str, partitions: int, key: bytes) -> None
 
 
 class _Child:
-    def __init__(self, data_dir: Path, partitions: int, key: bytes) -> None:
+    def __init__(self, data_dir: Where, partitions: int, key: bytes) -> None:
         ctx = multiprocessing.get_context("spawn")
         self.conn, theirs = ctx.Pipe()
         self.proc: BaseProcess = ctx.Process(
             target=_child,
-            args=(theirs, str(data_dir), partitions, key),
+            args=(theirs, data_dir, partitions, key),
             name="lakehose-search",
             daemon=False,
         )
@@ -150,7 +150,7 @@ class _Child:
 class SearchPool:
     """At most ``size`` searches at once per worker, each in a child process."""
 
-    def __init__(self, data_dir: Path, partitions: int, key: bytes, size: int) -> None:
+    def __init__(self, data_dir: Where, partitions: int, key: bytes, size: int) -> None:
         self._args = (data_dir, partitions, key)
         self._slots = asyncio.Semaphore(size)
         self._idle: list[_Child] = []

@@ -39,7 +39,13 @@ from lakehose.config import Settings
 from lakehose.errors import ConfigError, DataDirError
 from lakehose.server.worker import make_socket, serve_worker, worker_process
 from lakehose.storage.catalog.base import Catalog
-from lakehose.storage.lake import hec_url, open_data_dir, server_info_path
+from lakehose.storage.lake import (
+    hec_url,
+    open_data_dir,
+    server_info_path,
+    shown_urls,
+    stored_partitions,
+)
 
 log = logging.getLogger(__name__)
 
@@ -77,9 +83,9 @@ def bootstrap(catalog: Catalog) -> str | None:
 
     Runs once per data directory (a deleted ``default`` is not brought back).
     """
-    if catalog.get_setting("bootstrapped") is not None:
+    mark = f"{int(time.time())} {os.getpid()} {os.urandom(4).hex()}"
+    if catalog.set_setting_once("bootstrapped", mark) != mark:  # another start (or node) was first
         return None
-    catalog.set_setting("bootstrapped", str(int(time.time())))
     if catalog.list_connectors():
         return None
     _, key = catalog.create_connector("default", description="created on first start")
@@ -112,6 +118,8 @@ class Supervisor:
     def run(self) -> int:
         s = self.settings
         catalog = open_data_dir(s)
+        if s.cluster:  # every node serves every partition of the cluster's lake
+            s = s.replace(partitions=stored_partitions(s, catalog))
         self._lock_data_dir()
         try:
             key = bootstrap(catalog)
@@ -140,9 +148,13 @@ class Supervisor:
     def _banner(self, settings: Settings, url: str, key: str | None) -> str:
         """Say how to send an event; return the "Listening on" line, said once workers serve."""
         say = self.announce
-        say(
-            f"lakehose {lakehose.__version__}: data in {settings.data_dir}, {settings.workers} worker(s)"
+        where = (
+            f"cluster {shown_urls(settings.cluster)} (lake {settings.cluster_namespace!r}, "
+            f"{settings.cluster_replicas} replicas; run files in {settings.data_dir})"
+            if settings.cluster
+            else str(settings.data_dir)
         )
+        say(f"lakehose {lakehose.__version__}: data in {where}, {settings.workers} worker(s)")
         collector = hec_url(settings.replace(public_url=settings.public_url or url))
         insecure = " -k" if settings.tls_cert else ""
         if key and not sys.stdout.isatty():  # a log or a pipe others may read: not the key

@@ -3,13 +3,15 @@
 Used by ``lakehose serve`` at start-up and by CLI commands that work on the data
 directory directly (``connector ...``, ``client ...``, ``search``), with or without a
 server running on it. This is the one place that names a backend: everything
-else holds an :class:`EventLog`, :class:`LogReader` or :class:`Catalog`. Today's
-backend is ``sqlite``; another goes beside it here, imported lazily.
+else holds an :class:`EventLog`, :class:`LogReader` or :class:`Catalog`. The backend is
+``sqlite`` (a data directory) unless the settings name a ``cluster`` (NATS JetStream,
+``storage/jetstream/`` and ``storage/cluster/``), imported lazily.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import sqlite3
 import tempfile
 import time
@@ -35,6 +37,65 @@ from lakehose.storage.sqlite.partition import PartitionReader, create_partition,
 ACTIVE_WINDOW = 300  # seconds since the last event for a connector to count as active
 
 
+@dataclass(frozen=True)
+class ClusterAddress:
+    """Where a lake on a NATS cluster is: its URLs and namespace (picklable, for search
+    processes)."""
+
+    urls: str
+    namespace: str = "lakehose"
+    replicas: int = 3
+
+
+Where = Path | ClusterAddress  # a data directory, or a lake on a cluster
+
+
+def shown_urls(urls: str) -> str:
+    """Cluster URLs fit for logs and messages: any ``user:password@`` or token left out."""
+    return re.sub(r"(://)[^/@,]*@", r"\1***@", urls)
+
+
+def lake_address(settings: Settings) -> Where:
+    """Where the settings' lake is: the cluster when ``cluster`` is set, else the data
+    directory."""
+    if settings.cluster:
+        return ClusterAddress(
+            settings.cluster, settings.cluster_namespace, settings.cluster_replicas
+        )
+    return settings.data_dir
+
+
+def _cluster_catalog(settings: Settings, *, readonly: bool = False) -> Catalog:
+    from lakehose.storage.cluster.catalog import ClusterCatalog, node_name
+
+    assert settings.cluster
+    return ClusterCatalog(
+        settings.cluster,
+        settings.cluster_namespace,
+        settings.cluster_replicas,
+        readonly,
+        node_name(settings.run_dir),
+    )
+
+
+def _open_cluster(settings: Settings) -> Catalog:
+    """A node's start on a cluster: the catalog, the partition count, every stream."""
+    from lakehose.storage.jetstream.layout import Layout
+    from lakehose.storage.jetstream.link import link_for
+    from lakehose.storage.jetstream.log import ensure_streams
+
+    assert settings.cluster
+    catalog = _cluster_catalog(settings)
+    stored = int(catalog.set_setting_once("partitions", str(settings.partitions)))
+    # a node given fewer partitions than the lake has serves them all (stored_partitions)
+    if settings.partitions > stored:
+        catalog.set_setting("partitions", str(settings.partitions))
+    link = link_for(settings.cluster)
+    layout = Layout(settings.cluster_namespace)
+    link.call(ensure_streams(link, layout, settings.partitions, settings.cluster_replicas))
+    return catalog
+
+
 def check_writable(path: Path) -> None:
     """Raise DataDirError unless ``path`` is (or can be made) a writable directory."""
     try:
@@ -52,6 +113,8 @@ def check_writable(path: Path) -> None:
 
 def open_data_dir(settings: Settings) -> Catalog:
     """Create or migrate the catalog and every partition; return the catalog."""
+    if settings.cluster:
+        return _open_cluster(settings)
     check_writable(settings.data_dir)
     try:
         catalog = SqliteCatalog.create(settings.catalog_path)
@@ -76,6 +139,14 @@ def require_lake(settings: Settings) -> None:
     Only ``serve`` creates a lake: a command run from the wrong directory must not make
     a new, empty one (and print a key the running server has never heard of).
     """
+    if settings.cluster:
+        if _cluster_catalog(settings, readonly=True).get_setting("partitions") is None:
+            raise DataDirError(
+                shown_urls(settings.cluster),
+                f"the cluster holds no lake named {settings.cluster_namespace!r}; start a node "
+                "on it first: lakehose serve --cluster URLS",
+            )
+        return
     if settings.catalog_path.is_file():
         return
     where = settings.data_dir.absolute()
@@ -95,6 +166,8 @@ def open_catalog(settings: Settings, *, readonly: bool = False) -> Catalog:
     on a read-only data directory.
     """
     require_lake(settings)
+    if settings.cluster:
+        return _cluster_catalog(settings, readonly=readonly)
     try:
         if readonly:
             return SqliteCatalog(settings.catalog_path, readonly=True)
@@ -109,6 +182,17 @@ def open_log(settings: Settings, clock: Callable[[], int] = time.time_ns) -> Eve
 
     ``clock`` (ns) stamps ingest times; the stream sandbox may shift it.
     """
+    if settings.cluster:
+        from lakehose.storage.jetstream.log import JetStreamEventLog
+
+        return JetStreamEventLog(
+            settings.cluster,
+            settings.partitions,
+            namespace=settings.cluster_namespace,
+            replicas=settings.cluster_replicas,
+            zstd_level=settings.zstd_level,
+            clock=clock,
+        )
     from lakehose.storage.sqlite.log import SqliteEventLog
 
     return SqliteEventLog(
@@ -125,25 +209,35 @@ def open_log(settings: Settings, clock: Callable[[], int] = time.time_ns) -> Eve
 
 
 def open_readers(
-    data_dir: Path, partitions: int | None = None, *, readonly: bool = False
+    data_dir: Where, partitions: int | None = None, *, readonly: bool = False
 ) -> list[LogReader]:
     """Readers of every partition in ``data_dir`` (or the first ``partitions``); close them.
 
     ``readonly`` never writes, so a search works on a read-only data directory.
     """
+    if isinstance(data_dir, ClusterAddress):
+        from lakehose.storage.jetstream.log import open_readers as cluster_readers
+
+        if partitions is None:
+            settings = Settings(cluster=data_dir.urls, cluster_namespace=data_dir.namespace)
+            partitions = int(_cluster_catalog(settings).get_setting("partitions") or 1)
+        return cluster_readers(data_dir.urls, data_dir.namespace, partitions)
     from lakehose.storage.sqlite.log import open_readers as sqlite_readers
 
     return sqlite_readers(data_dir, partitions, readonly=readonly)
 
 
-def open_columnar(data_dir: Path) -> ColumnarTier | None:
-    """The columnar tier of ``data_dir`` for one search (None: nothing compacted); close it."""
+def open_columnar(data_dir: Where) -> ColumnarTier | None:
+    """The columnar tier of ``data_dir`` for one search (None: nothing compacted, or a lake
+    on a cluster, which searches its streams); close it."""
+    if isinstance(data_dir, ClusterAddress):
+        return None
     from lakehose.storage.columnar.tier import open_tier
 
     return open_tier(data_dir)
 
 
-def tier_sizes(data_dir: Path, partitions: int) -> list[dict[str, Any]]:
+def tier_sizes(data_dir: Where, partitions: int) -> list[dict[str, Any]]:
     """Events and bytes kept per partition in each tier (``rows``, ``columnar``)."""
     from lakehose.storage.columnar.compactor import manifest_path
     from lakehose.storage.columnar.manifest import Manifest
@@ -156,7 +250,7 @@ def tier_sizes(data_dir: Path, partitions: int) -> list[dict[str, Any]]:
             out.append(_size("rows", p, end - start, reader.stored_bytes()))
         finally:
             reader.close()
-    if manifest_path(data_dir).exists():
+    if isinstance(data_dir, Path) and manifest_path(data_dir).exists():
         manifest = Manifest(manifest_path(data_dir), readonly=True)
         try:
             for p, _files, rows, nbytes in manifest.totals():
@@ -179,6 +273,8 @@ def _size(tier: str, partition: int, events: int, nbytes: int) -> dict[str, Any]
 
 def open_server_catalog(settings: Settings) -> Catalog:
     """A worker's catalog connection (the data directory was opened by the supervisor)."""
+    if settings.cluster:
+        return _cluster_catalog(settings)
     return SqliteCatalog(settings.catalog_path)
 
 
@@ -194,6 +290,8 @@ def load_parser_file(path: Path) -> dict[str, dict[str, Any]]:
 
 def stored_partitions(settings: Settings, catalog: Catalog) -> int:
     """How many partitions the data directory has (may exceed ``settings.partitions``)."""
+    if settings.cluster:
+        return max(int(catalog.get_setting("partitions") or settings.partitions), 1)
     value = catalog.get_setting("partitions")
     count = int(value) if value else settings.partitions
     while partition_path(settings.data_dir, count).exists():
@@ -245,6 +343,14 @@ class ConnectorStats:
 def connector_stats(settings: Settings, catalog: Catalog) -> dict[str, ConnectorStats]:
     """Events and bytes ever accepted per connector name, summed over partitions."""
     out: dict[str, list[int]] = {}
+    if settings.cluster:
+        for reader in open_readers(lake_address(settings), stored_partitions(settings, catalog)):
+            for name, (events, nbytes, last) in reader.connector_totals().items():
+                acc = out.setdefault(name, [0, 0, 0])
+                acc[0] += events
+                acc[1] += nbytes
+                acc[2] = max(acc[2], last)
+        return {k: ConnectorStats(v[0], v[1], v[2] or None) for k, v in out.items()}
     for p in range(stored_partitions(settings, catalog)):
         if not partition_path(settings.data_dir, p).exists():
             continue
@@ -289,6 +395,12 @@ def connector_view(
 
 def open_accounts(catalog: Catalog) -> Accounts:
     """Accounts (``storage/accounts.py``), as the backend keeps them."""
+    from lakehose.storage.cluster.catalog import ClusterCatalog
+
+    if isinstance(catalog, ClusterCatalog):
+        from lakehose.storage.cluster.accounts import ClusterAccounts
+
+        return ClusterAccounts(catalog.store)
     from lakehose.storage.sqlite.accounts import SqliteAccounts
     from lakehose.storage.sqlite.catalog import SqliteCatalog
 
@@ -298,6 +410,12 @@ def open_accounts(catalog: Catalog) -> Accounts:
 
 def open_console_views(catalog: Catalog) -> ConsoleViews:
     """The console's views of the catalog (``storage/console_views.py``)."""
+    from lakehose.storage.cluster.catalog import ClusterCatalog
+
+    if isinstance(catalog, ClusterCatalog):
+        from lakehose.storage.cluster.groups import ClusterConsoleViews
+
+        return ClusterConsoleViews(catalog.store)
     from lakehose.storage.sqlite.catalog import SqliteCatalog
     from lakehose.storage.sqlite.console_views import SqliteConsoleViews
 
@@ -305,23 +423,39 @@ def open_console_views(catalog: Catalog) -> ConsoleViews:
     return SqliteConsoleViews(catalog)
 
 
-def open_reader(data_dir: Path, partition: int) -> LogReader:
+def open_reader(data_dir: Where, partition: int) -> LogReader:
     """A reader of one partition of ``data_dir``, for one thread; the caller closes it."""
+    if isinstance(data_dir, ClusterAddress):
+        return open_readers(data_dir, partition + 1)[partition]
     from lakehose.storage.sqlite.partition import PartitionReader
 
     return PartitionReader(data_dir, partition)
 
 
-def open_consumer_groups(catalog_path: Path, *, readonly: bool = False) -> ConsumerGroups:
+def open_consumer_groups(
+    catalog_path: Path, *, readonly: bool = False, catalog: Catalog | None = None
+) -> ConsumerGroups:
     """ConsumerGroups (``storage/consumer_groups.py``), as the backend keeps them;
-    ``readonly`` never writes (for reports on a read-only data directory)."""
+    ``readonly`` never writes (for reports on a read-only data directory). On a cluster,
+    they are in ``catalog``'s bucket."""
+    from lakehose.storage.cluster.catalog import ClusterCatalog
+
+    if isinstance(catalog, ClusterCatalog):
+        from lakehose.storage.cluster.groups import ClusterConsumerGroups
+
+        return ClusterConsumerGroups(catalog.store)
     from lakehose.storage.sqlite.consumer_groups import SqliteConsumerGroups
 
     return SqliteConsumerGroups(catalog_path, readonly=readonly)
 
 
 def open_faults(catalog: Catalog) -> FaultTable:
-    """FaultTable (``storage/faults.py``), as the backend keeps them."""
+    """FaultTable (``storage/faults.py``), as the backend keeps them (none on a cluster:
+    the sandbox is a single-node tool)."""
+    from lakehose.storage.cluster.catalog import ClusterCatalog
+
+    if isinstance(catalog, ClusterCatalog):
+        raise DataDirError("--cluster", "the fault sandbox works on a single node only")
     from lakehose.storage.sqlite.catalog import SqliteCatalog
     from lakehose.storage.sqlite.faults import SqliteFaultTable
 

@@ -24,10 +24,16 @@ def compact(data_dir: str | None, config_file: str | None, as_json: bool, older_
     """Compact record batches into the columnar tier (Parquet) now, with or without a server
     running (the server's compactor waits its turn); print each tier's size."""
     from lakehose.config import parse_duration
+    from lakehose.errors import ConfigError
     from lakehose.storage.columnar.compactor import Compactor
     from lakehose.storage.lake import open_catalog, stored_partitions, tier_sizes
 
     settings = settings_for(data_dir, config_file)
+    if settings.cluster:
+        raise ConfigError(
+            "the columnar tier is a single-node feature: a cluster's lake is searched in its "
+            "streams (README, Cluster deployment)"
+        )
     catalog = open_catalog(settings)
     try:
         partitions = stored_partitions(settings, catalog)

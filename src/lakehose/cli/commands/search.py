@@ -48,13 +48,13 @@ def _local(
 ) -> Found:
     from lakehose.query import plan_query, time_range
     from lakehose.search.run import start_search
-    from lakehose.storage.lake import open_columnar, open_readers, require_lake
+    from lakehose.storage.lake import lake_address, open_columnar, open_readers, require_lake
 
     plan = plan_query(query)
     span = time_range(start, end)
     settings = settings_for(data_dir, config_file)
     require_lake(settings)
-    data = settings.data_dir
+    data = lake_address(settings)
     search, found = start_search(
         lambda: open_readers(data, readonly=True),
         plan,

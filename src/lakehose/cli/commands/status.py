@@ -30,6 +30,7 @@ from lakehose.storage.lake import (
     connector_stats,
     connector_view,
     hec_url,
+    lake_address,
     open_catalog,
     open_readers,
     read_server_info,
@@ -64,6 +65,13 @@ class Section:
 
 def health_section(ctx: StatusContext) -> Section:
     server = ctx.server
+    if server is None and ctx.settings.cluster:
+        return Section(
+            "server",
+            "Server",
+            lines=["a cluster's nodes are not tracked here: ask each node's /api/v1/status"],
+            data={"running": None},
+        )
     if server is None:
         return Section(
             "server",
@@ -152,6 +160,14 @@ def partitions_section(ctx: StatusContext) -> Section:
 
 def disk_section(ctx: StatusContext) -> Section:
     s = ctx.settings
+    if s.cluster:  # the lake's bytes are in the streams (the cluster section)
+        stored = sum(r.stored_bytes() for r in ctx.readers)
+        return Section(
+            "disk",
+            "Disk and retention",
+            lines=[f"the lake is in the cluster's streams: {stored / 1e6:,.1f} MB of batches"],
+            data={"cluster": s.cluster, "lake_bytes": stored},
+        )
     files = sum(p.stat().st_size for p in s.data_dir.glob("*.db*") if p.is_file())
     usage = shutil.disk_usage(s.data_dir)
     age = f"{s.retention_age:g} s" if s.retention_age else "keep everything"
@@ -240,8 +256,42 @@ def groups_section(ctx: StatusContext) -> Section:
     )
 
 
+def cluster_section(ctx: StatusContext) -> Section:
+    """The NATS cluster holding the lake: servers, each stream's leader and replicas."""
+    from lakehose.storage.cluster.status import cluster_status, replica_text
+
+    s = ctx.settings
+    if not s.cluster:
+        return Section("cluster", "Cluster", lines=["none: a single node"], data={"cluster": None})
+    found = cluster_status(s.cluster, s.cluster_namespace, len(ctx.readers) or s.partitions)
+    servers = ", ".join(
+        f"{v['server']}{' (OFFLINE)' if v['offline'] else ''} leads {v['leads']}"
+        for v in found["servers"]
+    )
+    rows = [
+        {
+            "stream": st["stream"],
+            "leader": st["leader"] or "NONE",
+            "replicas": replica_text(st),
+            "messages": st["messages"],
+        }
+        for st in found["streams"]
+    ]
+    return Section(
+        "cluster",
+        f"Cluster (lake {found['namespace']!r}, NATS {found['nats_version']}, "
+        f"connected to {found['connected_to']})",
+        [("stream", "STREAM"), ("leader", "LEADER"), ("replicas", "REPLICAS"),
+         ("messages", "MESSAGES")],
+        rows,
+        lines=[f"servers: {servers}"],
+        data=found,
+    )  # fmt: skip
+
+
 SECTIONS: list[Callable[[StatusContext], Section]] = [
     health_section,
+    cluster_section,
     connectors_section,
     partitions_section,
     disk_section,
@@ -260,7 +310,7 @@ def status(data_dir: str | None, config_file: str | None, as_json: bool) -> None
     catalog = open_catalog(settings, readonly=True)
     try:
         readers = open_readers(
-            settings.data_dir, stored_partitions(settings, catalog), readonly=True
+            lake_address(settings), stored_partitions(settings, catalog), readonly=True
         )
     except DataDirError:  # a catalog without partitions: nothing stored yet
         readers = []
@@ -271,7 +321,7 @@ def status(data_dir: str | None, config_file: str | None, as_json: bool) -> None
         for reader in readers:
             reader.close()
     if as_json:
-        emit_json({s.key: s.rows if s.columns else s.data for s in sections})
+        emit_json({s.key: (s.data or s.rows) if s.columns else s.data for s in sections})
         return
     for n, section in enumerate(sections):
         if n:

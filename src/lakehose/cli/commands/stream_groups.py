@@ -21,6 +21,7 @@ from lakehose.server.feed_options import FeedOptions, start_spec
 from lakehose.server.routes import stream_params
 from lakehose.storage.consumer_groups import CommitRequest
 from lakehose.storage.lake import (
+    lake_address,
     open_catalog,
     open_consumer_groups,
     open_readers,
@@ -34,11 +35,14 @@ class _Lake:
     def __init__(self, settings: Settings, *, readonly: bool = False) -> None:
         catalog = open_catalog(settings, readonly=readonly)
         self.partitions = stored_partitions(settings, catalog)
-        catalog.close()
-        self.groups = open_consumer_groups(settings.catalog_path, readonly=readonly)
+        self.groups = open_consumer_groups(
+            settings.catalog_path, readonly=readonly, catalog=catalog
+        )
+        if not settings.cluster:
+            catalog.close()  # a cluster's groups live in its catalog's bucket
         self.readers = {
             r.partition: r
-            for r in open_readers(settings.data_dir, self.partitions, readonly=readonly)
+            for r in open_readers(lake_address(settings), self.partitions, readonly=readonly)
         }
 
     def close(self) -> None:

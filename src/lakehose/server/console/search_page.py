@@ -35,7 +35,7 @@ from lakehose.server.console.guard import Visitor, guarded
 from lakehose.server.routes import search_views
 from lakehose.server.routes.search_stream import raw_text
 from lakehose.storage.base import LogReader
-from lakehose.storage.lake import open_columnar, open_reader, open_readers
+from lakehose.storage.lake import lake_address, open_columnar, open_reader, open_readers
 
 PAGE_SIZE = 200
 DEFAULT_START = "24h"
@@ -122,7 +122,7 @@ class SearchPage:
         settings = self.console.runtime.settings
 
         def run() -> T:
-            readers = open_readers(settings.data_dir, settings.partitions)
+            readers = open_readers(lake_address(settings), settings.partitions)
             try:
                 return work(readers)
             finally:
@@ -147,7 +147,7 @@ class SearchPage:
                 limit=PAGE_SIZE,
                 cursor=cursor,
                 time_limit=settings.search_timeout,
-                columnar=lambda: open_columnar(settings.data_dir),
+                columnar=lambda: open_columnar(lake_address(settings)),
             )
             return list(rows), search
 
@@ -266,7 +266,7 @@ class SearchPage:
         n = 0 if fragment else min(int(n_text), MAX_CONTEXT)
 
         def read() -> list[dict[str, Any]]:
-            reader = open_reader(settings.data_dir, partition)
+            reader = open_reader(lake_address(settings), partition)
             try:
                 return around(reader, offset, n, n)
             finally:

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from lakehose.errors import StorageError, StorageFullError
+from lakehose.errors import StorageError, StorageFullError, StorageUnavailableError
 from lakehose.parsers.hec import CODES
 from lakehose.server.protocols.body import BodyError
 
@@ -63,8 +63,9 @@ def plain(status: int, text: str, **headers: str) -> Reply:
 
 
 def append_failed(exc: BaseException) -> Reply:
-    """The answer when a commit failed: 503 code 9 when the disk is full, else code 8."""
-    if isinstance(exc, StorageFullError):
+    """The answer when a commit failed: 503 code 9 when the disk is full or the cluster's
+    quorum cannot be reached (nothing acknowledged; the sender retries), else code 8."""
+    if isinstance(exc, (StorageFullError, StorageUnavailableError)):
         return reject(9, Retry_After="5")
     if isinstance(exc, StorageError):
         return reject(8)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Any
 
@@ -23,7 +24,13 @@ from lakehose.server.replies.errors import ApiError
 from lakehose.server.routes.guards import require, require_admin_origin, require_metrics_access
 from lakehose.server.runtime import Runtime
 from lakehose.storage.catalog.connectors import Connector
-from lakehose.storage.lake import connector_stats, connector_view, hec_url, tier_sizes
+from lakehose.storage.lake import (
+    connector_stats,
+    connector_view,
+    hec_url,
+    lake_address,
+    tier_sizes,
+)
 from lakehose.storage.refusals import RING_SIZE, connector_refusals, iso_time
 
 # request body key -> connector option
@@ -160,7 +167,7 @@ def tier_gauges(runtime: Runtime) -> LabelledGauges:
     """``lakehose_tier_events`` and ``lakehose_tier_bytes`` by tier and partition."""
     events: dict[tuple[str, ...], float] = {}
     nbytes: dict[tuple[str, ...], float] = {}
-    for t in tier_sizes(runtime.settings.data_dir, runtime.settings.partitions):
+    for t in tier_sizes(lake_address(runtime.settings), runtime.settings.partitions):
         key = (t["tier"], str(t["partition"]))
         events[key] = t["events"]
         nbytes[key] = t["bytes"]
@@ -185,16 +192,27 @@ def routes(runtime: Runtime) -> list[BaseRoute]:
         for p in range(runtime.settings.partitions):
             start, end = runtime.bounds(p)
             partitions.append({"partition": p, "start_offset": start, "end_offset": end})
+        s = runtime.settings
+        cluster = None
+        if s.cluster:
+            from lakehose.storage.cluster.status import cluster_status
+
+            cluster = await asyncio.to_thread(
+                cluster_status, s.cluster, s.cluster_namespace, s.partitions
+            )
         return envelope(
             [
                 {
+                    "cluster": cluster,
                     "version": lakehose.__version__,
                     "healthy": runtime.health_code() == 17,
                     "uptime_seconds": round(time.time() - runtime.started_at, 1),
                     "workers": runtime.workers,
                     "partitions": partitions,
                     "consumer_groups": groups_summary(all_groups(runtime.groups, runtime.readers)),
-                    "tiers": tier_sizes(runtime.settings.data_dir, runtime.settings.partitions),
+                    "tiers": tier_sizes(
+                        lake_address(runtime.settings), runtime.settings.partitions
+                    ),
                 }
             ],
             started=started,

@@ -50,6 +50,7 @@ import logging
 import os
 import socket
 import time
+import uuid
 from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -90,6 +91,9 @@ _HEADERS = [
     (b"x-content-type-options", b"nosniff"),
 ]
 _owner_ids = itertools.count(1)
+# this machine, in a slot's owner (``<pid>-<n>-<machine>``): on a cluster, a slot held on
+# another machine is never judged by a local pid; it is taken over once its heartbeat is stale
+_MACHINE = uuid.uuid5(uuid.NAMESPACE_DNS, socket.gethostname()).hex[:12]
 
 
 @dataclass(slots=True)
@@ -214,7 +218,7 @@ class DataFeed:
         except feed_start.OutOfRange as exc:
             raise ApiError(416, str(exc), oldest_offset=exc.oldest, next_offset=exc.end) from None
         position = start.offset
-        owner = f"{os.getpid()}-{next(_owner_ids)}"
+        owner = f"{os.getpid()}-{next(_owner_ids)}-{_MACHINE}"
         slot = slot_name(session.client_id, session.app_id)
         feeds = self.rt.catalog.open_feeds(slot_name(session.client_id, ""))
         if feeds >= s.max_feeds_per_client:
@@ -269,7 +273,7 @@ class DataFeed:
                 previous.reason = "taken over"
                 previous.ended.set()
             log.warning("data feed on partition %d: slot %s taken over", partition, slot)
-        elif _process_alive(holder.partition("-")[0]):
+        elif not holder.endswith("-" + _MACHINE) or _process_alive(holder.partition("-")[0]):
             return False
         catalog.release_connection(slot, partition, holder)
         return catalog.claim_connection(slot, partition, owner, stale_after, position)

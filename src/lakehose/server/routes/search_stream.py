@@ -32,7 +32,7 @@ from lakehose.server.replies.errors import ApiError
 from lakehose.server.routes.search_views import query_and_range, whole_number
 from lakehose.server.runtime import Runtime
 from lakehose.server.search_access import authorise
-from lakehose.storage.lake import open_accounts, open_columnar, open_readers
+from lakehose.storage.lake import lake_address, open_accounts, open_columnar, open_readers
 
 log = logging.getLogger(__name__)
 
@@ -102,7 +102,7 @@ class SearchStreams:
 
     def _rows(self, plan: Plan, span: TimeRange, limit: int | None, fmt: str) -> Iterator[bytes]:
         settings = self.rt.settings
-        readers = open_readers(settings.data_dir, settings.partitions)
+        readers = open_readers(lake_address(settings), settings.partitions)
         try:
             # an aggregate the columnar tier can answer runs there too (search/tiers.py)
             _, found = start_search(
@@ -111,7 +111,7 @@ class SearchStreams:
                 span,
                 limit=limit,
                 time_limit=settings.search_timeout,
-                columnar=lambda: open_columnar(settings.data_dir),
+                columnar=lambda: open_columnar(lake_address(settings)),
             )
             events = plan.kind == "events"
             if fmt == "csv":
@@ -157,7 +157,7 @@ class SearchStreams:
         authorise(request, self.rt)
         plan, _ = query_and_range(request)
         settings = self.rt.settings
-        tail = await asyncio.to_thread(Tail, plan, settings.data_dir, settings.partitions)
+        tail = await asyncio.to_thread(Tail, plan, lake_address(settings), settings.partitions)
         last = request.headers.get("last-event-id", "").partition(":")  # EventSource reconnecting
         if last[0].isascii() and last[0].isdigit() and last[2].isascii() and last[2].isdigit():
             tail.resume_after(int(last[0]), int(last[2]))

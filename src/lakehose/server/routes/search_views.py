@@ -32,7 +32,7 @@ from lakehose.server.replies.errors import ApiError
 from lakehose.server.runtime import Runtime
 from lakehose.server.search_access import authorise
 from lakehose.storage.base import LogReader
-from lakehose.storage.lake import open_columnar, open_reader, open_readers
+from lakehose.storage.lake import lake_address, open_columnar, open_reader, open_readers
 
 CONCURRENT_SCANS = 4  # per worker process
 T = TypeVar("T")
@@ -64,7 +64,7 @@ class SearchViews:
         settings = self.rt.settings
 
         def run() -> T:
-            readers = open_readers(settings.data_dir, settings.partitions)
+            readers = open_readers(lake_address(settings), settings.partitions)
             try:
                 return work(readers)
             finally:
@@ -87,7 +87,7 @@ class SearchViews:
                 span,
                 buckets=buckets,
                 time_limit=settings.search_timeout,
-                columnar=lambda: open_columnar(settings.data_dir),
+                columnar=lambda: open_columnar(lake_address(settings)),
             )
         )
         return envelope([result.to_dict()], started=started)
@@ -122,7 +122,7 @@ class SearchViews:
         after = whole_number(params, "after", 0, 0, MAX_CONTEXT)
 
         def read() -> list[dict[str, Any]]:
-            reader = open_reader(settings.data_dir, partition)
+            reader = open_reader(lake_address(settings), partition)
             try:
                 return around(reader, offset, before, after)
             finally:

@@ -1,0 +1,117 @@
+"""One process's connection to the NATS cluster, on an event loop of its own thread.
+
+The log and catalog interfaces are partly synchronous (readers, the catalog) and are
+called from several threads (the event loop, search workers, the CLI); nats-py is
+asyncio. So each process keeps one :class:`NatsLink` per cluster address: a daemon thread
+running a loop that owns the connection. Synchronous callers block on :meth:`call`;
+async callers on another loop ``await`` :meth:`run`. One connection per process keeps the
+server's connection count at the number of nodes, however many readers search opens.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import threading
+from collections.abc import Awaitable, Callable, Coroutine
+from concurrent.futures import Future
+from typing import Any, TypeVar
+
+import nats
+from nats.aio.client import Client
+from nats.js import JetStreamContext
+
+from lakehose.errors import StorageError
+
+T = TypeVar("T")
+log = logging.getLogger(__name__)
+CALL_TIMEOUT = 60.0  # seconds a synchronous caller waits for the cluster
+_links: dict[str, NatsLink] = {}
+_links_lock = threading.Lock()
+
+
+async def _quiet(exc: Exception) -> None:
+    log.debug("nats: %s", exc)
+
+
+def _noted(what: str) -> Callable[[], Awaitable[None]]:
+    async def note() -> None:
+        log.info("%s the NATS cluster", what)
+
+    return note
+
+
+def _shown(urls: list[str]) -> str:
+    """The URLs without ``user:password@`` or tokens, for an error message."""
+    return ",".join(re.sub(r"(://)[^/@]*@", r"\1***@", u) for u in urls)
+
+
+def parse_urls(urls: str) -> list[str]:
+    """``nats://h1:4222,nats://h2:4222`` -> the list; a bare ``host:port`` gets ``nats://``."""
+    out = []
+    for part in urls.split(","):
+        part = part.strip()
+        if part:
+            out.append(part if "://" in part else f"nats://{part}")
+    if not out:
+        raise ValueError("--cluster needs at least one nats:// URL")
+    return out
+
+
+class NatsLink:
+    """A connection to the cluster on a private loop thread; shared by the whole process."""
+
+    def __init__(self, urls: str) -> None:
+        self.urls = parse_urls(urls)
+        self.loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._run, name="nats-link", daemon=True)
+        self._thread.start()
+        self.nc: Client = self.call(self._connect(), timeout=30)
+        self.js: JetStreamContext = self.nc.jetstream(timeout=5)
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self.loop)
+        self.loop.run_forever()
+
+    async def _connect(self) -> Client:
+        try:
+            return await nats.connect(
+                self.urls,
+                name="lakehose",
+                max_reconnect_attempts=-1,
+                reconnect_time_wait=0.25,
+                connect_timeout=5,
+                allow_reconnect=True,
+                pending_size=64 * 1024 * 1024,
+                error_cb=_quiet,
+                disconnected_cb=_noted("disconnected from"),
+                reconnected_cb=_noted("reconnected to"),
+            )
+        except Exception as exc:  # nats-py raises several unrelated types here
+            raise StorageError(
+                f"cannot reach the NATS cluster at {_shown(self.urls)}: {exc}"
+            ) from exc
+
+    def submit(self, coro: Coroutine[Any, Any, T]) -> Future[T]:
+        return asyncio.run_coroutine_threadsafe(coro, self.loop)
+
+    def call(self, coro: Coroutine[Any, Any, T], timeout: float = CALL_TIMEOUT) -> T:
+        """Run ``coro`` on the link's loop and wait for it (from any other thread)."""
+        if threading.current_thread() is self._thread:
+            raise RuntimeError("NatsLink.call from its own loop would deadlock")
+        return self.submit(coro).result(timeout)
+
+    async def run(self, coro: Coroutine[Any, Any, T]) -> T:
+        """Await ``coro`` on the link's loop from another event loop."""
+        return await asyncio.wrap_future(self.submit(coro))
+
+
+def link_for(urls: str) -> NatsLink:
+    """This process's link to the cluster at ``urls`` (created on first use)."""
+    key = ",".join(parse_urls(urls))
+    with _links_lock:
+        link = _links.get(key)
+        if link is None:
+            link = _links[key] = NatsLink(urls)
+        return link

@@ -1,0 +1,346 @@
+"""The distributed :class:`EventLog`: one JetStream stream per partition, replicated by Raft.
+
+Theory of operation
+-------------------
+Every process (every worker of every node) appends straight to the streams: offsets
+are assigned by chaining each message to the stream's last one (``writer.py``), so
+any number of writers share a partition and its offsets stay dense. ``append`` returns
+after JetStream's ack, that is once the stream's leader and a quorum of replicas hold the
+message; many requests' messages are in flight at once (pipelining).
+
+Tailing: each process follows every partition's headers (``index.py``), so a data feed
+on one node wakes when any node appends. HEC indexer acknowledgements live in a KV
+bucket, so an ack id issued by one node can be polled on any. Retention purges whole
+messages from the head of each stream.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TypeVar
+
+import orjson
+from nats.js.api import DiscardPolicy, KeyValueConfig, StorageType, StreamConfig
+from nats.js.errors import BadRequestError, KeyNotFoundError, KeyWrongLastSequenceError
+from nats.js.kv import KeyValue
+
+from lakehose.models import AppendResult
+from lakehose.storage.base import EventLog, LogReader, PendingAppend
+from lakehose.storage.jetstream.base import log_bucket, write_base
+from lakehose.storage.jetstream.index import PartitionIndex
+from lakehose.storage.jetstream.layout import APPEND_DEADLINE, DUPLICATE_WINDOW, Layout
+from lakehose.storage.jetstream.link import NatsLink, link_for
+from lakehose.storage.jetstream.reader import JetStreamReader
+from lakehose.storage.jetstream.writer import PartitionWriter, build_messages
+
+T = TypeVar("T")
+ACK_TTL = 7 * 86400.0  # seconds an unreported ack id is kept
+
+
+async def ensure_streams(link: NatsLink, layout: Layout, partitions: int, replicas: int) -> None:
+    """Create the partitions' streams (and the log bucket) that do not exist yet (on the
+    link's loop)."""
+    await log_bucket(link, layout, replicas)
+    for p in range(partitions):
+        config = StreamConfig(
+            name=layout.stream(p),
+            subjects=[layout.subject(p)],
+            num_replicas=replicas,
+            storage=StorageType.FILE,
+            discard=DiscardPolicy.NEW,
+            duplicate_window=DUPLICATE_WINDOW,
+            allow_direct=True,
+            max_msg_size=-1,
+        )
+        try:
+            await link.js.stream_info(config.name or "")
+        except Exception:  # not found (or not yet): create it
+            try:
+                await link.js.add_stream(config)
+            except BadRequestError as exc:
+                if exc.err_code != 10058:  # created meanwhile by another node
+                    raise
+
+
+async def ack_bucket(link: NatsLink, layout: Layout, replicas: int) -> KeyValue:
+    name = layout.bucket("ACKS")
+    try:
+        return await link.js.key_value(name)
+    except Exception:
+        return await link.js.create_key_value(
+            KeyValueConfig(bucket=name, history=1, replicas=replicas, ttl=ACK_TTL)
+        )
+
+
+@dataclass(slots=True)
+class AckState:
+    """One HEC channel's ack ids: the next to issue, and those issued and not yet reported."""
+
+    next: int
+    pending: list[int]
+
+
+def _ack_key(partition: int, channel: str) -> str:
+    return f"p{partition}.{hashlib.sha256(channel.encode()).hexdigest()[:40]}"
+
+
+class JetStreamEventLog(EventLog):
+    """The lake in a NATS cluster's streams, as one process sees it."""
+
+    def __init__(
+        self,
+        urls: str,
+        partitions: int,
+        *,
+        namespace: str = "lakehose",
+        replicas: int = 3,
+        zstd_level: int = 1,
+        clock: Callable[[], int] = time.time_ns,
+        max_message: int | None = None,
+        append_deadline: float = APPEND_DEADLINE,
+    ) -> None:
+        """``max_message``: bytes of one message (default: the server's max_payload);
+        ``append_deadline``: seconds an append retries before it fails (at most
+        APPEND_DEADLINE, which the duplicate window covers)."""
+        self.append_deadline = min(append_deadline, APPEND_DEADLINE)
+        self.urls = urls
+        self.max_message = max_message
+        self.partitions = partitions
+        self.layout = Layout(namespace)
+        self.replicas = replicas
+        self.zstd_level = zstd_level
+        self.clock = clock
+        self.indexes: list[PartitionIndex] = []
+        self.writers: list[PartitionWriter] = []
+        self.loop: asyncio.AbstractEventLoop
+        self._wake: list[asyncio.Event] = []
+        self._pending_bytes = 0
+        self._depth = 0
+        self._times: list[float] = []
+        self._acks: KeyValue | None = None
+        self._listeners: list[Callable[[int], None]] = []
+
+    async def start(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.link = await asyncio.to_thread(link_for, self.urls)
+        await self.link.run(ensure_streams(self.link, self.layout, self.partitions, self.replicas))
+        for p in range(self.partitions):
+            index = await asyncio.to_thread(shared_index, self.link, self.layout, p)
+            self._wake.append(asyncio.Event())
+            self._listeners.append(self._listener(p))
+            index.listeners.append(self._listeners[-1])
+            await index.sync_async()
+            self.indexes.append(index)
+            self.writers.append(
+                PartitionWriter(self.link, self.layout, p, self.clock, self.append_deadline)
+            )
+
+    async def close(self) -> None:
+        for index, listener in zip(self.indexes, self._listeners, strict=True):
+            index.listeners.remove(listener)
+
+    # writing ------------------------------------------------------------------------------
+
+    async def _append(self, partition: int, item: PendingAppend) -> AppendResult:
+        writer = self.writers[partition]
+        messages = build_messages(
+            item.slices,
+            self.zstd_level,
+            self.max_message or self.link.nc.max_payload,
+            writer.next_id(),
+        )
+        seqs = await asyncio.gather(*(writer.publish(m) for m in messages))
+        index = self.indexes[partition]
+        await index.first_of(max(seqs, default=0))  # every part is in: the request has offsets
+        first = await index.first_of(seqs[0]) if seqs else index.end
+        ack_id = None
+        if item.ack_channel is not None:
+            ack_id = await self._issue_ack(partition, item.ack_channel)
+        return AppendResult(partition, first, sum(m.count for m in messages), ack_id)
+
+    async def append(self, partition: int, item: PendingAppend, nbytes: int) -> AppendResult:
+        self._pending_bytes += nbytes
+        self._depth += 1
+        started = time.perf_counter()
+        try:
+            result = await self.link.run(self._append(partition, item))
+        finally:
+            self._pending_bytes -= nbytes
+            self._depth -= 1
+        self._times.append(time.perf_counter() - started)
+        self._advance(partition, self.indexes[partition].end)
+        return result
+
+    # HEC indexer acknowledgement ids, in a KV bucket every node reads ----------------------
+
+    async def _bucket(self) -> KeyValue:
+        if self._acks is None:
+            self._acks = await ack_bucket(self.link, self.layout, self.replicas)
+        return self._acks
+
+    async def _update_acks(self, key: str, change: Callable[[AckState], T]) -> T:
+        """Read-modify-write one channel's record, retried until no one raced us."""
+        kv = await self._bucket()
+        while True:
+            try:
+                entry = await kv.get(key)
+                raw = orjson.loads(entry.value or b"{}")
+                state = AckState(int(raw["next"]), [int(i) for i in raw["pending"]])
+                revision: int | None = entry.revision
+            except KeyNotFoundError:
+                state, revision = AckState(0, []), None
+            result = change(state)
+            value = orjson.dumps({"next": state.next, "pending": state.pending})
+            try:
+                if revision is None:
+                    await kv.create(key, value)
+                else:
+                    await kv.update(key, value, last=revision)
+                return result
+            except (KeyWrongLastSequenceError, BadRequestError):
+                continue
+
+    async def _issue_ack(self, partition: int, channel: str) -> int:
+        def issue(state: AckState) -> int:
+            state.next += 1
+            state.pending.append(state.next - 1)
+            return state.next - 1
+
+        return await self._update_acks(_ack_key(partition, channel), issue)
+
+    async def query_acks(self, partition: int, channel: str, ack_ids: Sequence[int]) -> set[int]:
+        wanted = set(ack_ids)
+
+        def report(state: AckState) -> set[int]:
+            found = wanted & set(state.pending)
+            state.pending = [i for i in state.pending if i not in found]
+            return found
+
+        if not wanted:
+            return set()
+        return await self.link.run(self._update_acks(_ack_key(partition, channel), report))
+
+    # retention ----------------------------------------------------------------------------
+
+    async def apply_retention(self, max_age: float | None, max_bytes: int | None) -> int:
+        dropped = 0
+        for p in range(self.partitions):
+            dropped += await self.link.run(self._retain(p, max_age, max_bytes))
+        return dropped
+
+    async def _retain(self, p: int, max_age: float | None, max_bytes: int | None) -> int:
+        index = self.indexes[p]
+        first_seq, last_seq = await index.stream_state()
+        await asyncio.to_thread(index.apply_state, first_seq, last_seq)
+        batches = index.snapshot()
+        if not batches:
+            return 0
+        cutoff = self.clock() - int(max_age * 1e9) if max_age is not None else None
+        total = sum(b.info.stored_bytes for b in batches)
+        # a cut after batch i is valid when every purged message's offsets come before every
+        # kept one's: the purged sequences all below the kept ones (and any waiting part)
+        later = [0] * len(batches)
+        low = index.waiting_seq() or 1 << 62
+        for i in range(len(batches) - 1, -1, -1):
+            later[i] = low
+            low = min(low, batches[i].seq)
+        cut_seq = 0  # purge every message with a sequence <= cut_seq
+        highest = events = counted = 0
+        kept_from = 0  # the offset the first kept message starts at
+        for i, b in enumerate(batches):
+            old = cutoff is not None and b.info.ingest_time < cutoff
+            big = max_bytes is not None and total > max_bytes
+            if not (old or big):
+                break
+            highest = max(highest, b.seq)
+            counted += b.info.count
+            total -= b.info.stored_bytes
+            if highest < later[i]:
+                cut_seq, events, kept_from = highest, counted, b.info.end_offset
+        if not cut_seq:
+            return 0
+        await write_base(self.link, self.layout, p, cut_seq + 1, kept_from)  # first: a fact
+        await self.link.js.purge_stream(index.stream, seq=cut_seq + 1)
+        index.forget_below(cut_seq + 1)
+        return events
+
+    # reading and tailing ------------------------------------------------------------------
+
+    def reader(self, partition: int) -> LogReader:
+        return JetStreamReader(self.indexes[partition])
+
+    def open_readers(self) -> list[LogReader]:
+        return [JetStreamReader(i) for i in self.indexes]
+
+    def _listener(self, partition: int) -> Callable[[int], None]:
+        def heard(end: int) -> None:  # on the link's thread
+            self.loop.call_soon_threadsafe(self._advance, partition, end)
+
+        return heard
+
+    def _advance(self, partition: int, end: int) -> None:
+        event = self._wake[partition]
+        self._wake[partition] = asyncio.Event()
+        event.set()
+
+    def end_offset(self, partition: int) -> int:
+        return self.indexes[partition].end
+
+    async def wait_for_end_past(self, partition: int, offset: int, timeout: float) -> int:
+        deadline = time.monotonic() + timeout
+        while self.indexes[partition].end <= offset:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            try:
+                await asyncio.wait_for(self._wake[partition].wait(), left)
+            except TimeoutError:
+                break
+        return self.indexes[partition].end
+
+    @property
+    def pending_bytes(self) -> int:
+        return self._pending_bytes
+
+    @property
+    def queue_depth(self) -> int:
+        return self._depth
+
+    @property
+    def disk_full(self) -> bool:
+        return False  # a full JetStream store refuses publishes: append raises StorageError
+
+    def take_commit_times(self) -> list[float]:
+        times, self._times = self._times, []
+        return times
+
+
+def open_readers(urls: str, namespace: str, partitions: int) -> list[LogReader]:
+    """Readers of the first ``partitions`` partitions of a cluster's lake (for this thread)."""
+    link = link_for(urls)
+    layout = Layout(namespace)
+    readers: list[LogReader] = []
+    for p in range(partitions):
+        readers.append(JetStreamReader(shared_index(link, layout, p)))
+    return readers
+
+
+_indexes: dict[tuple[str, str, int], PartitionIndex] = {}
+_indexes_lock = threading.Lock()
+
+
+def shared_index(link: NatsLink, layout: Layout, partition: int) -> PartitionIndex:
+    """The process's index of one partition, for readers opened outside an EventLog."""
+    key = (",".join(link.urls), layout.namespace, partition)
+    with _indexes_lock:
+        index = _indexes.get(key)
+        if index is None:
+            index = PartitionIndex(link, layout, partition)
+            link.call(index.start())
+            _indexes[key] = index
+        return index

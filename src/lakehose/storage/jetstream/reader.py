@@ -1,0 +1,208 @@
+"""A :class:`~lakehose.storage.base.LogReader` of one partition's stream.
+
+Summaries come from the process's :class:`PartitionIndex` (made current first, one
+stream-info round trip); blobs are fetched by stream sequence with direct gets, which
+any replica answers, falling back to the leader when a follower has not caught up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator, Sequence
+
+import nats.js.errors
+
+from lakehose.models import BatchInfo
+from lakehose.query.timerange import TimeRange
+from lakehose.storage.base import BucketCount, Buckets, Summary, TagChoices, TagGroup
+from lakehose.storage.jetstream.index import PartitionIndex
+from lakehose.storage.jetstream.layout import StoredBatch
+
+_TAGS = (("#connector", 6), ("#index", 7), ("#sourcetype", 8))
+
+
+class JetStreamReader:
+    """Reads one partition of a JetStream lake. Use from one thread at a time."""
+
+    def __init__(self, index: PartitionIndex) -> None:
+        self.index = index
+        self.partition = index.partition
+
+    def close(self) -> None:
+        pass  # the index and the connection belong to the process
+
+    def bounds(self) -> tuple[int, int]:
+        self.index.sync()
+        return self.index.bounds()
+
+    # blobs --------------------------------------------------------------------------------
+
+    async def _payloads(self, seqs: list[int]) -> dict[int, bytes]:
+        js = self.index.link.js
+        stream = self.index.stream
+
+        async def one(seq: int) -> tuple[int, bytes | None]:
+            for direct in (True, False):
+                try:
+                    msg = await js.get_msg(stream, seq=seq, direct=direct)
+                    return seq, msg.data or b""
+                except nats.js.errors.NotFoundError:
+                    continue  # a follower behind, or purged: ask the leader
+            return seq, None
+
+        found = await asyncio.gather(*(one(s) for s in seqs))
+        return {s: d for s, d in found if d is not None}
+
+    def _blobs(self, batches: list[StoredBatch]) -> dict[int, bytes]:
+        """``first offset -> blob`` of ``batches`` still kept."""
+        if not batches:
+            return {}
+        payloads = self.index.link.call(self._payloads(sorted({b.seq for b in batches})))
+        out = {}
+        for b in batches:
+            payload = payloads.get(b.seq)
+            if payload is not None:
+                out[b.info.first_offset] = payload[b.start : b.start + b.info.stored_bytes]
+        return out
+
+    def batches_from(self, offset: int, limit: int) -> list[tuple[BatchInfo, bytes]]:
+        self.index.sync()
+        wanted = self.index.from_offset(offset, limit)
+        blobs = self._blobs(wanted)
+        out = []
+        for b in wanted:
+            blob = blobs.get(b.info.first_offset)
+            if blob is None:
+                break  # purged meanwhile: the prefix ends here
+            out.append((b.info, blob))
+        return out
+
+    def blob_range(self, low: int, high: int) -> Iterator[tuple[int, bytes]]:
+        wanted = [b for b in self.index.snapshot() if low <= b.info.first_offset < high]
+        yield from sorted(self._blobs(wanted).items())
+
+    def blobs(self, first_offsets: Sequence[int]) -> dict[int, bytes]:
+        return self._blobs(self.index.by_first(sorted(set(first_offsets))))
+
+    def blobs_of(self, firsts: Sequence[int]) -> dict[int, bytes]:
+        return self.blobs(firsts)
+
+    # summaries ----------------------------------------------------------------------------
+
+    def summaries(
+        self,
+        span: TimeRange,
+        tag_choices: TagChoices,
+        *,
+        descending: bool,
+        below: int | None = None,
+        from_offset: int | None = None,
+        straddling: Buckets | None = None,
+    ) -> Iterator[Summary]:
+        self.index.sync()
+        out: list[Summary] = []
+        for i in self.index.infos():
+            if span.start is not None and i.max_time < span.start:
+                continue
+            if span.end is not None and i.min_time >= span.end:
+                continue
+            if below is not None and i.first_offset >= below:
+                continue
+            if from_offset is not None and i.end_offset <= from_offset:
+                continue
+            if straddling is not None and straddling.holds(i.min_time, i.max_time):
+                continue
+            row: Summary = (
+                self.partition,
+                i.first_offset,
+                i.count,
+                i.min_time,
+                i.max_time,
+                i.ingest_time,
+                i.connector,
+                i.index,
+                i.sourcetype,
+            )
+            if any(
+                (choices := tag_choices.get(tag)) is not None and row[col] not in choices
+                for tag, col in _TAGS
+            ):
+                continue
+            out.append(row)
+        if descending:
+            out.reverse()
+        return iter(out)
+
+    def tag_groups(self, span: TimeRange, tag_choices: TagChoices) -> list[TagGroup]:
+        """Aggregated here from the index's summaries (they are in memory already)."""
+        groups: dict[tuple[str, str, str], list[int]] = {}
+        for s in self.summaries(span, tag_choices, descending=False):
+            group = groups.get((s[6], s[7], s[8]))
+            if group is None:
+                groups[(s[6], s[7], s[8])] = [1, s[3], s[4]]
+            else:
+                group[0] += 1
+                group[1] = min(group[1], s[3])
+                group[2] = max(group[2], s[4])
+        return [(c, i, t, n, lo, hi) for (c, i, t), (n, lo, hi) in groups.items()]
+
+    def bucket_counts(
+        self, span: TimeRange, tag_choices: TagChoices, buckets: Buckets
+    ) -> list[BucketCount]:
+        """Aggregated here from the index's summaries, as :meth:`tag_groups`."""
+        counts: dict[tuple[str, str, str, int], list[int]] = {}
+        for s in self.summaries(span, tag_choices, descending=False):
+            if buckets.holds(s[3], s[4]):
+                key = (s[6], s[7], s[8], (s[3] - buckets.origin) // buckets.width)
+                count = counts.setdefault(key, [0, 0])
+                count[0] += s[2]
+                count[1] += 1
+        return [(c, i, t, b, n, k) for (c, i, t, b), (n, k) in counts.items()]
+
+    def summaries_from(self, offset: int, limit: int) -> list[BatchInfo]:
+        self.index.sync()
+        return [b.info for b in self.index.from_offset(offset, limit)]
+
+    def connector_totals(self) -> dict[str, tuple[int, int, int]]:
+        """Per connector: events, bytes and last ingest time of the batches still kept."""
+        self.index.sync()
+        out: dict[str, tuple[int, int, int]] = {}
+        for i in self.index.infos():
+            e, b, t = out.get(i.connector, (0, 0, 0))
+            out[i.connector] = (e + i.count, b + i.raw_bytes, max(t, i.ingest_time))
+        return out
+
+    def ingest_counts(self, since_ns: int, width_ns: int) -> list[tuple[str, int, int]]:
+        acc: dict[tuple[str, int], int] = {}
+        for i in self.index.infos():
+            if i.ingest_time >= since_ns:
+                key = (i.connector, (i.ingest_time - since_ns) // width_ns)
+                acc[key] = acc.get(key, 0) + i.count
+        return [(c, b, n) for (c, b), n in acc.items()]
+
+    def events_since(self, since_ns: int) -> int:
+        return sum(i.count for i in self.index.infos() if i.ingest_time >= since_ns)
+
+    def stored_bytes(self) -> int:
+        return sum(i.stored_bytes for i in self.index.infos())
+
+    def oldest_ingest_time(self) -> int | None:
+        infos = self.index.infos()
+        return infos[0].ingest_time if infos else None
+
+    def newest_ingest_time(self) -> int | None:
+        infos = self.index.infos()
+        return infos[-1].ingest_time if infos else None
+
+    def ingest_time_at(self, offset: int) -> int | None:
+        found = self.index.from_offset(offset, 1)
+        if not found or found[0].info.first_offset > offset:
+            return None
+        return found[0].info.ingest_time
+
+    def offset_for_time(self, ns: int) -> int:
+        self.index.sync()
+        for i in self.index.infos():  # ingest times never go back within a partition
+            if i.ingest_time >= ns:
+                return i.first_offset
+        return self.index.bounds()[1]

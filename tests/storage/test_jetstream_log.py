@@ -1,0 +1,64 @@
+"""What the JetStream log adds to the contract: requests larger than NATS's max_payload."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from pathlib import Path
+
+import orjson
+
+from lakehose.models import Slice
+from lakehose.records import encode_line
+from lakehose.storage.base import PendingAppend
+from lakehose.storage.jetstream.devcluster import DevCluster
+from lakehose.storage.jetstream.layout import Layout
+from lakehose.storage.jetstream.log import JetStreamEventLog, open_readers
+from lakehose.storage.jetstream.writer import HEADER_ROOM, build_messages
+from tests.storage.backendkit import T0, read_all
+
+MAX_PAYLOAD = 128 * 1024
+
+
+def noisy(tag: str, count: int) -> Slice:
+    """Events that do not compress: ~1 KB of random hex each."""
+    s = Slice("c", "main", "st")
+    for i in range(count):
+        event = {"tag": tag, "n": i, "noise": os.urandom(512).hex()}
+        s.add(encode_line({"time": T0 + i}, orjson.dumps(event)), T0 + i)
+    return s
+
+
+def test_batches_are_packed_into_messages_that_fit() -> None:
+    slices = [noisy("a", 150), noisy("b", 150)]
+    messages = build_messages(slices, 1, MAX_PAYLOAD, "w-1")
+    assert len(messages) >= 2  # ~330 KB of events, ~160 KB compressed, in 112 KB messages
+    assert all(r[6] <= (MAX_PAYLOAD - HEADER_ROOM) * 9 // 10 for m in messages for r in m.rows)
+    assert all(len(m.payload) <= MAX_PAYLOAD - HEADER_ROOM for m in messages)
+    assert sum(m.count for m in messages) == 300
+    assert len({m.msg_id for m in messages}) == len(messages)  # each retried under its own id
+
+
+def test_a_request_over_max_payload_is_stored_whole_and_in_order(tmp_path: Path) -> None:
+    with DevCluster(tmp_path / "nats", nodes=1, max_payload="128KB") as cluster:
+
+        async def run() -> tuple[int, int, int]:
+            log = JetStreamEventLog(cluster.urls, 1, namespace="split", replicas=1)
+            await log.start(asyncio.get_running_loop())
+            try:
+                await log.append(0, PendingAppend([noisy("before", 3)]), 10)
+                r = await log.append(0, PendingAppend([noisy("big", 200), noisy("tail", 50)]), 10)
+                info = await log.link.run(log.link.js.stream_info(Layout("split").stream(0)))
+                return r.first_offset, r.count, int(info.state.messages)
+            finally:
+                await log.close()
+
+        first, count, messages = asyncio.run(run())
+        (reader,) = open_readers(cluster.urls, "split", 1)
+        stored = read_all(reader)
+    assert (first, count) == (3, 250)
+    assert messages >= 3  # the big request took several messages
+    assert [o for o, _ in stored] == list(range(253))
+    tags = [e["tag"] for _, e in stored]
+    assert tags == ["before"] * 3 + ["big"] * 200 + ["tail"] * 50
+    assert [e["n"] for _, e in stored[3:203]] == list(range(200))
