@@ -311,3 +311,14 @@ def test_a_get_lingers_until_the_oldest_waiting_record_is_linger_old() -> None:
         loop.run_until_complete(main())
     finally:
         loop.close()
+
+
+def test_pause_lets_a_put_fill_the_queue_to_exactly_its_limit() -> None:
+    async def main() -> None:
+        queue = MemoryQueue(4 * KB, "pause", "m")
+        await queue.put(lines(0, 2))
+        assert await asyncio.wait_for(queue.put(lines(2, 4)), 5) == 4  # 4 KB of 4 KB
+        assert queue.stats()["queue_bytes"] == 4 * KB
+        await queue.aclose()
+
+    asyncio.run(main())
