@@ -77,7 +77,10 @@ TARGETS: dict[str, list[str]] = {
     "auth/secrets.py": ["tests/auth/test_secrets.py"],
     "auth/passwords.py": ["tests/auth/test_passwords.py"],
     "collector/queue/memory.py": ["tests/collector/queue/test_memory_queue.py"],
-    "collector/queue/segment.py": ["tests/collector/queue/test_disk_queue.py"],
+    "collector/queue/segment.py": [
+        "tests/collector/queue/test_segment.py",
+        "tests/collector/queue/test_disk_queue.py",
+    ],
     "collector/queue/disk.py": [
         "tests/collector/queue/test_disk_queue.py",
         "tests/collector/queue/test_disk_full.py",
@@ -92,6 +95,7 @@ TARGETS: dict[str, list[str]] = {
         "tests/collector/queue/test_disk_queue.py",
     ],
     "collector/queue/recovery.py": [
+        "tests/collector/queue/test_recovery.py",
         "tests/collector/queue/test_disk_queue.py",
         "tests/collector/queue/test_disk_full.py",
     ],

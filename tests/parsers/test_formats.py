@@ -400,3 +400,32 @@ def test_a_parser_is_immutable() -> None:
 )
 def test_a_custom_kv_pattern_strips_only_paired_quotes(text: str, fields: dict) -> None:  # type: ignore[type-arg]
     assert build_parser("kv", {"pattern": r"(\w+)=(\S+)"}).parse(text) == fields
+
+
+def test_the_raw_line_grouping_follows_the_sourcetype_then_the_connector_parser() -> None:
+    registry = ParserRegistry.build(
+        {"trace": {"type": "text", "line_start": r"^\d", "sourcetypes": ["java"]}}
+    )
+    lines = registry.parsers["trace"].lines
+    assert lines is not None
+    plain = registry.extractor(None)
+    assert plain.grouping("java") is lines  # by sourcetype, with no connector parser
+    assert plain.grouping("zz") is None  # no parser: a line each
+    assert plain.grouping("_json") is None  # a parser without line options: a line each
+    connector = registry.extractor("trace")
+    assert connector.grouping("zz") is lines  # no sourcetype parser: the connector's
+    assert connector.grouping("java") is lines
+    assert registry.extractor("kv").grouping("java") is lines  # the sourcetype's comes first
+
+
+@pytest.mark.parametrize(
+    ("value", "ns"),
+    [
+        ("2026-01-01T00:00:00", 1767225600_000000000),  # no fraction, no zone
+        ("2026-01-01 00:00:07+00:00", 1767225607_000000000),  # no fraction, a zone
+        ("2026-01-01T00:00:00.000000001Z", 1767225600_000000001),
+    ],
+)
+def test_an_iso_time_without_a_fraction_has_no_nanoseconds(value: str, ns: int) -> None:
+    assert parse_time_text(value, "iso8601") == ns
+    assert parse_time_text(value, None) == ns

@@ -550,3 +550,29 @@ def test_every_code_has_splunks_status_and_text() -> None:
 @pytest.mark.parametrize("body", [b"[] []", b"[]\n[]", b"[]\n\n[] "])
 def test_bodies_of_empty_arrays_are_no_data(body: bytes) -> None:
     assert decoded(body)[::2] == ([], (5, None, ""))
+
+
+def test_an_event_object_s_own_host_is_its_host_on_both_paths() -> None:
+    body = b'{"event":{"host":"web1","m":1}}{"event":{"host":"","m":2}}{"event":"host"}'
+    for tail in (b"", b"\n}"):  # the fast path, and the exact one (the broken line forces it)
+        out, _ = decode_events(body + tail, ctx())
+        assert [m["host"] for m, _ in stored(out)] == ["web1", None, None]
+        out, _ = decode_events(body + tail, ctx(host="req"))  # a request host wins
+        assert [m["host"] for m, _ in stored(out)] == ["req", "req", "req"]
+
+
+@pytest.mark.parametrize("tail", [b"", b"\n}"])
+def test_an_event_of_exactly_max_event_size_is_taken(tail: bytes) -> None:
+    body = b'{"event":"12345678"}{"event":"123456789"}'  # JSON texts of 10 and 11 bytes
+    out, rejection = decode_events(body + tail, ctx(max_event_size=10))
+    assert [e for _, e in stored(out)] == ["12345678"]
+    assert rejection is not None and (rejection.code, rejection.index) == (6, 1)
+
+
+def test_a_raw_line_s_own_host_or_parsed_hostname_is_its_host() -> None:
+    body = b'{"host":"web1"}\n{"host":""}\n{"host":5}\nhostname=web2 a=1\nhostname= a=2'
+    out, rejection = decode_raw(body, ctx(sourcetype="kv"))
+    assert rejection is None
+    assert [m["host"] for m, _ in stored(out)] == ["web1", None, None, "web2", None]
+    out, _ = decode_raw(body, ctx(sourcetype="kv", host="req"))  # a request host wins
+    assert {m["host"] for m, _ in stored(out)} == {"req"}

@@ -12,7 +12,7 @@ import pytest
 
 from lakehose.collector.queue import QueuedBatch
 from lakehose.collector.queue.disk import DiskQueue
-from lakehose.collector.queue.segment import HEADER_SIZE
+from lakehose.collector.queue.segment import HEADER_SIZE, sealed_name
 
 MiB = 1024 * 1024
 
@@ -235,3 +235,107 @@ def test_startup_memory_stays_bounded_however_much_is_queued(tmp_path: Path) -> 
         return peak
 
     assert asyncio.run(reopen()) < 4 * MiB
+
+
+def test_a_commit_below_the_settled_point_changes_nothing(tmp_path: Path) -> None:
+    async def main() -> None:
+        queue = DiskQueue(tmp_path, 16 * MiB, "pause", "t", segment_bytes=4096)
+        await queue.put(lines(0, 10))
+        assert await drain(queue, commit=False) == list(range(10))
+        queue.commit(10)
+        queue.commit(3)  # a late, lower commit: the cursor never goes back
+        assert queue.settled() == 10
+        await queue.aclose()
+
+    asyncio.run(main())
+    assert reopened(tmp_path) == ([], reopened(tmp_path)[1])  # nothing is handed out again
+
+
+def test_closing_seals_the_open_segment_and_leaves_no_file_open(tmp_path: Path) -> None:
+    before = len(os.listdir("/proc/self/fd"))
+
+    async def main() -> None:
+        queue = DiskQueue(tmp_path, 16 * MiB, "pause", "t", segment_bytes=1 << 20)
+        await queue.put(lines(0, 5))
+        batch = await asyncio.wait_for(queue.get(1, 0), 5)  # a reader is left open
+        assert numbers(batch) == [0] and batch is not None and batch.seqs == [1]
+        await queue.aclose()
+
+    asyncio.run(main())
+    assert len(os.listdir("/proc/self/fd")) == before
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name != "cursor") == [sealed_name(1, 5)]
+
+
+@pytest.mark.parametrize(
+    ("limit", "segment_bytes"),
+    [
+        (1 << 40, 64 << 20),
+        (512 * MiB, 64 << 20),
+        (16 * MiB, 2 * MiB),
+        (MiB, 128 << 10),
+        (MiB // 4, 64 << 10),
+    ],
+)
+def test_the_default_segment_size_is_an_eighth_of_the_limit_within_64_kib_and_64_mib(
+    tmp_path: Path, limit: int, segment_bytes: int
+) -> None:
+    queue = DiskQueue(tmp_path, limit, "pause", "t")
+    assert queue.segment_bytes == segment_bytes
+    queue._cursor.close()
+
+
+def test_hurry_wakes_a_get_that_lingers(tmp_path: Path) -> None:
+    async def main() -> None:
+        queue = DiskQueue(tmp_path, 16 * MiB, "pause", "t")
+        await queue.put(lines(0, 3))
+        lingering = asyncio.create_task(queue.get(MiB, 3600))
+        await asyncio.sleep(0.05)
+        assert not lingering.done()
+        queue.hurry()
+        assert numbers(await asyncio.wait_for(lingering, 5)) == [0, 1, 2]
+        await queue.aclose()
+
+    asyncio.run(main())
+
+
+def test_pause_lets_a_put_fill_the_queue_to_exactly_its_limit(tmp_path: Path) -> None:
+    first, second = lines(0, 5), lines(5, 10)
+    limit = sum(map(len, first + second)) + HEADER_SIZE * 10
+
+    async def main() -> None:
+        queue = DiskQueue(tmp_path, limit, "pause", "t", segment_bytes=1 << 20)
+        await queue.put(first)
+        assert await asyncio.wait_for(queue.put(second), 5) == 10
+        assert queue.stats()["queue_bytes"] == limit
+        await queue.aclose()
+
+    asyncio.run(main())
+
+
+def test_delete_oldest_removes_the_dropped_segment_files(tmp_path: Path) -> None:
+    def on_disk() -> int:
+        return sum(p.stat().st_size for p in tmp_path.iterdir() if p.name != "cursor")
+
+    async def main() -> None:
+        queue = DiskQueue(tmp_path, 256 * 1024, "deleteOldest", "t", segment_bytes=64 * 1024)
+        for i in range(0, 1000, 50):
+            await queue.put(lines(i, i + 50, pad=900))
+            assert on_disk() == queue.stats()["queue_bytes"]
+        assert queue.stats()["dropped"] > 0
+        await queue.aclose()
+
+    asyncio.run(main())
+
+
+def test_a_get_takes_what_waits_at_once_when_it_reaches_max_bytes(tmp_path: Path) -> None:
+    records = lines(0, 4)
+    on_disk = sum(map(len, records)) + HEADER_SIZE * len(records)
+
+    async def main() -> None:
+        queue = DiskQueue(tmp_path, 16 * MiB, "pause", "t")
+        await queue.put(records)
+        batch = await asyncio.wait_for(queue.get(on_disk, 3600), 5)  # no lingering
+        assert numbers(batch) == [0, 1, 2, 3]
+        await queue.aclose()
+
+    asyncio.run(main())

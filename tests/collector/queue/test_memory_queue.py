@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import selectors
+from typing import Any
 
 import pytest
 
@@ -256,5 +258,67 @@ def test_delete_oldest_counts_the_bytes_of_the_records_it_drops() -> None:
         assert batch is not None and batch.lines == [b"y" * 10]
         await queue.aclose()
         await small.aclose()
+
+    asyncio.run(main())
+
+
+class _JumpingSelector:
+    """A selector that, with nothing ready, moves its loop's clock to the next timer instead
+    of sleeping: how long a coroutine waits becomes a value the test can read exactly."""
+
+    def __init__(self, loop: VirtualTimeLoop) -> None:
+        self._real = selectors.DefaultSelector()
+        self._loop = loop
+
+    def select(self, timeout: float | None = None) -> list[Any]:
+        ready = self._real.select(0)
+        if ready or timeout is None:
+            return ready or self._real.select(timeout)
+        self._loop.now += timeout
+        return []
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._real, name)
+
+
+class VirtualTimeLoop(asyncio.SelectorEventLoop):
+    """An event loop on a virtual clock that jumps from timer to timer."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        super().__init__(_JumpingSelector(self))  # type: ignore[arg-type]
+
+    def time(self) -> float:
+        return self.now
+
+
+def test_a_get_lingers_until_the_oldest_waiting_record_is_linger_old() -> None:
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        queue = MemoryQueue(1024 * KB, "pause", "m")
+        await queue.put(lines(0, 1))  # at 0 on the loop's virtual clock
+        await asyncio.sleep(30)
+        batch = await queue.get(1024 * KB, 100)
+        assert batch is not None and batch.seqs == [1]
+        assert loop.time() == 100  # 70 s more, the rest of the linger: not 130, not 0
+        await queue.put(lines(1, 2))  # at 100
+        batch = await queue.get(1024 * KB, 5)
+        assert batch is not None and batch.seqs == [2] and loop.time() == 105
+        await queue.aclose()
+
+    loop = VirtualTimeLoop()
+    try:
+        loop.run_until_complete(main())
+    finally:
+        loop.close()
+
+
+def test_pause_lets_a_put_fill_the_queue_to_exactly_its_limit() -> None:
+    async def main() -> None:
+        queue = MemoryQueue(4 * KB, "pause", "m")
+        await queue.put(lines(0, 2))
+        assert await asyncio.wait_for(queue.put(lines(2, 4)), 5) == 4  # 4 KB of 4 KB
+        assert queue.stats()["queue_bytes"] == 4 * KB
+        await queue.aclose()
 
     asyncio.run(main())

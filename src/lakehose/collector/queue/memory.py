@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from bisect import bisect_right
 from collections import deque
 from collections.abc import Sequence
@@ -73,7 +72,7 @@ class MemoryQueue(Queue):
                 await self._room.wait()
         if self._closed:
             raise DeliveryClosedError(self.name)
-        self._waiting.append(_Run(self._last + 1, list(lines), size, time.monotonic()))
+        self._waiting.append(_Run(self._last + 1, list(lines), size, self._now()))
         self._last += len(lines)
         self._waiting_bytes += size
         self._waiting_events += len(lines)
@@ -121,13 +120,18 @@ class MemoryQueue(Queue):
     async def get(self, max_bytes: int, linger: float) -> QueuedBatch | None:
         while not self._closed:
             if self._waiting:
-                age = time.monotonic() - self._waiting[0].since
+                age = self._now() - self._waiting[0].since
                 if self._hurry or self._waiting_bytes >= max_bytes or age >= linger:
                     return self._take(max_bytes)
                 await self._arrived.wait(linger - age)
             else:
                 await self._arrived.wait()
         return None
+
+    @staticmethod
+    def _now() -> float:
+        """The running loop's clock (monotonic), so a record's age and a wait's timeout agree."""
+        return asyncio.get_running_loop().time()
 
     def _take(self, max_bytes: int) -> QueuedBatch:
         lines: list[bytes] = []

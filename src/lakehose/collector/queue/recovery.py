@@ -59,7 +59,7 @@ def recover(directory: Path, committed: int, name: str) -> list[Segment]:
         else:
             segment = Segment(first, last, size, path, True)
         if segment.last <= committed:
-            path.unlink(missing_ok=True)
+            segment.path.unlink(missing_ok=True)  # a crashed open one was renamed sealed
             continue
         segments.append(segment)
     segments.sort(key=lambda s: s.first)
