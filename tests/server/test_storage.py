@@ -107,10 +107,11 @@ def test_retention_by_size_drops_the_oldest_batches_and_offsets_never_move_back(
 
 def test_retention_by_age_drops_old_events(data_dir: Path) -> None:
     with run_server(
-        data_dir, args=["--retention-age", "1s", "--retention-interval", "0.2"]
+        data_dir, args=["--retention-age", "3s", "--retention-interval", "0.2"]
     ) as server:
         headers = {"Authorization": f"Splunk {server.api_key}"}
         httpx.post(server.hec_url, content=b'{"event":"old"}', headers=headers)
-        time.sleep(1.2)
+        time.sleep(3.2)
         httpx.post(server.hec_url, content=b'{"event":"fresh"}', headers=headers)
+        # "fresh" ages out too, 3 s after it came: a window a loaded machine's polls still see
         wait_for(lambda: [e["event"] for e in stored_events(data_dir)] == ["fresh"], timeout=5)
