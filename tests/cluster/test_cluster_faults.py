@@ -21,6 +21,7 @@ from pathlib import Path
 
 import pytest
 
+from lakehose.storage.cluster.status import cluster_status
 from lakehose.storage.jetstream.devcluster import DevCluster
 from lakehose.testing import RunningServer
 from tests.cluster.clusterkit import Lake, lh_json, namespace_for, nodes, send
@@ -135,6 +136,10 @@ def test_kills_and_a_rolling_restart_under_load_lose_nothing(
         chaos.nats_rolling_restart()
         chaos.node_rolling_restart()
         report = chaos.report()
+        # status: each node listed once, by its name, across its restarts
+        listed = cluster_status(lake.urls, lake.namespace, 1)["nodes"]
+        assert sorted(n["url"] for n in listed) == sorted(n.url for n in ab)
+    assert cluster_status(lake.urls, lake.namespace, 1)["nodes"] == []  # stopped: left the list
     assert report["acked"] > 0 and report["reconnects"] > 0
     _print("kills and a rolling restart", report)
 
