@@ -13,7 +13,7 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-import nkeys
+import nkeys  # type: ignore[import-untyped]
 import orjson
 import pytest
 import trustme
@@ -61,7 +61,7 @@ def _new_seed() -> bytes:
     import nacl.signing
 
     raw = bytes(nacl.signing.SigningKey.generate())
-    return nkeys.encode_seed(raw, nkeys.PREFIX_BYTE_USER)
+    return bytes(nkeys.encode_seed(raw, nkeys.PREFIX_BYTE_USER))
 
 
 @pytest.fixture(scope="module")
