@@ -112,6 +112,14 @@ class Load:
             )
             time.sleep(0.05)
 
+    def close(self) -> None:
+        """Stop every sender and consumer (after a failed check, too: no thread outlives
+        its test, loading the machine or logging)."""
+        for s in self.senders:
+            s.stop.set()
+        for c in self.consumers:
+            c._stop.set()
+
     def stop_senders(self) -> None:
         for s in self.senders:
             s.stop.set()

@@ -128,12 +128,15 @@ def test_kills_and_a_rolling_restart_under_load_lose_nothing(
     lake = Lake(cluster.urls, namespace_for(tmp_path))
     with nodes(lake, tmp_path, count=2, parallel=True) as ab:
         chaos = Chaos(cluster, lake, ab, events=20)
-        chaos.nats_kill(leader=True)
-        chaos.nats_kill(leader=False)
-        chaos.node_kill(ab[1])
-        chaos.nats_rolling_restart()
-        chaos.node_rolling_restart()
-        report = chaos.report()
+        try:
+            chaos.nats_kill(leader=True)
+            chaos.nats_kill(leader=False)
+            chaos.node_kill(ab[1])
+            chaos.nats_rolling_restart()
+            chaos.node_rolling_restart()
+            report = chaos.report()
+        finally:
+            chaos.load.close()
         # status: each node listed once, by its name, across its restarts
         listed = cluster_status(lake.urls, lake.namespace, 1)["nodes"]
         assert sorted(n["url"] for n in listed) == sorted(n.url for n in ab)
@@ -149,11 +152,14 @@ def test_many_kills_under_load_lose_nothing(cluster: DevCluster, tmp_path: Path)
     lake = Lake(cluster.urls, namespace_for(tmp_path))
     with nodes(lake, tmp_path, count=2, parallel=True) as ab:
         chaos = Chaos(cluster, lake, ab, events=200)
-        for cycle in range(kills):
-            chaos.nats_kill(leader=cycle % 2 == 0)
-        for cycle in range(max(2, kills // 2)):
-            chaos.node_kill(ab[cycle % 2])
-        report = chaos.report()
+        try:
+            for cycle in range(kills):
+                chaos.nats_kill(leader=cycle % 2 == 0)
+            for cycle in range(max(2, kills // 2)):
+                chaos.node_kill(ab[cycle % 2])
+            report = chaos.report()
+        finally:
+            chaos.load.close()
     _print(f"{kills} nats kills, {max(2, kills // 2)} lakehose node kills", report)
 
 
@@ -164,15 +170,18 @@ def test_rolling_restarts_under_load_lose_nothing(cluster: DevCluster, tmp_path:
     lake = Lake(cluster.urls, namespace_for(tmp_path))
     with nodes(lake, tmp_path, count=2, parallel=True) as ab:
         chaos = Chaos(cluster, lake, ab, events=200)
-        for _ in range(rounds):
-            chaos.nats_rolling_restart()
-            chaos.node_rolling_restart()
-        report = chaos.report()
+        try:
+            for _ in range(rounds):
+                chaos.nats_rolling_restart()
+                chaos.node_rolling_restart()
+            report = chaos.report()
+        finally:
+            chaos.load.close()
     _print(f"{rounds} rolling restarts of every NATS server and lakehose node", report)
 
 
 def test_a_node_cut_off_from_the_quorum_answers_503_code_9(
-    cluster: DevCluster, tmp_path: Path
+    cluster: DevCluster, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
     """Under load: a sender on the cut-off node gets no 200 for anything it sent while cut
     off, while a sender on the majority side carries on; every 200 is stored once."""
@@ -185,6 +194,7 @@ def test_a_node_cut_off_from_the_quorum_answers_503_code_9(
     ) as (a, cut):  # fmt: skip
         key = first_key([a, cut])
         load = Load([Sender(a, key, "major"), Sender(cut, key, "minor")]).start()
+        request.addfinalizer(load.close)
         load.progress(events=20)
         n3.signal(19)  # SIGSTOP: n3 and the node that reaches only it are the minority
         stopped = time.monotonic()
