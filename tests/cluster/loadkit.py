@@ -118,7 +118,7 @@ class Load:
         for s in self.senders:
             s.stop.set()
         for c in self.consumers:
-            c._stop.set()
+            c.halt()
 
     def stop_senders(self) -> None:
         for s in self.senders:
@@ -166,6 +166,10 @@ class Consumer:
         finally:
             self.reconnects = consumer.stats.reconnects
             consumer.close()
+
+    def halt(self) -> None:
+        """Ask it to stop, without waiting."""
+        self._stop.set()
 
     def stop(self) -> None:
         self._stop.set()
