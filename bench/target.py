@@ -58,6 +58,24 @@ def affinity(cpus: set[int] | None) -> Iterator[None]:
         os.sched_setaffinity(0, before)
 
 
+def autogroup_nice(pid: int, nice: int) -> int | None:
+    """Give ``pid``'s scheduler autogroup this nice value; return the one it had (None where
+    that cannot be done), so a harness can give its own session's back when it is done.
+
+    With ``kernel.sched_autogroup_enabled`` (most distributions), a process's nice value
+    counts only against processes of its own session: a server started in a session of
+    its own (as ``run_server`` does) competes with every other session as an equal, so
+    ``--nice`` alone changes nothing on a shared machine. The autogroup's nice does.
+    """
+    path = Path(f"/proc/{pid}/autogroup")
+    try:
+        before = int(path.read_text().rsplit("nice", 1)[1])
+        path.write_text(str(nice))
+    except (OSError, IndexError, ValueError):
+        return None
+    return before
+
+
 def filesystem_of(path: Path) -> str:
     """The type of the filesystem holding ``path`` (``ext4``, ``tmpfs``…), from /proc/mounts."""
     best, kind = "", "?"
