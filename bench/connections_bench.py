@@ -279,7 +279,7 @@ async def steady(
     threads = {
         name: round(used - threads0.get(name, 0.0), 2)
         for name, used in _thread_cpu(root).items()
-        if used - threads0.get(name, 0.0) >= 0.05
+        if used - threads0.get(name, 0.0) >= 0.01
     }
     client_lag = await probe
     for c in clients:

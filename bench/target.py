@@ -128,3 +128,26 @@ def local_lakehose(
                 settings,
                 data_dir,
             )
+
+
+@contextmanager
+def local_peer(mode: str, cpus: set[int] | None) -> Iterator[Target]:
+    """``bench.peer`` (a canned HEC ``200``, nothing parsed or stored) on 127.0.0.1, pinned
+    like the lakehose it is compared with: the most this process model could do."""
+    import subprocess
+    import sys
+
+    with affinity(cpus):
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "bench.peer", "--port", "0", "--mode", mode],
+            stdout=subprocess.PIPE,
+            text=True,
+            start_new_session=True,
+        )
+    try:
+        assert proc.stdout is not None
+        port = int(proc.stdout.readline().rsplit(":", 1)[1])
+        yield Target(f"http://127.0.0.1:{port}", "peer", proc.pid, f"peer-{mode}", {"mode": mode})
+    finally:
+        proc.terminate()
+        proc.wait(10)
