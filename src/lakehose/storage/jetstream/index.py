@@ -32,10 +32,13 @@ import asyncio
 import bisect
 import heapq
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+import nats.errors
 from nats.aio.msg import Msg
+from nats.js.errors import ServiceUnavailableError
 
 from lakehose.errors import StorageError
 from lakehose.models import BatchInfo
@@ -55,6 +58,7 @@ from lakehose.storage.jetstream.tail import StreamTail
 
 SYNC_WAIT = 120.0  # seconds a read waits for the tail to deliver what the stream holds (a
 # hang guard: under heavy load the tail can take seconds; past it the read answers as of now)
+STATE_WAIT = 30.0  # seconds a read asks again for the stream's state through an election
 ABANDON_AFTER = int(2 * APPEND_DEADLINE * 1e9)  # ns of ingest time an incomplete request waits
 
 
@@ -189,8 +193,21 @@ class PartitionIndex:
     # making a read current ---------------------------------------------------------------
 
     async def stream_state(self) -> tuple[int, int]:
-        info = await self.link.js.stream_info(self.stream)
-        return int(info.state.first_seq), int(info.state.last_seq)
+        """The stream's first and last sequence; asked again through an election (a stream
+        without a leader answers nothing for a few seconds)."""
+        deadline = time.monotonic() + STATE_WAIT
+        while True:
+            try:
+                info = await self.link.js.stream_info(self.stream)
+                return int(info.state.first_seq), int(info.state.last_seq)
+            except (
+                nats.errors.TimeoutError,
+                nats.errors.NoRespondersError,
+                ServiceUnavailableError,
+            ):
+                if time.monotonic() > deadline:
+                    raise
+                await asyncio.sleep(0.25)
 
     def sync(self) -> None:
         """Wait until this index holds what the stream holds now (from a thread)."""
