@@ -33,7 +33,8 @@ import bisect
 import heapq
 import threading
 import time
-from collections.abc import Callable
+from collections import OrderedDict
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 import nats.errors
@@ -58,6 +59,7 @@ from lakehose.storage.jetstream.tail import StreamTail
 
 SYNC_WAIT = 120.0  # seconds a read waits for the tail to deliver what the stream holds (a
 # hang guard: under heavy load the tail can take seconds; past it the read answers as of now)
+PAYLOAD_CACHE = 32 * 1024 * 1024  # bytes of fetched message payloads a partition keeps
 STATE_WAIT = 30.0  # seconds a read asks again for the stream's state through an election
 ABANDON_AFTER = int(2 * APPEND_DEADLINE * 1e9)  # ns of ingest time an incomplete request waits
 
@@ -73,6 +75,31 @@ class PartGroup:
     n: int
     ingest: int
     parts: dict[int, tuple[int, dict[str, str]]] = field(default_factory=dict)
+
+
+class PayloadCache:
+    """The latest message payloads fetched, by stream sequence, up to ``limit`` bytes (any
+    thread). A message never changes, so a cached payload is never stale."""
+
+    def __init__(self, limit: int = PAYLOAD_CACHE) -> None:
+        self.limit = limit
+        self.size = 0
+        self._lock = threading.Lock()
+        self._items: OrderedDict[int, bytes] = OrderedDict()
+
+    def put(self, seq: int, payload: bytes) -> None:
+        with self._lock:
+            if seq in self._items:
+                return
+            self._items[seq] = payload
+            self.size += len(payload)
+            while self.size > self.limit and self._items:
+                _, old = self._items.popitem(last=False)
+                self.size -= len(old)
+
+    def get_many(self, seqs: Iterable[int]) -> dict[int, bytes]:
+        with self._lock:
+            return {s: p for s in seqs if (p := self._items.get(s)) is not None}
 
 
 class PartitionIndex:
@@ -94,6 +121,7 @@ class PartitionIndex:
         self.last_ingest = 0
         self.listeners: list[Callable[[int], None]] = []
         self._seq_waiters: list[tuple[int, int, asyncio.Future[None]]] = []
+        self.payloads = PayloadCache()
         self._tail = StreamTail(
             link, self.stream, layout.subject(partition), self._on_message, headers_only=True
         )
