@@ -2,6 +2,7 @@
 loopback), HEC ingest through every node, then search, replay and live latency.
 
     python -m bench.cluster_bench --nodes 3 --seconds 10 --concurrency 96
+    python -m bench.cluster_bench --single --seconds 10 --concurrency 32
 
 Prints events/s acknowledged (every 200 counted, nothing else), the CPU seconds the
 nats-servers and the lakehose nodes used (events per CPU-second), a whole-lake ``count()``
@@ -9,7 +10,8 @@ search through one node, a replay of partition 0 from offset 0 through another (
 ``streams_bench``'s counting client, with that node's CPU), and the ingest -> stream
 latency: a feed opened at the end on the last node while events are sent at ``--rate``
 events/s through every node (p50/p99 from a request's 200, and from its send, to the
-event's arrival on the feed). Bounded in time; loopback only. Figures on a shared machine
+event's arrival on the feed). ``--single`` instead compares one node on one NATS server
+(R1) with the embedded SQLite default, same load. Bounded in time; loopback only. Figures on a shared machine
 are noisy.
 """
 
@@ -32,6 +34,8 @@ import orjson
 
 from bench.streams_bench import Sender, _feed_reader, count_lines, percentile
 from bench.wrk_load import LUA_SCRIPT, RESULT_MARK, wrk_path
+from lakehose.storage.jetstream.devcluster import DevCluster
+from lakehose.testing import RunningServer, run_server
 
 
 def cpu_seconds(pids: list[int]) -> float:
@@ -158,7 +162,14 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=100)
     ap.add_argument("--rate", type=int, default=50_000, help="events/s of the latency run")
     ap.add_argument("--latency-seconds", type=float, default=10, help="0: no latency run")
+    ap.add_argument(
+        "--single", action="store_true",
+        help="instead: one node on one NATS server (R1) vs the embedded SQLite default",
+    )  # fmt: skip
     args = ap.parse_args()
+    if args.single:
+        _single(args)
+        return
     root = Path(tempfile.mkdtemp(prefix="lakehose-cluster-bench-"))
     proc = subprocess.Popen(
         [sys.executable, "-m", "lakehose", "dev-cluster", "--dir", str(root), "--port", "0",
@@ -220,6 +231,38 @@ def main() -> None:
             proc.wait(60)
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
+
+
+def _one_node(name: str, server: RunningServer, extra: list[int], args: argparse.Namespace) -> None:
+    """wrk through one node: events/s and events per CPU-second (the node and ``extra``)."""
+    assert server.proc is not None and server.api_key is not None
+    pids = _tree(server.proc.pid) + extra
+    before = cpu_seconds(pids)
+    if wrk_path() is not None:
+        events, errors, took = _load_wrk(
+            [server.url], server.api_key, args.seconds, args.concurrency, args.batch
+        )
+    else:
+        events, errors, took = asyncio.run(
+            _load([server.url], server.api_key, args.seconds, args.concurrency, args.batch)
+        )
+    used = cpu_seconds(pids) - before
+    print(
+        f"{name:28} {events / took:>9,.0f} events/s  CPU {used:5.1f} s  "
+        f"{events / max(used, 1e-9):>9,.0f} events per CPU-second  ({errors} refused)"
+    )
+
+
+def _single(args: argparse.Namespace) -> None:
+    """One node, ``--workers`` workers: embedded SQLite (fsync) vs one NATS server, R1."""
+    with tempfile.TemporaryDirectory(prefix="lakehose-single-bench-") as tmp:
+        root = Path(tmp)
+        with run_server(root / "embedded", workers=args.workers) as server:
+            _one_node("embedded SQLite (fsync)", server, [], args)
+        with DevCluster(root / "nats", nodes=1) as cluster:
+            env = {"LAKEHOSE_CLUSTER": cluster.urls, "LAKEHOSE_CLUSTER_REPLICAS": "1"}
+            with run_server(root / "node", workers=args.workers, env=env) as server:
+                _one_node("1 node + 1 NATS server, R1", server, [cluster.nodes[0].pid], args)
 
 
 def _node_pids(url: str) -> list[int]:

@@ -126,6 +126,7 @@ class JetStreamEventLog(EventLog):
         self._times: list[float] = []
         self._acks: KeyValue | None = None
         self._listeners: list[Callable[[int], None]] = []
+        self._waking: set[int] = set()  # partitions whose wake-up is scheduled on our loop
 
     async def start(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
@@ -286,12 +287,15 @@ class JetStreamEventLog(EventLog):
         return [JetStreamReader(i) for i in self.indexes]
 
     def _listener(self, partition: int) -> Callable[[int], None]:
-        def heard(end: int) -> None:  # on the link's thread
-            self.loop.call_soon_threadsafe(self._advance, partition, end)
+        def heard(end: int) -> None:  # on the link's thread: one wake-up of our loop at a time
+            if partition not in self._waking:
+                self._waking.add(partition)
+                self.loop.call_soon_threadsafe(self._advance, partition, end)
 
         return heard
 
     def _advance(self, partition: int, end: int) -> None:
+        self._waking.discard(partition)
         event = self._wake[partition]
         self._wake[partition] = asyncio.Event()
         event.set()

@@ -33,8 +33,8 @@ from lakehose.storage.jetstream.link import NatsLink
 
 log = logging.getLogger(__name__)
 
-HEARTBEAT = 1.0  # seconds of idleness after which the server sends a heartbeat
-SILENCE = 3 * HEARTBEAT  # seconds without a message or heartbeat: the consumer is gone
+HEARTBEAT = 0.5  # seconds of idleness after which the server sends a heartbeat
+SILENCE = 2.0  # seconds without a message or heartbeat: the consumer is gone
 PENDING_MSGS = 1 << 20  # messages the inbox holds before the client drops (a gap: resync)
 PENDING_BYTES = 512 * 1024 * 1024
 

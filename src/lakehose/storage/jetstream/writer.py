@@ -69,7 +69,7 @@ log = logging.getLogger(__name__)
 MAX_BATCH_EVENTS = 2000  # events in one record batch (as the SQLite backend)
 PUBLISH_TIMEOUT = 4.0  # seconds before a publish is sent again (same id)
 HEADER_ROOM = 16 * 1024  # bytes of a message kept for its headers
-MAX_INFLIGHT = 16  # messages of one writer awaiting their acks before requests coalesce
+MAX_INFLIGHT = 4  # messages of one writer awaiting their acks before requests coalesce
 SUMMARY_ROOM = HEADER_ROOM - 2048  # bytes of a coalesced message's Lh-Batches header
 
 
