@@ -139,9 +139,9 @@ class JetStreamEventLog(EventLog):
             index.listeners.append(self._listeners[-1])
             await index.sync_async()
             self.indexes.append(index)
-            self.writers.append(
-                PartitionWriter(self.link, self.layout, p, self.clock, self.append_deadline)
-            )
+            writer = PartitionWriter(self.link, self.layout, p, self.clock, self.append_deadline)
+            writer.max_message = self.max_message
+            self.writers.append(writer)
 
     async def close(self) -> None:
         for index, listener in zip(self.indexes, self._listeners, strict=True):

@@ -167,6 +167,7 @@ class PartitionWriter:
         self.stream = layout.stream(partition)
         self.subject = layout.subject(partition)
         self.clock = clock
+        self.max_message: int | None = None  # bytes of a message (None: the server's max_payload)
         self.writer_id = os.urandom(8).hex()
         self._counter = itertools.count(1)  # next() is atomic: ids are made on any thread
         self._queue: deque[tuple[Message, asyncio.Future[tuple[int, int]]]] = deque()
@@ -191,7 +192,7 @@ class PartitionWriter:
 
     def _flush(self) -> None:
         self._flushing = False
-        room = max(4096, self.link.nc.max_payload - HEADER_ROOM)
+        room = max(4096, (self.max_message or self.link.nc.max_payload) - HEADER_ROOM)
         while self._queue and self._inflight < MAX_INFLIGHT:
             group: list[tuple[Message, asyncio.Future[tuple[int, int]]]] = []
             size = summary = 0
