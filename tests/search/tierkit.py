@@ -39,7 +39,7 @@ def _event(rng: random.Random, n: int, non_ascii: bool) -> dict[str, Any]:
     event: dict[str, Any] = {
         "n": n,
         "severity": rng.choice(["INFO", "ERROR", "warn", "Error"]),
-        "status": rng.choice([200, 404, 500, "404", 2.5, True]),
+        "status": rng.choice([200, 404, 500, "404", 2.5, True, 1, 1.0]),
         "msg": msg,
     }
     if rng.random() < 0.7:
