@@ -26,7 +26,7 @@ from lakehose.query.nodes import And, Compare, Everything, Filter, FreeText, Not
 from lakehose.query.timerange import TimeRange
 from lakehose.query.values import as_number
 from lakehose.storage.columnar.layout import column_name, queryable
-from lakehose.storage.columnar.manifest import ASCII, LOWER, OPEN, ColumnarFile
+from lakehose.storage.columnar.manifest import ASCII, LOWER, OPEN, REBUILT, ColumnarFile
 
 _FIXED_INT = {
     "time": "time",
@@ -239,7 +239,13 @@ def condition(f: Filter, scope: Scope, *, exact: bool = True) -> str:
         # a plain LIKE '%word%' is DuckDB's substring search, over twice as fast as ILIKE.
         parts = [p.lower() for p in value.parts] if value.is_wildcard else [value.literal.lower()]
         like = "LIKE" if scope.lower else "ILIKE"
-        return _any([f"\"raw\" {like} {_like(parts, anchored=False)} ESCAPE '\\'"], exact)
+        text = f"\"raw\" {like} {_like(parts, anchored=False)} ESCAPE '\\'"
+        rebuilt = [f for f in scope.files if f.flags & REBUILT]
+        if rebuilt:
+            if value.is_wildcard:
+                raise Untranslatable("a free-text wildcard over files without the text")
+            text = f'CASE WHEN "raw" IS NOT NULL THEN {text} ELSE {_pieces(parts[0], rebuilt)} END'
+        return _any([text], exact)
     assert isinstance(f, Compare)
     if not isinstance(f.value, Text):
         raise Untranslatable("a regex")
@@ -255,6 +261,35 @@ def condition(f: Filter, scope: Scope, *, exact: bool = True) -> str:
     if number is None:
         raise Untranslatable("an order comparison without a number")
     return _ordered(columns, f.op, number, scope.ascii, exact)
+
+
+_BOUNDS = frozenset('":,{}')  # what a template's constants hold next to a value
+
+
+def _pieces(needle: str, files: Sequence[ColumnarFile]) -> str:
+    """Free text over files that keep no text (``REBUILT``): an event's text is its
+    template's constants with each value in between, and a value is bounded by one of
+    :data:`_BOUNDS` on each side, so a needle without them lies within the constants
+    (``tpl``) or within one value: within its column's text."""
+    if any(c in _BOUNDS or ord(c) < 32 for c in needle):
+        raise Untranslatable("free text that may span a key and a value")
+    pattern = f"{_like([needle], anchored=False)} ESCAPE '\\'"
+    parts = [f'"tpl" LIKE {pattern}']
+    digits = all(c in "0123456789-" for c in needle)
+    for column in sorted(set().union(*(f.columns for f in files))):
+        name, kind = column.rsplit(":", 1)
+        if name in ("host", "source"):
+            continue  # the envelope's, not in the event's text
+        if kind == "s":
+            parts.append(f"lower({quote(column)}) LIKE {pattern}")
+        elif kind == "i" and digits:
+            parts.append(f"CAST({quote(column)} AS VARCHAR) LIKE {pattern}")
+        elif kind == "b":
+            if needle in "true":
+                parts.append(quote(column))
+            if needle in "false":
+                parts.append(f"NOT {quote(column)}")
+    return _any(parts)
 
 
 def span_condition(span: TimeRange) -> str:

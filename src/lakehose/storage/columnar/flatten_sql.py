@@ -20,6 +20,7 @@ from typing import Any
 import orjson
 
 from lakehose.models import BatchInfo
+from lakehose.storage.columnar import templates
 from lakehose.storage.columnar.layout import (
     MAX_COLUMNS,
     MAX_OTHER,
@@ -88,9 +89,12 @@ def write_file(
     batches: Sequence[BatchInfo],
     tags: Sequence[tuple[str, str, str]],
     target: Path,
+    *,
+    shapes: bool = True,
 ) -> FileLayout:
     """Write ``text`` (from :func:`encode_batch`) of ``batches`` to the Parquet file ``target``;
-    ``tags`` are the triples the lines' tag indexes name."""
+    ``tags`` are the triples the lines' tag indexes name. With ``shapes``, by the template path
+    (``templates.py``) when it can."""
     rows = sum(b.count for b in batches)
     con.execute("DROP TABLE IF EXISTS lines")
     con.execute(
@@ -110,6 +114,13 @@ def write_file(
     ).fetchone()
     if found != rows or bad:
         raise Unflattenable("lines that do not decode")
+    ascii = bool(ascii_text) and all(x.isascii() for t in tags for x in t)
+    fast = templates.flatten(con, rows, ascii, tags, batches[0].partition) if shapes else None
+    if fast is not None:
+        select, params, layout = fast
+        layout.size = finish_parquet(con, select, params, target)
+        con.execute("DROP TABLE vals")
+        return layout
     names: dict[str, None] = {}
     structures = con.execute(
         "SELECT DISTINCT json_structure(ev) FROM lines WHERE starts_with(ev, '{')"
@@ -175,7 +186,6 @@ def write_file(
         raise Unflattenable("an event time that is not an integer")
     if not -(2**63) <= min_time <= max_time < 2**63:
         raise Unflattenable("an event time beyond 64 bits")
-    ascii = bool(ascii_text) and all(x.isascii() for t in tags for x in t)
     least = max(1, int(rows * RARE))
     typed: list[tuple[str, str, str, str]] = []  # (column, SQL type, expression, name)
     ranked = []

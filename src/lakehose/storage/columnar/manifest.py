@@ -43,6 +43,7 @@ ASCII = 1  # every text value and @rawstring of the file is ASCII
 OPEN = 2  # too many rare field names to list: a field that is no column may be anywhere
 IRREGULAR = 4  # a line failed to decode: the file is never used to answer a query
 LOWER = 8  # ``raw`` holds @rawstring lower-cased (free text scans it with a plain LIKE)
+REBUILT = 16  # ``raw`` is NULL: each event's text is its template (``tpl``) and its columns
 
 
 @dataclass(frozen=True, slots=True)

@@ -54,6 +54,8 @@ class FileLayout:
     size: int
     tokens: bytes | None = None  # the token dictionary (None: too large to keep)
     tokens_made: bool = False  # whether the writer made it already
+    templated: bool = False  # written by the template path
+    rebuilt: bool = False  # no ``raw``: each event's text is its ``tpl`` and its columns
 
 
 @dataclass
