@@ -1,6 +1,6 @@
 """Flatten a file's events into typed columns inside DuckDB: the compactor's fast path.
 
-Python writes each stored line as ``offset<SOH>batch<SOH>META<TAB>EVENT`` (no parsing);
+Python writes each stored line as ``offset<SOH>batch<SOH>META<SOH>EVENT`` (no parsing);
 DuckDB reads them, finds every field name from the distinct ``json_structure`` of the
 events and the keys of their indexed fields, extracts each name's value as the row
 engine reads it (``layout.py``: the indexed field, else the event's path, the longest
@@ -47,6 +47,7 @@ def encode_batch(first: int, ingest: int, tags: int, data: bytes) -> bytes:
     first offset, ingest time and tags (an index into the file's list of tag triples)."""
     if b"\r" in data or SEP in data:
         raise Unflattenable("a carriage return or SOH in a line")
+    data = data.replace(b"\t", SEP)  # META<TAB>EVENT: JSON text holds no raw tab either
     head = b"%d\x01" + b"%d\x01%d\x01%d\x01" % (first, ingest, tags)
     return b"".join(head % (first + i) + line + b"\n" for i, line in enumerate(data.split(b"\n")))
 
@@ -98,17 +99,16 @@ def write_file(
     rows = sum(b.count for b in batches)
     con.execute("DROP TABLE IF EXISTS lines")
     con.execute(
-        "CREATE TEMP TABLE lines AS SELECT o, b, i, k, substr(l, 1, strpos(l, chr(9)) - 1) AS meta,"
-        " substr(l, strpos(l, chr(9)) + 1) AS ev, strpos(l, chr(9)) AS tab FROM read_csv(?,"
+        "CREATE TEMP TABLE lines AS SELECT * FROM read_csv(?,"
         " delim = chr(1), quote = '', escape = '', header = false, new_line = '\\n',"
         " auto_detect = false, columns = {'o': 'BIGINT', 'b': 'BIGINT', 'i': 'BIGINT',"
-        " 'k': 'INTEGER', 'l': 'VARCHAR'})",
+        " 'k': 'INTEGER', 'meta': 'VARCHAR', 'ev': 'VARCHAR'})",
         [str(text)],
     )
     # ASCII: no byte above 127 in the text, and no \u escape that could decode to one (so
     # @rawstring, the event's text or the string it holds, is ASCII too)
     found, bad, ascii_text = con.execute(
-        "SELECT count(*), count(*) FILTER (WHERE tab = 0 OR NOT json_valid(meta)"
+        "SELECT count(*), count(*) FILTER (WHERE NOT json_valid(meta)"
         " OR NOT json_valid(ev)), bool_and(strlen(ev) = length(ev) AND strlen(meta) ="
         " length(meta) AND NOT contains(ev, '\\u') AND NOT contains(meta, '\\u')) FROM lines"
     ).fetchone()

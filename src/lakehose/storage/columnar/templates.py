@@ -184,7 +184,7 @@ def _flatten(
         which = " ".join(f"WHEN {t} = ev THEN {n}" for n, t in enumerate(texts))
         con.execute("DROP TABLE IF EXISTS vals")
         con.execute(
-            "CREATE TEMP TABLE vals AS SELECT o, b, i, k, ev, m[1] AS t, m[2] AS h, m[3] AS s,"
+            "CREATE TEMP TABLE vals AS SELECT o, b, i, k, m[1] AS t, m[2] AS h, m[3] AS s,"
             f" e, CASE {which} END AS tp FROM (SELECT o, b, i, k, ev, json_extract(meta,"
             " ['$.time', '$.host', '$.source']) AS m,"
             f" json_transform(ev, {_lit(shapes.spec())}) AS e FROM lines)"
@@ -256,13 +256,14 @@ def _layout(
     if rebuilt:
         holes = ", ".join(_lit(template_text(t, shapes.kinds)) for t in shapes.templates)
         text = f'NULL::VARCHAR AS "raw", [{holes}][tp + 1] AS "tpl"'
-    else:
+    else:  # the text from ``lines`` (``vals`` keeps none)
         text = 'lower(ev) AS "raw"'
     select = (
         'SELECT o AS "offset", b AS "batch", coalesce(CAST(t AS BIGINT), 0) AS "time",'
         ' i AS "ingest_time", CAST(? AS INTEGER) AS "partition",'
         f' {pick_tag(0)} AS "connector", {pick_tag(1)} AS "index",'
         f' {pick_tag(2)} AS "sourcetype", {text}{columns} FROM vals'
+        + ("" if rebuilt else ' JOIN (SELECT o, ev FROM lines) USING (o) ORDER BY "offset"')
     )
     words = _tokens(con, shapes) if ascii else None
     layout = FileLayout(
@@ -296,6 +297,7 @@ def _tokens(con: Any, shapes: _Shapes) -> bytes | None:
     texts = [n for n, k in shapes.kinds.items() if k == "s"]
     if texts:
         union = " UNION ".join(f"SELECT DISTINCT lower({_value(n)}) AS v FROM vals" for n in texts)
+        union = f"SELECT v FROM ({union}) WHERE v <> upper(v)"  # a letter (the text is ASCII)
         found.update(
             t
             for (t,) in con.execute(
