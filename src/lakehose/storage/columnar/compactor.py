@@ -174,6 +174,7 @@ class Compactor:
                 if pending is not None and (
                     info.ingest_time // SLICE != pending.slice
                     or pending.rows + info.count > self.max_rows
+                    or info.first_offset != pending.end  # a file's batches tile its offsets
                 ):
                     self._finish(con, manifest, reader, pending, boundary, result)
                     boundary = pending.end
