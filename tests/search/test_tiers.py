@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -278,3 +279,16 @@ def test_the_histogram_counts_compacted_events_in_duckdb_and_agrees(
         for r in readers:
             r.close()
     assert used.stats.columnar_files > 0
+
+
+def test_free_text_over_files_without_their_text_reads_the_columns_that_may_hold_it() -> None:
+    f = replace(_file(ASCII | LOWER | REBUILT), columns=frozenset({"msg:s", "level:s", "n:i"}))
+    tokens = {"tpl": b"level\nmsg\nn", "msg:s": b"failed\nlogin", "level:s": b"info"}
+    scope = Scope([f], lambda _: tokens)
+    failed = condition(plan_query("FAILED | count()").scan_filter, scope)
+    assert '"msg:s"' in failed and '"level:s"' not in failed and '"tpl"' not in failed
+    assert '"n:i"' not in failed  # a word with a letter is in no number
+    digits = condition(plan_query("40 | count()").scan_filter, scope)  # no letter: every column
+    assert all(c in digits for c in ('"msg:s"', '"level:s"', '"n:i"', '"tpl"'))
+    unknown = condition(plan_query("failed | count()").scan_filter, Scope([f]))
+    assert '"level:s"' in unknown  # no tokens to go by: every text column

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from lakehose.query.fields import UnknownFieldError, field_ref
@@ -73,6 +73,9 @@ class Scope:
     """The files a query runs on, and what their columns say about each field."""
 
     files: Sequence[ColumnarFile]
+    # a REBUILT file's tokens per text column (``ColumnarTier.column_tokens``), to read only
+    # the columns that may hold a free-text word; None: read them all
+    column_tokens: Callable[[ColumnarFile], dict[str, bytes] | None] | None = None
 
     @property
     def ascii(self) -> bool:
@@ -244,7 +247,8 @@ def condition(f: Filter, scope: Scope, *, exact: bool = True) -> str:
         if rebuilt:
             if value.is_wildcard:
                 raise Untranslatable("a free-text wildcard over files without the text")
-            text = f'CASE WHEN "raw" IS NOT NULL THEN {text} ELSE {_pieces(parts[0], rebuilt)} END'
+            pieces = _pieces(parts[0], rebuilt, scope.column_tokens)
+            text = f'CASE WHEN "raw" IS NOT NULL THEN {text} ELSE {pieces} END'
         return _any([text], exact)
     assert isinstance(f, Compare)
     if not isinstance(f.value, Text):
@@ -266,21 +270,32 @@ def condition(f: Filter, scope: Scope, *, exact: bool = True) -> str:
 _BOUNDS = frozenset('":,{}')  # what a template's constants hold next to a value
 
 
-def _pieces(needle: str, files: Sequence[ColumnarFile]) -> str:
+def _pieces(
+    needle: str,
+    files: Sequence[ColumnarFile],
+    column_tokens: Callable[[ColumnarFile], dict[str, bytes] | None] | None,
+) -> str:
     """Free text over files that keep no text (``REBUILT``): an event's text is its
     template's constants with each value in between, and a value is bounded by one of
     :data:`_BOUNDS` on each side, so a needle without them lies within the constants
-    (``tpl``) or within one value: within its column's text."""
+    (``tpl``) or within one value: within its column's text. A column (or ``tpl``) whose
+    tokens in every file lack one of the needle's runs of letters and digits is not read."""
     if any(c in _BOUNDS or ord(c) < 32 for c in needle):
         raise Untranslatable("free text that may span a key and a value")
+    runs = [r.encode() for r in _RUN.findall(needle)]
+    per = [column_tokens(f) if column_tokens is not None and runs else None for f in files]
+
+    def may_hold(column: str) -> bool:
+        return any(texts is None or all(r in texts.get(column, b"") for r in runs) for texts in per)
+
     pattern = f"{_like([needle], anchored=False)} ESCAPE '\\'"
-    parts = [f'"tpl" LIKE {pattern}']
+    parts = [f'"tpl" LIKE {pattern}'] if may_hold("tpl") else []
     digits = all(c in "0123456789-" for c in needle)
     for column in sorted(set().union(*(f.columns for f in files))):
         name, kind = column.rsplit(":", 1)
         if name in ("host", "source"):
             continue  # the envelope's, not in the event's text
-        if kind == "s":
+        if kind == "s" and may_hold(column):
             parts.append(f"lower({quote(column)}) LIKE {pattern}")
         elif kind == "i" and digits:
             parts.append(f"CAST({quote(column)} AS VARCHAR) LIKE {pattern}")

@@ -237,6 +237,7 @@ class Compactor:
                 tokens=layout.tokens
                 if layout.tokens_made or not layout.ascii
                 else tokens(con, target),
+                column_tokens=layout.column_tokens,
             )
             if boundary is not None and boundary != pending.first:
                 raise RuntimeError("columnar files would not tile the partition")

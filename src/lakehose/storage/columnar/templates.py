@@ -265,7 +265,7 @@ def _layout(
         f' {pick_tag(2)} AS "sourcetype", {text}{columns} FROM vals'
         + ("" if rebuilt else ' JOIN (SELECT o, ev FROM lines) USING (o) ORDER BY "offset"')
     )
-    words = _tokens(con, shapes) if ascii else None
+    words, per_column = _tokens(con, shapes) if ascii else (None, None)
     layout = FileLayout(
         rows=rows,
         min_time=int(min_time),
@@ -279,36 +279,42 @@ def _layout(
         tokens_made=ascii,
         templated=True,
         rebuilt=rebuilt,
+        column_tokens=per_column if rebuilt else None,
     )
     return select, [partition], layout
 
 
-def _tokens(con: Any, shapes: _Shapes) -> bytes | None:
+def _tokens(con: Any, shapes: _Shapes) -> tuple[bytes | None, bytes | None]:
     """``writer.tokens`` of the file, from the templates' constants and the distinct text
-    values (every event's text is made of those, bounded by punctuation)."""
+    values (every event's text is made of those, bounded by punctuation); and the same per
+    text column (``tpl`` for the constants), which tells free text which columns to read."""
     found: set[str] = set()
     for pieces in shapes.templates:
         found.update(_TOKEN.findall("".join(c for c, _ in pieces).lower()))
+    per: dict[str, str] = {"tpl": "\n".join(sorted(found))}
     flags = [n for n, k in shapes.kinds.items() if k == "b"]
     if flags:
         either = ", ".join(f"bool_or({_value(n)}), bool_or(NOT {_value(n)})" for n in flags)
         seen = con.execute(f"SELECT {either} FROM vals").fetchone()
         found.update(w for w, hit in zip(("true", "false") * len(flags), seen, strict=True) if hit)
-    texts = [n for n, k in shapes.kinds.items() if k == "s"]
-    if texts:
-        union = " UNION ".join(f"SELECT DISTINCT lower({_value(n)}) AS v FROM vals" for n in texts)
-        union = f"SELECT v FROM ({union}) WHERE v <> upper(v)"  # a letter (the text is ASCII)
-        found.update(
+    for name, kind in shapes.kinds.items():
+        if kind != "s":
+            continue
+        words = [
             t
             for (t,) in con.execute(
-                "SELECT DISTINCT unnest(regexp_extract_all(v, '[a-z0-9]*[a-z][a-z0-9]*'))"
-                f" FROM ({union})"
+                "SELECT DISTINCT unnest(regexp_extract_all(v, '[a-z0-9]*[a-z][a-z0-9]*')) FROM"
+                f" (SELECT v FROM (SELECT DISTINCT lower({_value(name)}) AS v FROM vals)"
+                " WHERE v <> upper(v))"  # a letter (the text is ASCII)
             ).fetchall()
-        )
+        ]
+        found.update(words)
+        per[column_name(name, "s")] = "\n".join(sorted(words))
     text = "\n".join(sorted(found)).encode()
     if len(text) > TOKEN_LIMIT:
-        return None
-    return zstandard.ZstdCompressor(level=3).compress(text)
+        return None, None
+    squeeze = zstandard.ZstdCompressor(level=3).compress
+    return squeeze(text), squeeze(orjson.dumps(per))
 
 
 def _lit(text: str) -> str:

@@ -56,6 +56,7 @@ class FileLayout:
     tokens_made: bool = False  # whether the writer made it already
     templated: bool = False  # written by the template path
     rebuilt: bool = False  # no ``raw``: each event's text is its ``tpl`` and its columns
+    column_tokens: bytes | None = None  # zstd of JSON: text column (or "tpl") -> its tokens
 
 
 @dataclass
