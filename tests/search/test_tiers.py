@@ -220,11 +220,14 @@ def _file(flags: int) -> ColumnarFile:
 
 
 def test_free_text_scans_lower_cased_text_with_like_and_older_files_with_ilike() -> None:
-    """Files keep ``raw`` lower-cased (LOWER): free text is a plain LIKE there, ILIKE over a
-    scope with files written before; ``@rawstring`` (case kept) is then no column."""
+    """Files keep ``raw`` lower-cased (LOWER): free text is a plain substring search there
+    (a wildcard a LIKE), ILIKE over a scope with files written before; ``@rawstring`` (case
+    kept) is then no column."""
     word = plan_query("FAILED | count()").scan_filter
     lowered = Scope([_file(ASCII | LOWER)])
-    assert condition(word, lowered) == "coalesce(\"raw\" LIKE '%failed%' ESCAPE '\\', false)"
+    assert condition(word, lowered) == "coalesce(contains(\"raw\", 'failed'), false)"
+    wildcard = plan_query("FA*ED | count()").scan_filter
+    assert condition(wildcard, lowered) == "coalesce(\"raw\" LIKE '%fa%ed%' ESCAPE '\\', false)"
     mixed = Scope([_file(ASCII | LOWER), _file(ASCII)])
     assert condition(word, mixed) == "coalesce(\"raw\" ILIKE '%failed%' ESCAPE '\\', false)"
     with pytest.raises(Untranslatable):

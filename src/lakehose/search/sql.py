@@ -240,15 +240,21 @@ def condition(f: Filter, scope: Scope, *, exact: bool = True) -> str:
         # Over ASCII text, LIKE of the lower-cased needle on the lower-cased text (ILIKE on
         # files from before it was kept lower-cased) is Python's ``needle in text.lower()``;
         # a plain LIKE '%word%' is DuckDB's substring search, over twice as fast as ILIKE.
+        # A word is ``contains``: the same substring search without LIKE's escapes, which
+        # cost DuckDB its fast path (5x slower).
         parts = [p.lower() for p in value.parts] if value.is_wildcard else [value.literal.lower()]
         like = "LIKE" if scope.lower else "ILIKE"
         text = f"\"raw\" {like} {_like(parts, anchored=False)} ESCAPE '\\'"
+        if scope.lower and not value.is_wildcard:
+            text = f'contains("raw", {literal(parts[0])})'
         rebuilt = [f for f in scope.files if f.flags & REBUILT]
         if rebuilt:
             if value.is_wildcard:
                 raise Untranslatable("a free-text wildcard over files without the text")
             pieces = _pieces(parts[0], rebuilt, scope.column_tokens)
-            text = f'CASE WHEN "raw" IS NOT NULL THEN {text} ELSE {pieces} END'
+            if len(rebuilt) < len(scope.files):
+                pieces = f'CASE WHEN "raw" IS NOT NULL THEN {text} ELSE {pieces} END'
+            text = pieces
         return _any([text], exact)
     assert isinstance(f, Compare)
     if not isinstance(f.value, Text):
@@ -288,17 +294,17 @@ def _pieces(
     def may_hold(column: str) -> bool:
         return any(texts is None or all(r in texts.get(column, b"") for r in runs) for texts in per)
 
-    pattern = f"{_like([needle], anchored=False)} ESCAPE '\\'"
-    parts = [f'"tpl" LIKE {pattern}'] if may_hold("tpl") else []
+    word = literal(needle)
+    parts = [f'contains("tpl", {word})'] if may_hold("tpl") else []
     digits = all(c in "0123456789-" for c in needle)
     for column in sorted(set().union(*(f.columns for f in files))):
         name, kind = column.rsplit(":", 1)
         if name in ("host", "source"):
             continue  # the envelope's, not in the event's text
         if kind == "s" and may_hold(column):
-            parts.append(f"lower({quote(column)}) LIKE {pattern}")
+            parts.append(f"contains(lower({quote(column)}), {word})")
         elif kind == "i" and digits:
-            parts.append(f"CAST({quote(column)} AS VARCHAR) LIKE {pattern}")
+            parts.append(f"contains(CAST({quote(column)} AS VARCHAR), {word})")
         elif kind == "b":
             if needle in "true":
                 parts.append(quote(column))
