@@ -194,6 +194,24 @@ def test_equal_looking_values_of_two_types_are_two_groups_numbers_first() -> Non
         assert counted == [{"g": 404, "n": 1}, {"g": "404", "n": 1}]
 
 
+def test_true_1_and_1_0_are_three_groups_and_three_distinct_values() -> None:
+    # Python holds True == 1 == 1.0 (one dict key); an event's true, 1 and 1.0 are three values
+    rows = [{"g": v, "h": v} for v in (True, 1, 1.0, "1", 1, True)]
+    for make in (CountBy, Aggregation):
+        counted = results([make(GroupBy(("g",), (Aggregate("count", None, "n"),)))], rows)
+        assert counted == [{"g": 1, "n": 2}, {"g": True, "n": 2}, {"g": 1.0, "n": 1},
+                           {"g": "1", "n": 1}]  # fmt: skip
+        assert [type(r["g"]) for r in counted] == [int, bool, float, str]
+        two = results([make(GroupBy(("g", "h"), (Aggregate("count", None, "n"),)))], rows)
+        assert [(type(r["g"]), r["n"]) for r in two] == [(int, 2), (bool, 2), (float, 1), (str, 1)]
+    distinct = Aggregation(GroupBy((), (Aggregate("count", "g", "d", distinct=True),)))
+    assert results([distinct], rows) == [{"d": 4}]
+    counts = CountBy(GroupBy(("g",), (Aggregate("count", None, "n"),)))
+    counts.push_count({"g": True}, 3)  # the columnar tier's and the batch summaries' counts
+    counts.push_count({"g": 1}, 2)
+    assert results([counts], []) == [{"g": True, "n": 3}, {"g": 1, "n": 2}]
+
+
 def test_a_group_limit_drops_new_groups_and_counts_them() -> None:
     rows = [{"g": g} for g in ["a", "b", "a", "c", "d", "a", "c"]]
     for stage in (CountBy(GroupBy(("g",), (Aggregate("count", None, "n"),), 2)),
@@ -210,6 +228,8 @@ def test_a_group_limit_drops_new_groups_and_counts_them() -> None:
         ("x", "x"),
         (3, 3),
         (None, None),
+        (True, (bool, True)),
+        (1.0, (float, 1.0)),
     ],
 )
 def test_group_value(value: Any, key: Any) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -18,7 +19,7 @@ from lakehose.search.histogram import histogram
 from lakehose.search.run import run_search
 from lakehose.search.sql import Scope, Untranslatable, condition
 from lakehose.storage.columnar.compactor import manifest_path
-from lakehose.storage.columnar.manifest import ASCII, LOWER, ColumnarFile, Manifest
+from lakehose.storage.columnar.manifest import ASCII, LOWER, REBUILT, ColumnarFile, Manifest
 from lakehose.storage.lake import open_columnar, open_readers
 from tests.search.tierkit import SPANS, both, build_lake, queries
 
@@ -26,12 +27,25 @@ from tests.search.tierkit import SPANS, both, build_lake, queries
 @pytest.fixture(scope="module")
 def lakes(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
     out = []
-    # flattened in DuckDB (ASCII, then not), and by the Python path
-    for seed, non_ascii, in_sql in ((1, False, True), (2, True, True), (3, False, False)):
+    # flattened in DuckDB (ASCII, then not), by the Python path, and events of a few shapes
+    # (most files by the template path, without their text)
+    for seed, non_ascii, in_sql, shaped in (
+        (1, False, True, False),
+        (2, True, True, False),
+        (3, False, False, False),
+        (4, False, True, True),
+    ):
         path = tmp_path_factory.mktemp(f"tiers{seed}")
-        build_lake(path, seed, non_ascii=non_ascii, in_sql=in_sql)
+        build_lake(path, seed, non_ascii=non_ascii, in_sql=in_sql, shaped=shaped)
         out.append(path)
     return out
+
+
+def test_the_lake_of_few_shapes_has_files_with_and_without_their_text(lakes: list[Path]) -> None:
+    m = Manifest(manifest_path(lakes[3]))
+    flags = [f.flags & REBUILT for f in m.files()]
+    m.close()
+    assert 0 in flags and REBUILT in flags
 
 
 def test_the_lakes_have_files_in_both_tiers(lakes: list[Path]) -> None:
@@ -67,6 +81,33 @@ def test_known_queries_use_the_columnar_tier_and_agree(lakes: list[Path], query:
     assert search.stats.columnar_files > 0 or query.startswith("zzz")
     if query.startswith("zzz"):  # a word no file holds: every file skipped by its tokens
         assert search.stats.columnar_files == 0 and rows == [{"_count": 0}]
+
+
+@pytest.mark.parametrize(
+    ("query", "columnar"),
+    [
+        ("failed | count()", True),
+        ("FAILED login | groupBy(#connector)", True),
+        ('"failed login" | count()', True),
+        ("x-1 | count()", True),
+        ("a_b or 50% | count()", True),
+        ("user01 | groupBy(severity)", True),
+        ("-1 | count()", True),
+        ("40 | count()", True),
+        ("rue | count()", True),
+        ("fals | groupBy(ok)", True),
+        ("severity | count()", True),  # a key: in every event's template
+        ("not ok | count()", True),
+        ('"500," | count()', False),  # a value and what follows it: the row engine
+        ("fail*ed | count()", False),
+    ],
+)
+def test_free_text_over_files_without_their_text_agrees(
+    lakes: list[Path], query: str, columnar: bool
+) -> None:
+    rows, mixed, search = both(lakes[3], query, TimeRange())
+    assert mixed == rows
+    assert (search.stats.columnar_files > 0) == columnar
 
 
 def test_a_float_sum_is_the_same_in_any_order() -> None:
@@ -140,7 +181,7 @@ def agree(lake: Path, query: str, span: TimeRange) -> None:
 @settings(
     max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
-@given(query=queries(), which=st.integers(0, 2), span=st.sampled_from(SPANS))
+@given(query=queries(), which=st.integers(0, 3), span=st.sampled_from(SPANS))
 def test_generated_queries_agree(
     lakes: list[Path], query: str, which: int, span: TimeRange
 ) -> None:
@@ -152,7 +193,7 @@ def test_generated_queries_agree(
 @settings(
     max_examples=2000, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
-@given(query=queries(), which=st.integers(0, 2), span=st.sampled_from(SPANS))
+@given(query=queries(), which=st.integers(0, 3), span=st.sampled_from(SPANS))
 def test_generated_queries_agree_long(
     lakes: list[Path], query: str, which: int, span: TimeRange
 ) -> None:
@@ -179,11 +220,14 @@ def _file(flags: int) -> ColumnarFile:
 
 
 def test_free_text_scans_lower_cased_text_with_like_and_older_files_with_ilike() -> None:
-    """Files keep ``raw`` lower-cased (LOWER): free text is a plain LIKE there, ILIKE over a
-    scope with files written before; ``@rawstring`` (case kept) is then no column."""
+    """Files keep ``raw`` lower-cased (LOWER): free text is a plain substring search there
+    (a wildcard a LIKE), ILIKE over a scope with files written before; ``@rawstring`` (case
+    kept) is then no column."""
     word = plan_query("FAILED | count()").scan_filter
     lowered = Scope([_file(ASCII | LOWER)])
-    assert condition(word, lowered) == "coalesce(\"raw\" LIKE '%failed%' ESCAPE '\\', false)"
+    assert condition(word, lowered) == "coalesce(contains(\"raw\", 'failed'), false)"
+    wildcard = plan_query("FA*ED | count()").scan_filter
+    assert condition(wildcard, lowered) == "coalesce(\"raw\" LIKE '%fa%ed%' ESCAPE '\\', false)"
     mixed = Scope([_file(ASCII | LOWER), _file(ASCII)])
     assert condition(word, mixed) == "coalesce(\"raw\" ILIKE '%failed%' ESCAPE '\\', false)"
     with pytest.raises(Untranslatable):
@@ -238,3 +282,16 @@ def test_the_histogram_counts_compacted_events_in_duckdb_and_agrees(
         for r in readers:
             r.close()
     assert used.stats.columnar_files > 0
+
+
+def test_free_text_over_files_without_their_text_reads_the_columns_that_may_hold_it() -> None:
+    f = replace(_file(ASCII | LOWER | REBUILT), columns=frozenset({"msg:s", "level:s", "n:i"}))
+    tokens = {"tpl": b"level\nmsg\nn", "msg:s": b"failed\nlogin", "level:s": b"info"}
+    scope = Scope([f], lambda _: tokens)
+    failed = condition(plan_query("FAILED | count()").scan_filter, scope)
+    assert '"msg:s"' in failed and '"level:s"' not in failed and '"tpl"' not in failed
+    assert '"n:i"' not in failed  # a word with a letter is in no number
+    digits = condition(plan_query("40 | count()").scan_filter, scope)  # no letter: every column
+    assert all(c in digits for c in ('"msg:s"', '"level:s"', '"n:i"', '"tpl"'))
+    unknown = condition(plan_query("failed | count()").scan_filter, Scope([f]))
+    assert '"level:s"' in unknown  # no tokens to go by: every text column

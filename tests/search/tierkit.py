@@ -39,7 +39,7 @@ def _event(rng: random.Random, n: int, non_ascii: bool) -> dict[str, Any]:
     event: dict[str, Any] = {
         "n": n,
         "severity": rng.choice(["INFO", "ERROR", "warn", "Error"]),
-        "status": rng.choice([200, 404, 500, "404", 2.5, True]),
+        "status": rng.choice([200, 404, 500, "404", 2.5, True, 1, 1.0]),
         "msg": msg,
     }
     if rng.random() < 0.7:
@@ -62,6 +62,22 @@ def _event(rng: random.Random, n: int, non_ascii: bool) -> dict[str, Any]:
     return envelope
 
 
+def _shaped(rng: random.Random, n: int, non_ascii: bool) -> dict[str, Any]:
+    """An event of a few shapes (machine logs): the compactor's template path takes these."""
+    words = WORDS + (ODD if non_ascii else [])
+    event: dict[str, Any] = {
+        "severity": rng.choice(["INFO", "ERROR", "warn", "Error"]),
+        "status": rng.choice([200, 404, 500, -1]),
+        "msg": " ".join(rng.choice(words) for _ in range(rng.randint(1, 4))),
+        "ok": rng.random() < 0.5,
+    }
+    if rng.random() < 0.7:
+        event["user"] = {"name": f"user{rng.randint(0, 5):02d}", "id": rng.randint(-3, 9)}
+    if rng.random() < 0.1:
+        event = dict(reversed(event.items()))
+    return {"time": T0 + n, "event": event, "host": rng.choice(["h1", "h2", "h3"])}
+
+
 def build_lake(
     path: Path,
     seed: int,
@@ -71,6 +87,7 @@ def build_lake(
     partitions: int = 2,
     non_ascii: bool = False,
     in_sql: bool = True,
+    shaped: bool = False,
 ) -> None:
     """A lake of ``batches`` batches; about the first two thirds compacted, in two rounds."""
     rng = random.Random(seed)
@@ -90,7 +107,8 @@ def build_lake(
             now_ns=time.time_ns(),
             allowed_index=lambda _: True,
         )
-        envelopes = [_event(rng, n + i, non_ascii) for i in range(per_batch)]
+        make = _shaped if shaped and b % 5 != 4 else _event  # some batches of any shape
+        envelopes = [make(rng, n + i, non_ascii) for i in range(per_batch)]
         n += per_batch
         normalised, rejection = decode_events(b"\n".join(orjson.dumps(e) for e in envelopes), ctx)
         assert rejection is None

@@ -113,3 +113,28 @@ def test_nothing_is_compacted_before_its_time(tmp_path: Path, after: None) -> No
     before = files_of(tmp_path)
     assert Compactor(tmp_path, 2, 3600).run_once().files == 0
     assert files_of(tmp_path) == before
+
+
+def test_a_manifest_from_before_column_tokens_opens_and_gains_them(tmp_path: Path) -> None:
+    import sqlite3
+
+    from lakehose.storage.columnar.manifest import SCHEMA
+
+    path = tmp_path / "manifest.db"
+    old = SCHEMA.replace(",\n    column_tokens BLOB", "")
+    con = sqlite3.connect(path)
+    con.executescript(old)
+    con.execute(
+        "INSERT INTO files VALUES ('p0/a', 0, 0, 5, 1, 2, 3, 4, 5, 99, '[]', '[]', 8, NULL)"
+    )
+    con.commit()
+    con.close()
+    reading = Manifest(path, readonly=True)
+    assert [(f.name, f.column_tokens) for f in reading.files(tokens=True)] == [("p0/a", None)]
+    reading.close()
+    writing = Manifest(path)  # adds the column
+    assert [f.rows for f in writing.files(tokens=True)] == [5]
+    writing.close()
+    con = sqlite3.connect(path)
+    assert "column_tokens" in [r[1] for r in con.execute("PRAGMA table_info(files)")]
+    con.close()

@@ -125,11 +125,27 @@ class Project(Stage):
 # -- aggregation --------------------------------------------------------------------------
 
 
+class TypedKey(tuple[Any, ...]):
+    """A bool or float group value, ``(type, value)``: Python holds ``True == 1 == 1.0``, but
+    ``true``, ``1`` and ``1.0`` are three values of an event, so three groups."""
+
+    __slots__ = ()
+
+
 def group_value(value: Any) -> Any:
-    """A value usable as a group key: arrays and objects become their JSON text."""
-    if type(value) in (list, dict):
+    """A value usable as a group key: arrays and objects become their JSON text, bools and
+    floats a :class:`TypedKey`."""
+    t = type(value)
+    if t is bool or t is float:
+        return TypedKey((t, value))
+    if t is list or t is dict:
         return orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
     return value
+
+
+def key_value(key: Any) -> Any:
+    """The value a group key stands for (:func:`group_value` undone for bools and floats)."""
+    return key[1] if type(key) is TypedKey else key
 
 
 def _add_exact(partials: list[float], x: float) -> None:
@@ -274,7 +290,7 @@ class Aggregation(Stage):
     def _rows(self) -> list[Values]:
         rows = []
         for key, accs in self.groups.items():
-            row = dict(zip(self.fields, key, strict=True))
+            row = {f: key_value(k) for f, k in zip(self.fields, key, strict=True)}
             for spec, acc in zip(self.spec.aggregates, accs, strict=True):
                 value = acc.result(spec)
                 if value is not None:
@@ -348,7 +364,7 @@ class CountBy(Aggregation):
             value = values.get(single, MISSING)
             if value is MISSING:
                 return True
-            key = value if type(value) not in (list, dict) else group_value(value)
+            key = value if type(value) in (str, int) else group_value(value)
         else:
             key = self._key(values)
             if key is MISSING:
@@ -364,9 +380,9 @@ class CountBy(Aggregation):
         if not self.fields:
             self.total += count
         elif self.single is not None:
-            self._add(tags[self.single], count)
+            self._add(group_value(tags[self.single]), count)
         else:
-            self._add(tuple(tags[f] for f in self.fields), count)
+            self._add(tuple(group_value(tags[f]) for f in self.fields), count)
 
     def _rows(self) -> list[Values]:
         names = [a.name for a in self.spec.aggregates]
@@ -375,7 +391,8 @@ class CountBy(Aggregation):
         rows = []
         single = self.single is not None
         for key, count in self.counts.items():
-            row = dict(zip(self.fields, (key,) if single else key, strict=True))
+            parts = (key,) if single else key
+            row = {f: key_value(k) for f, k in zip(self.fields, parts, strict=True)}
             for name in names:
                 row[name] = count
             rows.append(row)

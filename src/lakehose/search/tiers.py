@@ -240,7 +240,7 @@ def _choose(
     if any(f.flags & IRREGULAR for f in chosen):
         return None
     chosen = [f for f in chosen if _may_hold(tier, f, runs)]
-    scope = Scope(chosen)
+    scope = Scope(chosen, tier.column_tokens)
     try:
         where = condition(plan.scan_filter, scope, exact=False) if chosen else "false"
     except Untranslatable:

@@ -35,6 +35,7 @@ from lakehose.storage.columnar.manifest import (
     IRREGULAR,
     LOWER,
     OPEN,
+    REBUILT,
     ColumnarFile,
     Manifest,
 )
@@ -60,6 +61,7 @@ class RoundResult:
     events: int = 0
     files: int = 0
     dropped_files: int = 0
+    templated: int = 0  # files written by the template path (``templates.py``)
 
 
 @contextmanager
@@ -84,9 +86,11 @@ class Compactor:
         max_rows: int = MAX_ROWS,
         *,
         in_sql: bool = True,
+        shapes: bool = True,
     ) -> None:
         self.max_rows = max_rows
         self.in_sql = in_sql  # False: every file by the Python path (tests compare the two)
+        self.shapes = shapes  # False: no file by the template path (tests compare the two)
         self.data_dir = data_dir
         self.partitions = partitions
         self.after = after
@@ -170,6 +174,7 @@ class Compactor:
                 if pending is not None and (
                     info.ingest_time // SLICE != pending.slice
                     or pending.rows + info.count > self.max_rows
+                    or info.first_offset != pending.end  # a file's batches tile its offsets
                 ):
                     self._finish(con, manifest, reader, pending, boundary, result)
                     boundary = pending.end
@@ -200,7 +205,12 @@ class Compactor:
             if self.in_sql and not pending.unflattenable:
                 try:
                     layout = flatten_sql.write_file(
-                        con, pending.text, pending.batches, list(pending.tags), target
+                        con,
+                        pending.text,
+                        pending.batches,
+                        list(pending.tags),
+                        target,
+                        shapes=self.shapes,
                     )
                 except (flatten_sql.Unflattenable, con.Error) as exc:
                     log.info("columnar file %s: the Python path writes it (%s)", name, exc)
@@ -209,6 +219,7 @@ class Compactor:
                 layout, irregular = self._python_file(con, reader, pending, target)
             flags = LOWER | (ASCII if layout.ascii else 0) | (OPEN if layout.open else 0)
             flags |= IRREGULAR if irregular else 0
+            flags |= REBUILT if layout.rebuilt else 0
             entry = ColumnarFile(
                 name=name,
                 partition=pending.partition,
@@ -226,6 +237,7 @@ class Compactor:
                 tokens=layout.tokens
                 if layout.tokens_made or not layout.ascii
                 else tokens(con, target),
+                column_tokens=layout.column_tokens,
             )
             if boundary is not None and boundary != pending.first:
                 raise RuntimeError("columnar files would not tile the partition")
@@ -237,6 +249,7 @@ class Compactor:
             pending.text.unlink(missing_ok=True)
         result.events += layout.rows
         result.files += 1
+        result.templated += layout.templated
 
     def _python_file(
         self, con: Any, reader: LogReader, pending: _Pending, target: Path

@@ -34,7 +34,8 @@ CREATE TABLE IF NOT EXISTS files (
     columns TEXT NOT NULL,
     other TEXT,
     flags INTEGER NOT NULL,
-    tokens BLOB
+    tokens BLOB,
+    column_tokens BLOB
 );
 CREATE UNIQUE INDEX IF NOT EXISTS files_by_offset ON files (partition, first_offset);
 """
@@ -43,6 +44,7 @@ ASCII = 1  # every text value and @rawstring of the file is ASCII
 OPEN = 2  # too many rare field names to list: a field that is no column may be anywhere
 IRREGULAR = 4  # a line failed to decode: the file is never used to answer a query
 LOWER = 8  # ``raw`` holds @rawstring lower-cased (free text scans it with a plain LIKE)
+REBUILT = 16  # ``raw`` is NULL: each event's text is its template (``tpl``) and its columns
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,11 +65,19 @@ class ColumnarFile:
     other: frozenset[str]  # bare field names present but kept only in the JSON text
     flags: int
     tokens: bytes | None  # zstd of the lower-cased tokens, one per line; None: not kept
+    # REBUILT files: zstd of JSON, each text column (and "tpl") -> its tokens, one per line
+    column_tokens: bytes | None = None
 
     def token_text(self) -> bytes | None:
         if self.tokens is None:
             return None
         return zstandard.ZstdDecompressor().decompress(self.tokens)
+
+    def column_token_texts(self) -> dict[str, bytes] | None:
+        if self.column_tokens is None:
+            return None
+        per = orjson.loads(zstandard.ZstdDecompressor().decompress(self.column_tokens))
+        return {str(k): str(v).encode() for k, v in per.items()}
 
 
 class Manifest:
@@ -87,8 +97,13 @@ class Manifest:
             self._conn.execute("PRAGMA journal_mode=WAL")
             self._conn.execute("PRAGMA synchronous=FULL")
             self._conn.executescript(SCHEMA)
+            if not self._has_column_tokens():  # a manifest from before column tokens
+                self._conn.execute("ALTER TABLE files ADD COLUMN column_tokens BLOB")
         except sqlite3.Error as exc:
             raise StorageError(f"columnar manifest {path}: {exc}") from exc
+
+    def _has_column_tokens(self) -> bool:
+        return any(r[1] == "column_tokens" for r in self._conn.execute("PRAGMA table_info(files)"))
 
     def close(self) -> None:
         self._conn.close()
@@ -110,7 +125,7 @@ class Manifest:
                 conn.execute("ROLLBACK")
                 return False
             conn.execute(
-                "INSERT INTO files VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                "INSERT INTO files VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (
                     f.name,
                     f.partition,
@@ -126,6 +141,7 @@ class Manifest:
                     None if f.flags & OPEN else orjson.dumps(sorted(f.other)).decode(),
                     f.flags,
                     f.tokens,
+                    f.column_tokens,
                 ),
             )
             conn.execute("COMMIT")
@@ -139,8 +155,8 @@ class Manifest:
         """The recorded files (of one partition, or all), in partition and offset order."""
         sql = (
             "SELECT name, partition, first_offset, end_offset, min_time, max_time, min_ingest,"
-            f" max_ingest, rows, bytes, columns, other, flags, {'tokens' if tokens else 'NULL'}"
-            " FROM files"
+            f" max_ingest, rows, bytes, columns, other, flags, {'tokens' if tokens else 'NULL'},"
+            f" {'column_tokens' if tokens and self._has_column_tokens() else 'NULL'} FROM files"
         )
         args: tuple[int, ...] = ()
         if partition is not None:
@@ -198,4 +214,5 @@ def _file(row: tuple[object, ...]) -> ColumnarFile:
         other=frozenset(orjson.loads(other)) if other is not None else frozenset(),  # type: ignore[arg-type]
         flags=int(row[12]),  # type: ignore[call-overload]
         tokens=row[13] if isinstance(row[13], bytes) else None,
+        column_tokens=row[14] if isinstance(row[14], bytes) else None,
     )

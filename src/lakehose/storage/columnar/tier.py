@@ -36,7 +36,8 @@ def _duck() -> Any:
 class ColumnarTier:
     """Open with :func:`open_tier`; use from one thread; ``close()`` when done."""
 
-    _tokens: dict[str, bytes | None] = {}  # per process: file name -> token text
+    # per process: (tier, file name, size) -> token text; a process may open several lakes
+    _tokens: dict[tuple[str, str, int], tuple[bytes | None, dict[str, bytes] | None]] = {}
 
     def __init__(self, data_dir: Path) -> None:
         self.root = tier_dir(data_dir)
@@ -53,15 +54,23 @@ class ColumnarTier:
 
     def token_text(self, f: ColumnarFile) -> bytes | None:
         """The file's token dictionary (newline-joined), None when it keeps none."""
+        return self._token_texts(f)[0]
+
+    def column_tokens(self, f: ColumnarFile) -> dict[str, bytes] | None:
+        """A ``REBUILT`` file's tokens per text column (and ``tpl``); None: not kept."""
+        return self._token_texts(f)[1]
+
+    def _token_texts(self, f: ColumnarFile) -> tuple[bytes | None, dict[str, bytes] | None]:
         cache = ColumnarTier._tokens
-        if f.name in cache:
-            return cache[f.name]
+        key = (str(self.root), f.name, f.size)
+        if key in cache:
+            return cache[key]
         found = [x for x in self._manifest.files(f.partition, tokens=True) if x.name == f.name]
-        text = found[0].token_text() if found else None
+        texts = (found[0].token_text(), found[0].column_token_texts()) if found else (None, None)
         if len(cache) >= _TOKEN_CACHE:
             cache.clear()
-        cache[f.name] = text
-        return text
+        cache[key] = texts
+        return texts
 
     def execute(
         self,

@@ -54,6 +54,9 @@ class FileLayout:
     size: int
     tokens: bytes | None = None  # the token dictionary (None: too large to keep)
     tokens_made: bool = False  # whether the writer made it already
+    templated: bool = False  # written by the template path
+    rebuilt: bool = False  # no ``raw``: each event's text is its ``tpl`` and its columns
+    column_tokens: bytes | None = None  # zstd of JSON: text column (or "tpl") -> its tokens
 
 
 @dataclass

@@ -317,6 +317,7 @@ class PartitionReader:
     def __init__(self, data_dir: Path, partition: int, *, readonly: bool = False):
         self.partition = partition
         path = partition_path(data_dir, partition)
+        self._key = str(path)
         self._conn = connect_readonly(path) if readonly else connect(path)
         self._conn.execute("PRAGMA query_only = ON")
 
@@ -363,6 +364,7 @@ class PartitionReader:
         return summary_sql.summaries(
             self._conn, self.partition, span, tag_choices, descending=descending,
             below=below, from_offset=from_offset, straddling=straddling,
+            narrow=summary_sql.narrow_end(self._conn, self._key, span),
         )  # fmt: skip
 
     def tag_groups(self, span: TimeRange, tag_choices: TagChoices) -> list[TagGroup]:

@@ -1,0 +1,197 @@
+"""The compactor's template path (``storage/columnar/templates.py``) writes exactly the file
+the general path writes, or leaves the file to it."""
+
+from __future__ import annotations
+
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import orjson
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from lakehose.parsers.hec import IngestContext, decode_events
+from lakehose.query.timerange import TimeRange
+from lakehose.storage.base import PendingAppend
+from lakehose.storage.columnar.compactor import Compactor, RoundResult, manifest_path, tier_dir
+from lakehose.storage.columnar.layout import column_name
+from lakehose.storage.columnar.manifest import REBUILT, Manifest
+from lakehose.storage.columnar.templates import HOLE
+from lakehose.storage.sqlite.partition import PartitionWriter, create_partition
+from tests.search.tierkit import both
+
+T0 = 1_700_000_000
+
+
+def write_lake(path: Path, bodies: list[bytes]) -> None:
+    """One partition, a batch per HEC body (newline-separated envelopes, spelled as given)."""
+    path.mkdir()
+    create_partition(path, 0)
+    writer = PartitionWriter(path, 0, durability="none", zstd_level=1)
+    for n, body in enumerate(bodies):
+        ctx = IngestContext(
+            connector=("fw", "edr")[n % 2],
+            index="main",
+            sourcetype="json",
+            source="app",
+            host=None,
+            now_ns=time.time_ns(),
+            allowed_index=lambda _: True,
+        )
+        normalised, rejection = decode_events(body, ctx)
+        assert rejection is None, rejection
+        writer.append([PendingAppend(normalised.slices)])
+    writer.close()
+
+
+_DUMMY = {HOLE["s"]: "", HOLE["i"]: "0", HOLE["b"]: "true"}
+
+
+def text_of(tpl: str, row: dict[str, Any]) -> str:
+    """An event's lower-cased text from its template and its columns (what free text means
+    over a ``REBUILT`` file, ``search/sql.py``), rebuilt here independently."""
+    names: list[str] = []
+
+    def walk(obj: dict[str, Any], prefix: str) -> None:
+        for k, v in obj.items():
+            if type(v) is dict:
+                walk(v, prefix + k + ".")
+            else:
+                names.append(prefix + k)
+
+    walk(orjson.loads("".join(_DUMMY.get(c, c) for c in tpl)), "")
+    out, leaves = [], iter(names)
+    for c in tpl:
+        if c not in _DUMMY:
+            out.append(c)
+            continue
+        kind = {v: k for k, v in HOLE.items()}[c]
+        value = row[column_name(next(leaves), kind)]
+        out.append(str(value).lower() if kind != "b" else ("true" if value else "false"))
+    return "".join(out)
+
+
+def compact(path: Path, shapes: bool) -> tuple[RoundResult, list[Any]]:
+    """Compact all of ``path``; the result and each file's manifest row and rows, each
+    event's text rebuilt where the file keeps none."""
+    done = Compactor(path, 1, 0, max_rows=60, shapes=shapes).run_once()
+    manifest = Manifest(manifest_path(path))
+    files = manifest.files(tokens=True)
+    manifest.close()
+    con = duckdb.connect()
+    out = []
+    for f in files:
+        source = f"read_parquet('{tier_dir(path) / f.name}')"
+        columns = con.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()
+        cursor = con.execute(f'SELECT * FROM {source} ORDER BY "offset"')
+        names = [d[0] for d in cursor.description]
+        rows = [dict(zip(names, r, strict=True)) for r in cursor.fetchall()]
+        if f.flags & REBUILT:
+            assert all(r["raw"] is None for r in rows)
+            for r in rows:
+                r["raw"] = text_of(r.pop("tpl"), r)
+            columns = [c for c in columns if c[0] != "tpl"]
+        flags = f.flags & ~REBUILT
+        out.append((f.name, f.columns, f.other, flags, f.token_text(), f.min_time, columns, rows))
+    con.close()
+    return done, out
+
+
+def agree(tmp_path: Path, bodies: list[bytes]) -> RoundResult:
+    fast, general = tmp_path / "fast", tmp_path / "general"
+    write_lake(fast, bodies)
+    shutil.copytree(fast, general)
+    done, files = compact(fast, True)
+    undone, expected = compact(general, False)
+    assert undone.templated == 0
+    assert files == expected
+    return done
+
+
+def envelope(event: Any, n: int, host: str | None = "h1") -> bytes:
+    out: dict[str, Any] = {"time": T0 + n, "event": event}
+    if host is not None:
+        out["host"] = host
+    return orjson.dumps(out)
+
+
+def uniform(n: int) -> dict[str, Any]:
+    event: dict[str, Any] = {
+        "severity": ["INFO", "ERROR"][n % 2],
+        "user": {"name": f"user{n % 7}", "id": n - 40},
+        "ok": n % 3 == 0,
+        "msg": f"Login failed #{n}" if n < 170 else 'a\tb \\ c "q" /',
+    }
+    if n % 9 == 0:
+        event["extra"] = "x-1"  # a second shape, found in the second round
+    return event
+
+
+def test_machine_logs_go_the_template_way_and_search_agrees(tmp_path: Path) -> None:
+    bodies = [
+        b"\n".join(envelope(uniform(b * 20 + i), b * 20 + i) for i in range(20)) for b in range(9)
+    ]
+    done = agree(tmp_path, bodies)
+    assert done.files == 3 and done.templated == 2  # escapes in the last: the general path
+    for query in ("failed | count()", "extra=x-1 | groupBy(severity)", "ok=true | count()",
+                  "user.id<0 | groupBy(user.name)", "msg=*\\\\* | count()"):  # fmt: skip
+        rows, mixed, search = both(tmp_path / "fast", query, TimeRange())
+        assert rows == mixed, query
+        assert search.stats.columnar_files == 3, query
+
+
+_KEYS = ["a", "b", "user", "x y", "n"]
+_ODD_KEYS = ["a.b", "k/ey"]
+_PLAIN = st.one_of(
+    st.sampled_from(["ok", "Fail", "", 'a"b', "t\tab", "é", "x/y", "404", "true"]),
+    st.integers(-(2**63), 2**64 - 1),
+    st.booleans(),
+    st.fixed_dictionaries({"c": st.integers(-5, 5)}),
+)
+_VALUES = st.one_of(_PLAIN, st.sampled_from([2.5, 1e16, -0.0, None, [1], {}]))
+_SPELLINGS = [
+    b'{"time":%d,"event":{"a":"ok", "b":1}}',  # a space the template does not rebuild
+    b'{"time":%d,"event":{"a":"x\\/y","b":1}}',  # an escape that needs none
+    b'{"time":%d,"event":{"a":"ok","b":1.0}}',
+    b'{"time":%d,"event":{"a":"ok","a":"no"}}',
+    b'{"time":%d,"event":"just text"}',
+    b'{"time":%d,"event":{"a":"ok","b":1},"fields":{"b":"indexed"}}',
+]
+
+
+@st.composite
+def batches(draw: st.DrawFn) -> list[bytes]:
+    """Bodies of events mostly of one shape, with some of every kind this path refuses."""
+    plain = draw(st.booleans())  # only keys and values the template path takes
+    keys = st.sampled_from(_KEYS if plain else _KEYS + _ODD_KEYS)
+    base = draw(st.lists(keys, min_size=1, max_size=4, unique=True))
+    values = {k: draw(_PLAIN if plain else _VALUES) for k in base}
+    bodies = []
+    n = 0
+    for _ in range(draw(st.integers(1, 4))):
+        lines = []
+        odd = draw(st.booleans())  # a body with events this path refuses, or none
+        for _ in range(draw(st.integers(1, 30))):
+            n += 1
+            choice = draw(st.integers(0, 9 if odd else 7))
+            if choice < 6:
+                event = {k: (v if choice or not odd else draw(_VALUES)) for k, v in values.items()}
+                lines.append(envelope(event, n, draw(st.sampled_from(["h1", None]))))
+            elif choice < 8:
+                keys = draw(st.permutations(base))
+                lines.append(envelope({k: values[k] for k in keys}, n))
+            else:
+                lines.append(draw(st.sampled_from(_SPELLINGS)) % (T0 + n))
+        bodies.append(b"\n".join(lines))
+    return bodies
+
+
+@settings(max_examples=10, deadline=None, suppress_health_check=list(HealthCheck))
+@given(bodies=batches())
+def test_the_template_path_writes_what_the_general_path_writes(
+    tmp_path_factory: Any, bodies: list[bytes]
+) -> None:
+    agree(tmp_path_factory.mktemp("shapes"), bodies)
