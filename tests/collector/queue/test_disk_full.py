@@ -107,7 +107,7 @@ def lines(start: int, stop: int) -> list[bytes]:
 
 
 def test_closing_while_a_write_fails_refuses_its_receipts_and_keeps_what_was_written(
-    small_disk: Path,
+    small_disk: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     (small_disk / "ballast").write_bytes(b"\0" * 600_000)
     folder = small_disk / "queue"
@@ -130,7 +130,10 @@ def test_closing_while_a_write_fails_refuses_its_receipts_and_keeps_what_was_wri
             assert isinstance(held.exception(), DeliveryClosedError)
         return safe
 
-    safe = asyncio.run(main())
+    with caplog.at_level(logging.ERROR):
+        safe = asyncio.run(main())
+    cannot = [r for r in caplog.records if "cannot write" in r.getMessage()]
+    assert len(cannot) == 1  # two failed tries a moment apart: logged once
     queue = DiskQueue(folder, 100 << 20, "pause", "t")
     assert queue.stats()["queue_events"] == safe and queue.stats()["corrupt"] == 0
     queue._cursor.close()
