@@ -393,3 +393,16 @@ def test_take_last_where_and_project() -> None:
     take.push({"n": 1}, source)
     take.finish()
     assert output.drain() == [({"n": 1}, source)]
+
+
+def test_only_the_lean_count_takes_rows_as_counts_and_the_base_stage_does_nothing() -> None:
+    per_batch = frozenset({"g"})
+    spec = GroupBy(("g",), (Aggregate("count", None, "n"),))
+    assert CountBy(spec).takes_counts(per_batch) is True
+    for stage in (Aggregation(spec), Sorter(Sort(("g",), False, 1, "any")), TakeLast(1),
+                  TakeFirst(1), Where(lambda r: True), Project(("g",)), Output(None)):  # fmt: skip
+        assert stage.takes_counts(per_batch) is False
+    with pytest.raises(NotImplementedError):
+        Stage().push({})
+    with pytest.raises(NotImplementedError):
+        Stage().push_count({}, 1)

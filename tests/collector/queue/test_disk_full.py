@@ -123,11 +123,18 @@ def test_closing_while_a_write_fails_refuses_its_receipts_and_keeps_what_was_wri
             if not receipt.done():
                 break
             safe += 20
-        _, queued = await queue.append(lines(safe + 20, safe + 21))  # waits behind it
+        big = [b"x" * (1 << 20)] * 16  # 16 MiB more waiting to be written: a put must wait
+        _, queued = await queue.append(big)
+        waiting = asyncio.create_task(queue.append(lines(safe + 20, safe + 21)))
+        await asyncio.sleep(0)
+        assert not waiting.done()
         await asyncio.wait_for(queue.aclose(), 10)  # the retry fails again: given up
         for held in (receipt, queued):
             assert held is not None and held.done()
             assert isinstance(held.exception(), DeliveryClosedError)
+        for _ in range(20):  # woken by the close, not by its one-second retry
+            await asyncio.sleep(0)
+        assert waiting.done() and isinstance(waiting.exception(), DeliveryClosedError)
         return safe
 
     with caplog.at_level(logging.ERROR):

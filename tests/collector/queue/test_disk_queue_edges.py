@@ -33,7 +33,7 @@ def test_closing_refuses_a_put_held_by_a_full_queue_at_once(tmp_path: Path) -> N
     async def main() -> None:
         queue = DiskQueue(tmp_path, on_disk(lines(0, 5)), "pause", "t")
         await queue.put(lines(0, 5))
-        held = asyncio.create_task(queue.put(lines(5, 6)))
+        held = asyncio.create_task(queue.append(lines(5, 6)))
         await turns()
         assert not held.done()  # full: the source waits
         await queue.aclose()
@@ -58,29 +58,80 @@ def test_closing_waits_for_the_round_being_written(tmp_path: Path) -> None:
 def test_a_put_waits_while_16_mib_wait_to_be_written_and_closing_refuses_it(
     tmp_path: Path,
 ) -> None:
-    big = [b"x" * (64 * 1024 - 1) + b"\n"] * (MAX_PENDING // (64 * 1024))  # 16 MiB + headers
+    assert MAX_PENDING == 16 * MiB
+    record = [b"x" * (64 * 1024 - HEADER_SIZE - 1) + b"\n"]  # 64 KiB on disk
+    almost = record * 255 + [record[0][1:]]  # 16 MiB less one byte
 
     async def main() -> None:
         queue = DiskQueue(tmp_path, 64 * MiB, "pause", "t", segment_bytes=64 * MiB)
-        _, first = await queue.append(big)  # returns at once: the write is still to come
-        assert first is not None and not first.done()
-        _, second = await queue.append(lines(0, 1))  # waits for the 16 MiB to be written
-        assert first.done() and first.exception() is None
-        assert second is not None
-        await second
-        _, third = await queue.append(big)
-        held = asyncio.create_task(queue.append(lines(1, 2)))
+        _, first = await queue.append(almost)  # returns at once: the write is still to come
+        _, second = await queue.append(lines(0, 1))  # under 16 MiB waited: no wait either
+        assert first is not None and not first.done() and second is not None
+        _, third = await queue.append(lines(1, 2))  # 16 MiB or more waited: this one waits
+        assert first.done() and first.exception() is None and third is not None
+        await third
+        _, fourth = await queue.append(record * 256)  # exactly 16 MiB
+        held = asyncio.create_task(queue.append(lines(2, 3)))
         await turns(1)
         assert not held.done()
         await queue.aclose()
         with pytest.raises(DeliveryClosedError):
             await held  # closed while it waited: nothing is written after aclose
-        assert third is not None and third.done() and third.exception() is None
+        assert fourth is not None and fourth.done() and fourth.exception() is None
 
     asyncio.run(main())
     queue = DiskQueue(tmp_path, 64 * MiB, "pause", "t")
-    assert queue.stats()["queue_events"] == 2 * len(big) + 1
+    assert queue.stats()["queue_events"] == 256 + 2 + 256
     queue._cursor.close()
+
+
+def test_a_commit_wakes_a_put_held_by_a_full_queue_at_once(tmp_path: Path) -> None:
+    async def main() -> None:
+        queue = DiskQueue(tmp_path, on_disk(lines(0, 5)), "pause", "t", ROUND)
+        await queue.put(lines(0, 5))
+        held = asyncio.create_task(queue.append(lines(5, 6)))
+        await turns()
+        assert not held.done()
+        queue.hurry()
+        batch = await queue.get(MiB, 0)
+        assert batch is not None
+        queue.commit(batch.through)
+        await turns()  # woken by the commit, not by its one-second retry
+        assert held.done()
+        last, receipt = held.result()
+        assert last == 6 and receipt is not None
+        await receipt
+        await queue.aclose()
+
+    asyncio.run(main())
+
+
+def test_closing_ends_a_get_waiting_for_records(tmp_path: Path) -> None:
+    async def main() -> None:
+        queue = DiskQueue(tmp_path, 16 * MiB, "pause", "t")
+        waiting = asyncio.create_task(queue.get(MiB, 0))
+        await turns()
+        assert not waiting.done()
+        await queue.aclose()
+        await turns()
+        assert waiting.done() and waiting.result() is None
+
+    asyncio.run(main())
+
+
+def test_an_empty_put_has_no_receipt_and_a_closed_queue_refuses_even_that(
+    tmp_path: Path,
+) -> None:
+    async def main() -> None:
+        queue = DiskQueue(tmp_path, 16 * MiB, "pause", "t")
+        assert await queue.append([]) == (0, None)
+        await queue.put(lines(0, 3))
+        assert await queue.append([]) == (3, None)
+        await queue.aclose()
+        with pytest.raises(DeliveryClosedError):
+            await queue.append([])
+
+    asyncio.run(main())
 
 
 def test_delete_oldest_goes_past_the_limit_when_nothing_can_be_dropped(tmp_path: Path) -> None:
