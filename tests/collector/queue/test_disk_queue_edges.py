@@ -67,8 +67,14 @@ def test_a_put_waits_while_16_mib_wait_to_be_written_and_closing_refuses_it(
         _, first = await queue.append(almost)  # returns at once: the write is still to come
         _, second = await queue.append(lines(0, 1))  # under 16 MiB waited: no wait either
         assert first is not None and not first.done() and second is not None
-        _, third = await queue.append(lines(1, 2))  # 16 MiB or more waited: this one waits
-        assert first.done() and first.exception() is None and third is not None
+        waits = asyncio.create_task(queue.append(lines(1, 2)))  # 16 MiB or more waited
+        await turns(1)
+        assert not waits.done()
+        await first
+        await turns()  # woken by the round that was written, not by its one-second retry
+        assert waits.done()
+        _, third = waits.result()
+        assert third is not None
         await third
         _, fourth = await queue.append(record * 256)  # exactly 16 MiB
         held = asyncio.create_task(queue.append(lines(2, 3)))
@@ -83,6 +89,22 @@ def test_a_put_waits_while_16_mib_wait_to_be_written_and_closing_refuses_it(
     queue = DiskQueue(tmp_path, 64 * MiB, "pause", "t")
     assert queue.stats()["queue_events"] == 256 + 2 + 256
     queue._cursor.close()
+
+
+def test_puts_not_yet_written_count_toward_the_limit(tmp_path: Path) -> None:
+    async def main() -> None:
+        queue = DiskQueue(tmp_path, on_disk(lines(0, 5)), "pause", "t")
+        _, receipt = await queue.append(lines(0, 5))  # not written yet
+        held = asyncio.create_task(queue.append(lines(5, 6)))
+        await turns(1)
+        assert not held.done()  # the five waiting to be written fill the queue
+        assert receipt is not None
+        await receipt
+        await queue.aclose()
+        with pytest.raises(DeliveryClosedError):
+            await held
+
+    asyncio.run(main())
 
 
 def test_a_commit_wakes_a_put_held_by_a_full_queue_at_once(tmp_path: Path) -> None:
