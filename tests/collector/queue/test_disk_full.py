@@ -113,7 +113,7 @@ def test_closing_while_a_write_fails_refuses_its_receipts_and_keeps_what_was_wri
     folder = small_disk / "queue"
 
     async def main() -> int:
-        queue = DiskQueue(folder, 100 << 20, "pause", "t")
+        queue = DiskQueue(folder, 100 << 20, "pause", "t", segment_bytes=1)  # a file a put
         safe = 0
         while True:
             _, receipt = await queue.append(lines(safe, safe + 20))
@@ -123,6 +123,7 @@ def test_closing_while_a_write_fails_refuses_its_receipts_and_keeps_what_was_wri
             if not receipt.done():
                 break
             safe += 20
+        assert queue.stats()["queue_events"] == safe  # the new, empty file holds none
         big = [b"x" * (1 << 20)] * 16  # 16 MiB more waiting to be written: a put must wait
         _, queued = await queue.append(big)
         waiting = asyncio.create_task(queue.append(lines(safe + 20, safe + 21)))
@@ -141,13 +142,14 @@ def test_closing_while_a_write_fails_refuses_its_receipts_and_keeps_what_was_wri
         safe = asyncio.run(main())
     cannot = [r for r in caplog.records if "cannot write" in r.getMessage()]
     assert len(cannot) == 1  # two failed tries a moment apart: logged once
+    assert not list(folder.glob("*.open"))  # the empty file of the failed put is gone
     queue = DiskQueue(folder, 100 << 20, "pause", "t")
     assert queue.stats()["queue_events"] == safe and queue.stats()["corrupt"] == 0
     queue._cursor.close()
 
 
 def test_delete_oldest_out_of_inodes_drops_a_segment_and_starts_the_next(
-    few_inodes: Path,
+    few_inodes: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     """Starting a segment fails (no inode left): ``deleteOldest`` drops the oldest segment
     nothing was handed out from, which frees one, and the write goes on at once."""
@@ -180,6 +182,8 @@ def test_delete_oldest_out_of_inodes_drops_a_segment_and_starts_the_next(
         await queue.aclose()
         return got, stats
 
-    got, stats = asyncio.run(main())
+    with caplog.at_level(logging.WARNING):
+        got, stats = asyncio.run(main())
+    assert "written after 1 failed tries" in caplog.text
     assert got == [1, 4, 5]  # event 1's segment was in delivery; events 2 and 3 went
     assert stats["dropped"] == 2 and stats["queue_write_errors"] == 1

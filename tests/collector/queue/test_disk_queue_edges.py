@@ -93,11 +93,11 @@ def test_a_put_waits_while_16_mib_wait_to_be_written_and_closing_refuses_it(
 
 def test_puts_not_yet_written_count_toward_the_limit(tmp_path: Path) -> None:
     async def main() -> None:
-        queue = DiskQueue(tmp_path, on_disk(lines(0, 5)), "pause", "t")
-        _, receipt = await queue.append(lines(0, 5))  # not written yet
-        held = asyncio.create_task(queue.append(lines(5, 6)))
+        queue = DiskQueue(tmp_path, on_disk(lines(0, 1)), "pause", "t")
+        _, receipt = await queue.append(lines(0, 1))  # not written yet
+        held = asyncio.create_task(queue.append(lines(1, 2)))
         await turns(1)
-        assert not held.done()  # the five waiting to be written fill the queue
+        assert not held.done()  # the one waiting to be written fills the queue
         assert receipt is not None
         await receipt
         await queue.aclose()
@@ -229,7 +229,8 @@ def test_a_batch_that_ends_a_segment_deleted_on_commit_is_followed_by_the_next(
         while len(got) < 9:
             batch = await asyncio.wait_for(queue.get(3 * record, 0), 5)
             got += numbers(batch)
-            assert batch is not None
+            assert batch is not None and len(batch.lines) == 3  # exactly one segment
+            assert batch.nbytes == 3 * record
             queue.commit(batch.through)
         await queue.aclose()
         return got
@@ -280,6 +281,35 @@ def test_a_damaged_last_record_of_the_open_segment_counts_one_lost(tmp_path: Pat
         queue.hurry()
         assert numbers(await asyncio.wait_for(queue.get(MiB, 0), 5)) == [0, 1, 2, 3]
         assert queue.stats()["corrupt"] == 1
+        await queue.aclose()
+
+    asyncio.run(main())
+
+
+def test_a_dropped_segment_no_longer_counts_as_waiting_for_a_get(tmp_path: Path) -> None:
+    three = on_disk(lines(10, 13))
+
+    async def main() -> None:
+        queue = DiskQueue(tmp_path, 2 * three, "deleteOldest", "t", ROUND)
+        for i in range(10, 19, 3):
+            await queue.put(lines(i, i + 3))  # the third drops the first
+        assert queue.stats()["dropped"] == 3
+        lingering = asyncio.create_task(queue.get(2 * three + 1, 3600))
+        await turns()
+        assert not lingering.done()  # two segments wait, a byte less than it asked for
+        queue.hurry()
+        assert numbers(await asyncio.wait_for(lingering, 5)) == list(range(13, 19))
+        await queue.aclose()
+
+    asyncio.run(main())
+
+
+def test_segment_files_are_readable_by_their_owner_only(tmp_path: Path) -> None:
+    async def main() -> None:
+        queue = DiskQueue(tmp_path, 16 * MiB, "pause", "t")
+        await queue.put(lines(0, 1))
+        [segment] = tmp_path.glob("*.open")
+        assert segment.stat().st_mode & 0o777 == 0o600
         await queue.aclose()
 
     asyncio.run(main())
