@@ -80,8 +80,13 @@ def lh_json(lake: Lake, *args: str) -> Any:
     return orjson.loads(lh(lake, *args, "--json").stdout)
 
 
+# A cluster on a loaded 2-core machine can take seconds to answer (three NATS servers,
+# the nodes and other test workers share the cores): the tests bound waits generously.
+http = httpx.Client(timeout=60.0)
+
+
 def token(node: RunningServer, client: dict[str, Any]) -> str:
-    reply = httpx.post(
+    reply = http.post(
         node.url + "/oauth2/token",
         data={"client_id": client["client_id"], "client_secret": client["client_secret"]},
     )

@@ -22,7 +22,7 @@ import pytest
 
 from lakehose.storage.jetstream.devcluster import DevCluster
 from lakehose.testing import RunningServer
-from tests.cluster.clusterkit import Lake, lh, lh_json, namespace_for, nodes, send, token
+from tests.cluster.clusterkit import Lake, http, lh, lh_json, namespace_for, nodes, send, token
 from tests.console.session import sign_in_http
 from tests.helpers import wait_for
 from tests.server.streamkit import bearer, first_stream, open_feed
@@ -86,17 +86,17 @@ def test_a_token_issued_by_one_node_works_on_the_other(
 ) -> None:
     a, b = ab
     issued = token(a, reader)
-    reply = httpx.get(
+    reply = http.get(
         b.url + "/sensors/entities/datafeed/v2", params={"appId": "tok"}, headers=bearer(issued)
     )
     assert reply.status_code == 200, reply.text
-    revoked = httpx.post(
+    revoked = http.post(
         a.url + "/oauth2/revoke", data={"token": issued},
         auth=(reader["client_id"], reader["client_secret"]),
     )  # fmt: skip
     assert revoked.status_code == 200, revoked.text
     wait_for(
-        lambda: httpx.get(
+        lambda: http.get(
             b.url + "/sensors/entities/datafeed/v2", params={"appId": "tok"},
             headers=bearer(issued),
         ).status_code == 401,
@@ -110,13 +110,13 @@ def test_events_sent_to_a_are_searched_and_streamed_from_b(
     a, b = ab
     key = a.api_key
     assert key is not None
-    before = httpx.get(b.url + "/services/collector/health")
+    before = http.get(b.url + "/services/collector/health")
     assert before.status_code == 200
     for i in range(3):
         assert send(a, key, [{"n": 10 * i + j, "via": "a"} for j in range(10)]).status_code == 200
     assert send(b, key, [{"n": 100 + j, "via": "b"} for j in range(5)]).status_code == 200
     issued = token(b, reader)
-    found = httpx.post(
+    found = http.post(
         b.url + "/api/v1/search", json={"query": "via=a | count()"}, headers=bearer(issued)
     )
     assert found.status_code == 200, found.text
@@ -158,7 +158,7 @@ def test_a_live_feed_on_b_sees_events_sent_to_a_and_b_refreshes_it(
         assert [e["event"]["live"] for e in events] == [marker] * 3
         offsets = [e["metadata"]["offset"] for e in events]
         assert offsets == list(range(offsets[0], offsets[0] + 3))
-        refreshed = httpx.post(
+        refreshed = http.post(
             b.url + REFRESH,
             params={"action_name": "refresh_active_stream_session", "appId": "live"},
             headers=bearer(token(a, reader)),
@@ -172,16 +172,15 @@ def test_an_ack_id_issued_by_a_is_polled_on_b(lake: Lake, ab: list[RunningServer
     channel = str(uuid.uuid4())
     headers = {"Authorization": f"Splunk {key}", "X-Splunk-Request-Channel": channel}
     ids = [
-        httpx.post(a.hec_url, content=b'{"event":"acked"}', headers=headers).json()
-        for _ in range(2)
+        http.post(a.hec_url, content=b'{"event":"acked"}', headers=headers).json() for _ in range(2)
     ]
     assert ids == [{"text": "Success", "code": 0, "ackId": i} for i in range(2)]
-    reply = httpx.post(b.url + "/services/collector/ack", json={"acks": [0, 1, 2]}, headers=headers)
+    reply = http.post(b.url + "/services/collector/ack", json={"acks": [0, 1, 2]}, headers=headers)
     assert reply.json() == {"acks": {"0": True, "1": True, "2": False}}
-    again = httpx.post(a.url + "/services/collector/ack", json={"acks": [0, 1]}, headers=headers)
+    again = http.post(a.url + "/services/collector/ack", json={"acks": [0, 1]}, headers=headers)
     assert again.json() == {"acks": {"0": False, "1": False}}
     # the next id comes from the cluster, whichever node issues it
-    third = httpx.post(b.hec_url, content=b'{"event":"acked"}', headers=headers).json()
+    third = http.post(b.hec_url, content=b'{"event":"acked"}', headers=headers).json()
     assert third["ackId"] == 2
 
 
@@ -207,12 +206,12 @@ def test_consumer_positions_are_shared(ab: list[RunningServer], reader: dict[str
     assert a.api_key is not None
     assert send(a, a.api_key, [{"pos": n} for n in range(10)]).status_code == 200
     committer = token(a, reader)
-    reply = httpx.post(
+    reply = http.post(
         f"{a.url}/api/v1/stream-groups/shared/commit", json={"partition": 0, "offset": 7},
         headers=bearer(committer),
     )  # fmt: skip
     assert reply.status_code in (200, 201), reply.text
-    on_b = httpx.get(f"{b.url}/api/v1/stream-groups/shared", headers=bearer(token(b, reader)))
+    on_b = http.get(f"{b.url}/api/v1/stream-groups/shared", headers=bearer(token(b, reader)))
     assert on_b.status_code == 200, on_b.text
     assert on_b.json()["resources"][0]["partitions"][0]["committed"] == 7
     resource = first_stream(b, token(b, reader), "shared")
@@ -232,7 +231,7 @@ def test_the_cli_searches_the_cluster(lake: Lake, ab: list[RunningServer]) -> No
 
 def test_status_shows_the_cluster(lake: Lake, ab: list[RunningServer]) -> None:
     a, _ = ab
-    reply = httpx.get(a.url + "/api/v1/status")
+    reply = http.get(a.url + "/api/v1/status")
     assert reply.status_code == 200, reply.text
     cluster = reply.json()["resources"][0]["cluster"]
     assert cluster["namespace"] == lake.namespace

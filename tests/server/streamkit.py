@@ -29,6 +29,7 @@ def token_of(server: RunningServer, client: dict[str, Any]) -> str:
     reply = httpx.post(
         server.url + "/oauth2/token",
         data={"client_id": client["client_id"], "client_secret": client["client_secret"]},
+        timeout=60,
     )
     assert reply.status_code == 201, reply.text
     return str(reply.json()["access_token"])
@@ -48,6 +49,7 @@ def discover(server: RunningServer, token: str, app_id: str, **params: str) -> h
         server.url + "/sensors/entities/datafeed/v2",
         params={"appId": app_id, **params},
         headers=bearer(token),
+        timeout=60,  # a loaded cluster's catalog can take seconds
     )
 
 

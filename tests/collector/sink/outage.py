@@ -114,8 +114,18 @@ def run_outage(tmp_path: Path, outage: float) -> Outcome:
             disk.stop = False
             tasks["disk"] = asyncio.create_task(disk.loop(0.01))
             await watch(outage / 2)
+            # the outage lasts until the paused producer has been held in put() for half a
+            # second: on a loaded machine the producers fill their 1 MB later than usual
             pause = producers["pause"]
-            paused = pause.put_started is not None and time.monotonic() - pause.put_started > 0.5
+
+            def held() -> bool:
+                started = pause.put_started
+                return started is not None and time.monotonic() - started > 0.5
+
+            deadline = time.monotonic() + 60
+            while not held() and time.monotonic() < deadline:
+                await watch(0.1)
+            paused = held()
             await asyncio.to_thread(server.restart)
             await watch(0.5)
             for p in producers.values():

@@ -13,7 +13,7 @@ from typing import Any
 import orjson
 
 from lakehose.storage.consumer_groups import CommitRequest, Position
-from lakehose.storage.jetstream.kvstore import CasFailed, KvMirror, hex_key
+from lakehose.storage.jetstream.kvstore import KvMirror, hex_key
 
 
 def _position(key: str, value: bytes) -> Position:
@@ -42,21 +42,15 @@ class ClusterConsumerGroups:
         done = 0
         for r in requests:
             key = f"pos.{hex_key(r.app_id)}.{r.partition}"
-            while True:
-                found = self.store.get(key, sync=False)
+
+            def position(found: tuple[bytes, int] | None, r: CommitRequest = r) -> bytes:
                 commits = orjson.loads(found[0])["commits"] + 1 if found else 1
-                value = orjson.dumps(
+                return orjson.dumps(
                     {"committed": r.committed, "client_id": r.client_id, "at": time.time(),
                      "commits": commits}
                 )  # fmt: skip
-                try:
-                    if found is None:
-                        self.store.create(key, value)
-                    else:
-                        self.store.update(key, value, found[1])
-                    break
-                except CasFailed:
-                    continue
+
+            self.store.change(key, position, sync=False)
             done += 1
         return done
 

@@ -242,18 +242,12 @@ class JetStreamCatalog(AccessRecords):
             by_connector.setdefault(cid, []).append(refusal)
         for cid, new in by_connector.items():
             key = "refused." + cid if _safe(cid) else "refused." + hex_key(cid)
-            while True:
-                found = self.store.get(key)
+
+            def appended(found: tuple[bytes, int] | None, new: list[Refusal] = new) -> bytes:
                 ring = orjson.loads(found[0]) if found else []
-                ring = (ring + [asdict(r) for r in new])[-ring_size:]
-                try:
-                    if found is None:
-                        self.store.create(key, orjson.dumps(ring))
-                    else:
-                        self.store.update(key, orjson.dumps(ring), found[1])
-                    break
-                except CasFailed:
-                    continue
+                return orjson.dumps((ring + [asdict(r) for r in new])[-ring_size:])
+
+            self.store.change(key, appended)
 
     def refusals(self, connector_id: str, limit: int) -> list[Refusal]:
         key = (

@@ -204,23 +204,16 @@ class AccessRecords(FeedSlots):
 
     def login_failed(self, limits: list[LoginLimit]) -> None:
         for limit in limits:
-            key = "login." + hex_key(limit.key)
-            while True:
+
+            def drained(found: tuple[bytes, int] | None, limit: LoginLimit = limit) -> bytes:
                 now = time.time()
-                found = self.store.get(key)
                 level = limit.burst
                 if found is not None:
                     tokens, stamp = orjson.loads(found[0])
                     level = min(limit.burst, tokens + (now - stamp) * limit.per_second)
-                value = orjson.dumps([max(level - 1.0, 0.0), now])
-                try:
-                    if found is None:
-                        self.store.create(key, value)
-                    else:
-                        self.store.update(key, value, found[1])
-                    break
-                except CasFailed:
-                    continue
+                return orjson.dumps([max(level - 1.0, 0.0), now])
+
+            self.store.change("login." + hex_key(limit.key), drained)
 
     def locked_out(self, prefix: str, per_second: float) -> dict[str, float]:
         now = time.time()

@@ -171,6 +171,21 @@ class KvMirror:
         self._wait_applied(new)
         return new
 
+    def change(
+        self, key: str, make: Callable[[tuple[bytes, int] | None], bytes], sync: bool = True
+    ) -> int:
+        """Read, modify and write ``key`` until no other writer raced: ``make`` gets what
+        is stored (``(value, revision)``, None if nothing) and returns the new value."""
+        while True:
+            found = self.get(key, sync)
+            value = make(found)
+            try:
+                if found is None:
+                    return self.create(key, value)
+                return self.update(key, value, found[1])
+            except CasFailed:
+                continue
+
     def delete(self, key: str, revision: int | None = None) -> bool:
         """Delete ``key`` (only at ``revision``, when given); False if that lost a race."""
         try:

@@ -18,7 +18,7 @@ from collections.abc import Callable
 
 import orjson
 
-from lakehose.storage.jetstream.kvstore import CasFailed, KvMirror
+from lakehose.storage.jetstream.kvstore import KvMirror
 
 YOUNG = 30.0  # seconds a reservation counts whole, whatever the mirror shows
 
@@ -37,8 +37,8 @@ def reserve(
 ) -> None:
     """Add ``count`` under ``reservation`` to the ledger at ``key``, unless ``refuse``
     (called with how many are live now) raises; retried until no other writer raced."""
-    while True:
-        found = store.get(key)
+
+    def added(found: tuple[bytes, int] | None) -> bytes:
         now = time.time()
         entries: list[list[object]] = orjson.loads(found[0]) if found else []
         live = live_by_reservation()
@@ -54,12 +54,6 @@ def reserve(
         total += sum(live.values())  # records of no reservation (none are written so)
         refuse(total)
         kept.append([reservation, now, count])
-        value = orjson.dumps(kept)
-        try:
-            if found is None:
-                store.create(key, value)
-            else:
-                store.update(key, value, found[1])
-            return
-        except CasFailed:
-            continue
+        return orjson.dumps(kept)
+
+    store.change(key, added)
