@@ -113,10 +113,12 @@ cluster: $(STAMP)
 collector-crash: $(STAMP) debs
 	LAKEHOSE_COLLECTOR_KILLS=$${LAKEHOSE_COLLECTOR_KILLS:-20} $(BIN)/python -m pytest -q -s -m slow tests/collector/test_collect_crash.py
 
-## fuzz: every fuzz target with LAKEHOSE_FUZZ_EXAMPLES inputs (default 2000) and a fresh seed;
-## prints the inputs tried per target
+## fuzz: every fuzz target with LAKEHOSE_FUZZ_EXAMPLES inputs (default 2000) and a fresh seed, each
+## stopping after LAKEHOSE_FUZZ_SECONDS (default 60, checked every 100 inputs); prints the inputs
+## tried per target
 fuzz: $(STAMP)
-	LAKEHOSE_FUZZ_EXAMPLES=$${LAKEHOSE_FUZZ_EXAMPLES:-2000} $(BIN)/python -m pytest -q -m slow tests/fuzz
+	LAKEHOSE_FUZZ_EXAMPLES=$${LAKEHOSE_FUZZ_EXAMPLES:-2000} LAKEHOSE_FUZZ_SECONDS=$${LAKEHOSE_FUZZ_SECONDS:-60} \
+		$(BIN)/python -m pytest -q -m slow tests/fuzz
 
 ## mutate: mutation testing of the pure core (parsers, query, record format, auth); prints per
 ## module mutants tried, killed, survived and the score, and every survivor with file:line

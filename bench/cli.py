@@ -18,7 +18,7 @@ from bench.payloads import EVENT_SIZE, EVENTS_PER_BATCH, INGEST_SCENARIOS
 from bench.procstat import cpus_allowed, parse_cpus
 from bench.report import header, machine, save, table
 from bench.runner import LoadOptions, run_ingest
-from bench.target import Target, local_lakehose
+from bench.target import Target, autogroup_nice, local_lakehose, local_peer
 
 DESCRIPTION = """\
 Measure HEC ingest: events/s, MB/s, requests/s, latency, errors, server CPU and memory.
@@ -97,6 +97,11 @@ def parser() -> argparse.ArgumentParser:
         default=1,
         help="run each scenario N times; report the one the rest of the machine disturbed least",
     )
+    p.add_argument(
+        "--no-peer",
+        action="store_true",
+        help="skip the physical-limit peer run that follows a local lakehose's single scenario",
+    )
     out = p.add_argument_group("output")
     out.add_argument("--json", action="store_true", help="print JSON instead of a table")
     out.add_argument("--save", action="store_true", help="also write the results to bench/results/")
@@ -124,7 +129,48 @@ def target_for(args: argparse.Namespace) -> Iterator[Target]:
         parent_dir=args.data_parent,
         extra_args=args.server_arg,
     ) as target:
+        if args.nice is not None and target.pid is not None:
+            autogroup_nice(target.pid, args.nice)
         yield target
+
+
+def with_peer(scenario: str, best: dict[str, Any], args: argparse.Namespace, opts: Any) -> None:
+    """Run ``scenario`` against ``bench.peer`` with the same load and pinning, and note
+    lakehose's rate as a share of the peer's (wall clock and per server CPU-second)."""
+    tries = []
+    for _ in range(args.repeat):
+        with local_peer("httptools", args.server_cpus) as peer:
+            if args.nice is not None and peer.pid is not None:
+                autogroup_nice(peer.pid, args.nice)
+            tries.append(run_ingest(scenario, peer, opts))
+    limit = quietest(tries)
+
+    def per_cpu(r: dict[str, Any]) -> float | None:
+        usage = r.get("server_usage") or {}
+        value = usage.get("events_per_cpu_second")
+        return float(value) if value else None
+
+    mine, theirs = per_cpu(best), per_cpu(limit)
+    ratio = best["requests_per_s"] / limit["requests_per_s"] if limit["requests_per_s"] else 0.0
+    cpu_ratio = mine / theirs if mine and theirs else None
+    best["peer"] = {
+        "requests_per_s": limit["requests_per_s"],
+        "latency_ms": limit["latency_ms"],
+        "requests_per_cpu_second": theirs,
+        "ratio": round(ratio, 3),
+        "ratio_per_cpu_second": None if cpu_ratio is None else round(cpu_ratio, 3),
+        "other_cpu_percent": limit["other_cpu_percent"],
+    }
+    per = (
+        ""
+        if cpu_ratio is None
+        else f"; per server CPU-second {mine:,.0f} / {theirs:,.0f} = {cpu_ratio:.2f}x"
+    )
+    best["notes"].append(
+        f"physical-limit peer (bench.peer httptools, same load and CPUs): "
+        f"{limit['requests_per_s']:,} req/s, p99 {limit['latency_ms'].get('p99')} ms; lakehose does "
+        f"{best['requests_per_s']:,} / {limit['requests_per_s']:,} = {ratio:.2f}x of it{per}"
+    )
 
 
 def quietest(tries: list[dict[str, Any]]) -> dict[str, Any]:
@@ -164,8 +210,19 @@ def main(argv: list[str] | None = None) -> int:
     )
     if opts.client_cpus:  # the harness's own threads (samplers) stay off the server's CPUs
         os.sched_setaffinity(0, opts.client_cpus)
+    own_group: int | None = None
     if args.nice is not None:  # inherited by every thread and process started from now on
         os.setpriority(os.PRIO_PROCESS, 0, args.nice)
+        # ... but counted only within this session's autogroup: the group's nice too
+        own_group = autogroup_nice(os.getpid(), args.nice)
+    try:
+        return _run(args, argv, opts)
+    finally:
+        if own_group is not None:
+            autogroup_nice(os.getpid(), own_group)
+
+
+def _run(args: argparse.Namespace, argv: list[str], opts: LoadOptions) -> int:
     generator = opts.chosen_generator()
     if args.generator == "auto" and generator == "python":
         print("bench: wrk not found; using the Python generator", file=sys.stderr)
@@ -182,7 +239,10 @@ def main(argv: list[str] | None = None) -> int:
                     flush=True,
                 )
                 tries.append(run_ingest(scenario, target, opts))
-        results.append(quietest(tries))
+        best = quietest(tries)
+        if scenario == "single" and not args.url and not args.no_peer:
+            with_peer(scenario, best, args, opts)
+        results.append(best)
     info = machine()
     document = {"machine": info, "command": shown_command(argv), "nice": args.nice, "runs": results}
     if args.json:

@@ -21,17 +21,21 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import resource
+import subprocess
 import sys
 import tempfile
+import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from bench.procstat import parse_cpus, read_proc, tree
-from bench.target import affinity
+from bench.target import affinity, autogroup_nice
 
 BODY = b'{"event":{"action":"drop","src":"10.1.225.179","dst":"192.168.14.105","dport":80}}'
 
@@ -98,6 +102,34 @@ def _worker_rss_kb(root: int) -> int:
     return max((info.rss_kb for pid in pids if (info := read_proc(pid))), default=0)
 
 
+def _run_queue_wait(root: int) -> float:
+    """Seconds the server's threads spent runnable but waiting for a CPU (``schedstat``):
+    on a shared core, the part of a stall that is the other processes'."""
+    total = 0
+    for pid in tree([root]):
+        for task in Path(f"/proc/{pid}/task").glob("*/schedstat"):
+            try:
+                total += int(task.read_text().split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+    return total / 1e9
+
+
+def _thread_cpu(root: int) -> dict[str, float]:
+    """CPU seconds of each thread of the server (``main`` is each process's first thread)."""
+    out: dict[str, float] = {}
+    for pid in tree([root]):
+        for stat in Path(f"/proc/{pid}/task").glob("*/stat"):
+            try:
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+            except (OSError, IndexError):
+                continue
+            tid = int(stat.parent.name)
+            name = "main" if tid == pid else str(tid)
+            out[name] = out.get(name, 0.0) + (int(fields[11]) + int(fields[12])) / 100
+    return out
+
+
 def _cpu(root: int) -> float:
     return sum(info.cpu_seconds for pid in tree([root]) if (info := read_proc(pid)) is not None)
 
@@ -159,7 +191,52 @@ async def idle(
     }
 
 
-async def steady(port: int, key: str, root: int, n: int, seconds: float) -> dict[str, Any]:
+class DiskProbe:
+    """A thread that writes 4 kB and ``fdatasync``\ s it every 20 ms on the lake's filesystem:
+    how long the disk itself makes a commit wait during the window (no server involved)."""
+
+    def __init__(self, directory: Path) -> None:
+        self.path = directory / "disk-probe.bin"
+        self.times: list[float] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> DiskProbe:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.path.unlink(missing_ok=True)
+
+    def _run(self) -> None:
+        fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        try:
+            while not self._stop.wait(0.02):
+                os.write(fd, b"p" * 4096)
+                t0 = time.perf_counter()
+                os.fdatasync(fd)
+                self.times.append(time.perf_counter() - t0)
+        finally:
+            os.close(fd)
+
+    def summary(self) -> dict[str, float]:
+        lat = sorted(self.times)
+        if not lat:
+            return {}
+        return {
+            "syncs": len(lat),
+            "p50": round(lat[len(lat) // 2] * 1000, 2),
+            "p99": round(lat[int(len(lat) * 0.99)] * 1000, 2),
+            "max": round(lat[-1] * 1000, 2),
+            "over_10ms": sum(1 for x in lat if x > SLOW),
+        }
+
+
+async def steady(
+    port: int, key: str, root: int, n: int, seconds: float, disk: Path
+) -> dict[str, Any]:
     request = _request(key)
     clients = await _connect(port, n)
     await asyncio.gather(*(c.ask(request) for c in clients))  # warm
@@ -168,6 +245,8 @@ async def steady(port: int, key: str, root: int, n: int, seconds: float) -> dict
     loop = asyncio.get_running_loop()
     start = loop.time() + 0.5
     cpu0 = _cpu(root)
+    waited0 = _run_queue_wait(root)
+    threads0 = _thread_cpu(root)
 
     async def sender(i: int, client: Client) -> None:
         nonlocal errors
@@ -183,13 +262,26 @@ async def steady(port: int, key: str, root: int, n: int, seconds: float) -> dict
             except ConnectionError:
                 errors += 1
                 return
-            latencies.append(time.perf_counter() - t0)
+            took = time.perf_counter() - t0
+            latencies.append(took)
+            if took > SLOW:
+                slow.append((due - start, took))
             if not _ok(answer):
                 errors += 1
             k += 1
 
-    await asyncio.gather(*(sender(i, c) for i, c in enumerate(clients)))
+    slow: list[tuple[float, float]] = []
+    probe = asyncio.ensure_future(_lag_probe(start, seconds))
+    with DiskProbe(disk) as fsyncs:
+        await asyncio.gather(*(sender(i, c) for i, c in enumerate(clients)))
     cpu = _cpu(root) - cpu0
+    waited = _run_queue_wait(root) - waited0
+    threads = {
+        name: round(used - threads0.get(name, 0.0), 2)
+        for name, used in _thread_cpu(root).items()
+        if used - threads0.get(name, 0.0) >= 0.01
+    }
+    client_lag = await probe
     for c in clients:
         c.transport.close()
     lat = sorted(latencies)
@@ -207,7 +299,79 @@ async def steady(port: int, key: str, root: int, n: int, seconds: float) -> dict
         "max_ms": round(lat[-1] * 1000, 2),
         "server_cpu_s": round(cpu, 2),
         "cpu_s_per_1k": round(cpu / max(len(lat), 1) * 1000, 4),
+        "server_cpu_s_by_thread": threads,
+        "server_run_queue_wait_s": round(waited, 2),
+        "slow_requests": len(slow),
+        "slow_by_second": _by_second(slow),
+        "client_loop_lag_ms": client_lag,
+        "disk_fdatasync_ms": fsyncs.summary(),
     }
+
+
+SLOW = 0.010  # a request slower than the target p99
+
+
+def _by_second(slow: list[tuple[float, float]]) -> dict[int, str]:
+    """Requests over ``SLOW`` per second of the window: how many, and the slowest (ms)."""
+    out: dict[int, list[float]] = {}
+    for at, took in slow:
+        out.setdefault(int(at), []).append(took)
+    return {s: f"{len(v)}x<={max(v) * 1000:.0f}" for s, v in sorted(out.items())}
+
+
+async def _lag_probe(start: float, seconds: float) -> dict[str, float]:
+    """How late this client's own loop wakes a 1 ms timer: the client's share of a tail."""
+    loop = asyncio.get_running_loop()
+    lags: list[float] = []
+    while loop.time() < start + seconds:
+        t = loop.time()
+        await asyncio.sleep(0.001)
+        lags.append(loop.time() - t - 0.001)
+    lags.sort()
+    if not lags:
+        return {}
+    return {
+        "p99": round(lags[int(len(lags) * 0.99)] * 1000, 2),
+        "max": round(lags[-1] * 1000, 2),
+    }
+
+
+@contextlib.contextmanager
+def _target(args: argparse.Namespace, tmp: Path, need: int) -> Iterator[tuple[int, int, str]]:
+    """The server under test, started on ``--server-cpus``: ``(port, pid, HEC key)``."""
+    if args.peer:
+        with affinity(args.server_cpus):
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "bench.peer", "--port", "0", "--mode", args.peer],
+                stdout=subprocess.PIPE,
+                text=True,
+            )
+        try:
+            assert proc.stdout is not None
+            port = int(proc.stdout.readline().rsplit(":", 1)[1])
+            yield port, proc.pid, "peer"
+        finally:
+            proc.terminate()
+            proc.wait(10)
+        return
+    from lakehose.testing import run_server
+
+    serve_args = [
+        "--durability",
+        "fsync",
+        "--max-connections",
+        str(need),
+        "--max-connections-per-address",
+        "0",
+    ]
+    with affinity(args.server_cpus):
+        running = run_server(tmp / "lake", args=serve_args)
+        server = running.__enter__()
+    try:
+        assert server.proc is not None and server.api_key is not None
+        yield server.port, server.proc.pid, server.api_key
+    finally:
+        running.__exit__(None, None, None)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -221,12 +385,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--server-cpus", type=parse_cpus, help="pin the server (taskset list)")
     parser.add_argument("--client-cpus", type=parse_cpus, help="pin this client (taskset list)")
+    parser.add_argument(
+        "--nice",
+        type=int,
+        help="run this client and the server it starts at this nice value (e.g. -10, as root)",
+    )
+    parser.add_argument(
+        "--peer",
+        choices=("httptools", "uvicorn"),
+        help="aim at bench.peer in this mode (canned HEC 200, nothing stored) instead of lakehose",
+    )
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
+    if args.nice is not None:  # inherited by the server started below
+        os.setpriority(os.PRIO_PROCESS, 0, args.nice)
 
     import uvloop
-
-    from lakehose.testing import run_server
 
     _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     need = max(args.idle, args.steady) + 200
@@ -234,34 +408,24 @@ def main(argv: list[str] | None = None) -> int:
         print(f"the file-descriptor hard limit ({hard}) is below {need}", file=sys.stderr)
         return 2
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-    serve_args = [
-        "--durability",
-        "fsync",
-        "--max-connections",
-        str(need),
-        "--max-connections-per-address",
-        "0",
-    ]
     results: dict[str, Any] = {}
-    with tempfile.TemporaryDirectory() as tmp:
-        with affinity(args.server_cpus):
-            running = run_server(Path(tmp) / "lake", args=serve_args)
-            server = running.__enter__()
-        try:
-            assert server.proc is not None and server.api_key is not None
-            if args.client_cpus:
-                os.sched_setaffinity(0, args.client_cpus)
-            root, key = server.proc.pid, server.api_key
-            if args.idle:
-                results["idle"] = uvloop.run(
-                    idle(server.port, key, root, args.idle, args.hold, args.silent)
-                )
-            if args.steady:
-                results["steady"] = uvloop.run(
-                    steady(server.port, key, root, args.steady, args.seconds)
-                )
-        finally:
-            running.__exit__(None, None, None)
+    with (
+        contextlib.ExitStack() as stack,
+        tempfile.TemporaryDirectory() as tmp,
+        _target(args, Path(tmp), need) as (port, root, key),
+    ):
+        if args.client_cpus:
+            os.sched_setaffinity(0, args.client_cpus)
+        if args.nice is not None:  # ahead of the other sessions' processes, for this run
+            autogroup_nice(root, args.nice)
+            own = autogroup_nice(os.getpid(), args.nice)
+            stack.callback(lambda: own is None or autogroup_nice(os.getpid(), own))
+        if args.idle:
+            results["idle"] = uvloop.run(idle(port, key, root, args.idle, args.hold, args.silent))
+        if args.steady:
+            results["steady"] = uvloop.run(
+                steady(port, key, root, args.steady, args.seconds, Path(tmp))
+            )
     if args.json:
         print(json.dumps(results, indent=2))
     else:

@@ -58,6 +58,24 @@ def affinity(cpus: set[int] | None) -> Iterator[None]:
         os.sched_setaffinity(0, before)
 
 
+def autogroup_nice(pid: int, nice: int) -> int | None:
+    """Give ``pid``'s scheduler autogroup this nice value; return the one it had (None where
+    that cannot be done), so a harness can give its own session's back when it is done.
+
+    With ``kernel.sched_autogroup_enabled`` (most distributions), a process's nice value
+    counts only against processes of its own session: a server started in a session of
+    its own (as ``run_server`` does) competes with every other session as an equal, so
+    ``--nice`` alone changes nothing on a shared machine. The autogroup's nice does.
+    """
+    path = Path(f"/proc/{pid}/autogroup")
+    try:
+        before = int(path.read_text().rsplit("nice", 1)[1])
+        path.write_text(str(nice))
+    except (OSError, IndexError, ValueError):
+        return None
+    return before
+
+
 def filesystem_of(path: Path) -> str:
     """The type of the filesystem holding ``path`` (``ext4``, ``tmpfs``…), from /proc/mounts."""
     best, kind = "", "?"
@@ -110,3 +128,26 @@ def local_lakehose(
                 settings,
                 data_dir,
             )
+
+
+@contextmanager
+def local_peer(mode: str, cpus: set[int] | None) -> Iterator[Target]:
+    """``bench.peer`` (a canned HEC ``200``, nothing parsed or stored) on 127.0.0.1, pinned
+    like the lakehose it is compared with: the most this process model could do."""
+    import subprocess
+    import sys
+
+    with affinity(cpus):
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "bench.peer", "--port", "0", "--mode", mode],
+            stdout=subprocess.PIPE,
+            text=True,
+            start_new_session=True,
+        )
+    try:
+        assert proc.stdout is not None
+        port = int(proc.stdout.readline().rsplit(":", 1)[1])
+        yield Target(f"http://127.0.0.1:{port}", "peer", proc.pid, f"peer-{mode}", {"mode": mode})
+    finally:
+        proc.terminate()
+        proc.wait(10)

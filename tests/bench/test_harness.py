@@ -105,3 +105,30 @@ def test_a_wrong_key_is_reported_as_errors_and_a_failing_exit(server: RunningSer
     assert "403" in run["statuses"]
     assert set(run["statuses"]) <= {"403", "429"}
     assert "--token KEY" in doc["command"]
+
+
+def test_single_events_are_also_measured_against_the_physical_limit_peer() -> None:
+    code, doc, _ = bench("single", "--duration", "1", "--warmup", "0", "-c", "2")
+    (run,) = doc["runs"]
+    check_measured(run)
+    assert code == 0
+    peer = run["peer"]
+    assert peer["requests_per_s"] > 0
+    assert peer["ratio"] == round(run["requests_per_s"] / peer["requests_per_s"], 3)
+    assert any(note.startswith("physical-limit peer") for note in run["notes"])
+
+
+def test_the_connections_bench_measures_lakehose_and_the_peer_with_the_same_client() -> None:
+    for peer in ([], ["--peer", "httptools"]):
+        proc = subprocess.run(
+            [sys.executable, "-m", "bench.connections_bench", "--idle", "20", "--hold", "0",
+             "--steady", "20", "--seconds", "1", "--json", *peer],
+            cwd=REPO, capture_output=True, timeout=90,
+        )  # fmt: skip
+        assert proc.returncode == 0, proc.stderr.decode()
+        doc = orjson.loads(proc.stdout)
+        assert doc["idle"]["answered_ok"] == doc["idle"]["requests"] == 40
+        steady = doc["steady"]
+        assert steady["errors"] == 0 and steady["requests"] >= 20
+        assert steady["disk_fdatasync_ms"]["syncs"] > 0
+        assert peer or "main" in steady["server_cpu_s_by_thread"]

@@ -13,8 +13,11 @@ When the previous group held several requests, the thread first waits up to ``ga
 as many requests as the previous group held to queue (those senders were just answered
 and are sending again): on a busy core this cuts the number of commits and the GIL
 hand-offs between the loop and this thread several-fold, a lone sender never waits, and
-a crowd that is already back does not wait either. ``delay`` adds a fixed wait to every group, for disks
-where fsync is slow.
+a crowd that is already back does not wait either. While it gathers, the thread blocks on
+the queue itself and wakes only when a hand-over arrives: it used to poll the queue every
+0.1 ms, and each poll had to take the GIL from a busy event loop (up to the 5 ms switch
+interval): 32 single-event connections got 10-30 % more requests through without the polls.
+``delay`` adds a fixed wait to every group, for disks where fsync is slow.
 
 Other work that must not interleave with a commit (ack queries, retention) runs
 on the same thread through :meth:`call`.
@@ -43,7 +46,6 @@ from lakehose.storage.sqlite.partition import PartitionWriter
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-GATHER_STEP = 0.0001  # how often a gathering commit looks at the queue
 
 
 @dataclass(slots=True)
@@ -145,12 +147,12 @@ class GroupCommitter:
         get, get_nowait = self._jobs.get, self._jobs.get_nowait
         while True:
             first = get()
+            taken = [first]
             if self._delay and first is not None:
                 time.sleep(self._delay)  # let more requests join this group
             elif self._gather and self._last_group > 1 and first is not None:
-                self._gather_crowd(self._last_group)  # others committed too: more are coming
-            taken = [first]
-            while True:
+                self._gather_crowd(self._last_group, taken)  # others committed: more are coming
+            while taken[-1] is not None:
                 try:
                     taken.append(get_nowait())
                 except queue.Empty:
@@ -181,16 +183,21 @@ class GroupCommitter:
             if group:
                 self._run_appends(group)
 
-    def _gather_crowd(self, expected: int) -> None:
+    def _gather_crowd(self, expected: int, taken: list[Any]) -> None:
         """Wait at most ``gather`` for about ``expected`` jobs (the last group's senders,
-        answered a moment ago, send again): no longer once that many are queued."""
+        answered a moment ago, send again): no longer once that many are here. Blocks on
+        the queue itself, so this thread wakes only when a job arrives (or at the deadline),
+        never to poll: each wake-up must take the GIL from the event loop."""
         deadline = time.monotonic() + self._gather
-        qsize = self._jobs.qsize
-        while qsize() + 1 < expected:
+        get = self._jobs.get
+        while len(taken) < expected and taken[-1] is not None:
             left = deadline - time.monotonic()
             if left <= 0:
                 return
-            time.sleep(min(left, GATHER_STEP))
+            try:
+                taken.append(get(timeout=left))
+            except queue.Empty:
+                return
 
     def _run_call(self, job: _CallJob) -> None:
         try:
