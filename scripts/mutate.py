@@ -82,6 +82,7 @@ TARGETS: dict[str, list[str]] = {
         "tests/collector/queue/test_disk_queue.py",
     ],
     "collector/queue/disk.py": [
+        "tests/collector/queue/test_disk_queue_edges.py",
         "tests/collector/queue/test_disk_queue.py",
         "tests/collector/queue/test_disk_full.py",
     ],

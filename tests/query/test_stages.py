@@ -3,6 +3,9 @@ one), sorting keys and the bounded sorter, and the limits at the end of a pipeli
 
 from __future__ import annotations
 
+import math
+import random
+from fractions import Fraction
 from typing import Any
 
 import pytest
@@ -148,6 +151,65 @@ def test_aggregates_over_everything(kind: str, distinct: bool, expected: Any) ->
     assert aggregate(kind, distinct, fields=()) == [{"r": expected}]
 
 
+def over_everything(kind: str, numbers: list[Any]) -> Any:
+    rows = results([Aggregation(GroupBy((), (Aggregate(kind, "n", "r"),)))],  # type: ignore[arg-type]
+                   [{"n": n} for n in numbers])  # fmt: skip
+    return rows[0].get("r")
+
+
+NUMBERS = st.lists(
+    st.integers(-(2**70), 2**70)
+    | st.floats(-1e300, 1e300, allow_nan=False)
+    | st.sampled_from([1e100, -1e100, 1.0, 0.1, 1e-100, -(2**53) - 1.0, 2**53 + 1]),
+    min_size=1,
+    max_size=12,
+)
+
+
+@settings(max_examples=120, deadline=None)
+@given(numbers=NUMBERS, seed=st.integers(0, 2**32))
+def test_sum_is_the_exact_sum_rounded_once_whatever_the_order(
+    numbers: list[int | float], seed: int
+) -> None:
+    exact = sum(map(Fraction, numbers))
+    shuffled = list(numbers)
+    random.Random(seed).shuffle(shuffled)
+    for these in (numbers, shuffled):
+        total = over_everything("sum", these)
+        if all(type(n) is int for n in numbers):
+            assert type(total) is int and total == exact  # integers add as integers
+        else:
+            assert type(total) is float and total == float(exact)
+        assert over_everything("avg", these) == total / len(numbers)
+
+
+@pytest.mark.parametrize(
+    ("numbers", "total"),
+    [
+        ([1e100, 1.0, -1e100], 1.0),
+        ([0.1] * 10, 1.0),
+        ([1e200, 1e100, 1.0, -1e200, -1e100], 1.0),
+        ([2**60 + 1, 1], 2**60 + 2),
+        ([math.inf], math.inf),
+        ([1.5, -math.inf, 2], -math.inf),
+        ([math.inf, 1.5, -math.inf], math.nan),
+        ([1.7e308, 1.7e308], math.inf),  # past the largest double: infinite, not an error
+        ([-1.7e308, 5.0, -1.7e308], -math.inf),
+        (["1" + "0" * 400, 1.5], math.inf),  # an integer sum no double holds
+        (["-1" + "0" * 400, 1.5], -math.inf),
+    ],
+)
+def test_sum_of_values_that_cancel_or_leave_the_doubles(numbers: list[Any], total: Any) -> None:
+    got = over_everything("sum", numbers)
+    assert got == total or (math.isnan(total) and math.isnan(got))
+    assert type(got) is type(total)
+
+
+def test_an_average_beyond_a_double_is_infinite() -> None:
+    assert over_everything("avg", ["1" + "0" * 400]) == math.inf
+    assert over_everything("avg", ["-1" + "0" * 400, "1"]) == -math.inf
+
+
 def test_no_rows_still_give_one_row_without_group_fields() -> None:
     spec = GroupBy((), (Aggregate("count", None, "_count"), Aggregate("sum", "n", "s"),
                         Aggregate("avg", "n", "a"), Aggregate("count", "n", "d", True)))  # fmt: skip
@@ -166,6 +228,14 @@ def test_groups_come_out_largest_first_then_by_key_or_by_key_alone() -> None:
     rows = [{"g": g, "v": 1} for g in ["b", "a", "c", "b", 10, 2]]
     summed = results([Aggregation(GroupBy(("g",), (Aggregate("sum", "v", "s"),)))], rows)
     assert [r["g"] for r in summed] == [2, 10, "a", "b", "c"]
+
+
+def test_groups_go_on_to_a_stage_that_holds_rows_until_the_end() -> None:
+    rows = [{"g": g, "v": 1} for g in "abcab"]
+    for make, kind, field in ((CountBy, "count", None), (Aggregation, "sum", "v")):
+        stage = make(GroupBy(("g",), (Aggregate(kind, field, "n"),)))  # type: ignore[arg-type]
+        assert [r["g"] for r in results([stage, TakeLast(2)], rows)] == ["b", "c"]
+        assert stage.rows_made == 3
 
 
 DISTINCT = st.sampled_from([1, "1", "a", False, "false", 2.5, "2.5", [1, 2], {"x": 1}])
@@ -295,6 +365,16 @@ def test_the_bounded_sorter_keeps_the_best_rows_of_a_full_sort(
     assert results([stage], rows) == full[:limit]
 
 
+def test_the_bounded_sorter_holds_fewer_than_twice_its_limit() -> None:
+    stage = Sorter(Sort(("v",), False, 3, "any"))
+    chain([stage, Output(None)])
+    held = []
+    for v in range(100, 0, -1):
+        stage.push({"v": v})
+        held.append(len(stage.rows))
+    assert max(held) == 5 and held.count(3) > 1  # trimmed to the limit at twice it
+
+
 # -- the plain stages ---------------------------------------------------------------------
 
 
@@ -333,3 +413,16 @@ def test_take_last_where_and_project() -> None:
     take.push({"n": 1}, source)
     take.finish()
     assert output.drain() == [({"n": 1}, source)]
+
+
+def test_only_the_lean_count_takes_rows_as_counts_and_the_base_stage_does_nothing() -> None:
+    per_batch = frozenset({"g"})
+    spec = GroupBy(("g",), (Aggregate("count", None, "n"),))
+    assert CountBy(spec).takes_counts(per_batch) is True
+    for stage in (Aggregation(spec), Sorter(Sort(("g",), False, 1, "any")), TakeLast(1),
+                  TakeFirst(1), Where(lambda r: True), Project(("g",)), Output(None)):  # fmt: skip
+        assert stage.takes_counts(per_batch) is False
+    with pytest.raises(NotImplementedError):
+        Stage().push({})
+    with pytest.raises(NotImplementedError):
+        Stage().push_count({}, 1)

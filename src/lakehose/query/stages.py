@@ -148,20 +148,37 @@ def key_value(key: Any) -> Any:
     return key[1] if type(key) is TypedKey else key
 
 
-def _add_exact(partials: list[float], x: float) -> None:
+def _add_exact(partials: list[float], x: float) -> float:
     """Add ``x`` to the exact sum ``partials`` (non-overlapping floats, Shewchuk's algorithm,
-    as ``math.fsum`` keeps it): the sum no longer depends on the order values come in."""
+    as ``math.fsum`` keeps it): the sum no longer depends on the order values come in.
+
+    Returns 0.0, or the infinity the sum reached when it passed the largest double (the
+    partials are then emptied: no finite sum is left to keep)."""
     i = 0
     for y in partials:
         if abs(x) < abs(y):
             x, y = y, x
         hi = x + y
+        if math.isinf(hi):
+            partials.clear()
+            return hi
         lo = y - (hi - x)
         if lo:
             partials[i] = lo
             i += 1
         x = hi
     partials[i:] = [x]
+    return 0.0
+
+
+def _exact_floats(number: int) -> list[float]:
+    """Floats whose exact sum is ``number`` (``float()`` alone rounds past 2**53)."""
+    parts = []
+    while number:
+        part = float(number)  # OverflowError past the largest double
+        parts.append(part)
+        number -= int(part)
+    return parts
 
 
 class _Accumulator:
@@ -207,7 +224,7 @@ class _Accumulator:
         elif math.isfinite(number):
             if self.floats is None:
                 self.floats = []
-            _add_exact(self.floats, number)
+            self.special += _add_exact(self.floats, number)
         else:
             self.special += number
             if self.floats is None:
@@ -223,9 +240,9 @@ class _Accumulator:
         if self.special != 0.0 or math.isnan(self.special):
             return self.special
         try:
-            return math.fsum([*self.floats, self.total])
-        except OverflowError:  # beyond a double: as large as adding in order would give
-            return math.copysign(math.inf, self.floats[-1] if self.floats else self.total)
+            return math.fsum([*self.floats, *_exact_floats(self.total)])
+        except OverflowError:  # an integer sum beyond a double: the floats cannot outweigh it
+            return math.inf if self.total > 0 else -math.inf
 
     def result(self, spec: Aggregate) -> Any:
         if spec.kind == "count":
@@ -233,8 +250,15 @@ class _Accumulator:
         if spec.kind == "sum":
             return self._sum()
         if spec.kind == "avg":
-            return self._sum() / self.count if self.count else None
+            return _divide(self._sum(), self.count) if self.count else None
         return self.low if spec.kind == "min" else self.high
+
+
+def _divide(total: int | float, count: int) -> float:
+    try:
+        return total / count
+    except OverflowError:  # an integer sum whose mean is beyond a double
+        return math.inf if total > 0 else -math.inf
 
 
 def type_order(row: Values, fields: tuple[str, ...]) -> tuple[str, ...]:
@@ -460,7 +484,8 @@ class SortKey:
 
 
 class Sorter(Stage):
-    """``sort(fields, order, limit, type)``: keeps the best ``limit`` rows, never more than 2x."""
+    """``sort(fields, order, limit, type)``: keeps the best ``limit`` rows, holding fewer
+    than twice that many."""
 
     def __init__(self, spec: Sort) -> None:
         self.spec = spec

@@ -196,7 +196,8 @@ def test_pause_makes_put_wait_until_the_sink_commits(tmp_path: Path) -> None:
         for i in range(0, 900, 100):
             await queue.put(lines(i, i + 100, pad=1100))  # ~1.0 MB
         blocked = asyncio.create_task(queue.put(lines(900, 1000, pad=1100)))
-        await asyncio.sleep(0.3)
+        for _ in range(20):  # let the loop run: a put not held back would be done by now
+            await asyncio.sleep(0)
         assert not blocked.done()  # back-pressure: the source waits
         batch = await queue.get(512 * 1024, 0)
         assert batch is not None

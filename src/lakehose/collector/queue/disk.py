@@ -122,18 +122,16 @@ class DiskQueue(Queue):
         if not lines:
             return self._next - 1, None
         size = sum(map(len, lines)) + HEADER_SIZE * len(lines)
-        while self._total() + size > self.limit and self._undelivered():
-            if self._closed:
-                raise DeliveryClosedError(self.name)
+        while self._total() + size > self.limit and self._undelivered() and not self._closed:
             if self.full_action == "deleteOldest":
                 if not self._drop_oldest():
                     break
             else:
                 await self._room.wait(1.0)
-        while self._pending_bytes >= MAX_PENDING:  # the disk is slow or failing: wait
-            if self._closed:
-                raise DeliveryClosedError(self.name)
+        while self._pending_bytes >= MAX_PENDING and not self._closed:  # a slow or failing disk
             await self._flushed.wait(1.0)
+        if self._closed:  # closed while this put waited: nothing may be written after aclose
+            raise DeliveryClosedError(self.name)
         first = self._next
         self._next += len(lines)
         data = encode_many(first, lines)
@@ -301,6 +299,9 @@ class DiskQueue(Queue):
                 self._rseg, self._roffset, self._expect = segment, 0, segment.first
             segment = self._rseg
             if segment not in self._segments:  # sealed, delivered and deleted meanwhile
+                if self._reader is not None:  # it read the last record: never the next one's
+                    self._reader.close()
+                    self._reader = None
                 self._handed = max(self._handed, segment.last)
                 self._rseg = None
                 continue
@@ -390,6 +391,7 @@ class DiskQueue(Queue):
         self._closed = True
         self._arrived.fire()
         self._room.fire()
+        self._flushed.fire()
         if self._writer is not None:
             with contextlib.suppress(Exception):
                 await self._writer
