@@ -1,18 +1,25 @@
 """Distributed mode end to end (issue 17): a dev cluster (3 NATS servers, N lakehose nodes on
-loopback), HEC ingest through every node, then search and replay from one node.
+loopback), HEC ingest through every node, then search, replay and live latency.
 
-    python -m bench.cluster_bench --nodes 3 --seconds 20 --concurrency 48
+    python -m bench.cluster_bench --nodes 3 --seconds 10 --concurrency 96
+    python -m bench.cluster_bench --single --seconds 10 --concurrency 32
 
 Prints events/s acknowledged (every 200 counted, nothing else), the CPU seconds the
 nats-servers and the lakehose nodes used (events per CPU-second), a whole-lake ``count()``
-search through one node, and a replay of partition 0 from offset 0 through another. Bounded
-in time; loopback only. Figures on a shared machine are noisy.
+search through one node, a replay of partition 0 from offset 0 through another (read by
+``streams_bench``'s counting client, with that node's CPU), and the ingest -> stream
+latency: a feed opened at the end on the last node while events are sent at ``--rate``
+events/s through every node (p50/p99 from a request's 200, and from its send, to the
+event's arrival on the feed). ``--single`` instead compares one node on one NATS server
+(R1) with the embedded SQLite default, same load. Bounded in time; loopback only. Figures on a shared machine
+are noisy.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import multiprocessing
 import os
 import signal
 import subprocess
@@ -20,9 +27,15 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 import orjson
+
+from bench.streams_bench import Sender, _feed_reader, count_lines, percentile
+from bench.wrk_load import LUA_SCRIPT, RESULT_MARK, wrk_path
+from lakehose.storage.jetstream.devcluster import DevCluster
+from lakehose.testing import RunningServer, run_server
 
 
 def cpu_seconds(pids: list[int]) -> float:
@@ -68,13 +81,65 @@ async def _sender(client: httpx.AsyncClient, url: str, key: str, body: bytes, n:
             counts[1] += 1
 
 
-async def _load(
-    urls: list[str], key: str, seconds: float, concurrency: int, batch: int
-) -> tuple[int, int, float]:
-    body = b"".join(
+def _body(batch: int) -> bytes:
+    return b"".join(
         orjson.dumps({"event": {"msg": "login ok", "user": f"u{i}", "n": i, "pad": "x" * 120}})
         for i in range(batch)
     )
+
+
+def _load_wrk(
+    urls: list[str], key: str, seconds: float, concurrency: int, batch: int
+) -> tuple[int, int, float]:
+    """One wrk per node (C, epoll: far from a bottleneck, unlike a Python client)."""
+    wrk = wrk_path()
+    assert wrk is not None
+    with tempfile.NamedTemporaryFile(suffix=".json") as body:
+        body.write(_body(batch))
+        body.flush()
+        procs = [
+            subprocess.Popen(
+                [
+                    wrk,
+                    "--threads=1",
+                    f"--connections={max(1, concurrency // len(urls))}",
+                    f"--duration={max(1, round(seconds))}s",
+                    "--timeout=30s",
+                    f"--script={LUA_SCRIPT}",
+                    url + "/services/collector",
+                    "--",
+                    body.name,
+                    key,
+                    "application/json",
+                    "",
+                ],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )  # fmt: skip
+            for url in urls
+        ]
+        events = errors = 0
+        took = 0.0
+        for proc in procs:
+            out, err = proc.communicate(timeout=seconds + 120)
+            lines = [x for x in out.splitlines() if x.startswith(RESULT_MARK)]
+            if proc.returncode != 0 or not lines:
+                raise SystemExit(f"wrk failed ({proc.returncode}):\n{out}\n{err}")
+            raw = orjson.loads(lines[-1][len(RESULT_MARK) :])
+            ok = int(raw["statuses"].get("200", 0)) - int(raw["bad_bodies"])
+            events += ok * batch
+            errors += sum(int(v) for v in raw["statuses"].values()) - ok
+            errors += sum(int(v) for v in raw["errors"].values())
+            took = max(took, raw["duration_us"] / 1e6)
+    return events, errors, took
+
+
+async def _load(
+    urls: list[str], key: str, seconds: float, concurrency: int, batch: int
+) -> tuple[int, int, float]:
+    """The Python fallback when wrk is not installed (a bottleneck of its own)."""
+    body = _body(batch)
     counts = [0, 0]
     limits = httpx.Limits(max_connections=concurrency)
     async with httpx.AsyncClient(timeout=60, limits=limits) as client:
@@ -95,7 +160,16 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=20)
     ap.add_argument("--concurrency", type=int, default=48)
     ap.add_argument("--batch", type=int, default=100)
+    ap.add_argument("--rate", type=int, default=50_000, help="events/s of the latency run")
+    ap.add_argument("--latency-seconds", type=float, default=10, help="0: no latency run")
+    ap.add_argument(
+        "--single", action="store_true",
+        help="instead: one node on one NATS server (R1) vs the embedded SQLite default",
+    )  # fmt: skip
     args = ap.parse_args()
+    if args.single:
+        _single(args)
+        return
     root = Path(tempfile.mkdtemp(prefix="lakehose-cluster-bench-"))
     proc = subprocess.Popen(
         [sys.executable, "-m", "lakehose", "dev-cluster", "--dir", str(root), "--port", "0",
@@ -117,9 +191,12 @@ def main() -> None:
         nats = [p for p in pids if Path(f"/proc/{p}/comm").read_text().strip() == "nats-server"]
         lake = [p for p in pids if p not in nats and p != proc.pid]
         before = (cpu_seconds(nats), cpu_seconds(lake))
-        events, errors, took = asyncio.run(
-            _load(urls, key, args.seconds, args.concurrency, args.batch)
-        )
+        if wrk_path() is not None:
+            events, errors, took = _load_wrk(urls, key, args.seconds, args.concurrency, args.batch)
+        else:
+            events, errors, took = asyncio.run(
+                _load(urls, key, args.seconds, args.concurrency, args.batch)
+            )
         used = (cpu_seconds(nats) - before[0], cpu_seconds(lake) - before[1])
         rate = events / took
         print(f"ingest: {events:,} events acknowledged in {took:.1f} s through {len(urls)} nodes "
@@ -137,10 +214,17 @@ def main() -> None:
             f"search count() through node 1: {body['resources']} in "
             f"{body['meta'].get('query_time', 0) * 1000:.0f} ms (meta query_time)"
         )
-        replay = _replay(urls[-1], _token(urls[-1], nats_urls), events)
+        token = _token(urls[-1], nats_urls)
+        node = _node_pids(urls[-1])
+        spent = cpu_seconds(node)
+        replay = _replay(urls[-1], token, events)
+        spent = cpu_seconds(node) - spent
         print(
-            f"replay of partition 0 from offset 0 through node {len(urls)}: {replay:,.0f} events/s"
+            f"replay of partition 0 from offset 0 through node {len(urls)}: {replay:,.0f} "
+            f"events/s, {events / max(spent, 1e-9):,.0f} events per CPU-second of that node"
         )
+        if args.latency_seconds > 0:
+            _latency(urls, key, token, args.rate, args.latency_seconds, args.batch)
     finally:
         proc.send_signal(signal.SIGINT)
         try:
@@ -149,22 +233,153 @@ def main() -> None:
             os.killpg(proc.pid, signal.SIGKILL)
 
 
+def _one_node(name: str, server: RunningServer, extra: list[int], args: argparse.Namespace) -> None:
+    """wrk through one node: events/s and events per CPU-second (the node and ``extra``)."""
+    assert server.proc is not None and server.api_key is not None
+    pids = _tree(server.proc.pid) + extra
+    before = cpu_seconds(pids)
+    if wrk_path() is not None:
+        events, errors, took = _load_wrk(
+            [server.url], server.api_key, args.seconds, args.concurrency, args.batch
+        )
+    else:
+        events, errors, took = asyncio.run(
+            _load([server.url], server.api_key, args.seconds, args.concurrency, args.batch)
+        )
+    used = cpu_seconds(pids) - before
+    print(
+        f"{name:28} {events / took:>9,.0f} events/s  CPU {used:5.1f} s  "
+        f"{events / max(used, 1e-9):>9,.0f} events per CPU-second  ({errors} refused)"
+    )
+
+
+def _single(args: argparse.Namespace) -> None:
+    """One node, ``--workers`` workers: embedded SQLite (fsync) vs one NATS server, R1."""
+    with tempfile.TemporaryDirectory(prefix="lakehose-single-bench-") as tmp:
+        root = Path(tmp)
+        with run_server(root / "embedded", workers=args.workers) as server:
+            _one_node("embedded SQLite (fsync)", server, [], args)
+        with DevCluster(root / "nats", nodes=1) as cluster:
+            env = {"LAKEHOSE_CLUSTER": cluster.urls, "LAKEHOSE_CLUSTER_REPLICAS": "1"}
+            with run_server(root / "node", workers=args.workers, env=env) as server:
+                _one_node("1 node + 1 NATS server, R1", server, [cluster.nodes[0].pid], args)
+
+
+def _node_pids(url: str) -> list[int]:
+    """The processes listening on ``url``'s port and their children (a node's workers)."""
+    port = int(url.rsplit(":", 1)[1])
+    inodes = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for row in Path(table).read_text().splitlines()[1:]:
+            fields = row.split()
+            if int(fields[1].rsplit(":", 1)[1], 16) == port and fields[3] == "0A":
+                inodes.add(fields[9])
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            fds = os.listdir(f"/proc/{entry}/fd")
+            if any(os.readlink(f"/proc/{entry}/fd/{fd}")[8:-1] in inodes for fd in fds):
+                return _tree(int(entry))
+        except OSError:
+            continue
+    return []
+
+
+def _discover(url: str, token: str, app_id: str) -> dict[str, Any]:
+    found = httpx.get(url + "/sensors/entities/datafeed/v2", params={"appId": app_id},
+                      headers={"Authorization": f"Bearer {token}"}).json()  # fmt: skip
+    resource: dict[str, Any] = found["resources"][0]
+    return resource
+
+
 def _replay(url: str, token: str, events: int) -> float:
     """Events per second a data feed from offset 0 delivers until ``events`` have come."""
-    auth = {"Authorization": f"Bearer {token}"}
-    found = httpx.get(url + "/sensors/entities/datafeed/v2", params={"appId": "bench"},
-                      headers=auth).json()["resources"][0]  # fmt: skip
-    feed = found["dataFeedURL"] + "&offset=0"
-    session = {"Authorization": f"Token {found['sessionToken']['token']}"}
-    seen = 0
-    started = time.monotonic()
-    with httpx.stream("GET", feed, headers=session, timeout=120) as reply:
-        for line in reply.iter_lines():
-            if line.startswith("{") and '"metadata"' in line:
-                seen += 1
-                if seen >= events:
-                    break
-    return seen / (time.monotonic() - started)
+    found = _discover(url, token, "bench")
+    seconds, _ = count_lines(
+        found["dataFeedURL"] + "&offset=0", found["sessionToken"]["token"], events
+    )
+    return events / seconds
+
+
+async def _paced(
+    urls: list[str], key: str, rate: int, seconds: float, batch: int
+) -> dict[int, int]:
+    """Send ``rate`` events/s through every node in turn; event id -> monotonic ns of its 200."""
+    acked: dict[int, int] = {}
+    pools: list[asyncio.Queue[Sender]] = []
+    for url in urls:
+        pool: asyncio.Queue[Sender] = asyncio.Queue()
+        for _ in range(8):
+            sender = Sender(url + "/services/collector", key)
+            await sender.connect()
+            pool.put_nowait(sender)
+        pools.append(pool)
+
+    async def one(k: int) -> None:
+        pool = pools[k % len(pools)]
+        sender = await pool.get()
+        try:
+            sent = time.monotonic_ns()
+            first = k * batch
+            body = b"".join(
+                b'{"event":{"id":%d,"sent":%d}}' % (n, sent) for n in range(first, first + batch)
+            )
+            if await sender.post(body) != 200:
+                raise SystemExit("ingest refused a request of the latency run")
+            done = time.monotonic_ns()
+            for n in range(first, first + batch):
+                acked[n] = done
+        finally:
+            pool.put_nowait(sender)
+
+    began = time.monotonic()
+    tasks = []
+    for k in range(int(rate * seconds) // batch):
+        delay = began + k * batch / rate - time.monotonic()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        tasks.append(asyncio.create_task(one(k)))
+    await asyncio.gather(*tasks)
+    for pool in pools:
+        while not pool.empty():
+            pool.get_nowait().writer.close()
+    return acked
+
+
+def _latency(urls: list[str], key: str, token: str, rate: int, seconds: float, batch: int) -> None:
+    """Ingest -> stream: a feed at the end on the last node, events sent through every node."""
+    found = _discover(urls[-1], token, "latency")
+    total = int(rate * seconds) // batch * batch
+    ctx = multiprocessing.get_context("spawn")
+    ready = ctx.Event()
+    receive, give = ctx.Pipe(duplex=False)
+    reader = ctx.Process(
+        target=_feed_reader,
+        args=(found["dataFeedURL"] + "&whence=2", found["sessionToken"]["token"], total, ready,
+              give),
+        daemon=True,
+    )  # fmt: skip
+    reader.start()
+    if not ready.wait(30):
+        raise SystemExit("the latency feed did not open")
+    began = time.monotonic()
+    acked = asyncio.run(_paced(urls, key, rate, seconds, batch))
+    took = time.monotonic() - began
+    if not receive.poll(120):
+        raise SystemExit("the latency feed did not get every event")
+    seen: list[tuple[int, int, int]] = receive.recv()
+    reader.join(10)
+    warm = [x for x in seen if x[0] >= rate]  # the first second warms up
+    after_ack = [(arrived - acked[i]) / 1e6 for i, _, arrived in warm]
+    after_send = [(arrived - sent) / 1e6 for i, sent, arrived in warm]
+    print(
+        f"ingest -> stream at {rate:,} events/s asked ({len(acked) / took:,.0f} sent) through "
+        f"{len(urls)} nodes, feed on node {len(urls)}: {len(seen):,} events; from the 200: "
+        f"p50 {percentile(after_ack, 0.5):.1f} ms, p99 {percentile(after_ack, 0.99):.1f} ms; "
+        f"from the send: p50 {percentile(after_send, 0.5):.1f} ms, "
+        f"p99 {percentile(after_send, 0.99):.1f} ms, max {max(after_send):.1f} ms"
+    )
 
 
 def _token(url: str, nats_urls: str) -> str:

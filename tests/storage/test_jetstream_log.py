@@ -15,7 +15,7 @@ from lakehose.storage.jetstream.devcluster import DevCluster
 from lakehose.storage.jetstream.layout import Layout
 from lakehose.storage.jetstream.log import JetStreamEventLog, open_readers
 from lakehose.storage.jetstream.writer import HEADER_ROOM, build_messages
-from tests.storage.backendkit import T0, read_all
+from tests.storage.backendkit import T0, namespace, pending, read_all
 
 MAX_PAYLOAD = 128 * 1024
 
@@ -62,3 +62,32 @@ def test_a_request_over_max_payload_is_stored_whole_and_in_order(tmp_path: Path)
     tags = [e["tag"] for _, e in stored]
     assert tags == ["before"] * 3 + ["big"] * 200 + ["tail"] * 50
     assert [e["n"] for _, e in stored[3:203]] == list(range(200))
+
+
+def test_concurrent_requests_share_messages_and_keep_their_offsets(
+    nats_cluster: DevCluster, tmp_path: Path
+) -> None:
+    """Requests arriving while the writer's messages await their acks go out together, and
+    each request's events are still at the offsets it was given."""
+    ns = namespace(tmp_path)
+
+    async def run() -> tuple[list[tuple[int, int, str]], int]:
+        log = JetStreamEventLog(nats_cluster.urls, 1, namespace=ns)
+        await log.start(asyncio.get_running_loop())
+        try:
+            results = await asyncio.gather(
+                *(log.append(0, pending(f"r{i}", 1 + i % 5), 10) for i in range(64))
+            )
+            info = await log.link.run(log.link.js.stream_info(Layout(ns).stream(0)))
+            acked = [(r.first_offset, r.count, f"r{i}") for i, r in enumerate(results)]
+            return acked, int(info.state.messages)
+        finally:
+            await log.close()
+
+    acked, messages = asyncio.run(run())
+    (reader,) = open_readers(nats_cluster.urls, ns, 1)
+    stored = dict(read_all(reader))
+    assert messages < 64  # coalesced
+    assert sorted(stored) == list(range(sum(c for _, c, _ in acked)))  # dense
+    for first, count, tag in acked:
+        assert [stored[o]["tag"] for o in range(first, first + count)] == [tag] * count

@@ -32,10 +32,14 @@ import asyncio
 import bisect
 import heapq
 import threading
-from collections.abc import Callable
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
+import nats.errors
 from nats.aio.msg import Msg
+from nats.js.errors import ServiceUnavailableError
 
 from lakehose.errors import StorageError
 from lakehose.models import BatchInfo
@@ -55,6 +59,8 @@ from lakehose.storage.jetstream.tail import StreamTail
 
 SYNC_WAIT = 120.0  # seconds a read waits for the tail to deliver what the stream holds (a
 # hang guard: under heavy load the tail can take seconds; past it the read answers as of now)
+PAYLOAD_CACHE = 32 * 1024 * 1024  # bytes of fetched message payloads a partition keeps
+STATE_WAIT = 30.0  # seconds a read asks again for the stream's state through an election
 ABANDON_AFTER = int(2 * APPEND_DEADLINE * 1e9)  # ns of ingest time an incomplete request waits
 
 
@@ -69,6 +75,31 @@ class PartGroup:
     n: int
     ingest: int
     parts: dict[int, tuple[int, dict[str, str]]] = field(default_factory=dict)
+
+
+class PayloadCache:
+    """The latest message payloads fetched, by stream sequence, up to ``limit`` bytes (any
+    thread). A message never changes, so a cached payload is never stale."""
+
+    def __init__(self, limit: int = PAYLOAD_CACHE) -> None:
+        self.limit = limit
+        self.size = 0
+        self._lock = threading.Lock()
+        self._items: OrderedDict[int, bytes] = OrderedDict()
+
+    def put(self, seq: int, payload: bytes) -> None:
+        with self._lock:
+            if seq in self._items:
+                return
+            self._items[seq] = payload
+            self.size += len(payload)
+            while self.size > self.limit and self._items:
+                _, old = self._items.popitem(last=False)
+                self.size -= len(old)
+
+    def get_many(self, seqs: Iterable[int]) -> dict[int, bytes]:
+        with self._lock:
+            return {s: p for s in seqs if (p := self._items.get(s)) is not None}
 
 
 class PartitionIndex:
@@ -90,6 +121,7 @@ class PartitionIndex:
         self.last_ingest = 0
         self.listeners: list[Callable[[int], None]] = []
         self._seq_waiters: list[tuple[int, int, asyncio.Future[None]]] = []
+        self.payloads = PayloadCache()
         self._tail = StreamTail(
             link, self.stream, layout.subject(partition), self._on_message, headers_only=True
         )
@@ -189,8 +221,21 @@ class PartitionIndex:
     # making a read current ---------------------------------------------------------------
 
     async def stream_state(self) -> tuple[int, int]:
-        info = await self.link.js.stream_info(self.stream)
-        return int(info.state.first_seq), int(info.state.last_seq)
+        """The stream's first and last sequence; asked again through an election (a stream
+        without a leader answers nothing for a few seconds)."""
+        deadline = time.monotonic() + STATE_WAIT
+        while True:
+            try:
+                info = await self.link.js.stream_info(self.stream)
+                return int(info.state.first_seq), int(info.state.last_seq)
+            except (
+                nats.errors.TimeoutError,
+                nats.errors.NoRespondersError,
+                ServiceUnavailableError,
+            ):
+                if time.monotonic() > deadline:
+                    raise
+                await asyncio.sleep(0.25)
 
     def sync(self) -> None:
         """Wait until this index holds what the stream holds now (from a thread)."""

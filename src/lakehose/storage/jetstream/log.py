@@ -3,10 +3,12 @@
 Theory of operation
 -------------------
 Every process (every worker of every node) appends straight to the streams: offsets
-are assigned by chaining each message to the stream's last one (``writer.py``), so
-any number of writers share a partition and its offsets stay dense. ``append`` returns
-after JetStream's ack, that is once the stream's leader and a quorum of replicas hold the
-message; many requests' messages are in flight at once (pipelining).
+follow from each message's place in the stream (``writer.py``, ``index.py``), so any
+number of writers share a partition and its offsets stay dense. ``append`` compresses the
+request on the caller's loop, then hands it to the partition's writer on the link's loop,
+which pipelines messages and, under load, coalesces requests into one message; it returns
+after JetStream's ack (the stream's leader and a quorum of replicas hold the message) and
+once this process's index has seen the message, so the request knows its offsets.
 
 Tailing: each process follows every partition's headers (``index.py``), so a data feed
 on one node wakes when any node appends. HEC indexer acknowledgements live in a KV
@@ -36,7 +38,7 @@ from lakehose.storage.jetstream.index import PartitionIndex
 from lakehose.storage.jetstream.layout import APPEND_DEADLINE, DUPLICATE_WINDOW, Layout
 from lakehose.storage.jetstream.link import NatsLink, link_for
 from lakehose.storage.jetstream.reader import JetStreamReader
-from lakehose.storage.jetstream.writer import PartitionWriter, build_messages
+from lakehose.storage.jetstream.writer import Message, PartitionWriter, build_messages
 
 T = TypeVar("T")
 ACK_TTL = 7 * 86400.0  # seconds an unreported ack id is kept
@@ -124,6 +126,7 @@ class JetStreamEventLog(EventLog):
         self._times: list[float] = []
         self._acks: KeyValue | None = None
         self._listeners: list[Callable[[int], None]] = []
+        self._waking: set[int] = set()  # partitions whose wake-up is scheduled on our loop
 
     async def start(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
@@ -136,9 +139,9 @@ class JetStreamEventLog(EventLog):
             index.listeners.append(self._listeners[-1])
             await index.sync_async()
             self.indexes.append(index)
-            self.writers.append(
-                PartitionWriter(self.link, self.layout, p, self.clock, self.append_deadline)
-            )
+            writer = PartitionWriter(self.link, self.layout, p, self.clock, self.append_deadline)
+            writer.max_message = self.max_message
+            self.writers.append(writer)
 
     async def close(self) -> None:
         for index, listener in zip(self.indexes, self._listeners, strict=True):
@@ -146,21 +149,21 @@ class JetStreamEventLog(EventLog):
 
     # writing ------------------------------------------------------------------------------
 
-    async def _append(self, partition: int, item: PendingAppend) -> AppendResult:
+    async def _append(
+        self, partition: int, messages: list[Message], ack_channel: str | None
+    ) -> AppendResult:
         writer = self.writers[partition]
-        messages = build_messages(
-            item.slices,
-            self.zstd_level,
-            self.max_message or self.link.nc.max_payload,
-            writer.next_id(),
-        )
-        seqs = await asyncio.gather(*(writer.publish(m) for m in messages))
         index = self.indexes[partition]
-        await index.first_of(max(seqs, default=0))  # every part is in: the request has offsets
-        first = await index.first_of(seqs[0]) if seqs else index.end
+        if len(messages) == 1:  # the usual request: it may share a message with others
+            seq, before = await writer.enqueue(messages[0])
+            first = await index.first_of(seq) + before
+        else:  # split over several messages: offsets once every part is in
+            seqs = await asyncio.gather(*(writer.publish(m) for m in messages))
+            await index.first_of(max(seqs, default=0))
+            first = await index.first_of(seqs[0]) if seqs else index.end
         ack_id = None
-        if item.ack_channel is not None:
-            ack_id = await self._issue_ack(partition, item.ack_channel)
+        if ack_channel is not None:
+            ack_id = await self._issue_ack(partition, ack_channel)
         return AppendResult(partition, first, sum(m.count for m in messages), ack_id)
 
     async def append(self, partition: int, item: PendingAppend, nbytes: int) -> AppendResult:
@@ -168,7 +171,13 @@ class JetStreamEventLog(EventLog):
         self._depth += 1
         started = time.perf_counter()
         try:
-            result = await self.link.run(self._append(partition, item))
+            messages = build_messages(  # compressed here, off the link's loop
+                item.slices,
+                self.zstd_level,
+                self.max_message or self.link.nc.max_payload,
+                self.writers[partition].next_id(),
+            )
+            result = await self.link.run(self._append(partition, messages, item.ack_channel))
         finally:
             self._pending_bytes -= nbytes
             self._depth -= 1
@@ -278,12 +287,15 @@ class JetStreamEventLog(EventLog):
         return [JetStreamReader(i) for i in self.indexes]
 
     def _listener(self, partition: int) -> Callable[[int], None]:
-        def heard(end: int) -> None:  # on the link's thread
-            self.loop.call_soon_threadsafe(self._advance, partition, end)
+        def heard(end: int) -> None:  # on the link's thread: one wake-up of our loop at a time
+            if partition not in self._waking:
+                self._waking.add(partition)
+                self.loop.call_soon_threadsafe(self._advance, partition, end)
 
         return heard
 
     def _advance(self, partition: int, end: int) -> None:
+        self._waking.discard(partition)
         event = self._wake[partition]
         self._wake[partition] = asyncio.Event()
         event.set()

@@ -3,6 +3,13 @@
 Summaries come from the process's :class:`PartitionIndex` (made current first, one
 stream-info round trip); blobs are fetched by stream sequence with direct gets, which
 any replica answers, falling back to the leader when a follower has not caught up.
+
+*Replay speed.* ``batches_from`` asks the stream for its state only when the index holds
+fewer batches past the offset than asked for (the answer could then be short); when it
+holds them, the answer is the same either way, a prefix. Messages fetched are kept in the
+index's payload cache (a few MB, shared by the process's readers), and a read fetches the
+next ``READ_AHEAD`` messages with it, all in flight at once, so a data feed that reads a
+few batches a step pays a round trip per ``READ_AHEAD`` messages, not per step.
 """
 
 from __future__ import annotations
@@ -18,6 +25,7 @@ from lakehose.storage.base import BucketCount, Buckets, Summary, TagChoices, Tag
 from lakehose.storage.jetstream.index import PartitionIndex
 from lakehose.storage.jetstream.layout import StoredBatch
 
+READ_AHEAD = 32  # messages fetched past what a batches_from asked for
 _TAGS = (("#connector", 6), ("#index", 7), ("#sourcetype", 8))
 
 
@@ -40,11 +48,13 @@ class JetStreamReader:
     async def _payloads(self, seqs: list[int]) -> dict[int, bytes]:
         js = self.index.link.js
         stream = self.index.stream
+        cache = self.index.payloads
 
         async def one(seq: int) -> tuple[int, bytes | None]:
             for direct in (True, False):
                 try:
                     msg = await js.get_msg(stream, seq=seq, direct=direct)
+                    cache.put(seq, msg.data or b"")
                     return seq, msg.data or b""
                 except nats.js.errors.NotFoundError:
                     continue  # a follower behind, or purged: ask the leader
@@ -53,11 +63,18 @@ class JetStreamReader:
         found = await asyncio.gather(*(one(s) for s in seqs))
         return {s: d for s, d in found if d is not None}
 
-    def _blobs(self, batches: list[StoredBatch]) -> dict[int, bytes]:
-        """``first offset -> blob`` of ``batches`` still kept."""
+    def _blobs(self, batches: list[StoredBatch], ahead: int = 0) -> dict[int, bytes]:
+        """``first offset -> blob`` of ``batches`` still kept; with ``ahead``, the messages of
+        the next batches are fetched into the cache too."""
         if not batches:
             return {}
-        payloads = self.index.link.call(self._payloads(sorted({b.seq for b in batches})))
+        seqs = {b.seq for b in batches}
+        payloads = self.index.payloads.get_many(seqs)
+        missing = seqs - payloads.keys()
+        if missing:
+            fetch = missing | self._ahead(batches[-1].info.end_offset, ahead) if ahead else missing
+            fetch -= payloads.keys()
+            payloads.update(self.index.link.call(self._payloads(sorted(fetch))))
         out = {}
         for b in batches:
             payload = payloads.get(b.seq)
@@ -65,10 +82,23 @@ class JetStreamReader:
                 out[b.info.first_offset] = payload[b.start : b.start + b.info.stored_bytes]
         return out
 
+    def _ahead(self, offset: int, messages: int) -> set[int]:
+        """Sequences of up to ``messages`` messages holding the batches from ``offset`` on,
+        not cached, within a quarter of the cache."""
+        room = self.index.payloads.limit // 4
+        sizes: dict[int, int] = {}
+        for b in self.index.from_offset(offset, messages * 8):
+            if b.seq not in sizes and (len(sizes) >= messages or sum(sizes.values()) > room):
+                break
+            sizes[b.seq] = sizes.get(b.seq, 0) + b.info.stored_bytes
+        return set(sizes) - self.index.payloads.get_many(sizes).keys()
+
     def batches_from(self, offset: int, limit: int) -> list[tuple[BatchInfo, bytes]]:
-        self.index.sync()
         wanted = self.index.from_offset(offset, limit)
-        blobs = self._blobs(wanted)
+        if len(wanted) < limit:  # the stream may hold more than the index knows yet
+            self.index.sync()
+            wanted = self.index.from_offset(offset, limit)
+        blobs = self._blobs(wanted, READ_AHEAD)
         out = []
         for b in wanted:
             blob = blobs.get(b.info.first_offset)
