@@ -106,6 +106,8 @@ def only(query: str) -> object:
         ("((a))", free("a")),
         # keywords only as whole words
         ("andrew orchid notable", And((free("andrew"), free("orchid"), free("notable")))),
+        # ... and a word that goes on with an escape is a word (fuzz: "or\\< // a comment")
+        ("or\\< and\\( not\\ x", And((free("or<"), free("and("), free("not x")))),
         ("order=asc", eq("order", "asc")),
         # calls
         ("count()", Call("count")),

@@ -119,6 +119,7 @@ def test_search_processes_go_with_the_server(tmp_path: Path) -> None:
             server.url + "/api/v1/search",
             json={"query": "x"},
             headers={"Authorization": f"Bearer {token}"},
+            timeout=60,  # the first search starts the search processes: slow on a loaded machine
         )
         assert reply.status_code == 200
         children = search_children(server)
