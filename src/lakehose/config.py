@@ -59,6 +59,14 @@ class Settings:
     cluster_replicas: int = 3
     cluster_namespace: str = "lakehose"
     cluster_ack_timeout: float = 10.0
+    cluster_creds: Path | None = None
+    cluster_nkey: Path | None = None
+    cluster_user: str | None = None
+    cluster_password: str | None = dataclasses.field(default=None, repr=False)  # a secret
+    cluster_token: str | None = dataclasses.field(default=None, repr=False)
+    cluster_tls_ca: Path | None = None
+    cluster_tls_cert: Path | None = None
+    cluster_tls_key: Path | None = None
     # HEC ingest
     max_body_bytes: int = 10 * MiB
     max_event_size: int = MiB
@@ -166,6 +174,14 @@ class Settings:
             raise ConfigError("cluster_replicas must be 1 to 5 (JetStream keeps at most 5 copies)")
         if not re.match(r"^[a-z0-9][a-z0-9_-]{0,31}$", self.cluster_namespace):
             raise ConfigError("cluster_namespace must be 1-32 lower-case letters, digits, _ or -")
+        ways = [n for n in ("cluster_creds", "cluster_nkey", "cluster_user", "cluster_token")
+                if getattr(self, n)]  # fmt: skip
+        if len(ways) > 1:
+            raise ConfigError(f"NATS takes one way to authenticate: {' or '.join(ways)}")
+        if (self.cluster_user is None) != (self.cluster_password is None):
+            raise ConfigError("cluster_user and cluster_password go together")
+        if (self.cluster_tls_cert is None) != (self.cluster_tls_key is None):
+            raise ConfigError("cluster_tls_cert and cluster_tls_key go together")
         if self.cluster and self.sandbox:
             raise ConfigError("sandbox is for a single node; it cannot be used with cluster")
         if self.token_ttl <= 120:
@@ -206,6 +222,22 @@ HELP: dict[str, str] = {
     ),
     "cluster_namespace": "name of the lake in the cluster (its streams and buckets), for several"
     " lakes on one cluster",
+    "cluster_creds": "NATS credentials file (.creds: a user JWT and its NKey seed, from nsc)",
+    "cluster_nkey": "file holding the NKey seed (SU...) of a NATS user authenticated by NKey",
+    "cluster_user": "NATS user name (with cluster_password)",
+    "cluster_password": (
+        "NATS user's password (set it in the config file or LAKEHOSE_CLUSTER_PASSWORD: a flag"
+        " shows in the process list)"
+    ),
+    "cluster_token": (
+        "NATS authentication token (config file or LAKEHOSE_CLUSTER_TOKEN, as cluster_password)"
+    ),
+    "cluster_tls_ca": (
+        "PEM CA bundle that signed the NATS servers' certificates (TLS to NATS; tls:// URLs"
+        " without it verify against the system's CAs)"
+    ),
+    "cluster_tls_cert": "PEM client certificate for NATS servers that verify clients",
+    "cluster_tls_key": "PEM private key of cluster_tls_cert",
     "host": "address to listen on",
     "port": "TCP port (HEC's conventional 8088; 0 picks a free one)",
     "workers": "HTTP worker processes (default: one per CPU core)",

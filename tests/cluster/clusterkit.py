@@ -7,6 +7,7 @@ import subprocess
 import sys
 import zlib
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,26 +37,41 @@ def namespace_for(path: Path) -> str:
 
 @contextmanager
 def nodes(
-    lake: Lake, root: Path, count: int = 2, urls: list[str] | None = None, args: list[str] = ()
+    lake: Lake,
+    root: Path,
+    count: int = 2,
+    urls: list[str] | None = None,
+    args: list[str] = (),  # type: ignore[assignment]
+    parallel: bool = False,
 ) -> Iterator[list[RunningServer]]:
     """``count`` running ``lakehose serve --cluster`` nodes (1 worker each); node ``i`` is given
-    ``urls[i]`` when set, else every URL."""
+    ``urls[i]`` when set, else every URL. ``parallel`` starts them at once (then any one of
+    them may bootstrap the lake's first key: :func:`first_key`)."""
     root.mkdir(parents=True, exist_ok=True)
     with ExitStack() as stack:
-        out = []
-        for i in range(count):
+
+        def start(i: int) -> RunningServer:
             where = urls[i] if urls else lake.urls
-            out.append(
-                stack.enter_context(
-                    run_server(
-                        root / f"node{i}",
-                        args=["--cluster", where, *args],
-                        env=lake.env(),
-                        timeout=60,
-                    )
+            return stack.enter_context(
+                run_server(
+                    root / f"node{i}", args=["--cluster", where, *args], env=lake.env(),
+                    timeout=60,
                 )
-            )
-        yield out
+            )  # fmt: skip
+
+        if parallel:
+            with ThreadPoolExecutor(count) as pool:
+                futures = [pool.submit(start, i) for i in range(count)]
+            yield [f.result() for f in futures]
+        else:
+            yield [start(i) for i in range(count)]
+
+
+def first_key(running: list[RunningServer]) -> str:
+    """The key of connector ``default``, printed by the one node that bootstrapped the lake."""
+    keys = [n.api_key for n in running if n.api_key is not None]
+    assert len(keys) == 1, f"{len(keys)} nodes bootstrapped a key"
+    return keys[0]
 
 
 def lh(lake: Lake, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:

@@ -20,6 +20,7 @@ import httpx
 import orjson
 import pytest
 
+import lakehose
 from lakehose.storage.jetstream.devcluster import DevCluster
 from lakehose.testing import RunningServer
 from tests.cluster.clusterkit import Lake, http, lh, lh_json, namespace_for, nodes, send, token
@@ -241,10 +242,19 @@ def test_status_shows_the_cluster(lake: Lake, ab: list[RunningServer]) -> None:
     assert partition["leader"] in ("n1", "n2", "n3")
     assert len(partition["replicas"]) == 2  # R3: the leader and two followers
     assert f"KV_{lake.namespace.upper()}_CATALOG" in streams
+    # the lakehose nodes, from their heartbeats: address, version, last seen
+    listed = {n["url"]: n for n in cluster["nodes"]}
+    assert sorted(listed) == sorted(n.url for n in ab)
+    for n in listed.values():
+        assert n["version"] == lakehose.__version__ and not n["stale"]
+        assert 0 <= n["seen_seconds_ago"] < 30 and n["name"].endswith("/run")
     shown = lh_json(lake, "status")["cluster"]
     assert {s["stream"] for s in shown["streams"]} == set(streams)
+    assert sorted(n["url"] for n in shown["nodes"]) == sorted(listed)
     text = lh(lake, "status").stdout
     assert "LEADER" in text and f"{lake.namespace.upper()}_P0" in text
+    for node in ab:
+        assert f"at {node.url}, lakehose {lakehose.__version__}, last seen" in text
 
 
 def test_a_user_made_by_the_cli_signs_in_on_either_node(

@@ -358,7 +358,11 @@ def _api_paths() -> dict[str, Any]:
                 "description": "Loopback only unless allow_remote_metrics; a bearer token with "
                 "metrics:read when metrics_token is set. `cluster` is null on a single node; on "
                 "a cluster (serve --cluster) it holds `namespace`, `connected_to`, "
-                "`nats_version`, `servers` (`server`, `leads`: streams it leads, `offline`) and "
+                "`nats_version`, `nodes` (the lakehose nodes with a heartbeat in the cluster: "
+                "`name`, `url`, `version`, `started_at`, `seen_at` (Unix seconds), "
+                "`seen_seconds_ago`, `stale`: no heartbeat for 15 s; a node leaves the list when "
+                "it stops, or 30 s after its last heartbeat), "
+                "`servers` (`server`, `leads`: streams it leads, `offline`) and "
                 "`streams` (`stream`, `leader`, `replicas`: `server`, `current`, `offline`, "
                 "`lag`, `active_seconds`; `messages`, `bytes`), for every partition stream and "
                 "catalog bucket",

@@ -30,7 +30,7 @@ from collections.abc import Callable
 from multiprocessing.process import BaseProcess
 from multiprocessing.synchronize import Event as EventType
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
@@ -40,12 +40,16 @@ from lakehose.errors import ConfigError, DataDirError
 from lakehose.server.worker import make_socket, serve_worker, worker_process
 from lakehose.storage.catalog.base import Catalog
 from lakehose.storage.lake import (
+    cluster_auth,
     hec_url,
     open_data_dir,
     server_info_path,
     shown_urls,
     stored_partitions,
 )
+
+if TYPE_CHECKING:
+    from lakehose.storage.cluster.presence import Heartbeat
 
 log = logging.getLogger(__name__)
 
@@ -136,21 +140,40 @@ class Supervisor:
         info = {"pid": os.getpid(), "url": url, "host": s.host, "port": port, "workers": s.workers}
         server_info_path(s).write_bytes(orjson.dumps(info))
         listening = self._banner(settings, url, key)
+        heartbeat = self._heartbeat(settings, url)
         try:
             if s.workers == 1:
                 serve_worker(settings, 0, 1, port, lambda: self.announce(listening))
             else:
                 self._supervise(settings, port, listening)
         finally:
+            if heartbeat is not None:
+                heartbeat.stop()
             server_info_path(s).unlink(missing_ok=True)
         return 0
+
+    def _heartbeat(self, settings: Settings, url: str) -> Heartbeat | None:
+        """On a cluster, the heartbeat that lists this node in ``lakehose status``."""
+        if not settings.cluster:
+            return None
+        from lakehose.storage.cluster.catalog import node_name
+        from lakehose.storage.cluster.presence import Heartbeat
+
+        return Heartbeat(
+            settings.cluster,
+            settings.cluster_namespace,
+            settings.cluster_replicas,
+            node_name(settings.run_dir),
+            settings.public_url or url,
+        ).start()
 
     def _banner(self, settings: Settings, url: str, key: str | None) -> str:
         """Say how to send an event; return the "Listening on" line, said once workers serve."""
         say = self.announce
         where = (
             f"cluster {shown_urls(settings.cluster)} (lake {settings.cluster_namespace!r}, "
-            f"{settings.cluster_replicas} replicas; run files in {settings.data_dir})"
+            f"{settings.cluster_replicas} replicas, {cluster_auth(settings).describe()}; "
+            f"run files in {settings.data_dir})"
             if settings.cluster
             else str(settings.data_dir)
         )

@@ -31,6 +31,7 @@ from lakehose.storage.columnar.tier import ColumnarTier
 from lakehose.storage.console_views import ConsoleViews
 from lakehose.storage.consumer_groups import ConsumerGroups
 from lakehose.storage.faults import FaultTable
+from lakehose.storage.jetstream.auth import NatsAuth, register
 from lakehose.storage.sqlite.catalog import SqliteCatalog
 from lakehose.storage.sqlite.partition import PartitionReader, create_partition, partition_path
 
@@ -45,6 +46,12 @@ class ClusterAddress:
     urls: str
     namespace: str = "lakehose"
     replicas: int = 3
+    auth: NatsAuth | None = None  # credentials and TLS for the connection
+
+    def use(self) -> str:
+        """Register this address's credentials in this process; its URLs."""
+        register(self.urls, self.auth)
+        return self.urls
 
 
 Where = Path | ClusterAddress  # a data directory, or a lake on a cluster
@@ -55,12 +62,41 @@ def shown_urls(urls: str) -> str:
     return re.sub(r"(://)[^/@,]*@", r"\1***@", urls)
 
 
+def cluster_auth(settings: Settings) -> NatsAuth:
+    """The settings' credentials and TLS files for NATS."""
+
+    def path(value: Path | None) -> str | None:
+        return None if value is None else str(value)
+
+    return NatsAuth(
+        creds=path(settings.cluster_creds),
+        nkey=path(settings.cluster_nkey),
+        user=settings.cluster_user,
+        password=settings.cluster_password,
+        token=settings.cluster_token,
+        tls_ca=path(settings.cluster_tls_ca),
+        tls_cert=path(settings.cluster_tls_cert),
+        tls_key=path(settings.cluster_tls_key),
+    )
+
+
+def use_cluster(settings: Settings) -> str:
+    """Register the settings' NATS credentials in this process (before any connection to
+    the cluster); the cluster's URLs."""
+    assert settings.cluster
+    register(settings.cluster, cluster_auth(settings))
+    return settings.cluster
+
+
 def lake_address(settings: Settings) -> Where:
     """Where the settings' lake is: the cluster when ``cluster`` is set, else the data
     directory."""
     if settings.cluster:
         return ClusterAddress(
-            settings.cluster, settings.cluster_namespace, settings.cluster_replicas
+            use_cluster(settings),
+            settings.cluster_namespace,
+            settings.cluster_replicas,
+            cluster_auth(settings),
         )
     return settings.data_dir
 
@@ -68,9 +104,8 @@ def lake_address(settings: Settings) -> Where:
 def _cluster_catalog(settings: Settings, *, readonly: bool = False) -> Catalog:
     from lakehose.storage.cluster.catalog import ClusterCatalog, node_name
 
-    assert settings.cluster
     return ClusterCatalog(
-        settings.cluster,
+        use_cluster(settings),
         settings.cluster_namespace,
         settings.cluster_replicas,
         readonly,
@@ -186,7 +221,7 @@ def open_log(settings: Settings, clock: Callable[[], int] = time.time_ns) -> Eve
         from lakehose.storage.jetstream.log import JetStreamEventLog
 
         return JetStreamEventLog(
-            settings.cluster,
+            use_cluster(settings),
             settings.partitions,
             namespace=settings.cluster_namespace,
             replicas=settings.cluster_replicas,
@@ -218,6 +253,7 @@ def open_readers(
     if isinstance(data_dir, ClusterAddress):
         from lakehose.storage.jetstream.log import open_readers as cluster_readers
 
+        data_dir.use()
         if partitions is None:
             settings = Settings(cluster=data_dir.urls, cluster_namespace=data_dir.namespace)
             partitions = int(_cluster_catalog(settings).get_setting("partitions") or 1)

@@ -12,9 +12,22 @@ from lakehose.config import Settings, load_settings
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-def _remember_cluster(ctx: click.Context, _: click.Parameter, value: str | None) -> None:
+# how admin commands reach a cluster: flags for files and names (a password or token is
+# read from the config file or the environment: a flag shows in the process list)
+CLUSTER_FLAGS = {
+    "cluster_creds": "NATS credentials file (.creds)",
+    "cluster_nkey": "file holding a NATS user's NKey seed",
+    "cluster_user": "NATS user (its password: cluster_password in the config file, or "
+    "$LAKEHOSE_CLUSTER_PASSWORD)",
+    "cluster_tls_ca": "PEM CA bundle of the NATS servers' certificates",
+    "cluster_tls_cert": "PEM client certificate for NATS",
+    "cluster_tls_key": "PEM private key of --cluster-tls-cert",
+}
+
+
+def _remember_cluster(ctx: click.Context, param: click.Parameter, value: str | None) -> None:
     if value is not None:
-        ctx.meta["lakehose.cluster"] = value
+        ctx.meta[f"lakehose.{param.name}"] = value
 
 
 def data_dir_options(fn: F) -> F:
@@ -23,8 +36,14 @@ def data_dir_options(fn: F) -> F:
     ``--cluster`` reaches :func:`settings_for` through the click context, so every
     command that takes ``--data-dir`` works on a cluster's lake alike.
     """
+    for name, text in reversed(CLUSTER_FLAGS.items()):
+        fn = click.option(
+            "--" + name.replace("_", "-"), name, default=None, expose_value=False,
+            callback=_remember_cluster, metavar="VALUE", help=text,
+        )(fn)  # fmt: skip
     fn = click.option(
         "--cluster",
+        "cluster",
         default=None,
         expose_value=False,
         callback=_remember_cluster,
@@ -53,7 +72,8 @@ def json_option(fn: F) -> F:
 
 def settings_for(data_dir: str | None, config_file: str | None, **flags: Any) -> Settings:
     ctx = click.get_current_context(silent=True)
-    cluster = ctx.meta.get("lakehose.cluster") if ctx is not None else None
-    if cluster is not None:
-        flags.setdefault("cluster", cluster)
+    for name in ("cluster", *CLUSTER_FLAGS):
+        given = ctx.meta.get(f"lakehose.{name}") if ctx is not None else None
+        if given is not None:
+            flags.setdefault(name, given)
     return load_settings({"data_dir": data_dir, **flags}, config_file=config_file)

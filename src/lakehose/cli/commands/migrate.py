@@ -18,7 +18,8 @@ from lakehose.errors import DataDirError
 @click.option("--data-dir", default=None, help="the lake to copy (default: $LAKEHOSE_DATA_DIR, "
               "else ./lakehose-data)")  # fmt: skip
 @click.option("--config", "config_file", type=click.Path(dir_okay=False), default=None,
-              help="TOML configuration file (cluster_namespace, cluster_replicas)")  # fmt: skip
+              help="TOML configuration file (cluster_namespace, cluster_replicas, the "
+              "cluster_* credentials and TLS files)")  # fmt: skip
 @click.option("--cluster-namespace", default=None,
               help="name of the new lake in the cluster (default: lakehose)")  # fmt: skip
 @click.option("--cluster-replicas", type=int, default=None,
@@ -39,13 +40,15 @@ def migrate(
     copied (clients get new ones); nothing is deleted from the data directory.
     """
     from lakehose.storage.cluster.migrate import migrate as copy_lake
-    from lakehose.storage.lake import require_lake
+    from lakehose.storage.jetstream.auth import register
+    from lakehose.storage.lake import cluster_auth, require_lake
 
     settings = settings_for(
         data_dir, config_file, cluster_namespace=cluster_namespace,
         cluster_replicas=cluster_replicas,
     )  # fmt: skip
     require_lake(settings)
+    register(to, cluster_auth(settings))  # the cluster_* credentials and TLS of the config
     run = settings.run_dir
     run.mkdir(parents=True, exist_ok=True)
     fd = os.open(run / "serve.lock", os.O_RDWR | os.O_CREAT, 0o600)

@@ -69,7 +69,10 @@ def health_section(ctx: StatusContext) -> Section:
         return Section(
             "server",
             "Server",
-            lines=["a cluster's nodes are not tracked here: ask each node's /api/v1/status"],
+            lines=[
+                "a cluster: its lakehose nodes are listed under Cluster (health: a node's"
+                " /api/v1/status)"
+            ],
             data={"running": None},
         )
     if server is None:
@@ -257,7 +260,8 @@ def groups_section(ctx: StatusContext) -> Section:
 
 
 def cluster_section(ctx: StatusContext) -> Section:
-    """The NATS cluster holding the lake: servers, each stream's leader and replicas."""
+    """The cluster holding the lake: its lakehose nodes (heartbeats), NATS servers, and
+    each stream's leader and replicas (lagging ones show their lag)."""
     from lakehose.storage.cluster.status import cluster_status, replica_text
 
     s = ctx.settings
@@ -268,6 +272,11 @@ def cluster_section(ctx: StatusContext) -> Section:
         f"{v['server']}{' (OFFLINE)' if v['offline'] else ''} leads {v['leads']}"
         for v in found["servers"]
     )
+    nodes = [
+        f"node {n['name']} at {n['url']}, lakehose {n['version']}, last seen"
+        f" {n['seen_seconds_ago']} s ago{' (STALE)' if n['stale'] else ''}"
+        for n in found["nodes"]
+    ] or ["no lakehose node has a heartbeat in the cluster"]
     rows = [
         {
             "stream": st["stream"],
@@ -284,7 +293,7 @@ def cluster_section(ctx: StatusContext) -> Section:
         [("stream", "STREAM"), ("leader", "LEADER"), ("replicas", "REPLICAS"),
          ("messages", "MESSAGES")],
         rows,
-        lines=[f"servers: {servers}"],
+        lines=[*nodes, f"NATS servers: {servers}"],
         data=found,
     )  # fmt: skip
 

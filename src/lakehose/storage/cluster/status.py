@@ -1,5 +1,6 @@
-"""What ``lakehose status`` and ``/api/v1/status`` show of a cluster: its NATS servers, and
-for every stream of the lake (partitions and catalog buckets) its leader and replicas.
+"""What ``lakehose status`` and ``/api/v1/status`` show of a cluster: the lakehose nodes
+serving the lake (their heartbeats, ``presence.py``), its NATS servers, and for every
+stream of the lake (partitions and catalog buckets) its leader and replicas.
 
 Read from JetStream's stream info (any client may ask it), so it needs no system account:
 the servers listed are those holding a replica of one of the lake's streams, plus the one
@@ -14,10 +15,11 @@ from typing import Any
 
 from nats.js.errors import NotFoundError
 
+from lakehose.storage.cluster.presence import read_nodes
 from lakehose.storage.jetstream.layout import Layout
 from lakehose.storage.jetstream.link import NatsLink, link_for
 
-BUCKETS = ("CATALOG", "ACKS", "LOG")
+BUCKETS = ("CATALOG", "ACKS", "LOG", "NODES")
 
 
 async def _stream(link: NatsLink, name: str) -> dict[str, Any] | None:
@@ -62,6 +64,7 @@ async def _status(link: NatsLink, layout: Layout, partitions: int) -> dict[str, 
                 r["server"], {"server": r["server"], "leads": 0, "offline": False}
             )
             entry["offline"] = entry["offline"] or r["offline"]
+    nodes = await read_nodes(link, layout)
     nc = link.nc
     connected = nc.connected_url
     version = nc.connected_server_version
@@ -69,6 +72,7 @@ async def _status(link: NatsLink, layout: Layout, partitions: int) -> dict[str, 
         "namespace": layout.namespace,
         "connected_to": f"{connected.hostname}:{connected.port}" if connected else None,
         "nats_version": f"{version.major}.{version.minor}.{version.patch}" if version else None,
+        "nodes": nodes,
         "servers": sorted(servers.values(), key=lambda s: str(s["server"])),
         "streams": streams,
     }

@@ -76,6 +76,7 @@ class NatsNode:
         return self.proc.pid
 
     max_payload: str = "8MB"
+    extra: str = ""  # more configuration (authorization, tls), as nats-server reads it
 
     def config(self, sync_interval: str) -> str:
         routes = ", ".join(f'"nats-route://127.0.0.1:{p}"' for p in self.routes)
@@ -94,7 +95,7 @@ class NatsNode:
             f"max_payload: {self.max_payload}\n"
             f'jetstream {{ store_dir: "{store}", max_memory_store: 256MB, '
             f"max_file_store: 20GB{sync} }}\n"
-            f"{cluster}\n"
+            f"{cluster}\n{self.extra}"
         )
 
     def start(self, sync_interval: str) -> None:
@@ -156,6 +157,7 @@ class DevCluster:
         nodes: int = 3,
         sync_interval: str = "always",
         max_payload: str = "8MB",
+        extra: str = "",
     ) -> None:
         self.directory = Path(directory)
         self.sync_interval = sync_interval
@@ -169,6 +171,7 @@ class DevCluster:
                 monitor_port=free_port(),
                 routes=[p for j, p in enumerate(cluster_ports) if j != i] if nodes > 1 else [],
                 max_payload=max_payload,
+                extra=extra,
             )
             for i in range(nodes)
         ]

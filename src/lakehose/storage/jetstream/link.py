@@ -23,16 +23,13 @@ from nats.aio.client import Client
 from nats.js import JetStreamContext
 
 from lakehose.errors import StorageError
+from lakehose.storage.jetstream.auth import auth_for, options_for, refusal
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
 CALL_TIMEOUT = 60.0  # seconds a synchronous caller waits for the cluster
 _links: dict[str, NatsLink] = {}
 _links_lock = threading.Lock()
-
-
-async def _quiet(exc: Exception) -> None:
-    log.debug("nats: %s", exc)
 
 
 def _noted(what: str) -> Callable[[], Awaitable[None]]:
@@ -75,8 +72,21 @@ class NatsLink:
         self.loop.run_forever()
 
     async def _connect(self) -> Client:
-        try:
-            return await nats.connect(
+        """Connect, retrying unreachable servers for ever; but a server that refuses the
+        credentials or the TLS handshake fails at once (retrying cannot help)."""
+        urls = ",".join(self.urls)
+        refused: asyncio.Future[Exception] = self.loop.create_future()
+
+        async def on_error(exc: Exception) -> None:
+            if refusal(exc):
+                log.warning("the NATS cluster refused this process: %s", exc)
+                if not refused.done():
+                    refused.set_result(exc)
+            else:
+                log.debug("nats: %s", exc)
+
+        connecting = asyncio.ensure_future(
+            nats.connect(
                 self.urls,
                 name="lakehose",
                 max_reconnect_attempts=-1,
@@ -84,10 +94,23 @@ class NatsLink:
                 connect_timeout=5,
                 allow_reconnect=True,
                 pending_size=64 * 1024 * 1024,
-                error_cb=_quiet,
+                error_cb=on_error,
                 disconnected_cb=_noted("disconnected from"),
                 reconnected_cb=_noted("reconnected to"),
+                **options_for(urls),  # credentials and TLS (auth.py)
             )
+        )
+        either: list[asyncio.Future[Any]] = [connecting, refused]
+        await asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED)
+        if not connecting.done():
+            connecting.cancel()
+            auth = auth_for(urls)
+            raise StorageError(
+                f"the NATS cluster at {_shown(self.urls)} refused the connection"
+                f" ({auth.describe() if auth else 'no credentials'}): {refused.result()}"
+            )
+        try:
+            return connecting.result()
         except Exception as exc:  # nats-py raises several unrelated types here
             raise StorageError(
                 f"cannot reach the NATS cluster at {_shown(self.urls)}: {exc}"
