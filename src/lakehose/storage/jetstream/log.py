@@ -26,9 +26,16 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
+import nats.errors
 import orjson
 from nats.js.api import DiscardPolicy, KeyValueConfig, StorageType, StreamConfig
-from nats.js.errors import BadRequestError, KeyNotFoundError, KeyWrongLastSequenceError
+from nats.js.errors import (
+    BadRequestError,
+    KeyNotFoundError,
+    KeyWrongLastSequenceError,
+    NotFoundError,
+    ServiceUnavailableError,
+)
 from nats.js.kv import KeyValue
 
 from lakehose.models import AppendResult
@@ -41,6 +48,7 @@ from lakehose.storage.jetstream.reader import JetStreamReader
 from lakehose.storage.jetstream.writer import Message, PartitionWriter, build_messages
 
 T = TypeVar("T")
+STARTUP_WAIT = 30.0  # seconds a starting process asks again for its streams through an election
 ACK_TTL = 7 * 86400.0  # seconds an unreported ack id is kept
 
 
@@ -59,14 +67,27 @@ async def ensure_streams(link: NatsLink, layout: Layout, partitions: int, replic
             allow_direct=True,
             max_msg_size=-1,
         )
-        try:
-            await link.js.stream_info(config.name or "")
-        except Exception:  # not found (or not yet): create it
+        deadline = time.monotonic() + STARTUP_WAIT
+        while True:  # asked again through an election (no answer for a few seconds)
             try:
-                await link.js.add_stream(config)
-            except BadRequestError as exc:
-                if exc.err_code != 10058:  # created meanwhile by another node
+                await _ensure_stream(link, config)
+                break
+            except (nats.errors.TimeoutError, nats.errors.NoRespondersError,
+                    ServiceUnavailableError):  # fmt: skip
+                if time.monotonic() > deadline:
                     raise
+                await asyncio.sleep(0.25)
+
+
+async def _ensure_stream(link: NatsLink, config: StreamConfig) -> None:
+    try:
+        await link.js.stream_info(config.name or "")
+    except NotFoundError:
+        try:
+            await link.js.add_stream(config)
+        except BadRequestError as exc:
+            if exc.err_code != 10058:  # created meanwhile by another node
+                raise
 
 
 async def ack_bucket(link: NatsLink, layout: Layout, replicas: int) -> KeyValue:
