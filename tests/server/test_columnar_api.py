@@ -62,6 +62,7 @@ def search(server: RunningServer, query: str) -> dict[str, Any]:
         server.url + "/api/v1/search",
         json={"query": query},
         headers={"Authorization": f"Bearer {token}"},
+        timeout=60,  # DuckDB's first query over the files can take seconds on a loaded machine
     )
     assert reply.status_code == 200, reply.text
     found: dict[str, Any] = reply.json()
