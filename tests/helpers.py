@@ -12,6 +12,7 @@ from typing import Any
 
 import orjson
 
+from lakehose.parsers.hec import IngestContext
 from lakehose.records import decompress_lines, split_line
 from lakehose.storage.sqlite.partition import PartitionReader, partition_path
 
@@ -234,3 +235,17 @@ def process_role(pid: int) -> str:
     if b"spawn_main" in text or b"forkserver" in text:
         return "worker"
     return "supervisor" if b"serve" in argv else "other"
+
+
+def lake_context(connector: str, source: str = "test") -> IngestContext:
+    """The ingest context of events written straight into a test lake (index main,
+    sourcetype json, received now, any index allowed)."""
+    return IngestContext(
+        connector=connector,
+        index="main",
+        sourcetype="json",
+        source=source,
+        host=None,
+        now_ns=time.time_ns(),
+        allowed_index=lambda _: True,
+    )

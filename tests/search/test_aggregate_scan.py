@@ -6,7 +6,6 @@ known in advance; the event list (which reads line by line) must agree too.
 
 from __future__ import annotations
 
-import time
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from lakehose.parsers.hec import IngestContext, decode_events
+from lakehose.parsers.hec import decode_events
 from lakehose.query import plan_query, time_range
 from lakehose.query.plan import Plan
 from lakehose.query.timerange import TimeRange
@@ -24,6 +23,7 @@ from lakehose.search.engine import Search
 from lakehose.storage.base import LogReader, PendingAppend
 from lakehose.storage.lake import open_readers
 from lakehose.storage.sqlite.partition import PartitionWriter, create_partition
+from tests.helpers import lake_context
 
 
 def run(
@@ -121,15 +121,7 @@ class Lake:
                 n = len(self.events)
                 bodies.append(envelope(n, event, fields))
                 self.events.append((n, HOSTS[n % len(HOSTS)], connector, match, event))
-            ctx = IngestContext(
-                connector=connector,
-                index="main",
-                sourcetype="json",
-                source="test",
-                host=None,
-                now_ns=time.time_ns(),
-                allowed_index=lambda _: True,
-            )
+            ctx = lake_context(connector)
             normalised, rejection = decode_events(b"\n".join(bodies), ctx)
             assert rejection is None
             writer.append([PendingAppend(normalised.slices)])

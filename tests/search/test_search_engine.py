@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sqlite3
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -12,7 +11,7 @@ import orjson
 import pytest
 
 from lakehose.errors import QueryError
-from lakehose.parsers.hec import IngestContext, decode_events
+from lakehose.parsers.hec import decode_events
 from lakehose.query import plan_query, time_range
 from lakehose.query.plan import Plan
 from lakehose.query.timerange import TimeRange
@@ -20,6 +19,7 @@ from lakehose.search.engine import Search
 from lakehose.storage.base import LogReader, PendingAppend
 from lakehose.storage.lake import open_readers
 from lakehose.storage.sqlite.partition import PartitionWriter, create_partition, partition_path
+from tests.helpers import lake_context
 
 
 def run(
@@ -35,15 +35,7 @@ CONNECTORS = ["fw", "edr", "dns", "proxy"]
 
 
 def append_batch(writer: PartitionWriter, connector: str, envelopes: list[dict[str, Any]]) -> None:
-    ctx = IngestContext(
-        connector=connector,
-        index="main",
-        sourcetype="json",
-        source="test",
-        host=None,
-        now_ns=time.time_ns(),
-        allowed_index=lambda _: True,
-    )
+    ctx = lake_context(connector)
     normalised, rejection = decode_events(b"\n".join(orjson.dumps(e) for e in envelopes), ctx)
     assert rejection is None
     writer.append([PendingAppend(normalised.slices)])

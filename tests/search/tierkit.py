@@ -10,7 +10,7 @@ from typing import Any
 import orjson
 from hypothesis import strategies as st
 
-from lakehose.parsers.hec import IngestContext, decode_events
+from lakehose.parsers.hec import decode_events
 from lakehose.query import plan_query
 from lakehose.query.timerange import TimeRange
 from lakehose.search.engine import Search
@@ -19,6 +19,7 @@ from lakehose.storage.base import PendingAppend
 from lakehose.storage.columnar.compactor import Compactor
 from lakehose.storage.lake import open_columnar, open_readers
 from lakehose.storage.sqlite.partition import PartitionWriter, create_partition
+from tests.helpers import lake_context
 
 T0 = 1_700_000_000
 WORDS = ["failed", "FAILED", "login", "ok", "denied", "Fail", "user", "x-1", "a_b", "50%"]
@@ -98,15 +99,7 @@ def build_lake(
     stamps = []
     n = 0
     for b in range(batches):
-        ctx = IngestContext(
-            connector=rng.choice(["fw", "edr"]),
-            index="main",
-            sourcetype="json",
-            source=rng.choice(["test", "syslog"]),
-            host=None,
-            now_ns=time.time_ns(),
-            allowed_index=lambda _: True,
-        )
+        ctx = lake_context(rng.choice(["fw", "edr"]), rng.choice(["test", "syslog"]))
         make = _shaped if shaped and b % 5 != 4 else _event  # some batches of any shape
         envelopes = [make(rng, n + i, non_ascii) for i in range(per_batch)]
         n += per_batch

@@ -4,7 +4,6 @@ the general path writes, or leaves the file to it."""
 from __future__ import annotations
 
 import shutil
-import time
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +12,7 @@ import orjson
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from lakehose.parsers.hec import IngestContext, decode_events
+from lakehose.parsers.hec import decode_events
 from lakehose.query.timerange import TimeRange
 from lakehose.storage.base import PendingAppend
 from lakehose.storage.columnar.compactor import Compactor, RoundResult, manifest_path, tier_dir
@@ -21,6 +20,7 @@ from lakehose.storage.columnar.layout import column_name
 from lakehose.storage.columnar.manifest import REBUILT, Manifest
 from lakehose.storage.columnar.templates import HOLE
 from lakehose.storage.sqlite.partition import PartitionWriter, create_partition
+from tests.helpers import lake_context
 from tests.search.tierkit import both
 
 T0 = 1_700_000_000
@@ -32,15 +32,7 @@ def write_lake(path: Path, bodies: list[bytes]) -> None:
     create_partition(path, 0)
     writer = PartitionWriter(path, 0, durability="none", zstd_level=1)
     for n, body in enumerate(bodies):
-        ctx = IngestContext(
-            connector=("fw", "edr")[n % 2],
-            index="main",
-            sourcetype="json",
-            source="app",
-            host=None,
-            now_ns=time.time_ns(),
-            allowed_index=lambda _: True,
-        )
+        ctx = lake_context(("fw", "edr")[n % 2], "app")
         normalised, rejection = decode_events(body, ctx)
         assert rejection is None, rejection
         writer.append([PendingAppend(normalised.slices)])
