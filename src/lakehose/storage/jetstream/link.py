@@ -21,6 +21,7 @@ from typing import Any, TypeVar
 import nats
 from nats.aio.client import Client
 from nats.js import JetStreamContext
+from nats.js.errors import APIError
 
 from lakehose.errors import StorageError
 from lakehose.storage.jetstream.auth import auth_for, options_for, refusal
@@ -123,11 +124,32 @@ class NatsLink:
         """Run ``coro`` on the link's loop and wait for it (from any other thread)."""
         if threading.current_thread() is self._thread:
             raise RuntimeError("NatsLink.call from its own loop would deadlock")
-        return self.submit(coro).result(timeout)
+        try:
+            return self.submit(coro).result(timeout)
+        except APIError as exc:
+            _explain(exc)
+            raise
 
     async def run(self, coro: Coroutine[Any, Any, T]) -> T:
         """Await ``coro`` on the link's loop from another event loop."""
-        return await asyncio.wrap_future(self.submit(coro))
+        try:
+            return await asyncio.wrap_future(self.submit(coro))
+        except APIError as exc:
+            _explain(exc)
+            raise
+
+
+NOT_CLUSTERED = 10074  # JetStream's "replicas > 1 not supported in non-clustered mode"
+
+
+def _explain(exc: APIError) -> None:
+    """Raise a JetStream refusal the operator can act on as our error; others pass."""
+    if getattr(exc, "err_code", None) == NOT_CLUSTERED:
+        raise StorageError(
+            "this NATS server runs JetStream without a cluster, so it keeps one copy of each "
+            "stream: set cluster_replicas = 1 (config file or LAKEHOSE_CLUSTER_REPLICAS), or "
+            "point --cluster at a NATS cluster of 3 or more servers"
+        ) from exc
 
 
 def link_for(urls: str) -> NatsLink:
