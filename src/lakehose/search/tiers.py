@@ -52,6 +52,8 @@ from lakehose.storage.base import (
     Summary,
     TagChoices,
     TagGroup,
+    bucket_counts_of,
+    tag_groups_of,
 )
 from lakehose.storage.columnar.manifest import IRREGULAR, ColumnarFile
 from lakehose.storage.columnar.tier import ColumnarTier
@@ -99,29 +101,13 @@ class AboveBoundary:
     def tag_groups(self, span: TimeRange, tag_choices: TagChoices) -> list[TagGroup]:
         """Aggregated here from the batches above the boundary (the backend's own
         aggregate would count the compacted ones too)."""
-        groups: dict[tuple[str, str, str], list[int]] = {}
-        for s in self.summaries(span, tag_choices, descending=False):
-            group = groups.get((s[6], s[7], s[8]))
-            if group is None:
-                groups[(s[6], s[7], s[8])] = [1, s[3], s[4]]
-            else:
-                group[0] += 1
-                group[1] = min(group[1], s[3])
-                group[2] = max(group[2], s[4])
-        return [(c, i, t, n, lo, hi) for (c, i, t), (n, lo, hi) in groups.items()]
+        return tag_groups_of(self.summaries(span, tag_choices, descending=False))
 
     def bucket_counts(
         self, span: TimeRange, tag_choices: TagChoices, buckets: Buckets
     ) -> list[BucketCount]:
         """Aggregated here from the batches above the boundary, as :meth:`tag_groups`."""
-        counts: dict[tuple[str, str, str, int], list[int]] = {}
-        for s in self.summaries(span, tag_choices, descending=False):
-            if buckets.holds(s[3], s[4]):
-                key = (s[6], s[7], s[8], (s[3] - buckets.origin) // buckets.width)
-                count = counts.setdefault(key, [0, 0])
-                count[0] += s[2]
-                count[1] += 1
-        return [(c, i, t, b, n, k) for (c, i, t, b), (n, k) in counts.items()]
+        return bucket_counts_of(self.summaries(span, tag_choices, descending=False), buckets)
 
     def blob_range(self, low: int, high: int) -> Iterator[tuple[int, bytes]]:
         return self.reader.blob_range(low, high)

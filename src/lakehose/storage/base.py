@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import asyncio
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -60,6 +60,34 @@ class Buckets:
             and max_time < self.high
             and (min_time - self.origin) // self.width == (max_time - self.origin) // self.width
         )
+
+
+def tag_groups_of(summaries: Iterable[Summary]) -> list[TagGroup]:
+    """Batches, earliest and latest time per tag triple, aggregated from summaries (for
+    backends and tiers whose summaries are in memory, not in a database)."""
+    groups: dict[tuple[str, str, str], list[int]] = {}
+    for s in summaries:
+        group = groups.get((s[6], s[7], s[8]))
+        if group is None:
+            groups[(s[6], s[7], s[8])] = [1, s[3], s[4]]
+        else:
+            group[0] += 1
+            group[1] = min(group[1], s[3])
+            group[2] = max(group[2], s[4])
+    return [(c, i, t, n, lo, hi) for (c, i, t), (n, lo, hi) in groups.items()]
+
+
+def bucket_counts_of(summaries: Iterable[Summary], buckets: Buckets) -> list[BucketCount]:
+    """Events and batches per tag triple and time bucket, from the summaries of the batches
+    that lie whole inside one bucket (as :func:`tag_groups_of`)."""
+    counts: dict[tuple[str, str, str, int], list[int]] = {}
+    for s in summaries:
+        if buckets.holds(s[3], s[4]):
+            key = (s[6], s[7], s[8], (s[3] - buckets.origin) // buckets.width)
+            count = counts.setdefault(key, [0, 0])
+            count[0] += s[2]
+            count[1] += 1
+    return [(c, i, t, b, n, k) for (c, i, t, b), (n, k) in counts.items()]
 
 
 @dataclass(slots=True)

@@ -21,7 +21,15 @@ import nats.js.errors
 
 from lakehose.models import BatchInfo
 from lakehose.query.timerange import TimeRange
-from lakehose.storage.base import BucketCount, Buckets, Summary, TagChoices, TagGroup
+from lakehose.storage.base import (
+    BucketCount,
+    Buckets,
+    Summary,
+    TagChoices,
+    TagGroup,
+    bucket_counts_of,
+    tag_groups_of,
+)
 from lakehose.storage.jetstream.index import PartitionIndex
 from lakehose.storage.jetstream.layout import StoredBatch
 
@@ -165,29 +173,13 @@ class JetStreamReader:
 
     def tag_groups(self, span: TimeRange, tag_choices: TagChoices) -> list[TagGroup]:
         """Aggregated here from the index's summaries (they are in memory already)."""
-        groups: dict[tuple[str, str, str], list[int]] = {}
-        for s in self.summaries(span, tag_choices, descending=False):
-            group = groups.get((s[6], s[7], s[8]))
-            if group is None:
-                groups[(s[6], s[7], s[8])] = [1, s[3], s[4]]
-            else:
-                group[0] += 1
-                group[1] = min(group[1], s[3])
-                group[2] = max(group[2], s[4])
-        return [(c, i, t, n, lo, hi) for (c, i, t), (n, lo, hi) in groups.items()]
+        return tag_groups_of(self.summaries(span, tag_choices, descending=False))
 
     def bucket_counts(
         self, span: TimeRange, tag_choices: TagChoices, buckets: Buckets
     ) -> list[BucketCount]:
         """Aggregated here from the index's summaries, as :meth:`tag_groups`."""
-        counts: dict[tuple[str, str, str, int], list[int]] = {}
-        for s in self.summaries(span, tag_choices, descending=False):
-            if buckets.holds(s[3], s[4]):
-                key = (s[6], s[7], s[8], (s[3] - buckets.origin) // buckets.width)
-                count = counts.setdefault(key, [0, 0])
-                count[0] += s[2]
-                count[1] += 1
-        return [(c, i, t, b, n, k) for (c, i, t, b), (n, k) in counts.items()]
+        return bucket_counts_of(self.summaries(span, tag_choices, descending=False), buckets)
 
     def summaries_from(self, offset: int, limit: int) -> list[BatchInfo]:
         self.index.sync()
