@@ -41,12 +41,7 @@ async def nodes_bucket(link: NatsLink, layout: Layout, replicas: int, create: bo
     except Exception:  # not there yet
         if not create:
             raise NotFoundError from None
-        try:
-            return await link.js.create_key_value(
-                KeyValueConfig(bucket=name, history=1, replicas=replicas, ttl=TTL)
-            )
-        except Exception:
-            return await link.js.key_value(name)  # another node was first
+        return await link.bucket(KeyValueConfig(bucket=name, history=1, replicas=replicas, ttl=TTL))
 
 
 async def read_nodes(link: NatsLink, layout: Layout) -> list[dict[str, Any]]:

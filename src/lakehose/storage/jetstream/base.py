@@ -17,16 +17,8 @@ from lakehose.storage.jetstream.link import NatsLink
 
 
 async def log_bucket(link: NatsLink, layout: Layout, replicas: int = 3) -> KeyValue:
-    name = layout.bucket("LOG")
-    try:
-        return await link.js.key_value(name)
-    except Exception:  # not there yet
-        try:
-            return await link.js.create_key_value(
-                KeyValueConfig(bucket=name, history=1, replicas=replicas)
-            )
-        except Exception:
-            return await link.js.key_value(name)  # another process was first
+    config = KeyValueConfig(bucket=layout.bucket("LOG"), history=1, replicas=replicas)
+    return await link.bucket(config)
 
 
 async def read_base(link: NatsLink, layout: Layout, partition: int) -> tuple[int, int]:

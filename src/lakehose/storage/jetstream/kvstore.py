@@ -30,7 +30,6 @@ from nats.js.errors import (
     KeyNotFoundError,
     KeyWrongLastSequenceError,
     NoStreamResponseError,
-    NotFoundError,
     ServiceUnavailableError,
 )
 from nats.js.kv import KeyValue
@@ -68,15 +67,9 @@ class KvMirror:
         self.kv: KeyValue = link.call(self._open(replicas))
 
     async def _open(self, replicas: int) -> KeyValue:
-        try:
-            kv = await self.link.js.key_value(self.bucket)
-        except (NotFoundError, BadRequestError, Exception):
-            try:
-                kv = await self.link.js.create_key_value(
-                    KeyValueConfig(bucket=self.bucket, history=1, replicas=replicas)
-                )
-            except BadRequestError:
-                kv = await self.link.js.key_value(self.bucket)  # another node was first
+        kv = await self.link.bucket(
+            KeyValueConfig(bucket=self.bucket, history=1, replicas=replicas)
+        )
         self._tail = StreamTail(self.link, self.stream, f"$KV.{self.bucket}.>", self._on_message)
         self._tail.start()
         return kv

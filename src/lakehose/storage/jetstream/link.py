@@ -21,7 +21,9 @@ from typing import Any, TypeVar
 import nats
 from nats.aio.client import Client
 from nats.js import JetStreamContext
+from nats.js.api import KeyValueConfig
 from nats.js.errors import APIError
+from nats.js.kv import KeyValue
 
 from lakehose.errors import StorageError
 from lakehose.storage.jetstream.auth import auth_for, options_for, refusal
@@ -130,6 +132,29 @@ class NatsLink:
             _explain(exc)
             raise
 
+    async def bucket(self, config: KeyValueConfig) -> KeyValue:
+        """The key-value bucket ``config`` names, created if missing. When another process
+        creates it at the same moment, ours is refused and the winner's may not be visible
+        from here yet: look again until it is (up to ``BUCKET_WAIT`` seconds)."""
+        name = str(config.bucket)
+        try:
+            return await self.js.key_value(name)
+        except Exception:  # not there yet
+            pass
+        try:
+            return await self.js.create_key_value(config)
+        except Exception as exc:  # another process was first, or the answer was lost
+            if getattr(exc, "err_code", None) == NOT_CLUSTERED:
+                raise
+        deadline = asyncio.get_running_loop().time() + BUCKET_WAIT
+        while True:
+            try:
+                return await self.js.key_value(name)
+            except Exception:
+                if asyncio.get_running_loop().time() > deadline:
+                    raise
+                await asyncio.sleep(0.1)
+
     async def run(self, coro: Coroutine[Any, Any, T]) -> T:
         """Await ``coro`` on the link's loop from another event loop."""
         try:
@@ -139,6 +164,7 @@ class NatsLink:
             raise
 
 
+BUCKET_WAIT = 10.0  # seconds a bucket another process just created may take to be seen
 NOT_CLUSTERED = 10074  # JetStream's "replicas > 1 not supported in non-clustered mode"
 
 

@@ -91,13 +91,9 @@ async def _ensure_stream(link: NatsLink, config: StreamConfig) -> None:
 
 
 async def ack_bucket(link: NatsLink, layout: Layout, replicas: int) -> KeyValue:
-    name = layout.bucket("ACKS")
-    try:
-        return await link.js.key_value(name)
-    except Exception:
-        return await link.js.create_key_value(
-            KeyValueConfig(bucket=name, history=1, replicas=replicas, ttl=ACK_TTL)
-        )
+    return await link.bucket(
+        KeyValueConfig(bucket=layout.bucket("ACKS"), history=1, replicas=replicas, ttl=ACK_TTL)
+    )
 
 
 @dataclass(slots=True)
