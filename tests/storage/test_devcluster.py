@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 import urllib.request
 
 from lakehose.storage.jetstream.devcluster import DevCluster, nats_server_binary
@@ -19,8 +20,14 @@ def _routes(cluster: DevCluster, name: str) -> int:
 
 def test_three_nodes_form_one_cluster_with_replicated_streams(nats_cluster: DevCluster) -> None:
     assert nats_server_binary().endswith("nats-server")
+    # The cluster is shared by the worker's tests, some of which kill and restart its
+    # servers: wait until it is whole again before looking at it.
+    nats_cluster.wait_healthy(60)
+    deadline = time.monotonic() + 60
+    while not all(_routes(nats_cluster, n.name) >= 2 for n in nats_cluster.nodes):
+        assert time.monotonic() < deadline, "routes between the three servers never formed"
+        time.sleep(0.1)
     assert all(node.healthy() for node in nats_cluster.nodes)
-    assert all(_routes(nats_cluster, n.name) >= 2 for n in nats_cluster.nodes)
     link = link_for(nats_cluster.urls)
     layout = Layout("devcluster")
     link.call(ensure_streams(link, layout, 1, 3))
