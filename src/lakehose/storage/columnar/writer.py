@@ -55,6 +55,7 @@ class FileLayout:
     tokens: bytes | None = None  # the token dictionary (None: too large to keep)
     tokens_made: bool = False  # whether the writer made it already
     templated: bool = False  # written by the template path
+    split: bool = False  # by its Arrow split (``splitter.py``)
     rebuilt: bool = False  # no ``raw``: each event's text is its ``tpl`` and its columns
     column_tokens: bytes | None = None  # zstd of JSON: text column (or "tpl") -> its tokens
 
@@ -184,13 +185,13 @@ def write_parquet(con: Any, ndjson: Path, columns: dict[str, str], target: Path)
     return finish_parquet(con, select, [str(ndjson)], target)
 
 
-def finish_parquet(con: Any, select: str, params: list[Any], target: Path) -> int:
+def finish_parquet(con: Any, select: str, params: list[Any], target: Path, level: int = 6) -> int:
     """Write the rows of ``select`` to ``target`` durably: temporary name, fsync, rename, fsync
     of the directory. Returns the file's size."""
     tmp = target.with_name(target.name + ".tmp")
     con.execute(
         f"COPY ({select}) TO {_quote_str(str(tmp))}"
-        f" (FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL 6, PARQUET_VERSION V2,"
+        f" (FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL {level}, PARQUET_VERSION V2,"
         f" ROW_GROUP_SIZE {ROW_GROUP})",
         params,
     )
