@@ -44,7 +44,7 @@ from lakehose.storage.columnar.writer import FileBuilder, FileLayout, tokens, wr
 log = logging.getLogger(__name__)
 
 SLICE = 3600 * 10**9  # ns of ingest time one file may span
-MAX_ROWS = 131_072  # events per file: DuckDB holds a file's lines in memory while flattening
+MAX_ROWS = 262_144  # events per file, in one row group (a compactor holds them in memory)
 _READ = 64  # batches read at a time
 
 

@@ -305,8 +305,9 @@ def _extract(group: _Group, shapes: Shapes, data: bytes, rows: int, ascii: bool)
         value = got[name]
         if len(value) != group.size(rows):
             raise NoTemplate("lines that do not split as their template")
-        if before or after:
-            value = pc.utf8_slice_codeunits(value, before, -after if after else None)
+        if before or after:  # constants of ASCII around the value: slice the bytes
+            value = pc.binary_slice(value.view(pa.binary()), before, -after if after else None)
+            value = value.view(pa.string())
         if kind != "s":
             value = pc.cast(value, pa.int64()) if kind == "i" else pc.equal(value, "true")
         group.values[name] = value
@@ -379,7 +380,7 @@ def _write(
             ranked.append((-counts[name], name, column_name(name, kind), _SQL[kind], name))
     ranked.sort()
     table: dict[str, Any] = {
-        "o": pa.array(range(first_offset, first_offset + rows), pa.int64()),
+        "o": pc.add(pc.cumulative_sum(_repeat(1, rows, pa.int64())), first_offset - 1),
         "t": values["@time"],
         "tp": tp,
     }
@@ -457,7 +458,7 @@ def _tokens(shapes: Shapes, values: dict[str, Any]) -> tuple[bytes | None, bytes
         if kind != "s":
             continue
         words: list[str] = []
-        if name in values:
+        if name in values and _lettered(values[name]):
             distinct = pc.unique(values[name])
             distinct = distinct.filter(pc.match_substring_regex(distinct, "[A-Za-z]"))
             if len(distinct):
@@ -467,6 +468,16 @@ def _tokens(shapes: Shapes, values: dict[str, Any]) -> tuple[bytes | None, bytes
         found.update(words)
         per[column_name(name, "s")] = "\n".join(sorted(words))
     return pack_tokens(found, per)
+
+
+def _lettered(column: Any) -> bool:
+    """Whether a text column may hold a letter; one of many distinct values (its first
+    thousand say so) is looked at for a letter before its distinct values are found."""
+    import pyarrow.compute as pc
+
+    if len(pc.unique(column.slice(0, 1000))) < 500:
+        return True
+    return bool(pc.any(pc.match_substring_regex(column, "[A-Za-z]")).as_py())
 
 
 def _lit(text: str) -> str:
