@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from lakehose.parsers.hec import decode_events
 from lakehose.query.timerange import TimeRange
 from lakehose.storage.base import PendingAppend
+from lakehose.storage.columnar import splitter
 from lakehose.storage.columnar.compactor import Compactor, RoundResult, manifest_path, tier_dir
 from lakehose.storage.columnar.layout import column_name
 from lakehose.storage.columnar.manifest import REBUILT, Manifest
@@ -223,3 +224,19 @@ def test_the_template_path_writes_what_the_general_path_writes(
     tmp_path_factory: Any, bodies: list[bytes]
 ) -> None:
     agree(tmp_path_factory.mktemp("shapes"), bodies)
+
+
+def test_the_split_leaves_lines_it_cannot_read_to_duckdb(tmp_path: Path) -> None:
+    """Lines that do not decode, a deeply nested event, a batch of a line too few: None, and
+    no file (the compactor then writes it the other ways)."""
+    con = duckdb.connect()
+    target = tmp_path / "x.parquet"
+    meta = b'{"time":1,"host":"h","source":"s"}\t'
+    deep = b'{"a":' * 2000 + b"1" + b"}" * 2000
+    for data in (b"not json", meta + b"{oops", meta + deep, meta + b'{"a":1}\n' + b"x\ty"):
+        lines = data.count(b"\n") + 1
+        assert (
+            splitter.write_file(con, data, 0, [(0, lines, 1, 0)], [("c", "i", "s")], 0, target)
+            is None
+        )
+        assert not target.exists()

@@ -91,7 +91,10 @@ def _structure(value: Any) -> Any:
 
 
 def _meta(text: str) -> _Meta:
-    meta = orjson.loads(text)
+    try:
+        meta = orjson.loads(text)
+    except orjson.JSONDecodeError as exc:
+        raise NoTemplate("META that does not decode") from exc
     if type(meta) is not dict or "fields" in meta:
         raise NoTemplate("indexed fields: a value may come from META instead of the event")
     return _Meta(type(meta.get("host")) is str, type(meta.get("source")) is str, "raw" in meta)
@@ -175,7 +178,7 @@ def write_file(
             groups = _match(lines, rows, templates)
         for group in groups:
             _extract(group, templates.shapes, data, rows, ascii)
-    except (NoTemplate, pa.ArrowException):  # invalid, not implemented, capacity
+    except (NoTemplate, RecursionError, pa.ArrowException):  # Arrow: invalid, capacity, ...
         return None
     shapes = templates.shapes
     return _write(con, shapes, groups, data, first_offset, batches, tags, partition, rows, target)
@@ -228,7 +231,10 @@ class _Templates:
     def of(self, line: str) -> tuple[_Meta, int]:
         """The template and META spelling of ``line``."""
         head, _, event = line.partition("\t")
-        value = orjson.loads(event)
+        try:
+            value = orjson.loads(event)
+        except orjson.JSONDecodeError as exc:
+            raise NoTemplate("a line that does not decode") from exc
         if type(value) is not dict:
             raise NoTemplate("an event that is no object")
         structure = _structure(value)
