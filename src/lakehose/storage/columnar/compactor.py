@@ -44,7 +44,7 @@ from lakehose.storage.columnar.writer import FileBuilder, FileLayout, tokens, wr
 log = logging.getLogger(__name__)
 
 SLICE = 3600 * 10**9  # ns of ingest time one file may span
-MAX_ROWS = 262_144  # events per file, in one row group (a compactor holds them in memory)
+MAX_ROWS = 131_072  # events per file, in one row group (a compactor holds them in memory)
 _READ = 64  # batches read at a time
 
 
@@ -207,7 +207,7 @@ class Compactor:
             if self.in_sql and self.shapes and self.split and pending.counted:
                 layout = splitter.write_file(
                     con,
-                    b"\n".join(pending.chunks),
+                    pending.joined(),
                     pending.first,
                     pending.keys,
                     list(pending.tags),
@@ -365,10 +365,27 @@ class _Pending:
         self.min_ingest = min(self.min_ingest, info.ingest_time)
         self.max_ingest = max(self.max_ingest, info.ingest_time)
 
+    def joined(self) -> bytes:
+        """Every line, newline-separated; the batches' own copies are let go (a file's text
+        is tens of MB: one copy of it at a time)."""
+        data = b"\n".join(self.chunks)
+        self.chunks = [data]
+        return data
+
+    def _batch_texts(self) -> list[bytes]:
+        if len(self.chunks) == len(self.keys):
+            return self.chunks
+        lines = self.chunks[0].split(b"\n")  # joined: cut it at the batches again
+        out, at = [], 0
+        for _, count, _, _ in self.keys:
+            out.append(b"\n".join(lines[at : at + count]))
+            at += count
+        return out
+
     def write_text(self) -> None:
         """The lines in ``flatten_sql``'s input format, in :attr:`text`, for the DuckDB paths."""
         with self.text.open("wb") as stream:
-            for (first, _, ingest, tag), data in zip(self.keys, self.chunks, strict=True):
+            for (first, _, ingest, tag), data in zip(self.keys, self._batch_texts(), strict=True):
                 try:
                     stream.write(flatten_sql.encode_batch(first, ingest, tag, data))
                 except flatten_sql.Unflattenable:
