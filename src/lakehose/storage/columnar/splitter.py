@@ -1,19 +1,22 @@
-"""The compactor's fastest path: template events checked by a regex and split at their quotes.
+"""The compactor's fastest path: template events checked by a regex and split at their colons.
 
 ``templates.py`` types a file's events in DuckDB: a ``json_transform`` of each event and a
-rebuilt text to compare with it, over a microsecond an event. Here the same templates (the
-shapes of a sample of the file's events, :class:`templates.Shapes`) become one regular
-expression per template and spelling of META, which accepts exactly the lines the template
-rebuilds byte for byte: its constants, strings with no escape and no control character,
-integers in their shortest spelling, ``true`` or ``false``. RE2's DFA (Arrow's
-``match_substring_regex``) checks every line at hundreds of MB/s. A line it accepts has no
-quote but its template's, so Arrow's CSV reader, splitting the lines at ``"``, puts each of
-its values in a fixed column. The typed columns go to DuckDB without a copy for the same
-``COPY`` and the same SELECT as the template path's: the file is the same file
-(``tests/storage/test_templates.py`` compares it with the general path's).
+rebuilt text to compare with it, over a microsecond an event. Here the same templates
+(:class:`templates.Shapes`; each from the first line no template took yet) become one
+regular expression per template and spelling of META, which accepts exactly the lines the
+template rebuilds byte for byte: its constants, strings with no escape and no control
+character, integers in their shortest spelling, ``true`` or ``false``. RE2's DFA (Arrow's
+``match_substring_regex``) checks the lines in one pass over the file's text. A line it
+accepts has no colon but its template's (unless a text value holds one; then no quote but
+its template's), so Arrow's CSV reader splitting the lines at ``:`` (or ``"``) puts each
+value in a fixed column, from which its constant neighbours are sliced off. The typed
+columns go to DuckDB without a copy for the same ``COPY`` and the same SELECT as the
+template path's: the file is the same file (``tests/storage/test_templates.py`` compares
+it with the template path's and the general path's).
 
-Anything else (an event no template accepts after :data:`templates.ROUNDS` rounds, indexed
-fields, a rare field, an integer beyond 64 bits) returns None: the DuckDB paths write the file.
+Anything else (a line no template accepts, more than :data:`templates.MAX_TEMPLATES`
+shapes, indexed fields, a rare field, an integer beyond 64 bits, a line that does not
+decode) returns None: the DuckDB paths write the file.
 """
 
 from __future__ import annotations
@@ -164,9 +167,6 @@ def write_file(
     ``batches``: ``(first offset, lines, ingest time, tag index)`` of each, in order."""
     import pyarrow as pa
 
-    # freed Arrow memory goes back to the system between files (mimalloc, the default,
-    # kept ~100 MB more at the compactor's peak)
-    pa.set_memory_pool(pa.system_memory_pool())
     rows = sum(b[1] for b in batches)
     if not rows or b"\r" in data or b"\x01" in data:
         return None  # neither is in a stored line; the CSV reader would split at them
