@@ -19,6 +19,7 @@ from concurrent.futures import Future
 from typing import Any, TypeVar
 
 import nats
+import uvloop
 from nats.aio.client import Client
 from nats.js import JetStreamContext
 from nats.js.api import KeyValueConfig
@@ -64,7 +65,7 @@ class NatsLink:
 
     def __init__(self, urls: str) -> None:
         self.urls = parse_urls(urls)
-        self.loop = asyncio.new_event_loop()
+        self.loop = uvloop.new_event_loop()  # its transports and callbacks in C
         self._thread = threading.Thread(target=self._run, name="nats-link", daemon=True)
         self._thread.start()
         self.nc: Client = self.call(self._connect(), timeout=30)
