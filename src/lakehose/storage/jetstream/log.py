@@ -4,11 +4,12 @@ Theory of operation
 -------------------
 Every process (every worker of every node) appends straight to the streams: offsets
 follow from each message's place in the stream (``writer.py``, ``index.py``), so any
-number of writers share a partition and its offsets stay dense. ``append`` compresses the
-request on the caller's loop, then hands it to the partition's writer on the link's loop,
-which pipelines messages and, under load, coalesces requests into one message; it returns
-after JetStream's ack (the stream's leader and a quorum of replicas hold the message) and
-once this process's index has seen the message, so the request knows its offsets.
+number of writers share a partition and its offsets stay dense. ``submit`` queues a
+request on the caller's loop; each loop turn's requests go to the link's loop in one
+hand-over, where the partition's writer pipelines messages and, under load, merges the
+requests that wait into one message (compressed there); once JetStream acked it (the
+stream's leader and a quorum of replicas hold it) and this process's index has seen it,
+its requests learn their offsets and are answered in one hop back.
 
 Tailing: each process follows every partition's headers (``index.py``), so a data feed
 on one node wakes when any node appends. HEC indexer acknowledgements live in a KV
