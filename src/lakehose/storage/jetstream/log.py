@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import hashlib
+import itertools
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -45,11 +46,12 @@ from lakehose.storage.base import EventLog, LogReader, PendingAppend
 from lakehose.storage.jetstream.base import log_bucket, write_base
 from lakehose.storage.jetstream.index import PartitionIndex
 from lakehose.storage.jetstream.layout import APPEND_DEADLINE, DUPLICATE_WINDOW, Layout
-from lakehose.storage.jetstream.link import NatsLink, link_for
+from lakehose.storage.jetstream.link import Mailbox, NatsLink, link_for
 from lakehose.storage.jetstream.reader import JetStreamReader
 from lakehose.storage.jetstream.writer import PartitionWriter, Request, build_messages
 
 T = TypeVar("T")
+Answers = tuple[int, list[Request], list[AppendResult] | Exception]  # a message's, to resolve
 STARTUP_WAIT = 30.0  # seconds a starting process asks again for its streams through an election
 ACK_TTL = 7 * 86400.0  # seconds an unreported ack id is kept
 
@@ -153,6 +155,8 @@ class JetStreamEventLog(EventLog):
     async def start(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
         self.link = await asyncio.to_thread(link_for, self.urls)
+        self._to_link = Mailbox(self.link.loop, self._take)
+        self._to_loop = Mailbox(loop, self._resolve)
         await self.link.run(ensure_streams(self.link, self.layout, self.partitions, self.replicas))
         for p in range(self.partitions):
             index = await asyncio.to_thread(shared_index, self.link, self.layout, p)
@@ -214,13 +218,13 @@ class JetStreamEventLog(EventLog):
         self._handing = False
         if self._outbox:
             batch, self._outbox = self._outbox, []
-            self.link.loop.call_soon_threadsafe(self._take, batch)
+            self._to_link.post(batch)
 
-    def _take(self, batch: list[tuple[int, Request]]) -> None:
+    def _take(self, batches: list[list[tuple[int, Request]]]) -> None:
         """Give each partition's writer its requests (on the link's loop); a request larger
         than a message is split over several (``_append_split``)."""
         by_partition: dict[int, list[Request]] = {}
-        for partition, req in batch:
+        for partition, req in itertools.chain.from_iterable(batches):
             writer = self.writers[partition]
             if req.raw > writer.room():
                 task = self.link.loop.create_task(self._append_split(partition, req))
@@ -267,24 +271,26 @@ class JetStreamEventLog(EventLog):
             ack = acks[req.ack_channel].pop() if req.ack_channel is not None else None
             results.append(AppendResult(partition, first, req.count, ack))
             first += req.count
-        self.loop.call_soon_threadsafe(self._resolve, partition, group, results)
+        self._to_loop.post((partition, group, results))
 
     def _fail(self, partition: int, group: list[Request], exc: Exception) -> None:
-        self.loop.call_soon_threadsafe(self._resolve, partition, group, exc)
+        self._to_loop.post((partition, group, exc))
 
-    def _resolve(
-        self, partition: int, group: list[Request], results: list[AppendResult] | Exception
-    ) -> None:
-        """Answer a message's requests (on our loop)."""
-        if isinstance(results, Exception):
-            for req in group:
+    def _resolve(self, answers: list[Answers]) -> None:
+        """Answer messages' requests (on our loop)."""
+        advanced = set()
+        for partition, group, results in answers:
+            if isinstance(results, Exception):
+                for req in group:
+                    if not req.future.done():
+                        req.future.set_exception(results)
+                continue
+            for req, result in zip(group, results, strict=True):
                 if not req.future.done():
-                    req.future.set_exception(results)
-            return
-        for req, result in zip(group, results, strict=True):
-            if not req.future.done():
-                req.future.set_result(result)
-        self._advance(partition, self.indexes[partition].end)
+                    req.future.set_result(result)
+            advanced.add(partition)
+        for partition in advanced:
+            self._advance(partition, self.indexes[partition].end)
 
     # HEC indexer acknowledgement ids, in a KV bucket every node reads ----------------------
 

@@ -155,7 +155,6 @@ def build_messages(
     return out
 
 
-
 @dataclass(slots=True)
 class Request:
     """One HEC request on its way to a message: its slices and the future its answer waits
