@@ -94,6 +94,39 @@ class TokenBucket:
         return (min(amount, self.capacity) - self.tokens) / self.rate
 
 
+def _bounded(stored: asyncio.Future[AppendResult], timeout: float) -> asyncio.Future[AppendResult]:
+    """``stored`` with a deadline, a storage failure as StorageUnavailableError (503 code 9).
+    A timer and a callback, not a task: this runs for every request of a cluster node."""
+    loop = asyncio.get_running_loop()
+    answer: asyncio.Future[AppendResult] = loop.create_future()
+
+    def expire() -> None:
+        if not answer.done():
+            answer.set_exception(
+                StorageUnavailableError("the NATS cluster did not acknowledge the write in time")
+            )
+        stored.cancel()  # not sent yet: it never will be
+
+    def settle(done: asyncio.Future[AppendResult]) -> None:
+        timer.cancel()
+        if answer.done():
+            return
+        if done.cancelled():
+            answer.cancel()
+            return
+        exc = done.exception()
+        if exc is None:
+            answer.set_result(done.result())
+        elif isinstance(exc, StorageError) and not isinstance(exc, StorageUnavailableError):
+            answer.set_exception(StorageUnavailableError(str(exc)))
+        else:
+            answer.set_exception(exc)
+
+    timer = loop.call_later(timeout, expire)
+    stored.add_done_callback(settle)
+    return answer
+
+
 class Runtime:
     """One worker process's state. Create in the process, then ``await start()``."""
 
@@ -340,7 +373,11 @@ class Runtime:
         return self._own[self._turn]
 
     async def append(self, item: PendingAppend, nbytes: int) -> AppendResult:
-        """Store one request's events durably, in the partition its ack channel picks.
+        """Store one request's events durably, in the partition its ack channel picks."""
+        return await self.submit(item, nbytes)
+
+    def submit(self, item: PendingAppend, nbytes: int) -> asyncio.Future[AppendResult]:
+        """:meth:`append` as a future (the HEC wire protocol answers from its callback).
 
         On a cluster, a request the quorum has not acknowledged within
         ``cluster_ack_timeout`` fails with StorageUnavailableError (503 code 9): a node cut
@@ -348,25 +385,10 @@ class Runtime:
         acknowledges what it could not commit (the sender's retry may store it twice, as
         HEC's at-least-once delivery allows).
         """
-        partition = self.partition_for(item.ack_channel)
+        stored = self.log.submit(self.partition_for(item.ack_channel), item, nbytes)
         if not self.settings.cluster:
-            return await self.log.append(partition, item, nbytes)
-        try:
-            return await asyncio.wait_for(
-                self.log.append(partition, item, nbytes), self.settings.cluster_ack_timeout
-            )
-        except TimeoutError:
-            raise StorageUnavailableError(
-                "the NATS cluster did not acknowledge the write in time"
-            ) from None
-        except StorageError as exc:
-            raise StorageUnavailableError(str(exc)) from exc
-
-    def submit(self, item: PendingAppend, nbytes: int) -> asyncio.Future[AppendResult]:
-        """:meth:`append` as a future (the HEC wire protocol answers from its callback)."""
-        if self.settings.cluster:  # with the cluster's acknowledgement deadline
-            return asyncio.ensure_future(self.append(item, nbytes))
-        return self.log.submit(self.partition_for(item.ack_channel), item, nbytes)
+            return stored
+        return _bounded(stored, self.settings.cluster_ack_timeout)
 
     async def query_acks(self, channel: str, ack_ids: Sequence[int]) -> set[int]:
         """HEC acks: which of ``ack_ids`` on ``channel`` are committed (and now reported)."""
