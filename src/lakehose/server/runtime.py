@@ -30,6 +30,7 @@ import tomllib
 import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from multiprocessing.process import BaseProcess
 from typing import Any
 
@@ -44,7 +45,7 @@ from lakehose.server.position_commits import PositionCommits
 from lakehose.server.protocols.body import BodyDeadlines
 from lakehose.server.sandbox import Sandbox
 from lakehose.server.search_pool import CONCURRENT_SEARCHES, SearchPool
-from lakehose.storage.base import EventLog, LogReader, PendingAppend
+from lakehose.storage.base import EventLog, LogReader, PendingAppend, Settled, outcome_to
 from lakehose.storage.catalog.base import Catalog
 from lakehose.storage.catalog.clients import LoginLimit
 from lakehose.storage.catalog.connectors import Connector, KeyIndex
@@ -389,6 +390,13 @@ class Runtime:
         if not self.settings.cluster:
             return stored
         return _bounded(stored, self.settings.cluster_ack_timeout)
+
+    def submit_then(self, item: PendingAppend, nbytes: int, done: Settled) -> None:
+        """:meth:`submit` with a callback (the HEC wire protocol answers from it, no task)."""
+        if self.settings.cluster:  # with the cluster's acknowledgement deadline
+            self.submit(item, nbytes).add_done_callback(partial(outcome_to, done))
+            return
+        self.log.submit_then(self.partition_for(item.ack_channel), item, nbytes, done)
 
     async def query_acks(self, channel: str, ack_ids: Sequence[int]) -> set[int]:
         """HEC acks: which of ``ack_ids`` on ``channel`` are committed (and now reported)."""
