@@ -44,6 +44,7 @@ import orjson
 from lakehose.testing import RunningServer, run_server
 
 READ_SIZE = 1 << 20
+QUIET = 20.0  # seconds without data after which the latency feed reader gives up
 PAYLOAD = "x" * 120
 
 
@@ -302,8 +303,15 @@ def _feed_reader(url: str, token: str, want: int, ready: Any, results: Any) -> N
     monotonic_ns = time.monotonic_ns
     loads = orjson.loads
     marker = b'"event":{"id":'
+    sock.settimeout(1.0)
+    last = time.monotonic()
     while len(seen) < want:
-        data = sock.recv(READ_SIZE)
+        if time.monotonic() - last > QUIET:
+            break  # the events of refused requests never come
+        try:
+            data = sock.recv(READ_SIZE)
+        except TimeoutError:
+            continue
         if not data:
             break
         now = monotonic_ns()
@@ -315,6 +323,8 @@ def _feed_reader(url: str, token: str, want: int, ready: Any, results: Any) -> N
                 continue  # chunk framing or a keep-alive
             event = loads(line[line.index(b"{", i + 8) : -2])
             seen.append((event["id"], event["sent"], now))
+        if lines:
+            last = time.monotonic()
     sock.close()
     results.send(seen)
 

@@ -14,7 +14,12 @@ alone. Another client's feeds never touch it.
 batches at a time from the partition (``batches_from``), renders them
 (``falcon_envelope``) and awaits each ``send``, so uvicorn's flow control holds it
 back when the client reads slowly and a connection never holds more than one
-step's batches in memory. Between steps it yields to the event loop. When it has
+step's batches in memory. It yields to the event loop after each step and after each
+``SEND_BYTES`` it sends, not after each batch: a busy worker (HEC requests between every
+two yields) would otherwise hold a feed of small batches to a few hundred batches a
+second, and a live feed would fall behind a fast sender for good. It reads through
+``Runtime.feed_batches``, awaited, so a log whose blobs travel over the network (a
+cluster) does not hold the event loop while they do. When it has
 caught up it waits on ``Runtime.wait_for_end_past``, which wakes it when any
 worker commits past its position; after ``heartbeat_interval`` of idleness it
 writes a bare ``\\r\\n``. The **watcher** awaits ``receive()`` until uvicorn
@@ -80,7 +85,7 @@ Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
 Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 
-READ_BATCHES = 4  # record batches read per step (a batch holds at most 2,000 events)
+READ_BATCHES = 16  # record batches read per step (a batch holds at most 2,000 events)
 SEND_BYTES = 128 * 1024  # send as soon as this much is rendered
 FINAL_SEND_TIMEOUT = 5.0
 TOO_SLOW = "consumer too slow"
@@ -443,7 +448,7 @@ class DataFeed:
                     continue
                 batches = []
             else:
-                batches = reader.batches_from(feed.position, READ_BATCHES)
+                batches = await rt.feed_batches(reader, feed.position, READ_BATCHES)
             if batches:
                 for info, blob in batches:
                     if types is None or info.sourcetype in types:
@@ -453,12 +458,13 @@ class DataFeed:
                             size += len(chunk)
                             if size >= SEND_BYTES:  # big chunks go out one by one, small together
                                 await flush()
+                                await asyncio.sleep(0)  # then others get the loop
                     feed.position = info.end_offset
-                    await asyncio.sleep(0)  # one batch at a time, then others get the loop
                 if chunks:
                     await flush()
+                await asyncio.sleep(0)
                 continue
-            start, _ = reader.bounds()
+            start = rt.feed_start(reader)
             if start > feed.position:  # retention passed us: go on from the oldest kept
                 feed.position = start
                 continue
