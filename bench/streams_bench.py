@@ -304,7 +304,7 @@ def _feed_reader(url: str, token: str, want: int, ready: Any, results: Any) -> N
     loads = orjson.loads
     marker = b'"event":{"id":'
     sock.settimeout(1.0)
-    last = time.monotonic()
+    last, count = time.monotonic(), 0
     while len(seen) < want:
         if time.monotonic() - last > QUIET:
             break  # the events of refused requests never come
@@ -323,8 +323,8 @@ def _feed_reader(url: str, token: str, want: int, ready: Any, results: Any) -> N
                 continue  # chunk framing or a keep-alive
             event = loads(line[line.index(b"{", i + 8) : -2])
             seen.append((event["id"], event["sent"], now))
-        if lines:
-            last = time.monotonic()
+        if len(seen) > count:
+            count, last = len(seen), time.monotonic()
     sock.close()
     results.send(seen)
 
