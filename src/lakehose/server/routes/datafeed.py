@@ -14,10 +14,11 @@ alone. Another client's feeds never touch it.
 batches at a time from the partition (``batches_from``), renders them
 (``falcon_envelope``) and awaits each ``send``, so uvicorn's flow control holds it
 back when the client reads slowly and a connection never holds more than one
-step's batches in memory. It yields to the event loop after each step and after each
-``SEND_BYTES`` it sends, not after each batch: a busy worker (HEC requests between every
-two yields) would otherwise hold a feed of small batches to a few hundred batches a
-second, and a live feed would fall behind a fast sender for good. It reads through
+step's batches in memory. It yields to the event loop once it has worked ``TURN``
+(3 ms) since it last had the loop, not after each batch: on a busy worker (HEC requests
+between every two yields, a loop turn of 10-20 ms) a yield per batch, or per 128 kB,
+held a live feed of 100-event batches below 50,000 events/s, and it fell behind a fast
+sender for good (measured on a cluster node, issue 17). It reads through
 ``Runtime.feed_batches``, awaited, so a log whose blobs travel over the network (a
 cluster) does not hold the event loop while they do. When it has
 caught up it waits on ``Runtime.wait_for_end_past``, which wakes it when any
@@ -87,6 +88,7 @@ Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 
 READ_BATCHES = 16  # record batches read per step (a batch holds at most 2,000 events)
 SEND_BYTES = 128 * 1024  # send as soon as this much is rendered
+TURN = 0.003  # seconds of rendering and sending after which the pump lets others run
 FINAL_SEND_TIMEOUT = 5.0
 TOO_SLOW = "consumer too slow"
 PEER_GONE = "peer gone"  # no acknowledgement of the keep-alive: vanished without a FIN
@@ -431,6 +433,7 @@ class DataFeed:
             last_write = time.monotonic()
 
         selection = feed.filter
+        turn = time.perf_counter()  # when the pump last had the loop back
         while True:
             if selection is not None:
                 step = selection.step(reader, feed.position, fmt)
@@ -458,11 +461,15 @@ class DataFeed:
                             size += len(chunk)
                             if size >= SEND_BYTES:  # big chunks go out one by one, small together
                                 await flush()
-                                await asyncio.sleep(0)  # then others get the loop
+                                if time.perf_counter() - turn >= TURN:
+                                    await asyncio.sleep(0)  # others get the loop
+                                    turn = time.perf_counter()
                     feed.position = info.end_offset
                 if chunks:
                     await flush()
-                await asyncio.sleep(0)
+                if time.perf_counter() - turn >= TURN:
+                    await asyncio.sleep(0)
+                    turn = time.perf_counter()
                 continue
             start = rt.feed_start(reader)
             if start > feed.position:  # retention passed us: go on from the oldest kept
@@ -474,6 +481,7 @@ class DataFeed:
                 last_write = time.monotonic()
                 idle = 0.0
             await rt.wait_for_end_past(p, feed.position, interval - idle)
+            turn = time.perf_counter()
 
     async def _auto_commit(self, feed: Feed, upto: int) -> None:
         """``commit=auto``: commit what was written to the connection one tick ago."""
