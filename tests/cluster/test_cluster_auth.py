@@ -1,6 +1,7 @@
 """NATS credentials and TLS, against a real ``nats-server`` that demands them: a node
 started with a user and password (least-privilege permissions) over mutual TLS serves;
-admin commands reach the lake with an NKey seed file; a token server takes its token; a
+admin commands reach the lake with an NKey seed file; a node and ``status`` connect with a
+``.creds`` file of a trusted operator's account (JWT auth); a token server takes its token; a
 wrong password, token or CA is refused at once with a clear error; no secret is ever
 printed or logged.
 """
@@ -21,16 +22,22 @@ import trustme
 from lakehose.storage.jetstream.devcluster import DevCluster
 from lakehose.testing import RunningServer, run_server
 from tests.cluster.clusterkit import send
+from tests.cluster.natsjwt import Operator
 
 PASSWORD = "pw-5d1f0c2a-never-shown"
 TOKEN = "tok-8e2b6a91-never-shown"
 NS = "authlake"
-# what a lakehose node needs: the JetStream API, its lake's subjects and KV buckets, and
-# replies on inboxes (the README's cluster section shows this block)
-BUCKETS = ", ".join(f'"$KV.AUTHLAKE_{b}.>"' for b in ("CATALOG", "ACKS", "LOG", "NODES"))
+
+
+def publish_allowed(namespace: str) -> list[str]:
+    """What a lakehose node needs to publish to: the JetStream API, its lake's subjects and
+    key-value buckets (with replies on inboxes, the README's cluster section shows this)."""
+    buckets = [f"$KV.{namespace.upper()}_{b}.>" for b in ("CATALOG", "ACKS", "LOG", "NODES")]
+    return ["$JS.API.>", "$JS.ACK.>", "$JS.FC.>", f"{namespace}.>", *buckets]
+
+
 PERMISSIONS = (
-    f'{{ publish: ["$JS.API.>", "$JS.ACK.>", "$JS.FC.>", "authlake.>", {BUCKETS}], '
-    f'subscribe: ["_INBOX.>"] }}'
+    f'{{ publish: {orjson.dumps(publish_allowed(NS)).decode()}, subscribe: ["_INBOX.>"] }}'
 )
 
 
@@ -162,3 +169,33 @@ def test_a_token_is_taken_and_a_wrong_one_refused(tmp_path: Path) -> None:
     assert refused.returncode != 0 and "refused the connection (token)" in refused.stderr
     for out in (reached, refused):
         assert TOKEN not in out.stdout + out.stderr and "bad-token" not in out.stderr
+
+
+def test_a_creds_file_of_a_trusted_operator_is_taken_and_a_foreign_one_refused(
+    tmp_path: Path,
+) -> None:
+    """Decentralised auth, as ``nsc`` sets it up: the server trusts an operator, whose account
+    signed the node's user JWT; the node and an admin command connect with the ``.creds``
+    file; a user of an operator the server does not trust is refused."""
+    namespace, operator = "credslake", Operator.new()
+    creds, foreign = tmp_path / "node.creds", tmp_path / "foreign.creds"
+    creds.write_text(operator.creds(publish_allowed(namespace), ["_INBOX.>"]))
+    foreign.write_text(Operator.new().creds(publish_allowed(namespace), ["_INBOX.>"]))
+    seeds = [line for f in (creds, foreign) for line in f.read_text().splitlines()
+             if line.startswith("SU")]  # fmt: skip
+    assert len(seeds) == 2
+    env = {"LAKEHOSE_CLUSTER_NAMESPACE": namespace}
+    with DevCluster(tmp_path / "nats", nodes=1, extra=operator.server_config()) as cluster:
+        args = ["--cluster", cluster.urls, "--cluster-replicas", "1", "--cluster-creds", str(creds)]
+        with run_server(tmp_path / "data", args=args, env=env) as node:
+            assert node.api_key is not None
+            assert send(node, node.api_key, [{"n": 1}, {"n": 2}]).status_code == 200
+            shown = _lh(cluster.urls, env, "status", "--json", "--cluster-creds", str(creds))
+            assert shown.returncode == 0, shown.stderr
+            assert [n["url"] for n in orjson.loads(shown.stdout)["cluster"]["nodes"]] == [node.url]
+            logged = "\n".join(node.output) + node.logs()
+        refused = _lh(cluster.urls, env, "status", "--cluster-creds", str(foreign))
+    assert refused.returncode != 0
+    assert f"refused the connection (credentials file {foreign}" in refused.stderr, refused.stderr
+    for seed in seeds:
+        assert seed not in shown.stdout + shown.stderr + refused.stdout + refused.stderr + logged
