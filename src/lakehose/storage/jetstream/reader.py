@@ -104,13 +104,21 @@ class JetStreamReader:
     def _ahead(self, offset: int, messages: int) -> set[int]:
         """Sequences of up to ``messages`` messages holding the batches from ``offset`` on,
         not cached, within a quarter of the cache."""
+        window = self._window(offset, messages)
+        return window - self.index.payloads.get_many(window).keys()
+
+    def _window(self, offset: int, messages: int) -> set[int]:
+        """Sequences of up to ``messages`` messages holding the batches from ``offset`` on,
+        within a quarter of the cache."""
         room = self.index.payloads.limit // 4
         sizes: dict[int, int] = {}
+        total = 0
         for b in self.index.from_offset(offset, messages * 8):
-            if b.seq not in sizes and (len(sizes) >= messages or sum(sizes.values()) > room):
+            if b.seq not in sizes and (len(sizes) >= messages or total > room):
                 break
             sizes[b.seq] = sizes.get(b.seq, 0) + b.info.stored_bytes
-        return set(sizes) - self.index.payloads.get_many(sizes).keys()
+            total += b.info.stored_bytes
+        return set(sizes)
 
     # the data feed's read, on the server's event loop ------------------------------------------
 
@@ -126,9 +134,11 @@ class JetStreamReader:
         payloads = self.index.payloads.get_many(seqs)
         if len(payloads) < len(seqs):
             payloads.update(await self._await_fetch(seqs - payloads.keys()))
-        last = max(seqs)
-        if last + READ_AHEAD // 2 > self._horizon:
-            self._fetch(self._ahead(wanted[-1].info.end_offset, READ_AHEAD))
+        if max(seqs) + READ_AHEAD // 2 > self._horizon:  # half the read-ahead used: more
+            window = self._window(wanted[-1].info.end_offset, READ_AHEAD)
+            if window:
+                self._horizon = max(self._horizon, max(window))
+                self._fetch(window - self.index.payloads.get_many(window).keys())
         out = []
         for b in wanted:
             payload = payloads.get(b.seq)
