@@ -162,14 +162,23 @@ class JetStreamReader:
 
     async def _await_fetch(self, seqs: set[int]) -> dict[int, bytes]:
         """The payloads of ``seqs`` (those still kept): awaited from the fetches in flight
-        that hold them, and one new fetch for the rest."""
+        that hold them, and one new fetch for the rest. A read-ahead that failed (a
+        leader change, a reconnect) is asked again once, now, and may raise."""
         waits = [f for flying, f in self._fetches if flying & seqs]
         started = self._fetch(seqs)
         if started is not None:
             waits.append(started)
         out: dict[int, bytes] = {}
-        for fetched in await asyncio.gather(*(asyncio.wrap_future(f) for f in waits)):
-            out.update((s, d) for s, d in fetched.items() if s in seqs)
+        failed = False
+        for fetched in await asyncio.gather(
+            *(asyncio.wrap_future(f) for f in waits), return_exceptions=True
+        ):
+            if isinstance(fetched, BaseException):
+                failed = True
+            else:
+                out.update((s, d) for s, d in fetched.items() if s in seqs)
+        if failed:
+            out.update(await self.index.link.run(self._payloads(sorted(seqs - out.keys()))))
         return out
 
     # ---------------------------------------------------------------------------------------
