@@ -82,21 +82,23 @@ async def _sender(client: httpx.AsyncClient, url: str, key: str, body: bytes, n:
             counts[1] += 1
 
 
-def _body(batch: int) -> bytes:
-    return b"".join(
+def _body(batch: int, packed: bool = False) -> bytes:
+    """``batch`` envelopes a line each, as ``bench``'s payloads (HEC's fast path); ``packed``:
+    back to back with no newline (``}{``), which takes the parser's slower exact path."""
+    return (b"" if packed else b"\n").join(
         orjson.dumps({"event": {"msg": "login ok", "user": f"u{i}", "n": i, "pad": "x" * 120}})
         for i in range(batch)
     )
 
 
 def _load_wrk(
-    urls: list[str], key: str, seconds: float, concurrency: int, batch: int
+    urls: list[str], key: str, seconds: float, concurrency: int, batch: int, packed: bool
 ) -> tuple[int, int, float]:
     """One wrk per node (C, epoll: far from a bottleneck, unlike a Python client)."""
     wrk = wrk_path()
     assert wrk is not None
     with tempfile.NamedTemporaryFile(suffix=".json") as body:
-        body.write(_body(batch))
+        body.write(_body(batch, packed))
         body.flush()
         procs = [
             subprocess.Popen(
@@ -137,10 +139,10 @@ def _load_wrk(
 
 
 async def _load(
-    urls: list[str], key: str, seconds: float, concurrency: int, batch: int
+    urls: list[str], key: str, seconds: float, concurrency: int, batch: int, packed: bool
 ) -> tuple[int, int, float]:
     """The Python fallback when wrk is not installed (a bottleneck of its own)."""
-    body = _body(batch)
+    body = _body(batch, packed)
     counts = [0, 0]
     limits = httpx.Limits(max_connections=concurrency)
     async with httpx.AsyncClient(timeout=60, limits=limits) as client:
@@ -161,6 +163,10 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=20)
     ap.add_argument("--concurrency", type=int, default=48)
     ap.add_argument("--batch", type=int, default=100)
+    ap.add_argument(
+        "--packed", action="store_true",
+        help="send envelopes back to back (}{) instead of one a line",
+    )  # fmt: skip
     ap.add_argument("--rate", type=int, default=50_000, help="events/s of the latency run")
     ap.add_argument("--latency-seconds", type=float, default=10, help="0: no latency run")
     ap.add_argument("--senders", type=int, default=2, help="processes of the latency run")
@@ -198,12 +204,11 @@ def main() -> None:
         nats = [p for p in pids if Path(f"/proc/{p}/comm").read_text().strip() == "nats-server"]
         lake = [p for p in pids if p not in nats and p != proc.pid]
         before = (cpu_seconds(nats), cpu_seconds(lake))
+        load = (urls, key, args.seconds, args.concurrency, args.batch, args.packed)
         if wrk_path() is not None:
-            events, errors, took = _load_wrk(urls, key, args.seconds, args.concurrency, args.batch)
+            events, errors, took = _load_wrk(*load)
         else:
-            events, errors, took = asyncio.run(
-                _load(urls, key, args.seconds, args.concurrency, args.batch)
-            )
+            events, errors, took = asyncio.run(_load(*load))
         used = (cpu_seconds(nats) - before[0], cpu_seconds(lake) - before[1])
         rate = events / took
         print(f"ingest: {events:,} events acknowledged in {took:.1f} s through {len(urls)} nodes "
@@ -234,23 +239,21 @@ def main() -> None:
             os.killpg(proc.pid, signal.SIGKILL)
 
 
-def _one_node(name: str, server: RunningServer, extra: list[int], args: argparse.Namespace) -> None:
-    """wrk through one node: events/s and events per CPU-second (the node and ``extra``)."""
+def _one_node(name: str, server: RunningServer, nats: list[int], args: argparse.Namespace) -> None:
+    """wrk through one node: events/s and events per CPU-second (the node and ``nats``)."""
     assert server.proc is not None and server.api_key is not None
-    pids = _tree(server.proc.pid) + extra
-    before = cpu_seconds(pids)
+    node = _tree(server.proc.pid)
+    before = (cpu_seconds(node), cpu_seconds(nats))
+    load = ([server.url], server.api_key, args.seconds, args.concurrency, args.batch, args.packed)
     if wrk_path() is not None:
-        events, errors, took = _load_wrk(
-            [server.url], server.api_key, args.seconds, args.concurrency, args.batch
-        )
+        events, errors, took = _load_wrk(*load)
     else:
-        events, errors, took = asyncio.run(
-            _load([server.url], server.api_key, args.seconds, args.concurrency, args.batch)
-        )
-    used = cpu_seconds(pids) - before
+        events, errors, took = asyncio.run(_load(*load))
+    used = (cpu_seconds(node) - before[0], cpu_seconds(nats) - before[1])
+    split = f" (node {used[0]:.1f} s, NATS {used[1]:.1f} s)" if nats else ""
     print(
-        f"{name:28} {events / took:>9,.0f} events/s  CPU {used:5.1f} s  "
-        f"{events / max(used, 1e-9):>9,.0f} events per CPU-second  ({errors} refused)"
+        f"{name:28} {events / took:>9,.0f} events/s  CPU {sum(used):5.1f} s{split}  "
+        f"{events / max(sum(used), 1e-9):>9,.0f} events per CPU-second  ({errors} refused)"
     )
 
 

@@ -42,7 +42,7 @@ def _cpu() -> float:
     return r.ru_utime + r.ru_stime
 
 
-def _fixed(self: GroupCommitter, expected: int, taken: list[Any]) -> None:
+def _fixed(self: GroupCommitter, expected: int) -> None:
     time.sleep(self._gather)  # the policy before issue 15
 
 

@@ -72,3 +72,50 @@ def test_a_commit_after_a_lone_one_does_not_wait(tmp_path: Path) -> None:
         await log.close()
 
     asyncio.run(main())
+
+
+def test_a_groups_callbacks_run_in_order_and_see_its_end(tmp_path: Path) -> None:
+    async def main() -> None:
+        log = await _log(tmp_path)
+        committer = log.committers[0]
+        entered, held = threading.Event(), threading.Event()
+
+        def hold(_: object) -> None:
+            entered.set()
+            held.wait(BOUND)
+
+        blocker = asyncio.ensure_future(committer.call(hold))
+        assert await asyncio.to_thread(entered.wait, BOUND)
+        heard: list[tuple[str, object, int]] = []
+        finished = asyncio.Event()
+        for tag in ("a", "b", "c"):  # one loop turn: one hand-over, one commit
+
+            def done(outcome: object, tag: str = tag) -> None:
+                heard.append((tag, outcome, log.end_offset(0)))
+                if len(heard) == 3:
+                    finished.set()
+
+            committer.submit_then(pending(tag, 2), 100, done)
+        held.set()
+        await asyncio.wait_for(asyncio.gather(blocker, finished.wait()), BOUND)
+        assert [tag for tag, _, _ in heard] == ["a", "b", "c"]
+        assert [getattr(r, "first_offset", r) for _, r, _ in heard] == [0, 2, 4]
+        assert [end for _, _, end in heard] == [6, 6, 6]  # the group's end, before any answer
+        await log.close()
+
+    asyncio.run(main())
+
+
+def test_closing_wakes_a_commit_thread_that_waits_for_a_crowd(tmp_path: Path) -> None:
+    async def main() -> None:
+        log = await _log(tmp_path)
+        await _shared_commit(log)
+        committer = log.committers[0]
+        one = committer.submit(pending("c", 1), 100)
+        committer.hand_over()
+        await asyncio.sleep(0.05)  # the thread has taken it and waits (a minute) for one more
+        assert not one.done()
+        await asyncio.wait_for(log.close(), BOUND)
+        assert one.done() and one.result().first_offset == 2
+
+    asyncio.run(main())

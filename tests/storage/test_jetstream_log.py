@@ -9,13 +9,13 @@ from pathlib import Path
 import orjson
 
 from lakehose.models import Slice
-from lakehose.records import encode_line
+from lakehose.records import decompress_data, encode_line, split_line
 from lakehose.storage.base import PendingAppend
 from lakehose.storage.jetstream.devcluster import DevCluster
 from lakehose.storage.jetstream.layout import Layout
 from lakehose.storage.jetstream.log import JetStreamEventLog, open_readers
-from lakehose.storage.jetstream.writer import HEADER_ROOM, build_messages
-from tests.storage.backendkit import T0, namespace, pending, read_all
+from lakehose.storage.jetstream.writer import HEADER_ROOM, Request, build_messages, merge_requests
+from tests.storage.backendkit import T0, make_slice, namespace, pending, read_all
 
 MAX_PAYLOAD = 128 * 1024
 
@@ -37,6 +37,27 @@ def test_batches_are_packed_into_messages_that_fit() -> None:
     assert all(len(m.payload) <= MAX_PAYLOAD - HEADER_ROOM for m in messages)
     assert sum(m.count for m in messages) == 300
     assert len({m.msg_id for m in messages}) == len(messages)  # each retried under its own id
+
+
+def test_merged_requests_share_batches_by_tags_and_stay_in_order() -> None:
+    def request(*slices: Slice) -> Request:
+        count = sum(len(s) for s in slices)
+        return Request(slices, None, count, sum(s.nbytes for s in slices), None)  # type: ignore[arg-type]
+
+    group = [
+        request(make_slice("a", 3)),
+        request(make_slice("b", 2), make_slice("c", 4, index="other")),
+        request(make_slice("d", 1, index="other")),
+    ]
+    msg = merge_requests(group, 1, "w-9")
+    assert msg.msg_id == "w-9" and msg.count == 10
+    assert [(r[0], r[4]) for r in msg.rows] == [(5, "main"), (5, "other")]  # by tags, in order
+    lines = b""
+    for row in msg.rows:
+        blob, msg.payload = msg.payload[: row[7]], msg.payload[row[7] :]
+        lines += decompress_data(blob, 0, 0) + b"\n"
+    tags = [orjson.loads(split_line(x)[1])["tag"] for x in lines.split(b"\n") if x]
+    assert tags == ["a"] * 3 + ["b"] * 2 + ["c"] * 4 + ["d"]
 
 
 def test_a_request_over_max_payload_is_stored_whole_and_in_order(tmp_path: Path) -> None:
@@ -91,3 +112,29 @@ def test_concurrent_requests_share_messages_and_keep_their_offsets(
     assert sorted(stored) == list(range(sum(c for _, c, _ in acked)))  # dense
     for first, count, tag in acked:
         assert [stored[o]["tag"] for o in range(first, first + count)] == [tag] * count
+
+
+def test_ack_ids_of_requests_sharing_messages_are_distinct_and_all_reported(
+    nats_cluster: DevCluster, tmp_path: Path
+) -> None:
+    ns = namespace(tmp_path)
+
+    async def run() -> tuple[list[int], set[int], set[int]]:
+        log = JetStreamEventLog(nats_cluster.urls, 1, namespace=ns)
+        await log.start(asyncio.get_running_loop())
+        try:
+            results = await asyncio.gather(
+                *(log.append(0, pending(f"r{i}", 2), 10) for i in range(4)),
+                *(log.append(0, PendingAppend([make_slice(f"k{i}", 2)], "chan"), 10)
+                  for i in range(40)),
+            )  # fmt: skip
+            ids = [r.ack_id for r in results if r.ack_id is not None]
+            first = await log.query_acks(0, "chan", ids)
+            again = await log.query_acks(0, "chan", ids)
+            return [int(i) for i in ids], first, again
+        finally:
+            await log.close()
+
+    ids, reported, again = asyncio.run(run())
+    assert sorted(ids) == list(range(40))  # one each, dense, whichever message it shared
+    assert reported == set(ids) and again == set()

@@ -30,6 +30,7 @@ import tomllib
 import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from multiprocessing.process import BaseProcess
 from typing import Any
 
@@ -44,7 +45,7 @@ from lakehose.server.position_commits import PositionCommits
 from lakehose.server.protocols.body import BodyDeadlines
 from lakehose.server.sandbox import Sandbox
 from lakehose.server.search_pool import CONCURRENT_SEARCHES, SearchPool
-from lakehose.storage.base import EventLog, LogReader, PendingAppend
+from lakehose.storage.base import EventLog, LogReader, PendingAppend, Settled, outcome_to
 from lakehose.storage.catalog.base import Catalog
 from lakehose.storage.catalog.clients import LoginLimit
 from lakehose.storage.catalog.connectors import Connector, KeyIndex
@@ -92,6 +93,39 @@ class TokenBucket:
             self.tokens -= amount
             return 0.0
         return (min(amount, self.capacity) - self.tokens) / self.rate
+
+
+def _bounded(stored: asyncio.Future[AppendResult], timeout: float) -> asyncio.Future[AppendResult]:
+    """``stored`` with a deadline, a storage failure as StorageUnavailableError (503 code 9).
+    A timer and a callback, not a task: this runs for every request of a cluster node."""
+    loop = asyncio.get_running_loop()
+    answer: asyncio.Future[AppendResult] = loop.create_future()
+
+    def expire() -> None:
+        if not answer.done():
+            answer.set_exception(
+                StorageUnavailableError("the NATS cluster did not acknowledge the write in time")
+            )
+        stored.cancel()  # not sent yet: it never will be
+
+    def settle(done: asyncio.Future[AppendResult]) -> None:
+        timer.cancel()
+        if answer.done():
+            return
+        if done.cancelled():
+            answer.cancel()
+            return
+        exc = done.exception()
+        if exc is None:
+            answer.set_result(done.result())
+        elif isinstance(exc, StorageError) and not isinstance(exc, StorageUnavailableError):
+            answer.set_exception(StorageUnavailableError(str(exc)))
+        else:
+            answer.set_exception(exc)
+
+    timer = loop.call_later(timeout, expire)
+    stored.add_done_callback(settle)
+    return answer
 
 
 class Runtime:
@@ -340,7 +374,11 @@ class Runtime:
         return self._own[self._turn]
 
     async def append(self, item: PendingAppend, nbytes: int) -> AppendResult:
-        """Store one request's events durably, in the partition its ack channel picks.
+        """Store one request's events durably, in the partition its ack channel picks."""
+        return await self.submit(item, nbytes)
+
+    def submit(self, item: PendingAppend, nbytes: int) -> asyncio.Future[AppendResult]:
+        """:meth:`append` as a future (the HEC wire protocol answers from its callback).
 
         On a cluster, a request the quorum has not acknowledged within
         ``cluster_ack_timeout`` fails with StorageUnavailableError (503 code 9): a node cut
@@ -348,25 +386,17 @@ class Runtime:
         acknowledges what it could not commit (the sender's retry may store it twice, as
         HEC's at-least-once delivery allows).
         """
-        partition = self.partition_for(item.ack_channel)
+        stored = self.log.submit(self.partition_for(item.ack_channel), item, nbytes)
         if not self.settings.cluster:
-            return await self.log.append(partition, item, nbytes)
-        try:
-            return await asyncio.wait_for(
-                self.log.append(partition, item, nbytes), self.settings.cluster_ack_timeout
-            )
-        except TimeoutError:
-            raise StorageUnavailableError(
-                "the NATS cluster did not acknowledge the write in time"
-            ) from None
-        except StorageError as exc:
-            raise StorageUnavailableError(str(exc)) from exc
+            return stored
+        return _bounded(stored, self.settings.cluster_ack_timeout)
 
-    def submit(self, item: PendingAppend, nbytes: int) -> asyncio.Future[AppendResult]:
-        """:meth:`append` as a future (the HEC wire protocol answers from its callback)."""
+    def submit_then(self, item: PendingAppend, nbytes: int, done: Settled) -> None:
+        """:meth:`submit` with a callback (the HEC wire protocol answers from it, no task)."""
         if self.settings.cluster:  # with the cluster's acknowledgement deadline
-            return asyncio.ensure_future(self.append(item, nbytes))
-        return self.log.submit(self.partition_for(item.ack_channel), item, nbytes)
+            self.submit(item, nbytes).add_done_callback(partial(outcome_to, done))
+            return
+        self.log.submit_then(self.partition_for(item.ack_channel), item, nbytes, done)
 
     async def query_acks(self, channel: str, ack_ids: Sequence[int]) -> set[int]:
         """HEC acks: which of ``ack_ids`` on ``channel`` are committed (and now reported)."""

@@ -25,8 +25,9 @@ from __future__ import annotations
 
 import asyncio
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Protocol
 
 from lakehose.models import AppendResult, BatchInfo, Slice
@@ -100,6 +101,19 @@ class PendingAppend:
     @property
     def count(self) -> int:
         return sum(len(s) for s in self.slices)
+
+
+Settled = Callable[[AppendResult | BaseException], None]
+"""Hears how an append ended, on the loop thread: where it landed, or why it failed."""
+
+
+def outcome_to(done: Settled, fut: asyncio.Future[AppendResult]) -> None:
+    """A future's done-callback that tells ``done`` (``add_done_callback(partial(...))``)."""
+    if fut.cancelled():
+        done(asyncio.CancelledError())
+        return
+    exc = fut.exception()
+    done(exc if exc is not None else fut.result())
 
 
 class LogReader(Protocol):
@@ -222,6 +236,11 @@ class EventLog(ABC):
         """:meth:`append` as a future, for callers that answer from a callback, not a task
         (the HEC wire protocol): a backend with its own futures overrides this."""
         return asyncio.ensure_future(self.append(partition, item, nbytes))
+
+    def submit_then(self, partition: int, item: PendingAppend, nbytes: int, done: Settled) -> None:
+        """:meth:`submit` with a callback instead of a future: ``done`` hears the result or
+        the exception on the loop thread (the group commit calls it without a future)."""
+        self.submit(partition, item, nbytes).add_done_callback(partial(outcome_to, done))
 
     @abstractmethod
     async def query_acks(self, partition: int, channel: str, ack_ids: Sequence[int]) -> set[int]:

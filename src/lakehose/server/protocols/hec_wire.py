@@ -36,6 +36,7 @@ import asyncio
 import logging
 import time
 import urllib.parse
+from functools import partial
 from typing import Any
 
 import httptools
@@ -270,8 +271,7 @@ class HecWireProtocol(GuardedHttpProtocol):
             log.exception("HEC request failed")
             self._answer(ex, reject(8))
             return
-        future = hec.rt.submit(staged.item(), staged.out.nbytes)
-        future.add_done_callback(lambda done: self._committed(ex, staged, done))
+        hec.rt.submit_then(staged.item(), staged.out.nbytes, partial(self._committed, ex, staged))
 
     def _client_address(self) -> str:
         """The client's address, as uvicorn's proxy-headers middleware would make it."""
@@ -287,15 +287,15 @@ class HecWireProtocol(GuardedHttpProtocol):
         return client
 
     def _committed(
-        self, ex: HecExchange, staged: Staged, done: asyncio.Future[AppendResult]
+        self, ex: HecExchange, staged: Staged, outcome: AppendResult | BaseException
     ) -> None:
         try:
-            try:
-                result = done.result()
-            except Exception as exc:  # noqa: BLE001 - mapped to the HEC answer
-                reply = append_failed(exc)
+            if isinstance(outcome, Exception):
+                reply = append_failed(outcome)
+            elif isinstance(outcome, BaseException):  # cancelled: nothing is known to be stored
+                reply = reject(8)
             else:
-                reply = self.hec.settle(staged, result.ack_id)
+                reply = self.hec.settle(staged, outcome.ack_id)
         except Reply as raised:
             reply = raised
         except Exception:

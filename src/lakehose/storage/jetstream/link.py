@@ -14,11 +14,13 @@ import asyncio
 import logging
 import re
 import threading
+from collections import deque
 from collections.abc import Awaitable, Callable, Coroutine
 from concurrent.futures import Future
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 import nats
+import uvloop
 from nats.aio.client import Client
 from nats.js import JetStreamContext
 from nats.js.api import KeyValueConfig
@@ -64,7 +66,7 @@ class NatsLink:
 
     def __init__(self, urls: str) -> None:
         self.urls = parse_urls(urls)
-        self.loop = asyncio.new_event_loop()
+        self.loop = uvloop.new_event_loop()  # its transports and callbacks in C
         self._thread = threading.Thread(target=self._run, name="nats-link", daemon=True)
         self._thread.start()
         self.nc: Client = self.call(self._connect(), timeout=30)
@@ -162,6 +164,31 @@ class NatsLink:
         except APIError as exc:
             _explain(exc)
             raise
+
+
+class Mailbox(Generic[T]):
+    """Items posted from any thread to a handler on ``loop``: one wake-up of that loop per
+    batch, however many items are posted before it runs (each ``call_soon_threadsafe``
+    is a write to the loop's wake-up pipe, and a GIL hand-off)."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, handle: Callable[[list[T]], None]):
+        self.loop = loop
+        self.handle = handle
+        self._items: deque[T] = deque()
+        self._waking = False
+
+    def post(self, item: T) -> None:
+        self._items.append(item)
+        if not self._waking:  # else the wake-up under way takes this item too
+            self._waking = True
+            self.loop.call_soon_threadsafe(self._drain)
+
+    def _drain(self) -> None:
+        self._waking = False  # first: an item posted from now on wakes us again
+        items = self._items
+        taken = [items.popleft() for _ in range(len(items))]
+        if taken:
+            self.handle(taken)
 
 
 BUCKET_WAIT = 10.0  # seconds a bucket another process just created may take to be seen

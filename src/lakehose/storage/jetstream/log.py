@@ -4,11 +4,12 @@ Theory of operation
 -------------------
 Every process (every worker of every node) appends straight to the streams: offsets
 follow from each message's place in the stream (``writer.py``, ``index.py``), so any
-number of writers share a partition and its offsets stay dense. ``append`` compresses the
-request on the caller's loop, then hands it to the partition's writer on the link's loop,
-which pipelines messages and, under load, coalesces requests into one message; it returns
-after JetStream's ack (the stream's leader and a quorum of replicas hold the message) and
-once this process's index has seen the message, so the request knows its offsets.
+number of writers share a partition and its offsets stay dense. ``submit`` queues a
+request on the caller's loop; each loop turn's requests go to the link's loop in one
+hand-over, where the partition's writer pipelines messages and, under load, merges the
+requests that wait into one message (compressed there); once JetStream acked it (the
+stream's leader and a quorum of replicas hold it) and this process's index has seen it,
+its requests learn their offsets and are answered in one hop back.
 
 Tailing: each process follows every partition's headers (``index.py``), so a data feed
 on one node wakes when any node appends. HEC indexer acknowledgements live in a KV
@@ -19,7 +20,9 @@ messages from the head of each stream.
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
+import itertools
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -43,11 +46,12 @@ from lakehose.storage.base import EventLog, LogReader, PendingAppend
 from lakehose.storage.jetstream.base import log_bucket, write_base
 from lakehose.storage.jetstream.index import PartitionIndex
 from lakehose.storage.jetstream.layout import APPEND_DEADLINE, DUPLICATE_WINDOW, Layout
-from lakehose.storage.jetstream.link import NatsLink, link_for
+from lakehose.storage.jetstream.link import Mailbox, NatsLink, link_for
 from lakehose.storage.jetstream.reader import JetStreamReader
-from lakehose.storage.jetstream.writer import Message, PartitionWriter, build_messages
+from lakehose.storage.jetstream.writer import PartitionWriter, Request, build_messages
 
 T = TypeVar("T")
+Answers = tuple[int, list[Request], list[AppendResult] | Exception]  # a message's, to resolve
 STARTUP_WAIT = 30.0  # seconds a starting process asks again for its streams through an election
 ACK_TTL = 7 * 86400.0  # seconds an unreported ack id is kept
 
@@ -144,10 +148,15 @@ class JetStreamEventLog(EventLog):
         self._acks: KeyValue | None = None
         self._listeners: list[Callable[[int], None]] = []
         self._waking: set[int] = set()  # partitions whose wake-up is scheduled on our loop
+        self._outbox: list[tuple[int, Request]] = []  # this loop turn's requests
+        self._handing = False
+        self._splitting: set[asyncio.Task[None]] = set()
 
     async def start(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
         self.link = await asyncio.to_thread(link_for, self.urls)
+        self._to_link = Mailbox(self.link.loop, self._take)
+        self._to_loop = Mailbox(loop, self._resolve)
         await self.link.run(ensure_streams(self.link, self.layout, self.partitions, self.replicas))
         for p in range(self.partitions):
             index = await asyncio.to_thread(shared_index, self.link, self.layout, p)
@@ -156,8 +165,12 @@ class JetStreamEventLog(EventLog):
             index.listeners.append(self._listeners[-1])
             await index.sync_async()
             self.indexes.append(index)
-            writer = PartitionWriter(self.link, self.layout, p, self.clock, self.append_deadline)
+            writer = PartitionWriter(
+                self.link, self.layout, p, self.clock, self.append_deadline, self.zstd_level
+            )
             writer.max_message = self.max_message
+            writer.settle = functools.partial(self._settle, p)
+            writer.fail = functools.partial(self._fail, p)
             self.writers.append(writer)
 
     async def close(self) -> None:
@@ -166,41 +179,118 @@ class JetStreamEventLog(EventLog):
 
     # writing ------------------------------------------------------------------------------
 
-    async def _append(
-        self, partition: int, messages: list[Message], ack_channel: str | None
-    ) -> AppendResult:
-        writer = self.writers[partition]
-        index = self.indexes[partition]
-        if len(messages) == 1:  # the usual request: it may share a message with others
-            seq, before = await writer.enqueue(messages[0])
-            first = await index.first_of(seq) + before
-        else:  # split over several messages: offsets once every part is in
-            seqs = await asyncio.gather(*(writer.publish(m) for m in messages))
-            await index.first_of(max(seqs, default=0))
-            first = await index.first_of(seqs[0]) if seqs else index.end
-        ack_id = None
-        if ack_channel is not None:
-            ack_id = await self._issue_ack(partition, ack_channel)
-        return AppendResult(partition, first, sum(m.count for m in messages), ack_id)
+    def submit(
+        self, partition: int, item: PendingAppend, nbytes: int
+    ) -> asyncio.Future[AppendResult]:
+        """Queue one request (on our loop); its future resolves once JetStream acked it.
 
-    async def append(self, partition: int, item: PendingAppend, nbytes: int) -> AppendResult:
+        A loop turn's requests go to the link's loop in one hand-over, and each acked
+        message answers all of its requests in one hop back: no task, thread hop or
+        wake-up per request."""
+        loop = self.loop
+        fut: asyncio.Future[AppendResult] = loop.create_future()
+        slices = item.slices
+        count = raw = 0
+        for sl in slices:
+            count += len(sl.lines)
+            raw += sl.nbytes
+        req = Request(slices, item.ack_channel, count, raw, fut)
         self._pending_bytes += nbytes
         self._depth += 1
-        started = time.perf_counter()
+        fut.add_done_callback(functools.partial(self._finished, nbytes, time.perf_counter()))
+        self._outbox.append((partition, req))
+        if not self._handing:
+            self._handing = True
+            loop.call_soon(self._hand_over)
+        return fut
+
+    async def append(self, partition: int, item: PendingAppend, nbytes: int) -> AppendResult:
+        return await self.submit(partition, item, nbytes)
+
+    def _finished(self, nbytes: int, started: float, fut: asyncio.Future[AppendResult]) -> None:
+        self._pending_bytes -= nbytes
+        self._depth -= 1
+        if not fut.cancelled() and fut.exception() is None:
+            self._times.append(time.perf_counter() - started)
+
+    def _hand_over(self) -> None:
+        """This loop turn's requests to the link's loop, at once (on our loop)."""
+        self._handing = False
+        if self._outbox:
+            batch, self._outbox = self._outbox, []
+            self._to_link.post(batch)
+
+    def _take(self, batches: list[list[tuple[int, Request]]]) -> None:
+        """Give each partition's writer its requests (on the link's loop); a request larger
+        than a message is split over several (``_append_split``)."""
+        by_partition: dict[int, list[Request]] = {}
+        for partition, req in itertools.chain.from_iterable(batches):
+            writer = self.writers[partition]
+            if req.raw > writer.room():
+                task = self.link.loop.create_task(self._append_split(partition, req))
+                self._splitting.add(task)
+                task.add_done_callback(self._splitting.discard)
+            else:
+                by_partition.setdefault(partition, []).append(req)
+        for partition, reqs in by_partition.items():
+            self.writers[partition].take(reqs)
+
+    async def _append_split(self, partition: int, req: Request) -> None:
+        """One request in messages of its own (on the link's loop): offsets once every part
+        is in the stream."""
+        writer = self.writers[partition]
         try:
-            messages = build_messages(  # compressed here, off the link's loop
-                item.slices,
+            messages = build_messages(
+                req.slices,
                 self.zstd_level,
                 self.max_message or self.link.nc.max_payload,
-                self.writers[partition].next_id(),
+                writer.next_id(),
             )
-            result = await self.link.run(self._append(partition, messages, item.ack_channel))
-        finally:
-            self._pending_bytes -= nbytes
-            self._depth -= 1
-        self._times.append(time.perf_counter() - started)
-        self._advance(partition, self.indexes[partition].end)
-        return result
+            seqs = await asyncio.gather(*(writer.publish(m) for m in messages))
+            await self.indexes[partition].first_of(max(seqs, default=0))
+            first = await self.indexes[partition].first_of(seqs[0]) if seqs else 0
+            await self._answer(partition, [req], first)
+        except Exception as exc:
+            self._fail(partition, [req], exc)
+
+    async def _settle(self, partition: int, seq: int, group: list[Request]) -> None:
+        """Answer the requests of the stored message ``seq`` (on the link's loop)."""
+        first = await self.indexes[partition].first_of(seq)
+        await self._answer(partition, group, first)
+
+    async def _answer(self, partition: int, group: list[Request], first: int) -> None:
+        acks: dict[str, list[int]] = {}
+        for req in group:
+            if req.ack_channel is not None:
+                acks.setdefault(req.ack_channel, []).append(0)
+        for channel, ids in acks.items():  # one ledger change per channel and message
+            ids[:] = await self._issue_acks(partition, channel, len(ids))
+            ids.reverse()
+        results = []
+        for req in group:
+            ack = acks[req.ack_channel].pop() if req.ack_channel is not None else None
+            results.append(AppendResult(partition, first, req.count, ack))
+            first += req.count
+        self._to_loop.post((partition, group, results))
+
+    def _fail(self, partition: int, group: list[Request], exc: Exception) -> None:
+        self._to_loop.post((partition, group, exc))
+
+    def _resolve(self, answers: list[Answers]) -> None:
+        """Answer messages' requests (on our loop)."""
+        advanced = set()
+        for partition, group, results in answers:
+            if isinstance(results, Exception):
+                for req in group:
+                    if not req.future.done():
+                        req.future.set_exception(results)
+                continue
+            for req, result in zip(group, results, strict=True):
+                if not req.future.done():
+                    req.future.set_result(result)
+            advanced.add(partition)
+        for partition in advanced:
+            self._advance(partition, self.indexes[partition].end)
 
     # HEC indexer acknowledgement ids, in a KV bucket every node reads ----------------------
 
@@ -231,11 +321,14 @@ class JetStreamEventLog(EventLog):
             except (KeyWrongLastSequenceError, BadRequestError):
                 continue
 
-    async def _issue_ack(self, partition: int, channel: str) -> int:
-        def issue(state: AckState) -> int:
-            state.next += 1
-            state.pending.append(state.next - 1)
-            return state.next - 1
+    async def _issue_acks(self, partition: int, channel: str, n: int) -> list[int]:
+        """``n`` new ack ids on ``channel``, in order, in one change of its record."""
+
+        def issue(state: AckState) -> list[int]:
+            ids = list(range(state.next, state.next + n))
+            state.next += n
+            state.pending.extend(ids)
+            return ids
 
         return await self._update_acks(_ack_key(partition, channel), issue)
 

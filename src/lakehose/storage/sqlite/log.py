@@ -22,7 +22,7 @@ from pathlib import Path
 
 from lakehose.errors import DataDirError
 from lakehose.models import AppendResult
-from lakehose.storage.base import EventLog, LogReader, PendingAppend
+from lakehose.storage.base import EventLog, LogReader, PendingAppend, Settled
 from lakehose.storage.sqlite.committer import GroupCommitter
 from lakehose.storage.sqlite.partition import PartitionReader, PartitionWriter, partition_path
 
@@ -124,6 +124,9 @@ class SqliteEventLog(EventLog):
     ) -> asyncio.Future[AppendResult]:
         return self.committers[partition].submit(item, nbytes)
 
+    def submit_then(self, partition: int, item: PendingAppend, nbytes: int, done: Settled) -> None:
+        self.committers[partition].submit_then(item, nbytes, done)
+
     async def query_acks(self, partition: int, channel: str, ack_ids: Sequence[int]) -> set[int]:
         return await self.committers[partition].call(lambda w: w.query_acks(channel, ack_ids))
 
@@ -163,8 +166,8 @@ class SqliteEventLog(EventLog):
     # tailing ------------------------------------------------------------------------------
 
     def _commit_hook(self, partition: int) -> Callable[[int], None]:
-        def hook(end: int) -> None:  # runs on the commit thread
-            self.loop.call_soon_threadsafe(self._advance, partition, end)
+        def hook(end: int) -> None:  # runs on the loop thread, with the commit's answers
+            self._advance(partition, end)
 
         return hook
 
