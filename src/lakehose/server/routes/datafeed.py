@@ -15,10 +15,12 @@ batches at a time from the partition (``batches_from``), renders them
 (``falcon_envelope``) and awaits each ``send``, so uvicorn's flow control holds it
 back when the client reads slowly and a connection never holds more than one
 step's batches in memory. It yields to the event loop once it has worked ``TURN``
-(3 ms) since it last had the loop, not after each batch: on a busy worker (HEC requests
-between every two yields, a loop turn of 10-20 ms) a yield per batch, or per 128 kB,
+(10 ms) since it last had the loop, not after each batch: on a busy worker (HEC requests
+between every two yields, a loop turn of 10-30 ms) a yield per batch, or per 128 kB,
 held a live feed of 100-event batches below 50,000 events/s, and it fell behind a fast
-sender for good (measured on a cluster node, issue 17). It reads through
+sender for good (measured on a cluster node at 50,000 events/s, issue 17: the feed's
+p50 after the 200 was 1.3 s yielding every 3 ms, 78 ms every 10 ms, 34 ms every 20 ms;
+10 ms is what the other requests of the worker may wait for a feed). It reads through
 ``Runtime.feed_batches``, awaited, so a log whose blobs travel over the network (a
 cluster) does not hold the event loop while they do. When it has
 caught up it waits on ``Runtime.wait_for_end_past``, which wakes it when any
@@ -88,7 +90,7 @@ Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 
 READ_BATCHES = 16  # record batches read per step (a batch holds at most 2,000 events)
 SEND_BYTES = 128 * 1024  # send as soon as this much is rendered
-TURN = 0.003  # seconds of rendering and sending after which the pump lets others run
+TURN = 0.010  # seconds of rendering and sending after which the pump lets others run
 FINAL_SEND_TIMEOUT = 5.0
 TOO_SLOW = "consumer too slow"
 PEER_GONE = "peer gone"  # no acknowledgement of the keep-alive: vanished without a FIN
