@@ -38,7 +38,7 @@ from lakehose.auth.lockout import Lockout, address_group
 from lakehose.config import Settings
 from lakehose.errors import StorageError, StorageUnavailableError
 from lakehose.logs import AccessLog, access_log_for
-from lakehose.models import AppendResult
+from lakehose.models import AppendResult, BatchInfo
 from lakehose.parsers.formats import ParserRegistry
 from lakehose.server.metrics import Metrics
 from lakehose.server.position_commits import PositionCommits
@@ -443,6 +443,15 @@ class Runtime:
 
     def end_offset(self, partition: int) -> int:
         return self.log.end_offset(partition)
+
+    async def feed_batches(
+        self, reader: LogReader, offset: int, limit: int
+    ) -> list[tuple[BatchInfo, bytes]]:
+        """Up to ``limit`` batches from ``offset`` on, for a data feed (``EventLog.feed_batches``)."""
+        return await self.log.feed_batches(reader, offset, limit)
+
+    def feed_start(self, reader: LogReader) -> int:
+        return self.log.feed_start(reader)
 
     async def wait_for_end_past(self, partition: int, offset: int, timeout: float) -> int:
         """Wait until ``end_offset(partition) > offset`` or ``timeout``; return the end offset."""

@@ -258,6 +258,17 @@ class EventLog(ABC):
     def open_readers(self) -> list[LogReader]:
         """Fresh readers of every partition, for one worker thread; the caller closes them."""
 
+    async def feed_batches(
+        self, reader: LogReader, offset: int, limit: int
+    ) -> list[tuple[BatchInfo, bytes]]:
+        """``reader.batches_from`` for a data feed on the event loop: a local log reads in
+        place; a remote one overrides this so the loop is not held while blobs travel."""
+        return reader.batches_from(offset, limit)
+
+    def feed_start(self, reader: LogReader) -> int:
+        """The oldest kept offset, as a caught-up data feed checks it before it waits."""
+        return reader.bounds()[0]
+
     @abstractmethod
     def end_offset(self, partition: int) -> int:
         """The next offset to be written in ``partition``, as this process last saw it."""

@@ -14,6 +14,13 @@ waits until the tail has delivered up to the last sequence (and forgets what ret
 purged). Listeners hear every advance of the end offset, which is how a data feed on any
 node wakes for an event appended on another.
 
+*Live feeds.* While a data feed of this process is at the end of the partition
+(:meth:`PartitionIndex.want_payloads`, renewed each time it catches up), the tail brings
+each message's payload with its headers and the index caches it before it wakes the
+feed, so the feed renders new events without a round trip to the cluster (it paid
+one per wake-up before, on a link thread busy with ingest). Ten seconds after the last
+feed caught up, the tail goes back to headers only.
+
 *Split requests.* The parts of a request split over several messages (``Lh-Part: k/n``)
 wait in :attr:`PartitionIndex.parts` until all ``n`` are in the stream; then their
 batches take the next offsets together, in part order, so the request's events are
@@ -61,6 +68,7 @@ SYNC_WAIT = 120.0  # seconds a read waits for the tail to deliver what the strea
 # hang guard: under heavy load the tail can take seconds; past it the read answers as of now)
 PAYLOAD_CACHE = 32 * 1024 * 1024  # bytes of fetched message payloads a partition keeps
 STATE_WAIT = 30.0  # seconds a read asks again for the stream's state through an election
+LIVE_PAYLOADS = 10.0  # seconds the tail brings payloads after a feed was last at the end
 ABANDON_AFTER = int(2 * APPEND_DEADLINE * 1e9)  # ns of ingest time an incomplete request waits
 
 
@@ -122,6 +130,8 @@ class PartitionIndex:
         self.listeners: list[Callable[[int], None]] = []
         self._seq_waiters: list[tuple[int, int, asyncio.Future[None]]] = []
         self.payloads = PayloadCache()
+        self._live = False  # the tail brings payloads (want_payloads)
+        self._payloads_until = 0.0
         self._tail = StreamTail(
             link, self.stream, layout.subject(partition), self._on_message, headers_only=True
         )
@@ -138,7 +148,21 @@ class PartitionIndex:
     async def stop(self) -> None:
         await self._tail.stop()
 
+    def want_payloads(self) -> None:
+        """A data feed here is at the live end: let the tail bring payloads too for the next
+        ``LIVE_PAYLOADS`` seconds (any thread), so the feed finds each new message's blob
+        in the cache when it wakes instead of asking the cluster for it."""
+        self._payloads_until = time.monotonic() + LIVE_PAYLOADS
+        if not self._live:
+            self._live = True
+            self.link.loop.call_soon_threadsafe(self._tail.set_headers_only, False)
+
     async def _on_message(self, seq: int, msg: Msg) -> None:
+        if msg.data:  # a live feed asked for payloads: cached before the feed wakes
+            self.payloads.put(seq, msg.data)
+        if self._live and time.monotonic() > self._payloads_until:
+            self._live = False
+            self._tail.set_headers_only(True)
         with self._lock:
             if seq <= self.applied_seq:
                 return  # delivered already

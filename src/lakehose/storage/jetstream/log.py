@@ -41,7 +41,7 @@ from nats.js.errors import (
 )
 from nats.js.kv import KeyValue
 
-from lakehose.models import AppendResult
+from lakehose.models import AppendResult, BatchInfo
 from lakehose.storage.base import EventLog, LogReader, PendingAppend
 from lakehose.storage.jetstream.base import log_bucket, write_base
 from lakehose.storage.jetstream.index import PartitionIndex
@@ -395,6 +395,22 @@ class JetStreamEventLog(EventLog):
 
     def open_readers(self) -> list[LogReader]:
         return [JetStreamReader(i) for i in self.indexes]
+
+    async def feed_batches(
+        self, reader: LogReader, offset: int, limit: int
+    ) -> list[tuple[BatchInfo, bytes]]:
+        """Awaited on the caller's loop, with read-ahead (``JetStreamReader.read``)."""
+        if isinstance(reader, JetStreamReader):
+            return await reader.read(offset, limit)
+        return reader.batches_from(offset, limit)
+
+    def feed_start(self, reader: LogReader) -> int:
+        """As the index holds it, without a round trip: a purge under a feed shows as a
+        missing blob, and :meth:`JetStreamReader.read` then makes the index forget it."""
+        if isinstance(reader, JetStreamReader):
+            reader.index.want_payloads()  # it is at the end: the next messages come whole
+            return reader.index.bounds()[0]
+        return reader.bounds()[0]
 
     def _listener(self, partition: int) -> Callable[[int], None]:
         def heard(end: int) -> None:  # on the link's thread: one wake-up of our loop at a time

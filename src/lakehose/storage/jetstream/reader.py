@@ -10,12 +10,21 @@ holds them, the answer is the same either way, a prefix. Messages fetched are ke
 index's payload cache (a few MB, shared by the process's readers), and a read fetches the
 next ``READ_AHEAD`` messages with it, all in flight at once, so a data feed that reads a
 few batches a step pays a round trip per ``READ_AHEAD`` messages, not per step.
+
+*The data feed* reads with :meth:`JetStreamReader.read` instead, awaited on the server's
+event loop: a synchronous read would hold that loop (every other request and feed of the
+worker) for each round trip to the cluster. It also skips the stream-state round trip (a
+feed is woken by this same index when the tail delivers, so what the index holds is what
+it waits for), and it starts fetching the next ``READ_AHEAD`` messages in the background
+once the feed has used half of those fetched before, so a replay renders while the next
+messages are on their way.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator, Sequence
+from concurrent.futures import Future
 
 import nats.js.errors
 
@@ -43,6 +52,8 @@ class JetStreamReader:
     def __init__(self, index: PartitionIndex) -> None:
         self.index = index
         self.partition = index.partition
+        self._fetches: list[tuple[set[int], Future[dict[int, bytes]]]] = []  # read(): in flight
+        self._horizon = 0  # read(): the highest sequence fetched or being fetched
 
     def close(self) -> None:
         pass  # the index and the connection belong to the process
@@ -93,13 +104,84 @@ class JetStreamReader:
     def _ahead(self, offset: int, messages: int) -> set[int]:
         """Sequences of up to ``messages`` messages holding the batches from ``offset`` on,
         not cached, within a quarter of the cache."""
+        window = self._window(offset, messages)
+        return window - self.index.payloads.get_many(window).keys()
+
+    def _window(self, offset: int, messages: int) -> set[int]:
+        """Sequences of up to ``messages`` messages holding the batches from ``offset`` on,
+        within a quarter of the cache."""
         room = self.index.payloads.limit // 4
         sizes: dict[int, int] = {}
+        total = 0
         for b in self.index.from_offset(offset, messages * 8):
-            if b.seq not in sizes and (len(sizes) >= messages or sum(sizes.values()) > room):
+            if b.seq not in sizes and (len(sizes) >= messages or total > room):
                 break
             sizes[b.seq] = sizes.get(b.seq, 0) + b.info.stored_bytes
-        return set(sizes) - self.index.payloads.get_many(sizes).keys()
+            total += b.info.stored_bytes
+        return set(sizes)
+
+    # the data feed's read, on the server's event loop ------------------------------------------
+
+    async def read(self, offset: int, limit: int) -> list[tuple[BatchInfo, bytes]]:
+        """:meth:`batches_from` for a caller on another event loop (the data feed): the batches
+        the index holds (no stream-state round trip), blobs awaited without blocking the
+        caller's loop, the next messages fetched meanwhile. A message purged under the read
+        ends the answer there, after the index has caught up with the purge."""
+        wanted = self.index.from_offset(offset, limit)
+        if not wanted:
+            return []
+        seqs = {b.seq for b in wanted}
+        payloads = self.index.payloads.get_many(seqs)
+        if len(payloads) < len(seqs):
+            payloads.update(await self._await_fetch(seqs - payloads.keys()))
+        if max(seqs) + READ_AHEAD // 2 > self._horizon:  # half the read-ahead used: more
+            window = self._window(wanted[-1].info.end_offset, READ_AHEAD)
+            if window:
+                self._horizon = max(self._horizon, max(window))
+                self._fetch(window - self.index.payloads.get_many(window).keys())
+        out = []
+        for b in wanted:
+            payload = payloads.get(b.seq)
+            if payload is None:  # purged meanwhile: the prefix ends here
+                await self.index.sync_async()  # and the index forgets what was purged
+                break
+            out.append((b.info, payload[b.start : b.start + b.info.stored_bytes]))
+        return out
+
+    def _fetch(self, seqs: set[int]) -> Future[dict[int, bytes]] | None:
+        """Start fetching ``seqs`` (less those in flight) into the cache, on the link's loop."""
+        self._fetches = [f for f in self._fetches if not f[1].done()]
+        for flying, _ in self._fetches:
+            seqs = seqs - flying
+        if not seqs:
+            return None
+        future = self.index.link.submit(self._payloads(sorted(seqs)))
+        self._fetches.append((seqs, future))
+        self._horizon = max(self._horizon, max(seqs))
+        return future
+
+    async def _await_fetch(self, seqs: set[int]) -> dict[int, bytes]:
+        """The payloads of ``seqs`` (those still kept): awaited from the fetches in flight
+        that hold them, and one new fetch for the rest. A read-ahead that failed (a
+        leader change, a reconnect) is asked again once, now, and may raise."""
+        waits = [f for flying, f in self._fetches if flying & seqs]
+        started = self._fetch(seqs)
+        if started is not None:
+            waits.append(started)
+        out: dict[int, bytes] = {}
+        failed = False
+        for fetched in await asyncio.gather(
+            *(asyncio.wrap_future(f) for f in waits), return_exceptions=True
+        ):
+            if isinstance(fetched, BaseException):
+                failed = True
+            else:
+                out.update((s, d) for s, d in fetched.items() if s in seqs)
+        if failed:
+            out.update(await self.index.link.run(self._payloads(sorted(seqs - out.keys()))))
+        return out
+
+    # ---------------------------------------------------------------------------------------
 
     def batches_from(self, offset: int, limit: int) -> list[tuple[BatchInfo, bytes]]:
         wanted = self.index.from_offset(offset, limit)

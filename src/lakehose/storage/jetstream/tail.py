@@ -9,7 +9,8 @@ sequence): a delivery that is not the one after the last (a message the client d
 a reconnect that lost some) ends the consumer, and so does silence past a few idle
 heartbeats (its server died) or an error status; the loop then makes a new one from the
 sequence after the last it delivered, so nothing is skipped or repeated. Flow control
-requests are answered at once.
+requests are answered at once. :meth:`StreamTail.set_headers_only` switches payloads on
+or off the same way: the consumer is made again from the next sequence.
 
 (We first used a long-polling pull consumer. A pull request the client gave up on stays
 open on the server until it expires and takes the next messages, so a busy follower either
@@ -48,6 +49,10 @@ class Resync(StorageError):
     """The consumer lost its place (gap, silence, error status): follow again."""
 
 
+class Switched(Resync):
+    """Payloads were switched on or off: follow again from the next message."""
+
+
 class StreamTail:
     """Delivers every message of ``stream`` (matching ``subject``) to ``handle``, in order."""
 
@@ -66,12 +71,21 @@ class StreamTail:
         self.handle = handle
         self.headers_only = headers_only
         self.delivered = 0  # the last stream sequence handed over
+        self._renew: asyncio.Future[None] | None = None  # set: the consumer is made again
         self._task: asyncio.Task[None] | None = None
         self._deleting: set[asyncio.Task[None]] = set()
 
     def start(self) -> None:
         """Start following (on the link's loop)."""
         self._task = asyncio.get_running_loop().create_task(self._run())
+
+    def set_headers_only(self, headers_only: bool) -> None:
+        """Follow with or without payloads from the next message on (on the link's loop):
+        the consumer is made again from the sequence after the last delivered."""
+        if headers_only != self.headers_only:
+            self.headers_only = headers_only
+            if self._renew is not None and not self._renew.done():
+                self._renew.set_exception(Switched("payloads switched"))
 
     async def stop(self) -> None:
         if self._task is not None:
@@ -84,6 +98,8 @@ class StreamTail:
                 await self._follow()
             except asyncio.CancelledError:
                 raise
+            except Switched:  # follow again at once, the other way
+                pass
             except Exception as exc:  # lost the consumer or the connection: make a new one
                 log.info("tail of %s: %s; following again", self.stream, exc)
                 await asyncio.sleep(0.25)
@@ -93,6 +109,7 @@ class StreamTail:
         nc = self.link.nc
         inbox = nc.new_inbox()
         ended: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._renew = ended
         state = {"cseq": 0, "heard": time.monotonic()}
 
         async def take(msg: Msg) -> None:
