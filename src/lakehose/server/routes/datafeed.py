@@ -438,7 +438,7 @@ class DataFeed:
         turn = time.perf_counter()  # when the pump last had the loop back
         while True:
             if selection is not None:
-                step = selection.step(reader, feed.position, fmt)
+                step = await selection.step(rt, reader, feed.position, fmt)
                 if step.position > feed.position:
                     feed.position = step.position
                     if step.chunks:
