@@ -105,6 +105,21 @@ def test_a_token_issued_by_one_node_works_on_the_other(
     )  # fmt: skip
 
 
+def test_revoking_a_client_on_the_cli_ends_its_open_feed_on_b(
+    lake: Lake, ab: list[RunningServer]
+) -> None:
+    _, b = ab
+    created = lh_json(lake, "client", "create", "cut-reader", "--scope", "streams:read")
+    resource = first_stream(b, token(b, created), "cut")
+    with open_feed(resource, "&whence=2") as feed:
+        assert feed.status == 200
+        lh(lake, "client", "revoke", "cut-reader", "--yes")
+        feed.wait_for_end(timeout=30)  # b's supervisor sees it in its watched catalog
+        assert feed.ended_cleanly
+    with open_feed(resource) as again:
+        assert again.status == 401
+
+
 def test_events_sent_to_a_are_searched_and_streamed_from_b(
     lake: Lake, ab: list[RunningServer], reader: dict[str, Any]
 ) -> None:

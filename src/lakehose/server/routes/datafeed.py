@@ -392,7 +392,7 @@ class DataFeed:
                 if feed.options.commit == "auto":
                     await self._auto_commit(feed, feed.tick_mark)
                     feed.tick_mark = feed.sent_upto
-            session = catalog.session_by_digest(feed.token_digest)
+            session = catalog.session_by_digest(feed.token_digest, fresh=False)
             if session is None:
                 return "session revoked"
             feed.deadline = session.expires_at + s.session_grace
