@@ -105,6 +105,21 @@ def test_a_token_issued_by_one_node_works_on_the_other(
     )  # fmt: skip
 
 
+def test_revoking_a_client_on_the_cli_ends_its_open_feed_on_b(
+    lake: Lake, ab: list[RunningServer]
+) -> None:
+    _, b = ab
+    created = lh_json(lake, "client", "create", "cut-reader", "--scope", "streams:read")
+    resource = first_stream(b, token(b, created), "cut")
+    with open_feed(resource, "&whence=2") as feed:
+        assert feed.status == 200
+        lh(lake, "client", "revoke", "cut-reader", "--yes")
+        feed.wait_for_end(timeout=30)  # b's supervisor sees it in its watched catalog
+        assert feed.ended_cleanly
+    with open_feed(resource) as again:
+        assert again.status == 401
+
+
 def test_events_sent_to_a_are_searched_and_streamed_from_b(
     lake: Lake, ab: list[RunningServer], reader: dict[str, Any]
 ) -> None:
@@ -165,6 +180,24 @@ def test_a_live_feed_on_b_sees_events_sent_to_a_and_b_refreshes_it(
             headers=bearer(token(a, reader)),
         )
         assert refreshed.status_code == 200, refreshed.text
+
+
+def test_a_filtered_feed_on_b_sends_only_the_matches_sent_to_a(
+    ab: list[RunningServer], reader: dict[str, Any]
+) -> None:
+    a, b = ab
+    assert a.api_key is not None
+    marker = uuid.uuid4().hex
+    sent = [{"f": marker, "who": who, "k": k} for k, who in enumerate("xyxyx")]
+    stored = send(a, a.api_key, sent)
+    assert stored.status_code == 200
+    resource = first_stream(b, token(b, reader), "filtered")
+    query = f"&start=earliest&filter=f%3D{marker}%20and%20who%3Dx"
+    with open_feed(resource, query) as feed:  # read through b's cache and awaited fetches
+        got = feed.events(3)
+    assert [e["event"]["k"] for e in got] == [0, 2, 4]
+    offsets = [e["metadata"]["offset"] for e in got]
+    assert offsets == [offsets[0], offsets[0] + 2, offsets[0] + 4]  # their lake offsets
 
 
 def test_an_ack_id_issued_by_a_is_polled_on_b(lake: Lake, ab: list[RunningServer]) -> None:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import socket
 import time
 import urllib.request
+from pathlib import Path
 
 from lakehose.storage.jetstream.devcluster import DevCluster, nats_server_binary
 from lakehose.storage.jetstream.layout import Layout
@@ -38,3 +40,14 @@ def test_three_nodes_form_one_cluster_with_replicated_streams(nats_cluster: DevC
         return info.config.num_replicas or 0, len(info.cluster.replicas or [])
 
     assert link.call(replicas()) == (3, 2)  # a leader and two replicas on the other nodes
+
+
+def test_a_port_taken_before_the_server_binds_it_is_picked_again(tmp_path: Path) -> None:
+    cluster = DevCluster(tmp_path / "nats", nodes=1)
+    node = cluster.nodes[0]
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", node.port))  # another process got there first
+        squatter.listen()
+        with cluster:
+            assert node.port != squatter.getsockname()[1]
+            assert node.healthy()

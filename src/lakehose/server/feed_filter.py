@@ -4,10 +4,11 @@ Theory of operation
 -------------------
 The query is planned once per feed (``query/plan.py``); only a filter expression
 is accepted, no ``|`` functions. Each step reads the *summaries* of the next
-batches (``LogReader.summaries_from``): a batch whose connector, index or
+batches (``EventLog.feed_summaries``): a batch whose connector, index or
 sourcetype cannot match, or for which the plan settles the filter to nothing
 from those tags alone, is passed over without reading its blob. The blobs of the
-others are fetched in one query and decompressed; the plan's byte needles pick
+others are fetched in one query (awaited on a cluster, so the worker's loop is not
+held while they travel) and decompressed; the plan's byte needles pick
 the candidate lines (``search/candidates.py``), and the generated scan loop of
 the search engine decodes only those and tests the filter. The matching lines are
 rendered at their own offsets, so a filtered consumer commits and resumes with
@@ -17,7 +18,9 @@ long stretch without a match still yields the loop (and lets keep-alives out).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from lakehose.errors import CorruptBatchError
 from lakehose.models import BatchInfo
@@ -51,6 +54,14 @@ class Step:
     scanned: int = 0  # read from blobs
     skipped: int = 0  # passed over by their summaries
     position: int = 0  # where the next step starts
+
+
+class FeedSource(Protocol):
+    """Where a filtered feed reads (the runtime: ``EventLog.feed_summaries``/``feed_blobs``)."""
+
+    def feed_summaries(self, reader: LogReader, offset: int, limit: int) -> list[BatchInfo]: ...
+
+    async def feed_blobs(self, reader: LogReader, firsts: Sequence[int]) -> dict[int, bytes]: ...
 
 
 class FeedFilter:
@@ -88,10 +99,13 @@ class FeedFilter:
             return self.plan.batch(info.connector, info.index, info.sourcetype).skip
         return False
 
-    def step(self, reader: LogReader, position: int, fmt: FeedFormat) -> Step:
-        """Read on from ``position``: the feed lines of the matches, and where to go on."""
+    async def step(
+        self, source: FeedSource, reader: LogReader, position: int, fmt: FeedFormat
+    ) -> Step:
+        """Read on from ``position``: the feed lines of the matches, and where to go on.
+        ``source`` reads the summaries and the blobs (on a cluster, the blobs are awaited)."""
         out = Step(position=position)
-        infos = reader.summaries_from(position, SUMMARIES_PER_STEP)
+        infos = source.feed_summaries(reader, position, SUMMARIES_PER_STEP)
         wanted: list[BatchInfo] = []
         budget = EVENTS_PER_STEP
         for info in infos:
@@ -106,7 +120,7 @@ class FeedFilter:
             out.position = info.end_offset
         if not wanted:
             return out
-        blobs = reader.blobs_of([info.first_offset for info in wanted])
+        blobs = await source.feed_blobs(reader, [info.first_offset for info in wanted])
         for info in wanted:
             blob = blobs.get(info.first_offset)
             if blob is None:  # removed by retention since the summary was read

@@ -453,6 +453,14 @@ class Runtime:
     def feed_start(self, reader: LogReader) -> int:
         return self.log.feed_start(reader)
 
+    def feed_summaries(self, reader: LogReader, offset: int, limit: int) -> list[BatchInfo]:
+        """Summaries from ``offset`` on, for a filtered data feed (``EventLog.feed_summaries``)."""
+        return self.log.feed_summaries(reader, offset, limit)
+
+    async def feed_blobs(self, reader: LogReader, firsts: Sequence[int]) -> dict[int, bytes]:
+        """Blobs by first offset, for a filtered data feed (``EventLog.feed_blobs``)."""
+        return await self.log.feed_blobs(reader, firsts)
+
     async def wait_for_end_past(self, partition: int, offset: int, timeout: float) -> int:
         """Wait until ``end_offset(partition) > offset`` or ``timeout``; return the end offset."""
         return await self.log.wait_for_end_past(partition, offset, timeout)

@@ -269,6 +269,16 @@ class EventLog(ABC):
         """The oldest kept offset, as a caught-up data feed checks it before it waits."""
         return reader.bounds()[0]
 
+    def feed_summaries(self, reader: LogReader, offset: int, limit: int) -> list[BatchInfo]:
+        """``reader.summaries_from`` for a filtered data feed on the event loop (a remote log
+        answers from what its index holds, without a round trip)."""
+        return reader.summaries_from(offset, limit)
+
+    async def feed_blobs(self, reader: LogReader, firsts: Sequence[int]) -> dict[int, bytes]:
+        """``reader.blobs_of`` for a filtered data feed on the event loop: a local log reads in
+        place; a remote one overrides this so the loop is not held while blobs travel."""
+        return reader.blobs_of(firsts)
+
     @abstractmethod
     def end_offset(self, partition: int) -> int:
         """The next offset to be written in ``partition``, as this process last saw it."""

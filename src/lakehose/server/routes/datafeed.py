@@ -392,7 +392,7 @@ class DataFeed:
                 if feed.options.commit == "auto":
                     await self._auto_commit(feed, feed.tick_mark)
                     feed.tick_mark = feed.sent_upto
-            session = catalog.session_by_digest(feed.token_digest)
+            session = catalog.session_by_digest(feed.token_digest, fresh=False)
             if session is None:
                 return "session revoked"
             feed.deadline = session.expires_at + s.session_grace
@@ -438,7 +438,7 @@ class DataFeed:
         turn = time.perf_counter()  # when the pump last had the loop back
         while True:
             if selection is not None:
-                step = selection.step(reader, feed.position, fmt)
+                step = await selection.step(rt, reader, feed.position, fmt)
                 if step.position > feed.position:
                     feed.position = step.position
                     if step.chunks:

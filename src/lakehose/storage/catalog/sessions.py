@@ -45,7 +45,11 @@ class SessionCatalog(Protocol):
         """The session a token names (expired or not), or None if unknown or revoked."""
         ...
 
-    def session_by_digest(self, token_digest: bytes) -> StreamSession | None: ...
+    def session_by_digest(self, token_digest: bytes, fresh: bool = True) -> StreamSession | None:
+        """:meth:`check_session` by the token's digest; ``fresh=False`` reads what this
+        process last saw (a remote catalog's watched copy, without a round trip: a feed's
+        supervisor, woken by the change itself, checks its session this way)."""
+        ...
 
     def refresh_sessions(self, client_id: str, app_id: str, ttl: float, grace: float = 0.0) -> int:
         """Extend every live session of ``(client, appId)``, all partitions; return how many.

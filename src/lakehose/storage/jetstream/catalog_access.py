@@ -295,8 +295,8 @@ class AccessRecords(FeedSlots):
     def check_session(self, token: str) -> StreamSession | None:
         return self.session_by_digest(secrets.digest(token))
 
-    def session_by_digest(self, token_digest: bytes) -> StreamSession | None:
-        found = self.store.get("sess." + token_digest.hex())
+    def session_by_digest(self, token_digest: bytes, fresh: bool = True) -> StreamSession | None:
+        found = self.store.get("sess." + token_digest.hex(), sync=fresh)
         if found is None:
             return None
         s = orjson.loads(found[0])

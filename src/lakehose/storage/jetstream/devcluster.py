@@ -161,20 +161,30 @@ class DevCluster:
     ) -> None:
         self.directory = Path(directory)
         self.sync_interval = sync_interval
-        cluster_ports = [free_port() for _ in range(nodes)]
         self.nodes = [
             NatsNode(
                 name=f"n{i + 1}",
                 directory=self.directory / f"n{i + 1}",
-                port=free_port(),
-                cluster_port=cluster_ports[i],
-                monitor_port=free_port(),
-                routes=[p for j, p in enumerate(cluster_ports) if j != i] if nodes > 1 else [],
+                port=0,
+                cluster_port=0,
+                monitor_port=0,
                 max_payload=max_payload,
                 extra=extra,
             )
             for i in range(nodes)
         ]
+        self._pick_ports()
+
+    def _pick_ports(self) -> None:
+        """Free loopback ports for every node (another process may take one before the
+        server binds it: :meth:`start` then picks again)."""
+        cluster_ports = [free_port() for _ in self.nodes]
+        for i, node in enumerate(self.nodes):
+            node.port, node.monitor_port = free_port(), free_port()
+            node.cluster_port = cluster_ports[i]
+            node.routes = (
+                [p for j, p in enumerate(cluster_ports) if j != i] if len(self.nodes) > 1 else []
+            )
 
     @property
     def urls(self) -> str:
@@ -182,10 +192,21 @@ class DevCluster:
         return ",".join(n.url for n in self.nodes)
 
     def start(self, timeout: float = 30.0) -> DevCluster:
-        for node in self.nodes:
-            node.start(self.sync_interval)
-        self.wait_healthy(timeout)
-        return self
+        for attempt in range(3):
+            for node in self.nodes:
+                node.start(self.sync_interval)
+            try:
+                self.wait_healthy(timeout)
+                return self
+            except NatsServerError:
+                taken = any("address already in use" in n.logs() for n in self.nodes)
+                if not taken or attempt == 2:
+                    raise
+                self.stop()  # a port was taken between picking and binding it
+                for node in self.nodes:
+                    (node.directory / "nats.log").unlink(missing_ok=True)
+                self._pick_ports()
+        raise AssertionError("unreachable")
 
     def wait_healthy(self, timeout: float = 30.0, nodes: list[NatsNode] | None = None) -> None:
         deadline = time.monotonic() + timeout

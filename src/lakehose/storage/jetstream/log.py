@@ -412,6 +412,18 @@ class JetStreamEventLog(EventLog):
             return reader.index.bounds()[0]
         return reader.bounds()[0]
 
+    def feed_summaries(self, reader: LogReader, offset: int, limit: int) -> list[BatchInfo]:
+        """What the index holds (a new message wakes the feed when the index sees it)."""
+        if isinstance(reader, JetStreamReader):
+            return [b.info for b in reader.index.from_offset(offset, limit)]
+        return reader.summaries_from(offset, limit)
+
+    async def feed_blobs(self, reader: LogReader, firsts: Sequence[int]) -> dict[int, bytes]:
+        """Awaited on the caller's loop (``JetStreamReader.blobs_awaited``)."""
+        if isinstance(reader, JetStreamReader):
+            return await reader.blobs_awaited(firsts)
+        return reader.blobs_of(firsts)
+
     def _listener(self, partition: int) -> Callable[[int], None]:
         def heard(end: int) -> None:  # on the link's thread: one wake-up of our loop at a time
             if partition not in self._waking:

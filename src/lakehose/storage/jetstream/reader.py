@@ -94,12 +94,7 @@ class JetStreamReader:
             fetch = missing | self._ahead(batches[-1].info.end_offset, ahead) if ahead else missing
             fetch -= payloads.keys()
             payloads.update(self.index.link.call(self._payloads(sorted(fetch))))
-        out = {}
-        for b in batches:
-            payload = payloads.get(b.seq)
-            if payload is not None:
-                out[b.info.first_offset] = payload[b.start : b.start + b.info.stored_bytes]
-        return out
+        return _cut(batches, payloads)
 
     def _ahead(self, offset: int, messages: int) -> set[int]:
         """Sequences of up to ``messages`` messages holding the batches from ``offset`` on,
@@ -131,9 +126,7 @@ class JetStreamReader:
         if not wanted:
             return []
         seqs = {b.seq for b in wanted}
-        payloads = self.index.payloads.get_many(seqs)
-        if len(payloads) < len(seqs):
-            payloads.update(await self._await_fetch(seqs - payloads.keys()))
+        payloads = await self._cached_or_fetched(seqs)
         if max(seqs) + READ_AHEAD // 2 > self._horizon:  # half the read-ahead used: more
             window = self._window(wanted[-1].info.end_offset, READ_AHEAD)
             if window:
@@ -148,6 +141,12 @@ class JetStreamReader:
             out.append((b.info, payload[b.start : b.start + b.info.stored_bytes]))
         return out
 
+    async def blobs_awaited(self, firsts: Sequence[int]) -> dict[int, bytes]:
+        """:meth:`blobs_of` for a caller on another event loop (a filtered data feed): the
+        blobs of the batches the index holds, awaited; those purged meanwhile are left out."""
+        wanted = self.index.by_first(sorted(set(firsts)))
+        return _cut(wanted, await self._cached_or_fetched({b.seq for b in wanted}))
+
     def _fetch(self, seqs: set[int]) -> Future[dict[int, bytes]] | None:
         """Start fetching ``seqs`` (less those in flight) into the cache, on the link's loop."""
         self._fetches = [f for f in self._fetches if not f[1].done()]
@@ -159,6 +158,13 @@ class JetStreamReader:
         self._fetches.append((seqs, future))
         self._horizon = max(self._horizon, max(seqs))
         return future
+
+    async def _cached_or_fetched(self, seqs: set[int]) -> dict[int, bytes]:
+        """The payloads of ``seqs`` from the cache, the missing ones awaited."""
+        payloads = self.index.payloads.get_many(seqs)
+        if len(payloads) < len(seqs):
+            payloads.update(await self._await_fetch(seqs - payloads.keys()))
+        return payloads
 
     async def _await_fetch(self, seqs: set[int]) -> dict[int, bytes]:
         """The payloads of ``seqs`` (those still kept): awaited from the fetches in flight
@@ -310,3 +316,14 @@ class JetStreamReader:
             if i.ingest_time >= ns:
                 return i.first_offset
         return self.index.bounds()[1]
+
+
+def _cut(batches: Sequence[StoredBatch], payloads: dict[int, bytes]) -> dict[int, bytes]:
+    """``first offset -> blob`` of ``batches`` whose message is in ``payloads`` (a message
+    holds several batches: each is a slice of it)."""
+    out = {}
+    for b in batches:
+        payload = payloads.get(b.seq)
+        if payload is not None:
+            out[b.info.first_offset] = payload[b.start : b.start + b.info.stored_bytes]
+    return out

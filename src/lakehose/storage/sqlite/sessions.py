@@ -64,7 +64,7 @@ class SqliteSessions(CatalogStore):
         """The session a token names (expired or not), or None if unknown or revoked."""
         return self.session_by_digest(secrets.digest(token))
 
-    def session_by_digest(self, token_digest: bytes) -> StreamSession | None:
+    def session_by_digest(self, token_digest: bytes, fresh: bool = True) -> StreamSession | None:
         rows = self._query(
             "SELECT client_id, app_id, partition, issued_at, expires_at FROM stream_sessions "
             "WHERE token_hash = ?",
