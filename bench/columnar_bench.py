@@ -122,6 +122,7 @@ def main(argv: list[str] | None = None) -> int:
                 "wall_s": time.perf_counter() - wall,
                 "events_per_cpu_s": done.events / (time.process_time() - cpu),
                 "templated_files": done.templated,
+                "split_files": done.split,
             }
         out["tiers"] = tier_sizes(data_dir, 1)
         manifest = Manifest(tier_dir(data_dir) / "manifest.db")
@@ -193,7 +194,8 @@ def report(out: dict[str, Any]) -> None:
         print(
             f"compaction: {c['events']:,} events into {c['files']} files in {c['cpu_s']:.1f} "
             f"CPU-s -> {c['events_per_cpu_s'] / 1e3:,.0f} k events/CPU-s"
-            f" ({c['templated_files']} files by the template path)"
+            f" ({c['templated_files']} files by the template path,"
+            f" {c['split_files']} of them split in Arrow)"
         )
     for t in out["tiers"]:
         print(

@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from lakehose.parsers.hec import decode_events
 from lakehose.query.timerange import TimeRange
 from lakehose.storage.base import PendingAppend
+from lakehose.storage.columnar import splitter
 from lakehose.storage.columnar.compactor import Compactor, RoundResult, manifest_path, tier_dir
 from lakehose.storage.columnar.layout import column_name
 from lakehose.storage.columnar.manifest import REBUILT, Manifest
@@ -66,10 +67,10 @@ def text_of(tpl: str, row: dict[str, Any]) -> str:
     return "".join(out)
 
 
-def compact(path: Path, shapes: bool) -> tuple[RoundResult, list[Any]]:
+def compact(path: Path, shapes: bool, split: bool = True) -> tuple[RoundResult, list[Any]]:
     """Compact all of ``path``; the result and each file's manifest row and rows, each
     event's text rebuilt where the file keeps none."""
-    done = Compactor(path, 1, 0, max_rows=60, shapes=shapes).run_once()
+    done = Compactor(path, 1, 0, max_rows=60, shapes=shapes, split=split).run_once()
     manifest = Manifest(manifest_path(path))
     files = manifest.files(tokens=True)
     manifest.close()
@@ -93,13 +94,19 @@ def compact(path: Path, shapes: bool) -> tuple[RoundResult, list[Any]]:
 
 
 def agree(tmp_path: Path, bodies: list[bytes]) -> RoundResult:
-    fast, general = tmp_path / "fast", tmp_path / "general"
+    """The same files from the Arrow split (``splitter.py``), from the template path in
+    DuckDB alone, and from the general path."""
+    fast, duck, general = tmp_path / "fast", tmp_path / "duck", tmp_path / "general"
     write_lake(fast, bodies)
     shutil.copytree(fast, general)
+    shutil.copytree(fast, duck)
     done, files = compact(fast, True)
+    in_duck, duck_files = compact(duck, True, split=False)
     undone, expected = compact(general, False)
-    assert undone.templated == 0
+    assert undone.templated == 0 and in_duck.split == 0
+    assert done.templated >= in_duck.templated
     assert files == expected
+    assert duck_files == expected
     return done
 
 
@@ -128,11 +135,41 @@ def test_machine_logs_go_the_template_way_and_search_agrees(tmp_path: Path) -> N
     ]
     done = agree(tmp_path, bodies)
     assert done.files == 3 and done.templated == 2  # escapes in the last: the general path
+    assert done.split == 2
     for query in ("failed | count()", "extra=x-1 | groupBy(severity)", "ok=true | count()",
                   "user.id<0 | groupBy(user.name)", "msg=*\\\\* | count()"):  # fmt: skip
         rows, mixed, search = both(tmp_path / "fast", query, TimeRange())
         assert rows == mixed, query
         assert search.stats.columnar_files == 3, query
+
+
+def test_the_split_takes_shapes_spellings_colons_and_odd_text(tmp_path: Path) -> None:
+    """Several shapes and META spellings in a file, text values with colons (split at the
+    quotes then), non-ASCII text, 64-bit limits; a file with an escape is left to DuckDB."""
+
+    def event(n: int) -> dict[str, Any]:
+        e: dict[str, Any] = {"sev": ["INFO", "Error"][n % 2], "n": n, "ok": n % 3 == 0}
+        if n % 4 == 1:
+            e = {"at": f"12:{n:02d}", "sev": "x", "user": {"id": -(2**63), "top": 2**63 - 1}}
+        if n % 7 == 2:
+            e["who"] = "Zoë Straße"
+        return e
+
+    def body(b: int, odd: str = "") -> bytes:
+        rows = [
+            envelope(event(b * 20 + i), b * 20 + i, ("h1", None)[i % 5 == 0]) for i in range(20)
+        ]
+        if odd:
+            rows[7] = envelope({"sev": odd, "n": 1, "ok": True}, b * 20 + 7)
+        return b"\n".join(rows)
+
+    bodies = [body(0), body(1), body(2), body(3), body(4), body(5, 'a "quote"')]
+    done = agree(tmp_path, bodies)
+    assert done.files == 2 and done.split == 1 and done.templated == 1
+    for query in ("error | count()", "sev=x | groupBy(at)", "user.top>0 | count()",
+                  "straße | count()", "ok=false | groupBy(host)", "12 | count()"):  # fmt: skip
+        rows, mixed, search = both(tmp_path / "fast", query, TimeRange())
+        assert rows == mixed, query
 
 
 _KEYS = ["a", "b", "user", "x y", "n"]
@@ -187,3 +224,19 @@ def test_the_template_path_writes_what_the_general_path_writes(
     tmp_path_factory: Any, bodies: list[bytes]
 ) -> None:
     agree(tmp_path_factory.mktemp("shapes"), bodies)
+
+
+def test_the_split_leaves_lines_it_cannot_read_to_duckdb(tmp_path: Path) -> None:
+    """Lines that do not decode, a deeply nested event, a batch of a line too few: None, and
+    no file (the compactor then writes it the other ways)."""
+    con = duckdb.connect()
+    target = tmp_path / "x.parquet"
+    meta = b'{"time":1,"host":"h","source":"s"}\t'
+    deep = b'{"a":' * 2000 + b"1" + b"}" * 2000
+    for data in (b"not json", meta + b"{oops", meta + deep, meta + b'{"a":1}\n' + b"x\ty"):
+        lines = data.count(b"\n") + 1
+        assert (
+            splitter.write_file(con, data, 0, [(0, lines, 1, 0)], [("c", "i", "s")], 0, target)
+            is None
+        )
+        assert not target.exists()

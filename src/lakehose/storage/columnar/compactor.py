@@ -28,7 +28,7 @@ from typing import Any
 from lakehose.models import BatchInfo
 from lakehose.records import decompress_data, decompress_lines
 from lakehose.storage.base import LogReader
-from lakehose.storage.columnar import flatten_sql
+from lakehose.storage.columnar import flatten_sql, splitter
 from lakehose.storage.columnar.layout import read_line
 from lakehose.storage.columnar.manifest import (
     ASCII,
@@ -44,7 +44,7 @@ from lakehose.storage.columnar.writer import FileBuilder, FileLayout, tokens, wr
 log = logging.getLogger(__name__)
 
 SLICE = 3600 * 10**9  # ns of ingest time one file may span
-MAX_ROWS = 131_072  # events per file: DuckDB holds a file's lines in memory while flattening
+MAX_ROWS = 131_072  # events per file, in one row group (a compactor holds them in memory)
 _READ = 64  # batches read at a time
 
 
@@ -62,6 +62,7 @@ class RoundResult:
     files: int = 0
     dropped_files: int = 0
     templated: int = 0  # files written by the template path (``templates.py``)
+    split: int = 0  # of those, files split in Arrow (``splitter.py``)
 
 
 @contextmanager
@@ -87,10 +88,12 @@ class Compactor:
         *,
         in_sql: bool = True,
         shapes: bool = True,
+        split: bool = True,
     ) -> None:
         self.max_rows = max_rows
         self.in_sql = in_sql  # False: every file by the Python path (tests compare the two)
         self.shapes = shapes  # False: no file by the template path (tests compare the two)
+        self.split = split  # False: template files typed in DuckDB (``templates.py``) only
         self.data_dir = data_dir
         self.partitions = partitions
         self.after = after
@@ -197,12 +200,23 @@ class Compactor:
         boundary: int | None,
         result: RoundResult,
     ) -> None:
-        pending.stream.close()
         name = f"p{pending.partition}/{pending.first:020d}-{pending.end:020d}.parquet"
         target = self.root / name
         try:
             layout = None
-            if self.in_sql and not pending.unflattenable:
+            if self.in_sql and self.shapes and self.split and pending.counted:
+                layout = splitter.write_file(
+                    con,
+                    pending.joined(),
+                    pending.first,
+                    pending.keys,
+                    list(pending.tags),
+                    pending.partition,
+                    target,
+                )
+            if layout is None and self.in_sql:
+                pending.write_text()
+            if layout is None and self.in_sql and not pending.unflattenable:
                 try:
                     layout = flatten_sql.write_file(
                         con,
@@ -250,6 +264,7 @@ class Compactor:
         result.events += layout.rows
         result.files += 1
         result.templated += layout.templated
+        result.split += layout.split
 
     def _python_file(
         self, con: Any, reader: LogReader, pending: _Pending, target: Path
@@ -292,13 +307,23 @@ class _LazyDuck:
         return duckdb.Error
 
     def execute(self, sql: str, params: list[Any] | None = None) -> Any:
+        return self._connection().execute(sql, params or [])
+
+    def register(self, name: str, table: Any) -> None:
+        """Make an Arrow table a view named ``name`` (no copy)."""
+        self._connection().register(name, table)
+
+    def unregister(self, name: str) -> None:
+        self._connection().unregister(name)
+
+    def _connection(self) -> Any:
         if self._con is None:
             import duckdb
 
             self._con = duckdb.connect()
             self._con.execute("SET threads = 1")
             self._con.execute("SET enable_progress_bar = false")
-        return self._con.execute(sql, params or [])
+        return self._con
 
     def close(self) -> None:
         if self._con is not None:
@@ -306,7 +331,7 @@ class _LazyDuck:
 
 
 class _Pending:
-    """A file being gathered: its batches, written in ``flatten_sql``'s input format."""
+    """A file being gathered: its batches and their lines, in memory until it is written."""
 
     def __init__(self, root: Path, partition: int, first: int, ingest: int) -> None:
         self.partition = partition
@@ -314,10 +339,12 @@ class _Pending:
         self.slice = ingest // SLICE
         self.min_ingest = self.max_ingest = ingest
         self.text = root / "tmp" / f"{partition}-{first}.lines"
-        self.stream = self.text.open("wb")
         self.batches: list[BatchInfo] = []
+        self.chunks: list[bytes] = []  # each batch's lines, decompressed
+        self.keys: list[tuple[int, int, int, int]] = []  # first offset, lines, ingest, tags
         self.tags: dict[tuple[str, str, str], int] = {}  # tag triple -> its index
         self.rows = 0
+        self.counted = True  # every batch holds the lines it says
         self.unflattenable = False
 
     @classmethod
@@ -327,19 +354,43 @@ class _Pending:
     def add(self, info: BatchInfo, blob: bytes) -> None:
         self.batches.append(info)
         self.rows += info.count
-        if not self.unflattenable:
-            data = decompress_data(blob, info.partition, info.first_offset)
-            key = (info.connector, info.index, info.sourcetype)
-            tag = self.tags.setdefault(key, len(self.tags))
-            try:
-                self.stream.write(
-                    flatten_sql.encode_batch(info.first_offset, info.ingest_time, tag, data)
-                )
-            except flatten_sql.Unflattenable:
-                self.unflattenable = True
+        data = decompress_data(blob, info.partition, info.first_offset)
+        self.chunks.append(data)
+        if data.count(b"\n") + 1 != info.count:
+            self.counted = False
+        key = (info.connector, info.index, info.sourcetype)
+        tag = self.tags.setdefault(key, len(self.tags))
+        self.keys.append((info.first_offset, info.count, info.ingest_time, tag))
         self.end = info.end_offset
         self.min_ingest = min(self.min_ingest, info.ingest_time)
         self.max_ingest = max(self.max_ingest, info.ingest_time)
+
+    def joined(self) -> bytes:
+        """Every line, newline-separated; the batches' own copies are let go (a file's text
+        is tens of MB: one copy of it at a time)."""
+        data = b"\n".join(self.chunks)
+        self.chunks = [data]
+        return data
+
+    def _batch_texts(self) -> list[bytes]:
+        if len(self.chunks) == len(self.keys):
+            return self.chunks
+        lines = self.chunks[0].split(b"\n")  # joined: cut it at the batches again
+        out, at = [], 0
+        for _, count, _, _ in self.keys:
+            out.append(b"\n".join(lines[at : at + count]))
+            at += count
+        return out
+
+    def write_text(self) -> None:
+        """The lines in ``flatten_sql``'s input format, in :attr:`text`, for the DuckDB paths."""
+        with self.text.open("wb") as stream:
+            for (first, _, ingest, tag), data in zip(self.keys, self._batch_texts(), strict=True):
+                try:
+                    stream.write(flatten_sql.encode_batch(first, ingest, tag, data))
+                except flatten_sql.Unflattenable:
+                    self.unflattenable = True
+                    return
 
 
 def run_forever(data_dir: Path, partitions: int, after: float, interval: float) -> None:

@@ -50,7 +50,7 @@ class NoTemplate(Exception):
 
 
 @dataclass
-class _Shapes:
+class Shapes:
     """The templates found so far and the kind of each name's values across them."""
 
     kinds: dict[str, str] = field(default_factory=dict)  # leaf name -> s, i or b
@@ -58,11 +58,13 @@ class _Shapes:
     templates: list[list[tuple[str, str | None]]] = field(default_factory=list)
     seen: set[str] = field(default_factory=set)  # json_structure texts already added
 
-    def add(self, structure_text: str) -> None:
+    def add(self, structure_text: str, structure: Any = None) -> None:
+        """Add the template of a ``json_structure`` text (or of ``structure``, its value)."""
         if structure_text in self.seen:
             return
         self.seen.add(structure_text)
-        structure = orjson.loads(structure_text)
+        if structure is None:
+            structure = orjson.loads(structure_text)
         if type(structure) is not dict:
             raise NoTemplate("an event that is no object")
         pieces: list[tuple[str, str | None]] = []  # (constant, leaf name or None)
@@ -172,7 +174,7 @@ def _flatten(
     partition: int,
     where: str,
 ) -> tuple[str, list[Any], FileLayout] | None:
-    shapes = _Shapes()
+    shapes = Shapes()
     for _ in range(ROUNDS):
         for (s,) in con.execute(
             f"SELECT DISTINCT json_structure(ev) FROM lines WHERE {where} LIMIT {MAX_TEMPLATES + 1}"
@@ -204,7 +206,7 @@ def _layout(
     ascii: bool,
     tags: Sequence[tuple[str, str, str]],
     partition: int,
-    shapes: _Shapes,
+    shapes: Shapes,
 ) -> tuple[str, list[Any], FileLayout] | None:
     names = list(shapes.kinds)
     stats = [
@@ -284,13 +286,29 @@ def _layout(
     return select, [partition], layout
 
 
-def _tokens(con: Any, shapes: _Shapes) -> tuple[bytes | None, bytes | None]:
-    """``writer.tokens`` of the file, from the templates' constants and the distinct text
-    values (every event's text is made of those, bounded by punctuation); and the same per
-    text column (``tpl`` for the constants), which tells free text which columns to read."""
+def constant_tokens(shapes: Shapes) -> set[str]:
+    """The tokens of the templates' constants (keys and punctuation)."""
     found: set[str] = set()
     for pieces in shapes.templates:
         found.update(_TOKEN.findall("".join(c for c, _ in pieces).lower()))
+    return found
+
+
+def pack_tokens(found: set[str], per: dict[str, str]) -> tuple[bytes | None, bytes | None]:
+    """The file's token dictionary and its tokens per text column, compressed as the
+    manifest keeps them; ``(None, None)`` beyond :data:`TOKEN_LIMIT`."""
+    text = "\n".join(sorted(found)).encode()
+    if len(text) > TOKEN_LIMIT:
+        return None, None
+    squeeze = zstandard.ZstdCompressor(level=3).compress
+    return squeeze(text), squeeze(orjson.dumps(per))
+
+
+def _tokens(con: Any, shapes: Shapes) -> tuple[bytes | None, bytes | None]:
+    """``writer.tokens`` of the file, from the templates' constants and the distinct text
+    values (every event's text is made of those, bounded by punctuation); and the same per
+    text column (``tpl`` for the constants), which tells free text which columns to read."""
+    found = constant_tokens(shapes)
     per: dict[str, str] = {"tpl": "\n".join(sorted(found))}
     flags = [n for n, k in shapes.kinds.items() if k == "b"]
     if flags:
@@ -310,11 +328,7 @@ def _tokens(con: Any, shapes: _Shapes) -> tuple[bytes | None, bytes | None]:
         ]
         found.update(words)
         per[column_name(name, "s")] = "\n".join(sorted(words))
-    text = "\n".join(sorted(found)).encode()
-    if len(text) > TOKEN_LIMIT:
-        return None, None
-    squeeze = zstandard.ZstdCompressor(level=3).compress
-    return squeeze(text), squeeze(orjson.dumps(per))
+    return pack_tokens(found, per)
 
 
 def _lit(text: str) -> str:
