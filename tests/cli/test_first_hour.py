@@ -403,7 +403,9 @@ def test_table_times_print_in_iso_8601(lake: RunningServer) -> None:
 
 
 def test_a_group_by_on_a_field_no_event_has_says_so(lake: RunningServer) -> None:
-    code, out, err = at(lake, "search", "#connector=wordy-connector-name | groupBy(colour)")
+    key = orjson.loads(ok(lake, "connector", "create", "colourless", "--json"))["api_key"]
+    assert post(lake, key, {"event": {"shape": "round"}, "host": "h3"})["code"] == 0
+    code, out, err = at(lake, "search", "#connector=colourless | groupBy(colour)")
     assert code == 0 and out.splitlines() == ["colour\t_count"]
     assert "note: groupBy(colour): no matching event has the field colour" in err
 
