@@ -27,17 +27,24 @@ async def _log(tmp_path: Path) -> SqliteEventLog:
     return log
 
 
-async def _shared_commit(log: SqliteEventLog) -> None:
-    """Two hand-overs committed together: the next commit expects a crowd of two."""
-    committer = log.committers[0]
+async def _hold(log: SqliteEventLog) -> tuple[asyncio.Future[None], threading.Event]:
+    """Keep the commit thread busy in a call until the returned event is set, so what is
+    submitted meanwhile is taken at once when it is (the future ends with the call)."""
     entered, held = threading.Event(), threading.Event()
 
     def hold(_: object) -> None:
         entered.set()
         held.wait(BOUND)
 
-    blocker = asyncio.ensure_future(committer.call(hold))
+    blocker = asyncio.ensure_future(log.committers[0].call(hold))
     assert await asyncio.to_thread(entered.wait, BOUND)  # the commit thread is in the call
+    return blocker, held
+
+
+async def _shared_commit(log: SqliteEventLog) -> None:
+    """Two hand-overs committed together: the next commit expects a crowd of two."""
+    committer = log.committers[0]
+    blocker, held = await _hold(log)
     first = committer.submit(pending("a", 1), 100)
     committer.hand_over()
     second = committer.submit(pending("b", 1), 100)
@@ -78,14 +85,7 @@ def test_a_groups_callbacks_run_in_order_and_see_its_end(tmp_path: Path) -> None
     async def main() -> None:
         log = await _log(tmp_path)
         committer = log.committers[0]
-        entered, held = threading.Event(), threading.Event()
-
-        def hold(_: object) -> None:
-            entered.set()
-            held.wait(BOUND)
-
-        blocker = asyncio.ensure_future(committer.call(hold))
-        assert await asyncio.to_thread(entered.wait, BOUND)
+        blocker, held = await _hold(log)
         heard: list[tuple[str, object, int]] = []
         finished = asyncio.Event()
         for tag in ("a", "b", "c"):  # one loop turn: one hand-over, one commit
