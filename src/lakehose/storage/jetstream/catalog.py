@@ -67,6 +67,8 @@ def _connector(value: bytes) -> Connector:
 class JetStreamCatalog(AccessRecords):
     """The catalog of a lake on a NATS cluster, as one process sees it. Thread-safe."""
 
+    readonly = False  # (``Catalog``) every process may write to the cluster's buckets
+
     def __init__(
         self,
         urls: str,
