@@ -39,6 +39,7 @@ import orjson
 import yaml
 
 from bench.procstat import read_stat
+from bench.report import emit
 from lakehose.testing import RunningServer, run_server
 
 LINE = "<14>1 2026-12-05T10:00:00.000Z web01 nginx 4242 - - 10.1.2.3 GET /api/v1/items/{i} 200 512 {pad}"
@@ -304,13 +305,14 @@ def main(argv: list[str] | None = None) -> int:
         rows.append(glob_scan(work, args.tree_files))
     if len(rows) >= 2 and rows[1]["lines/s"]:
         rows[0]["vs syslog-ng"] = round(rows[0]["lines/s"] / rows[1]["lines/s"], 2)
-    if args.json:
-        print(orjson.dumps(rows, option=orjson.OPT_INDENT_2).decode())
-    else:
-        for row in rows:
-            print("  ".join(f"{k}: {v}" for k, v in row.items()))
-        print(f"(cpus: {os.cpu_count()}, shared machine: figures are noisy)")
+    emit(rows, args.json, _rows)
     return 0
+
+
+def _rows(rows: list[dict[str, Any]]) -> None:
+    for row in rows:
+        print("  ".join(f"{k}: {v}" for k, v in row.items()))
+    print(f"(cpus: {os.cpu_count()}, shared machine: figures are noisy)")
 
 
 if __name__ == "__main__":

@@ -32,6 +32,7 @@ from typing import Any
 import duckdb
 import orjson
 
+from bench.report import emit
 from bench.search_bench import MARKER, STEP, T0, generate
 from lakehose.query import plan_query, time_range
 from lakehose.search.run import run_search
@@ -171,10 +172,7 @@ def main(argv: list[str] | None = None) -> int:
                 "columnar_ms_wall": col_wall * 1000,
             }
         out["queries"] = results
-        if args.json:
-            print(orjson.dumps(out, option=orjson.OPT_INDENT_2).decode())
-        else:
-            report(out)
+        emit(out, args.json, report)
     finally:
         if temporary and not args.keep:
             shutil.rmtree(data_dir, ignore_errors=True)

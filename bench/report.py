@@ -6,6 +6,7 @@ import os
 import platform
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -127,3 +128,12 @@ def save(document: dict[str, Any]) -> Path:
     path = RESULTS_DIR / f"{time.strftime('%Y%m%d-%H%M%S')}-{names}.json"
     path.write_bytes(orjson.dumps(document, option=orjson.OPT_INDENT_2))
     return path
+
+
+def emit(document: Any, as_json: bool, report: Callable[[Any], None]) -> None:
+    """A bench's result on stdout: indented JSON (``--json``, for scripts), else ``report``'s
+    text for a reader."""
+    if as_json:
+        print(orjson.dumps(document, option=orjson.OPT_INDENT_2).decode())
+    else:
+        report(document)

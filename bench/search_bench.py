@@ -39,6 +39,7 @@ from typing import Any
 
 import orjson
 
+from bench.report import emit
 from lakehose.parsers.hec import IngestContext, decode_events
 from lakehose.query import plan_query, time_range
 from lakehose.search.engine import Search
@@ -235,10 +236,7 @@ def main(argv: list[str] | None = None) -> int:
             r = results[key]
             r["events_per_cpu_s"] = events / r["cpu_s"]
             r["events_per_wall_s"] = events / r["wall_s"]
-        if args.json:
-            print(orjson.dumps(results, option=orjson.OPT_INDENT_2).decode())
-        else:
-            report(results)
+        emit(results, args.json, report)
     finally:
         if temporary and not args.keep:
             shutil.rmtree(data_dir, ignore_errors=True)

@@ -35,6 +35,7 @@ from typing import Any
 import httpx
 import orjson
 
+from bench.report import emit
 from bench.search_bench import MARKER, STEP, T0
 from lakehose.testing import run_server
 from tests.helpers import bearer_token
@@ -82,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
     results: dict[str, Any] = {"events": events, "range": [start, end]}
     results["in_process"] = in_process(args.data_dir, start, end, args.repeat)
     if args.in_process_only:
-        print(orjson.dumps(results, option=orjson.OPT_INDENT_2).decode())
+        emit(results, True, _lines)
         return 0
     with run_server(args.data_dir, timeout=120) as server:
         run = f"{time.time_ns():x}"  # clients and users are kept in the lake's catalog
@@ -115,12 +116,13 @@ def main(argv: list[str] | None = None) -> int:
         results["histogram_tag_stats"] = h["resources"][0]["stats"]
         results["histogram_tag_total"] = h["resources"][0]["total"]
         results.update(_console(server, f"bench-{run}", start, end, args.repeat))
-    if args.json:
-        print(orjson.dumps(results, option=orjson.OPT_INDENT_2).decode())
-    else:
-        for key, value in results.items():
-            print(f"{key}: {value}")
+    emit(results, args.json, _lines)
     return 0
+
+
+def _lines(results: dict[str, Any]) -> None:
+    for key, value in results.items():
+        print(f"{key}: {value}")
 
 
 def in_process(data_dir: Path, start: str, end: str, repeat: int) -> dict[str, Any]:
