@@ -13,7 +13,7 @@ from nats.js.errors import KeyNotFoundError
 from nats.js.kv import KeyValue
 
 from lakehose.storage.jetstream.layout import Layout
-from lakehose.storage.jetstream.link import NatsLink
+from lakehose.storage.jetstream.link import NatsLink, through_elections
 
 
 async def log_bucket(link: NatsLink, layout: Layout, replicas: int = 3) -> KeyValue:
@@ -24,8 +24,8 @@ async def log_bucket(link: NatsLink, layout: Layout, replicas: int = 3) -> KeyVa
 async def read_base(link: NatsLink, layout: Layout, partition: int) -> tuple[int, int]:
     """``(sequence, offset)`` the partition's kept messages start at (``(1, 0)`` at first)."""
     kv = await log_bucket(link, layout)
-    try:
-        entry = await kv.get(f"base.p{partition}")
+    try:  # a bucket just created by another process may still be electing its leader
+        entry = await through_elections(lambda: kv.get(f"base.p{partition}"))
     except KeyNotFoundError:
         return 1, 0
     record = orjson.loads(entry.value or b"{}")

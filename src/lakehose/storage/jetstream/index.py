@@ -44,9 +44,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-import nats.errors
 from nats.aio.msg import Msg
-from nats.js.errors import ServiceUnavailableError
 
 from lakehose.errors import StorageError
 from lakehose.models import BatchInfo
@@ -61,13 +59,12 @@ from lakehose.storage.jetstream.layout import (
     StoredBatch,
     decode_head,
 )
-from lakehose.storage.jetstream.link import NatsLink
+from lakehose.storage.jetstream.link import NatsLink, through_elections
 from lakehose.storage.jetstream.tail import StreamTail
 
 SYNC_WAIT = 120.0  # seconds a read waits for the tail to deliver what the stream holds (a
 # hang guard: under heavy load the tail can take seconds; past it the read answers as of now)
 PAYLOAD_CACHE = 32 * 1024 * 1024  # bytes of fetched message payloads a partition keeps
-STATE_WAIT = 30.0  # seconds a read asks again for the stream's state through an election
 LIVE_PAYLOADS = 10.0  # seconds the tail brings payloads after a feed was last at the end
 ABANDON_AFTER = int(2 * APPEND_DEADLINE * 1e9)  # ns of ingest time an incomplete request waits
 
@@ -247,19 +244,8 @@ class PartitionIndex:
     async def stream_state(self) -> tuple[int, int]:
         """The stream's first and last sequence; asked again through an election (a stream
         without a leader answers nothing for a few seconds)."""
-        deadline = time.monotonic() + STATE_WAIT
-        while True:
-            try:
-                info = await self.link.js.stream_info(self.stream)
-                return int(info.state.first_seq), int(info.state.last_seq)
-            except (
-                nats.errors.TimeoutError,
-                nats.errors.NoRespondersError,
-                ServiceUnavailableError,
-            ):
-                if time.monotonic() > deadline:
-                    raise
-                await asyncio.sleep(0.25)
+        info = await through_elections(lambda: self.link.js.stream_info(self.stream))
+        return int(info.state.first_seq), int(info.state.last_seq)
 
     def sync(self) -> None:
         """Wait until this index holds what the stream holds now (from a thread)."""

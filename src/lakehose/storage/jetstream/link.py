@@ -14,6 +14,7 @@ import asyncio
 import logging
 import re
 import threading
+import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Coroutine
 from concurrent.futures import Future
@@ -192,6 +193,7 @@ class Mailbox(Generic[T]):
 
 
 BUCKET_WAIT = 10.0  # seconds a bucket another process just created may take to be seen
+ELECTION_WAIT = 30.0  # seconds a request is asked again while its stream elects a leader
 NOT_CLUSTERED = 10074  # JetStream's "replicas > 1 not supported in non-clustered mode"
 
 
@@ -203,6 +205,22 @@ def _explain(exc: APIError) -> None:
             "stream: set cluster_replicas = 1 (config file or LAKEHOSE_CLUSTER_REPLICAS), or "
             "point --cluster at a NATS cluster of 3 or more servers"
         ) from exc
+
+
+async def through_elections(ask: Callable[[], Awaitable[T]], wait: float = ELECTION_WAIT) -> T:
+    """``ask()``, asked again every 0.25 s for up to ``wait`` seconds while nothing answers:
+    a stream or bucket without a leader (just created, or electing one after a server died)
+    answers nothing for a few seconds, then everything again."""
+    from nats.js.errors import ServiceUnavailableError
+
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            return await ask()
+        except (nats.errors.TimeoutError, nats.errors.NoRespondersError, ServiceUnavailableError):
+            if time.monotonic() > deadline:
+                raise
+            await asyncio.sleep(0.25)
 
 
 def link_for(urls: str) -> NatsLink:

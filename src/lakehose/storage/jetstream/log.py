@@ -29,7 +29,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
-import nats.errors
 import orjson
 from nats.js.api import DiscardPolicy, KeyValueConfig, StorageType, StreamConfig
 from nats.js.errors import (
@@ -37,7 +36,6 @@ from nats.js.errors import (
     KeyNotFoundError,
     KeyWrongLastSequenceError,
     NotFoundError,
-    ServiceUnavailableError,
 )
 from nats.js.kv import KeyValue
 
@@ -46,13 +44,12 @@ from lakehose.storage.base import EventLog, LogReader, PendingAppend
 from lakehose.storage.jetstream.base import log_bucket, write_base
 from lakehose.storage.jetstream.index import PartitionIndex
 from lakehose.storage.jetstream.layout import APPEND_DEADLINE, DUPLICATE_WINDOW, Layout
-from lakehose.storage.jetstream.link import Mailbox, NatsLink, link_for
+from lakehose.storage.jetstream.link import Mailbox, NatsLink, link_for, through_elections
 from lakehose.storage.jetstream.reader import JetStreamReader
 from lakehose.storage.jetstream.writer import PartitionWriter, Request, build_messages
 
 T = TypeVar("T")
 Answers = tuple[int, list[Request], list[AppendResult] | Exception]  # a message's, to resolve
-STARTUP_WAIT = 30.0  # seconds a starting process asks again for its streams through an election
 ACK_TTL = 7 * 86400.0  # seconds an unreported ack id is kept
 
 
@@ -71,16 +68,7 @@ async def ensure_streams(link: NatsLink, layout: Layout, partitions: int, replic
             allow_direct=True,
             max_msg_size=-1,
         )
-        deadline = time.monotonic() + STARTUP_WAIT
-        while True:  # asked again through an election (no answer for a few seconds)
-            try:
-                await _ensure_stream(link, config)
-                break
-            except (nats.errors.TimeoutError, nats.errors.NoRespondersError,
-                    ServiceUnavailableError):  # fmt: skip
-                if time.monotonic() > deadline:
-                    raise
-                await asyncio.sleep(0.25)
+        await through_elections(functools.partial(_ensure_stream, link, config))
 
 
 async def _ensure_stream(link: NatsLink, config: StreamConfig) -> None:
