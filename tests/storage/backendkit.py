@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
+import signal
 import sys
 import time
 from collections.abc import Callable
@@ -152,14 +153,19 @@ async def _append_many(
     backend: str, data_dir: Path, partition: int, batches: int, prefix: str, senders: int
 ) -> None:
     """``senders`` concurrent appenders (pipelined), ``batches`` in all; prints
-    ``first_offset count tag ack_seconds`` for each once acknowledged."""
+    ``first_offset count tag ack_seconds`` for each once acknowledged. SIGTERM stops taking
+    new batches: those under way are finished and printed, then the process exits 0."""
     chosen = next(b for b in LOG_BACKENDS if b.name == backend)
     log = chosen.open_log(data_dir, partition + 1)
     await log.start(asyncio.get_running_loop())
     todo = iter(range(batches))
+    stopping = asyncio.Event()
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stopping.set)
 
     async def sender() -> None:
         for i in todo:
+            if stopping.is_set():
+                return
             tag = f"{prefix}{i}"
             started = time.monotonic()
             result = await log.append(partition, pending(tag, 1 + i % 7), 100)
