@@ -155,16 +155,16 @@ async def _append_many(
     """``senders`` concurrent appenders (pipelined), ``batches`` in all; prints
     ``first_offset count tag ack_seconds`` for each once acknowledged. SIGTERM stops taking
     new batches: those under way are finished and printed, then the process exits 0."""
+    stopping: list[int] = []  # set for the whole run, so a late SIGTERM is harmless too
+    signal.signal(signal.SIGTERM, lambda signum, _: stopping.append(signum))
     chosen = next(b for b in LOG_BACKENDS if b.name == backend)
     log = chosen.open_log(data_dir, partition + 1)
     await log.start(asyncio.get_running_loop())
     todo = iter(range(batches))
-    stopping = asyncio.Event()
-    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stopping.set)
 
     async def sender() -> None:
         for i in todo:
-            if stopping.is_set():
+            if stopping:
                 return
             tag = f"{prefix}{i}"
             started = time.monotonic()
