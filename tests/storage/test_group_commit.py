@@ -12,6 +12,7 @@ import asyncio
 import threading
 from pathlib import Path
 
+from lakehose.models import AppendResult
 from lakehose.storage.sqlite.log import SqliteEventLog
 from lakehose.storage.sqlite.partition import create_partition
 from tests.storage.backendkit import pending
@@ -53,16 +54,23 @@ async def _shared_commit(log: SqliteEventLog) -> None:
     await asyncio.wait_for(asyncio.gather(blocker, first, second), BOUND)
 
 
+async def _waiting_for_a_crowd(log: SqliteEventLog) -> asyncio.Future[AppendResult]:
+    """After a shared commit, one hand-over: the commit thread takes it and waits (up to
+    the minute's window) for one more; its future, not done."""
+    await _shared_commit(log)
+    committer = log.committers[0]
+    one = committer.submit(pending("c", 1), 100)
+    committer.hand_over()
+    await asyncio.sleep(0.05)  # the commit thread has taken it and waits for one more
+    assert not one.done()
+    return one
+
+
 def test_a_gathering_commit_stops_waiting_once_the_crowd_is_back(tmp_path: Path) -> None:
     async def main() -> None:
         log = await _log(tmp_path)
-        await _shared_commit(log)
-        committer = log.committers[0]
-        one = committer.submit(pending("c", 1), 100)
-        committer.hand_over()
-        await asyncio.sleep(0.05)  # the commit thread has taken it and waits for one more
-        assert not one.done()
-        two = committer.submit(pending("d", 1), 100)
+        one = await _waiting_for_a_crowd(log)
+        two = log.committers[0].submit(pending("d", 1), 100)
         done = await asyncio.wait_for(asyncio.gather(one, two), BOUND)
         assert [r.first_offset for r in done] == [2, 3]
         await log.close()
@@ -109,12 +117,7 @@ def test_a_groups_callbacks_run_in_order_and_see_its_end(tmp_path: Path) -> None
 def test_closing_wakes_a_commit_thread_that_waits_for_a_crowd(tmp_path: Path) -> None:
     async def main() -> None:
         log = await _log(tmp_path)
-        await _shared_commit(log)
-        committer = log.committers[0]
-        one = committer.submit(pending("c", 1), 100)
-        committer.hand_over()
-        await asyncio.sleep(0.05)  # the thread has taken it and waits (a minute) for one more
-        assert not one.done()
+        one = await _waiting_for_a_crowd(log)
         await asyncio.wait_for(log.close(), BOUND)
         assert one.done() and one.result().first_offset == 2
 
