@@ -23,6 +23,7 @@ messages are on their way.
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future
 
@@ -41,6 +42,7 @@ from lakehose.storage.base import (
 )
 from lakehose.storage.jetstream.index import PartitionIndex
 from lakehose.storage.jetstream.layout import StoredBatch
+from lakehose.storage.jetstream.link import through_elections
 
 READ_AHEAD = 32  # messages fetched past what a batches_from asked for
 _TAGS = (("#connector", 6), ("#index", 7), ("#sourcetype", 8))
@@ -71,8 +73,10 @@ class JetStreamReader:
 
         async def one(seq: int) -> tuple[int, bytes | None]:
             for direct in (True, False):
-                try:
-                    msg = await js.get_msg(stream, seq=seq, direct=direct)
+                try:  # asked again while the stream elects a leader (a server came back)
+                    msg = await through_elections(
+                        functools.partial(js.get_msg, stream, seq=seq, direct=direct)
+                    )
                     cache.put(seq, msg.data or b"")
                     return seq, msg.data or b""
                 except nats.js.errors.NotFoundError:
