@@ -20,16 +20,28 @@ LINES = 3000
 ROTATIONS = 3
 
 
-def write_lines(path: Path, stop_after: int, done: threading.Event) -> None:
-    """A writer that opens the file per burst, as syslog-style writers after a HUP do."""
-    i = 0
-    while i < stop_after:
-        with path.open("a") as f:
-            for _ in range(20):
-                f.write(f"rotating line {i:05d} {'x' * 40}\n")
-                i += 1
-        time.sleep(0.004)
-    done.set()
+class Writer(threading.Thread):
+    """A writer that opens the file per burst, as syslog-style writers after a HUP do. It
+    writes at least ``LINES`` lines and goes on until told to stop, so every rotation has a
+    file to rotate however slowly a loaded machine runs ``logrotate``."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__()
+        self.path = path
+        self.written = 0
+        self.stop = threading.Event()
+
+    def run(self) -> None:
+        while self.written < LINES or not self.stop.is_set():
+            with self.path.open("a") as f:
+                for _ in range(20):
+                    f.write(line(self.written) + "\n")
+                    self.written += 1
+            time.sleep(0.004)
+
+
+def line(i: int) -> str:
+    return f"rotating line {i:05d} {'x' * 40}"
 
 
 @pytest.mark.parametrize("mode", ["rename", "create", "copytruncate"])
@@ -57,16 +69,18 @@ def test_logrotate_while_appending_loses_nothing(
     }
     with RunningCollector(collector_yaml(tmp_path, server, sources), tmp_path, server.api_key) as c:
         c.start()
-        done = threading.Event()
-        writer = threading.Thread(target=write_lines, args=(live, LINES, done))
+        writer = Writer(live)
         writer.start()
         for _ in range(ROTATIONS):
             time.sleep(0.25)
+            # After a rename without create the writer's next burst makes the file again.
+            wait_for(lambda: live.exists() and live.stat().st_size > 0, timeout=30)
             subprocess.run(
                 ["logrotate", "-f", "-s", str(tmp_path / "logrotate.state"), str(conf)],
                 check=True,
                 timeout=30,
             )
+        writer.stop.set()
         writer.join()
         rotated = sorted(logs.glob("app.log.*"))
         assert len(rotated) == ROTATIONS
@@ -77,7 +91,7 @@ def test_logrotate_while_appending_loses_nothing(
             for p in [live, *rotated]:
                 expected |= {s for s in p.read_text().splitlines() if s}
         else:
-            expected = {f"rotating line {i:05d} {'x' * 40}" for i in range(LINES)}
+            expected = {line(i) for i in range(writer.written)}
 
         def arrived() -> bool:
             return expected <= {e["event"] for e in lake_events(server, tag)}
@@ -85,7 +99,7 @@ def test_logrotate_while_appending_loses_nothing(
         wait_for(arrived, timeout=60)
         assert c.stop() == 0
     counts = Counter(e["event"] for e in lake_events(server, tag))
-    assert set(counts) <= {f"rotating line {i:05d} {'x' * 40}" for i in range(LINES)}
+    assert set(counts) <= {line(i) for i in range(writer.written)}
     assert [t for t, n in counts.items() if n > 1] == []  # no crash: no duplicates either
     if mode == "copytruncate":
         assert len(expected) >= LINES * 0.9
