@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from lakehose.config import Settings
-from lakehose.errors import DataDirError
+from lakehose.errors import ClusterLakeError, DataDirError
 from lakehose.storage.accounts import Accounts
 from lakehose.storage.base import EventLog, LogReader
 from lakehose.storage.catalog.base import Catalog
@@ -83,8 +83,11 @@ def cluster_auth(settings: Settings) -> NatsAuth:
 def use_cluster(settings: Settings) -> str:
     """Register the settings' NATS credentials in this process (before any connection to
     the cluster); the cluster's URLs."""
+    from lakehose.storage.jetstream.link import set_connect_wait
+
     assert settings.cluster
     register(settings.cluster, cluster_auth(settings))
+    set_connect_wait(settings.cluster, settings.cluster_connect_timeout)
     return settings.cluster
 
 
@@ -175,11 +178,18 @@ def require_lake(settings: Settings) -> None:
     a new, empty one (and print a key the running server has never heard of).
     """
     if settings.cluster:
-        if _cluster_catalog(settings, readonly=True).get_setting("partitions") is None:
-            raise DataDirError(
-                shown_urls(settings.cluster),
-                f"the cluster holds no lake named {settings.cluster_namespace!r}; start a node "
-                "on it first: lakehose serve --cluster URLS",
+        from lakehose.storage.cluster.catalog import catalog_records
+
+        urls = use_cluster(settings)
+        if (
+            catalog_records(urls, settings.cluster_namespace) is None
+            or _cluster_catalog(settings, readonly=True).get_setting("partitions") is None
+        ):
+            raise ClusterLakeError(
+                shown_urls(urls),
+                f"holds no lake named {settings.cluster_namespace!r} (cluster_namespace); "
+                "start a node on it first (lakehose serve --cluster URLS), or name the lake "
+                "with --cluster-namespace",
             )
         return
     if settings.catalog_path.is_file():

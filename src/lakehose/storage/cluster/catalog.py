@@ -12,7 +12,11 @@ from __future__ import annotations
 import socket
 from pathlib import Path
 
+from nats.js.errors import NotFoundError
+
 from lakehose.storage.jetstream.catalog import JetStreamCatalog
+from lakehose.storage.jetstream.layout import Layout
+from lakehose.storage.jetstream.link import link_for, through_elections
 
 
 def node_name(run_dir: Path) -> str:
@@ -33,3 +37,20 @@ class ClusterCatalog(JetStreamCatalog):
     ) -> None:
         super().__init__(urls, namespace, replicas, node)
         self.readonly = readonly
+
+
+def catalog_records(urls: str, namespace: str) -> int | None:
+    """How many records the lake's catalog bucket holds; None when the cluster has no such
+    bucket. Asks without creating it: a command pointed at a lake that is not there (a
+    misspelt namespace) must leave nothing behind."""
+    link = link_for(urls)
+    name = f"KV_{Layout(namespace).bucket('CATALOG')}"
+
+    async def ask() -> int | None:
+        try:
+            info = await through_elections(lambda: link.js.stream_info(name))
+        except NotFoundError:
+            return None
+        return int(info.state.messages)
+
+    return link.call(ask())
