@@ -144,6 +144,7 @@ def test_wrong_credentials_are_refused_at_once_and_never_shown(
     assert refused.returncode != 0
     assert "refused the connection (user 'lake' and password, TLS" in refused.stderr
     assert "Authorization Violation" in refused.stderr
+    assert len(refused.stderr.strip().splitlines()) == 1, refused.stderr  # the error alone
     assert wrong not in refused.stdout + refused.stderr
     # a server certificate that the given CA did not sign
     other = {

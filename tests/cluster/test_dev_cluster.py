@@ -55,3 +55,45 @@ def test_dev_cluster_serves_one_lake_from_every_node(tmp_path: Path) -> None:
             proc.wait(10)
     assert proc.returncode == 0, "".join(lines) + rest
     assert "dev cluster stopped" in rest
+
+
+def _ours(directory: Path) -> list[str]:
+    """Command lines of the processes still running with ``directory`` in them."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        try:
+            line = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+        if str(directory) in line:
+            found.append(line)
+    return found
+
+
+def test_sighup_while_it_starts_stops_everything_it_started(tmp_path: Path) -> None:
+    """The terminal closed (SIGHUP) before the nodes were up: the NATS servers and the node
+    that was starting run in sessions of their own, so dev-cluster must stop them; it stops
+    at once, not after starting the rest."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LAKEHOSE_")}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "lakehose", "dev-cluster", "--dir", str(tmp_path), "--port", "0"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
+        start_new_session=True,
+    )  # fmt: skip
+    assert proc.stdout is not None
+    try:
+        lines = []
+        for line in proc.stdout:
+            lines.append(line)
+            if line.startswith("  [node1]"):  # the NATS servers are up, node1 is starting
+                break
+        assert _ours(tmp_path), "".join(lines)
+        proc.send_signal(signal.SIGHUP)
+        rest, _ = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(10)
+    assert proc.returncode == 0 and "dev cluster stopped" in rest, "".join(lines) + rest
+    assert "ready" not in rest and "[node2]" not in rest
+    assert not _ours(tmp_path)

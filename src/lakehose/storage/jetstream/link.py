@@ -42,6 +42,18 @@ _connect_waits: dict[str, float] = {}
 _links_lock = threading.Lock()
 
 
+class _TlsCloseNoise(logging.Filter):
+    """Drops asyncio's warning that a TLS connection the server closed (after refusing our
+    credentials, say) "returning true from eof_received() has no effect": it says nothing to
+    an operator, and would stand beside the one line that explains the refusal."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "eof_received()" not in record.getMessage()
+
+
+logging.getLogger("asyncio").addFilter(_TlsCloseNoise())
+
+
 def _noted(what: str) -> Callable[[], Awaitable[None]]:
     async def note() -> None:
         log.info("%s the NATS cluster", what)
