@@ -332,3 +332,17 @@ def test_admin_commands_name_the_lake_by_flag_or_by_a_toml_list_of_urls(
     )  # fmt: skip
     assert configured.returncode == 0, configured.stderr
     assert [c["name"] for c in orjson.loads(configured.stdout)] == expected
+
+
+def test_connector_create_on_the_cli_points_at_a_live_node(
+    lake: Lake, ab: list[RunningServer]
+) -> None:
+    """The CLI runs away from every node: the HEC URL and the curl line it prints are a
+    running node's (from the heartbeats), not a guess at 127.0.0.1:8088, and they work."""
+    created = lh_json(lake, "connector", "create", "pointed")
+    assert created["hec_url"] in [n.hec_url for n in ab], created["hec_url"]
+    sent = http.post(
+        created["hec_url"], content=orjson.dumps({"event": "pointed"}),
+        headers={"Authorization": f"Splunk {created['api_key']}"},
+    )  # fmt: skip
+    assert sent.json() == {"text": "Success", "code": 0}

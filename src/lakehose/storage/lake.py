@@ -346,9 +346,20 @@ def stored_partitions(settings: Settings, catalog: Catalog) -> int:
 
 
 def hec_url(settings: Settings) -> str:
-    """Where senders should post: the public URL, the running server's, or the configured one."""
+    """Where senders should post: the public URL, the running server's (on a cluster: a live
+    node's, from its heartbeat), or the configured one."""
     if settings.public_url:
         return settings.public_url.rstrip("/") + "/services/collector"
+    if settings.cluster:
+        from lakehose.storage.cluster.presence import read_nodes
+        from lakehose.storage.jetstream.layout import Layout
+        from lakehose.storage.jetstream.link import link_for
+
+        link = link_for(use_cluster(settings))
+        found = link.call(read_nodes(link, Layout(settings.cluster_namespace)))
+        live = [n for n in found if not n["stale"] and n.get("url")]
+        if live:
+            return str(live[0]["url"]).rstrip("/") + "/services/collector"
     running = read_server_info(settings)
     if running is not None:
         return str(running["url"]).rstrip("/") + "/services/collector"
