@@ -11,6 +11,7 @@ server's connection count at the number of nodes, however many readers search op
 from __future__ import annotations
 
 import asyncio
+import atexit
 import logging
 import re
 import threading
@@ -182,6 +183,17 @@ class NatsLink:
             )
         return nc
 
+    def shutdown(self, timeout: float = 2.0) -> None:
+        """Close the connection (what is buffered is flushed) and stop the loop's thread."""
+        if not self._thread.is_alive():
+            return
+        try:
+            self.call(self.nc.close(), timeout)
+        except Exception as exc:  # closing anyway: the process is leaving
+            log.debug("closing the NATS connection: %s", exc)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join(timeout)
+
     async def _disconnected(self) -> None:
         if not self._refused:
             log.info("disconnected from the NATS cluster")
@@ -292,6 +304,16 @@ async def through_elections(ask: Callable[[], Awaitable[T]], wait: float = ELECT
             if time.monotonic() > deadline:
                 raise
             await asyncio.sleep(0.25)
+
+
+@atexit.register
+def _shut_every_link() -> None:
+    """At exit, before the interpreter finalizes: a loop thread still inside uvloop's C code
+    then crashed a finished command now and then (exit status 139 after its output)."""
+    with _links_lock:
+        links = list(_links.values())
+    for link in links:
+        link.shutdown()
 
 
 def link_for(urls: str) -> NatsLink:
