@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -96,4 +97,23 @@ def test_sighup_while_it_starts_stops_everything_it_started(tmp_path: Path) -> N
             proc.wait(10)
     assert proc.returncode == 0 and "dev cluster stopped" in rest, "".join(lines) + rest
     assert "ready" not in rest and "[node2]" not in rest
+    assert not _ours(tmp_path)
+
+
+def test_a_taken_port_is_named_and_nothing_is_left_running(tmp_path: Path) -> None:
+    """``make cluster`` while another server has 8088 (``make run``, say): the node's own
+    error, not only "see its log", and the NATS servers stopped."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LAKEHOSE_")}
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        proc = subprocess.run(
+            [sys.executable, "-m", "lakehose", "dev-cluster", "--dir", str(tmp_path), "--port",
+             str(port)],
+            capture_output=True, text=True, env=env, timeout=120,
+        )  # fmt: skip
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "Error: node node1 exited: cannot listen on 127.0.0.1:" in proc.stderr, proc.stderr
+    assert f":{port}: Address already in use" in proc.stderr and "--port 0" in proc.stderr
     assert not _ours(tmp_path)

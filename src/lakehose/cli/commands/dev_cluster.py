@@ -85,9 +85,13 @@ def _node(
         if line.startswith("Listening on "):
             threading.Thread(target=_drain, args=(proc,), daemon=True).start()
             return line.split()[2]
-    raise click.ClickException(
-        f"node {directory.name} exited; see {directory.parent / (directory.name + '.log')}"
-    )
+    proc.wait()
+    log = directory.parent / f"{directory.name}.log"
+    said = [x for x in log.read_text(errors="replace").splitlines() if x.startswith("error: ")]
+    why = f": {said[-1][len('error: ') :]}" if said else ""
+    if "already in use" in why:
+        why += ' (another server there? --port 0 picks free ports: make cluster CLUSTER_ARGS="--port 0")'
+    raise click.ClickException(f"node {directory.name} exited{why} (its log: {log})")
 
 
 def _drain(proc: subprocess.Popen[str]) -> None:
