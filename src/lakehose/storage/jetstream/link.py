@@ -31,7 +31,7 @@ from nats.js.errors import APIError
 from nats.js.kv import KeyValue
 
 from lakehose.errors import StorageError
-from lakehose.storage.jetstream.auth import auth_for, options_for, refusal
+from lakehose.storage.jetstream.auth import auth_for, how_it_connects, options_for, refusal
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -157,13 +157,9 @@ class NatsLink:
         await asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED)
         if not connecting.done():
             connecting.cancel()
-            auth = auth_for(urls)
-            how = auth.describe() if auth else "no credentials"
-            if auth is None and any("@" in u for u in self.urls):
-                how = "credentials in the URL"
             raise StorageError(
                 f"the NATS cluster at {_shown(self.urls)} refused the connection"
-                f" ({how}): {refused.result()}"
+                f" ({how_it_connects(urls, auth_for(urls))}): {refused.result()}"
             )
         try:
             nc = connecting.result()
