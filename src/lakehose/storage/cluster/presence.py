@@ -100,9 +100,14 @@ class Heartbeat:
         return self
 
     def stop(self) -> None:
-        """Stop beating and leave the list (best effort: else the TTL removes the node)."""
+        """Stop beating and leave the list (best effort: else the TTL removes the node). With
+        no NATS server reachable, do not wait for either: a stopping node must not keep a
+        service manager waiting (a beat in flight waits up to 10 s for its answer)."""
         self._stop.set()
-        self._thread.join(BEAT * 2 + 1)
+        self._thread.join(1)
+        if not self.link.nc.is_connected:
+            log.debug("heartbeat not removed: no NATS server reachable")
+            return
 
         async def leave() -> None:
             kv = await nodes_bucket(self.link, self.layout, self.replicas, create=False)

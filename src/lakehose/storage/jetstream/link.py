@@ -109,13 +109,15 @@ class NatsLink:
         try:
             self.nc: Client = connecting.result(wait)
         except WaitedTooLong:
-            connecting.cancel()
-            last = f"; last error: {self._last_error}" if self._last_error else ""
-            raise StorageError(
-                f"cannot reach the NATS cluster at {_shown(self.urls)}: no server answered "
-                f"in {wait:g} s{last} (is nats-server running there, and are the host and "
-                "port right? cluster_connect_timeout waits longer)"
-            ) from None
+            if not connecting.done():
+                connecting.cancel()
+                last = f"; last error: {self._last_error}" if self._last_error else ""
+                raise StorageError(
+                    f"cannot reach the NATS cluster at {_shown(self.urls)}: no server answered "
+                    f"in {wait:g} s{last} (is nats-server running there, and are the host and "
+                    "port right? cluster_connect_timeout waits longer)"
+                ) from None
+            self.nc = connecting.result()  # connected just as the wait ended
         self.js: JetStreamContext = self.nc.jetstream(timeout=5)
 
     def _run(self) -> None:
@@ -205,6 +207,8 @@ class NatsLink:
         try:
             return future.result(timeout)
         except WaitedTooLong:
+            if future.done():  # its own timeout (nats-py's are TimeoutErrors too), or just done
+                return future.result()
             future.cancel()
             raise StorageError(
                 f"the NATS cluster at {_shown(self.urls)} did not answer in {timeout:g} s "
