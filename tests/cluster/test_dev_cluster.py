@@ -38,6 +38,9 @@ def test_dev_cluster_serves_one_lake_from_every_node(tmp_path: Path) -> None:
         assert "dev cluster ready" in lines[-1], "".join(lines)
         urls = next(x for x in lines if x.startswith("lakehose nodes:")).split()[2:]
         assert len(urls) == 3
+        logs = next(x for x in lines if x.startswith("logs: ")).split()
+        assert (tmp_path / "node1.log").is_file() and logs[1] == f"{tmp_path}/node*.log"
+        assert (tmp_path / "nats" / "n1" / "nats.log").is_file()
         key_line = next(x for x in lines if "Its API key is in " in x)
         key = Path(key_line.split("Its API key is in ")[1].split(" (")[0]).read_text().strip()
         sent = httpx.post(

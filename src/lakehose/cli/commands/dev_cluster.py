@@ -137,6 +137,7 @@ def dev_cluster(directory: str, nodes: int, port: int, workers: int) -> None:
             raise _Stopped
         click.echo(f"lakehose nodes: {' '.join(urls)}")
         click.echo(f"admin commands: lakehose connector list --cluster {cluster.urls}")
+        click.echo(f"logs: {root}/node*.log (nodes), {root}/nats/n*/nats.log (NATS)")
         click.echo("dev cluster ready; Ctrl-C stops it")
         while not stop.asked.wait(0.5):
             for i, proc in enumerate(procs):
