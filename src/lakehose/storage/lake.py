@@ -346,10 +346,14 @@ def stored_partitions(settings: Settings, catalog: Catalog) -> int:
 
 
 def hec_url(settings: Settings) -> str:
-    """Where senders should post: the public URL, the running server's (on a cluster: a live
-    node's, from its heartbeat), or the configured one."""
+    """Where senders should post: the public URL, the running server's (a command on a
+    cluster with no server here: a live node's, from its heartbeat), or the configured one.
+    A server finds its own first (its ``server.json``), never asking the cluster."""
     if settings.public_url:
         return settings.public_url.rstrip("/") + "/services/collector"
+    running = read_server_info(settings)
+    if running is not None:
+        return str(running["url"]).rstrip("/") + "/services/collector"
     if settings.cluster:
         from lakehose.storage.cluster.presence import read_nodes
         from lakehose.storage.jetstream.layout import Layout
@@ -360,9 +364,6 @@ def hec_url(settings: Settings) -> str:
         live = [n for n in found if not n["stale"] and n.get("url")]
         if live:
             return str(live[0]["url"]).rstrip("/") + "/services/collector"
-    running = read_server_info(settings)
-    if running is not None:
-        return str(running["url"]).rstrip("/") + "/services/collector"
     host = "127.0.0.1" if settings.host in ("0.0.0.0", "::", "") else settings.host
     if ":" in host:
         host = f"[{host}]"
