@@ -183,6 +183,34 @@ def test_status_shows_a_killed_nats_server_offline_until_it_is_back(
 
 
 @pytest.mark.slow
+def test_a_command_says_so_when_the_quorum_is_lost(cluster: DevCluster, tmp_path: Path) -> None:
+    """Two of three servers SIGKILLed: once the catalog's leader steps down, a command says
+    the quorum is lost (it read an empty catalog for two minutes and said the lake was not
+    there), and status lists no nodes rather than failing. (In ``make cluster-chaos``: the
+    step-down alone takes NATS 10-30 s.)"""
+    lake = Lake(cluster.urls, namespace_for(tmp_path))
+    catalog = f"KV_{lake.namespace.upper()}_CATALOG"
+    with nodes(lake, tmp_path, count=1):
+        victims = cluster.nodes[1:]
+        for victim in victims:
+            cluster.kill(victim)
+        try:
+            wait_for(
+                lambda: not next(
+                    s for s in cluster_status(lake.urls, lake.namespace, 1)["streams"]
+                    if s["stream"] == catalog
+                )["leader"],
+                timeout=90, interval=0.5,
+            )  # fmt: skip
+            lost = lh(lake, "connector", "list", check=False)
+        finally:
+            for victim in victims:
+                cluster.restart(victim)
+    assert lost.returncode != 0 and "Traceback" not in lost.stderr, lost.stderr
+    assert "has no leader: the NATS cluster has lost its quorum" in lost.stderr, lost.stderr
+
+
+@pytest.mark.slow
 @pytest.mark.timeout(3600)
 def test_many_kills_under_load_lose_nothing(cluster: DevCluster, tmp_path: Path) -> None:
     kills = int(os.environ.get("LAKEHOSE_CLUSTER_KILLS", "10"))

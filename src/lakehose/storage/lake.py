@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from lakehose.config import Settings
-from lakehose.errors import ClusterLakeError, DataDirError
+from lakehose.errors import ClusterLakeError, DataDirError, StorageError
 from lakehose.storage.accounts import Accounts
 from lakehose.storage.base import EventLog, LogReader
 from lakehose.storage.catalog.base import Catalog
@@ -181,10 +181,17 @@ def require_lake(settings: Settings) -> None:
         from lakehose.storage.cluster.catalog import catalog_records
 
         urls = use_cluster(settings)
-        if (
-            catalog_records(urls, settings.cluster_namespace) is None
-            or _cluster_catalog(settings, readonly=True).get_setting("partitions") is None
-        ):
+        records = catalog_records(urls, settings.cluster_namespace)
+        partitions = None
+        if records is not None:
+            partitions = _cluster_catalog(settings, readonly=True).get_setting("partitions")
+        if records and partitions is None:  # a catalog there, but not read in time
+            raise StorageError(
+                f"the lake {settings.cluster_namespace!r} on the NATS cluster at "
+                f"{shown_urls(urls)} could not be read in time (a server lost, or the "
+                "quorum? lakehose status --cluster URLS shows the servers)"
+            )
+        if partitions is None:
             raise ClusterLakeError(
                 shown_urls(urls),
                 f"holds no lake named {settings.cluster_namespace!r} (cluster_namespace); "

@@ -18,6 +18,7 @@ import threading
 import time
 from typing import Any
 
+import nats
 import orjson
 from nats.js.api import KeyValueConfig
 from nats.js.errors import NoKeysError, NotFoundError
@@ -50,6 +51,9 @@ async def read_nodes(link: NatsLink, layout: Layout) -> list[dict[str, Any]]:
         kv = await nodes_bucket(link, layout, 1, create=False)
         keys = await kv.keys()
     except (NotFoundError, NoKeysError):
+        return []
+    except (nats.errors.Error, TimeoutError) as exc:  # no quorum: the bucket cannot be read
+        log.info("lakehose nodes not listed: %s", exc)
         return []
     now = time.time()
     out = []
