@@ -367,10 +367,12 @@ def hec_url(settings: Settings) -> str:
         from lakehose.storage.jetstream.link import link_for
 
         link = link_for(use_cluster(settings))
-        found = link.call(read_nodes(link, Layout(settings.cluster_namespace)))
-        live = [n for n in found if not n["stale"] and n.get("url")]
-        if live:
-            return str(live[0]["url"]).rstrip("/") + "/services/collector"
+        for _ in range(2):  # an unanswered read of the bucket lists no node: ask again
+            found = [n for n in link.call(read_nodes(link, Layout(settings.cluster_namespace)))
+                     if n.get("url")]  # fmt: skip
+            if found:  # a live node, else the one seen last
+                best = min(found, key=lambda n: (n["stale"], n["seen_seconds_ago"]))
+                return str(best["url"]).rstrip("/") + "/services/collector"
     host = "127.0.0.1" if settings.host in ("0.0.0.0", "::", "") else settings.host
     if ":" in host:
         host = f"[{host}]"
