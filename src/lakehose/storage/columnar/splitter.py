@@ -38,9 +38,9 @@ from lakehose.storage.columnar.templates import (
     pack_tokens,
     template_text,
 )
-from lakehose.storage.columnar.writer import FileLayout, finish_parquet
+from lakehose.storage.columnar.writer import FileLayout, finish_table
 
-LEVEL = 1  # zstd: 0.7% larger than 6, a quarter less CPU in the COPY (bench/README.md)
+LEVEL = 1  # zstd: 0.7% larger than 6, a quarter less CPU (bench/README.md)
 MAX_PAIRS = 64  # templates and META spellings tried per file
 _FRAGMENT = {
     "s": r'"[^"\\\x00-\x1f]*"',  # a string that decodes to its own text
@@ -49,7 +49,6 @@ _FRAGMENT = {
 }
 _SQL = {"s": "VARCHAR", "i": "BIGINT", "b": "BOOLEAN"}
 _MARK = 0xE000  # a value's place in a template line, while finding its column
-_TABLE = "splitter_values"
 _LONG = struct.Struct("<qq")  # a large_string array's two offsets
 _PUNCTUATION = re.compile(r"[^A-Za-z0-9_ :,\"]")
 
@@ -184,7 +183,7 @@ def write_file(
     except (NoTemplate, RecursionError, pa.ArrowException):  # Arrow: invalid, capacity, ...
         return None
     shapes = templates.shapes
-    return _write(con, shapes, groups, data, first_offset, batches, tags, partition, rows, target)
+    return _write(shapes, groups, data, first_offset, batches, tags, partition, rows, target)
 
 
 def _lines(data: bytes) -> Any:
@@ -340,7 +339,6 @@ def _repeat(value: int, n: int, kind: Any) -> Any:
 
 
 def _write(
-    con: Any,
     shapes: Shapes,
     groups: list[_Group],
     data: bytes,
@@ -388,41 +386,38 @@ def _write(
         if counts.get(name):
             ranked.append((-counts[name], name, column_name(name, kind), _SQL[kind], name))
     ranked.sort()
-    table: dict[str, Any] = {
-        "o": pc.add(pc.cumulative_sum(_repeat(1, rows, pa.int64())), first_offset - 1),
-        "t": values["@time"],
-        "tp": tp,
-    }
     ends = pa.array(_running([b[1] for b in batches]), pa.int32())
-    for column, n, kind in (("b", 0, pa.int64()), ("i", 2, pa.int64()), ("k", 3, pa.int32())):
+
+    def per_batch(n: int, kind: Any) -> Any:
         runs = pa.RunEndEncodedArray.from_arrays(ends, pa.array([b[n] for b in batches], kind))
-        table[column] = pc.run_end_decode(runs)
+        return pc.run_end_decode(runs)
+
+    k = per_batch(3, pa.int32())
+    table: dict[str, Any] = {
+        "offset": pc.add(pc.cumulative_sum(_repeat(1, rows, pa.int64())), first_offset - 1),
+        "batch": per_batch(0, pa.int64()),
+        "time": values["@time"],
+        "ingest_time": per_batch(2, pa.int64()),
+        "partition": _repeat(partition, rows, pa.int32()),
+        "connector": _pick([t[0] for t in tags], k),
+        "index": _pick([t[1] for t in tags], k),
+        "sourcetype": _pick([t[2] for t in tags], k),
+        "raw": pa.nulls(rows, pa.string()),
+        "tpl": _pick([template_text(t, shapes.kinds) for t in shapes.templates], tp),
+    }
     typed: list[tuple[str, str]] = []  # (column, SQL type)
     for negative, _, column, sql_type, hole in ranked:
         if -negative < least or len(typed) >= MAX_COLUMNS:
             return None  # a rare field: the template path keeps the file's text
-        table[f"x{len(typed)}"] = values[hole]
+        table[column] = values[hole]
         typed.append((column, sql_type))
     minmax = pc.min_max(values["@time"]).as_py()
     ascii = data.isascii() and all(x.isascii() for t in tags for x in t)
     words, per_column = _tokens(shapes, values) if ascii else (None, None)
-
-    def pick_tag(n: int) -> str:
-        return "[" + ", ".join(_lit(t[n]) for t in tags) + "][k + 1]"
-
-    holes = ", ".join(_lit(template_text(t, shapes.kinds)) for t in shapes.templates)
-    columns = "".join(f', x{n} AS "{column}"' for n, (column, _) in enumerate(typed))
-    select = (
-        'SELECT o AS "offset", b AS "batch", t AS "time", i AS "ingest_time",'
-        f' CAST(? AS INTEGER) AS "partition", {pick_tag(0)} AS "connector",'
-        f' {pick_tag(1)} AS "index", {pick_tag(2)} AS "sourcetype",'
-        f' NULL::VARCHAR AS "raw", [{holes}][tp + 1] AS "tpl"{columns} FROM {_TABLE}'
+    schema = pa.schema(
+        [pa.field(n, c.type, nullable=n != "partition") for n, c in table.items()]
     )
-    con.register(_TABLE, pa.table(table))
-    try:
-        size = finish_parquet(con, select, [partition], target, level=LEVEL)
-    finally:
-        con.unregister(_TABLE)
+    size = finish_table(pa.table(table, schema=schema), target, level=LEVEL)
     return FileLayout(
         rows=rows,
         min_time=int(minmax["min"]),
@@ -439,6 +434,16 @@ def _write(
         rebuilt=True,
         column_tokens=per_column,
     )
+
+
+def _pick(texts: Sequence[str], indexes: Any) -> Any:
+    """The column of ``texts[i]`` for each ``i`` of ``indexes``, dictionary-encoded (a few
+    distinct values: the writer keeps the dictionary instead of finding it again)."""
+    import pyarrow as pa
+
+    distinct = list(dict.fromkeys(texts))
+    where = pa.array([distinct.index(t) for t in texts], pa.int32())
+    return pa.DictionaryArray.from_arrays(where.take(indexes), pa.array(distinct, pa.string()))
 
 
 def _running(counts: Sequence[int]) -> list[int]:
@@ -489,5 +494,3 @@ def _lettered(column: Any) -> bool:
     return bool(pc.any(pc.match_substring_regex(column, "[A-Za-z]")).as_py())
 
 
-def _lit(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
