@@ -414,9 +414,7 @@ def _write(
     minmax = pc.min_max(values["@time"]).as_py()
     ascii = data.isascii() and all(x.isascii() for t in tags for x in t)
     words, per_column = _tokens(shapes, values) if ascii else (None, None)
-    schema = pa.schema(
-        [pa.field(n, c.type, nullable=n != "partition") for n, c in table.items()]
-    )
+    schema = pa.schema([pa.field(n, c.type, nullable=n != "partition") for n, c in table.items()])
     size = finish_table(pa.table(table, schema=schema), target, level=LEVEL)
     return FileLayout(
         rows=rows,
@@ -492,5 +490,3 @@ def _lettered(column: Any) -> bool:
     if len(pc.unique(column.slice(0, 1000))) < 500:
         return True
     return bool(pc.any(pc.match_substring_regex(column, "[A-Za-z]")).as_py())
-
-
