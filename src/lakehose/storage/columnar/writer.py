@@ -31,6 +31,7 @@ from lakehose.storage.columnar.layout import (
 
 ROW_GROUP = 131_072  # a file in one row group: DuckDB scans 1.1-1.2x faster than 122,880
 _INT64 = (-(2**63), 2**63)
+_PAGE = 64 * 1024 * 1024  # bytes of a page before Arrow starts another
 _SAMPLE = 4096  # values of a column that choose its encoding (``encodings``)
 TOKEN_LIMIT = 8 * 1024 * 1024  # bytes of distinct tokens kept per file; beyond, none are
 # Runs of letters and digits with at least one letter: numbers, most of the distinct runs of
@@ -223,6 +224,11 @@ def finish_table(table: Any, target: Path, level: int = 1) -> int:
         use_dictionary=dictionary,
         column_encoding=delta,
         data_page_version="2.0",
+        # one page per column: DuckDB hands a dictionary column on as dictionary vectors
+        # (a filter evaluated once per distinct value) only where no page ends inside one of
+        # its 2,048-row vectors; Arrow's pages of 20,000 rows scanned up to 1.5x slower
+        max_rows_per_page=max(ROW_GROUP, table.num_rows),
+        data_page_size=_PAGE,
         store_schema=False,
     )
     fd = os.open(tmp, os.O_RDONLY)
