@@ -42,6 +42,7 @@ from lakehose.storage.columnar.writer import FileLayout, finish_table
 
 LEVEL = 1  # zstd: 0.7% larger than 6, a quarter less CPU (bench/README.md)
 MAX_PAIRS = 64  # templates and META spellings tried per file
+_HEAD = 256 * 1024  # bytes of a file's first lines that choose its dictionary columns
 _FRAGMENT = {
     "s": r'"[^"\\\x00-\x1f]*"',  # a string that decodes to its own text
     "i": r"(?:0|-?[1-9][0-9]*)",  # an integer as orjson and DuckDB write it back
@@ -192,14 +193,21 @@ def _lines(data: bytes) -> Any:
 
 
 def _read(
-    data: Any, names: list[str], wanted: dict[str, int], sep: str, check: bool = True
+    data: Any,
+    names: list[str],
+    wanted: dict[str, int],
+    sep: str,
+    check: bool = True,
+    coded: frozenset[str] = frozenset(),
 ) -> dict[str, Any]:
     """Columns ``wanted`` (hole name -> piece) of ``data``'s lines split at ``sep`` into
-    ``names``, as text."""
+    ``names``, as text; dictionary-encoded for the holes ``coded``."""
     import pyarrow as pa
     import pyarrow.csv as pcsv
 
     include = {n: names[p] for n, p in wanted.items()}
+    types = {c: pa.string() for c in include.values()}
+    types.update({include[n]: pa.dictionary(pa.int32(), pa.string()) for n in coded})
     table = pcsv.read_csv(
         pa.BufferReader(data),
         read_options=pcsv.ReadOptions(
@@ -214,13 +222,22 @@ def _read(
         ),
         convert_options=pcsv.ConvertOptions(
             include_columns=sorted(set(include.values())),
-            column_types={c: pa.string() for c in include.values()},
+            column_types=types,
             strings_can_be_null=False,
             quoted_strings_can_be_null=False,
             check_utf8=check,  # (ASCII is UTF-8)
         ),
     )
-    return {n: table.column(c).combine_chunks() for n, c in include.items()}
+    return {n: _one(table.column(c)) for n, c in include.items()}
+
+
+def _one(column: Any) -> Any:
+    """A column read in blocks as one array (dictionaries of blocks unified)."""
+    import pyarrow as pa
+
+    if column.num_chunks > 1 and pa.types.is_dictionary(column.type):
+        column = column.unify_dictionaries()
+    return column.combine_chunks()
 
 
 class _Templates:
@@ -313,21 +330,53 @@ def _extract(group: _Group, shapes: Shapes, data: bytes, rows: int, ascii: bool)
         value = got[name]
         if len(value) != group.size(rows):
             raise NoTemplate("lines that do not split as their template")
-        if before or after:  # constants of ASCII around the value: slice the bytes
-            value = pc.binary_slice(value.view(pa.binary()), before, -after if after else None)
-            value = value.view(pa.string())
-        if kind != "s":
-            value = pc.cast(value, pa.int64()) if kind == "i" else pc.equal(value, "true")
-        group.values[name] = value
+        if pa.types.is_dictionary(value.type):  # type its distinct values only
+            typed = _typed(value.dictionary, kind, before, after)
+            if kind == "b" or name == "@time":  # (time: delta-encoded, its min and max)
+                group.values[name] = typed.take(value.indices)
+            else:
+                group.values[name] = pa.DictionaryArray.from_arrays(value.indices, typed)
+        else:
+            group.values[name] = _typed(value, kind, before, after)
+
+
+def _typed(value: Any, kind: str, before: int, after: int) -> Any:
+    """``value``'s text between its constants, typed as ``kind``."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if before or after:  # constants of ASCII around the value: slice the bytes
+        value = pc.binary_slice(value.view(pa.binary()), before, -after if after else None)
+        value = value.view(pa.string())
+    if kind != "s":
+        value = pc.cast(value, pa.int64()) if kind == "i" else pc.equal(value, "true")
+    return value
 
 
 def _split(
     text: Any, parts: Sequence[tuple[str, str | None, str]], sep: str, ascii: bool
 ) -> tuple[dict[str, Any], list[tuple[str, str, int, int, int]]]:
+    import pyarrow.compute as pc
+
     pieces, holes = _columns(parts, sep)
     names = [f"c{n}" for n in range(pieces)]
     wanted = {name: piece for name, _, piece, _, _ in holes}
-    return _read(text, names, wanted, sep, check=not ascii), holes
+    # a hole of few distinct values in the first lines is read dictionary-encoded: typed once
+    # per distinct value, and the Parquet writer keeps the dictionary instead of hashing again
+    sample = _read(_head(text), names, wanted, sep, check=not ascii)
+    coded = frozenset(n for n, v in sample.items() if pc.count_distinct(v).as_py() * 2 <= len(v))
+    return _read(text, names, wanted, sep, check=not ascii, coded=coded), holes
+
+
+def _head(text: Any) -> Any:
+    """The whole lines of ``text`` in its first :data:`_HEAD` bytes (at least its first)."""
+    view = memoryview(text)
+    if len(view) <= _HEAD:
+        return view
+    end = bytes(view[:_HEAD]).rfind(b"\n")
+    if end < 0:
+        end = bytes(view).find(b"\n")
+    return view[:end] if end >= 0 else view
 
 
 def _repeat(value: int, n: int, kind: Any) -> Any:
@@ -370,7 +419,7 @@ def _write(
         order = pc.sort_indices(pa.concat_arrays([g.rows for g in groups]))
         values = {
             name: pa.concat_arrays(
-                [g.values.get(name, pa.nulls(len(g.rows), types[name])) for g in groups]
+                [_plain(g.values.get(name, pa.nulls(len(g.rows), types[name]))) for g in groups]
             ).take(order)
             for name in counts
         }
@@ -434,6 +483,13 @@ def _write(
     )
 
 
+def _plain(column: Any) -> Any:
+    """``column`` without its dictionary (groups' dictionaries differ)."""
+    import pyarrow as pa
+
+    return column.dictionary_decode() if pa.types.is_dictionary(column.type) else column
+
+
 def _pick(texts: Sequence[str], indexes: Any) -> Any:
     """The column of ``texts[i]`` for each ``i`` of ``indexes``, dictionary-encoded (a few
     distinct values: the writer keeps the dictionary instead of finding it again)."""
@@ -455,6 +511,7 @@ def _running(counts: Sequence[int]) -> list[int]:
 def _tokens(shapes: Shapes, values: dict[str, Any]) -> tuple[bytes | None, bytes | None]:
     """``templates._tokens`` from the typed columns: the constants' tokens, ``true`` and
     ``false`` where a boolean column holds them, and the tokens of each text column."""
+    import pyarrow as pa
     import pyarrow.compute as pc
 
     found = constant_tokens(shapes)
@@ -470,8 +527,14 @@ def _tokens(shapes: Shapes, values: dict[str, Any]) -> tuple[bytes | None, bytes
         if kind != "s":
             continue
         words: list[str] = []
-        if name in values and _lettered(values[name]):
-            distinct = pc.unique(values[name])
+        column = values.get(name)
+        if column is not None and pa.types.is_dictionary(column.type):  # its distinct values
+            distinct = column.dictionary
+        elif column is not None and _lettered(column):
+            distinct = pc.unique(column)
+        else:
+            distinct = None
+        if distinct is not None:
             distinct = distinct.filter(pc.match_substring_regex(distinct, "[A-Za-z]"))
             if len(distinct):
                 runs = pc.split_pattern_regex(pc.utf8_lower(distinct), "[^a-z0-9]+")
