@@ -2,8 +2,10 @@
 
 The rows go through a temporary NDJSON file because that is the fastest way into
 DuckDB without pyarrow; DuckDB then writes the Parquet file under a temporary
-name. Only a complete, fsynced file is renamed to its final name, and the
-directory is fsynced so the rename survives a power cut.
+name. The split path (``splitter.py``) has its columns in Arrow already and writes
+them with Arrow's writer (:func:`finish_table`). Only a complete, fsynced file is
+renamed to its final name, and the directory is fsynced so the rename survives a
+power cut.
 """
 
 from __future__ import annotations
