@@ -251,6 +251,7 @@ def _api_paths() -> dict[str, Any]:
                 "requestBody": {"required": True, "content": form},
                 "responses": {
                     "200": falcon("Revoked (or was not live)"),
+                    "400": falcon("The form field token is missing"),
                     "401": falcon("Bad client credentials"),
                     "429": falcon("Too many failed attempts"),
                 },
@@ -577,6 +578,7 @@ def _api_paths() -> dict[str, Any]:
 
 def _schemas() -> dict[str, Any]:
     string, integer = {"type": "string"}, {"type": "integer"}
+    default = {"type": ["string", "null"], "description": "null: back to the default"}
     return {
         "HecReply": {
             "type": "object",
@@ -686,15 +688,20 @@ def _schemas() -> dict[str, Any]:
             "boolean); a field of another type, or an unknown one, is a 400 naming it",
             "additionalProperties": False,
             "properties": {
-                "name": string,
+                "name": {"type": "string", "description": "required to create"},
                 "description": string,
-                "parser": string,
-                "index": string,
+                "parser": default,
+                "index": default,
                 "allowed_indexes": {"type": "array", "items": string},
-                "source": string,
-                "sourcetype": string,
-                "host": string,
+                "source": default,
+                "sourcetype": default,
+                "host": default,
+                **{
+                    f"default_{k}": {**default, "description": f"the same as {k}"}
+                    for k in ("index", "source", "sourcetype", "host")
+                },
                 "ack": {"type": "boolean"},
+                "use_ack": {"type": "boolean", "description": "the same as ack"},
                 "allow_query_token": {"type": "boolean"},
                 "enabled": {"type": "boolean"},
                 "rate_rps": {"type": ["number", "null"], "description": "null: no limit"},
@@ -733,12 +740,19 @@ def _schemas() -> dict[str, Any]:
             "properties": {
                 "query": {"type": "string", "description": "e.g. failed | groupBy(host)"},
                 "start": {
-                    "oneOf": [string, {"type": "number"}],
-                    "description": "15m, 24h, 7d, now, ISO 8601, or epoch s/ms/us/ns",
+                    "type": ["string", "number", "null"],
+                    "description": "15m, 24h, 7d, now, ISO 8601, or epoch s/ms/us/ns; "
+                    "null or absent: from the oldest event",
                 },
-                "end": {"oneOf": [string, {"type": "number"}], "description": "exclusive"},
+                "end": {
+                    "type": ["string", "number", "null"],
+                    "description": "exclusive; null or absent: open",
+                },
                 "limit": {"type": "integer", "minimum": 1, "maximum": 10000, "default": 200},
-                "cursor": {"type": "string", "description": "next_cursor of the previous page"},
+                "cursor": {
+                    "type": ["string", "null"],
+                    "description": "next_cursor of the previous page (null: the first page)",
+                },
             },
         },
         "ApiClient": {
@@ -753,6 +767,18 @@ def _schemas() -> dict[str, Any]:
     }
 
 
+def _merged(*parts: dict[str, Any]) -> dict[str, Any]:
+    """The paths of every part; where two document one method of a path, the first does
+    (``GET /`` is both the API's links and the console's redirect; the search API under
+    ``/console`` is documented as the API, not as a page)."""
+    paths: dict[str, Any] = {}
+    for part in parts:
+        for path, methods in part.items():
+            for method, operation in methods.items():
+                paths.setdefault(path, {}).setdefault(method, operation)
+    return paths
+
+
 def document() -> dict[str, Any]:
     from lakehose.server.console.pages_doc import openapi_paths as console_paths
 
@@ -763,13 +789,14 @@ def document() -> dict[str, Any]:
             "version": lakehose.__version__,
             "description": "HEC ingest, Falcon-style event streams, and lakehose's own API.",
         },
-        "paths": {
-            **_hec_paths(),
-            **_api_paths(),
-            **console_paths(),
-            **openapi_search.paths(),
-            **openapi_streams.paths(),
-        },
+        "paths": _merged(
+            _hec_paths(),
+            _api_paths(),
+            openapi_search.paths(),
+            openapi_streams.paths(),
+            openapi_search.console_paths(),
+            console_paths(),
+        ),
         "components": {
             "schemas": {**_schemas(), **openapi_search.schemas(), **openapi_streams.schemas()},
             "securitySchemes": {
