@@ -252,7 +252,8 @@ def _api_paths() -> dict[str, Any]:
                 "responses": {
                     "200": falcon("Revoked (or was not live)"),
                     "400": falcon("The form field token is missing"),
-                    "401": falcon("Bad client credentials"),
+                    "401": falcon("No or malformed Basic client credentials"),
+                    "403": falcon("Unknown client or wrong secret"),
                     "429": falcon("Too many failed attempts"),
                 },
             }

@@ -98,8 +98,8 @@ def _responses(method: str, path: str, role: str) -> dict[str, Any]:
         found: dict[str, Any] = {
             "200": {"description": "an HTML page or fragment", "content": _HTML}
         }
-        if role == "public":
-            return found
+        if role == "public":  # the sign-in form: a signed-in visitor goes on to the console
+            return {**found, "303": {"description": "already signed in: to the console"}}
         return {
             **found,
             "303": {"description": "not signed in: to /console/login?next=..."},
