@@ -9,7 +9,7 @@ import orjson
 import pytest
 
 from lakehose.testing import RunningServer
-from tests.helpers import create_connector, stored_events
+from tests.helpers import assert_documented, create_connector, stored_events
 
 
 @pytest.fixture
@@ -273,3 +273,20 @@ def test_deep_nesting_and_huge_numbers_are_handled(lake: Any) -> None:
     reply = send(lake, deep)
     assert reply.status_code == 400 and reply.json()["code"] == 6
     assert send(lake, '{"event":{"big":123456789012345678901234567890}}').json()["code"] == 0
+
+
+def test_envelopes_are_refused_and_kept_as_the_openapi_document_says(lake: Any) -> None:
+    # schemathesis: [{"event": false, ..., "fields": null}] was stored while the document said
+    # fields is an object; null fields are none (the document says so now), and an envelope
+    # needs an event or, for a metric, fields alone (the document said neither)
+    body = '[{"event": false, "time": 0.0, "host": "", "source": "", "sourcetype": "", "index": "", "fields": null}]'
+    reply = send(lake, body)
+    assert reply.status_code == 200 and reply.json()["code"] == 0
+    assert [e["event"] for e in mine(lake)] == [False]
+    for refused in ('{"fields": null}', '{"event": null, "fields": {"a": 1}}', "{}"):
+        reply = send(lake, refused)
+        assert reply.status_code == 400 and reply.json()["code"] == 12, refused
+    assert_documented(lake[1], "POST", "/services/collector/event", reply)
+    doc = httpx.get(lake[1].url + "/api/v1/openapi.json").json()
+    envelope = doc["components"]["schemas"]["HecEnvelope"]
+    assert "null" in envelope["properties"]["fields"]["type"] and envelope["anyOf"]

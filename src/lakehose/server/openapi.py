@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 import lakehose
+from lakehose.auth.scopes import ALL_SCOPES
 from lakehose.parsers.hec import CODES
 from lakehose.server import openapi_search, openapi_streams
 from lakehose.server.openapi_parts import JSON, falcon, json_reply, ref
@@ -192,18 +193,22 @@ def _api_paths() -> dict[str, Any]:
         "required": True,
         "schema": {"type": "string", "pattern": "^[A-Za-z0-9._-]{1,32}$"},
     }
-    form = {
-        "application/x-www-form-urlencoded": {
-            "schema": {
-                "type": "object",
-                "properties": {
-                    "client_id": {"type": "string"},
-                    "client_secret": {"type": "string"},
-                    "token": {"type": "string"},
-                },
+    text = {"type": "string", "minLength": 1}
+
+    def form(*required: str) -> dict[str, Any]:
+        fields = ("client_id", "client_secret", "token")
+        return {
+            "application/x-www-form-urlencoded": {
+                "schema": {
+                    "type": "object",
+                    "required": list(required),
+                    "properties": {
+                        f: text if f in required else {"type": "string"} for f in fields
+                    },
+                }
             }
         }
-    }
+
     return {
         "/api/v1/search": {
             "post": {
@@ -231,7 +236,7 @@ def _api_paths() -> dict[str, Any]:
             "post": {
                 "summary": "OAuth2 client credentials: an access token",
                 "tags": ["OAuth2"],
-                "requestBody": {"required": True, "content": form},
+                "requestBody": {"required": True, "content": form("client_id", "client_secret")},
                 "responses": {
                     "201": json_reply(ref("AccessToken"), "The token (expires_in is an integer)"),
                     "400": falcon("client_id or client_secret missing"),
@@ -248,7 +253,7 @@ def _api_paths() -> dict[str, Any]:
                 "summary": "Revoke a token (Basic client_id:client_secret)",
                 "tags": ["OAuth2"],
                 "security": [{"clientBasic": []}],
-                "requestBody": {"required": True, "content": form},
+                "requestBody": {"required": True, "content": form("token")},
                 "responses": {
                     "200": falcon("Revoked (or was not live)"),
                     "400": falcon("The form field token is missing"),
@@ -524,7 +529,10 @@ def _api_paths() -> dict[str, Any]:
                                 "required": ["name", "scopes"],
                                 "properties": {
                                     "name": {"type": "string"},
-                                    "scopes": {"type": "array", "items": {"type": "string"}},
+                                    "scopes": {
+                                        "type": "array",
+                                        "items": {"enum": sorted(ALL_SCOPES)},
+                                    },
                                 },
                             }
                         }
@@ -593,15 +601,29 @@ def _schemas() -> dict[str, Any]:
         },
         "HecEnvelope": {
             "type": "object",
+            "description": "An event, or indexed fields alone (a metric: fields is an object "
+            "and there is no event)",
+            "anyOf": [
+                {"required": ["event"]},
+                {
+                    "required": ["fields"],
+                    "not": {"required": ["event"]},
+                    "properties": {"fields": {"type": "object"}},
+                },
+            ],
             "properties": {
-                "event": {"description": "string or object (required, not blank)"},
+                "event": {
+                    "not": {"type": "null"},
+                    "description": "string or object (required, not blank)",
+                },
                 "time": {"oneOf": [{"type": "number"}, string], "description": "epoch seconds"},
                 "host": string,
                 "source": string,
                 "sourcetype": string,
                 "index": string,
                 "fields": {
-                    "type": "object",
+                    "type": ["object", "null"],
+                    "description": "indexed fields; null: none",
                     "additionalProperties": {
                         "oneOf": [
                             string,
