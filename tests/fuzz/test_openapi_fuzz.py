@@ -6,7 +6,9 @@ must be below 500, have a documented status, content type, headers and body, and
 data must be refused with a 4xx. The server must log no error and stay healthy.
 
 ``fast`` runs in the quick suite: a fixed seed in schemathesis's deterministic mode, a few
-examples an operation, so every run sends the same requests and cannot flake. ``slow``
+examples an operation, each handler under one of its paths (HEC's aliases and the search API
+under ``/console`` are left to the long run), so every run sends the same requests and
+cannot flake. ``slow``
 (``make api-fuzz``) sends ``LAKEHOSE_API_FUZZ_EXAMPLES`` (default 200) an operation with a
 fresh seed, and prints its figures. A finding is pinned as a plain regression test in its
 area's test file (see the CHANGELOG for the ones found so far).
@@ -24,14 +26,15 @@ from lakehose.testing import run_server
 from tests.fuzz import openapikit
 
 SLOW_EXAMPLES = int(os.environ.get("LAKEHOSE_API_FUZZ_EXAMPLES") or 200)
-FAST_EXAMPLES = 5
+FAST_EXAMPLES = 4
 SEED = 20261206
 
 
 @pytest.mark.parametrize(
     "variant",
     [
-        pytest.param("fast", id="fast"),
+        # a loaded CI machine can stretch the quick run's ~40 s a few times over
+        pytest.param("fast", id="fast", marks=pytest.mark.timeout(400)),
         pytest.param("slow", id="slow", marks=[pytest.mark.slow, pytest.mark.timeout(7200)]),
     ],
 )
@@ -47,11 +50,12 @@ def test_every_operation_answers_as_its_document_says(
             tmp_path / "schemathesis",
             max_examples=FAST_EXAMPLES if fast else SLOW_EXAMPLES,
             seed=SEED if fast else None,
-            timeout=110 if fast else 7000,
+            aliases=not fast,
+            timeout=360 if fast else 7000,
         )
         with capsys.disabled():
             print(f"\n{variant}: {outcome.summary()}")
-        assert outcome.operations > 80, outcome.output[-3000:]
+        assert outcome.operations > (60 if fast else 80), outcome.output[-3000:]
         assert outcome.returncode == 0 and not outcome.failures, (
             "\n".join(outcome.failures) + "\n" + outcome.output[-6000:]
         )

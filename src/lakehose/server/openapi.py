@@ -588,6 +588,10 @@ def _api_paths() -> dict[str, Any]:
 def _schemas() -> dict[str, Any]:
     string, integer = {"type": "string"}, {"type": "integer"}
     default = {"type": ["string", "null"], "description": "null: back to the default"}
+    meta = {
+        "type": ["string", "number", "null"],
+        "description": "a number is taken as text; null: the default",
+    }
     return {
         "HecReply": {
             "type": "object",
@@ -616,22 +620,17 @@ def _schemas() -> dict[str, Any]:
                     "not": {"type": "null"},
                     "description": "string or object (required, not blank)",
                 },
-                "time": {"oneOf": [{"type": "number"}, string], "description": "epoch seconds"},
-                "host": string,
-                "source": string,
-                "sourcetype": string,
-                "index": string,
+                "time": {
+                    "type": ["number", "string", "null"],
+                    "description": "epoch seconds (a number or numeric text); null: now",
+                },
+                **{key: meta for key in ("host", "source", "sourcetype", "index")},
                 "fields": {
                     "type": ["object", "null"],
                     "description": "indexed fields; null: none",
                     "additionalProperties": {
-                        "oneOf": [
-                            string,
-                            {"type": "number"},
-                            {"type": "boolean"},
-                            {"type": "null"},
-                            {"type": "array"},
-                        ]
+                        "type": ["string", "number", "boolean", "null", "array"],
+                        "items": {"type": ["string", "number", "boolean", "null"]},
                     },
                 },
             },
