@@ -290,3 +290,18 @@ def test_envelopes_are_refused_and_kept_as_the_openapi_document_says(lake: Any) 
     doc = httpx.get(lake[1].url + "/api/v1/openapi.json").json()
     envelope = doc["components"]["schemas"]["HecEnvelope"]
     assert "null" in envelope["properties"]["fields"]["type"] and envelope["anyOf"]
+
+
+def test_envelope_metadata_is_read_as_the_openapi_document_says(lake: Any) -> None:
+    # schemathesis: [{"event": false, ..., "index": null, ...}] was stored while the document
+    # said index is a string; null is the default and a number is text, as the document now says
+    body = '[{"event": false, "fields": {}, "host": "", "index": null, "source": "", "sourcetype": "", "time": 0.0}]'
+    assert send(lake, body).json()["code"] == 0
+    assert send(lake, '{"event": "a", "host": 5}').json()["code"] == 0
+    assert [e["host"] for e in mine(lake)][-1] == "5"
+    refused = send(lake, '{"event": "a", "host": true}')
+    assert refused.status_code == 400 and refused.json()["code"] == 6
+    doc = httpx.get(lake[1].url + "/api/v1/openapi.json").json()
+    properties = doc["components"]["schemas"]["HecEnvelope"]["properties"]
+    for key in ("host", "source", "sourcetype", "index"):
+        assert properties[key]["type"] == ["string", "number", "null"], key
