@@ -8,9 +8,10 @@ session token from discovery, and a signed-in console user's session cookie. So 
 fuzzer gets past auth and reaches the handlers. :func:`run` writes them into a
 ``schemathesis.toml`` and runs ``st run`` on the served document, and returns what it found.
 
-Left out: the long-lived responses (the Falcon data feed and the search tail, also under
-``/console``, stay open until the client leaves; their own tests cover them) and the sandbox (not started here;
-it answers 404 ``not started with --sandbox``, which the fuzzer checks too).
+Left out: the long-lived responses, which stay open until the client leaves (the Falcon
+data feed, the only user of the session token, and the search tail, also under
+``/console``); their own tests cover them. The sandbox is not started here: its routes
+answer 404 (``not started with --sandbox``), which the fuzzer checks too.
 """
 
 from __future__ import annotations

@@ -468,9 +468,12 @@ def _api_paths() -> dict[str, Any]:
                                 "type": "object",
                                 "properties": {
                                     "grace": {
-                                        "oneOf": [{"type": "string"}, {"type": "number"}],
+                                        "oneOf": [
+                                            {"type": "string"},
+                                            {"type": "number", "minimum": 0, "maximum": 31536000},
+                                        ],
                                         "description": "how long old keys keep working: 10m, "
-                                        "24h, or seconds (default 0: stop now)",
+                                        "24h, or seconds (default 0: stop now; at most 365d)",
                                     }
                                 },
                             }

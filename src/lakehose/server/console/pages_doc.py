@@ -108,6 +108,8 @@ def _responses(method: str, path: str, role: str) -> dict[str, Any]:
             "404": _NOT_FOUND,
         }
     replies: dict[str, Any] = {
+        "200": {"description": "done: the page again, showing a new key or secret once",
+                "content": _HTML},
         "303": {"description": "done; see Location"},
         "400": {"description": "a form field is wrong (the form again, saying which)",
                 "content": _HTML},
