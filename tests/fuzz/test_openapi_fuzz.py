@@ -10,7 +10,8 @@ examples an operation, each handler under one of its paths (HEC's aliases and th
 under ``/console`` are left to the long run), so every run sends the same requests and
 cannot flake. ``slow``
 (``make api-fuzz``) sends ``LAKEHOSE_API_FUZZ_EXAMPLES`` (default 200) an operation with a
-fresh seed, and prints its figures. A finding is pinned as a plain regression test in its
+fresh seed, prints its figures and keeps its output, report and the server's log in
+``test-artifacts/api-fuzz/``. A finding is pinned as a plain regression test in its
 area's test file (see the CHANGELOG for the ones found so far).
 """
 
@@ -28,6 +29,8 @@ from tests.fuzz import openapikit
 SLOW_EXAMPLES = int(os.environ.get("LAKEHOSE_API_FUZZ_EXAMPLES") or 200)
 FAST_EXAMPLES = 4
 SEED = 20261206
+# the long run's output, its NDJSON report (every request and answer) and the server's log
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "api-fuzz"
 
 
 @pytest.mark.parametrize(
@@ -47,14 +50,19 @@ def test_every_operation_answers_as_its_document_says(
         outcome = openapikit.run(
             server,
             creds,
-            tmp_path / "schemathesis",
+            tmp_path / "schemathesis" if fast else ARTIFACTS,
             max_examples=FAST_EXAMPLES if fast else SLOW_EXAMPLES,
             seed=SEED if fast else None,
             aliases=not fast,
             timeout=360 if fast else 7000,
         )
+        if not fast:
+            (ARTIFACTS / "output.txt").write_text(outcome.output)
+            (ARTIFACTS / "server.log").write_text(server.logs())
         with capsys.disabled():
             print(f"\n{variant}: {outcome.summary()}")
+            if not fast:
+                print(f"output, report and server log: {ARTIFACTS}")
         assert outcome.operations > (60 if fast else 80), outcome.output[-3000:]
         assert outcome.returncode == 0 and not outcome.failures, (
             "\n".join(outcome.failures) + "\n" + outcome.output[-6000:]
