@@ -197,7 +197,8 @@ def _outcome(proc: subprocess.CompletedProcess[str], report: Path) -> Outcome:
             if finished is None or finished.get("status") == "skip":
                 continue
             recorder = finished.get("recorder", {})
-            operations.add(recorder.get("label", ""))
+            if finished.get("phase") != "stateful":  # its scenarios span operations
+                operations.add(recorder.get("label", ""))
             cases += len(recorder.get("cases", {}))
             for checks in recorder.get("checks", {}).values():
                 for check in checks:
