@@ -129,6 +129,8 @@ def crash_run(server: RunningServer, tmp_path: Path, queue: str, kills: int) -> 
         for k in range(kills):
             with RunningCollector(config, tmp_path / f"run{k}", server.api_key) as c:
                 c.start()
+                if queue == "disk":  # killed while it works: its queue has committed once
+                    wait_for(lambda: any((tmp_path / "collector-state").rglob(CURSOR)), 60)
                 time.sleep(rng.uniform(0.3, 1.5))
                 c.kill()
             stored = {e["event"] for e in lake_events(server, tag)}
