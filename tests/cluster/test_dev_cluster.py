@@ -17,17 +17,26 @@ import orjson
 from tests.helpers import wait_for
 
 
+def _env() -> dict[str, str]:
+    """The environment without the test run's own lakehose settings."""
+    return {k: v for k, v in os.environ.items() if not k.startswith("LAKEHOSE_")}
+
+
+def _dev_cluster(tmp_path: Path) -> subprocess.Popen[str]:
+    """``lakehose dev-cluster`` on ephemeral ports in a session of its own, output piped."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "lakehose", "dev-cluster", "--dir", str(tmp_path), "--port", "0"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=_env(),
+        start_new_session=True,
+    )  # fmt: skip
+
+
 def _status(url: str) -> Any:
     return httpx.get(url + "/api/v1/status").json()["resources"][0]
 
 
 def test_dev_cluster_serves_one_lake_from_every_node(tmp_path: Path) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LAKEHOSE_")}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "lakehose", "dev-cluster", "--dir", str(tmp_path), "--port", "0"],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
-        start_new_session=True,
-    )  # fmt: skip
+    proc = _dev_cluster(tmp_path)
     assert proc.stdout is not None
     lines = []
     try:
@@ -78,12 +87,7 @@ def test_sighup_while_it_starts_stops_everything_it_started(tmp_path: Path) -> N
     """The terminal closed (SIGHUP) before the nodes were up: the NATS servers and the node
     that was starting run in sessions of their own, so dev-cluster must stop them; it stops
     at once, not after starting the rest."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LAKEHOSE_")}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "lakehose", "dev-cluster", "--dir", str(tmp_path), "--port", "0"],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
-        start_new_session=True,
-    )  # fmt: skip
+    proc = _dev_cluster(tmp_path)
     assert proc.stdout is not None
     try:
         lines = []
@@ -106,7 +110,6 @@ def test_sighup_while_it_starts_stops_everything_it_started(tmp_path: Path) -> N
 def test_a_taken_port_is_named_and_nothing_is_left_running(tmp_path: Path) -> None:
     """``make cluster`` while another server has 8088 (``make run``, say): the node's own
     error, not only "see its log", and the NATS servers stopped."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LAKEHOSE_")}
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
@@ -114,7 +117,7 @@ def test_a_taken_port_is_named_and_nothing_is_left_running(tmp_path: Path) -> No
         proc = subprocess.run(
             [sys.executable, "-m", "lakehose", "dev-cluster", "--dir", str(tmp_path), "--port",
              str(port)],
-            capture_output=True, text=True, env=env, timeout=120,
+            capture_output=True, text=True, env=_env(), timeout=120,
         )  # fmt: skip
     assert proc.returncode == 1, proc.stdout + proc.stderr
     assert "Error: node node1 exited: cannot listen on 127.0.0.1:" in proc.stderr, proc.stderr

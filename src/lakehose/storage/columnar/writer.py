@@ -175,6 +175,20 @@ def fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+def publish(tmp: Path, target: Path) -> int:
+    """Make the written ``tmp`` durable and visible as ``target`` in one step (a reader
+    never sees a half-written file); returns its size."""
+    fd = os.open(tmp, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+        size = os.fstat(fd).st_size
+    finally:
+        os.close(fd)
+    os.replace(tmp, target)
+    fsync_dir(target.parent)
+    return size
+
+
 def write_parquet(con: Any, ndjson: Path, columns: dict[str, str], target: Path) -> int:
     """Write ``ndjson``'s rows with ``columns`` (besides the fixed ones) to ``target``, durably.
 
@@ -199,15 +213,7 @@ def finish_parquet(con: Any, select: str, params: list[Any], target: Path, level
         f" ROW_GROUP_SIZE {ROW_GROUP})",
         params,
     )
-    fd = os.open(tmp, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-        size = os.fstat(fd).st_size
-    finally:
-        os.close(fd)
-    os.replace(tmp, target)
-    fsync_dir(target.parent)
-    return size
+    return publish(tmp, target)
 
 
 def finish_table(table: Any, target: Path, level: int = 1) -> int:
@@ -233,15 +239,7 @@ def finish_table(table: Any, target: Path, level: int = 1) -> int:
         data_page_size=_PAGE,
         store_schema=False,
     )
-    fd = os.open(tmp, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-        size = os.fstat(fd).st_size
-    finally:
-        os.close(fd)
-    os.replace(tmp, target)
-    fsync_dir(target.parent)
-    return size
+    return publish(tmp, target)
 
 
 def encodings(table: Any) -> tuple[list[str], dict[str, str]]:
