@@ -239,7 +239,7 @@ def test_falconpy_event_streams_meet_refused_discovery_expired_sessions_and_cut_
         r.close()
         return None
 
-    with wait_for(reopen, timeout=10) as r:
+    with wait_for(reopen, timeout=60) as r:
         expired = httpx.post(server.url + "/api/v1/sandbox/sessions/expire", headers=bearer(admin))
         assert expired.status_code == 200 and expired.json()["resources"][0]["expired"] >= 1
         lines = [line for line in r.iter_lines() if line.strip()]  # ends, no error
