@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -201,3 +202,13 @@ def test_settings_and_the_version_another_view_sees(opener: Opener) -> None:
     assert mine.get_setting("partitions") == "4"
     assert mine.data_version() != before  # so workers know to reload their key index
     assert mine.get_setting("missing") is None
+
+
+def test_a_setting_set_once_by_racing_views_has_one_value_for_all(opener: Opener) -> None:
+    """Nodes starting together race for ``bootstrapped``: every one must get the winner's
+    value back, whichever wrote first and however late its view learns of it."""
+    views = [opener() for _ in range(4)]
+    with ThreadPoolExecutor(len(views)) as pool:
+        got = list(pool.map(lambda v: v[1].set_setting_once("raced", f"v{v[0]}"), enumerate(views)))
+    assert len(set(got)) == 1 and got[0] in {f"v{i}" for i in range(len(views))}
+    assert {v.get_setting("raced") for v in views} == set(got)

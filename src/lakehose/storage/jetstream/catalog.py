@@ -100,13 +100,7 @@ class JetStreamCatalog(AccessRecords):
         self.store.put("set." + hex_key(key), value.encode())
 
     def set_setting_once(self, key: str, value: str) -> str:
-        try:
-            self.store.create("set." + hex_key(key), value.encode())
-            return value
-        except CasFailed:
-            stored = self.get_setting(key)
-            assert stored is not None
-            return stored
+        return self.store.create_or_get("set." + hex_key(key), value.encode()).decode()
 
     # connectors ---------------------------------------------------------------------------
 

@@ -155,6 +155,25 @@ class KvMirror:
         self._wait_applied(revision)
         return revision
 
+    def create_or_get(self, key: str, value: bytes) -> bytes:
+        """Store ``key`` if it does not exist and return what is stored: ``value``, or the
+        value of a writer that was first. The stream's leader can refuse our create for a
+        winner's key before this mirror (or the replica nats-py asked) holds it, above all
+        while a bucket is new or a server restarts, so a refusal with nothing to read is
+        asked again rather than taken as "absent"."""
+        deadline = time.monotonic() + WRITE_DEADLINE
+        while True:
+            try:
+                self.create(key, value)
+                return value
+            except CasFailed:
+                found = self.get(key)
+                if found is not None:
+                    return found[0]
+            if time.monotonic() > deadline:
+                raise StorageError(f"the catalog refused {key!r} and does not show it")
+            time.sleep(0.05)
+
     def update(self, key: str, value: bytes, revision: int) -> int:
         """Replace ``key`` only if it is still at ``revision``; CasFailed if it moved."""
         try:
