@@ -80,15 +80,16 @@ def test_an_expired_session_token_is_refused(server: RunningServer, token: str) 
     assert refresh(server, token, "stale").status_code == 404
 
 
-def test_refresh_keeps_the_session_alive_past_its_first_expiry(
-    server: RunningServer, token: str
-) -> None:
-    resource = first_stream(server, token, "Refreshed")
+def refreshed_feed(server: RunningServer, token: str, app: str) -> tuple[bool, list[int]]:
+    """Open ``app``'s feed and refresh its session every 0.3 s, each way a client does, until
+    a whole TTL past the session's first expiry: whether the feed was still open then, and
+    every refresh's status."""
+    resource = first_stream(server, token, app)
     bodies: list[dict[str, Any]] = [
         {"json": {}},  # FalconPy
         {"headers": {"Content-Type": "application/json"}},  # Elastic: no body
         {"content": b"ping", "headers": {"Content-Type": "text/plain"}},
-        {"json": {"action_name": "refresh_active_stream_session", "appId": "Refreshed"}},
+        {"json": {"action_name": "refresh_active_stream_session", "appId": app}},
     ]
     answers: list[int] = []
     stop = threading.Event()
@@ -100,6 +101,7 @@ def test_refresh_keeps_the_session_alive_past_its_first_expiry(
                 httpx.post(
                     resource["refreshActiveSessionURL"],
                     headers={**bearer(token), **bodies[n % 4].get("headers", {})},
+                    timeout=60,
                     **{k: v for k, v in bodies[n % 4].items() if k != "headers"},
                 ).status_code
             )
@@ -110,12 +112,28 @@ def test_refresh_keeps_the_session_alive_past_its_first_expiry(
         thread.start()
         try:
             sleep_past(expiration(resource) + TTL)
-            assert feed.lines.qsize() > 0 and END not in list(feed.lines.queue)
+            alive = feed.lines.qsize() > 0 and END not in list(feed.lines.queue)
         finally:
             stop.set()
             thread.join()
-        assert feed.wait_for_end(timeout=30) is not None and feed.ended_cleanly
-    assert answers and set(answers) == {200}
+        if alive:
+            assert feed.wait_for_end(timeout=30) is not None and feed.ended_cleanly
+    return alive, answers
+
+
+def test_refresh_keeps_the_session_alive_past_its_first_expiry(
+    server: RunningServer, token: str
+) -> None:
+    # Each refresh must reach the server within the 2 s TTL of the one before. On a machine
+    # too loaded for that one finds the session over (404), and the test tries again; a
+    # refresh that answers 200 and does not keep the feed open fails at once.
+    for attempt in range(3):
+        alive, answers = refreshed_feed(server, token, f"Refreshed{attempt}")
+        if 404 in answers:  # a refresh came after the session had ended
+            continue
+        assert alive and answers and set(answers) == {200}, answers
+        return
+    raise AssertionError("in three tries, a refresh always came after the session's end")
 
 
 def test_refresh_answers_with_the_falcon_envelope_in_either_query_order(
