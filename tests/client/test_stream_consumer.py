@@ -137,16 +137,23 @@ def test_flatjson_events_have_dotted_names(server: RunningServer, consumer_for: 
 def test_refreshes_keep_one_connection_open_past_several_session_lifetimes(
     server: RunningServer, consumer_for: Any
 ) -> None:
-    st = new_sourcetype()
-    send(server, st, range(10))
-    with consumer_for(st, refresh_interval=0.3) as consumer:
-        assert seqs(take(consumer, 10)) == list(range(10))
-        time.sleep(3 * TTL + 0.5)  # three session lifetimes, refreshed every 0.3 s
-        send(server, st, range(10, 20))
-        assert seqs(take(consumer, 10)) == list(range(10, 20))
-        assert consumer.stats.connections == 1
-        assert consumer.stats.refreshes >= 3 * TTL
-        assert consumer.stats.reconnects == 0
+    # Each refresh must reach the server within the 2 s TTL of the one before. On a machine
+    # too loaded for that, the session ends, a refresh fails or the consumer reconnects, and
+    # the test tries again: a consumer whose refreshes do not keep its feed fails all three.
+    for attempt in range(3):
+        st = new_sourcetype()
+        send(server, st, range(10))
+        with consumer_for(st, refresh_interval=0.3, app_id=f"one-connection-{attempt}") as c:
+            assert seqs(take(c, 10)) == list(range(10))
+            time.sleep(3 * TTL + 0.5)  # three session lifetimes, refreshed every 0.3 s
+            send(server, st, range(10, 20))
+            assert seqs(take(c, 10)) == list(range(10, 20))
+            if c.stats.refresh_failures or c.stats.reconnects:
+                continue
+            assert c.stats.connections == 1
+            assert c.stats.refreshes >= 3 * TTL
+            return
+    raise AssertionError("in three tries, the consumer's feed did not outlive its session")
 
 
 def test_the_default_refresh_reads_on_across_several_session_lifetimes(
