@@ -130,9 +130,8 @@ def crash_run(server: RunningServer, tmp_path: Path, queue: str, kills: int) -> 
         for k in range(kills):
             with RunningCollector(config, tmp_path / f"run{k}", server.api_key) as c:
                 c.start()
-                if queue == "disk":  # the kill comes once the queue has a cursor: load flows
-                    # (a loaded machine's collector had not committed one in the 0.3-1.5 s)
-                    wait_for(lambda: list(state.rglob(CURSOR)), timeout=120, interval=0.1)
+                if queue == "disk":  # killed while it works: its queue has committed once
+                    wait_for(lambda: any(state.rglob(CURSOR)), 120)
                 time.sleep(rng.uniform(0.3, 1.5))
                 c.kill()
             stored = {e["event"] for e in lake_events(server, tag)}

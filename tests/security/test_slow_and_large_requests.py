@@ -98,21 +98,22 @@ def test_headers_sent_a_byte_a_second_are_cut_off_while_others_are_served(
     for loris in lorises:
         loris.start()
     headers = {"Authorization": f"Splunk {server.api_key}"}
-    served = 0
-    with httpx.Client(headers=headers, timeout=30) as client:
+    served_beside_every_loris = 0  # answered while all ten still held their connections
+    with idle, httpx.Client(headers=headers, timeout=30) as client:
         while any(loris.is_alive() for loris in lorises):
             reply = client.post(server.hec_url, content=b'{"event":"meanwhile"}')
             assert reply.json() == {"text": "Success", "code": 0}
-            served += 1
+            served_beside_every_loris += all(loris.is_alive() for loris in lorises)
             time.sleep(0.05)
-    for loris in lorises:
-        loris.join(30)
-        assert loris.answer.startswith(b"HTTP/1.1 408 "), loris.answer
-        assert loris.answer.endswith(b'{"text":"Request timeout","code":408}')
-        assert loris.sent < len(loris.request)  # cut off long before it finished
-    assert served >= 10  # others were served all along
-    assert read_all(idle) == b""  # a connection that never sent a byte is closed too
-    idle.close()
+        for loris in lorises:
+            loris.join(30)
+            assert loris.answer.startswith(b"HTTP/1.1 408 "), loris.answer
+            assert loris.answer.endswith(b'{"text":"Request timeout","code":408}')
+            assert loris.sent < len(loris.request)  # cut off long before it finished
+        # Others were served while the lorises held on (a server they block answers none
+        # until they are cut off; how many depends on the machine's speed, not the rule).
+        assert served_beside_every_loris >= 1
+        assert read_all(idle) == b""  # a connection that never sent a byte is closed too
     wait_for(lambda: refused(server, "header_timeout") >= before + 10, timeout=60)
     assert refused(server, "idle") >= 1
 

@@ -240,3 +240,44 @@ def test_the_split_leaves_lines_it_cannot_read_to_duckdb(tmp_path: Path) -> None
             is None
         )
         assert not target.exists()
+
+
+def test_the_split_writes_its_files_encoded_as_duckdb_would(tmp_path: Path) -> None:
+    """Arrow's writer (``writer.finish_table``): one row group; a dictionary for a column of
+    few distinct values (read dictionary-encoded, or the tags and shapes), delta encodings for
+    one whose values mostly differ; and search reads the file."""
+    import pyarrow.parquet as pq
+
+    def event(n: int) -> dict[str, Any]:
+        return {
+            "severity": ["INFO", "ERROR"][n % 2],
+            "user": {"name": f"user{n % 7}", "id": n * 7919},
+            "msg": f"login {n} failed",
+        }
+
+    bodies = [
+        b"\n".join(envelope(event(b * 100 + i), b * 100 + i) for i in range(100)) for b in range(30)
+    ]
+    path = tmp_path / "lake"
+    write_lake(path, bodies)
+    done = Compactor(path, 1, 0).run_once(now_ns=2**62)
+    assert done.files == 1 and done.split == 1
+    manifest = Manifest(manifest_path(path))
+    (entry,) = manifest.files()
+    manifest.close()
+    meta = pq.ParquetFile(tier_dir(path) / entry.name).metadata
+    assert meta.num_row_groups == 1 and meta.num_rows == 3000
+    assert meta.created_by.startswith("parquet-cpp-arrow")
+    group = meta.row_group(0)
+    encodings = {
+        group.column(i).path_in_schema: set(group.column(i).encodings)
+        for i in range(group.num_columns)
+    }
+    for name in ("offset", "time", "user.id:i", "msg:s"):
+        assert "RLE_DICTIONARY" not in encodings[name], name
+    assert "DELTA_BINARY_PACKED" in encodings["user.id:i"]
+    assert "DELTA_LENGTH_BYTE_ARRAY" in encodings["msg:s"]
+    for name in ("severity:s", "user.name:s", "connector", "tpl", "batch"):
+        assert "RLE_DICTIONARY" in encodings[name], name
+    rows, mixed, _ = both(path, "severity=ERROR | groupBy(user.name)", TimeRange())
+    assert rows == mixed

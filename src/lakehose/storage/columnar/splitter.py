@@ -9,10 +9,12 @@ character, integers in their shortest spelling, ``true`` or ``false``. RE2's DFA
 ``match_substring_regex``) checks the lines in one pass over the file's text. A line it
 accepts has no colon but its template's (unless a text value holds one; then no quote but
 its template's), so Arrow's CSV reader splitting the lines at ``:`` (or ``"``) puts each
-value in a fixed column, from which its constant neighbours are sliced off. The typed
-columns go to DuckDB without a copy for the same ``COPY`` and the same SELECT as the
-template path's: the file is the same file (``tests/storage/test_templates.py`` compares
-it with the template path's and the general path's).
+value in a fixed column, from which its constant neighbours are sliced off (a column of few
+distinct values is read dictionary-encoded and only its dictionary is sliced and typed).
+Arrow's own Parquet writer writes the columns the template path's SELECT writes, encoded as
+DuckDB's ``COPY`` encodes them, at about half its CPU: the file holds what the template
+path's holds (``tests/storage/test_templates.py`` compares it with the template path's and
+the general path's, row by row and column type by column type).
 
 Anything else (a line no template accepts, more than :data:`templates.MAX_TEMPLATES`
 shapes, indexed fields, a rare field, an integer beyond 64 bits, a line that does not
@@ -38,10 +40,11 @@ from lakehose.storage.columnar.templates import (
     pack_tokens,
     template_text,
 )
-from lakehose.storage.columnar.writer import FileLayout, finish_parquet
+from lakehose.storage.columnar.writer import FileLayout, finish_table
 
-LEVEL = 1  # zstd: 0.7% larger than 6, a quarter less CPU in the COPY (bench/README.md)
+LEVEL = 1  # zstd: 0.7% larger than 6, a quarter less CPU (bench/README.md)
 MAX_PAIRS = 64  # templates and META spellings tried per file
+_HEAD = 256 * 1024  # bytes of a file's first lines that choose its dictionary columns
 _FRAGMENT = {
     "s": r'"[^"\\\x00-\x1f]*"',  # a string that decodes to its own text
     "i": r"(?:0|-?[1-9][0-9]*)",  # an integer as orjson and DuckDB write it back
@@ -49,7 +52,6 @@ _FRAGMENT = {
 }
 _SQL = {"s": "VARCHAR", "i": "BIGINT", "b": "BOOLEAN"}
 _MARK = 0xE000  # a value's place in a template line, while finding its column
-_TABLE = "splitter_values"
 _LONG = struct.Struct("<qq")  # a large_string array's two offsets
 _PUNCTUATION = re.compile(r"[^A-Za-z0-9_ :,\"]")
 
@@ -184,7 +186,7 @@ def write_file(
     except (NoTemplate, RecursionError, pa.ArrowException):  # Arrow: invalid, capacity, ...
         return None
     shapes = templates.shapes
-    return _write(con, shapes, groups, data, first_offset, batches, tags, partition, rows, target)
+    return _write(shapes, groups, data, first_offset, batches, tags, partition, rows, target)
 
 
 def _lines(data: bytes) -> Any:
@@ -193,14 +195,21 @@ def _lines(data: bytes) -> Any:
 
 
 def _read(
-    data: Any, names: list[str], wanted: dict[str, int], sep: str, check: bool = True
+    data: Any,
+    names: list[str],
+    wanted: dict[str, int],
+    sep: str,
+    check: bool = True,
+    coded: frozenset[str] = frozenset(),
 ) -> dict[str, Any]:
     """Columns ``wanted`` (hole name -> piece) of ``data``'s lines split at ``sep`` into
-    ``names``, as text."""
+    ``names``, as text; dictionary-encoded for the holes ``coded``."""
     import pyarrow as pa
     import pyarrow.csv as pcsv
 
     include = {n: names[p] for n, p in wanted.items()}
+    types = {c: pa.string() for c in include.values()}
+    types.update({include[n]: pa.dictionary(pa.int32(), pa.string()) for n in coded})
     table = pcsv.read_csv(
         pa.BufferReader(data),
         read_options=pcsv.ReadOptions(
@@ -215,13 +224,22 @@ def _read(
         ),
         convert_options=pcsv.ConvertOptions(
             include_columns=sorted(set(include.values())),
-            column_types={c: pa.string() for c in include.values()},
+            column_types=types,
             strings_can_be_null=False,
             quoted_strings_can_be_null=False,
             check_utf8=check,  # (ASCII is UTF-8)
         ),
     )
-    return {n: table.column(c).combine_chunks() for n, c in include.items()}
+    return {n: _one(table.column(c)) for n, c in include.items()}
+
+
+def _one(column: Any) -> Any:
+    """A column read in blocks as one array (dictionaries of blocks unified)."""
+    import pyarrow as pa
+
+    if column.num_chunks > 1 and pa.types.is_dictionary(column.type):
+        column = column.unify_dictionaries()
+    return column.combine_chunks()
 
 
 class _Templates:
@@ -314,21 +332,53 @@ def _extract(group: _Group, shapes: Shapes, data: bytes, rows: int, ascii: bool)
         value = got[name]
         if len(value) != group.size(rows):
             raise NoTemplate("lines that do not split as their template")
-        if before or after:  # constants of ASCII around the value: slice the bytes
-            value = pc.binary_slice(value.view(pa.binary()), before, -after if after else None)
-            value = value.view(pa.string())
-        if kind != "s":
-            value = pc.cast(value, pa.int64()) if kind == "i" else pc.equal(value, "true")
-        group.values[name] = value
+        if pa.types.is_dictionary(value.type):  # type its distinct values only
+            typed = _typed(value.dictionary, kind, before, after)
+            if kind == "b" or name == "@time":  # (time: delta-encoded, its min and max)
+                group.values[name] = typed.take(value.indices)
+            else:
+                group.values[name] = pa.DictionaryArray.from_arrays(value.indices, typed)
+        else:
+            group.values[name] = _typed(value, kind, before, after)
+
+
+def _typed(value: Any, kind: str, before: int, after: int) -> Any:
+    """``value``'s text between its constants, typed as ``kind``."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if before or after:  # constants of ASCII around the value: slice the bytes
+        value = pc.binary_slice(value.view(pa.binary()), before, -after if after else None)
+        value = value.view(pa.string())
+    if kind != "s":
+        value = pc.cast(value, pa.int64()) if kind == "i" else pc.equal(value, "true")
+    return value
 
 
 def _split(
     text: Any, parts: Sequence[tuple[str, str | None, str]], sep: str, ascii: bool
 ) -> tuple[dict[str, Any], list[tuple[str, str, int, int, int]]]:
+    import pyarrow.compute as pc
+
     pieces, holes = _columns(parts, sep)
     names = [f"c{n}" for n in range(pieces)]
     wanted = {name: piece for name, _, piece, _, _ in holes}
-    return _read(text, names, wanted, sep, check=not ascii), holes
+    # a hole of few distinct values in the first lines is read dictionary-encoded: typed once
+    # per distinct value, and the Parquet writer keeps the dictionary instead of hashing again
+    sample = _read(_head(text), names, wanted, sep, check=not ascii)
+    coded = frozenset(n for n, v in sample.items() if pc.count_distinct(v).as_py() * 2 <= len(v))
+    return _read(text, names, wanted, sep, check=not ascii, coded=coded), holes
+
+
+def _head(text: Any) -> Any:
+    """The whole lines of ``text`` in its first :data:`_HEAD` bytes (at least its first)."""
+    view = memoryview(text)
+    if len(view) <= _HEAD:
+        return view
+    end = bytes(view[:_HEAD]).rfind(b"\n")
+    if end < 0:
+        end = bytes(view).find(b"\n")
+    return view[:end] if end >= 0 else view
 
 
 def _repeat(value: int, n: int, kind: Any) -> Any:
@@ -340,7 +390,6 @@ def _repeat(value: int, n: int, kind: Any) -> Any:
 
 
 def _write(
-    con: Any,
     shapes: Shapes,
     groups: list[_Group],
     data: bytes,
@@ -372,7 +421,7 @@ def _write(
         order = pc.sort_indices(pa.concat_arrays([g.rows for g in groups]))
         values = {
             name: pa.concat_arrays(
-                [g.values.get(name, pa.nulls(len(g.rows), types[name])) for g in groups]
+                [_plain(g.values.get(name, pa.nulls(len(g.rows), types[name]))) for g in groups]
             ).take(order)
             for name in counts
         }
@@ -388,41 +437,36 @@ def _write(
         if counts.get(name):
             ranked.append((-counts[name], name, column_name(name, kind), _SQL[kind], name))
     ranked.sort()
-    table: dict[str, Any] = {
-        "o": pc.add(pc.cumulative_sum(_repeat(1, rows, pa.int64())), first_offset - 1),
-        "t": values["@time"],
-        "tp": tp,
-    }
     ends = pa.array(_running([b[1] for b in batches]), pa.int32())
-    for column, n, kind in (("b", 0, pa.int64()), ("i", 2, pa.int64()), ("k", 3, pa.int32())):
+
+    def per_batch(n: int, kind: Any) -> Any:
         runs = pa.RunEndEncodedArray.from_arrays(ends, pa.array([b[n] for b in batches], kind))
-        table[column] = pc.run_end_decode(runs)
+        return pc.run_end_decode(runs)
+
+    k = per_batch(3, pa.int32())
+    table: dict[str, Any] = {
+        "offset": pc.add(pc.cumulative_sum(_repeat(1, rows, pa.int64())), first_offset - 1),
+        "batch": per_batch(0, pa.int64()),
+        "time": values["@time"],
+        "ingest_time": per_batch(2, pa.int64()),
+        "partition": _repeat(partition, rows, pa.int32()),
+        "connector": _pick([t[0] for t in tags], k),
+        "index": _pick([t[1] for t in tags], k),
+        "sourcetype": _pick([t[2] for t in tags], k),
+        "raw": pa.nulls(rows, pa.string()),
+        "tpl": _pick([template_text(t, shapes.kinds) for t in shapes.templates], tp),
+    }
     typed: list[tuple[str, str]] = []  # (column, SQL type)
     for negative, _, column, sql_type, hole in ranked:
         if -negative < least or len(typed) >= MAX_COLUMNS:
             return None  # a rare field: the template path keeps the file's text
-        table[f"x{len(typed)}"] = values[hole]
+        table[column] = values[hole]
         typed.append((column, sql_type))
     minmax = pc.min_max(values["@time"]).as_py()
     ascii = data.isascii() and all(x.isascii() for t in tags for x in t)
     words, per_column = _tokens(shapes, values) if ascii else (None, None)
-
-    def pick_tag(n: int) -> str:
-        return "[" + ", ".join(_lit(t[n]) for t in tags) + "][k + 1]"
-
-    holes = ", ".join(_lit(template_text(t, shapes.kinds)) for t in shapes.templates)
-    columns = "".join(f', x{n} AS "{column}"' for n, (column, _) in enumerate(typed))
-    select = (
-        'SELECT o AS "offset", b AS "batch", t AS "time", i AS "ingest_time",'
-        f' CAST(? AS INTEGER) AS "partition", {pick_tag(0)} AS "connector",'
-        f' {pick_tag(1)} AS "index", {pick_tag(2)} AS "sourcetype",'
-        f' NULL::VARCHAR AS "raw", [{holes}][tp + 1] AS "tpl"{columns} FROM {_TABLE}'
-    )
-    con.register(_TABLE, pa.table(table))
-    try:
-        size = finish_parquet(con, select, [partition], target, level=LEVEL)
-    finally:
-        con.unregister(_TABLE)
+    schema = pa.schema([pa.field(n, c.type, nullable=n != "partition") for n, c in table.items()])
+    size = finish_table(pa.table(table, schema=schema), target, level=LEVEL)
     return FileLayout(
         rows=rows,
         min_time=int(minmax["min"]),
@@ -441,6 +485,23 @@ def _write(
     )
 
 
+def _plain(column: Any) -> Any:
+    """``column`` without its dictionary (groups' dictionaries differ)."""
+    import pyarrow as pa
+
+    return column.dictionary_decode() if pa.types.is_dictionary(column.type) else column
+
+
+def _pick(texts: Sequence[str], indexes: Any) -> Any:
+    """The column of ``texts[i]`` for each ``i`` of ``indexes``, dictionary-encoded (a few
+    distinct values: the writer keeps the dictionary instead of finding it again)."""
+    import pyarrow as pa
+
+    distinct = list(dict.fromkeys(texts))
+    where = pa.array([distinct.index(t) for t in texts], pa.int32())
+    return pa.DictionaryArray.from_arrays(where.take(indexes), pa.array(distinct, pa.string()))
+
+
 def _running(counts: Sequence[int]) -> list[int]:
     out, total = [], 0
     for c in counts:
@@ -452,6 +513,7 @@ def _running(counts: Sequence[int]) -> list[int]:
 def _tokens(shapes: Shapes, values: dict[str, Any]) -> tuple[bytes | None, bytes | None]:
     """``templates._tokens`` from the typed columns: the constants' tokens, ``true`` and
     ``false`` where a boolean column holds them, and the tokens of each text column."""
+    import pyarrow as pa
     import pyarrow.compute as pc
 
     found = constant_tokens(shapes)
@@ -467,8 +529,14 @@ def _tokens(shapes: Shapes, values: dict[str, Any]) -> tuple[bytes | None, bytes
         if kind != "s":
             continue
         words: list[str] = []
-        if name in values and _lettered(values[name]):
-            distinct = pc.unique(values[name])
+        column = values.get(name)
+        if column is not None and pa.types.is_dictionary(column.type):  # its distinct values
+            distinct = column.dictionary
+        elif column is not None and _lettered(column):
+            distinct = pc.unique(column)
+        else:
+            distinct = None
+        if distinct is not None:
             distinct = distinct.filter(pc.match_substring_regex(distinct, "[A-Za-z]"))
             if len(distinct):
                 runs = pc.split_pattern_regex(pc.utf8_lower(distinct), "[^a-z0-9]+")
@@ -487,7 +555,3 @@ def _lettered(column: Any) -> bool:
     if len(pc.unique(column.slice(0, 1000))) < 500:
         return True
     return bool(pc.any(pc.match_substring_regex(column, "[A-Za-z]")).as_py())
-
-
-def _lit(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
