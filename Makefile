@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | cksum | cut -d' ' -f1)
 PIP    := $(BIN)/python -m pip --disable-pip-version-check -q
 
-.PHONY: run install test tools check lint typecheck fmt bench chaos soak fuzz mutate lock clean chromium debs collector-crash cluster-chaos cluster
+.PHONY: run install test tools check lint typecheck fmt bench chaos soak fuzz api-fuzz mutate lock clean chromium debs collector-crash cluster-chaos cluster
 
 $(STAMP): pyproject.toml requirements.lock
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "lakehose needs Python 3.11 or newer")'
@@ -122,7 +122,15 @@ collector-crash: $(STAMP) debs
 ## tried per target
 fuzz: $(STAMP)
 	LAKEHOSE_FUZZ_EXAMPLES=$${LAKEHOSE_FUZZ_EXAMPLES:-2000} LAKEHOSE_FUZZ_SECONDS=$${LAKEHOSE_FUZZ_SECONDS:-60} \
-		$(BIN)/python -m pytest -q -m slow tests/fuzz
+		$(BIN)/python -m pytest -q -m slow tests/fuzz --ignore tests/fuzz/test_openapi_fuzz.py
+
+## api-fuzz: schemathesis against a real server from its own OpenAPI document, every operation
+## but the long-lived streams with LAKEHOSE_API_FUZZ_EXAMPLES generated requests (default 200)
+## and a fresh seed, with valid credentials for each auth scheme; prints operations, cases and
+## findings (the quick suite runs a short, fixed-seed variant of it)
+api-fuzz: $(STAMP)
+	LAKEHOSE_API_FUZZ_EXAMPLES=$${LAKEHOSE_API_FUZZ_EXAMPLES:-200} \
+		$(BIN)/python -m pytest -q -s -m slow tests/fuzz/test_openapi_fuzz.py
 
 ## mutate: mutation testing of the pure core (parsers, query, record format, auth); prints per
 ## module mutants tried, killed, survived and the score, and every survivor with file:line

@@ -254,3 +254,18 @@ def lake_context(connector: str, source: str = "test") -> IngestContext:
         now_ns=time.time_ns(),
         allowed_index=lambda _: True,
     )
+
+
+def assert_documented(server: Any, method: str, path: str, reply: Any) -> None:
+    """``reply`` (an httpx response to ``method path``) has a status, and a content type, that
+    the served OpenAPI document lists for that operation."""
+    import httpx
+
+    doc = httpx.get(server.url + "/api/v1/openapi.json").json()
+    responses = doc["paths"][path][method.lower()]["responses"]
+    status = str(reply.status_code)
+    assert status in responses, f"{method} {path}: {status} is not documented: {sorted(responses)}"
+    content = responses[status].get("content")
+    if content:
+        kind = reply.headers.get("content-type", "").split(";")[0].strip()
+        assert kind in content, f"{method} {path} {status}: {kind} is not in {sorted(content)}"

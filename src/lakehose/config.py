@@ -59,6 +59,7 @@ class Settings:
     cluster_replicas: int = 3
     cluster_namespace: str = "lakehose"
     cluster_ack_timeout: float = 10.0
+    cluster_connect_timeout: float = 30.0
     cluster_creds: Path | None = None
     cluster_nkey: Path | None = None
     cluster_user: str | None = None
@@ -151,6 +152,7 @@ class Settings:
             "console_idle_timeout",
             "console_session_max",
             "cluster_ack_timeout",
+            "cluster_connect_timeout",
         ):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"{name} must be more than 0")
@@ -219,6 +221,10 @@ HELP: dict[str, str] = {
     "cluster_ack_timeout": (
         "seconds an ingest request waits for the cluster's quorum to acknowledge it before it"
         " is answered 503 code 9 (nothing acknowledged; the sender retries)"
+    ),
+    "cluster_connect_timeout": (
+        "how long a node or command waits at its start for a NATS server to answer before it"
+        " gives up with an error"
     ),
     "cluster_namespace": "name of the lake in the cluster (its streams and buckets), for several"
     " lakes on one cluster",
@@ -326,6 +332,7 @@ _SIZE_UNITS = {"": 1, "b": 1, "k": 1000, "m": 1000**2, "g": 1000**3, "t": 1000**
 _DURATION_FIELDS = {
     "retention_age",
     "cluster_ack_timeout",
+    "cluster_connect_timeout",
     "retention_interval",
     "columnar_after",
     "columnar_interval",
@@ -392,6 +399,10 @@ def _coerce(name: str, value: Any) -> Any:
 
 
 def _convert(name: str, value: Any, target: Any) -> Any:
+    if name == "cluster" and isinstance(value, list):  # TOML: cluster = ["nats://h1:4222", ...]
+        if not value or not all(isinstance(v, str) for v in value):
+            raise ConfigError("cluster is a list of NATS URLs, or one comma-separated string")
+        return ",".join(value)
     try:
         if name in _DURATION_FIELDS:
             seconds = parse_duration(value) if isinstance(value, str) else float(value)

@@ -7,6 +7,7 @@ again later can succeed.
     LakehoseError
     ├── ConfigError              bad setting, file or flag
     ├── DataDirError             data directory missing, unwritable, locked
+    │   └── ClusterLakeError     no such lake on the NATS cluster, or one already there
     ├── StorageError
     │   ├── StorageFullError     disk full: retriable
     │   ├── CorruptBatchError    a stored batch fails its checksum
@@ -44,6 +45,17 @@ class DataDirError(LakehoseError):
         self.path = path
         self.reason = reason
         super().__init__(f"data directory {path!r} cannot be used: {reason}")
+
+
+class ClusterLakeError(DataDirError):
+    """The lake a command names on a NATS cluster is not there (or, for ``migrate``, is)."""
+
+    def __init__(self, urls: str, reason: str) -> None:
+        super().__init__(urls, reason)
+        self.args = (f"the NATS cluster at {urls} {reason}",)
+
+    def __str__(self) -> str:
+        return str(self.args[0])
 
 
 class StorageError(LakehoseError):

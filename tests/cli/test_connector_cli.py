@@ -113,6 +113,7 @@ def test_errors_are_one_clear_line_and_a_nonzero_exit(tmp_path: Path) -> None:
         (["connector", "create", "y", "--parser", "nope"], "unknown parser"),
         (["connector", "show", "missing"], "not found"),
         (["connector", "rotate", "missing"], "not found"),
+        (["connector", "rotate", "dup", "--grace", "999999d"], "at most 365d"),
     ]:
         proc = cli(*args, data_dir=data, check=False)
         assert proc.returncode != 0, args

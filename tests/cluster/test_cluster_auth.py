@@ -144,7 +144,15 @@ def test_wrong_credentials_are_refused_at_once_and_never_shown(
     assert refused.returncode != 0
     assert "refused the connection (user 'lake' and password, TLS" in refused.stderr
     assert "Authorization Violation" in refused.stderr
+    assert len(refused.stderr.strip().splitlines()) == 1, refused.stderr  # the error alone
     assert wrong not in refused.stdout + refused.stderr
+    # the same in the URL (a secret there still never shows)
+    in_url = secured.nodes[0].url.replace("nats://", f"nats://lake:{wrong}@")
+    refused = _lh(in_url, _tls_env(files), "connector", "list")
+    assert refused.returncode != 0 and wrong not in refused.stdout + refused.stderr
+    assert "refused the connection (credentials in the URL, TLS (CA" in refused.stderr, (
+        refused.stderr
+    )
     # a server certificate that the given CA did not sign
     other = {
         **env,

@@ -18,13 +18,14 @@ import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from lakehose.storage.cluster.status import cluster_status
 from lakehose.storage.jetstream.devcluster import DevCluster
 from lakehose.testing import RunningServer
-from tests.cluster.clusterkit import Lake, first_key, lh_json, namespace_for, nodes, send
+from tests.cluster.clusterkit import Lake, first_key, lh, lh_json, namespace_for, nodes, send
 from tests.cluster.loadkit import (
     Consumer,
     Load,
@@ -34,6 +35,7 @@ from tests.cluster.loadkit import (
     stream_leader,
     verify,
 )
+from tests.helpers import wait_for
 
 BUSY = {"text": "Server is busy", "code": 9}
 
@@ -143,6 +145,69 @@ def test_kills_and_a_rolling_restart_under_load_lose_nothing(
     assert cluster_status(lake.urls, lake.namespace, 1)["nodes"] == []  # stopped: left the list
     assert report["acked"] > 0 and report["reconnects"] > 0
     _print("kills and a rolling restart", report)
+
+
+def test_status_shows_a_killed_nats_server_offline_until_it_is_back(
+    cluster: DevCluster, tmp_path: Path
+) -> None:
+    """A SIGKILLed server says no goodbye, and NATS calls it offline only minutes later
+    (meanwhile its replicas read "current", then "lag N"); ``lakehose status`` shows it
+    OFFLINE, every replica of it offline, until it is back and current."""
+    lake = Lake(cluster.urls, namespace_for(tmp_path))
+    victim = cluster.nodes[-1]
+
+    def shown() -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        found = lh_json(lake, "status")["cluster"]
+        server = next((s for s in found["servers"] if s["server"] == victim.name), {})
+        replicas = [r for s in found["streams"] for r in s["replicas"]]
+        return server, [r for r in replicas if r["server"] == victim.name]
+
+    with nodes(lake, tmp_path, count=1):
+        cluster.kill(victim)
+        try:
+            wait_for(
+                lambda: (found := shown())[0].get("offline")
+                and found[1] and all(r["offline"] for r in found[1]),
+                timeout=60, interval=0.5,
+            )  # fmt: skip
+            text = lh(lake, "status").stdout
+            assert f"{victim.name} (OFFLINE) leads 0" in text, text
+            assert f"{victim.name} offline" in text and f"{victim.name} current" not in text
+        finally:
+            cluster.restart(victim)
+        wait_for(
+            lambda: (found := shown())[0].get("offline") is False
+            and found[1] and all(r["current"] and not r["offline"] for r in found[1]),
+            timeout=60, interval=0.5,
+        )  # fmt: skip
+
+
+@pytest.mark.slow
+def test_a_command_says_so_when_the_quorum_is_lost(cluster: DevCluster, tmp_path: Path) -> None:
+    """Two of three servers SIGKILLed: once the catalog's leader steps down, a command says
+    the quorum is lost (it read an empty catalog for two minutes and said the lake was not
+    there), and status lists no nodes rather than failing. (In ``make cluster-chaos``: the
+    step-down alone takes NATS 10-30 s.)"""
+    lake = Lake(cluster.urls, namespace_for(tmp_path))
+    catalog = f"KV_{lake.namespace.upper()}_CATALOG"
+    with nodes(lake, tmp_path, count=1):
+        victims = cluster.nodes[1:]
+        for victim in victims:
+            cluster.kill(victim)
+        try:
+            wait_for(
+                lambda: not next(
+                    s for s in cluster_status(lake.urls, lake.namespace, 1)["streams"]
+                    if s["stream"] == catalog
+                )["leader"],
+                timeout=90, interval=0.5,
+            )  # fmt: skip
+            lost = lh(lake, "connector", "list", check=False)
+        finally:
+            for victim in victims:
+                cluster.restart(victim)
+    assert lost.returncode != 0 and "Traceback" not in lost.stderr, lost.stderr
+    assert "has no leader: the NATS cluster has lost its quorum" in lost.stderr, lost.stderr
 
 
 @pytest.mark.slow

@@ -14,6 +14,7 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -305,3 +306,43 @@ def test_a_user_made_by_the_cli_signs_in_on_either_node(
         with httpx.Client(base_url=node.url, timeout=30) as client:
             sign_in_http(client, "ana", "correct horse battery staple")
     assert [u["name"] for u in lh_json(lake, "user", "list")] == ["ana"]
+
+
+def test_admin_commands_name_the_lake_by_flag_or_by_a_toml_list_of_urls(
+    lake: Lake, ab: list[RunningServer], tmp_path: Path
+) -> None:
+    """Without $LAKEHOSE_CLUSTER_NAMESPACE: ``--cluster-namespace`` as ``serve`` and
+    ``migrate`` take it, and ``cluster`` in ``lakehose.toml`` as a list of URLs."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LAKEHOSE_")}
+    expected = [c["name"] for c in lh_json(lake, "connector", "list")]
+    flagged = subprocess.run(
+        [sys.executable, "-m", "lakehose", "connector", "list", "--json", "--cluster",
+         lake.urls, "--cluster-namespace", lake.namespace],
+        capture_output=True, text=True, env=env, timeout=120,
+    )  # fmt: skip
+    assert flagged.returncode == 0, flagged.stderr
+    assert [c["name"] for c in orjson.loads(flagged.stdout)] == expected
+    urls = ", ".join(f'"{u}"' for u in lake.urls.split(","))
+    config = tmp_path / "lakehose.toml"
+    config.write_text(f'cluster = [{urls}]\ncluster_namespace = "{lake.namespace}"\n')
+    configured = subprocess.run(
+        [sys.executable, "-m", "lakehose", "connector", "list", "--json", "--config",
+         str(config)],
+        capture_output=True, text=True, env=env, timeout=120,
+    )  # fmt: skip
+    assert configured.returncode == 0, configured.stderr
+    assert [c["name"] for c in orjson.loads(configured.stdout)] == expected
+
+
+def test_connector_create_on_the_cli_points_at_a_live_node(
+    lake: Lake, ab: list[RunningServer]
+) -> None:
+    """The CLI runs away from every node: the HEC URL and the curl line it prints are a
+    running node's (from the heartbeats), not a guess at 127.0.0.1:8088, and they work."""
+    created = lh_json(lake, "connector", "create", "pointed")
+    assert created["hec_url"] in [n.hec_url for n in ab], created["hec_url"]
+    sent = http.post(
+        created["hec_url"], content=orjson.dumps({"event": "pointed"}),
+        headers={"Authorization": f"Splunk {created['api_key']}"},
+    )  # fmt: skip
+    assert sent.json() == {"text": "Success", "code": 0}

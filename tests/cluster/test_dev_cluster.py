@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -37,6 +38,9 @@ def test_dev_cluster_serves_one_lake_from_every_node(tmp_path: Path) -> None:
         assert "dev cluster ready" in lines[-1], "".join(lines)
         urls = next(x for x in lines if x.startswith("lakehose nodes:")).split()[2:]
         assert len(urls) == 3
+        logs = next(x for x in lines if x.startswith("logs: ")).split()
+        assert (tmp_path / "node1.log").is_file() and logs[1] == f"{tmp_path}/node*.log"
+        assert (tmp_path / "nats" / "n1" / "nats.log").is_file()
         key_line = next(x for x in lines if "Its API key is in " in x)
         key = Path(key_line.split("Its API key is in ")[1].split(" (")[0]).read_text().strip()
         sent = httpx.post(
@@ -55,3 +59,64 @@ def test_dev_cluster_serves_one_lake_from_every_node(tmp_path: Path) -> None:
             proc.wait(10)
     assert proc.returncode == 0, "".join(lines) + rest
     assert "dev cluster stopped" in rest
+
+
+def _ours(directory: Path) -> list[str]:
+    """Command lines of the processes still running with ``directory`` in them."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        try:
+            line = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+        if str(directory) in line:
+            found.append(line)
+    return found
+
+
+def test_sighup_while_it_starts_stops_everything_it_started(tmp_path: Path) -> None:
+    """The terminal closed (SIGHUP) before the nodes were up: the NATS servers and the node
+    that was starting run in sessions of their own, so dev-cluster must stop them; it stops
+    at once, not after starting the rest."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LAKEHOSE_")}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "lakehose", "dev-cluster", "--dir", str(tmp_path), "--port", "0"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
+        start_new_session=True,
+    )  # fmt: skip
+    assert proc.stdout is not None
+    try:
+        lines = []
+        for line in proc.stdout:
+            lines.append(line)
+            if line.startswith("  [node1]"):  # the NATS servers are up, node1 is starting
+                break
+        assert _ours(tmp_path), "".join(lines)
+        proc.send_signal(signal.SIGHUP)
+        rest, _ = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(10)
+    assert proc.returncode == 0 and "dev cluster stopped" in rest, "".join(lines) + rest
+    assert "ready" not in rest and "[node2]" not in rest
+    assert not _ours(tmp_path)
+
+
+def test_a_taken_port_is_named_and_nothing_is_left_running(tmp_path: Path) -> None:
+    """``make cluster`` while another server has 8088 (``make run``, say): the node's own
+    error, not only "see its log", and the NATS servers stopped."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LAKEHOSE_")}
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        proc = subprocess.run(
+            [sys.executable, "-m", "lakehose", "dev-cluster", "--dir", str(tmp_path), "--port",
+             str(port)],
+            capture_output=True, text=True, env=env, timeout=120,
+        )  # fmt: skip
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "Error: node node1 exited: cannot listen on 127.0.0.1:" in proc.stderr, proc.stderr
+    assert f":{port}: Address already in use" in proc.stderr and "--port 0" in proc.stderr
+    assert not _ours(tmp_path)

@@ -1,11 +1,14 @@
 """``lakehose migrate --to``: a single-node lake copied into a cluster keeps its offsets, its
-events, its connectors' keys, API clients, users and consumer positions."""
+events, its connectors' keys, API clients, users and consumer positions; a second run, into
+a whole lake or into what an interrupted run left, is refused and copies nothing."""
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import httpx
+import nats
 import orjson
 
 from lakehose.storage.jetstream.devcluster import DevCluster
@@ -53,6 +56,7 @@ def test_a_lake_migrated_into_a_cluster_keeps_offsets_keys_and_clients(
     again = run_cli("migrate", "--to", lake.urls, "--data-dir", str(data),
                     "--cluster-namespace", lake.namespace)  # fmt: skip
     assert again[0] != 0 and "already holds a lake" in again[2]
+    _refuses_what_an_interrupted_run_left(lake.urls, data, lake.namespace + "-half")
     with nodes(lake, tmp_path / "nodes", count=1) as (node,):
         assert node.api_key is None  # migrated, not bootstrapped: the old key works
         assert send(node, key, [{"n": "after"}]).status_code == 200
@@ -68,3 +72,28 @@ def test_a_lake_migrated_into_a_cluster_keeps_offsets_keys_and_clients(
                              headers=bearer(token(node, reader)))  # fmt: skip
         assert position.json()["resources"][0]["partitions"][0]["committed"] == 3
     assert [c["name"] for c in lh_json(lake, "connector", "list")] == ["default"]
+
+
+async def _unmark(urls: str, namespace: str) -> int:
+    """Make the lake ``namespace`` what an interrupted migrate leaves: its partitions copied,
+    its catalog short of the partition count (written last); partition 0's message count."""
+    nc = await nats.connect(urls.split(","))
+    try:
+        js = nc.jetstream()
+        kv = await js.key_value(f"{namespace.upper().replace('-', '_')}_CATALOG")
+        await kv.delete("set." + b"partitions".hex())
+        info = await js.stream_info(f"{namespace.upper().replace('-', '_')}_P0")
+        return int(info.state.messages)
+    finally:
+        await nc.close()
+
+
+def _refuses_what_an_interrupted_run_left(urls: str, data: Path, namespace: str) -> None:
+    args = ("migrate", "--to", urls, "--data-dir", str(data), "--cluster-namespace", namespace)
+    assert run_cli(*args)[0] == 0
+    messages = asyncio.run(_unmark(urls, namespace))
+    code, _, err = run_cli(*args)
+    assert code != 0 and "Traceback" not in err, err
+    assert f"already holds part of a lake named {namespace!r}" in err, err
+    assert f"{namespace.upper().replace('-', '_')}_P0 ({messages} messages)" in err, err
+    assert asyncio.run(_unmark(urls, namespace)) == messages  # nothing copied a second time

@@ -9,9 +9,12 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 from lakehose.storage.jetstream.devcluster import DevCluster
+from lakehose.testing import run_server
+from tests.helpers import wait_for
 
 HINT = "set cluster_replicas = 1"
 
@@ -30,11 +33,43 @@ def _lakehose(urls: str, *args: str, cwd: Path) -> subprocess.CompletedProcess[s
     )  # fmt: skip
 
 
-@pytest.mark.parametrize("command", [["connector", "create", "web"], ["serve", "--port", "0"]])
+@pytest.mark.parametrize(
+    ("command", "expected"),
+    [
+        # a node creates the lake: the server refuses 3 replicas, and the error says what to do
+        (["serve", "--port", "0"], HINT),
+        # an admin command creates nothing (not even the catalog bucket the error was about)
+        (["connector", "create", "web"], "holds no lake named 'lakehose'"),
+    ],
+)
 def test_replicas_a_lone_server_cannot_keep_are_a_clear_error(
-    single: DevCluster, tmp_path: Path, command: list[str]
+    single: DevCluster, tmp_path: Path, command: list[str], expected: str
 ) -> None:
     proc = _lakehose(single.urls, *command, cwd=tmp_path)
     assert proc.returncode != 0
-    assert HINT in proc.stderr, proc.stderr
+    assert expected in proc.stderr, proc.stderr
     assert "Traceback" not in proc.stderr, proc.stderr
+
+
+def test_hec_health_says_unhealthy_while_no_nats_server_is_reachable(tmp_path: Path) -> None:
+    """A load balancer checks ``/services/collector/health``: a node that reaches no NATS
+    server (its one server killed) answers 503 code 18, so it is taken out of rotation, and
+    200 code 17 again once the server is back. Its own server: this one is killed."""
+    with DevCluster(tmp_path / "nats", nodes=1) as alone:
+        with run_server(
+            tmp_path / "node", args=["--cluster", alone.urls],
+            env={"LAKEHOSE_CLUSTER_REPLICAS": "1", "LAKEHOSE_CLUSTER_NAMESPACE": "healthlake"},
+        ) as node:  # fmt: skip
+            health = node.url + "/services/collector/health"
+            assert httpx.get(health).json() == {"text": "HEC is healthy", "code": 17}
+            alone.kill(alone.nodes[0])
+            down = wait_for(lambda: (r := httpx.get(health)).status_code == 503 and r, timeout=30)
+            assert down.json() == {"text": "HEC is unhealthy, queues are full", "code": 18}
+            alone.restart(alone.nodes[0])
+            wait_for(lambda: httpx.get(health).status_code == 200, timeout=60, interval=0.2)
+            assert node.api_key is not None  # and it takes events again
+            sent = httpx.post(
+                node.hec_url, content=b'{"event": "back"}',
+                headers={"Authorization": f"Splunk {node.api_key}"}, timeout=60,
+            )  # fmt: skip
+            assert sent.json() == {"text": "Success", "code": 0}

@@ -131,3 +131,30 @@ def test_the_fault_sandbox_is_off_by_default(admin: httpx.Client) -> None:
     assert reply.status_code == 404 and "--sandbox" in reply.text
     assert admin.put("/api/v1/sandbox/clock", json={"offset_seconds": -60}).status_code == 404
     assert admin.post("/api/v1/sandbox/faults", json={"fault": "hec_busy"}).status_code == 404
+
+
+@pytest.mark.parametrize("grace", ["3.402823466e+38", "1e20", '"999999999999h"', "31536001"])
+def test_a_rotation_grace_beyond_a_year_is_400_and_the_connector_stays_readable(
+    admin: httpx.Client, server: RunningServer, grace: str
+) -> None:
+    # schemathesis (make api-fuzz): {"grace": 3.402823466e+38, ...} stored an end past year 9999
+    # for the old key, then answered 500; and every later GET, PATCH, rotate and console page
+    # of that connector was a 500 too (its key's end could not be written as a time)
+    name = "graceful-" + "".join(c for c in grace if c.isalnum())[:20]
+    old_key = resource(admin.post("/api/v1/connectors", json={"name": name}))["api_key"]
+    body = '{"\\u00d2Q\\u0006": true, "": [], "\\u0019": {}, "grace": ' + grace + "}"
+    reply = admin.post(
+        f"/api/v1/connectors/{name}/rotate",
+        content=body,
+        headers={"Content-Type": "application/json"},
+    )
+    assert reply.status_code == 400 and "365d" in reply.json()["errors"][0]["message"]
+    assert admin.get(f"/api/v1/connectors/{name}").status_code == 200
+    assert admin.patch(f"/api/v1/connectors/{name}", json={}).status_code == 200
+    sent = httpx.post(
+        server.hec_url, headers={"Authorization": f"Splunk {old_key}"}, json={"event": 1}
+    )
+    assert sent.json()["code"] == 0  # nothing was rotated
+    year = admin.post(f"/api/v1/connectors/{name}/rotate", json={"grace": "365d"})
+    assert year.status_code == 200 and year.json()["resources"][0]["old_keys_until"]
+    assert admin.get(f"/api/v1/connectors/{name}").status_code == 200

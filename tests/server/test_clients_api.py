@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from lakehose.testing import RunningServer
-from tests.helpers import cli, cli_json
+from tests.helpers import assert_documented, cli, cli_json
 from tests.server.streamkit import bearer, discover, new_client, token_of
 
 
@@ -126,3 +126,21 @@ def test_a_clients_write_token_cannot_mint_broader_clients(server: RunningServer
         headers=bearer(writer),
     )
     assert allowed.status_code == 201
+
+
+@pytest.mark.parametrize(
+    "query",
+    [[("all", "null"), ("all", "null")], [("all", "maybe")], [("all", "2")]],
+    ids=["null-twice", "maybe", "2"],
+)
+def test_all_is_true_or_false_and_anything_else_is_400(
+    admin: httpx.Client, server: RunningServer, query: list[tuple[str, str]]
+) -> None:
+    # schemathesis: ?all=null&all=null listed the clients as if all=false; the document
+    # says all is a boolean, so the server now refuses anything else and names it
+    reply = admin.get("/api/v1/clients", params=query)
+    assert reply.status_code == 400
+    assert "all" in reply.json()["errors"][0]["message"]
+    assert_documented(server, "GET", "/api/v1/clients", reply)
+    for value in ("true", "false", "TRUE", "0", "1"):
+        assert admin.get("/api/v1/clients", params={"all": value}).status_code == 200

@@ -9,7 +9,7 @@ import orjson
 import pytest
 
 from lakehose.testing import RunningServer
-from tests.helpers import create_connector, stored_events
+from tests.helpers import assert_documented, create_connector, stored_events
 
 
 @pytest.fixture
@@ -273,3 +273,35 @@ def test_deep_nesting_and_huge_numbers_are_handled(lake: Any) -> None:
     reply = send(lake, deep)
     assert reply.status_code == 400 and reply.json()["code"] == 6
     assert send(lake, '{"event":{"big":123456789012345678901234567890}}').json()["code"] == 0
+
+
+def test_envelopes_are_refused_and_kept_as_the_openapi_document_says(lake: Any) -> None:
+    # schemathesis: [{"event": false, ..., "fields": null}] was stored while the document said
+    # fields is an object; null fields are none (the document says so now), and an envelope
+    # needs an event or, for a metric, fields alone (the document said neither)
+    body = '[{"event": false, "time": 0.0, "host": "", "source": "", "sourcetype": "", "index": "", "fields": null}]'
+    reply = send(lake, body)
+    assert reply.status_code == 200 and reply.json()["code"] == 0
+    assert [e["event"] for e in mine(lake)] == [False]
+    for refused in ('{"fields": null}', '{"event": null, "fields": {"a": 1}}', "{}"):
+        reply = send(lake, refused)
+        assert reply.status_code == 400 and reply.json()["code"] == 12, refused
+    assert_documented(lake[1], "POST", "/services/collector/event", reply)
+    doc = httpx.get(lake[1].url + "/api/v1/openapi.json").json()
+    envelope = doc["components"]["schemas"]["HecEnvelope"]
+    assert "null" in envelope["properties"]["fields"]["type"] and envelope["anyOf"]
+
+
+def test_envelope_metadata_is_read_as_the_openapi_document_says(lake: Any) -> None:
+    # schemathesis: [{"event": false, ..., "index": null, ...}] was stored while the document
+    # said index is a string; null is the default and a number is text, as the document now says
+    body = '[{"event": false, "fields": {}, "host": "", "index": null, "source": "", "sourcetype": "", "time": 0.0}]'
+    assert send(lake, body).json()["code"] == 0
+    assert send(lake, '{"event": "a", "host": 5}').json()["code"] == 0
+    assert [e["host"] for e in mine(lake)][-1] == "5"
+    refused = send(lake, '{"event": "a", "host": true}')
+    assert refused.status_code == 400 and refused.json()["code"] == 6
+    doc = httpx.get(lake[1].url + "/api/v1/openapi.json").json()
+    properties = doc["components"]["schemas"]["HecEnvelope"]["properties"]
+    for key in ("host", "source", "sourcetype", "index"):
+        assert properties[key]["type"] == ["string", "number", "null"], key

@@ -41,3 +41,13 @@ def test_every_schema_reference_resolves(server: RunningServer) -> None:
 
     for name in set(re.findall(r'"#/components/schemas/(\w+)"', text)):
         assert name in schemas, name
+
+
+def test_the_api_root_keeps_its_own_description(server: RunningServer) -> None:
+    # The console's "GET / redirects to /console" replaced the API's description of GET / (a
+    # JSON document of links) when the parts were merged; each now keeps what it documents
+    doc = httpx.get(server.url + "/api/v1/openapi.json").json()
+    root = doc["paths"]["/"]["get"]["responses"]
+    assert "application/json" in root["200"]["content"] and "303" in root
+    reply = httpx.get(server.url + "/")
+    assert reply.status_code == 200 and reply.json()["console"]

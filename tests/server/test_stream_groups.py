@@ -17,7 +17,7 @@ import httpx
 import pytest
 
 from lakehose.testing import RunningServer, run_server
-from tests.helpers import bearer_token, cli, cli_json, create_connector, wait_for
+from tests.helpers import assert_documented, bearer_token, cli, cli_json, create_connector, wait_for
 from tests.server.groupkit import commit, committed, drain, feed, group, offsets_of, set_clock
 from tests.server.streamkit import END, bearer, numbered, send, stream_token
 
@@ -376,3 +376,18 @@ def test_positions_survive_a_restart_and_resume_without_a_repeat(tmp_path: Any) 
         with feed(srv, tok, "durable", "") as reader:
             events = reader.events(10)
         assert offsets_of(events) == list(range(12, 22))
+
+
+@pytest.mark.parametrize("value", [{}, "", "sometimes", 0])
+def test_reset_refuses_an_on_out_of_range_that_is_not_a_choice(
+    server: RunningServer, token: str, value: Any
+) -> None:
+    # schemathesis: {"start": "earliest", "partitions": [], "on_out_of_range": {}} was answered
+    # 200 (an empty value read as the default), though the document names three choices
+    reply = httpx.post(
+        f"{server.url}/api/v1/stream-groups/0/reset",
+        json={"start": "earliest", "partitions": [], "on_out_of_range": value},
+        headers=bearer(token),
+    )
+    assert reply.status_code == 400 and "on_out_of_range" in reply.json()["errors"][0]["message"]
+    assert_documented(server, "POST", "/api/v1/stream-groups/{app_id}/reset", reply)

@@ -81,7 +81,9 @@ def _names(value: str | None) -> frozenset[str] | None:
     return names or None
 
 
-def _flag(name: str, value: str | None) -> bool:
+def flag(name: str, value: str | None) -> bool:
+    """A true/false query parameter (also 1/0, yes/no; absent or empty: false); ValueError
+    naming it otherwise."""
     if value is None or value == "" or value.lower() in ("false", "0", "no"):
         return False
     if value.lower() in ("true", "1", "yes"):
@@ -124,5 +126,5 @@ def feed_options(params: Mapping[str, str]) -> FeedOptions:
         indexes=_names(params.get("index")),
         sourcetypes=_names(params.get("sourcetype")),
         commit=_choice("commit", params.get("commit"), COMMIT_MODES, "none"),
-        takeover=_flag("takeover", params.get("takeover")),
+        takeover=flag("takeover", params.get("takeover")),
     )

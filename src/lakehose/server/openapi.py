@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 import lakehose
+from lakehose.auth.scopes import ALL_SCOPES
 from lakehose.parsers.hec import CODES
 from lakehose.server import openapi_search, openapi_streams
 from lakehose.server.openapi_parts import JSON, falcon, json_reply, ref
@@ -192,18 +193,22 @@ def _api_paths() -> dict[str, Any]:
         "required": True,
         "schema": {"type": "string", "pattern": "^[A-Za-z0-9._-]{1,32}$"},
     }
-    form = {
-        "application/x-www-form-urlencoded": {
-            "schema": {
-                "type": "object",
-                "properties": {
-                    "client_id": {"type": "string"},
-                    "client_secret": {"type": "string"},
-                    "token": {"type": "string"},
-                },
+    text = {"type": "string", "minLength": 1}
+
+    def form(*required: str) -> dict[str, Any]:
+        fields = ("client_id", "client_secret", "token")
+        return {
+            "application/x-www-form-urlencoded": {
+                "schema": {
+                    "type": "object",
+                    "required": list(required),
+                    "properties": {
+                        f: text if f in required else {"type": "string"} for f in fields
+                    },
+                }
             }
         }
-    }
+
     return {
         "/api/v1/search": {
             "post": {
@@ -231,7 +236,7 @@ def _api_paths() -> dict[str, Any]:
             "post": {
                 "summary": "OAuth2 client credentials: an access token",
                 "tags": ["OAuth2"],
-                "requestBody": {"required": True, "content": form},
+                "requestBody": {"required": True, "content": form("client_id", "client_secret")},
                 "responses": {
                     "201": json_reply(ref("AccessToken"), "The token (expires_in is an integer)"),
                     "400": falcon("client_id or client_secret missing"),
@@ -248,10 +253,12 @@ def _api_paths() -> dict[str, Any]:
                 "summary": "Revoke a token (Basic client_id:client_secret)",
                 "tags": ["OAuth2"],
                 "security": [{"clientBasic": []}],
-                "requestBody": {"required": True, "content": form},
+                "requestBody": {"required": True, "content": form("token")},
                 "responses": {
                     "200": falcon("Revoked (or was not live)"),
-                    "401": falcon("Bad client credentials"),
+                    "400": falcon("The form field token is missing"),
+                    "401": falcon("No or malformed Basic client credentials"),
+                    "403": falcon("Unknown client or wrong secret"),
                     "429": falcon("Too many failed attempts"),
                 },
             }
@@ -461,9 +468,12 @@ def _api_paths() -> dict[str, Any]:
                                 "type": "object",
                                 "properties": {
                                     "grace": {
-                                        "oneOf": [{"type": "string"}, {"type": "number"}],
+                                        "oneOf": [
+                                            {"type": "string"},
+                                            {"type": "number", "minimum": 0, "maximum": 31536000},
+                                        ],
                                         "description": "how long old keys keep working: 10m, "
-                                        "24h, or seconds (default 0: stop now)",
+                                        "24h, or seconds (default 0: stop now; at most 365d)",
                                     }
                                 },
                             }
@@ -522,7 +532,10 @@ def _api_paths() -> dict[str, Any]:
                                 "required": ["name", "scopes"],
                                 "properties": {
                                     "name": {"type": "string"},
-                                    "scopes": {"type": "array", "items": {"type": "string"}},
+                                    "scopes": {
+                                        "type": "array",
+                                        "items": {"enum": sorted(ALL_SCOPES)},
+                                    },
                                 },
                             }
                         }
@@ -577,6 +590,11 @@ def _api_paths() -> dict[str, Any]:
 
 def _schemas() -> dict[str, Any]:
     string, integer = {"type": "string"}, {"type": "integer"}
+    default = {"type": ["string", "null"], "description": "null: back to the default"}
+    meta = {
+        "type": ["string", "number", "null"],
+        "description": "a number is taken as text; null: the default",
+    }
     return {
         "HecReply": {
             "type": "object",
@@ -590,23 +608,32 @@ def _schemas() -> dict[str, Any]:
         },
         "HecEnvelope": {
             "type": "object",
+            "description": "An event, or indexed fields alone (a metric: fields is an object "
+            "and there is no event)",
+            "anyOf": [
+                {"required": ["event"]},
+                {
+                    "required": ["fields"],
+                    "not": {"required": ["event"]},
+                    "properties": {"fields": {"type": "object"}},
+                },
+            ],
             "properties": {
-                "event": {"description": "string or object (required, not blank)"},
-                "time": {"oneOf": [{"type": "number"}, string], "description": "epoch seconds"},
-                "host": string,
-                "source": string,
-                "sourcetype": string,
-                "index": string,
+                "event": {
+                    "not": {"type": "null"},
+                    "description": "string or object (required, not blank)",
+                },
+                "time": {
+                    "type": ["number", "string", "null"],
+                    "description": "epoch seconds (a number or numeric text); null: now",
+                },
+                **{key: meta for key in ("host", "source", "sourcetype", "index")},
                 "fields": {
-                    "type": "object",
+                    "type": ["object", "null"],
+                    "description": "indexed fields; null: none",
                     "additionalProperties": {
-                        "oneOf": [
-                            string,
-                            {"type": "number"},
-                            {"type": "boolean"},
-                            {"type": "null"},
-                            {"type": "array"},
-                        ]
+                        "type": ["string", "number", "boolean", "null", "array"],
+                        "items": {"type": ["string", "number", "boolean", "null"]},
                     },
                 },
             },
@@ -686,15 +713,20 @@ def _schemas() -> dict[str, Any]:
             "boolean); a field of another type, or an unknown one, is a 400 naming it",
             "additionalProperties": False,
             "properties": {
-                "name": string,
+                "name": {"type": "string", "description": "required to create"},
                 "description": string,
-                "parser": string,
-                "index": string,
+                "parser": default,
+                "index": default,
                 "allowed_indexes": {"type": "array", "items": string},
-                "source": string,
-                "sourcetype": string,
-                "host": string,
+                "source": default,
+                "sourcetype": default,
+                "host": default,
+                **{
+                    f"default_{k}": {**default, "description": f"the same as {k}"}
+                    for k in ("index", "source", "sourcetype", "host")
+                },
                 "ack": {"type": "boolean"},
+                "use_ack": {"type": "boolean", "description": "the same as ack"},
                 "allow_query_token": {"type": "boolean"},
                 "enabled": {"type": "boolean"},
                 "rate_rps": {"type": ["number", "null"], "description": "null: no limit"},
@@ -733,12 +765,19 @@ def _schemas() -> dict[str, Any]:
             "properties": {
                 "query": {"type": "string", "description": "e.g. failed | groupBy(host)"},
                 "start": {
-                    "oneOf": [string, {"type": "number"}],
-                    "description": "15m, 24h, 7d, now, ISO 8601, or epoch s/ms/us/ns",
+                    "type": ["string", "number", "null"],
+                    "description": "15m, 24h, 7d, now, ISO 8601, or epoch s/ms/us/ns; "
+                    "null or absent: from the oldest event",
                 },
-                "end": {"oneOf": [string, {"type": "number"}], "description": "exclusive"},
+                "end": {
+                    "type": ["string", "number", "null"],
+                    "description": "exclusive; null or absent: open",
+                },
                 "limit": {"type": "integer", "minimum": 1, "maximum": 10000, "default": 200},
-                "cursor": {"type": "string", "description": "next_cursor of the previous page"},
+                "cursor": {
+                    "type": ["string", "null"],
+                    "description": "next_cursor of the previous page (null: the first page)",
+                },
             },
         },
         "ApiClient": {
@@ -753,6 +792,18 @@ def _schemas() -> dict[str, Any]:
     }
 
 
+def _merged(*parts: dict[str, Any]) -> dict[str, Any]:
+    """The paths of every part; where two document one method of a path, the first does
+    (``GET /`` is both the API's links and the console's redirect; the search API under
+    ``/console`` is documented as the API, not as a page)."""
+    paths: dict[str, Any] = {}
+    for part in parts:
+        for path, methods in part.items():
+            for method, operation in methods.items():
+                paths.setdefault(path, {}).setdefault(method, operation)
+    return paths
+
+
 def document() -> dict[str, Any]:
     from lakehose.server.console.pages_doc import openapi_paths as console_paths
 
@@ -763,13 +814,14 @@ def document() -> dict[str, Any]:
             "version": lakehose.__version__,
             "description": "HEC ingest, Falcon-style event streams, and lakehose's own API.",
         },
-        "paths": {
-            **_hec_paths(),
-            **_api_paths(),
-            **console_paths(),
-            **openapi_search.paths(),
-            **openapi_streams.paths(),
-        },
+        "paths": _merged(
+            _hec_paths(),
+            _api_paths(),
+            openapi_search.paths(),
+            openapi_streams.paths(),
+            openapi_search.console_paths(),
+            console_paths(),
+        ),
         "components": {
             "schemas": {**_schemas(), **openapi_search.schemas(), **openapi_streams.schemas()},
             "securitySchemes": {

@@ -143,6 +143,18 @@ def paths() -> dict[str, Any]:
     }
 
 
+def console_paths() -> dict[str, Any]:
+    """The same endpoints under ``/console`` (where the session cookie is sent), for the
+    console's pages: the same parameters and answers, for a signed-in console user."""
+    return {
+        "/console" + path: {
+            method: {**operation, "security": [{"consoleSession": []}]}
+            for method, operation in methods.items()
+        }
+        for path, methods in paths().items()
+    }
+
+
 def schemas() -> dict[str, Any]:
     integer = {"type": "integer"}
     return {

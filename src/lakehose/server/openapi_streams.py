@@ -87,7 +87,12 @@ def _op(summary: str, scope: str, responses: dict[str, Any], **extra: Any) -> di
 
 
 def paths() -> dict[str, Any]:
-    app = {"name": "app_id", "in": "path", "required": True, "schema": {"type": "string"}}
+    app = {
+        "name": "app_id",
+        "in": "path",
+        "required": True,
+        "schema": {"type": "string", "pattern": "^[A-Za-z0-9._-]{1,32}$"},
+    }
     errors = {
         "400": falcon("Bad request"),
         "401": falcon("Missing or bad bearer token"),
@@ -97,6 +102,53 @@ def paths() -> dict[str, Any]:
     body = {
         "required": True,
         "content": {JSON: {"schema": {"type": "object"}}},
+    }
+    partition = {"type": "integer", "minimum": 0}
+    position = {
+        "type": "object",
+        "required": ["offset"],
+        "properties": {
+            "partition": {**partition, "description": "default 0"},
+            "offset": {"type": "integer", "minimum": 0, "description": "the last one processed"},
+        },
+    }
+    commit = {
+        "required": True,
+        "content": {
+            JSON: {
+                "schema": {
+                    "anyOf": [
+                        position,
+                        {
+                            "type": "object",
+                            "required": ["positions"],
+                            "properties": {
+                                "positions": {"type": "array", "minItems": 1, "items": position}
+                            },
+                        },
+                    ]
+                }
+            }
+        },
+    }
+    reset = {
+        "required": True,
+        "content": {
+            JSON: {
+                "schema": {
+                    "type": "object",
+                    "required": ["start"],
+                    "properties": {
+                        "start": {
+                            "type": "string",
+                            "pattern": r"^\s*(earliest|latest|offset:\s*\d+\s*|time:.+)\s*$",
+                        },
+                        "partitions": {"type": "array", "items": partition},
+                        "on_out_of_range": {"enum": ["error", "earliest", "latest"]},
+                    },
+                }
+            }
+        },
     }
     sandbox_errors = {
         "401": falcon("Missing or bad bearer token"),
@@ -132,7 +184,7 @@ def paths() -> dict[str, Any]:
                 "streams:read",
                 {"200": falcon("The group after the commit", "ConsumerGroup"), **errors},
                 parameters=[app],
-                requestBody=body,
+                requestBody=commit,
             )
         },
         "/api/v1/stream-groups/{app_id}/reset": {
@@ -145,7 +197,7 @@ def paths() -> dict[str, Any]:
                     **errors,
                 },
                 parameters=[app],
-                requestBody=body,
+                requestBody=reset,
             )
         },
         "/api/v1/sandbox": {

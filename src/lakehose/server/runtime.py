@@ -421,10 +421,11 @@ class Runtime:
             return False
 
     def health_code(self) -> int:
-        """HEC health code: 17 healthy, 18 queues full or disk full, 23 shutting down."""
+        """HEC health code: 17 healthy, 18 queues full, disk full or (a cluster node) no NATS
+        server reachable, 23 shutting down."""
         if self.shutting_down:
             return 23
-        return 18 if self.busy() else 17
+        return 18 if self.busy() or not self.log.reachable else 17
 
     # tailing ------------------------------------------------------------------------------
 

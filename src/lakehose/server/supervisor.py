@@ -39,6 +39,7 @@ from lakehose.config import Settings
 from lakehose.errors import ConfigError, DataDirError
 from lakehose.server.worker import make_socket, serve_worker, worker_process
 from lakehose.storage.catalog.base import Catalog
+from lakehose.storage.jetstream.auth import how_it_connects
 from lakehose.storage.lake import (
     cluster_auth,
     hec_url,
@@ -172,7 +173,8 @@ class Supervisor:
         say = self.announce
         where = (
             f"cluster {shown_urls(settings.cluster)} (lake {settings.cluster_namespace!r}, "
-            f"{settings.cluster_replicas} replicas, {cluster_auth(settings).describe()}; "
+            f"{settings.cluster_replicas} replicas, "
+            f"{how_it_connects(settings.cluster, cluster_auth(settings))}; "
             f"run files in {settings.data_dir})"
             if settings.cluster
             else str(settings.data_dir)

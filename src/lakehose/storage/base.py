@@ -304,6 +304,12 @@ class EventLog(ABC):
     def disk_full(self) -> bool:
         """True since an append failed for lack of space, until one succeeds again."""
 
+    @property
+    def reachable(self) -> bool:
+        """False while the store cannot be reached at all (a cluster node disconnected from
+        every NATS server): HEC health says unhealthy, so a load balancer stops sending."""
+        return True
+
     @abstractmethod
     def take_commit_times(self) -> list[float]:
         """Seconds each commit took since the last call."""

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from lakehose.config import Settings
-from lakehose.errors import DataDirError
+from lakehose.errors import ClusterLakeError, DataDirError, StorageError
 from lakehose.storage.accounts import Accounts
 from lakehose.storage.base import EventLog, LogReader
 from lakehose.storage.catalog.base import Catalog
@@ -83,8 +83,11 @@ def cluster_auth(settings: Settings) -> NatsAuth:
 def use_cluster(settings: Settings) -> str:
     """Register the settings' NATS credentials in this process (before any connection to
     the cluster); the cluster's URLs."""
+    from lakehose.storage.jetstream.link import set_connect_wait
+
     assert settings.cluster
     register(settings.cluster, cluster_auth(settings))
+    set_connect_wait(settings.cluster, settings.cluster_connect_timeout)
     return settings.cluster
 
 
@@ -175,11 +178,25 @@ def require_lake(settings: Settings) -> None:
     a new, empty one (and print a key the running server has never heard of).
     """
     if settings.cluster:
-        if _cluster_catalog(settings, readonly=True).get_setting("partitions") is None:
-            raise DataDirError(
-                shown_urls(settings.cluster),
-                f"the cluster holds no lake named {settings.cluster_namespace!r}; start a node "
-                "on it first: lakehose serve --cluster URLS",
+        from lakehose.storage.cluster.catalog import catalog_records
+
+        urls = use_cluster(settings)
+        records = catalog_records(urls, settings.cluster_namespace)
+        partitions = None
+        if records is not None:
+            partitions = _cluster_catalog(settings, readonly=True).get_setting("partitions")
+        if records and partitions is None:  # a catalog there, but not read in time
+            raise StorageError(
+                f"the lake {settings.cluster_namespace!r} on the NATS cluster at "
+                f"{shown_urls(urls)} could not be read in time (a server lost, or the "
+                "quorum? lakehose status --cluster URLS shows the servers)"
+            )
+        if partitions is None:
+            raise ClusterLakeError(
+                shown_urls(urls),
+                f"holds no lake named {settings.cluster_namespace!r} (cluster_namespace); "
+                "start a node on it first (lakehose serve --cluster URLS), or name the lake "
+                "with --cluster-namespace",
             )
         return
     if settings.catalog_path.is_file():
@@ -336,12 +353,26 @@ def stored_partitions(settings: Settings, catalog: Catalog) -> int:
 
 
 def hec_url(settings: Settings) -> str:
-    """Where senders should post: the public URL, the running server's, or the configured one."""
+    """Where senders should post: the public URL, the running server's (a command on a
+    cluster with no server here: a live node's, from its heartbeat), or the configured one.
+    A server finds its own first (its ``server.json``), never asking the cluster."""
     if settings.public_url:
         return settings.public_url.rstrip("/") + "/services/collector"
     running = read_server_info(settings)
     if running is not None:
         return str(running["url"]).rstrip("/") + "/services/collector"
+    if settings.cluster:
+        from lakehose.storage.cluster.presence import read_nodes
+        from lakehose.storage.jetstream.layout import Layout
+        from lakehose.storage.jetstream.link import link_for
+
+        link = link_for(use_cluster(settings))
+        for _ in range(2):  # an unanswered read of the bucket lists no node: ask again
+            found = [n for n in link.call(read_nodes(link, Layout(settings.cluster_namespace)))
+                     if n.get("url")]  # fmt: skip
+            if found:  # a live node, else the one seen last
+                best = min(found, key=lambda n: (n["stale"], n["seen_seconds_ago"]))
+                return str(best["url"]).rstrip("/") + "/services/collector"
     host = "127.0.0.1" if settings.host in ("0.0.0.0", "::", "") else settings.host
     if ":" in host:
         host = f"[{host}]"

@@ -15,6 +15,8 @@ F = TypeVar("F", bound=Callable[..., Any])
 # how admin commands reach a cluster: flags for files and names (a password or token is
 # read from the config file or the environment: a flag shows in the process list)
 CLUSTER_FLAGS = {
+    "cluster_namespace": "the lake's name on the cluster, when it holds several (default: "
+    "lakehose, or $LAKEHOSE_CLUSTER_NAMESPACE)",
     "cluster_creds": "NATS credentials file (.creds)",
     "cluster_nkey": "file holding a NATS user's NKey seed",
     "cluster_user": "NATS user (its password: cluster_password in the config file, or "

@@ -5,37 +5,93 @@ Cluster deployment)."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import click
 
+from lakehose.storage.jetstream.devcluster import DevCluster
 
-def _node(directory: Path, urls: str, port: int, workers: int) -> tuple[subprocess.Popen[str], str]:
-    """Start one ``lakehose serve --cluster`` node; its process and URL once it listens."""
+# Ctrl-C, a service manager's SIGTERM, and SIGHUP (the terminal closed): the servers and
+# nodes run in sessions of their own, so they are stopped here, not by the terminal
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+class _Stopped(Exception):
+    """A stop signal arrived while the cluster was starting."""
+
+
+class _Stop:
+    """What a stop signal does: sets ``asked``; while the cluster starts it also abandons
+    the start (raises :class:`_Stopped` in the main thread), except inside :meth:`held`,
+    where a process is being started and must be known before anything stops it."""
+
+    def __init__(self) -> None:
+        self.asked = threading.Event()
+        self.ready = False
+        self._holding = 0
+        self._pending = False
+
+    def handle(self, signum: int, _: Any) -> None:
+        self.asked.set()
+        if self.ready:
+            return
+        if self._holding:
+            self._pending = True
+            return
+        raise _Stopped
+
+    @contextlib.contextmanager
+    def held(self) -> Iterator[None]:
+        self._holding += 1
+        try:
+            yield
+        finally:
+            self._holding -= 1
+        if self._pending and not self._holding and not self.ready:
+            raise _Stopped
+
+
+def _node(
+    directory: Path,
+    urls: str,
+    port: int,
+    workers: int,
+    procs: list[subprocess.Popen[str]],
+    stop: _Stop,
+) -> str:
+    """Start one ``lakehose serve --cluster`` node (into ``procs`` at once, so a stop while
+    it starts stops it too); its URL once it listens."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("LAKEHOSE_")}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "lakehose", "serve", "--cluster", urls, "--data-dir",
-         str(directory), "--port", str(port), "--workers", str(workers)],
-        stdout=subprocess.PIPE, stderr=(directory.parent / f"{directory.name}.log").open("a"),
-        stdin=subprocess.DEVNULL, text=True, env=env, start_new_session=True,
-    )  # fmt: skip
+    with stop.held():
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "lakehose", "serve", "--cluster", urls, "--data-dir",
+             str(directory), "--port", str(port), "--workers", str(workers)],
+            stdout=subprocess.PIPE, stderr=(directory.parent / f"{directory.name}.log").open("a"),
+            stdin=subprocess.DEVNULL, text=True, env=env, start_new_session=True,
+        )  # fmt: skip
+        procs.append(proc)
     assert proc.stdout is not None
     for line in proc.stdout:
         click.echo(f"  [{directory.name}] {line.rstrip()}")
         if line.startswith("Listening on "):
-            url = line.split()[2]
             threading.Thread(target=_drain, args=(proc,), daemon=True).start()
-            return proc, url
-    raise click.ClickException(
-        f"node {directory.name} exited; see {directory.parent / (directory.name + '.log')}"
-    )
+            return line.split()[2]
+    proc.wait()
+    log = directory.parent / f"{directory.name}.log"
+    said = [x for x in log.read_text(errors="replace").splitlines() if x.startswith("error: ")]
+    why = f": {said[-1][len('error: ') :]}" if said else ""
+    if "already in use" in why:
+        why += ' (another server there? --port 0 picks free ports: make cluster CLUSTER_ARGS="--port 0")'
+    raise click.ClickException(f"node {directory.name} exited{why} (its log: {log})")
 
 
 def _drain(proc: subprocess.Popen[str]) -> None:
@@ -62,35 +118,36 @@ def dev_cluster(directory: str, nodes: int, port: int, workers: int) -> None:
     same lake: send to one, stream and search from another. Admin commands reach the lake
     with --cluster URLS (printed below).
     """
-    from lakehose.storage.jetstream.devcluster import DevCluster
-
     root = Path(directory).absolute()
     root.mkdir(parents=True, exist_ok=True)
-    stop = threading.Event()
-
-    def on_signal(signum: int, _: Any) -> None:
-        stop.set()
-
-    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+    stop = _Stop()
+    previous = {s: signal.signal(s, stop.handle) for s in STOP_SIGNALS}
     cluster = DevCluster(root / "nats", nodes=nodes)
     procs: list[subprocess.Popen[str]] = []
     try:
-        cluster.start()
+        with stop.held():  # the servers start in a second or two; a stop waits for them
+            cluster.start()
         click.echo(f"NATS cluster: {cluster.urls}")
         urls = []
         for i in range(nodes):
-            proc, url = _node(root / f"node{i + 1}", cluster.urls, port + i if port else 0, workers)
-            procs.append(proc)
-            urls.append(url)
+            where = root / f"node{i + 1}"
+            urls.append(_node(where, cluster.urls, port + i if port else 0, workers, procs, stop))
+        stop.ready = True
+        if stop.asked.is_set():
+            raise _Stopped
         click.echo(f"lakehose nodes: {' '.join(urls)}")
         click.echo(f"admin commands: lakehose connector list --cluster {cluster.urls}")
+        click.echo(f"logs: {root}/node*.log (nodes), {root}/nats/n*/nats.log (NATS)")
         click.echo("dev cluster ready; Ctrl-C stops it")
-        while not stop.wait(0.5):
+        while not stop.asked.wait(0.5):
             for i, proc in enumerate(procs):
                 if proc.poll() is not None:
                     click.echo(f"node{i + 1} exited with {proc.returncode}", err=True)
-                    stop.set()
+                    stop.asked.set()
+    except _Stopped:
+        pass
     finally:
+        stop.ready = True  # a second signal while stopping changes nothing
         for proc in procs:
             if proc.poll() is None:
                 proc.send_signal(signal.SIGTERM)
@@ -104,4 +161,5 @@ def dev_cluster(directory: str, nodes: int, port: int, workers: int) -> None:
         cluster.stop()
         for s, handler in previous.items():
             signal.signal(s, handler)
-    click.echo("dev cluster stopped")
+    with contextlib.suppress(OSError):  # the terminal may be gone (SIGHUP)
+        click.echo("dev cluster stopped")

@@ -41,6 +41,7 @@ def migrate(
     """
     from lakehose.storage.cluster.migrate import migrate as copy_lake
     from lakehose.storage.jetstream.auth import register
+    from lakehose.storage.jetstream.link import set_connect_wait
     from lakehose.storage.lake import cluster_auth, require_lake
 
     settings = settings_for(
@@ -49,6 +50,7 @@ def migrate(
     )  # fmt: skip
     require_lake(settings)
     register(to, cluster_auth(settings))  # the cluster_* credentials and TLS of the config
+    set_connect_wait(to, settings.cluster_connect_timeout)
     run = settings.run_dir
     run.mkdir(parents=True, exist_ok=True)
     fd = os.open(run / "serve.lock", os.O_RDWR | os.O_CREAT, 0o600)

@@ -279,7 +279,10 @@ def routes(console: Console) -> list[BaseRoute]:
             grace = max(0.0, float(form.get("grace") or 0))
         except ValueError:
             grace = 0.0
-        connector, key = runtime.catalog.rotate_key(connector.name, grace=grace)
+        try:
+            connector, key = runtime.catalog.rotate_key(connector.name, grace=grace)
+        except ValueError as exc:  # a grace beyond a year: the key stays as it was
+            return connector_page(request, visitor, connector, error=str(exc))
         runtime.reload_keys()
         visitor.audit("connector rotate key", connector.name, f"grace {int(grace)} s")
         return connector_page(request, visitor, connector, new_key=key)

@@ -15,8 +15,10 @@ from starlette.routing import BaseRoute, Route
 
 from lakehose.auth import scopes
 from lakehose.errors import ScopeError
+from lakehose.server.feed_options import flag
 from lakehose.server.protocols.json_bodies import ClientRequest, decode
 from lakehose.server.replies.envelope import NO_STORE, envelope
+from lakehose.server.replies.errors import ApiError
 from lakehose.server.routes.guards import require, require_admin_origin
 from lakehose.server.runtime import Runtime
 from lakehose.storage.catalog.clients import AccessToken
@@ -33,7 +35,10 @@ class ClientRoutes:
     async def list(self, request: Request) -> Response:
         started = time.perf_counter()
         self._auth(request)
-        include_revoked = request.query_params.get("all", "").lower() in ("1", "true", "yes")
+        try:
+            include_revoked = flag("all", request.query_params.get("all"))
+        except ValueError as exc:
+            raise ApiError(400, str(exc)) from None
         clients = self.rt.catalog.list_clients(include_revoked)
         return envelope([c.to_dict() for c in clients], started=started)
 

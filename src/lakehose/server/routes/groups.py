@@ -19,7 +19,7 @@ from lakehose.auth import scopes
 from lakehose.errors import NotFoundError
 from lakehose.server import feed_start
 from lakehose.server.consumer_lag import group_view
-from lakehose.server.feed_options import FeedOptions, start_spec
+from lakehose.server.feed_options import OUT_OF_RANGE, FeedOptions, start_spec
 from lakehose.server.protocols.body import json_body
 from lakehose.server.replies.envelope import envelope
 from lakehose.server.replies.errors import ApiError
@@ -128,7 +128,10 @@ class GroupRoutes:
         wanted = body.get("partitions", list(range(self.rt.settings.partitions)))
         if not isinstance(wanted, list):
             raise ApiError(400, "partitions must be a list of partition numbers")
-        options = FeedOptions(start=spec, on_out_of_range=body.get("on_out_of_range") or "error")
+        on_out = body.get("on_out_of_range", "error")
+        if not isinstance(on_out, str) or on_out not in OUT_OF_RANGE:
+            raise ApiError(400, f"on_out_of_range must be one of {', '.join(OUT_OF_RANGE)}")
+        options = FeedOptions(start=spec, on_out_of_range=on_out)
         requests = []
         for value in wanted:
             partition = self._partition(value)

@@ -39,9 +39,10 @@ T = TypeVar("T")
 
 
 def whole_number(params: Any, name: str, default: int, low: int, high: int) -> int:
-    """``name=N`` from a query string: ASCII digits within ``[low, high]``."""
+    """``name=N`` from a query string: ASCII digits within ``[low, high]``; absent: ``default``
+    (an empty ``name=`` is no number, as the OpenAPI document says, and is refused)."""
     text = params.get(name)
-    if text is None or text == "":
+    if text is None:
         return default
     if not (text.isascii() and text.isdigit()) or len(text) > 12 or not low <= int(text) <= high:
         raise ApiError(400, f"{name} must be a whole number from {low} to {high}")

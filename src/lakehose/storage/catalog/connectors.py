@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
@@ -9,6 +10,9 @@ from typing import Any, Protocol
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 INDEX_RE = re.compile(r"^[a-z0-9_][a-z0-9_-]{0,79}$")
 DEFAULT_INDEX = "main"
+# The longest grace a key rotation may give the old keys: a year. Longer is no rotation at all,
+# and an end past year 9999 cannot even be written as a time (the connector became unreadable).
+MAX_GRACE = 365 * 86400.0
 
 
 def check_name(kind: str, name: str) -> str:
@@ -18,6 +22,15 @@ def check_name(kind: str, name: str) -> str:
             "starting with a letter or digit"
         )
     return name
+
+
+def check_grace(seconds: float) -> float:
+    """A key rotation's grace in seconds: from 0 to :data:`MAX_GRACE`; ValueError otherwise."""
+    if seconds < 0:
+        raise ValueError("grace must not be negative")
+    if not math.isfinite(seconds) or seconds > MAX_GRACE:
+        raise ValueError(f"grace must be at most 365d ({int(MAX_GRACE)} seconds)")
+    return seconds
 
 
 def check_index(name: str) -> str:

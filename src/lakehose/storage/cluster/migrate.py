@@ -1,13 +1,16 @@
 """``lakehose migrate --to nats://...``: a single-node lake copied into a cluster, offsets kept.
 
-The target must hold no lake of that name yet. The catalog goes first (connectors and their
-keys as digests, API clients with their secrets' digests, console users, settings,
-server-kept consumer positions); access tokens, stream sessions and refusals are not
-copied: they are short-lived, and clients get new tokens from the cluster's nodes. Then
-each partition's record batches are published in order, as they are stored (the same
-compressed blobs, summaries and ingest times), several to a message: the stream's order
-gives them the same offsets. A partition whose head retention dropped starts where the
-source does (its base offset is recorded first). Nothing is deleted from the source.
+The target must hold no lake of that name yet, not even part of one (an interrupted migrate
+leaves messages that a second copy would follow, shifting every offset): such a target is
+refused, naming what it holds. Each partition's record batches are published in order, as
+they are stored (the same compressed blobs, summaries and ingest times), several to a
+message: the stream's order gives them the same offsets. A partition whose head retention
+dropped starts where the source does (its base offset is recorded first). Then the catalog
+(connectors and their keys as digests, API clients with their secrets' digests, console
+users, settings, server-kept consumer positions), its partition count last: from then on
+the lake exists. Access tokens, stream sessions and refusals are not copied: they are
+short-lived, and clients get new tokens from the cluster's nodes. Nothing is deleted from
+the source.
 """
 
 from __future__ import annotations
@@ -20,13 +23,13 @@ from pathlib import Path
 import orjson
 
 from lakehose.config import Settings
-from lakehose.errors import DataDirError
+from lakehose.errors import ClusterLakeError
 from lakehose.models import BatchInfo
-from lakehose.storage.cluster.catalog import ClusterCatalog
+from lakehose.storage.cluster.catalog import ClusterCatalog, catalog_records
 from lakehose.storage.jetstream.base import write_base
 from lakehose.storage.jetstream.kvstore import hex_key
 from lakehose.storage.jetstream.layout import Layout
-from lakehose.storage.jetstream.link import link_for
+from lakehose.storage.jetstream.link import NatsLink, link_for
 from lakehose.storage.jetstream.log import ensure_streams, open_readers
 from lakehose.storage.jetstream.writer import HEADER_ROOM, Message, PartitionWriter
 from lakehose.storage.lake import shown_urls, stored_partitions
@@ -152,6 +155,27 @@ def copy_partition(data_dir: Path, urls: str, layout: Layout, p: int) -> Copied:
         reader.close()
 
 
+def _held(link: NatsLink, layout: Layout, partitions: int) -> list[str]:
+    """What the cluster already holds under the lake's name: ``NAME (N messages)`` for each
+    of its partition streams and its log bucket that has messages."""
+    from nats.js.errors import NotFoundError
+
+    names = [layout.stream(p) for p in range(partitions)] + [f"KV_{layout.bucket('LOG')}"]
+
+    async def ask() -> list[str]:
+        found = []
+        for name in names:
+            try:
+                info = await link.js.stream_info(name)
+            except NotFoundError:
+                continue
+            if info.state.messages:
+                found.append(f"{name} ({info.state.messages} messages)")
+        return found
+
+    return link.call(ask())
+
+
 def migrate(
     data_dir: Path, urls: str, namespace: str, replicas: int
 ) -> tuple[dict[str, int], list[Copied]]:
@@ -159,14 +183,26 @@ def migrate(
     source = SqliteCatalog(data_dir / "catalog.db", readonly=True)
     try:
         partitions = stored_partitions(Settings(data_dir=data_dir), source)
-        target = ClusterCatalog(urls, namespace, replicas)
-        if target.get_setting("partitions") is not None:
-            raise DataDirError(
-                shown_urls(urls), f"the cluster already holds a lake named {namespace!r}; migrate into a new "
-                "one (--cluster-namespace NAME)",
-            )  # fmt: skip
         layout = Layout(namespace)
         link = link_for(urls)
+        records = catalog_records(urls, namespace)
+        target = ClusterCatalog(urls, namespace, replicas)
+        if target.get_setting("partitions") is not None:
+            raise ClusterLakeError(
+                shown_urls(urls), f"already holds a lake named {namespace!r}; nothing was copied: "
+                "migrate into a new one (--cluster-namespace NAME)",
+            )  # fmt: skip
+        held = _held(link, layout, partitions)
+        if records:
+            held.append(f"KV_{layout.bucket('CATALOG')} ({records} records)")
+        if held:
+            streams = " ".join(h.split()[0] for h in held)
+            raise ClusterLakeError(
+                shown_urls(urls), f"already holds part of a lake named {namespace!r} (an "
+                f"interrupted migrate?): {', '.join(held)}; nothing was copied: migrate into a "
+                "new one (--cluster-namespace NAME), or remove these streams first (nats "
+                f"stream rm NAME, for each of {streams})",
+            )  # fmt: skip
         link.call(ensure_streams(link, layout, partitions, replicas))
         copied = [copy_partition(data_dir, urls, layout, p) for p in range(partitions)]
         counts = copy_catalog(source, target, partitions)
@@ -178,8 +214,8 @@ def migrate(
         while reader.bounds() != (c.start, c.end) and time.monotonic() < deadline:
             time.sleep(0.05)
         if reader.bounds() != (c.start, c.end):
-            raise DataDirError(
-                shown_urls(urls), f"partition {c.partition}: copied {c.start}-{c.end} but the cluster holds "
-                f"{reader.bounds()}",
+            raise ClusterLakeError(
+                shown_urls(urls), f"holds offsets {reader.bounds()} of partition {c.partition}, "
+                f"not the {c.start}-{c.end} copied",
             )  # fmt: skip
     return counts, copied

@@ -18,6 +18,7 @@ import threading
 import time
 from typing import Any
 
+import nats
 import orjson
 from nats.js.api import KeyValueConfig
 from nats.js.errors import NoKeysError, NotFoundError
@@ -50,6 +51,9 @@ async def read_nodes(link: NatsLink, layout: Layout) -> list[dict[str, Any]]:
         kv = await nodes_bucket(link, layout, 1, create=False)
         keys = await kv.keys()
     except (NotFoundError, NoKeysError):
+        return []
+    except (nats.errors.Error, TimeoutError) as exc:  # no quorum: the bucket cannot be read
+        log.info("lakehose nodes not listed: %s", exc)
         return []
     now = time.time()
     out = []
@@ -100,9 +104,14 @@ class Heartbeat:
         return self
 
     def stop(self) -> None:
-        """Stop beating and leave the list (best effort: else the TTL removes the node)."""
+        """Stop beating and leave the list (best effort: else the TTL removes the node). With
+        no NATS server reachable, do not wait for either: a stopping node must not keep a
+        service manager waiting (a beat in flight waits up to 10 s for its answer)."""
         self._stop.set()
-        self._thread.join(BEAT * 2 + 1)
+        self._thread.join(1)
+        if not self.link.nc.is_connected:
+            log.debug("heartbeat not removed: no NATS server reachable")
+            return
 
         async def leave() -> None:
             kv = await nodes_bucket(self.link, self.layout, self.replicas, create=False)

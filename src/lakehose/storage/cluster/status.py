@@ -5,8 +5,12 @@ stream of the lake (partitions and catalog buckets) its leader and replicas.
 Read from JetStream's stream info (any client may ask it), so it needs no system account:
 the servers listed are those holding a replica of one of the lake's streams, plus the one
 this process is connected to. A replica is ``current`` when it has applied everything
-the leader has, else it ``lag``\\ s by that many operations; ``offline`` when the leader
-has not heard from it.
+the leader has, else it ``lag``\\ s by that many operations; ``offline`` when NATS says so,
+or when its leader has not heard from it for ``SILENT`` seconds (replicas answer the
+leader's heartbeats every second), or not at all since it took the lead and it is not
+current: a server killed outright sends no goodbye, and NATS itself calls it offline only
+minutes later, meanwhile still ``current`` for 10 s, then merely lagging.
+A server is offline when every replica it holds is and it leads nothing.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from lakehose.storage.jetstream.layout import Layout
 from lakehose.storage.jetstream.link import NatsLink, link_for
 
 BUCKETS = ("CATALOG", "ACKS", "LOG", "NODES")
+SILENT = 5.0  # seconds without a word from a replica: offline
 
 
 async def _stream(link: NatsLink, name: str) -> dict[str, Any] | None:
@@ -32,13 +37,15 @@ async def _stream(link: NatsLink, name: str) -> dict[str, Any] | None:
     cluster = info.cluster
     replicas = []
     for peer in (cluster.replicas if cluster and cluster.replicas else []) or []:
+        active = (peer.active or 0) / 1e9  # since the leader last heard from it (0: never)
+        silent = active > SILENT or (active == 0 and not peer.current)
         replicas.append(
             {
                 "server": peer.name,
                 "current": bool(peer.current),
-                "offline": bool(peer.offline),
+                "offline": bool(peer.offline) or silent,
                 "lag": int(peer.lag or 0),
-                "active_seconds": round((peer.active or 0) / 1e9, 3),
+                "active_seconds": round(active, 3),
             }
         )
     return {
@@ -61,9 +68,11 @@ async def _status(link: NatsLink, layout: Layout, partitions: int) -> dict[str, 
             servers[s["leader"]]["leads"] += 1
         for r in s["replicas"]:
             entry = servers.setdefault(
-                r["server"], {"server": r["server"], "leads": 0, "offline": False}
+                r["server"], {"server": r["server"], "leads": 0, "offline": True}
             )
-            entry["offline"] = entry["offline"] or r["offline"]
+            entry["offline"] = entry["offline"] and r["offline"]
+    for entry in servers.values():
+        entry["offline"] = entry["offline"] and not entry["leads"]
     nodes = await read_nodes(link, layout)
     nc = link.nc
     connected = nc.connected_url

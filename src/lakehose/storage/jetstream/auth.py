@@ -87,6 +87,16 @@ class NatsAuth:
         return context
 
 
+def how_it_connects(urls: str, auth: NatsAuth | None) -> str:
+    """``auth``'s :meth:`~NatsAuth.describe`, or "credentials in the URL" when none is set
+    but a URL carries ``user:password@`` (never the secret itself)."""
+    said = auth.describe() if auth is not None and not auth.empty() else ""
+    named = auth is not None and any((auth.creds, auth.nkey, auth.user, auth.token))
+    if "@" in urls and not named:
+        said = "credentials in the URL" + (f", {said}" if said else "")
+    return said or "no credentials"
+
+
 def _readable(path: str, setting: str) -> None:
     try:
         with open(path, "rb"):

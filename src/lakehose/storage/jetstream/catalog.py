@@ -26,6 +26,7 @@ from lakehose.storage.catalog.connectors import (
     CONNECTOR_OPTIONS,
     Connector,
     KeyIndex,
+    check_grace,
     check_index,
     check_name,
 )
@@ -165,8 +166,7 @@ class JetStreamCatalog(AccessRecords):
         return sorted(out, key=lambda kr: (kr[1]["at"], "until" not in kr[1]))
 
     def rotate_key(self, name_or_id: str, grace: float = 0.0) -> tuple[Connector, str]:
-        if grace < 0:
-            raise ValueError("grace must not be negative")
+        check_grace(grace)
         connector = self.get_connector(name_or_id)
         now = time.time()
         old = self._keys_of(connector.id)

@@ -11,6 +11,7 @@ server's connection count at the number of nodes, however many readers search op
 from __future__ import annotations
 
 import asyncio
+import atexit
 import logging
 import re
 import threading
@@ -18,6 +19,7 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Coroutine
 from concurrent.futures import Future
+from concurrent.futures import TimeoutError as WaitedTooLong
 from typing import Any, Generic, TypeVar
 
 import nats
@@ -29,13 +31,28 @@ from nats.js.errors import APIError
 from nats.js.kv import KeyValue
 
 from lakehose.errors import StorageError
-from lakehose.storage.jetstream.auth import auth_for, options_for, refusal
+from lakehose.storage.jetstream.auth import auth_for, how_it_connects, options_for, refusal
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
 CALL_TIMEOUT = 60.0  # seconds a synchronous caller waits for the cluster
+CONNECT_WAIT = 30.0  # seconds a first connection waits for a server (cluster_connect_timeout)
+SCHEMES = ("nats", "tls", "ws", "wss")
 _links: dict[str, NatsLink] = {}
+_connect_waits: dict[str, float] = {}
 _links_lock = threading.Lock()
+
+
+class _TlsCloseNoise(logging.Filter):
+    """Drops asyncio's warning that a TLS connection the server closed (after refusing our
+    credentials, say) "returning true from eof_received() has no effect": it says nothing to
+    an operator, and would stand beside the one line that explains the refusal."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "eof_received()" not in record.getMessage()
+
+
+logging.getLogger("asyncio").addFilter(_TlsCloseNoise())
 
 
 def _noted(what: str) -> Callable[[], Awaitable[None]]:
@@ -51,15 +68,30 @@ def _shown(urls: list[str]) -> str:
 
 
 def parse_urls(urls: str) -> list[str]:
-    """``nats://h1:4222,nats://h2:4222`` -> the list; a bare ``host:port`` gets ``nats://``."""
+    """``nats://h1:4222,nats://h2:4222`` -> the list; a bare ``host:port`` gets ``nats://``.
+    Another scheme (``http://``: a lakehose node's address given by mistake) is refused
+    here, rather than retried as an unreachable server."""
     out = []
     for part in urls.split(","):
         part = part.strip()
         if part:
-            out.append(part if "://" in part else f"nats://{part}")
+            url = part if "://" in part else f"nats://{part}"
+            scheme = url.split("://", 1)[0].lower()
+            if scheme not in SCHEMES:
+                raise ValueError(
+                    f"{_shown([url])} is not a NATS URL: the cluster's servers are given as "
+                    "nats://host:4222 (or tls://, ws://, wss://), comma-separated"
+                )
+            out.append(url)
     if not out:
         raise ValueError("--cluster needs at least one nats:// URL")
     return out
+
+
+def set_connect_wait(urls: str, seconds: float) -> None:
+    """How long this process's first connection to ``urls`` waits for a server
+    (``cluster_connect_timeout``; ``storage/lake.py`` sets it from the settings)."""
+    _connect_waits[",".join(parse_urls(urls))] = seconds
 
 
 class NatsLink:
@@ -70,7 +102,22 @@ class NatsLink:
         self.loop = uvloop.new_event_loop()  # its transports and callbacks in C
         self._thread = threading.Thread(target=self._run, name="nats-link", daemon=True)
         self._thread.start()
-        self.nc: Client = self.call(self._connect(), timeout=30)
+        self._last_error = ""
+        self._refused = False
+        wait = _connect_waits.get(",".join(self.urls), CONNECT_WAIT)
+        connecting = self.submit(self._connect())
+        try:
+            self.nc: Client = connecting.result(wait)
+        except WaitedTooLong:
+            if not connecting.done():
+                connecting.cancel()
+                last = f"; last error: {self._last_error}" if self._last_error else ""
+                raise StorageError(
+                    f"cannot reach the NATS cluster at {_shown(self.urls)}: no server answered "
+                    f"in {wait:g} s{last} (is nats-server running there, and are the host and "
+                    "port right? cluster_connect_timeout waits longer)"
+                ) from None
+            self.nc = connecting.result()  # connected just as the wait ended
         self.js: JetStreamContext = self.nc.jetstream(timeout=5)
 
     def _run(self) -> None:
@@ -84,9 +131,11 @@ class NatsLink:
         refused: asyncio.Future[Exception] = self.loop.create_future()
 
         async def on_error(exc: Exception) -> None:
+            self._last_error = str(exc) or type(exc).__name__
             if refusal(exc):
-                log.warning("the NATS cluster refused this process: %s", exc)
-                if not refused.done():
+                if refused.done() or connecting.done():  # a refusal later on: say so
+                    log.warning("the NATS cluster refused this process: %s", exc)
+                else:  # at the start: the error raised below says it, once
                     refused.set_result(exc)
             else:
                 log.debug("nats: %s", exc)
@@ -101,7 +150,7 @@ class NatsLink:
                 allow_reconnect=True,
                 pending_size=64 * 1024 * 1024,
                 error_cb=on_error,
-                disconnected_cb=_noted("disconnected from"),
+                disconnected_cb=self._disconnected,
                 reconnected_cb=_noted("reconnected to"),
                 **options_for(urls),  # credentials and TLS (auth.py)
             )
@@ -110,17 +159,42 @@ class NatsLink:
         await asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED)
         if not connecting.done():
             connecting.cancel()
-            auth = auth_for(urls)
             raise StorageError(
                 f"the NATS cluster at {_shown(self.urls)} refused the connection"
-                f" ({auth.describe() if auth else 'no credentials'}): {refused.result()}"
+                f" ({how_it_connects(urls, auth_for(urls))}): {refused.result()}"
             )
         try:
-            return connecting.result()
+            nc = connecting.result()
         except Exception as exc:  # nats-py raises several unrelated types here
             raise StorageError(
                 f"cannot reach the NATS cluster at {_shown(self.urls)}: {exc}"
             ) from exc
+        if not nc._server_info.get("jetstream"):  # INFO says whether JetStream is on
+            url = nc.connected_url
+            self._refused = True  # no "disconnected" line besides the error
+            await nc.close()
+            where = f"{url.hostname}:{url.port}" if url else _shown(self.urls)
+            raise StorageError(
+                f"the NATS server at {where} does not run JetStream, which holds the lake: "
+                "start nats-server with -js (or a jetstream { store_dir: ... } block in its "
+                "configuration)"
+            )
+        return nc
+
+    def shutdown(self, timeout: float = 2.0) -> None:
+        """Close the connection (what is buffered is flushed) and stop the loop's thread."""
+        if not self._thread.is_alive():
+            return
+        try:
+            self.call(self.nc.close(), timeout)
+        except Exception as exc:  # closing anyway: the process is leaving
+            log.debug("closing the NATS connection: %s", exc)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join(timeout)
+
+    async def _disconnected(self) -> None:
+        if not self._refused:
+            log.info("disconnected from the NATS cluster")
 
     def submit(self, coro: Coroutine[Any, Any, T]) -> Future[T]:
         return asyncio.run_coroutine_threadsafe(coro, self.loop)
@@ -129,8 +203,17 @@ class NatsLink:
         """Run ``coro`` on the link's loop and wait for it (from any other thread)."""
         if threading.current_thread() is self._thread:
             raise RuntimeError("NatsLink.call from its own loop would deadlock")
+        future = self.submit(coro)
         try:
-            return self.submit(coro).result(timeout)
+            return future.result(timeout)
+        except WaitedTooLong:
+            if future.done():  # its own timeout (nats-py's are TimeoutErrors too), or just done
+                return future.result()
+            future.cancel()
+            raise StorageError(
+                f"the NATS cluster at {_shown(self.urls)} did not answer in {timeout:g} s "
+                "(servers down, or no quorum: lakehose status --cluster URLS shows which)"
+            ) from None
         except APIError as exc:
             _explain(exc)
             raise
@@ -221,6 +304,16 @@ async def through_elections(ask: Callable[[], Awaitable[T]], wait: float = ELECT
             if time.monotonic() > deadline:
                 raise
             await asyncio.sleep(0.25)
+
+
+@atexit.register
+def _shut_every_link() -> None:
+    """At exit, before the interpreter finalizes: a loop thread still inside uvloop's C code
+    then crashed a finished command now and then (exit status 139 after its output)."""
+    with _links_lock:
+        links = list(_links.values())
+    for link in links:
+        link.shutdown()
 
 
 def link_for(urls: str) -> NatsLink:

@@ -453,6 +453,11 @@ class JetStreamEventLog(EventLog):
     def disk_full(self) -> bool:
         return False  # a full JetStream store refuses publishes: append raises StorageError
 
+    @property
+    def reachable(self) -> bool:
+        link = getattr(self, "link", None)  # set once open
+        return link is None or bool(link.nc.is_connected)
+
     def take_commit_times(self) -> list[float]:
         times, self._times = self._times, []
         return times

@@ -13,6 +13,7 @@ from lakehose.storage.catalog.connectors import (
     CONNECTOR_OPTIONS,
     Connector,
     KeyIndex,
+    check_grace,
     check_index,
     check_name,
 )
@@ -106,8 +107,7 @@ class SqliteConnectors(CatalogStore):
         connector = self.get_connector(name_or_id)
         key = secrets.new_api_key()
         now = int(time.time())
-        if grace < 0:
-            raise ValueError("grace must not be negative")
+        check_grace(grace)
         with self._tx() as c:
             c.execute(
                 "DELETE FROM api_keys WHERE connector_id = ? AND expires_at <= ?",
