@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,6 +19,14 @@ from lakehose.testing import RunningServer, run_server
 # example computes is what is tested; speed belongs in bench/.
 settings.register_profile("lakehose", deadline=None, suppress_health_check=[HealthCheck.too_slow])
 settings.load_profile("lakehose")
+
+# httpx's default timeout, 5 s, made every request a test sends with plain ``httpx.get``/``post``
+# (or a ``Client`` without a timeout) a timed assertion: on a loaded 2-core machine a discovery,
+# a first search or a commit behind others took longer. In the test process it is 60 s, a hang
+# guard. lakehose's own clients (the SDK, the collector's sink) always pass theirs: unchanged.
+_HTTPX_DEFAULT = inspect.signature(httpx.post).parameters["timeout"].default
+assert isinstance(_HTTPX_DEFAULT, httpx.Timeout)
+_HTTPX_DEFAULT.connect = _HTTPX_DEFAULT.read = _HTTPX_DEFAULT.write = _HTTPX_DEFAULT.pool = 60.0
 
 
 @pytest.fixture(scope="module")

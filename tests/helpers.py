@@ -148,8 +148,13 @@ def stored_events(data_dir: Path) -> list[dict[str, Any]]:
     return out
 
 
-def wait_for(predicate: Callable[[], Any], timeout: float = 5.0, interval: float = 0.05) -> Any:
-    """Poll ``predicate`` until it returns something truthy; fail after ``timeout`` seconds."""
+def wait_for(predicate: Callable[[], Any], timeout: float = 30.0, interval: float = 0.05) -> Any:
+    """Poll ``predicate`` until it returns something truthy; fail after ``timeout`` seconds.
+
+    The timeout is a hang guard, not a timing: a loaded 2-core CI machine running the suite
+    in four workers can take many seconds for what takes milliseconds here, so never pass one
+    shorter than what the slowest such machine needs (speed belongs in ``bench/``).
+    """
     deadline = time.monotonic() + timeout
     while True:
         value = predicate()

@@ -97,7 +97,10 @@ def test_tail_reads_only_events_that_arrive_after_it_connected(
 ) -> None:
     st = new_sourcetype()
     send(server, st, range(5))
-    consumer = consumer_for(st, tail=True).start()
+    # refreshed well within the 2 s session (the default refreshes at 1.5 s): a session that
+    # ends on a loaded machine makes a reconnect, and a tail that has read nothing starts at
+    # the end again, after the events sent below
+    consumer = consumer_for(st, tail=True, refresh_interval=0.3).start()
     wait_for(lambda: consumer.stats.connections == 1, timeout=30)
     send(server, st, range(5, 10))
     assert seqs(take(consumer, 5)) == list(range(5, 10))
@@ -137,16 +140,23 @@ def test_flatjson_events_have_dotted_names(server: RunningServer, consumer_for: 
 def test_refreshes_keep_one_connection_open_past_several_session_lifetimes(
     server: RunningServer, consumer_for: Any
 ) -> None:
-    st = new_sourcetype()
-    send(server, st, range(10))
-    with consumer_for(st, refresh_interval=0.3) as consumer:
-        assert seqs(take(consumer, 10)) == list(range(10))
-        time.sleep(3 * TTL + 0.5)  # three session lifetimes, refreshed every 0.3 s
-        send(server, st, range(10, 20))
-        assert seqs(take(consumer, 10)) == list(range(10, 20))
-        assert consumer.stats.connections == 1
-        assert consumer.stats.refreshes >= 3 * TTL
-        assert consumer.stats.reconnects == 0
+    # Each refresh must reach the server within the 2 s TTL of the one before. On a machine
+    # too loaded for that, the session ends, a refresh fails or the consumer reconnects, and
+    # the test tries again: a consumer whose refreshes do not keep its feed fails all three.
+    for attempt in range(3):
+        st = new_sourcetype()
+        send(server, st, range(10))
+        with consumer_for(st, refresh_interval=0.3, app_id=f"one-connection-{attempt}") as c:
+            assert seqs(take(c, 10)) == list(range(10))
+            time.sleep(3 * TTL + 0.5)  # three session lifetimes, refreshed every 0.3 s
+            send(server, st, range(10, 20))
+            assert seqs(take(c, 10)) == list(range(10, 20))
+            if c.stats.refresh_failures or c.stats.reconnects:
+                continue
+            assert c.stats.connections == 1
+            assert c.stats.refreshes >= 3 * TTL
+            return
+    raise AssertionError("in three tries, the consumer's feed did not outlive its session")
 
 
 def test_the_default_refresh_reads_on_across_several_session_lifetimes(

@@ -58,7 +58,7 @@ def test_dev_cluster_serves_one_lake_from_every_node(tmp_path: Path) -> None:
         )  # fmt: skip
         assert sent.json() == {"text": "Success", "code": 0}
         for url in urls:  # the one lake, on every node (each follows the stream)
-            wait_for(lambda u=url: _status(u)["partitions"][0]["end_offset"] == 1, timeout=10)
+            wait_for(lambda u=url: _status(u)["partitions"][0]["end_offset"] == 1, timeout=60)
             assert len(_status(url)["cluster"]["servers"]) == 3
         proc.send_signal(signal.SIGINT)
         rest, _ = proc.communicate(timeout=60)

@@ -64,7 +64,7 @@ class RunningCollector:
                 env=self.env,
             )
         if wait:
-            wait_for(self._ready, timeout=30)
+            wait_for(self._ready, timeout=120)  # a starved machine starts Python slowly
         return self
 
     def _ready(self) -> bool:

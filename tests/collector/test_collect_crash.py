@@ -121,6 +121,7 @@ def crash_run(server: RunningServer, tmp_path: Path, queue: str, kills: int) -> 
         queue={"type": queue, "flushTimeOutInMillisecond": 200, "maxLimitInMB": 64},
         maxBatchSize=BATCH_BYTES,
     )
+    state = tmp_path / "collector-state"
     writers = Writers(logs)
     rng = random.Random(kills)
     reread = queued = 0
@@ -130,13 +131,13 @@ def crash_run(server: RunningServer, tmp_path: Path, queue: str, kills: int) -> 
             with RunningCollector(config, tmp_path / f"run{k}", server.api_key) as c:
                 c.start()
                 if queue == "disk":  # killed while it works: its queue has committed once
-                    wait_for(lambda: any((tmp_path / "collector-state").rglob(CURSOR)), 60)
+                    wait_for(lambda: any(state.rglob(CURSOR)), 120)
                 time.sleep(rng.uniform(0.3, 1.5))
                 c.kill()
             stored = {e["event"] for e in lake_events(server, tag)}
-            reread += repeatable(logs, tmp_path / "collector-state", stored)
+            reread += repeatable(logs, state, stored)
             if queue == "disk":
-                queued += queued_again(tmp_path / "collector-state", stored)
+                queued += queued_again(state, stored)
     finally:
         writers.stop.set()
         writers.thread.join()

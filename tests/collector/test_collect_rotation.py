@@ -23,7 +23,10 @@ ROTATIONS = 3
 class Writer(threading.Thread):
     """A writer that opens the file per burst, as syslog-style writers after a HUP do. It
     writes at least ``LINES`` lines and goes on until told to stop, so every rotation has a
-    file to rotate however slowly a loaded machine runs ``logrotate``."""
+    file to rotate however slowly a loaded machine runs ``logrotate``; past ``LINES`` at a
+    trickle, so that what the collector must ship does not grow with the load (at full
+    speed a starved machine's writer wrote for half a minute, more than the collector then
+    shipped in a minute)."""
 
     def __init__(self, path: Path) -> None:
         super().__init__()
@@ -37,7 +40,7 @@ class Writer(threading.Thread):
                 for _ in range(20):
                     f.write(line(self.written) + "\n")
                     self.written += 1
-            time.sleep(0.004)
+            time.sleep(0.004 if self.written < LINES else 0.1)
 
 
 def line(i: int) -> str:
@@ -96,7 +99,7 @@ def test_logrotate_while_appending_loses_nothing(
         def arrived() -> bool:
             return expected <= {e["event"] for e in lake_events(server, tag)}
 
-        wait_for(arrived, timeout=60)
+        wait_for(arrived, timeout=180, interval=0.5)  # each look reads the whole lake
         assert c.stop() == 0
     counts = Counter(e["event"] for e in lake_events(server, tag))
     assert set(counts) <= {line(i) for i in range(writer.written)}
@@ -143,7 +146,11 @@ def test_a_copytruncate_while_reading_waits_tears_no_line(
         with live.open("a") as f:
             f.write("".join(line + "\n" for line in new))  # past where the reader was
 
-        wait_for(lambda: new[-1] in {e["event"] for e in lake_events(server, tag)}, timeout=60)
+        wait_for(
+            lambda: new[-1] in {e["event"] for e in lake_events(server, tag)},
+            timeout=180,
+            interval=0.5,
+        )
         assert c.stop() == 0  # sends what it still holds
     counts = Counter(e["event"] for e in lake_events(server, tag))
     assert sorted(set(counts) - set(old + new)) == []  # no torn line

@@ -5,9 +5,9 @@ from __future__ import annotations
 import socket
 import ssl
 import subprocess
-import time
 from pathlib import Path
 
+import orjson
 import trustme
 
 from lakehose.testing import RunningServer
@@ -34,6 +34,24 @@ def journal_append(directory: Path, entries: list[tuple[str, str]], seq: list[in
         capture_output=True,
         timeout=30,
     )
+
+
+def journal_cursor(directory: Path) -> str:
+    """The cursor of the journal's last entry, as journalctl (and so the source) names it."""
+    out = subprocess.run(
+        ["journalctl", "-D", str(directory), "-n", "1", "-o", "json", "--no-pager"],
+        capture_output=True,
+        check=True,
+        timeout=30,
+    ).stdout
+    return str(orjson.loads(out.splitlines()[-1])["__CURSOR"])
+
+
+def checkpointed_cursor(path: Path) -> str | None:
+    try:
+        return str(orjson.loads(path.read_bytes()).get("cursor"))
+    except FileNotFoundError:
+        return None
 
 
 def test_journald_follows_a_journal_and_resumes_from_its_cursor(
@@ -74,8 +92,11 @@ def test_journald_follows_a_journal_and_resumes_from_its_cursor(
             seq,
         )
         wait_for(lambda: "two" in messages(), timeout=20)
-        wait_for(lambda: (c.state / "checkpoints" / "journal.json").exists(), timeout=10)
-        time.sleep(0.5)  # the cursor of "two" is written within one checkpoint interval
+        # the kill comes once the cursor of "two" (the journal's last entry) is checkpointed:
+        # before that, a restart rightly reads "one" and "two" again (a loaded machine's
+        # receipt or checkpoint write can take longer than any fixed pause)
+        last = journal_cursor(journal)
+        wait_for(lambda: checkpointed_cursor(c.state / "checkpoints" / "journal.json") == last)
         c.kill()
     journal_append(journal, [("app.service", "while down")], seq)
     with RunningCollector(config, tmp_path / "b", server.api_key) as c:

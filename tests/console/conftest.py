@@ -19,7 +19,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page, Playwright, sync_playwright
+from playwright.sync_api import Browser, Page, Playwright, expect, sync_playwright
 
 from lakehose.testing import RunningServer, run_server
 from tests.console.session import (
@@ -27,9 +27,12 @@ from tests.console.session import (
     ANALYST,
     CHROMIUM,
     PASSWORD,
+    TIMEOUT_MS,
     create_user,
     sign_in,
 )
+
+expect.set_options(timeout=TIMEOUT_MS)  # every expect was a 5 s timed assertion
 
 
 @pytest.fixture(scope="package")
@@ -68,7 +71,7 @@ def _page(browser: Browser, server: RunningServer, user: str | None = None) -> I
     context = browser.new_context(base_url=server.url, viewport={"width": 1280, "height": 800})
     context.grant_permissions(["clipboard-read", "clipboard-write"], origin=server.url)
     page = context.new_page()
-    page.set_default_timeout(15_000)
+    page.set_default_timeout(TIMEOUT_MS)
     violations: list[str] = []
     page.on(
         "console",

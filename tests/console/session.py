@@ -13,6 +13,9 @@ import httpx
 from tests.helpers import cli
 
 CHROMIUM = "/usr/bin/chromium"
+# Hang guards, not timings: Chromium, the server and four test workers share two loaded cores
+# in CI, where a page can take many seconds to settle (Playwright's own ``expect`` waits 5 s).
+TIMEOUT_MS = 30_000
 ADMIN, ANALYST = "admin", "analyst"
 PASSWORD = "correct horse battery staple"
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "console"

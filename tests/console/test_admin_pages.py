@@ -103,7 +103,7 @@ def test_the_status_page_shows_health_rates_refusals_and_partitions(
         with http_session(console_server.url, ADMIN, PASSWORD) as client:
             return "Invalid token" in client.get("/console/status").text
 
-    wait_for(refused_shown, timeout=10, interval=0.5)  # metrics are flushed once a second
+    wait_for(refused_shown, timeout=30, interval=0.5)  # metrics are flushed once a second
     page = admin_page
     page.goto("/console/status")
     expect(page.locator(".badge").first).to_have_text("Healthy")

@@ -95,7 +95,7 @@ def test_settings_rotate_disable_and_delete_with_confirmation(
         page.goto("/console/connectors/proxy")
         return page.locator("select[name=parser] option", has_text="squid (custom)").count() == 1
 
-    wait_for(custom_parser_offered, timeout=10, interval=0.5)  # the server reloads the file
+    wait_for(custom_parser_offered, timeout=30, interval=0.5)  # the server reloads the file
     page.select_option("select[name=parser]", "squid")
     page.fill("input[name=description]", "web proxies")
     page.fill("input[name=sourcetype]", "squid")

@@ -12,7 +12,7 @@ from playwright.sync_api import Browser, Page, expect
 
 from lakehose.testing import RunningServer
 from tests.console.search_data import ATTRIBUTE, LINK, SCRIPT, create_connector, load, send
-from tests.console.session import ANALYST, PASSWORD, screenshot, sign_in
+from tests.console.session import ANALYST, PASSWORD, TIMEOUT_MS, screenshot, sign_in
 
 
 @pytest.fixture(scope="module")
@@ -29,7 +29,7 @@ def signed_in(
         base_url=console_server.url, viewport={"width": 1280, "height": 800}
     )
     page = context.new_page()
-    page.set_default_timeout(15_000)
+    page.set_default_timeout(TIMEOUT_MS)
     problems: list[str] = []
     page.on(
         "console",

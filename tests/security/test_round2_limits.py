@@ -125,4 +125,4 @@ def test_one_hec_lockout_across_workers(tmp_path: Path) -> None:
             ]
             return set(codes) == {429}
 
-        wait_for(locked_everywhere, timeout=10, interval=0.2)
+        wait_for(locked_everywhere, timeout=60, interval=0.2)

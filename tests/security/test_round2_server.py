@@ -191,7 +191,7 @@ def test_text_logs_escape_control_characters(tmp_path: Path) -> None:
             s.sendall(f"GET {forged} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode())
             while s.recv(65536):
                 pass
-        wait_for(lambda: "forged" in server.logs(), timeout=10)
+        wait_for(lambda: "forged" in server.logs(), timeout=60)
         lines = [line for line in server.logs().splitlines() if "forged" in line]
     assert lines
     for line in lines:

@@ -27,6 +27,6 @@ def test_overlapping_requests_get_distinct_ids_in_the_access_log(data_dir: Path)
         for t in threads:
             t.join()
         pattern = re.compile(r'"message":"([0-9a-f]+-[0-9a-f]+) \S+ POST /services/collector ')
-        wait_for(lambda: len(pattern.findall(server.logs())) == 20, timeout=10)
+        wait_for(lambda: len(pattern.findall(server.logs())) == 20, timeout=60)
         ids = pattern.findall(server.logs())
     assert len(set(ids)) == 20, sorted(ids)

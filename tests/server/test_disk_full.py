@@ -62,7 +62,7 @@ def test_a_full_disk_gets_503_code_9_and_recovers_when_space_returns(small_disk:
         filler.unlink()
         wait_for(
             lambda: httpx.get(server.url + "/services/collector/health").status_code == 200,
-            timeout=10,
+            timeout=60,
         )
         after = httpx.post(server.hec_url, content=b'{"event":"space is back"}', headers=headers)
         assert after.json() == {"text": "Success", "code": 0}

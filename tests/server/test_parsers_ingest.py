@@ -114,7 +114,7 @@ pattern = '^(?P<level>[A-Z]+) (?P<message>.*)$'
 
         stored = wait_for(
             lambda: (e := send("fortinet:csv", b"1767225600,10.1.1.1,deny")).get("fields") and e,
-            timeout=3,
+            timeout=30,
         )
         assert stored["fields"] == {"ts": "1767225600", "src": "10.1.1.1", "action": "deny"}
         assert stored["time"] == 1767225600_000000000
@@ -129,7 +129,7 @@ def test_a_broken_parsers_toml_is_logged_and_ignored(data_dir: Path) -> None:
         (data_dir / "parsers.toml").write_text(
             "[parsers.bad]\ntype = 'regex'\npattern = '(unclosed'\n"
         )
-        wait_for(lambda: "parsers.toml ignored" in server.logs(), timeout=3)
+        wait_for(lambda: "parsers.toml ignored" in server.logs(), timeout=30)
         reply = httpx.post(
             server.hec_url,
             content=orjson.dumps({"event": "still fine"}),

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import concurrent.futures
-import time
 from pathlib import Path
 
 import httpx
 import orjson
 
 from lakehose.testing import run_server
-from tests.helpers import stored_events, wait_for
+from tests.helpers import bearer_token, stored_events, wait_for
+from tests.server.groupkit import set_clock
 
 
 def send_many(url: str, key: str, senders: int, requests: int, per_request: int) -> set[str]:
@@ -95,7 +95,7 @@ def test_retention_by_size_drops_the_oldest_batches_and_offsets_never_move_back(
             ]
             return bool(status["start_offset"] > 0)
 
-        wait_for(trimmed, timeout=5)
+        wait_for(trimmed, timeout=60)
         status = httpx.get(server.url + "/api/v1/status").json()["resources"][0]["partitions"][0]
         assert status["end_offset"] == 30
         httpx.post(server.hec_url, content=b'{"event":"new"}', headers=headers)
@@ -106,12 +106,15 @@ def test_retention_by_size_drops_the_oldest_batches_and_offsets_never_move_back(
 
 
 def test_retention_by_age_drops_old_events(data_dir: Path) -> None:
-    with run_server(
-        data_dir, args=["--retention-age", "3s", "--retention-interval", "0.2"]
-    ) as server:
+    # "old" is stamped two days ago (the sandbox clock), "fresh" now; with a day's retention
+    # one must go and the other stay however slowly a loaded machine runs the passes (with a
+    # real 3 s age both aged out, and "fresh" alone was a window a starved server could miss)
+    args = ["--sandbox", "--retention-age", "1d", "--retention-interval", "0.2"]
+    with run_server(data_dir, args=args) as server:
         headers = {"Authorization": f"Splunk {server.api_key}"}
-        httpx.post(server.hec_url, content=b'{"event":"old"}', headers=headers)
-        time.sleep(3.2)
-        httpx.post(server.hec_url, content=b'{"event":"fresh"}', headers=headers)
-        # "fresh" ages out too, 3 s after it came: a window a loaded machine's polls still see
-        wait_for(lambda: [e["event"] for e in stored_events(data_dir)] == ["fresh"], timeout=5)
+        admin = bearer_token(server, "admin")
+        set_clock(server, admin, -2 * 86400)
+        assert httpx.post(server.hec_url, content=b'{"event":"old"}', headers=headers).is_success
+        set_clock(server, admin, 0)
+        assert httpx.post(server.hec_url, content=b'{"event":"fresh"}', headers=headers).is_success
+        wait_for(lambda: [e["event"] for e in stored_events(data_dir)] == ["fresh"], timeout=60)

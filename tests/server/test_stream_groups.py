@@ -204,7 +204,7 @@ def test_auto_commit_follows_the_feed_one_tick_behind(server: RunningServer, tok
     end = end_offset(server)
     with feed(server, token, "autocommit", "&start=offset:30&commit=auto") as reader:
         assert offsets_of(reader.events(end - 30))[-1] == end - 1
-        wait_for(lambda: committed(server, token, "autocommit") == end - 1, timeout=10)
+        wait_for(lambda: committed(server, token, "autocommit") == end - 1, timeout=60)
     send(server, numbered(3000, 2))
     with feed(server, token, "autocommit", "") as reader:
         assert offsets_of(reader.events(2)) == [end, end + 1]
