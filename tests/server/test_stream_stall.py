@@ -108,10 +108,12 @@ def test_a_consumer_that_stops_reading_holds_back_neither_ingest_nor_memory(
             second = ingest(server, 90_000, 80_000)  # and as much again
             after = rss(server)
             # A server that buffered the feed would hold at least what it was sent, and grow
-            # with it. The pump's own working set (one step's batches, rendered, while the
-            # loop is its for up to TURN) is a fixed ~12 MB whatever was sent, so it shows in
-            # the first half only.
-            assert after - before < (first + second) / 4, (before, middle, after, first)
+            # with it: the second half, sent as the first was, must add next to nothing. The
+            # first half holds the pump's own working set (one step's batches, rendered, while
+            # the loop is its for up to TURN: ~12 MB) and the allocator's high-water marks of
+            # ingest, which grow with a loaded machine's larger commit groups (46 MB seen at
+            # load 20): bounded by what was sent, not by a fraction of it.
+            assert after - before < first + second, (before, middle, after, first)
             assert after - middle < second / 4, (before, middle, after, second)
             # others are served meanwhile: a second consumer replays everything
             with open_feed(first_stream(server, token, "healthy"), 0) as healthy:
