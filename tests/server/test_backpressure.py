@@ -155,3 +155,23 @@ def test_a_byte_rate_limit_counts_body_bytes(data_dir: Path) -> None:
         accepted = codes.count(200)
     stored = [e for e in stored_events(data_dir) if e["connector"] == "narrow"]
     assert len(stored) == accepted  # a refused body stored nothing
+
+
+def test_a_body_larger_than_a_seconds_bytes_is_charged_in_full(data_dir: Path) -> None:
+    """A 20 kB body against 1000 B/s fits in no second: a full bucket takes it and goes
+    into debt, so what follows waits about twenty seconds (it went through free before,
+    the bucket still full)."""
+    with run_server(data_dir) as server:
+        key = cli_json("connector", "create", "wide", "--rate-bps", "1000", data_dir=data_dir)[
+            "api_key"
+        ]
+        headers = {"Authorization": f"Splunk {key}"}
+        big = b'{"event":"' + b"w" * 20_000 + b'"}'
+        with httpx.Client(headers=headers, timeout=60) as client:
+            first = client.post(server.hec_url, content=big)
+            assert first.json() == {"text": "Success", "code": 0}
+            second = client.post(server.hec_url, content=b'{"event":"after"}')
+            assert second.status_code == 503, second.text
+            assert int(second.headers["retry-after"]) >= 10
+    stored = [e["event"] for e in stored_events(data_dir) if e["connector"] == "wide"]
+    assert stored == ["w" * 20_000]

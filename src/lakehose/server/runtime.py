@@ -85,11 +85,13 @@ class TokenBucket:
         return cls(rate, capacity, capacity, time.monotonic())
 
     def take(self, amount: float = 1.0) -> float:
-        """0 if ``amount`` was taken, else seconds until it could be."""
+        """0 if ``amount`` was taken, else seconds until it could be. More than the bucket
+        holds is taken from a full bucket, which goes into debt that later requests wait
+        off: a body larger than one second's bytes is charged in full, not let through free."""
         now = time.monotonic()
         self.tokens = min(self.capacity, self.tokens + (now - self.stamp) * self.rate)
         self.stamp = now
-        if self.tokens >= amount:
+        if self.tokens >= min(amount, self.capacity):
             self.tokens -= amount
             return 0.0
         return (min(amount, self.capacity) - self.tokens) / self.rate
