@@ -266,9 +266,17 @@ def test_the_cli_searches_the_cluster(lake: Lake, ab: list[RunningServer]) -> No
 
 def test_status_shows_the_cluster(lake: Lake, ab: list[RunningServer]) -> None:
     a, _ = ab
-    reply = http.get(a.url + "/api/v1/status")
-    assert reply.status_code == 200, reply.text
-    cluster = reply.json()["resources"][0]["cluster"]
+
+    def both_listed() -> dict[str, Any] | None:
+        """The cluster once both nodes' heartbeats are in it: each node's own thread writes
+        them every second, and a read of the bucket that fails lists none (status must not
+        fail when the bucket has no quorum), so a loaded machine can show none for a while."""
+        reply = http.get(a.url + "/api/v1/status")
+        assert reply.status_code == 200, reply.text
+        found: dict[str, Any] = reply.json()["resources"][0]["cluster"]
+        return found if len(found["nodes"]) == len(ab) else None
+
+    cluster = wait_for(both_listed, timeout=60, interval=0.5)
     assert cluster["namespace"] == lake.namespace
     assert sorted(s["server"] for s in cluster["servers"]) == ["n1", "n2", "n3"]
     streams = {s["stream"]: s for s in cluster["streams"]}
