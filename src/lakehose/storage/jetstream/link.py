@@ -221,25 +221,24 @@ class NatsLink:
     async def bucket(self, config: KeyValueConfig) -> KeyValue:
         """The key-value bucket ``config`` names, created if missing. When another process
         creates it at the same moment, ours is refused and the winner's may not be visible
-        from here yet: look again until it is (up to ``BUCKET_WAIT`` seconds)."""
+        from here yet; when our create timed out (a loaded cluster placing three replicas),
+        nobody may have made it: look, and create again, until it is there (up to
+        ``BUCKET_WAIT`` seconds; creating what exists with the same config is a no-op)."""
         name = str(config.bucket)
-        try:
-            return await self.js.key_value(name)
-        except Exception:  # not there yet
-            pass
-        try:
-            return await self.js.create_key_value(config)
-        except Exception as exc:  # another process was first, or the answer was lost
-            if getattr(exc, "err_code", None) == NOT_CLUSTERED:
-                raise
         deadline = asyncio.get_running_loop().time() + BUCKET_WAIT
         while True:
             try:
                 return await self.js.key_value(name)
-            except Exception:
+            except Exception:  # not there yet
+                pass
+            try:
+                return await self.js.create_key_value(config)
+            except Exception as exc:  # another process was first, or the answer was lost
+                if getattr(exc, "err_code", None) == NOT_CLUSTERED:
+                    raise
                 if asyncio.get_running_loop().time() > deadline:
                     raise
-                await asyncio.sleep(0.1)
+            await asyncio.sleep(0.1)
 
     async def run(self, coro: Coroutine[Any, Any, T]) -> T:
         """Await ``coro`` on the link's loop from another event loop."""
@@ -275,7 +274,7 @@ class Mailbox(Generic[T]):
             self.handle(taken)
 
 
-BUCKET_WAIT = 10.0  # seconds a bucket another process just created may take to be seen
+BUCKET_WAIT = 30.0  # seconds to find or make a bucket (another process's, or ours again)
 ELECTION_WAIT = 30.0  # seconds a request is asked again while its stream elects a leader
 NOT_CLUSTERED = 10074  # JetStream's "replicas > 1 not supported in non-clustered mode"
 
