@@ -31,6 +31,20 @@ def _dev_cluster(tmp_path: Path) -> subprocess.Popen[str]:
     )  # fmt: skip
 
 
+def _stopped_by(proc: subprocess.Popen[str], sig: int) -> str:
+    """Send ``sig`` and return the rest of dev-cluster's output once it has exited."""
+    proc.send_signal(sig)
+    rest, _ = proc.communicate(timeout=60)
+    return rest
+
+
+def _kill_group(proc: subprocess.Popen[str]) -> None:
+    """Whatever still runs (a failed step, a stop that hung) dies with its process group."""
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(10)
+
+
 def _status(url: str) -> Any:
     return httpx.get(url + "/api/v1/status").json()["resources"][0]
 
@@ -60,12 +74,9 @@ def test_dev_cluster_serves_one_lake_from_every_node(tmp_path: Path) -> None:
         for url in urls:  # the one lake, on every node (each follows the stream)
             wait_for(lambda u=url: _status(u)["partitions"][0]["end_offset"] == 1, timeout=60)
             assert len(_status(url)["cluster"]["servers"]) == 3
-        proc.send_signal(signal.SIGINT)
-        rest, _ = proc.communicate(timeout=60)
+        rest = _stopped_by(proc, signal.SIGINT)
     finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(10)
+        _kill_group(proc)
     assert proc.returncode == 0, "".join(lines) + rest
     assert "dev cluster stopped" in rest
 
@@ -96,12 +107,9 @@ def test_sighup_while_it_starts_stops_everything_it_started(tmp_path: Path) -> N
             if line.startswith("  [node1]"):  # the NATS servers are up, node1 is starting
                 break
         assert _ours(tmp_path), "".join(lines)
-        proc.send_signal(signal.SIGHUP)
-        rest, _ = proc.communicate(timeout=60)
+        rest = _stopped_by(proc, signal.SIGHUP)
     finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(10)
+        _kill_group(proc)
     assert proc.returncode == 0 and "dev cluster stopped" in rest, "".join(lines) + rest
     assert "ready" not in rest and "[node2]" not in rest
     assert not _ours(tmp_path)
